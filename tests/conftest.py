@@ -1,0 +1,35 @@
+"""Shared fixtures.
+
+Tests that need a Debian tool (mkfs.*, fls, ewfacquire, ...) call
+``require_tools``: ``scripts/setup.sh`` installs them, so on CI a missing tool
+is a failure; elsewhere the test is skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_TESTDATA = REPO.parent / "shared" / "testdata"
+ON_CI = os.environ.get("CI") == "true"
+
+
+def require_tools(*names: str) -> None:
+    missing = [n for n in names if shutil.which(n) is None]
+    if missing:
+        message = f"missing tools {missing}: run scripts/setup.sh"
+        if ON_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def dfvfs_dir() -> Path:
+    path = SHARED_TESTDATA / "dfvfs"
+    if not path.is_dir():
+        pytest.skip(f"{path} is absent (real test images shared beside the repo)")
+    return path

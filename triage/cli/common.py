@@ -1,0 +1,37 @@
+"""Shared CLI plumbing: error reporting and JSON output."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+from rich.console import Console
+
+from triage.errors import TriageError
+
+ERROR_CONSOLE = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class DebugGroup(click.Group):
+    """A click group that turns ``TriageError`` into one line and an exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except TriageError as exc:
+            if "--debug" in sys.argv[1:]:
+                raise
+            ERROR_CONSOLE.print(f"triage: error: {exc}", markup=False)
+            ctx.exit(exc.exit_code)
+
+
+def print_error(message: str) -> None:
+    """One clear line on stderr, never a traceback."""
+    ERROR_CONSOLE.print(f"triage: error: {message}", markup=False)
+
+
+def echo_json(obj: Any) -> None:
+    """One JSON object per line (JSON Lines), keys sorted for stable output."""
+    click.echo(json.dumps(obj, sort_keys=True, default=str))

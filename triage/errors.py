@@ -1,0 +1,46 @@
+"""The error hierarchy. Every error names the device, file or line it is about."""
+
+from __future__ import annotations
+
+
+class TriageError(Exception):
+    """Root of every error ``triage`` raises on purpose."""
+
+    exit_code = 1
+
+
+class EvidenceError(TriageError):
+    """Evidence cannot be opened or read: missing segment, truncated E01, not
+    evidence at all, unsupported container."""
+
+    exit_code = 3
+
+
+class FilesystemError(EvidenceError):
+    """A volume or filesystem inside readable evidence cannot be read."""
+
+
+class MediaError(TriageError):
+    """One media item cannot be decoded or hashed (bad JPEG, bomb, ...)."""
+
+
+class ArchiveError(MediaError):
+    """An archive is corrupt, or too large or too deep to expand safely."""
+
+
+class HashSetError(TriageError):
+    """A hash set file is malformed; the message names file and line."""
+
+    exit_code = 4
+
+
+class StoreError(TriageError):
+    """The case database cannot be used (wrong schema version, locked, ...)."""
+
+    exit_code = 5
+
+
+class UsageError(TriageError):
+    """The command was asked something it cannot do."""
+
+    exit_code = 2

@@ -1,0 +1,159 @@
+"""Small typed records that pass between the stages.
+
+Records are *addresses*, not handles: they say where a thing is (evidence path,
+partition offset, inode, path inside the filesystem, member path inside an
+archive, byte offset of a carved item) so they pickle cheaply to Dask workers,
+which reopen the evidence themselves. Standard library only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Source(StrEnum):
+    """How an item was found."""
+
+    FILESYSTEM = "filesystem"  # a file (allocated or deleted) in a filesystem
+    ARCHIVE = "archive"  # a member of an archive (possibly nested)
+    CARVED = "carved"  # recovered by signature from unallocated/unpartitioned space
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    """One piece of evidence: a disk image made of one or more segment files."""
+
+    device_id: str
+    segments: tuple[str, ...]  # absolute paths, first segment first
+    container: str  # registered container name: "raw", "split", "ewf", ...
+    size: int  # logical size of the media in bytes
+    stored_digest: str | None = None  # e.g. "md5:..." recorded inside an E01
+
+    @property
+    def evidence(self) -> str:
+        return self.segments[0]
+
+
+@dataclass(frozen=True, slots=True)
+class Partition:
+    """A region of a device holding (or not holding) a filesystem.
+
+    ``index`` is the position in the volume system listing (0 for a bare
+    filesystem with no partition table). Unallocated (unpartitioned) regions are
+    reported with ``allocated=False`` so they can be carved.
+    """
+
+    device_id: str
+    evidence: str
+    index: int
+    offset: int  # bytes from the start of the device
+    length: int  # bytes
+    description: str
+    allocated: bool = True
+    fs_type: str | None = None  # "ntfs", "fat32", "ext4", ... once detected
+
+
+@dataclass(frozen=True, slots=True)
+class FileRecord:
+    """One regular file, archive member or carved item on a device."""
+
+    device_id: str
+    evidence: str  # first segment of the evidence
+    partition_index: int
+    partition_offset: int  # bytes from the start of the device
+    path: str  # fls -r -p style: "dir/sub/name" (no leading slash)
+    size: int
+    source: Source = Source.FILESYSTEM
+    inode: int | None = None  # inode / MFT entry; None for carved items
+    deleted: bool = False
+    orphan: bool = False  # found under $OrphanFiles
+    mtime: float | None = None  # POSIX seconds, None where the FS has none
+    atime: float | None = None
+    ctime: float | None = None  # metadata change time
+    crtime: float | None = None  # creation time
+    media_type: str | None = None  # MIME type sniffed from content, None if not media
+    archive_path: tuple[str, ...] = ()  # member names, outermost archive first
+    carve_offset: int | None = None  # absolute byte offset in the device, if carved
+
+    @property
+    def address(self) -> str:
+        """A stable key, unique within a device, used to store and resume work."""
+        if self.source is Source.CARVED:
+            base = f"p{self.partition_index}:carve@{self.carve_offset}"
+        else:
+            base = f"p{self.partition_index}:i{self.inode}:{self.path}"
+        if self.archive_path:
+            base += "!" + "!".join(self.archive_path)
+        return base
+
+    @property
+    def display_path(self) -> str:
+        """What a person reads: the path, with archive members after ``!``."""
+        if self.source is Source.CARVED:
+            return f"<carved @ {self.carve_offset}>"
+        return "!".join((self.path, *self.archive_path))
+
+    @property
+    def is_media(self) -> bool:
+        return self.media_type is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """Something that could not be read or processed, and why.
+
+    Nothing is skipped silently: every skip becomes one of these, stored with
+    the scan, and shown in the report.
+    """
+
+    device_id: str
+    where: str  # a path, address, partition or evidence file the problem belongs to
+    stage: str  # "ingest", "hash", "match", ...
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class PerceptualHash:
+    algorithm: str  # registered name: "pdq", "phash", ...
+    value: str  # lowercase hex
+    variant: str = "original"  # "original", "trimmed", or a dihedral name
+    quality: int | None = None  # PDQ quality 0-100
+
+
+@dataclass(frozen=True, slots=True)
+class MediaHash:
+    """All hashes of one media item."""
+
+    address: str  # FileRecord.address
+    md5: str
+    sha1: str
+    perceptual: tuple[PerceptualHash, ...] = ()
+    width: int | None = None  # of the decoded image, when decoded
+    height: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """A media item matched an entry of a known hash set."""
+
+    address: str  # FileRecord.address
+    set_name: str
+    set_digest: str
+    entry_id: str  # stable id of the entry within the set (e.g. MediaID, line number)
+    algorithm: str  # "md5", "sha1", "pdq", "phash", ...
+    distance: int  # 0 for cryptographic matches
+    category: str | None = None  # as the set says it: "A", "B", "C", "1", ...
+    scheme: str | None = None  # "caid", "vics", "nsrl", "local"
+    known_good: bool = False  # from a known-good (ignorable) set such as NSRL
+    variant: str = "original"  # which query variant matched (dihedral, trimmed)
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    """What investigators know about a case, for safeguarding priority."""
+
+    case_id: str
+    access_to_children: str = "unknown"  # lives-with|works-with|regular-contact|none|unknown
+    risk_band: str | None = None  # low|medium|high|very-high
+    note: str | None = None
