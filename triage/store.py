@@ -1,0 +1,909 @@
+"""The case database: one SQLite file per case (or batch of cases).
+
+Only the scan driver (``triage.pipeline``) writes during a scan; the queue and
+report read. SQLite in WAL mode, so readers never block the writer, with
+foreign keys on. The schema is versioned in ``meta`` (``schema_version``); a
+database written by another schema version is refused with a ``StoreError``
+that says which version it has and which this ``triage`` reads.
+
+Every chunk of work is written in ONE transaction (its media, perceptual
+hashes, matches, skips and the ``chunks`` row that says it is done), with
+``INSERT OR REPLACE`` on natural keys, so a scan killed at any point and run
+again never loses or duplicates a row.
+
+Schema (version 1). Times are POSIX seconds (REAL) unless named ``*_at``,
+which are ISO-8601 UTC text. JSON columns hold JSON text.
+
+``meta(key PK, value)``
+    ``schema_version`` = "1", ``created_at``, ``created_by`` (tool version).
+
+``cases(case_id PK, access_to_children NOT NULL DEFAULT 'unknown', risk_band,
+note, updated_at)``
+    What investigators know; ``access_to_children`` is one of
+    lives-with|works-with|regular-contact|none|unknown.
+
+``devices(device_id PK, case_id -> cases, evidence, segments JSON, container,
+size, stored_digest, status, error, first_hit_seconds, media_count,
+updated_at, match_count, skipped_count, bytes_scanned, scan_seconds)``
+    ``status`` is one of awaiting|scanning|scanned|stopped-early|failed.
+    ``error`` says why a device failed. ``first_hit_seconds``: seconds from the
+    start of the device's scan to its first confident match (NULL: none yet).
+    ``media_count``/``match_count``/``skipped_count`` are totals kept up to
+    date after every chunk (``match_count`` counts distinct matched media
+    items, known-good excluded). ``scan_seconds`` is wall time of the last run.
+
+``runs(run_id PK autoincrement, device_id -> devices, tool_version, hashsets
+JSON [{name, digest, path, kind}], parameters JSON, host, user, started_at,
+finished_at, status)``
+    One row per device per ``triage scan``; ``status`` running|scanned|
+    stopped-early|failed|interrupted (a row left ``running`` was killed).
+
+``chunks(device_id, chunk_key, run_id -> runs, items, done_at, sets_key,
+PK(device_id, chunk_key))``
+    A unit of work that is finished. ``chunk_key`` is deterministic
+    (``p<partition>:files:<first>+<count>:<digest of addresses>`` or
+    ``p<partition>:carve:<offset>+<length>``) so a resumed scan skips it.
+    ``sets_key`` identifies the hash sets its media were matched against; a
+    later scan with other sets re-matches the stored hashes without re-reading.
+
+``media(device_id, address, path, partition_index, inode, size, source,
+deleted, orphan, archive_path JSON, carve_offset, media_type, mtime, atime,
+ctime, crtime, md5, sha1, width, height, display_path, chunk_key, known_good,
+decoded, PK(device_id, address))``
+    One row per media item (image/video, by content signature, not by name),
+    including deleted files, archive members and carved items. ``address`` is
+    ``FileRecord.address``. ``known_good`` = 1: excluded by a known-good set,
+    not decoded. ``decoded`` = 1: perceptual hashes were computed (see
+    ``perceptual``); 0 with ``known_good`` = 0 means decoding failed and a
+    ``skipped`` row says why.
+
+``perceptual(device_id, address, algorithm, variant, value, quality,
+PK(device_id, address, algorithm, variant))``
+    Perceptual hashes (hex) of media rows: PDQ and pHash, original, dihedral
+    and trimmed variants.
+
+``matches(device_id, address, set_name, set_digest, entry_id, algorithm,
+variant, distance, category, scheme, known_good, PK(device_id, address,
+set_digest, entry_id, algorithm, variant))``
+    A media item matched an entry of a hash set. Re-scanning with a new
+    version of a set (same name, other digest) replaces that set's rows.
+
+``skipped(device_id, location, stage, reason, PK(device_id, location, stage))``
+    Everything that could not be read or processed, and why (nothing is
+    skipped silently). ``location`` is a path, address or partition.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from triage import __version__
+from triage.errors import StoreError
+from triage.records import (
+    Case,
+    Device,
+    FileRecord,
+    Match,
+    MediaHash,
+    PerceptualHash,
+    Skipped,
+    Source,
+)
+
+SCHEMA_VERSION = 1
+
+DEVICE_STATUSES: tuple[str, ...] = (
+    "awaiting",
+    "scanning",
+    "scanned",
+    "stopped-early",
+    "failed",
+)
+ACCESS_TO_CHILDREN: tuple[str, ...] = (
+    "lives-with",
+    "works-with",
+    "regular-contact",
+    "none",
+    "unknown",
+)
+
+_SCHEMA = """
+CREATE TABLE meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE cases (
+    case_id TEXT PRIMARY KEY,
+    access_to_children TEXT NOT NULL DEFAULT 'unknown',
+    risk_band TEXT,
+    note TEXT,
+    updated_at TEXT
+);
+CREATE TABLE devices (
+    device_id TEXT PRIMARY KEY,
+    case_id TEXT REFERENCES cases(case_id),
+    evidence TEXT NOT NULL,
+    segments TEXT NOT NULL,
+    container TEXT,
+    size INTEGER,
+    stored_digest TEXT,
+    status TEXT NOT NULL DEFAULT 'awaiting' CHECK (status IN
+        ('awaiting', 'scanning', 'scanned', 'stopped-early', 'failed')),
+    error TEXT,
+    first_hit_seconds REAL,
+    media_count INTEGER NOT NULL DEFAULT 0,
+    updated_at TEXT,
+    match_count INTEGER NOT NULL DEFAULT 0,
+    skipped_count INTEGER NOT NULL DEFAULT 0,
+    bytes_scanned INTEGER NOT NULL DEFAULT 0,
+    scan_seconds REAL
+);
+CREATE INDEX devices_case ON devices(case_id);
+CREATE TABLE runs (
+    run_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    device_id TEXT NOT NULL REFERENCES devices(device_id),
+    tool_version TEXT NOT NULL,
+    hashsets TEXT NOT NULL,
+    parameters TEXT NOT NULL,
+    host TEXT,
+    user TEXT,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    status TEXT NOT NULL DEFAULT 'running'
+);
+CREATE TABLE chunks (
+    device_id TEXT NOT NULL REFERENCES devices(device_id),
+    chunk_key TEXT NOT NULL,
+    run_id INTEGER REFERENCES runs(run_id),
+    items INTEGER NOT NULL,
+    done_at TEXT NOT NULL,
+    sets_key TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (device_id, chunk_key)
+);
+CREATE TABLE media (
+    device_id TEXT NOT NULL REFERENCES devices(device_id),
+    address TEXT NOT NULL,
+    path TEXT NOT NULL,
+    partition_index INTEGER,
+    inode INTEGER,
+    size INTEGER,
+    source TEXT NOT NULL,
+    deleted INTEGER NOT NULL DEFAULT 0,
+    orphan INTEGER NOT NULL DEFAULT 0,
+    archive_path TEXT NOT NULL DEFAULT '[]',
+    carve_offset INTEGER,
+    media_type TEXT,
+    mtime REAL,
+    atime REAL,
+    ctime REAL,
+    crtime REAL,
+    md5 TEXT,
+    sha1 TEXT,
+    width INTEGER,
+    height INTEGER,
+    display_path TEXT,
+    chunk_key TEXT,
+    known_good INTEGER NOT NULL DEFAULT 0,
+    decoded INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (device_id, address)
+);
+CREATE INDEX media_md5 ON media(md5);
+CREATE TABLE perceptual (
+    device_id TEXT NOT NULL,
+    address TEXT NOT NULL,
+    algorithm TEXT NOT NULL,
+    variant TEXT NOT NULL,
+    value TEXT NOT NULL,
+    quality INTEGER,
+    PRIMARY KEY (device_id, address, algorithm, variant),
+    FOREIGN KEY (device_id, address) REFERENCES media(device_id, address)
+        ON DELETE CASCADE
+);
+CREATE TABLE matches (
+    device_id TEXT NOT NULL,
+    address TEXT NOT NULL,
+    set_name TEXT NOT NULL,
+    set_digest TEXT NOT NULL,
+    entry_id TEXT NOT NULL,
+    algorithm TEXT NOT NULL,
+    variant TEXT NOT NULL DEFAULT 'original',
+    distance INTEGER NOT NULL,
+    category TEXT,
+    scheme TEXT,
+    known_good INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (device_id, address, set_digest, entry_id, algorithm, variant),
+    FOREIGN KEY (device_id, address) REFERENCES media(device_id, address)
+        ON DELETE CASCADE
+);
+CREATE TABLE skipped (
+    device_id TEXT NOT NULL REFERENCES devices(device_id),
+    location TEXT NOT NULL,
+    stage TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    PRIMARY KEY (device_id, location, stage)
+);
+"""
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceRow:
+    """A device as the database knows it: the evidence plus its scan state."""
+
+    device: Device
+    case_id: str | None
+    status: str
+    error: str | None
+    first_hit_seconds: float | None
+    media_count: int
+    match_count: int
+    skipped_count: int
+    bytes_scanned: int
+    scan_seconds: float | None
+    updated_at: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMedia:
+    """A media row: where the item is, and its hashes (perceptual may be empty)."""
+
+    record: FileRecord
+    hashes: MediaHash
+    known_good: bool
+    decoded: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkWrite:
+    """Everything one finished chunk adds to the database."""
+
+    device_id: str
+    chunk_key: str
+    run_id: int | None
+    sets_key: str
+    media: Sequence[tuple[FileRecord, MediaHash, bool]]  # (record, hashes, known_good)
+    matches: Sequence[Match]
+    skipped: Sequence[Skipped]
+    bytes_read: int = 0
+
+
+class Store:
+    """The case database at ``path`` (created, with the current schema, if absent).
+
+    Raises:
+        StoreError: the file is not a triage database, was written by another
+            schema version, or cannot be opened.
+    """
+
+    def __init__(self, path: str | Path, *, create: bool = True) -> None:
+        self.path = Path(path)
+        if not self.path.exists() and not create:
+            raise StoreError(f"{self.path}: no such case database")
+        try:
+            self._db = sqlite3.connect(
+                str(self.path), timeout=30.0, isolation_level=None
+            )
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot open database: {exc}") from exc
+        self._db.row_factory = sqlite3.Row
+        try:
+            self._db.execute("PRAGMA foreign_keys = ON")
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = NORMAL")
+            self._check_or_create()
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise StoreError(
+                f"{self.path}: not a triage case database ({exc})"
+            ) from exc
+        except StoreError:
+            self._db.close()
+            raise
+
+    # -- lifecycle -----------------------------------------------------------
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _check_or_create(self) -> None:
+        tables = {
+            row[0]
+            for row in self._db.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'"
+            )
+        }
+        if not tables:
+            with self._transaction():
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        self._db.execute(statement)
+                self._db.executemany(
+                    "INSERT INTO meta(key, value) VALUES (?, ?)",
+                    [
+                        ("schema_version", str(SCHEMA_VERSION)),
+                        ("created_at", _now()),
+                        ("created_by", f"triage {__version__}"),
+                    ],
+                )
+            return
+        if "meta" not in tables:
+            raise StoreError(
+                f"{self.path}: not a triage case database (no meta table; "
+                f"tables: {', '.join(sorted(tables))})"
+            )
+        row = self._db.execute(
+            "SELECT value FROM meta WHERE key = 'schema_version'"
+        ).fetchone()
+        if row is None:
+            raise StoreError(f"{self.path}: case database has no schema_version")
+        try:
+            version = int(row[0])
+        except ValueError as exc:
+            raise StoreError(
+                f"{self.path}: bad schema_version {row[0]!r} in case database"
+            ) from exc
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path}: case database has schema version {version}, newer "
+                f"than this triage {__version__} reads ({SCHEMA_VERSION}); "
+                "upgrade triage"
+            )
+        if version < SCHEMA_VERSION:
+            # No older schema has ever been released, so there is nothing to
+            # migrate from; refuse rather than guess.
+            raise StoreError(
+                f"{self.path}: case database has schema version {version}, older "
+                f"than {SCHEMA_VERSION} and no migration exists for it"
+            )
+
+    class _Tx:
+        def __init__(self, db: sqlite3.Connection) -> None:
+            self._db = db
+
+        def __enter__(self) -> None:
+            self._db.execute("BEGIN IMMEDIATE")
+
+        def __exit__(
+            self,
+            exc_type: type[BaseException] | None,
+            exc: BaseException | None,
+            tb: TracebackType | None,
+        ) -> None:
+            if exc_type is None:
+                self._db.execute("COMMIT")
+            else:
+                self._db.execute("ROLLBACK")
+
+    def _transaction(self) -> Store._Tx:
+        return Store._Tx(self._db)
+
+    def schema_version(self) -> int:
+        row = self._db.execute(
+            "SELECT value FROM meta WHERE key = 'schema_version'"
+        ).fetchone()
+        return int(row[0])
+
+    # -- cases ---------------------------------------------------------------
+
+    def ensure_case(self, case_id: str) -> None:
+        """Create the case row if absent (access to children 'unknown')."""
+        self._db.execute(
+            "INSERT OR IGNORE INTO cases(case_id, updated_at) VALUES (?, ?)",
+            (case_id, _now()),
+        )
+
+    def set_case(self, case: Case) -> None:
+        """Insert or update what investigators know about a case."""
+        if case.access_to_children not in ACCESS_TO_CHILDREN:
+            raise StoreError(
+                f"case {case.case_id}: access_to_children "
+                f"{case.access_to_children!r} is not one of "
+                f"{', '.join(ACCESS_TO_CHILDREN)}"
+            )
+        self._db.execute(
+            "INSERT INTO cases(case_id, access_to_children, risk_band, note, "
+            "updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT(case_id) DO UPDATE SET "
+            "access_to_children = excluded.access_to_children, "
+            "risk_band = excluded.risk_band, note = excluded.note, "
+            "updated_at = excluded.updated_at",
+            (
+                case.case_id,
+                case.access_to_children,
+                case.risk_band,
+                case.note,
+                _now(),
+            ),
+        )
+
+    def cases(self) -> list[Case]:
+        return [
+            Case(r["case_id"], r["access_to_children"], r["risk_band"], r["note"])
+            for r in self._db.execute("SELECT * FROM cases ORDER BY case_id")
+        ]
+
+    # -- devices -------------------------------------------------------------
+
+    def register_device(self, device: Device, case_id: str | None) -> None:
+        """Add a device (status 'awaiting'), or refresh its evidence details.
+
+        Raises:
+            StoreError: the device id is already used by other evidence.
+        """
+        if case_id is not None:
+            self.ensure_case(case_id)
+        row = self._db.execute(
+            "SELECT evidence, case_id FROM devices WHERE device_id = ?",
+            (device.device_id,),
+        ).fetchone()
+        if row is not None and row["evidence"] != device.evidence:
+            raise StoreError(
+                f"device id {device.device_id!r} already names {row['evidence']} in "
+                f"{self.path}; choose another --device-id for {device.evidence}"
+            )
+        self._db.execute(
+            "INSERT INTO devices(device_id, case_id, evidence, segments, container, "
+            "size, stored_digest, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(device_id) DO UPDATE SET "
+            "case_id = COALESCE(excluded.case_id, devices.case_id), "
+            "segments = excluded.segments, container = excluded.container, "
+            "size = excluded.size, stored_digest = excluded.stored_digest, "
+            "updated_at = excluded.updated_at",
+            (
+                device.device_id,
+                case_id,
+                device.evidence,
+                json.dumps(list(device.segments)),
+                device.container,
+                device.size,
+                device.stored_digest,
+                _now(),
+            ),
+        )
+
+    def register_failed(
+        self, device_id: str, evidence: str, case_id: str | None, error: str
+    ) -> None:
+        """Record evidence that could not be opened at all, so it is not lost."""
+        if case_id is not None:
+            self.ensure_case(case_id)
+        self._db.execute(
+            "INSERT INTO devices(device_id, case_id, evidence, segments, status, "
+            "error, updated_at) VALUES (?, ?, ?, ?, 'failed', ?, ?) "
+            "ON CONFLICT(device_id) DO UPDATE SET status = 'failed', "
+            "error = excluded.error, updated_at = excluded.updated_at",
+            (device_id, case_id, evidence, json.dumps([evidence]), error, _now()),
+        )
+
+    def set_device_status(
+        self,
+        device_id: str,
+        status: str,
+        *,
+        error: str | None = None,
+        first_hit_seconds: float | None = None,
+        scan_seconds: float | None = None,
+    ) -> None:
+        """Move a device to ``status``; ``error`` is cleared unless given."""
+        if status not in DEVICE_STATUSES:
+            raise StoreError(f"device {device_id}: unknown status {status!r}")
+        self._db.execute(
+            "UPDATE devices SET status = ?, error = ?, "
+            "first_hit_seconds = COALESCE(?, first_hit_seconds), "
+            "scan_seconds = COALESCE(?, scan_seconds), updated_at = ? "
+            "WHERE device_id = ?",
+            (status, error, first_hit_seconds, scan_seconds, _now(), device_id),
+        )
+
+    def device(self, device_id: str) -> DeviceRow | None:
+        row = self._db.execute(
+            "SELECT * FROM devices WHERE device_id = ?", (device_id,)
+        ).fetchone()
+        return None if row is None else _device_row(row)
+
+    def devices(self, case_id: str | None = None) -> list[DeviceRow]:
+        if case_id is None:
+            rows = self._db.execute("SELECT * FROM devices ORDER BY device_id")
+        else:
+            rows = self._db.execute(
+                "SELECT * FROM devices WHERE case_id = ? ORDER BY device_id",
+                (case_id,),
+            )
+        return [_device_row(r) for r in rows]
+
+    def device_for_evidence(self, evidence: str) -> str | None:
+        """The device id already given to this evidence file, if any."""
+        row = self._db.execute(
+            "SELECT device_id FROM devices WHERE evidence = ? ORDER BY device_id",
+            (evidence,),
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    # -- runs ----------------------------------------------------------------
+
+    def start_run(
+        self,
+        device_id: str,
+        *,
+        hashsets: Sequence[dict[str, str]],
+        parameters: dict[str, Any],
+        host: str,
+        user: str,
+        tool_version: str = __version__,
+    ) -> int:
+        """Record that a scan of ``device_id`` starts; returns the run id."""
+        cur = self._db.execute(
+            "INSERT INTO runs(device_id, tool_version, hashsets, parameters, host, "
+            "user, started_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                device_id,
+                tool_version,
+                json.dumps(list(hashsets), sort_keys=True),
+                json.dumps(parameters, sort_keys=True, default=str),
+                host,
+                user,
+                _now(),
+            ),
+        )
+        assert cur.lastrowid is not None
+        return int(cur.lastrowid)
+
+    def finish_run(self, run_id: int, status: str) -> None:
+        self._db.execute(
+            "UPDATE runs SET finished_at = ?, status = ? WHERE run_id = ?",
+            (_now(), status, run_id),
+        )
+
+    def runs(self, device_id: str | None = None) -> list[dict[str, Any]]:
+        sql = "SELECT * FROM runs"
+        args: tuple[str, ...] = ()
+        if device_id is not None:
+            sql += " WHERE device_id = ?"
+            args = (device_id,)
+        out = []
+        for r in self._db.execute(sql + " ORDER BY run_id", args):
+            d = dict(r)
+            d["hashsets"] = json.loads(d["hashsets"])
+            d["parameters"] = json.loads(d["parameters"])
+            out.append(d)
+        return out
+
+    # -- chunks --------------------------------------------------------------
+
+    def done_chunks(self, device_id: str) -> dict[str, str]:
+        """Finished chunk keys of a device -> the ``sets_key`` they were matched
+        against."""
+        return {
+            r[0]: r[1]
+            for r in self._db.execute(
+                "SELECT chunk_key, sets_key FROM chunks WHERE device_id = ?",
+                (device_id,),
+            )
+        }
+
+    def write_chunk(self, chunk: ChunkWrite) -> None:
+        """Write one finished chunk atomically and idempotently."""
+        dev = chunk.device_id
+        with self._transaction():
+            self._db.executemany(
+                "INSERT OR REPLACE INTO media(device_id, address, path, "
+                "partition_index, inode, size, source, deleted, orphan, archive_path,"
+                " carve_offset, media_type, mtime, atime, ctime, crtime, md5, sha1, "
+                "width, height, display_path, chunk_key, known_good, decoded) VALUES "
+                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+                " ?)",
+                [
+                    (
+                        dev,
+                        rec.address,
+                        rec.path,
+                        rec.partition_index,
+                        rec.inode,
+                        rec.size,
+                        str(rec.source),
+                        int(rec.deleted),
+                        int(rec.orphan),
+                        json.dumps(list(rec.archive_path)),
+                        rec.carve_offset,
+                        rec.media_type,
+                        rec.mtime,
+                        rec.atime,
+                        rec.ctime,
+                        rec.crtime,
+                        mh.md5,
+                        mh.sha1,
+                        mh.width,
+                        mh.height,
+                        rec.display_path,
+                        chunk.chunk_key,
+                        int(known_good),
+                        int(bool(mh.perceptual)),
+                    )
+                    for rec, mh, known_good in chunk.media
+                ],
+            )
+            addresses = [(dev, rec.address) for rec, _, _ in chunk.media]
+            # Replace, never merge: a re-run of the chunk is the whole truth.
+            self._db.executemany(
+                "DELETE FROM perceptual WHERE device_id = ? AND address = ?", addresses
+            )
+            self._db.executemany(
+                "INSERT OR REPLACE INTO perceptual(device_id, address, algorithm, "
+                "variant, value, quality) VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (dev, mh.address, p.algorithm, p.variant, p.value, p.quality)
+                    for _, mh, _ in chunk.media
+                    for p in mh.perceptual
+                ],
+            )
+            self._write_matches(dev, chunk.matches)
+            self._db.executemany(
+                "INSERT OR REPLACE INTO skipped(device_id, location, stage, reason) "
+                "VALUES (?, ?, ?, ?)",
+                [(dev, s.where, s.stage, s.reason) for s in chunk.skipped],
+            )
+            self._db.execute(
+                "INSERT OR REPLACE INTO chunks(device_id, chunk_key, run_id, items, "
+                "done_at, sets_key) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    dev,
+                    chunk.chunk_key,
+                    chunk.run_id,
+                    len(chunk.media),
+                    _now(),
+                    chunk.sets_key,
+                ),
+            )
+            self._db.execute(
+                "UPDATE devices SET bytes_scanned = bytes_scanned + ? "
+                "WHERE device_id = ?",
+                (chunk.bytes_read, dev),
+            )
+            self._refresh_counts(dev)
+
+    def write_skipped(self, device_id: str, skipped: Iterable[Skipped]) -> None:
+        """Record skips found outside a chunk (e.g. an unreadable partition)."""
+        with self._transaction():
+            self._db.executemany(
+                "INSERT OR REPLACE INTO skipped(device_id, location, stage, reason) "
+                "VALUES (?, ?, ?, ?)",
+                [(device_id, s.where, s.stage, s.reason) for s in skipped],
+            )
+            self._refresh_counts(device_id)
+
+    def rematch_chunk(
+        self,
+        device_id: str,
+        chunk_key: str,
+        run_id: int | None,
+        sets_key: str,
+        set_names: Iterable[str],
+        matches: Sequence[Match],
+    ) -> None:
+        """Replace a stored chunk's matches after matching its stored hashes
+        against other hash sets (no re-reading, no re-decoding).
+
+        Matches from sets of the same name but another digest (an older
+        version) are dropped; matches from other sets are kept.
+        """
+        names = sorted(set(set_names))
+        with self._transaction():
+            placeholders = ",".join("?" * len(names))
+            if names:
+                self._db.execute(
+                    "DELETE FROM matches WHERE device_id = ? AND address IN "
+                    "(SELECT address FROM media WHERE device_id = ? AND chunk_key = ?)"
+                    f" AND set_name IN ({placeholders})",
+                    (device_id, device_id, chunk_key, *names),
+                )
+            self._write_matches(device_id, matches)
+            self._db.execute(
+                "UPDATE chunks SET run_id = ?, sets_key = ?, done_at = ? "
+                "WHERE device_id = ? AND chunk_key = ?",
+                (run_id, sets_key, _now(), device_id, chunk_key),
+            )
+            self._refresh_counts(device_id)
+
+    def _write_matches(self, device_id: str, matches: Iterable[Match]) -> None:
+        self._db.executemany(
+            "INSERT OR REPLACE INTO matches(device_id, address, set_name, set_digest,"
+            " entry_id, algorithm, variant, distance, category, scheme, known_good) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    device_id,
+                    m.address,
+                    m.set_name,
+                    m.set_digest,
+                    m.entry_id,
+                    m.algorithm,
+                    m.variant,
+                    m.distance,
+                    m.category,
+                    m.scheme,
+                    int(m.known_good),
+                )
+                for m in matches
+            ],
+        )
+
+    def _refresh_counts(self, device_id: str) -> None:
+        self._db.execute(
+            "UPDATE devices SET "
+            "media_count = (SELECT COUNT(*) FROM media WHERE device_id = ?1), "
+            "match_count = (SELECT COUNT(DISTINCT address) FROM matches "
+            "  WHERE device_id = ?1 AND known_good = 0), "
+            "skipped_count = (SELECT COUNT(*) FROM skipped WHERE device_id = ?1), "
+            "updated_at = ?2 WHERE device_id = ?1",
+            (device_id, _now()),
+        )
+
+    # -- reading back --------------------------------------------------------
+
+    def chunk_media(self, device_id: str, chunk_key: str) -> list[StoredMedia]:
+        """The stored media (with hashes) of one finished chunk."""
+        rows = self._db.execute(
+            "SELECT * FROM media WHERE device_id = ? AND chunk_key = ? "
+            "ORDER BY address",
+            (device_id, chunk_key),
+        ).fetchall()
+        return self._stored_media(device_id, rows)
+
+    def media(self, device_id: str) -> Iterator[StoredMedia]:
+        """Every media row of a device, in address order, with its hashes."""
+        cur = self._db.execute(
+            "SELECT * FROM media WHERE device_id = ? ORDER BY address", (device_id,)
+        )
+        while True:
+            rows = cur.fetchmany(500)
+            if not rows:
+                return
+            yield from self._stored_media(device_id, rows)
+
+    def _stored_media(
+        self, device_id: str, rows: Sequence[sqlite3.Row]
+    ) -> list[StoredMedia]:
+        if not rows:
+            return []
+        by_address: dict[str, list[PerceptualHash]] = {r["address"]: [] for r in rows}
+        placeholders = ",".join("?" * len(by_address))
+        for p in self._db.execute(
+            "SELECT address, algorithm, variant, value, quality FROM perceptual "
+            f"WHERE device_id = ? AND address IN ({placeholders}) "
+            "ORDER BY address, algorithm, variant",
+            (device_id, *by_address),
+        ):
+            by_address[p["address"]].append(
+                PerceptualHash(p["algorithm"], p["value"], p["variant"], p["quality"])
+            )
+        device = self._db.execute(
+            "SELECT evidence FROM devices WHERE device_id = ?", (device_id,)
+        ).fetchone()
+        out = []
+        for r in rows:
+            record = FileRecord(
+                device_id=device_id,
+                evidence=device["evidence"],
+                partition_index=r["partition_index"],
+                partition_offset=0,
+                path=r["path"],
+                size=r["size"],
+                source=Source(r["source"]),
+                inode=r["inode"],
+                deleted=bool(r["deleted"]),
+                orphan=bool(r["orphan"]),
+                mtime=r["mtime"],
+                atime=r["atime"],
+                ctime=r["ctime"],
+                crtime=r["crtime"],
+                media_type=r["media_type"],
+                archive_path=tuple(json.loads(r["archive_path"])),
+                carve_offset=r["carve_offset"],
+            )
+            hashes = MediaHash(
+                address=r["address"],
+                md5=r["md5"],
+                sha1=r["sha1"],
+                perceptual=tuple(by_address[r["address"]]),
+                width=r["width"],
+                height=r["height"],
+            )
+            out.append(
+                StoredMedia(record, hashes, bool(r["known_good"]), bool(r["decoded"]))
+            )
+        return out
+
+    def matches(self, device_id: str) -> list[Match]:
+        return [
+            Match(
+                address=r["address"],
+                set_name=r["set_name"],
+                set_digest=r["set_digest"],
+                entry_id=r["entry_id"],
+                algorithm=r["algorithm"],
+                distance=r["distance"],
+                category=r["category"],
+                scheme=r["scheme"],
+                known_good=bool(r["known_good"]),
+                variant=r["variant"],
+            )
+            for r in self._db.execute(
+                "SELECT * FROM matches WHERE device_id = ? ORDER BY address, "
+                "set_digest, entry_id, algorithm, variant",
+                (device_id,),
+            )
+        ]
+
+    def skipped(self, device_id: str) -> list[Skipped]:
+        return [
+            Skipped(device_id, r["location"], r["stage"], r["reason"])
+            for r in self._db.execute(
+                "SELECT * FROM skipped WHERE device_id = ? ORDER BY location, stage",
+                (device_id,),
+            )
+        ]
+
+    def perceptual_for_digest(self, md5: str) -> tuple[PerceptualHash, ...] | None:
+        """Perceptual hashes already computed for content with this MD5 (any
+        device), so identical content is decoded once per database."""
+        row = self._db.execute(
+            "SELECT device_id, address FROM media WHERE md5 = ? AND decoded = 1 "
+            "LIMIT 1",
+            (md5,),
+        ).fetchone()
+        if row is None:
+            return None
+        return tuple(
+            PerceptualHash(p["algorithm"], p["value"], p["variant"], p["quality"])
+            for p in self._db.execute(
+                "SELECT algorithm, variant, value, quality FROM perceptual WHERE "
+                "device_id = ? AND address = ? ORDER BY algorithm, variant",
+                (row["device_id"], row["address"]),
+            )
+        )
+
+    def execute(self, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        """Run a read query (for the queue, report and tests)."""
+        return self._db.execute(sql, tuple(args)).fetchall()
+
+
+def _device_row(r: sqlite3.Row) -> DeviceRow:
+    return DeviceRow(
+        device=Device(
+            device_id=r["device_id"],
+            segments=tuple(json.loads(r["segments"])),
+            container=r["container"] or "",
+            size=r["size"] or 0,
+            stored_digest=r["stored_digest"],
+        ),
+        case_id=r["case_id"],
+        status=r["status"],
+        error=r["error"],
+        first_hit_seconds=r["first_hit_seconds"],
+        media_count=r["media_count"],
+        match_count=r["match_count"],
+        skipped_count=r["skipped_count"],
+        bytes_scanned=r["bytes_scanned"],
+        scan_seconds=r["scan_seconds"],
+        updated_at=r["updated_at"],
+    )
