@@ -1,0 +1,597 @@
+"""The hash set file: known hashes, their categories and a content digest.
+
+A set comes from, and goes to, other people (a reference library, CAID or
+Project VIC exports, NSRL), so the file is explicit and versioned, never
+pickle. Layout, all integers little-endian::
+
+    b"TRIAGEHS"  uint32 format version  uint32 0  uint64 header length
+    header: UTF-8 JSON (format, version, name, kind, scheme, created,
+            sources, counts, categories, digest, arrays[name, dtype, shape,
+            offset, nbytes])
+    arrays, each starting on a 64-byte boundary
+
+The arrays are columns. Entries (one known media item each) are
+``entries.ids`` / ``entries.names`` (UTF-8 blob plus ``uint64`` offsets) and
+``entries.category`` (``uint16`` code; 0 = none, ``i`` = ``categories[i-1]``).
+Each hash column ``md5``, ``sha1``, ``pdq``, ``phash`` is ``<col>.hashes``
+(``uint8`` rows of 16/20/32/8 bytes) with ``<col>.rows`` (``uint32`` entry
+index), so an entry may carry several hashes of one kind or none.
+
+The content is canonical: entries sorted by (id, category, name) with equal
+triples merged, hash rows sorted by (hash bytes, entry) without duplicates.
+``digest`` is SHA-256 over kind, scheme, category list and every array in that
+canonical order, so the same content imported in any order, at any time, under
+any set name, gives the same digest; scans record it for the audit trail.
+Loading memory-maps the columns read-only (10 M PDQ hashes are 320 MB of
+pages the OS may share or drop) and verifies the digest unless asked not to.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from triage.errors import HashSetError
+
+FORMAT_NAME = "triage-hashset"
+FORMAT_VERSION = 1
+MAGIC = b"TRIAGEHS"
+_PREFIX = struct.Struct("<8sIIQ")
+_ALIGN = 64
+
+#: The hash columns a set file holds, and their width in bytes.
+COLUMNS: dict[str, int] = {"md5": 16, "sha1": 20, "pdq": 32, "phash": 8}
+KINDS = ("known-bad", "known-good")
+SCHEMES = ("caid", "vics", "nsrl", "local")
+
+U8Array = npt.NDArray[np.uint8]
+U32Array = npt.NDArray[np.uint32]
+
+
+@dataclass(frozen=True, slots=True)
+class HashEntry:
+    """One known media item: its id within the set, category and hashes.
+
+    ``hashes`` holds ``(column, lowercase hex)`` pairs, column one of
+    :data:`COLUMNS`; ``entry_id`` is e.g. a VICS MediaID or ``file:line``.
+    """
+
+    entry_id: str
+    category: str | None = None
+    name: str | None = None
+    hashes: tuple[tuple[str, str], ...] = ()
+
+    def values(self, column: str) -> tuple[str, ...]:
+        return tuple(v for c, v in self.hashes if c == column)
+
+
+def normalise_hex(column: str, value: str) -> str:
+    """Lowercase hex of the right width for ``column``.
+
+    Raises:
+        ValueError: the value is not ``2 * COLUMNS[column]`` hex digits.
+    """
+    width = COLUMNS[column] * 2
+    text = value.strip().lower()
+    if len(text) != width:
+        raise ValueError(
+            f"{column} must be {width} hex digits, got {len(text)} ({value[:80]!r})"
+        )
+    try:
+        bytes.fromhex(text)
+    except ValueError as exc:
+        raise ValueError(f"{column} is not hex: {value[:80]!r}") from exc
+    return text
+
+
+class _Strings:
+    """A column of strings as one UTF-8 blob and ``n + 1`` offsets."""
+
+    __slots__ = ("blob", "offsets")
+
+    def __init__(self, blob: U8Array, offsets: npt.NDArray[np.uint64]) -> None:
+        self.blob = blob
+        self.offsets = offsets
+
+    @classmethod
+    def from_fixed(cls, fixed: npt.NDArray[np.bytes_]) -> _Strings:
+        n = len(fixed)
+        width = fixed.dtype.itemsize
+        offsets = np.zeros(n + 1, dtype=np.uint64)
+        if n == 0 or width == 0:
+            return cls(np.zeros(0, dtype=np.uint8), offsets)
+        lengths = np.char.str_len(fixed).astype(np.uint64)
+        np.cumsum(lengths, out=offsets[1:])
+        matrix = np.ascontiguousarray(fixed).view(np.uint8).reshape(n, width)
+        blob = matrix[np.arange(width)[None, :] < lengths[:, None].astype(np.int64)]
+        return cls(np.ascontiguousarray(blob), offsets)
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def get(self, index: int) -> str:
+        start, end = int(self.offsets[index]), int(self.offsets[index + 1])
+        return bytes(self.blob[start:end]).decode("utf-8")
+
+
+def _fixed(strings: Sequence[str | None] | npt.NDArray[Any]) -> npt.NDArray[np.bytes_]:
+    """Strings (None as empty) as a fixed-width bytes array for sorting."""
+    if isinstance(strings, np.ndarray) and strings.dtype.kind == "S":
+        return strings
+    encoded = [(s or "").encode("utf-8") for s in strings]
+    for raw in encoded:
+        if b"\x00" in raw:
+            raise HashSetError(f"a string holds a NUL character: {raw[:80]!r}")
+    width = max((len(e) for e in encoded), default=0)
+    return np.array(encoded, dtype=f"S{max(width, 1)}")
+
+
+def _be_words(hashes: U8Array) -> list[npt.NDArray[np.uint64]]:
+    """Hash rows as big-endian uint64 words (zero-padded), most significant first."""
+    n, width = hashes.shape
+    padded_width = -(-width // 8) * 8
+    if padded_width != width:
+        padded = np.zeros((n, padded_width), dtype=np.uint8)
+        padded[:, :width] = hashes
+    else:
+        padded = np.ascontiguousarray(hashes)
+    words = padded.view(">u8").reshape(n, padded_width // 8)
+    return [words[:, i].astype(np.uint64) for i in range(padded_width // 8)]
+
+
+def _canonical_table(
+    hashes: U8Array, rows: npt.NDArray[np.integer[Any]]
+) -> tuple[U8Array, U32Array]:
+    """Sort (hash, row) pairs by hash bytes then row, dropping duplicates."""
+    rows32 = np.asarray(rows, dtype=np.uint32)
+    if len(rows32) == 0:
+        return np.zeros((0, hashes.shape[1]), dtype=np.uint8), rows32
+    words = _be_words(hashes)
+    order = np.lexsort([rows32, *reversed(words)])
+    hashes, rows32 = hashes[order], rows32[order]
+    keep = np.ones(len(rows32), dtype=bool)
+    keep[1:] = (rows32[1:] != rows32[:-1]) | np.any(hashes[1:] != hashes[:-1], axis=1)
+    return np.ascontiguousarray(hashes[keep]), np.ascontiguousarray(rows32[keep])
+
+
+class HashSet:
+    """A loaded or newly built hash set (see the module docstring for the file).
+
+    Build one with :meth:`from_entries` (importers) or :meth:`from_columns`
+    (large generated sets), read one with :meth:`load`, save with :meth:`write`.
+    """
+
+    __slots__ = (
+        "name",
+        "kind",
+        "scheme",
+        "created",
+        "sources",
+        "categories",
+        "digest",
+        "version",
+        "path",
+        "_ids",
+        "_names",
+        "_cats",
+        "_tables",
+    )
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        kind: str,
+        scheme: str,
+        created: str,
+        sources: tuple[dict[str, Any], ...],
+        categories: tuple[str, ...],
+        ids: _Strings,
+        names: _Strings,
+        cats: npt.NDArray[np.uint16],
+        tables: dict[str, tuple[U8Array, U32Array]],
+        digest: str | None = None,
+        version: int = FORMAT_VERSION,
+        path: str | None = None,
+    ) -> None:
+        if kind not in KINDS:
+            raise HashSetError(f"unknown set kind {kind!r}; known: {', '.join(KINDS)}")
+        if scheme not in SCHEMES:
+            raise HashSetError(
+                f"unknown category scheme {scheme!r}; known: {', '.join(SCHEMES)}"
+            )
+        self.name = name
+        self.kind = kind
+        self.scheme = scheme
+        self.created = created
+        self.sources = sources
+        self.categories = categories
+        self._ids = ids
+        self._names = names
+        self._cats = cats
+        self._tables = tables
+        self.version = version
+        self.path = path
+        self.digest = digest if digest is not None else self._compute_digest()
+
+    # --- building ----------------------------------------------------------
+    @classmethod
+    def from_entries(
+        cls,
+        entries: Iterable[HashEntry],
+        *,
+        name: str,
+        kind: str = "known-bad",
+        scheme: str = "local",
+        sources: Sequence[Mapping[str, Any]] = (),
+    ) -> HashSet:
+        """Build a set from entries (any order; duplicates merged)."""
+        ids: list[str] = []
+        categories: list[str | None] = []
+        names: list[str | None] = []
+        values: dict[str, list[str]] = {c: [] for c in COLUMNS}
+        rows: dict[str, list[int]] = {c: [] for c in COLUMNS}
+        for index, entry in enumerate(entries):
+            ids.append(entry.entry_id)
+            categories.append(entry.category)
+            names.append(entry.name)
+            for column, value in entry.hashes:
+                if column not in COLUMNS:
+                    raise HashSetError(
+                        f"entry {entry.entry_id}: unknown hash column {column!r}; "
+                        f"known: {', '.join(COLUMNS)}"
+                    )
+                values[column].append(value)
+                rows[column].append(index)
+        tables: dict[str, tuple[U8Array, npt.NDArray[np.integer[Any]]]] = {}
+        for column, width in COLUMNS.items():
+            try:
+                raw = b"".join(bytes.fromhex(v) for v in values[column])
+            except ValueError as exc:
+                raise HashSetError(f"a {column} value is not hex") from exc
+            if len(raw) != width * len(values[column]):
+                raise HashSetError(f"a {column} value is not {width} bytes")
+            hashes = np.frombuffer(raw, dtype=np.uint8).reshape(-1, width)
+            tables[column] = (hashes, np.asarray(rows[column], dtype=np.uint32))
+        return cls.from_columns(
+            ids,
+            categories,
+            names,
+            tables,
+            name=name,
+            kind=kind,
+            scheme=scheme,
+            sources=sources,
+        )
+
+    @classmethod
+    def from_columns(
+        cls,
+        ids: Sequence[str] | npt.NDArray[np.bytes_],
+        categories: Sequence[str | None],
+        names: Sequence[str | None] | None,
+        tables: Mapping[str, tuple[U8Array, npt.NDArray[np.integer[Any]]]],
+        *,
+        name: str,
+        kind: str = "known-bad",
+        scheme: str = "local",
+        sources: Sequence[Mapping[str, Any]] = (),
+    ) -> HashSet:
+        """Build a set from columns: entry i is ``ids[i]``, and each table row
+        ``(hash, row)`` gives entry ``row`` that hash. Canonicalised in numpy,
+        so millions of entries build in seconds."""
+        fixed_ids = _fixed(ids)
+        n = len(fixed_ids)
+        if len(categories) != n or (names is not None and len(names) != n):
+            raise HashSetError("ids, categories and names differ in length")
+        vocabulary = tuple(sorted({c for c in categories if c}))
+        code_of = {c: i + 1 for i, c in enumerate(vocabulary)}
+        cats = np.fromiter(
+            (code_of.get(c, 0) if c else 0 for c in categories),
+            dtype=np.uint16,
+            count=n,
+        )
+        fixed_names = _fixed(names if names is not None else [""] * n)
+        # Canonical entry order; equal (id, category, name) triples merge.
+        order = np.lexsort((fixed_names, cats, fixed_ids))
+        s_ids, s_cats, s_names = fixed_ids[order], cats[order], fixed_names[order]
+        new = np.ones(n, dtype=bool)
+        if n > 1:
+            new[1:] = (
+                (s_ids[1:] != s_ids[:-1])
+                | (s_cats[1:] != s_cats[:-1])
+                | (s_names[1:] != s_names[:-1])
+            )
+        remap = np.empty(n, dtype=np.uint32)
+        remap[order] = np.cumsum(new, dtype=np.int64) - 1
+        out_tables: dict[str, tuple[U8Array, U32Array]] = {}
+        for column, width in COLUMNS.items():
+            hashes, rows = tables.get(
+                column, (np.zeros((0, width), np.uint8), np.zeros(0, np.uint32))
+            )
+            hashes = np.asarray(hashes, dtype=np.uint8)
+            if hashes.ndim != 2 or hashes.shape[1] != width:
+                raise HashSetError(f"{column} hashes must be rows of {width} bytes")
+            rows_arr = np.asarray(rows)
+            if len(rows_arr) != len(hashes):
+                raise HashSetError(f"{column}: hashes and rows differ in length")
+            if len(rows_arr) and (rows_arr.min() < 0 or rows_arr.max() >= n):
+                raise HashSetError(f"{column}: a row points past the entries")
+            out_tables[column] = _canonical_table(hashes, remap[rows_arr])
+        return cls(
+            name=name,
+            kind=kind,
+            scheme=scheme,
+            created=datetime.now(UTC).isoformat(timespec="seconds"),
+            sources=tuple(dict(s) for s in sources),
+            categories=vocabulary,
+            ids=_Strings.from_fixed(s_ids[new]),
+            names=_Strings.from_fixed(s_names[new]),
+            cats=np.ascontiguousarray(s_cats[new]),
+            tables=out_tables,
+        )
+
+    # --- reading -----------------------------------------------------------
+    @property
+    def known_good(self) -> bool:
+        return self.kind == "known-good"
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def __repr__(self) -> str:
+        return (
+            f"HashSet({self.name!r}, {self.kind}, {len(self)} entries, {self.digest})"
+        )
+
+    def table(self, column: str) -> tuple[U8Array, U32Array]:
+        """``(hashes, rows)`` of one column, sorted by hash bytes."""
+        if column not in COLUMNS:
+            raise HashSetError(
+                f"unknown hash column {column!r}; known: {', '.join(COLUMNS)}"
+            )
+        return self._tables[column]
+
+    def entry_id(self, row: int) -> str:
+        return self._ids.get(row)
+
+    def category(self, row: int) -> str | None:
+        code = int(self._cats[row])
+        return self.categories[code - 1] if code else None
+
+    def entry_name(self, row: int) -> str | None:
+        return self._names.get(row) or None
+
+    def counts(self) -> dict[str, int]:
+        """Number of entries and of hashes per column."""
+        out = {"entries": len(self)}
+        out.update({c: len(self._tables[c][1]) for c in COLUMNS})
+        return out
+
+    def category_counts(self) -> dict[str, int]:
+        """Entries per category (``"none"`` for uncategorised entries)."""
+        counts = np.bincount(self._cats, minlength=len(self.categories) + 1)
+        out = {"none": int(counts[0])} if counts[0] else {}
+        out.update({c: int(counts[i + 1]) for i, c in enumerate(self.categories)})
+        return out
+
+    def iter_entries(self) -> Iterator[HashEntry]:
+        """Every entry with all its hashes, in canonical order."""
+        per_row: dict[str, tuple[npt.NDArray[np.intp], U8Array, U32Array]] = {}
+        for column in COLUMNS:
+            hashes, rows = self._tables[column]
+            order = np.argsort(rows, kind="stable")
+            per_row[column] = (order, hashes, rows[order])
+        for row in range(len(self)):
+            pairs: list[tuple[str, str]] = []
+            for column, (order, hashes, sorted_rows) in per_row.items():
+                lo = int(np.searchsorted(sorted_rows, row, "left"))
+                hi = int(np.searchsorted(sorted_rows, row, "right"))
+                pairs.extend((column, hashes[i].tobytes().hex()) for i in order[lo:hi])
+            yield HashEntry(
+                self.entry_id(row),
+                self.category(row),
+                self.entry_name(row),
+                tuple(pairs),
+            )
+
+    # --- digest and file ---------------------------------------------------
+    def _arrays(self) -> list[tuple[str, npt.NDArray[Any]]]:
+        arrays: list[tuple[str, npt.NDArray[Any]]] = [
+            ("entries.ids.blob", self._ids.blob),
+            ("entries.ids.offsets", self._ids.offsets),
+            ("entries.names.blob", self._names.blob),
+            ("entries.names.offsets", self._names.offsets),
+            ("entries.category", self._cats),
+        ]
+        for column in COLUMNS:
+            hashes, rows = self._tables[column]
+            arrays.append((f"{column}.hashes", hashes))
+            arrays.append((f"{column}.rows", rows))
+        return arrays
+
+    def _compute_digest(self) -> str:
+        digest = hashlib.sha256()
+        meta = {
+            "format": FORMAT_NAME,
+            "kind": self.kind,
+            "scheme": self.scheme,
+            "categories": list(self.categories),
+        }
+        digest.update(json.dumps(meta, sort_keys=True).encode("utf-8"))
+        for name, array in self._arrays():
+            little = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
+            digest.update(f"\n{name}:{little.shape}\n".encode())
+            for start in range(0, little.size, 1 << 24):  # bounded temporaries
+                digest.update(little.reshape(-1)[start : start + (1 << 24)].tobytes())
+        return "sha256:" + digest.hexdigest()
+
+    def header(self) -> dict[str, Any]:
+        """The JSON header, without the array table."""
+        return {
+            "format": FORMAT_NAME,
+            "version": self.version,
+            "name": self.name,
+            "kind": self.kind,
+            "scheme": self.scheme,
+            "created": self.created,
+            "sources": list(self.sources),
+            "counts": self.counts(),
+            "categories": list(self.categories),
+            "digest": self.digest,
+        }
+
+    def write(self, path: str | os.PathLike[str]) -> None:
+        """Write the set file atomically (a temporary file then rename)."""
+        target = Path(path)
+        arrays = self._arrays()
+        table: list[dict[str, Any]] = []
+        header = self.header()
+        header["arrays"] = table
+        # Offsets depend on the header length: reserve room, grow until it fits.
+        reserve = 4096
+        while True:
+            offset = _align(_PREFIX.size + reserve)
+            table.clear()
+            for name, array in arrays:
+                table.append(
+                    {
+                        "name": name,
+                        "dtype": array.dtype.newbyteorder("<").str,
+                        "shape": list(array.shape),
+                        "offset": offset,
+                        "nbytes": int(array.nbytes),
+                    }
+                )
+                offset = _align(offset + array.nbytes)
+            encoded = json.dumps(header, indent=1).encode("utf-8")
+            if len(encoded) <= reserve:
+                header_bytes = encoded.ljust(reserve)
+                break
+            reserve = len(encoded) + 4096
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=".hashset-", dir=target.parent)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(_PREFIX.pack(MAGIC, FORMAT_VERSION, 0, len(header_bytes)))
+                out.write(header_bytes)
+                for (_, array), entry in zip(arrays, table, strict=True):
+                    out.write(b"\0" * (entry["offset"] - out.tell()))
+                    little = np.ascontiguousarray(array, dtype=entry["dtype"])
+                    out.write(little.data)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp_name, target)
+        except OSError as exc:
+            Path(tmp_name).unlink(missing_ok=True)
+            raise HashSetError(f"{target}: cannot write hash set: {exc}") from exc
+        self.path = str(target)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], *, verify: bool = True) -> HashSet:
+        """Open a set file; columns are memory-mapped read-only.
+
+        Raises:
+            HashSetError: not a set file, a newer version, truncated, or (with
+                ``verify``) the content does not match its recorded digest.
+        """
+        where = str(path)
+        try:
+            size = os.path.getsize(where)
+            with open(where, "rb") as handle:
+                prefix = handle.read(_PREFIX.size)
+                if len(prefix) < _PREFIX.size or not prefix.startswith(MAGIC):
+                    raise HashSetError(f"{where}: not a triage hash set file")
+                _, version, _, header_length = _PREFIX.unpack(prefix)
+                if version > FORMAT_VERSION:
+                    raise HashSetError(
+                        f"{where}: hash set format version {version} is newer than "
+                        f"this triage supports ({FORMAT_VERSION}); upgrade triage"
+                    )
+                if header_length > size:
+                    raise HashSetError(f"{where}: truncated (header runs past the end)")
+                raw_header = handle.read(header_length)
+        except OSError as exc:
+            raise HashSetError(f"{where}: cannot read hash set: {exc}") from exc
+        try:
+            header = json.loads(raw_header.decode("utf-8"))
+            arrays = {a["name"]: a for a in header["arrays"]}
+            name, kind, scheme = header["name"], header["kind"], header["scheme"]
+            stored_digest = header["digest"]
+        except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise HashSetError(f"{where}: the header is damaged: {exc}") from exc
+        if header.get("format") != FORMAT_NAME:
+            raise HashSetError(f"{where}: not a {FORMAT_NAME} file")
+
+        def column(key: str) -> npt.NDArray[Any]:
+            try:
+                spec = arrays[key]
+                dtype = np.dtype(spec["dtype"])
+                shape = tuple(int(d) for d in spec["shape"])
+                offset, nbytes = int(spec["offset"]), int(spec["nbytes"])
+            except (KeyError, TypeError, ValueError) as exc:
+                raise HashSetError(
+                    f"{where}: array {key} is missing or damaged"
+                ) from exc
+            if nbytes != int(np.prod(shape)) * dtype.itemsize or offset + nbytes > size:
+                raise HashSetError(f"{where}: truncated or damaged at array {key}")
+            if nbytes == 0:
+                return np.zeros(shape, dtype=dtype)
+            return np.memmap(where, dtype=dtype, mode="r", offset=offset, shape=shape)
+
+        tables = {c: (column(f"{c}.hashes"), column(f"{c}.rows")) for c in COLUMNS}
+        for c, width in COLUMNS.items():
+            hashes, rows = tables[c]
+            if hashes.ndim != 2 or hashes.shape[1] != width:
+                raise HashSetError(f"{where}: {c} hashes are not {width}-byte rows")
+        cats = column("entries.category")
+        try:
+            result = cls(
+                name=name,
+                kind=kind,
+                scheme=scheme,
+                created=str(header.get("created", "")),
+                sources=tuple(header.get("sources", ())),
+                categories=tuple(header.get("categories", ())),
+                ids=_Strings(column("entries.ids.blob"), column("entries.ids.offsets")),
+                names=_Strings(
+                    column("entries.names.blob"), column("entries.names.offsets")
+                ),
+                cats=cats,
+                tables=tables,
+                digest=stored_digest,
+                version=version,
+                path=where,
+            )
+        except HashSetError as exc:
+            raise HashSetError(f"{where}: {exc}") from exc
+        n = len(result)
+        if len(cats) != n or len(result._names) != n:
+            raise HashSetError(f"{where}: entry columns differ in length")
+        if n and int(cats.max()) > len(result.categories):
+            raise HashSetError(f"{where}: a category code has no category name")
+        for c in COLUMNS:
+            rows = tables[c][1]
+            if len(rows) and int(rows.max()) >= n:
+                raise HashSetError(f"{where}: a {c} row points past the entries")
+        if verify and result._compute_digest() != stored_digest:
+            raise HashSetError(
+                f"{where}: content does not match its digest {stored_digest}: "
+                "the file is corrupt or was altered"
+            )
+        return result
+
+
+def _align(offset: int) -> int:
+    return -(-offset // _ALIGN) * _ALIGN
