@@ -1,0 +1,1140 @@
+"""The batch scan: many devices, in parallel with Dask, resumable, into a case DB.
+
+This is the only module that imports Dask. The work itself is plain functions
+(``process_chunk``, ``rematch_chunk``) over picklable addresses, testable
+without a cluster; Dask only runs them:
+
+* the **driver** (this process) opens each device, walks its partitions and
+  file entries (metadata only, cheap) and cuts them into bounded chunks of
+  ``chunk_files`` entries, plus carve chunks over unallocated space. Chunk keys
+  are deterministic, so a resumed scan skips chunks already in the database.
+  It submits chunks with a bounded number in flight (never a whole device's
+  file list in memory) and writes each finished chunk to the ``Store`` in one
+  transaction, in the driver only;
+* a **worker** opens the evidence itself (a small per-process cache of open
+  handles), classifies by content (archives expanded), reads each media item
+  once, computes MD5/SHA-1 and checks exact and known-good matches *before*
+  any decoding, then decodes once per distinct content (PDQ, pHash) and
+  matches perceptually. The hash-set index is loaded once per worker process
+  (cache keyed by path and digest), never pickled with the tasks.
+
+Schedulers: ``"sync"`` runs the same functions in a plain in-process loop (no
+cluster; for debugging and tests); ``None`` starts a ``LocalCluster`` with one
+single-threaded process per core; ``"tcp://host:port"`` uses an existing
+``dask scheduler``. Workers must see the evidence and hash-set files at the
+same paths as the driver.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import getpass
+import hashlib
+import logging
+import os
+import signal
+import socket
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from triage.errors import (
+    EvidenceError,
+    FilesystemError,
+    HashSetError,
+    MediaError,
+    TriageError,
+    UsageError,
+)
+from triage.hashmatch.hashing import digest_stream, perceptual_hashes
+from triage.hashmatch.hashset import HashSet
+from triage.hashmatch.matcher import Matcher
+from triage.ingest.carve import carve, unallocated_runs
+from triage.ingest.classify import classify
+from triage.ingest.content import iter_chunks, read_record
+from triage.ingest.evidence import find_evidence, open_device
+from triage.ingest.media import is_media
+from triage.ingest.volumes import iter_partitions
+from triage.ingest.walk import iter_entries
+from triage.records import (
+    FileRecord,
+    Match,
+    MediaHash,
+    Partition,
+    PerceptualHash,
+    Skipped,
+)
+from triage.store import ChunkWrite, Store
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CHUNK_FILES = 256
+DEFAULT_CARVE_BYTES = 64 << 20
+#: Images up to this size are read whole and decoded; larger media (and all
+#: video) are hashed as a stream (MD5/SHA-1 only) so memory stays bounded.
+DEFAULT_MAX_DECODE_BYTES = 64 << 20
+#: Test hook: the driver SIGKILLs itself after this many committed chunks, to
+#: prove that a scan killed at any point resumes to the same database.
+KILL_AFTER_ENV = "TRIAGE_TEST_KILL_AFTER_CHUNKS"
+
+
+# -- records passed to workers ------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class HashSetRef:
+    """Where a hash set is and which version was meant: workers load it once."""
+
+    path: str
+    name: str
+    digest: str
+    kind: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {
+            "name": self.name,
+            "digest": self.digest,
+            "path": self.path,
+            "kind": self.kind,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ScanParams:
+    """Knobs that change what a chunk produces (stored in the run row)."""
+
+    max_decode_bytes: int = DEFAULT_MAX_DECODE_BYTES
+    decode: bool = True  # False: cryptographic hashes and exact matches only
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """A bounded unit of work: some file entries of a partition, or some
+    unallocated byte ranges of it to carve. Addresses only; picklable."""
+
+    device_id: str
+    evidence: str
+    chunk_key: str
+    partition: Partition
+    records: tuple[FileRecord, ...] = ()
+    carve_ranges: tuple[tuple[int, int], ...] = ()  # (absolute offset, length)
+
+    @property
+    def size_hint(self) -> int:
+        """Bytes of evidence the chunk covers (for progress)."""
+        return sum(r.size for r in self.records) + sum(n for _, n in self.carve_ranges)
+
+
+@dataclass(frozen=True, slots=True)
+class MediaItem:
+    """A media item found in a chunk, with its hashes."""
+
+    record: FileRecord
+    hashes: MediaHash
+    known_good: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkResult:
+    """What ``process_chunk`` found: media and their hashes, matches, skips."""
+
+    device_id: str
+    chunk_key: str
+    media: tuple[MediaItem, ...]
+    matches: tuple[Match, ...]
+    skipped: tuple[Skipped, ...]
+    files: int = 0  # entries classified (archive members included)
+    bytes_read: int = 0  # bytes of media content read
+    decoded: int = 0  # items decoded (not served from the digest cache)
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class RematchResult:
+    """Matches of a stored chunk against other hash sets, from stored hashes."""
+
+    device_id: str
+    chunk_key: str
+    matches: tuple[Match, ...]
+    needs_reading: bool  # an item once excluded as known-good must now be decoded
+
+
+# -- worker side: plain functions and per-process caches ----------------------
+
+_HANDLE_CACHE_SIZE = 4
+_HANDLES: OrderedDict[tuple[str, str], tuple[ExitStack, Any]] = OrderedDict()
+_MATCHERS: dict[tuple[tuple[str, str], ...], Matcher] = {}
+_DIGEST_CACHE_SIZE = 4096
+# md5 -> (hashes, width, height) or the MediaError message: identical content
+# is decoded once per worker process, across chunks and devices.
+_PERCEPTUAL: OrderedDict[
+    str, tuple[tuple[PerceptualHash, ...], int | None, int | None] | str
+] = OrderedDict()
+
+
+def _handle(evidence: str, device_id: str) -> Any:
+    """An open device handle from the per-process cache (LRU, a few entries)."""
+    key = (evidence, device_id)
+    hit = _HANDLES.get(key)
+    if hit is not None:
+        _HANDLES.move_to_end(key)
+        return hit[1]
+    stack = ExitStack()
+    try:
+        handle = stack.enter_context(open_device(evidence, device_id))
+    except BaseException:
+        stack.close()
+        raise
+    _HANDLES[key] = (stack, handle)
+    while len(_HANDLES) > _HANDLE_CACHE_SIZE:
+        _, (old, _) = _HANDLES.popitem(last=False)
+        old.close()
+    return handle
+
+
+def close_worker_caches() -> None:
+    """Close every cached evidence handle and forget loaded hash sets."""
+    while _HANDLES:
+        _, (stack, _) = _HANDLES.popitem()
+        stack.close()
+    _MATCHERS.clear()
+    _PERCEPTUAL.clear()
+
+
+def _matcher(hashsets: Sequence[HashSetRef]) -> Matcher:
+    """The matcher for these hash sets, loaded once per worker process.
+
+    Raises:
+        HashSetError: a set file changed since the scan started.
+    """
+    key = tuple((h.path, h.digest) for h in hashsets)
+    matcher = _MATCHERS.get(key)
+    if matcher is None:
+        sets = []
+        for ref in hashsets:
+            loaded = HashSet.load(ref.path)
+            if loaded.digest != ref.digest:
+                raise HashSetError(
+                    f"{ref.path}: hash set changed while the scan ran (digest "
+                    f"{loaded.digest}, expected {ref.digest})"
+                )
+            sets.append(loaded)
+        matcher = Matcher(sets)
+        _MATCHERS.clear()  # one generation of sets per worker is enough
+        _MATCHERS[key] = matcher
+    return matcher
+
+
+def _cached_perceptual(
+    md5: str,
+) -> tuple[tuple[PerceptualHash, ...], int | None, int | None] | str | None:
+    hit = _PERCEPTUAL.get(md5)
+    if hit is not None:
+        _PERCEPTUAL.move_to_end(md5)
+    return hit
+
+
+def _remember_perceptual(
+    md5: str, value: tuple[tuple[PerceptualHash, ...], int | None, int | None] | str
+) -> None:
+    _PERCEPTUAL[md5] = value
+    while len(_PERCEPTUAL) > _DIGEST_CACHE_SIZE:
+        _PERCEPTUAL.popitem(last=False)
+
+
+def _hash_item(
+    handle: Any,
+    record: FileRecord,
+    matcher: Matcher,
+    params: ScanParams,
+    out: _ChunkOut,
+) -> None:
+    """Hash one media item, cheapest checks first, and match it."""
+    where = record.display_path
+    media_type = record.media_type or ""
+    decodable = params.decode and media_type.startswith("image/")
+    if decodable and record.size <= params.max_decode_bytes:
+        data: bytes | None = read_record(handle, record)
+        assert data is not None
+        md5, sha1 = digest_stream([data])
+        out.bytes_read += len(data)
+    else:
+        data = None
+        counted = _Counted(iter_chunks(handle, record))
+        md5, sha1 = digest_stream(counted)
+        out.bytes_read += counted.total
+        if decodable:
+            out.skipped.append(
+                Skipped(
+                    record.device_id,
+                    where,
+                    "hash",
+                    f"image of {record.size} bytes is larger than the decode "
+                    f"limit ({params.max_decode_bytes}); MD5/SHA-1 only",
+                )
+            )
+    exact = matcher.match_exact(record.address, md5, sha1)
+    out.matches.extend(exact)
+    if matcher.is_known_good(md5, sha1):
+        # Known-good (e.g. NSRL) content: never decoded, never a hit.
+        out.media.append(MediaItem(record, MediaHash(record.address, md5, sha1), True))
+        return
+    if data is None:
+        out.media.append(MediaItem(record, MediaHash(record.address, md5, sha1)))
+        return
+    cached = out.local.get(md5) or _cached_perceptual(md5)
+    if cached is None:
+        try:
+            result = perceptual_hashes(data, record.media_type, where=where)
+        except MediaError as exc:
+            cached = str(exc)
+        else:
+            cached = (tuple(result.hashes), result.width, result.height)
+            out.decoded += 1
+        _remember_perceptual(md5, cached)
+    out.local[md5] = cached
+    if isinstance(cached, str):
+        out.skipped.append(Skipped(record.device_id, where, "hash", cached))
+        out.media.append(MediaItem(record, MediaHash(record.address, md5, sha1)))
+        return
+    hashes, width, height = cached
+    out.media.append(
+        MediaItem(record, MediaHash(record.address, md5, sha1, hashes, width, height))
+    )
+    out.matches.extend(matcher.match_perceptual(record.address, hashes))
+
+
+class _Counted:
+    """Iterate byte blocks, counting them."""
+
+    def __init__(self, blocks: Iterable[bytes]) -> None:
+        self._blocks = blocks
+        self.total = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        for block in self._blocks:
+            self.total += len(block)
+            yield block
+
+
+@dataclass
+class _ChunkOut:
+    media: list[MediaItem] = field(default_factory=list)
+    matches: list[Match] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    local: dict[
+        str, tuple[tuple[PerceptualHash, ...], int | None, int | None] | str
+    ] = field(default_factory=dict)
+    files: int = 0
+    bytes_read: int = 0
+    decoded: int = 0
+
+
+def process_chunk(
+    chunk: Chunk, hashsets: Sequence[HashSetRef], params: ScanParams = ScanParams()
+) -> ChunkResult:
+    """Classify, hash and match every media item of one chunk (worker side).
+
+    A problem with one item becomes a ``Skipped`` and the chunk goes on.
+
+    Raises:
+        EvidenceError: the evidence itself cannot be opened (the device fails).
+        HashSetError: a hash set cannot be loaded.
+    """
+    start = time.perf_counter()
+    matcher = _matcher(hashsets)
+    handle = _handle(chunk.evidence, chunk.device_id)
+    out = _ChunkOut()
+    found: Iterable[FileRecord | Skipped]
+    if chunk.carve_ranges:
+        found = _carve_ranges(handle, chunk)
+    else:
+        found = classify(handle, chunk.records)
+    for item in found:
+        if isinstance(item, Skipped):
+            out.skipped.append(item)
+            continue
+        out.files += 1
+        if item.media_type is None or not is_media(item.media_type):
+            continue
+        try:
+            _hash_item(handle, item, matcher, params, out)
+        except (MediaError, FilesystemError, OSError) as exc:
+            out.skipped.append(
+                Skipped(chunk.device_id, item.display_path, "hash", _reason(exc))
+            )
+    return ChunkResult(
+        device_id=chunk.device_id,
+        chunk_key=chunk.chunk_key,
+        media=tuple(out.media),
+        matches=tuple(_unique_matches(out.matches)),
+        skipped=tuple(out.skipped),
+        files=out.files,
+        bytes_read=out.bytes_read,
+        decoded=out.decoded,
+        seconds=time.perf_counter() - start,
+    )
+
+
+def _carve_ranges(handle: Any, chunk: Chunk) -> Iterator[FileRecord | Skipped]:
+    for offset, length in chunk.carve_ranges:
+        try:
+            yield from carve(handle, chunk.partition, offset, length)
+        except (FilesystemError, OSError) as exc:
+            yield Skipped(
+                chunk.device_id,
+                f"p{chunk.partition.index}:unallocated@{offset}+{length}",
+                "carve",
+                _reason(exc),
+            )
+
+
+def _unique_matches(matches: Iterable[Match]) -> list[Match]:
+    """Matches without duplicates of the database key, first one kept."""
+    seen: set[tuple[str, str, str, str, str]] = set()
+    out = []
+    for m in matches:
+        key = (m.address, m.set_digest, m.entry_id, m.algorithm, m.variant)
+        if key not in seen:
+            seen.add(key)
+            out.append(m)
+    return out
+
+
+def rematch_chunk(
+    device_id: str,
+    chunk_key: str,
+    media: Sequence[tuple[MediaHash, bool]],
+    hashsets: Sequence[HashSetRef],
+) -> RematchResult:
+    """Match stored hashes ``(hashes, was_known_good)`` against the current
+    sets, without reading or decoding anything (worker side)."""
+    matcher = _matcher(hashsets)
+    matches: list[Match] = []
+    needs_reading = False
+    for hashes, was_known_good in media:
+        matches.extend(matcher.match_exact(hashes.address, hashes.md5, hashes.sha1))
+        if matcher.is_known_good(hashes.md5, hashes.sha1):
+            continue
+        if was_known_good and not hashes.perceptual:
+            needs_reading = True  # never decoded: the chunk must be re-read
+        matches.extend(matcher.match_perceptual(hashes.address, hashes.perceptual))
+    return RematchResult(
+        device_id, chunk_key, tuple(_unique_matches(matches)), needs_reading
+    )
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text
+
+
+# -- the driver --------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ScanEvent:
+    """Progress of a scan, for a live display.
+
+    ``kind``: "device-start", "walked" (more entries found), "chunk" (a chunk
+    was committed), "device-done".
+    """
+
+    kind: str
+    device_id: str
+    evidence: str = ""
+    device_size: int = 0
+    files: int = 0
+    bytes: int = 0
+    media: int = 0
+    matches: int = 0
+    walked_files: int = 0
+    walked_bytes: int = 0
+    status: str = ""
+
+
+class Progress(Protocol):
+    def __call__(self, event: ScanEvent) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceSummary:
+    """The outcome for one device (totals from the database, so a resumed scan
+    reports the whole device)."""
+
+    device_id: str
+    evidence: str
+    status: str
+    error: str | None
+    run_id: int | None
+    files: int  # entries classified in this run (archive members included)
+    bytes_read: int  # bytes of media content read in this run
+    media: int
+    matches: int
+    skipped: int
+    chunks_done: int  # chunks processed in this run
+    chunks_resumed: int  # chunks already in the database, skipped
+    chunks_rematched: int  # stored chunks re-matched against new sets
+    first_hit_seconds: float | None
+    seconds: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+
+@dataclass(frozen=True, slots=True)
+class ScanSummary:
+    db: str
+    devices: tuple[DeviceSummary, ...]
+    hashsets: tuple[HashSetRef, ...]
+    scheduler: str
+    workers: int
+    seconds: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "db": self.db,
+            "scheduler": self.scheduler,
+            "workers": self.workers,
+            "seconds": round(self.seconds, 3),
+            "hashsets": [h.as_dict() for h in self.hashsets],
+            "devices": [d.as_dict() for d in self.devices],
+        }
+
+
+class _Runner(Protocol):
+    workers: int
+    name: str
+    lost: tuple[type[BaseException], ...]  # "a worker died running the task"
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Any: ...
+
+    def wait_some(self, pending: set[Any]) -> tuple[set[Any], set[Any]]: ...
+
+    def close(self) -> None: ...
+
+
+class _SyncRunner:
+    """Runs each task at once in this process: no cluster, same functions."""
+
+    workers = 1
+    name = "sync"
+    lost: tuple[type[BaseException], ...] = ()
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Any:
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        try:
+            future.set_result(fn(*args))
+        except TriageError as exc:
+            future.set_exception(exc)
+        return future
+
+    def wait_some(self, pending: set[Any]) -> tuple[set[Any], set[Any]]:
+        return set(pending), set()
+
+    def close(self) -> None:
+        close_worker_caches()
+
+
+class _DaskRunner:
+    """Runs tasks on a dask.distributed cluster (local or remote)."""
+
+    def __init__(self, scheduler: str | None, workers: int | None) -> None:
+        from distributed import Client, KilledWorker, LocalCluster
+
+        self.lost: tuple[type[BaseException], ...] = (KilledWorker,)
+        self._cluster: Any = None
+        if scheduler is None:
+            n = workers or os.cpu_count() or 1
+            self._cluster = LocalCluster(
+                n_workers=n,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                silence_logs=logging.ERROR,
+            )
+            self._client = Client(self._cluster)
+            self.name = "local"
+        else:
+            try:
+                self._client = Client(scheduler, timeout=30)
+            except (OSError, TimeoutError) as exc:
+                raise UsageError(
+                    f"cannot reach the Dask scheduler at {scheduler}: {exc}"
+                ) from exc
+            self.name = scheduler
+        info = self._client.scheduler_info()
+        self.workers = max(1, len(info.get("workers", {})) or (workers or 1))
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return self._client.submit(fn, *args, pure=False)
+
+    def wait_some(self, pending: set[Any]) -> tuple[set[Any], set[Any]]:
+        from distributed import wait
+
+        done, not_done = wait(list(pending), return_when="FIRST_COMPLETED")
+        return set(done), set(not_done)
+
+    def close(self) -> None:
+        self._client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+
+
+@dataclass(frozen=True, slots=True)
+class _Task:
+    """One unit to submit: process a chunk, or re-match its stored hashes."""
+
+    state: _DeviceState
+    chunk: Chunk
+    stored: tuple[tuple[MediaHash, bool], ...] | None = None  # set: re-match
+
+    def submit(
+        self, runner: _Runner, refs: tuple[HashSetRef, ...], params: ScanParams
+    ) -> Any:
+        if self.stored is None:
+            return runner.submit(process_chunk, self.chunk, refs, params)
+        return runner.submit(
+            rematch_chunk,
+            self.chunk.device_id,
+            self.chunk.chunk_key,
+            self.stored,
+            refs,
+        )
+
+
+@dataclass
+class _DeviceState:
+    device_id: str
+    evidence: str
+    size: int
+    run_id: int
+    started: float
+    confident: int = 0
+    outstanding: int = 0
+    walk_done: bool = False
+    stopped: bool = False
+    failed: str | None = None
+    first_hit: float | None = None
+    files: int = 0
+    bytes_read: int = 0
+    chunks_done: int = 0
+    chunks_resumed: int = 0
+    chunks_rematched: int = 0
+    walked_files: int = 0
+    walked_bytes: int = 0
+    finished: bool = False
+
+
+def load_hashsets(paths: Sequence[str | Path]) -> tuple[HashSetRef, ...]:
+    """Check every hash set loads, and note its digest (before any work)."""
+    refs = []
+    for path in paths:
+        loaded = HashSet.load(path)
+        refs.append(
+            HashSetRef(
+                str(Path(path).resolve()), loaded.name, loaded.digest, loaded.kind
+            )
+        )
+    return tuple(refs)
+
+
+def sets_key(hashsets: Sequence[HashSetRef]) -> str:
+    """A short id of a collection of hash sets (order does not matter)."""
+    joined = "\n".join(sorted(h.digest for h in hashsets))
+    return hashlib.sha1(joined.encode()).hexdigest()[:16]
+
+
+def expand_evidence(paths: Sequence[str | Path]) -> list[Path]:
+    """Evidence arguments to first segments: a folder means every evidence
+    file in it."""
+    out: list[Path] = []
+    for p in paths:
+        path = Path(p)
+        if path.is_dir():
+            out.extend(find_evidence(path))
+        else:
+            out.append(path)
+    return out
+
+
+def scan(
+    evidence_paths: Sequence[str | Path],
+    hashsets: Sequence[str | Path],
+    db: str | Path,
+    *,
+    case_id: str | None = None,
+    device_id: str | None = None,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    stop_after: int | None = None,
+    chunk_files: int = DEFAULT_CHUNK_FILES,
+    carve_bytes: int = DEFAULT_CARVE_BYTES,
+    carving: bool = True,
+    params: ScanParams | None = None,
+    progress: Progress | None = None,
+) -> ScanSummary:
+    """Scan devices into the case database ``db``; resumable at chunk level.
+
+    One evidence path is one device (the first segment of an E01 or split raw
+    image); a folder is every evidence file in it. A device that cannot be
+    opened is marked failed with its error and the others go on.
+
+    Raises:
+        UsageError: bad arguments (checked before any work starts).
+        HashSetError: a hash set cannot be loaded.
+        StoreError: the database cannot be used.
+    """
+    t0 = time.perf_counter()
+    params = params or ScanParams()
+    if chunk_files < 1:
+        raise UsageError("chunk_files must be at least 1")
+    if carve_bytes < 1 << 16:
+        raise UsageError("carve_bytes must be at least 64 KiB")
+    if stop_after is not None and stop_after < 1:
+        raise UsageError("--stop-after must be at least 1")
+    if workers is not None and workers < 1:
+        raise UsageError("--workers must be at least 1")
+    if scheduler not in (None, "sync") and not str(scheduler).startswith(
+        ("tcp://", "tls://", "inproc://")
+    ):
+        raise UsageError(
+            f"unknown scheduler {scheduler!r}: use 'sync' or a tcp://HOST:PORT address"
+        )
+    evidence = expand_evidence(evidence_paths)
+    if not evidence:
+        raise UsageError("no evidence to scan")
+    if device_id is not None and len(evidence) != 1:
+        raise UsageError("--device-id names one device: give exactly one evidence")
+    refs = load_hashsets(hashsets)
+    key = sets_key(refs)
+    kill_after = int(os.environ.get(KILL_AFTER_ENV, "0") or 0)
+    parameters = {
+        "chunk_files": chunk_files,
+        "carve_bytes": carve_bytes,
+        "carving": carving,
+        "stop_after": stop_after,
+        "max_decode_bytes": params.max_decode_bytes,
+        "decode": params.decode,
+        "scheduler": scheduler or "local",
+        "workers": workers,
+    }
+
+    store = Store(db)
+    runner: _Runner = (
+        _SyncRunner() if scheduler == "sync" else _DaskRunner(scheduler, workers)
+    )
+    states: dict[str, _DeviceState] = {}
+    order: list[str] = []
+    committed = 0
+
+    def emit(event: ScanEvent) -> None:
+        if progress is not None:
+            progress(event)
+
+    def finish(state: _DeviceState) -> None:
+        if state.finished:
+            return
+        state.finished = True
+        seconds = time.perf_counter() - state.started
+        if state.failed is not None:
+            status = "failed"
+        elif state.stopped:
+            status = "stopped-early"
+        else:
+            status = "scanned"
+        row = store.device(state.device_id)
+        first_hit = state.first_hit
+        if row is not None and row.first_hit_seconds is not None:
+            first_hit = None  # keep the first run's time to first hit
+        store.set_device_status(
+            state.device_id,
+            status,
+            error=state.failed,
+            first_hit_seconds=first_hit,
+            scan_seconds=seconds,
+        )
+        store.finish_run(state.run_id, status)
+        emit(ScanEvent("device-done", state.device_id, status=status))
+
+    def tasks() -> Iterator[_Task]:
+        for path in evidence:
+            yield from _device_tasks(
+                path,
+                store,
+                states,
+                order,
+                refs,
+                key,
+                parameters,
+                params,
+                case_id=case_id,
+                device_id=device_id,
+                chunk_files=chunk_files,
+                carve_bytes=carve_bytes,
+                carving=carving,
+                stop_after=stop_after,
+                emit=emit,
+                finish=finish,
+            )
+
+    pending: dict[Any, _Task] = {}
+    max_in_flight = 2 * runner.workers + 1
+    try:
+        source = tasks()
+        exhausted = False
+        while True:
+            while not exhausted and len(pending) < max_in_flight:
+                nxt = next(source, None)
+                if nxt is None:
+                    exhausted = True
+                    break
+                nxt.state.outstanding += 1
+                pending[nxt.submit(runner, refs, params)] = nxt
+            if not pending:
+                break
+            done, _ = runner.wait_some(set(pending))
+            for fut in done:
+                task = pending.pop(fut)
+                state = task.state
+                state.outstanding -= 1
+                _collect(fut, task, store, runner, pending, refs, params, key, emit)
+                committed += 1
+                if kill_after and committed >= kill_after:
+                    os.kill(os.getpid(), signal.SIGKILL)
+                if state.walk_done and state.outstanding == 0:
+                    finish(state)
+        for state in states.values():
+            if state.outstanding == 0:
+                finish(state)
+    finally:
+        for state in states.values():
+            if not state.finished:
+                store.finish_run(state.run_id, "interrupted")
+        runner.close()
+
+    summaries = []
+    for dev in order:
+        state = states[dev]
+        row = store.device(dev)
+        assert row is not None
+        summaries.append(
+            DeviceSummary(
+                device_id=dev,
+                evidence=state.evidence,
+                status=row.status,
+                error=row.error,
+                run_id=state.run_id if state.run_id > 0 else None,
+                files=state.files,
+                bytes_read=state.bytes_read,
+                media=row.media_count,
+                matches=row.match_count,
+                skipped=row.skipped_count,
+                chunks_done=state.chunks_done,
+                chunks_resumed=state.chunks_resumed,
+                chunks_rematched=state.chunks_rematched,
+                first_hit_seconds=row.first_hit_seconds,
+                seconds=round(time.perf_counter() - state.started, 3),
+            )
+        )
+    store.close()
+    return ScanSummary(
+        db=str(db),
+        devices=tuple(summaries),
+        hashsets=refs,
+        scheduler=runner.name,
+        workers=runner.workers,
+        seconds=time.perf_counter() - t0,
+    )
+
+
+def _collect(
+    fut: Any,
+    task: _Task,
+    store: Store,
+    runner: _Runner,
+    pending: dict[Any, _Task],
+    refs: tuple[HashSetRef, ...],
+    params: ScanParams,
+    key: str,
+    emit: Callable[[ScanEvent], None],
+) -> None:
+    """Write one finished task to the database (driver side)."""
+    state = task.state
+    try:
+        result = fut.result()
+    except TriageError as exc:
+        state.failed = state.failed or str(exc)
+        state.stopped = True  # submit nothing more for this device
+        return
+    except runner.lost as exc:
+        state.failed = state.failed or (
+            f"{state.evidence}: chunk {task.chunk.chunk_key}: worker lost: {exc}"
+        )
+        state.stopped = True
+        return
+    if isinstance(result, RematchResult):
+        if result.needs_reading:
+            again = _Task(state, task.chunk)
+            state.outstanding += 1
+            pending[again.submit(runner, refs, params)] = again
+            return
+        set_names = [h.name for h in refs]
+        store.rematch_chunk(
+            result.device_id,
+            result.chunk_key,
+            state.run_id,
+            key,
+            set_names,
+            result.matches,
+        )
+        state.chunks_rematched += 1
+        confident = _confident(result.matches)
+    else:
+        assert isinstance(result, ChunkResult)
+        store.write_chunk(
+            ChunkWrite(
+                device_id=result.device_id,
+                chunk_key=result.chunk_key,
+                run_id=state.run_id,
+                sets_key=key,
+                media=[(m.record, m.hashes, m.known_good) for m in result.media],
+                matches=result.matches,
+                skipped=result.skipped,
+                bytes_read=result.bytes_read,
+            )
+        )
+        state.chunks_done += 1
+        state.files += result.files
+        state.bytes_read += result.bytes_read
+        confident = _confident(result.matches)
+        emit(
+            ScanEvent(
+                "chunk",
+                state.device_id,
+                files=result.files,
+                bytes=task.chunk.size_hint,
+                media=len(result.media),
+                matches=confident,
+            )
+        )
+    if confident and state.first_hit is None:
+        state.first_hit = time.perf_counter() - state.started
+    state.confident += confident
+
+
+def _confident(matches: Iterable[Match]) -> int:
+    """Distinct media items with a known-bad match (known-good never counts)."""
+    return len({m.address for m in matches if not m.known_good})
+
+
+def _device_tasks(
+    path: Path,
+    store: Store,
+    states: dict[str, _DeviceState],
+    order: list[str],
+    refs: tuple[HashSetRef, ...],
+    key: str,
+    parameters: dict[str, Any],
+    params: ScanParams,
+    *,
+    case_id: str | None,
+    device_id: str | None,
+    chunk_files: int,
+    carve_bytes: int,
+    carving: bool,
+    stop_after: int | None,
+    emit: Callable[[ScanEvent], None],
+    finish: Callable[[_DeviceState], None],
+) -> Iterator[_Task]:
+    """Open one device in the driver, walk it, and yield its tasks lazily."""
+    evidence = str(path.resolve()) if path.exists() else str(path)
+    wanted = device_id or store.device_for_evidence(evidence)
+    stack = ExitStack()
+    try:
+        handle = stack.enter_context(open_device(evidence, wanted))
+    except EvidenceError as exc:
+        dev = wanted or path.name
+        store.register_failed(dev, evidence, case_id, str(exc))
+        state = _DeviceState(dev, evidence, 0, -1, time.perf_counter())
+        state.failed = str(exc)
+        state.walk_done = True
+        state.finished = True
+        states[dev] = state
+        order.append(dev)
+        emit(ScanEvent("device-done", dev, evidence=evidence, status="failed"))
+        return
+    with stack:
+        device = handle.device
+        dev = device.device_id
+        if dev in states:
+            raise UsageError(f"device {dev} ({evidence}) is given twice")
+        store.register_device(device, case_id)
+        store.set_device_status(dev, "scanning")
+        run_id = store.start_run(
+            dev,
+            hashsets=[h.as_dict() for h in refs],
+            parameters=parameters,
+            host=socket.gethostname(),
+            user=_user(),
+        )
+        state = _DeviceState(dev, evidence, device.size, run_id, time.perf_counter())
+        states[dev] = state
+        order.append(dev)
+        row = store.device(dev)
+        if row is not None:
+            state.confident = row.match_count
+        emit(ScanEvent("device-start", dev, evidence=evidence, device_size=device.size))
+        done = store.done_chunks(dev)
+        try:
+            for chunk in _iter_chunks(
+                handle,
+                dev,
+                evidence,
+                chunk_files,
+                carve_bytes,
+                carving,
+                store,
+                state,
+                emit,
+            ):
+                if state.stopped or (
+                    stop_after is not None and state.confident >= stop_after
+                ):
+                    state.stopped = True
+                    break
+                stored = done.get(chunk.chunk_key)
+                if stored == key:
+                    state.chunks_resumed += 1
+                    emit(
+                        ScanEvent(
+                            "chunk",
+                            dev,
+                            files=len(chunk.records),
+                            bytes=chunk.size_hint,
+                        )
+                    )
+                    continue
+                if stored is not None:
+                    media = tuple(
+                        (m.hashes, m.known_good)
+                        for m in store.chunk_media(dev, chunk.chunk_key)
+                    )
+                    yield _Task(state, chunk, media)
+                    continue
+                yield _Task(state, chunk)
+        except EvidenceError as exc:
+            state.failed = str(exc)
+        finally:
+            state.walk_done = True
+            if state.outstanding == 0:
+                finish(state)
+
+
+def _iter_chunks(
+    handle: Any,
+    dev: str,
+    evidence: str,
+    chunk_files: int,
+    carve_bytes: int,
+    carving: bool,
+    store: Store,
+    state: _DeviceState,
+    emit: Callable[[ScanEvent], None],
+) -> Iterator[Chunk]:
+    """The chunks of a device, in a deterministic order: for each partition,
+    its file entries in batches, then its unallocated space in pieces."""
+    for part in iter_partitions(handle):
+        if isinstance(part, Skipped):
+            store.write_skipped(dev, [part])
+            continue
+        if part.allocated:
+            batch: list[FileRecord] = []
+            first = 0
+            seen = 0
+            try:
+                for entry in iter_entries(handle, part):
+                    if isinstance(entry, Skipped):
+                        store.write_skipped(dev, [entry])
+                        continue
+                    batch.append(entry)
+                    seen += 1
+                    state.walked_files += 1
+                    state.walked_bytes += entry.size
+                    if len(batch) >= chunk_files:
+                        yield _files_chunk(dev, evidence, part, first, batch)
+                        emit(
+                            ScanEvent(
+                                "walked",
+                                dev,
+                                walked_files=len(batch),
+                                walked_bytes=sum(r.size for r in batch),
+                            )
+                        )
+                        first = seen
+                        batch = []
+            except FilesystemError as exc:
+                store.write_skipped(
+                    dev, [Skipped(dev, f"p{part.index}", "ingest", str(exc))]
+                )
+            if batch:
+                emit(
+                    ScanEvent(
+                        "walked",
+                        dev,
+                        walked_files=len(batch),
+                        walked_bytes=sum(r.size for r in batch),
+                    )
+                )
+                yield _files_chunk(dev, evidence, part, first, batch)
+        if not carving:
+            continue
+        ranges: list[tuple[int, int]] = []
+        total = 0
+        try:
+            for offset, length in unallocated_runs(handle, part):
+                while length > 0:
+                    take = min(length, carve_bytes - total)
+                    ranges.append((offset, take))
+                    total += take
+                    offset += take
+                    length -= take
+                    if total >= carve_bytes:
+                        emit(ScanEvent("walked", dev, walked_bytes=total))
+                        yield _carve_chunk(dev, evidence, part, ranges)
+                        ranges, total = [], 0
+        except FilesystemError as exc:
+            store.write_skipped(
+                dev, [Skipped(dev, f"p{part.index}:unallocated", "carve", str(exc))]
+            )
+        if ranges:
+            emit(ScanEvent("walked", dev, walked_bytes=total))
+            yield _carve_chunk(dev, evidence, part, ranges)
+
+
+def _files_chunk(
+    dev: str, evidence: str, part: Partition, first: int, batch: list[FileRecord]
+) -> Chunk:
+    digest = hashlib.sha1("\n".join(r.address for r in batch).encode()).hexdigest()
+    key = f"p{part.index}:files:{first}+{len(batch)}:{digest[:12]}"
+    return Chunk(dev, evidence, key, part, records=tuple(batch))
+
+
+def _carve_chunk(
+    dev: str, evidence: str, part: Partition, ranges: list[tuple[int, int]]
+) -> Chunk:
+    start = ranges[0][0]
+    end = ranges[-1][0] + ranges[-1][1]
+    key = f"p{part.index}:carve:{start}+{end - start}:{len(ranges)}"
+    return Chunk(dev, evidence, key, part, carve_ranges=tuple(ranges))
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid())
