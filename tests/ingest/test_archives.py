@@ -1,0 +1,335 @@
+"""Zip walking: members, nesting, and every way an archive can be hostile."""
+
+from __future__ import annotations
+
+import io
+import struct
+import subprocess
+import time
+import zipfile
+import zlib
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import require_tools
+from triage.errors import ArchiveError
+from triage.ingest.archives import (
+    ArchiveLimits,
+    iter_member_chunks,
+    iter_members,
+    read_member,
+)
+from triage.records import FileRecord, Skipped, Source
+from triage.sample.pictures import encode, make_picture
+
+OUTER = FileRecord(
+    device_id="dev1",
+    evidence="/evidence/dev1.raw",
+    partition_index=1,
+    partition_offset=1 << 20,
+    path="Users/bob/holiday.zip",
+    size=0,
+    inode=42,
+    deleted=True,
+)
+
+
+@pytest.fixture(scope="module")
+def jpeg() -> bytes:
+    return encode(make_picture(7, 96, 64), "JPEG")
+
+
+@pytest.fixture(scope="module")
+def png() -> bytes:
+    return encode(make_picture(8, 80, 60), "PNG")
+
+
+def make_zip(members: dict[str, bytes], method: int = zipfile.ZIP_DEFLATED) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=method) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return out.getvalue()
+
+
+def walk(
+    data: bytes, limits: ArchiveLimits | None = None
+) -> list[FileRecord | Skipped]:
+    args = () if limits is None else (limits,)
+    return list(iter_members(io.BytesIO(data), OUTER, *args))
+
+
+def records(items: list[FileRecord | Skipped]) -> dict[tuple[str, ...], FileRecord]:
+    return {i.archive_path: i for i in items if isinstance(i, FileRecord)}
+
+
+def skips(items: list[FileRecord | Skipped]) -> list[Skipped]:
+    return [i for i in items if isinstance(i, Skipped)]
+
+
+def test_members_become_archive_records_with_sniffed_types(
+    jpeg: bytes, png: bytes
+) -> None:
+    data = make_zip(
+        {"DCIM/a.jpg": jpeg, "renamed.dat": png, "noext": jpeg, "notes.txt": b"hi" * 50}
+    )
+    items = walk(data)
+    assert skips(items) == []
+    got = records(items)
+    assert set(got) == {("DCIM/a.jpg",), ("renamed.dat",), ("noext",), ("notes.txt",)}
+    assert got[("DCIM/a.jpg",)].media_type == "image/jpeg"
+    assert got[("renamed.dat",)].media_type == "image/png"
+    assert got[("noext",)].media_type == "image/jpeg"
+    assert got[("notes.txt",)].media_type is None
+    member = got[("renamed.dat",)]
+    assert member.source is Source.ARCHIVE
+    assert member.size == len(png)
+    assert (member.path, member.inode, member.deleted) == (OUTER.path, 42, True)
+    assert member.display_path == "Users/bob/holiday.zip!renamed.dat"
+    assert member.address == "p1:i42:Users/bob/holiday.zip!renamed.dat"
+    assert read_member(data, ("renamed.dat",)) == png
+
+
+def test_stored_and_other_methods(jpeg: bytes) -> None:
+    for method in (zipfile.ZIP_STORED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA):
+        data = make_zip({"x.bin": jpeg}, method)
+        assert records(walk(data))[("x.bin",)].media_type == "image/jpeg"
+        assert read_member(lambda d=data: io.BytesIO(d), ("x.bin",)) == jpeg
+
+
+def test_nested_zips_are_walked_and_read_back(jpeg: bytes) -> None:
+    inner = make_zip({"deep/pic.jpg": jpeg})
+    middle = make_zip({"inner.zip": inner, "readme.txt": b"x"})
+    outer = make_zip({"middle.zip": middle})
+    items = walk(outer)
+    assert skips(items) == []
+    got = records(items)
+    path = ("middle.zip", "inner.zip", "deep/pic.jpg")
+    assert got[path].media_type == "image/jpeg"
+    assert got[("middle.zip",)].media_type is None
+    assert got[path].display_path == "Users/bob/holiday.zip!" + "!".join(path)
+    assert read_member(outer, path) == jpeg
+    assert b"".join(iter_member_chunks(outer, path, chunk_size=100)) == jpeg
+    assert read_member(outer, path, limit=10) == jpeg[:10]
+
+
+def test_nesting_beyond_max_depth_is_skipped_not_expanded(jpeg: bytes) -> None:
+    data = make_zip({"pic.jpg": jpeg})
+    for level in range(4):
+        data = make_zip({f"level{level}.zip": data})
+    items = walk(data)
+    got = records(items)
+    assert ("level3.zip", "level2.zip", "level1.zip") in got
+    assert not any(len(path) > 3 for path in got)
+    [skip] = skips(items)
+    assert skip.where == "Users/bob/holiday.zip!level3.zip!level2.zip!level1.zip"
+    assert "nested deeper than 3 levels" in skip.reason
+    # The limit is a setting.
+    deeper = records(walk(data, ArchiveLimits(max_depth=5)))
+    assert deeper[("level3.zip", "level2.zip", "level1.zip", "level0.zip", "pic.jpg")]
+    with pytest.raises(ArchiveError, match="nested deeper than 3"):
+        read_member(data, ("level3.zip", "level2.zip", "level1.zip", "level0.zip"))
+
+
+def _deflated_zeros_zip(total: int, declared: int | None = None) -> bytes:
+    """A one-member zip of ``total`` zero bytes, built from repeated deflate
+    blocks (full-flush blocks of zeros can be concatenated), optionally with a
+    lying declared size."""
+    block = 1 << 20
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    piece = compressor.compress(bytes(block)) + compressor.flush(zlib.Z_FULL_FLUSH)
+    stream = piece * (total // block) + b"\x03\x00"  # empty final static block
+    crc = 0
+    zeros = bytes(block)
+    for _ in range(total // block):
+        crc = zlib.crc32(zeros, crc)
+    size = total if declared is None else declared
+    name = b"zeros.bin"
+    local = struct.pack(
+        "<IHHHHHIIIHH",
+        0x04034B50,
+        20,
+        0,
+        8,
+        0,
+        0x21,
+        crc,
+        len(stream),
+        size,
+        len(name),
+        0,
+    )
+    central = struct.pack(
+        "<IHHHHHHIIIHHHHHII",
+        0x02014B50, 20, 20, 0, 8, 0, 0x21, crc, len(stream), size, len(name),
+        0, 0, 0, 0, 0, 0,
+    )  # fmt: skip
+    body = local + name + stream
+    directory = central + name
+    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 1, 1, len(directory), len(body), 0)
+    return body + directory + end
+
+
+@pytest.fixture(scope="module")
+def gigabyte_bomb() -> bytes:
+    return _deflated_zeros_zip(1 << 30)
+
+
+def test_gigabyte_of_zeros_is_a_bomb_reported_without_expanding(
+    gigabyte_bomb: bytes, jpeg: bytes
+) -> None:
+    assert len(gigabyte_bomb) < 2 << 20
+    # Sanity: the bomb is a valid zip whose member really is 1 GiB of zeros.
+    with zipfile.ZipFile(io.BytesIO(gigabyte_bomb)) as archive:
+        assert archive.getinfo("zeros.bin").file_size == 1 << 30
+        with archive.open("zeros.bin") as member:
+            assert member.read(1 << 16) == bytes(1 << 16)
+    start = time.perf_counter()
+    items = walk(gigabyte_bomb)
+    assert time.perf_counter() - start < 1.0
+    [skip] = skips(items)
+    assert skip.where == "Users/bob/holiday.zip!zeros.bin"
+    assert "compression ratio" in skip.reason and "zip bomb" in skip.reason
+    assert records(items)[("zeros.bin",)].media_type is None
+    with pytest.raises(ArchiveError, match="possible zip bomb"):
+        read_member(gigabyte_bomb, ("zeros.bin",))
+    # Nested inside an ordinary zip, next to a picture: the picture still counts.
+    outer = make_zip({"bomb.zip": gigabyte_bomb, "pic.jpg": jpeg}, zipfile.ZIP_STORED)
+    items = walk(outer)
+    assert records(items)[("pic.jpg",)].media_type == "image/jpeg"
+    assert [s.where for s in skips(items)] == [
+        "Users/bob/holiday.zip!bomb.zip!zeros.bin"
+    ]
+
+
+def test_total_declared_size_limit_catches_many_moderate_members() -> None:
+    data = make_zip({f"f{i}.bin": bytes(1000) for i in range(20)})
+    items = walk(data, ArchiveLimits(max_total_size=10_000))
+    [skip] = skips(items)
+    assert skip.where == "Users/bob/holiday.zip"
+    assert "declare 20000 bytes expanded, over the limit of 10000" in skip.reason
+    assert records(items) == {}
+
+
+def test_lying_header_is_caught_while_streaming() -> None:
+    # The directory says 100 bytes; the data inflates to 64 MiB of zeros.
+    data = _deflated_zeros_zip(64 << 20, declared=100)
+    start = time.perf_counter()
+    items = walk(data)
+    [skip] = skips(items)
+    assert "member unreadable" in skip.reason and "zeros.bin" in skip.where
+    with pytest.raises(ArchiveError, match="zeros.bin"):
+        read_member(data, ("zeros.bin",))
+    assert time.perf_counter() - start < 2.0
+
+
+def test_ten_thousand_members_is_not_expanded() -> None:
+    data = make_zip({f"{i}.txt": b"" for i in range(10_001)}, zipfile.ZIP_STORED)
+    items = walk(data)
+    assert len(items) == 1
+    [skip] = skips(items)
+    assert "10001 members exceed the limit of 10000" in skip.reason
+
+
+def test_overlapping_members_bomb_is_detected(jpeg: bytes) -> None:
+    # Two directory entries sharing one local header and one compressed stream.
+    data = make_zip({"a.jpg": jpeg})
+    cd_start = data.index(b"PK\x01\x02")
+    eocd_start = data.index(b"PK\x05\x06")
+    entry = data[cd_start:eocd_start]
+    twin = entry.replace(b"a.jpg", b"b.jpg")
+    directory = entry + twin
+    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 2, 2, len(directory), cd_start, 0)
+    bomb = data[:cd_start] + directory + end
+    items = walk(bomb)
+    [skip] = skips(items)
+    assert "overlap" in skip.reason and skip.where == "Users/bob/holiday.zip"
+
+
+def test_corrupt_and_truncated_zips_are_skipped(jpeg: bytes) -> None:
+    good = make_zip({"pic.jpg": jpeg})
+    for bad in (good[: len(good) // 2], b"PK\x03\x04" + bytes(200), good[:-30]):
+        [skip] = walk(bad)
+        assert isinstance(skip, Skipped)
+        assert skip.where == "Users/bob/holiday.zip"
+        assert skip.reason.startswith("corrupt or unreadable zip")
+        with pytest.raises(ArchiveError, match="pic.jpg"):
+            read_member(bad, ("pic.jpg",))
+
+
+def test_corrupt_member_data_skips_that_member_only(jpeg: bytes, png: bytes) -> None:
+    data = bytearray(make_zip({"bad.jpg": jpeg, "good.png": png}))
+    start = data.index(b"bad.jpg") + len(b"bad.jpg") + 10
+    data[start : start + 50] = bytes(50)  # smash the deflate stream
+    items = walk(bytes(data))
+    got = records(items)
+    assert got[("good.png",)].media_type == "image/png"
+    assert got[("bad.jpg",)].media_type is None
+    [skip] = skips(items)
+    assert skip.where == "Users/bob/holiday.zip!bad.jpg"
+    assert "member unreadable" in skip.reason
+
+
+def test_encrypted_member_is_skipped(tmp_path: Path, jpeg: bytes, png: bytes) -> None:
+    require_tools("zip")
+    (tmp_path / "secret.jpg").write_bytes(jpeg)
+    (tmp_path / "open.png").write_bytes(png)
+    target = tmp_path / "mixed.zip"
+    subprocess.run(
+        ["zip", "-q", "-P", "hunter2", str(target), "secret.jpg"],
+        cwd=tmp_path,
+        check=True,
+    )
+    subprocess.run(["zip", "-q", str(target), "open.png"], cwd=tmp_path, check=True)
+    data = target.read_bytes()
+    items = walk(data)
+    got = records(items)
+    assert got[("open.png",)].media_type == "image/png"
+    assert got[("secret.jpg",)].media_type is None
+    [skip] = skips(items)
+    assert skip.where == "Users/bob/holiday.zip!secret.jpg"
+    assert "encrypted" in skip.reason
+    with pytest.raises(ArchiveError, match="secret.jpg: member is encrypted"):
+        read_member(data, ("secret.jpg",))
+
+
+def test_unsupported_method_is_skipped(jpeg: bytes) -> None:
+    data = bytearray(make_zip({"pic.jpg": jpeg}))
+    for magic in (b"PK\x03\x04", b"PK\x01\x02"):
+        at = data.index(magic)
+        offset = at + (8 if magic == b"PK\x03\x04" else 10)
+        data[offset : offset + 2] = struct.pack("<H", 9)  # deflate64
+    [member, skip] = walk(bytes(data))
+    assert isinstance(member, FileRecord) and isinstance(skip, Skipped)
+    assert "unsupported compression method 9 (deflate64)" in skip.reason
+
+
+def test_other_archive_formats_inside_a_zip_are_reported(jpeg: bytes) -> None:
+    import gzip
+
+    data = make_zip({"pics.tar.gz": gzip.compress(jpeg, mtime=0), "p.jpg": jpeg})
+    items = walk(data)
+    assert records(items)[("p.jpg",)].media_type == "image/jpeg"
+    [skip] = skips(items)
+    assert skip.where.endswith("!pics.tar.gz")
+    assert skip.reason == "gzip archive recognised but not expanded"
+
+
+def test_member_mtime_from_extended_timestamp(jpeg: bytes) -> None:
+    info = zipfile.ZipInfo("pic.jpg", date_time=(2020, 5, 17, 10, 0, 0))
+    info.extra = struct.pack("<HHBi", 0x5455, 5, 1, 1_589_709_600)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr(info, jpeg)
+        archive.writestr("plain.jpg", jpeg)
+    got = records(walk(out.getvalue()))
+    assert got[("pic.jpg",)].mtime == 1_589_709_600.0
+    assert got[("plain.jpg",)].mtime is None  # DOS time has no time zone
+
+
+def test_read_member_of_missing_name_names_it(jpeg: bytes) -> None:
+    with pytest.raises(ArchiveError, match="nope.jpg: cannot open member"):
+        read_member(make_zip({"pic.jpg": jpeg}), ("nope.jpg",))
+    with pytest.raises(ArchiveError, match="not an archive member"):
+        read_member(b"", ())
