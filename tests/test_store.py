@@ -1,0 +1,262 @@
+"""The case database: schema version checks, idempotent chunk writes, read-back."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from triage.errors import StoreError
+from triage.records import (
+    Case,
+    Device,
+    FileRecord,
+    Match,
+    MediaHash,
+    PerceptualHash,
+    Skipped,
+    Source,
+)
+from triage.store import SCHEMA_VERSION, ChunkWrite, Store
+
+DEV = Device("dev1", ("/evidence/dev1.E01", "/evidence/dev1.E02"), "ewf", 1 << 20)
+
+
+def _record(path: str, inode: int, **kw: object) -> FileRecord:
+    return FileRecord(
+        device_id="dev1",
+        evidence=DEV.evidence,
+        partition_index=1,
+        partition_offset=1 << 20,
+        path=path,
+        size=1234,
+        inode=inode,
+        media_type="image/jpeg",
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def _chunk(run_id: int, key: str = "p1:files:0+2:abc") -> ChunkWrite:
+    a = _record("Pictures/a.jpg", 10, mtime=1.5, deleted=True)
+    b = _record("docs/x.zip", 11, source=Source.ARCHIVE, archive_path=("in/b.png",))
+    c = FileRecord(
+        "dev1",
+        DEV.evidence,
+        1,
+        1 << 20,
+        "",
+        999,
+        source=Source.CARVED,
+        carve_offset=5_000_000,
+        media_type="image/png",
+    )
+    ha = MediaHash(
+        a.address,
+        "a" * 32,
+        "b" * 40,
+        (
+            PerceptualHash("pdq", "0" * 64, "original", 90),
+            PerceptualHash("pdq", "1" * 64, "rot90", 90),
+            PerceptualHash("phash", "f" * 16),
+        ),
+        640,
+        480,
+    )
+    hb = MediaHash(b.address, "c" * 32, "d" * 40)
+    hc = MediaHash(c.address, "e" * 32, "f" * 40, (PerceptualHash("phash", "1" * 16),))
+    return ChunkWrite(
+        device_id="dev1",
+        chunk_key=key,
+        run_id=run_id,
+        sets_key="sets1",
+        media=[(a, ha, False), (b, hb, True), (c, hc, False)],
+        matches=[
+            Match(a.address, "bad", "D1", "e1", "md5", 0, "A", "caid"),
+            Match(a.address, "bad", "D1", "e1", "pdq", 3, "A", "caid", False, "rot90"),
+            Match(b.address, "nsrl", "D2", "n1", "sha1", 0, None, "nsrl", True),
+        ],
+        skipped=[Skipped("dev1", "docs/broken.jpg", "hash", "truncated JPEG")],
+        bytes_read=4321,
+    )
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    s = Store(tmp_path / "case.db")
+    s.register_device(DEV, "CASE-1")
+    return s
+
+
+def _run(store: Store) -> int:
+    return store.start_run(
+        "dev1",
+        hashsets=[
+            {"name": "bad", "digest": "D1", "path": "/s/bad", "kind": "known-bad"}
+        ],
+        parameters={"chunk_files": 8},
+        host="h",
+        user="u",
+    )
+
+
+def test_new_database_has_schema_version_wal_and_foreign_keys(tmp_path: Path) -> None:
+    with Store(tmp_path / "c.db") as s:
+        assert s.schema_version() == SCHEMA_VERSION == 1
+        assert s.execute("PRAGMA journal_mode")[0][0] == "wal"
+        assert s.execute("PRAGMA foreign_keys")[0][0] == 1
+        tables = {r[0] for r in s.execute("SELECT name FROM sqlite_master")}
+        for t in ("cases", "devices", "runs", "chunks", "media", "perceptual"):
+            assert t in tables
+        assert {"matches", "skipped", "meta"} <= tables
+
+
+def test_reopen_keeps_data(tmp_path: Path) -> None:
+    with Store(tmp_path / "c.db") as s:
+        s.register_device(DEV, "C")
+    with Store(tmp_path / "c.db") as s:
+        row = s.device("dev1")
+        assert row is not None and row.device == DEV and row.status == "awaiting"
+        assert row.case_id == "C"
+
+
+@pytest.mark.parametrize("version", [0, 2, 99])
+def test_other_schema_version_is_refused(tmp_path: Path, version: int) -> None:
+    path = tmp_path / "c.db"
+    Store(path).close()
+    db = sqlite3.connect(path)
+    db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (version,))
+    db.commit()
+    db.close()
+    with pytest.raises(StoreError, match=f"schema version {version}"):
+        Store(path)
+
+
+def test_foreign_database_and_junk_file_are_refused(tmp_path: Path) -> None:
+    other = tmp_path / "other.db"
+    db = sqlite3.connect(other)
+    db.execute("CREATE TABLE t (x)")
+    db.commit()
+    db.close()
+    with pytest.raises(StoreError, match="not a triage case database"):
+        Store(other)
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"this is not sqlite at all" * 100)
+    with pytest.raises(StoreError, match="junk.db"):
+        Store(junk)
+    with pytest.raises(StoreError, match="no such case database"):
+        Store(tmp_path / "absent.db", create=False)
+
+
+def test_chunk_written_twice_has_no_duplicates(store: Store) -> None:
+    run = _run(store)
+    store.write_chunk(_chunk(run))
+    first = {
+        t: store.execute(f"SELECT * FROM {t} ORDER BY 1, 2, 3")
+        for t in ("media", "perceptual", "matches", "skipped", "chunks")
+    }
+    store.write_chunk(_chunk(run))
+    for table, rows in first.items():
+        again = store.execute(f"SELECT * FROM {table} ORDER BY 1, 2, 3")
+        assert len(again) == len(rows), table
+    assert len(first["media"]) == 3
+    assert len(first["perceptual"]) == 4
+    assert len(first["matches"]) == 3
+    row = store.device("dev1")
+    assert row is not None
+    assert (row.media_count, row.match_count, row.skipped_count) == (3, 1, 1)
+    assert store.done_chunks("dev1") == {"p1:files:0+2:abc": "sets1"}
+
+
+def test_media_round_trip(store: Store) -> None:
+    write = _chunk(_run(store))
+    store.write_chunk(write)
+    got = {m.record.address: m for m in store.media("dev1")}
+    for rec, hashes, known_good in write.media:
+        stored = got[rec.address]
+        assert stored.hashes == hashes
+        assert stored.known_good is known_good
+        assert stored.decoded is bool(hashes.perceptual)
+        assert stored.record.path == rec.path
+        assert stored.record.source == rec.source
+        assert stored.record.archive_path == rec.archive_path
+        assert stored.record.carve_offset == rec.carve_offset
+        assert stored.record.deleted == rec.deleted
+        assert stored.record.mtime == rec.mtime
+    assert store.chunk_media("dev1", write.chunk_key) == sorted(
+        got.values(), key=lambda m: m.record.address
+    )
+    assert sorted(store.matches("dev1"), key=repr) == sorted(write.matches, key=repr)
+    assert store.skipped("dev1") == list(write.skipped)
+    assert store.perceptual_for_digest("a" * 32) == tuple(
+        sorted(write.media[0][1].perceptual, key=lambda p: (p.algorithm, p.variant))
+    )
+    assert store.perceptual_for_digest("c" * 32) is None  # known-good, not decoded
+
+
+def test_failed_write_leaves_nothing(store: Store) -> None:
+    bad = _chunk(_run(store))
+    # A match for an address with no media row breaks the foreign key mid-way.
+    broken = ChunkWrite(
+        bad.device_id,
+        bad.chunk_key,
+        bad.run_id,
+        bad.sets_key,
+        bad.media,
+        [*bad.matches, Match("p9:nowhere", "bad", "D1", "e", "md5", 0)],
+        bad.skipped,
+    )
+    with pytest.raises(sqlite3.IntegrityError):
+        store.write_chunk(broken)
+    for table in ("media", "perceptual", "matches", "skipped", "chunks"):
+        assert store.execute(f"SELECT COUNT(*) FROM {table}")[0][0] == 0
+
+
+def test_rematch_replaces_same_named_set_only(store: Store) -> None:
+    run = _run(store)
+    write = _chunk(run)
+    store.write_chunk(write)
+    a = write.media[0][0].address
+    new = [Match(a, "bad", "D1-v2", "e9", "md5", 0, "B", "caid")]
+    store.rematch_chunk("dev1", write.chunk_key, run, "sets2", ["bad"], new)
+    got = store.matches("dev1")
+    assert {(m.set_name, m.set_digest) for m in got} == {
+        ("bad", "D1-v2"),
+        ("nsrl", "D2"),
+    }
+    assert store.done_chunks("dev1")[write.chunk_key] == "sets2"
+
+
+def test_cases_and_statuses(store: Store) -> None:
+    store.set_case(Case("CASE-1", "lives-with", "high", "two children at home"))
+    store.set_case(Case("CASE-1", "lives-with", "very-high", None))
+    assert store.cases() == [Case("CASE-1", "lives-with", "very-high", None)]
+    with pytest.raises(StoreError, match="access_to_children"):
+        store.set_case(Case("CASE-2", "sometimes"))
+    store.set_device_status("dev1", "scanning")
+    store.set_device_status("dev1", "stopped-early", first_hit_seconds=1.25)
+    row = store.device("dev1")
+    assert row is not None
+    assert (row.status, row.first_hit_seconds) == ("stopped-early", 1.25)
+    with pytest.raises(StoreError, match="unknown status"):
+        store.set_device_status("dev1", "done")
+
+
+def test_device_id_cannot_name_two_evidence_files(store: Store) -> None:
+    other = Device("dev1", ("/evidence/other.raw",), "raw", 10)
+    with pytest.raises(StoreError, match="already names"):
+        store.register_device(other, None)
+    store.register_failed("gone", "/evidence/gone.E01", "CASE-1", "missing segment")
+    row = store.device("gone")
+    assert row is not None and row.status == "failed"
+    assert row.error == "missing segment"
+
+
+def test_runs_are_recorded(store: Store) -> None:
+    run = _run(store)
+    store.finish_run(run, "scanned")
+    (got,) = store.runs("dev1")
+    assert got["status"] == "scanned" and got["finished_at"]
+    assert got["hashsets"][0]["digest"] == "D1"
+    assert got["parameters"] == {"chunk_files": 8}
+    assert got["tool_version"]
