@@ -1,0 +1,213 @@
+"""``triage scan``: scan devices for known images into a case database.
+
+The pipeline (and Dask) is imported only when the command runs, so the rest of
+the CLI starts fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from triage.cli.common import echo_json, print_error
+
+if TYPE_CHECKING:
+    from triage.pipeline import ScanEvent, ScanSummary
+
+#: Exit status when the scan ran but at least one device failed.
+EXIT_DEVICE_FAILED = 3
+
+
+@dataclass
+class _Counts:
+    files: int = 0
+    bytes: int = 0
+    media: int = 0
+    matches: int = 0
+    walked_bytes: int = 0
+
+
+@dataclass
+class LiveProgress:
+    """A rich live display: one bar per device and one overall (bytes of
+    evidence walked vs processed, with files, media and matches)."""
+
+    console: Console
+    progress: Progress = field(init=False)
+    overall: TaskID = field(init=False)
+    tasks: dict[str, TaskID] = field(default_factory=dict)
+    counts: dict[str, _Counts] = field(default_factory=dict)
+    total: _Counts = field(default_factory=_Counts)
+
+    def __post_init__(self) -> None:
+        self.progress = Progress(
+            TextColumn("{task.description}", justify="left"),
+            BarColumn(),
+            TextColumn("{task.fields[stats]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=False,
+        )
+        self.overall = self.progress.add_task("all devices", total=None, stats="")
+
+    def __enter__(self) -> LiveProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    @staticmethod
+    def _stats(c: _Counts) -> str:
+        return (
+            f"{c.files} files {c.bytes / 1e6:.0f} MB {c.media} media "
+            f"{c.matches} matches"
+        )
+
+    def __call__(self, event: ScanEvent) -> None:
+        dev = event.device_id
+        if dev not in self.counts:
+            self.counts[dev] = _Counts()
+            self.tasks[dev] = self.progress.add_task(dev, total=None, stats="")
+        c = self.counts[dev]
+        task = self.tasks[dev]
+        if event.kind == "walked":
+            c.walked_bytes += event.walked_bytes
+            self.total.walked_bytes += event.walked_bytes
+            self.progress.update(task, total=max(c.walked_bytes, 1))
+            self.progress.update(self.overall, total=max(self.total.walked_bytes, 1))
+        elif event.kind == "chunk":
+            for target in (c, self.total):
+                target.files += event.files
+                target.bytes += event.bytes
+                target.media += event.media
+                target.matches += event.matches
+            self.progress.update(task, completed=c.bytes, stats=self._stats(c))
+            self.progress.update(
+                self.overall, completed=self.total.bytes, stats=self._stats(self.total)
+            )
+        elif event.kind == "device-done":
+            self.progress.update(
+                task,
+                description=f"{dev} [{event.status}]",
+                total=max(c.bytes, 1),
+                completed=max(c.bytes, 1),
+            )
+
+
+def _print_summary(console: Console, summary: ScanSummary) -> None:
+    table = Table(title=f"triage scan -> {summary.db}")
+    for col in ("device", "status", "media", "matches", "skipped", "first hit s"):
+        table.add_column(
+            col, justify="left" if col in ("device", "status") else "right"
+        )
+    for d in summary.devices:
+        hit = "-" if d.first_hit_seconds is None else f"{d.first_hit_seconds:.1f}"
+        table.add_row(
+            d.device_id, d.status, str(d.media), str(d.matches), str(d.skipped), hit
+        )
+    console.print(table)
+    for d in summary.devices:
+        if d.error:
+            print_error(f"device {d.device_id}: {d.error}")
+    console.print(
+        f"{len(summary.devices)} device(s) in {summary.seconds:.1f} s "
+        f"({summary.scheduler}, {summary.workers} worker(s))"
+    )
+
+
+def register(main: click.Group) -> None:
+    @main.command("scan")
+    @click.argument("evidence", nargs=-1, required=True, type=click.Path())
+    @click.option(
+        "--hashset",
+        "hashsets",
+        multiple=True,
+        required=True,
+        type=click.Path(exists=True, dir_okay=False),
+        help="A hash set file (repeat for several).",
+    )
+    @click.option(
+        "--db", required=True, type=click.Path(dir_okay=False), help="Case database."
+    )
+    @click.option("--case", "case_id", help="Case id the devices belong to.")
+    @click.option("--device-id", help="Name for the device (one evidence only).")
+    @click.option(
+        "--workers", type=click.IntRange(min=1), help="Local worker processes."
+    )
+    @click.option(
+        "--scheduler", help="Use a running Dask scheduler (tcp://HOST:8786), or 'sync'."
+    )
+    @click.option(
+        "--stop-after",
+        type=click.IntRange(min=1),
+        help="Stop a device after N confidently matched items (marked stopped-early).",
+    )
+    @click.option(
+        "--chunk-files",
+        type=click.IntRange(min=1),
+        default=None,
+        help="Files per task.",
+    )
+    @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
+    def scan_command(
+        evidence: tuple[str, ...],
+        hashsets: tuple[str, ...],
+        db: str,
+        case_id: str | None,
+        device_id: str | None,
+        workers: int | None,
+        scheduler: str | None,
+        stop_after: int | None,
+        chunk_files: int | None,
+        as_json: bool,
+    ) -> None:
+        """Scan EVIDENCE (disk images, or folders of them) for known images.
+
+        One evidence argument is one device (E01 and split raw segments are
+        found from the first file). Resumable: run the same command again after
+        an interruption and finished work is skipped. Exit status 3 if any
+        device failed.
+        """
+        from triage.errors import UsageError
+        from triage.pipeline import DEFAULT_CHUNK_FILES, scan
+
+        if workers is not None and scheduler not in (None, "sync"):
+            raise UsageError("--workers and --scheduler exclude each other")
+        console = Console(stderr=False)
+        live = sys.stdout.isatty() and not as_json
+        kwargs: dict[str, Any] = {
+            "case_id": case_id,
+            "device_id": device_id,
+            "workers": workers,
+            "scheduler": scheduler,
+            "stop_after": stop_after,
+            "chunk_files": chunk_files or DEFAULT_CHUNK_FILES,
+        }
+        if live:
+            with LiveProgress(console) as display:
+                summary = scan(
+                    list(evidence), list(hashsets), db, progress=display, **kwargs
+                )
+        else:
+            summary = scan(list(evidence), list(hashsets), db, **kwargs)
+        if as_json:
+            echo_json(summary.as_dict())
+        else:
+            _print_summary(console, summary)
+        if any(d.status == "failed" for d in summary.devices):
+            click.get_current_context().exit(EXIT_DEVICE_FAILED)
