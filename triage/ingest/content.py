@@ -1,0 +1,187 @@
+"""Read the bytes of a record: a filesystem file, a carved item or an archive member.
+
+Filesystem files are opened by inode (``FS_Info.open_meta``), never by path,
+so deleted and orphan files read exactly as Sleuth Kit can recover them
+(``icat`` gives the same bytes). On NTFS a record whose path ends in
+":stream" reads that named stream. Carved items are a plain byte range of the
+device. Archive members re-open the chain from the outermost archive through
+``triage.ingest.archives``.
+
+``open_record`` gives a seekable read-only file object over a filesystem file
+or carved item, which the zip reader needs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from triage.errors import FilesystemError
+from triage.ingest.evidence import DeviceHandle
+from triage.ingest.volumes import open_filesystem
+from triage.ingest.walk import ntfs_streams
+from triage.records import FileRecord, Source
+
+CHUNK = 1 << 20
+
+
+def _where(handle: DeviceHandle, record: FileRecord) -> str:
+    return f"{handle.device.device_id}: partition {record.partition_index}: " + (
+        record.display_path
+    )
+
+
+def _range_reader(
+    handle: DeviceHandle, record: FileRecord
+) -> tuple[Callable[[int, int], bytes], int]:
+    """A ``read(offset, size)`` over the outer bytes of ``record`` and its size."""
+    if record.source is Source.CARVED or (
+        record.carve_offset is not None and not record.archive_path
+    ):
+        if record.carve_offset is None:
+            raise FilesystemError(
+                f"{_where(handle, record)}: carved item has no offset"
+            )
+        base = record.carve_offset
+
+        def read_carved(offset: int, size: int) -> bytes:
+            return handle.read(base + offset, size)
+
+        return read_carved, record.size
+    if record.carve_offset is not None:
+        raise FilesystemError(
+            f"{_where(handle, record)}: members of carved archives cannot be re-read"
+        )
+    if record.inode is None:
+        raise FilesystemError(f"{_where(handle, record)}: record has no inode")
+    fs = open_filesystem(handle, record.partition_offset)
+    try:
+        tsk_file = fs.open_meta(inode=record.inode)
+    except OSError as exc:
+        raise FilesystemError(
+            f"{_where(handle, record)}: cannot open inode {record.inode}: {exc}"
+        ) from exc
+    meta = tsk_file.info.meta
+    args: tuple[int, ...] = ()
+    size = int(meta.size) if meta is not None else 0
+    last = record.path.rsplit("/", 1)[-1]
+    if ":" in last and int(fs.info.ftype) == int(_ntfs_type()):
+        suffix = ":" + last.split(":", 1)[1]
+        for stream, stream_size, atype, aid in ntfs_streams(tsk_file):
+            if stream == suffix:
+                args, size = (atype, aid), stream_size
+                break
+        else:
+            raise FilesystemError(
+                f"{_where(handle, record)}: stream {suffix} not found"
+            )
+
+    def read_fs(offset: int, want: int) -> bytes:
+        want = min(want, size - offset)
+        if want <= 0:
+            return b""
+        try:
+            return bytes(tsk_file.read_random(offset, want, *args))
+        except OSError as exc:
+            raise FilesystemError(
+                f"{_where(handle, record)}: read failed at byte {offset}: {exc}"
+            ) from exc
+
+    return read_fs, size
+
+
+def _ntfs_type() -> Any:
+    import pytsk3
+
+    return pytsk3.TSK_FS_TYPE_NTFS
+
+
+class RecordIO(io.RawIOBase):
+    """A seekable, read-only file over the outer bytes of a record."""
+
+    def __init__(self, read: Callable[[int, int], bytes], size: int) -> None:
+        super().__init__()
+        self._read, self._size, self._pos = read, size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}
+        pos = base[whence] + offset
+        if pos < 0:
+            raise ValueError(f"negative seek position {pos}")
+        self._pos = pos
+        return pos
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        data = self._read(self._pos, len(view))
+        view[: len(data)] = data
+        self._pos += len(data)
+        return len(data)
+
+
+def open_record(handle: DeviceHandle, record: FileRecord) -> io.BufferedReader:
+    """A seekable binary file over a filesystem file or carved item.
+
+    For an archive member this is the *outermost* archive's bytes.
+
+    Raises:
+        FilesystemError: the file cannot be opened (names device and path).
+    """
+    read, size = _range_reader(handle, record)
+    return io.BufferedReader(RecordIO(read, size), buffer_size=CHUNK)
+
+
+def iter_chunks(
+    handle: DeviceHandle, record: FileRecord, chunk_size: int = CHUNK
+) -> Iterator[bytes]:
+    """The record's bytes in order, ``chunk_size`` at a time.
+
+    Raises:
+        FilesystemError: a filesystem read failed (names device and path).
+        ArchiveError: an archive member could not be re-read.
+    """
+    if record.archive_path:
+        from triage.ingest.archives import iter_member_chunks
+
+        outer = dataclasses.replace(record, archive_path=(), source=Source.FILESYSTEM)
+        yield from iter_member_chunks(
+            lambda: open_record(handle, outer),
+            record.archive_path,
+            chunk_size=chunk_size,
+        )
+        return
+    read, size = _range_reader(handle, record)
+    offset = 0
+    while offset < size:
+        data = read(offset, min(chunk_size, size - offset))
+        if not data:
+            raise FilesystemError(
+                f"{_where(handle, record)}: only {offset} of {size} bytes readable"
+            )
+        offset += len(data)
+        yield data
+
+
+def read_record(
+    handle: DeviceHandle, record: FileRecord, limit: int | None = None
+) -> bytes:
+    """The record's bytes (at most ``limit``): a header sniff or a whole file."""
+    out = bytearray()
+    chunk = CHUNK if limit is None else max(1, min(CHUNK, limit))
+    for data in iter_chunks(handle, record, chunk):
+        out += data
+        if limit is not None and len(out) >= limit:
+            del out[limit:]
+            break
+    return bytes(out)

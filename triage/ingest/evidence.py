@@ -1,0 +1,507 @@
+"""Open seized-device images, read-only, whatever container holds them.
+
+Every container (raw, split raw, EWF, VMDK, VHD/VHDX, QCOW2) registers once in
+``CONTAINERS``: a name, how to recognise it (signature first, file name only
+for raw segments), how to find its segments from the first one, and how to
+open them as a flat ``Reader``. ``open_device`` wraps the reader in
+``ContainerImg``, a ``pytsk3.Img_Info`` subclass, so The Sleuth Kit reads any
+container the same way; the subclass also counts the bytes read, which the
+ingest benchmark reports.
+
+Evidence is never written: raw segments are opened with ``open(path, "rb")``,
+the libyal libraries (libewf, libvmdk, libvhdi, libqcow) with mode ``"r"``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Protocol
+
+import pytsk3
+
+from triage.errors import EvidenceError
+from triage.records import Device
+
+SECTOR = 512
+HEAD_BYTES = 512
+
+
+class Reader(Protocol):
+    """A flat, read-only view of the media inside a container."""
+
+    size: int
+
+    def read(self, offset: int, size: int) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
+# --- raw and split raw ------------------------------------------------------
+
+
+class RawReader:
+    """One or more raw segment files read as one medium (``os.pread``)."""
+
+    def __init__(self, segments: Sequence[str]) -> None:
+        self._fds: list[int] = []
+        self._starts: list[int] = []
+        self._sizes: list[int] = []
+        offset = 0
+        try:
+            for path in segments:
+                fd = os.open(path, os.O_RDONLY)
+                self._fds.append(fd)
+                size = os.fstat(fd).st_size
+                self._starts.append(offset)
+                self._sizes.append(size)
+                offset += size
+        except OSError:
+            self.close()
+            raise
+        self.size = offset
+
+    def read(self, offset: int, size: int) -> bytes:
+        end = min(offset + size, self.size)
+        parts: list[bytes] = []
+        i = 0
+        while offset < end:
+            while i + 1 < len(self._starts) and self._starts[i + 1] <= offset:
+                i += 1
+            local = offset - self._starts[i]
+            want = min(end - offset, self._sizes[i] - local)
+            data = os.pread(self._fds[i], want, local)
+            if not data:
+                break
+            parts.append(data)
+            offset += len(data)
+        return b"".join(parts)
+
+    def close(self) -> None:
+        for fd in self._fds:
+            os.close(fd)
+        self._fds = []
+
+
+class _LibyalReader:
+    """Adapts a libyal handle (pyewf/pyvmdk/pyvhdi/pyqcow) to ``Reader``."""
+
+    def __init__(self, handle: Any, *, keep: Sequence[Any] = ()) -> None:
+        self._handle = handle
+        self._keep = list(keep)  # parent handles that must outlive this one
+        self._lock = threading.Lock()  # libyal handles keep a current offset
+        self.size = int(handle.get_media_size())
+
+    def read(self, offset: int, size: int) -> bytes:
+        size = max(0, min(size, self.size - offset))
+        if size == 0:
+            return b""
+        with self._lock:
+            data: bytes = self._handle.read_buffer_at_offset(size, offset)
+        return data
+
+    def close(self) -> None:
+        self._handle.close()
+        for parent in self._keep:
+            parent.close()
+
+
+# --- segment discovery --------------------------------------------------------
+
+_NUMBERED = re.compile(r"^(?P<stem>.*\.)(?P<num>\d{3,})$")
+_LETTERED = re.compile(r"^(?P<stem>.*\.)(?P<let>[a-z]{2})$")
+
+
+def _split_names(path: Path) -> tuple[Callable[[int], Path], int] | None:
+    """How to name segment ``i`` of a split raw set starting at ``path``."""
+    if m := _NUMBERED.match(path.name):
+        stem, digits = m["stem"], m["num"]
+        first = int(digits)
+        if first not in (0, 1):
+            return None
+        width = len(digits)
+        return (lambda i: path.with_name(f"{stem}{first + i:0{width}d}")), first
+    if (m := _LETTERED.match(path.name)) and m["let"] == "aa":
+        stem = m["stem"]
+
+        def lettered(i: int) -> Path:
+            return path.with_name(f"{stem}{chr(97 + i // 26)}{chr(97 + i % 26)}")
+
+        return lettered, 0
+    return None
+
+
+def _split_segments(path: Path) -> tuple[str, ...]:
+    """All segments of a split raw set, refusing a set with a hole in it."""
+    naming = _split_names(path)
+    if naming is None:
+        return (str(path),)
+    name, _ = naming
+    segments: list[str] = []
+    i = 0
+    while name(i).is_file():
+        segments.append(str(name(i)))
+        i += 1
+    # A later segment after the first missing one means the set has a hole.
+    for j in range(i + 1, i + 64):
+        if name(j).is_file():
+            raise EvidenceError(
+                f"{path}: split raw segment {name(i).name} is missing "
+                f"(found {name(j).name} after it)"
+            )
+    return tuple(segments)
+
+
+def _is_later_segment(path: Path) -> bool:
+    """True for .002/.E02/.ab ...: files that belong to a first segment."""
+    if m := _NUMBERED.match(path.name):
+        return int(m["num"]) > 1 or (
+            int(m["num"]) == 1 and path.with_name(m["stem"] + "000").is_file()
+        )
+    if m := _LETTERED.match(path.name):
+        return m["let"] != "aa" and path.with_name(m["stem"] + "aa").is_file()
+    if re.fullmatch(r"[EeLl](0[2-9]|[1-9]\d|[A-Za-z]{2})", path.suffix[1:]):
+        return path.with_suffix(path.suffix[:2] + "01").is_file()
+    if re.fullmatch(r"[EeLl]x(0[2-9]|[1-9]\d)", path.suffix[1:]):
+        return path.with_suffix(path.suffix[:3] + "01").is_file()
+    return False
+
+
+# --- openers ------------------------------------------------------------------
+
+
+def _open_raw(segments: Sequence[str]) -> Reader:
+    return RawReader(segments)
+
+
+def _ewf_segments(path: Path) -> tuple[str, ...]:
+    import pyewf
+
+    try:
+        return tuple(pyewf.glob(str(path)))
+    except OSError as exc:
+        raise EvidenceError(f"{path}: cannot find EWF segments: {exc}") from exc
+
+
+def _open_ewf(segments: Sequence[str]) -> Reader:
+    import pyewf
+
+    handle = pyewf.handle()
+    handle.open(list(segments), "r")
+    return _LibyalReader(handle)
+
+
+def _open_vmdk(segments: Sequence[str]) -> Reader:
+    import pyvmdk
+
+    handle = pyvmdk.handle()
+    handle.open(segments[0], "r")
+    handle.open_extent_data_files()
+    parent = handle.get_parent_filename()
+    if parent:
+        handle.close()
+        raise EvidenceError(
+            f"{segments[0]}: VMDK is a differencing image; its parent "
+            f"{parent!r} is not supported"
+        )
+    return _LibyalReader(handle)
+
+
+def _open_vhdi(segments: Sequence[str]) -> Reader:
+    import pyvhdi
+
+    handle = pyvhdi.file()
+    handle.open(segments[0], "r")
+    if handle.get_disk_type() == pyvhdi.disk_types.DIFFERENTIAL:
+        parent = handle.get_parent_filename() or "unknown"
+        handle.close()
+        raise EvidenceError(
+            f"{segments[0]}: differential VHD needs its parent image "
+            f"{parent!r}, which is not provided (differential images are not "
+            "supported)"
+        )
+    return _LibyalReader(handle)
+
+
+def _open_qcow(segments: Sequence[str]) -> Reader:
+    import pyqcow
+
+    handle = pyqcow.file()
+    handle.open(segments[0], "r")
+    backing = handle.get_backing_filename()
+    if backing:
+        handle.close()
+        raise EvidenceError(
+            f"{segments[0]}: QCOW2 image has a backing file {backing!r}, "
+            "which is not supported"
+        )
+    return _LibyalReader(handle)
+
+
+# --- registry -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Container:
+    """One evidence container format."""
+
+    name: str
+    description: str
+    matches: Callable[[Path, bytes, int], bool]  # (path, first bytes, file size)
+    segments: Callable[[Path], tuple[str, ...]]
+    open: Callable[[Sequence[str]], Reader]
+
+
+def _vhd_footer(path: Path, size: int) -> bool:
+    if size < 512:
+        return False
+    with open(path, "rb") as fh:
+        fh.seek(size - 512)
+        return fh.read(8) == b"conectix"
+
+
+def _single(path: Path) -> tuple[str, ...]:
+    return (str(path),)
+
+
+def _looks_split(path: Path, head: bytes, size: int) -> bool:
+    naming = _split_names(path)
+    return naming is not None and naming[0](1).is_file()
+
+
+def _looks_raw(path: Path, head: bytes, size: int) -> bool:
+    # A raw image is a whole number of sectors; a text file almost never is.
+    return size > 0 and size % SECTOR == 0
+
+
+CONTAINERS: dict[str, Container] = {}
+
+
+def register(container: Container) -> None:
+    """Add a container format; names are unique."""
+    if container.name in CONTAINERS:
+        raise ValueError(f"container {container.name!r} is already registered")
+    CONTAINERS[container.name] = container
+
+
+# Order matters: signatures first, raw (no signature) last.
+for _c in (
+    Container(
+        "ewf",
+        "EnCase/EWF (E01, Ex01)",
+        lambda p, h, s: h.startswith((b"EVF\x09\x0d\x0a\xff\x00", b"EVF2\r\n\x81\x00")),
+        _ewf_segments,
+        _open_ewf,
+    ),
+    Container(
+        "vmdk",
+        "VMware VMDK",
+        lambda p, h, s: h.startswith((b"KDMV", b"COWD", b"# Disk DescriptorFile")),
+        _single,
+        _open_vmdk,
+    ),
+    Container(
+        "vhdx",
+        "Hyper-V VHDX",
+        lambda p, h, s: h.startswith(b"vhdxfile"),
+        _single,
+        _open_vhdi,
+    ),
+    Container(
+        "vhd",
+        "Virtual PC VHD",
+        lambda p, h, s: h.startswith(b"conectix") or _vhd_footer(p, s),
+        _single,
+        _open_vhdi,
+    ),
+    Container(
+        "qcow",
+        "QEMU QCOW/QCOW2",
+        lambda p, h, s: h.startswith(b"QFI\xfb"),
+        _single,
+        _open_qcow,
+    ),
+    Container(
+        "split", "split raw (.000/.001/.aa)", _looks_split, _split_segments, _open_raw
+    ),
+    Container("raw", "raw (dd) image", _looks_raw, _single, _open_raw),
+):
+    register(_c)
+
+
+def identify(path: Path | str) -> Container:
+    """The container format of ``path``, by signature (name only for split raw).
+
+    Raises:
+        EvidenceError: missing, empty, unreadable or not a disk image.
+    """
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if path.is_dir():
+            raise EvidenceError(f"{path}: is a folder, not an evidence file")
+        with open(path, "rb") as fh:
+            head = fh.read(HEAD_BYTES)
+    except FileNotFoundError as exc:
+        raise EvidenceError(f"{path}: no such evidence file") from exc
+    except OSError as exc:
+        raise EvidenceError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    if size == 0:
+        raise EvidenceError(f"{path}: empty file (0 bytes), not a disk image")
+    for container in CONTAINERS.values():
+        if container.matches(path, head, size):
+            return container
+    raise EvidenceError(
+        f"{path}: not a disk image: no known container signature "
+        f"({', '.join(CONTAINERS)}) and its size ({size} bytes) is not a "
+        "whole number of 512-byte sectors"
+    )
+
+
+def discover_segments(path: Path | str) -> tuple[str, ...]:
+    """Every segment file of the evidence whose first segment is ``path``."""
+    path = Path(path).absolute()
+    return identify(path).segments(path)
+
+
+_RAW_SUFFIXES = frozenset({".dd", ".raw", ".img", ".bin", ".iso", ".dmg", ".ima"})
+
+
+def find_evidence(folder: Path | str) -> list[Path]:
+    """Evidence files under ``folder`` (first segments only), sorted.
+
+    A file counts when it has a container signature, or a raw/split-raw name
+    (``.dd``, ``.raw``, ``.img``, ``.001`` ...) and a whole number of sectors,
+    so notes and hash lists beside the images are not mistaken for disks.
+    """
+    found: list[Path] = []
+    for path in sorted(Path(folder).rglob("*")):
+        if not path.is_file() or _is_later_segment(path):
+            continue
+        try:
+            container = identify(path)
+        except EvidenceError:
+            continue
+        if container.name == "raw" and path.suffix.lower() not in _RAW_SUFFIXES:
+            if _split_names(path) is None:
+                continue
+        found.append(path)
+    return found
+
+
+# --- the handle ---------------------------------------------------------------
+
+
+class ContainerImg(pytsk3.Img_Info):
+    """A ``pytsk3.Img_Info`` over any ``Reader``, counting what TSK reads."""
+
+    def __init__(self, reader: Reader) -> None:
+        self._reader = reader
+        self.bytes_read = 0
+        self.read_calls = 0
+        super().__init__(url="", type=pytsk3.TSK_IMG_TYPE_EXTERNAL)
+
+    def read(self, offset: int, size: int) -> bytes:
+        data = self._reader.read(offset, size)
+        self.bytes_read += len(data)
+        self.read_calls += 1
+        return data
+
+    def get_size(self) -> int:
+        return self._reader.size
+
+    def close(self) -> None:
+        """TSK calls this too; the reader is closed by ``DeviceHandle``."""
+
+
+class DeviceHandle:
+    """An open device: its ``Device`` record, a reader and a TSK image.
+
+    Use as a context manager. ``fs_cache`` keeps one ``pytsk3.FS_Info`` per
+    partition offset, so walking and reading share the parsed filesystem.
+    """
+
+    def __init__(self, device: Device, reader: Reader) -> None:
+        self.device = device
+        self._reader = reader
+        self.img_info = ContainerImg(reader)
+        self.fs_cache: dict[int, Any] = {}
+
+    @property
+    def size(self) -> int:
+        return self._reader.size
+
+    @property
+    def bytes_read(self) -> int:
+        """Bytes read from the evidence through TSK and ``read`` so far."""
+        return int(self.img_info.bytes_read)
+
+    def read(self, offset: int, size: int) -> bytes:
+        """Read media bytes by absolute offset (short at the end of the media)."""
+        return bytes(self.img_info.read(offset, size))
+
+    def close(self) -> None:
+        self.fs_cache.clear()
+        self._reader.close()
+
+    def __enter__(self) -> DeviceHandle:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _stored_digest(container: str, reader: Reader) -> str | None:
+    if not isinstance(reader, _LibyalReader) or container != "ewf":
+        return None
+    values = reader._handle.get_hash_values()  # noqa: SLF001 - our own adapter
+    parts = [f"{k.lower()}:{v}" for k, v in sorted(values.items()) if v]
+    return " ".join(parts) or None
+
+
+def open_device(path: Path | str, device_id: str | None = None) -> DeviceHandle:
+    """Open evidence read-only, whatever its container, as a ``DeviceHandle``.
+
+    ``Device.stored_digest`` holds the digests recorded in an E01
+    ("md5:<hex> sha1:<hex>", space-separated) when present.
+
+    Raises:
+        EvidenceError: naming the file and the container, for anything that
+            will not open (missing segment, truncated E01, no parent, ...).
+    """
+    path = Path(path).absolute()
+    container = identify(path)
+    segments = container.segments(path)
+    try:
+        reader = container.open(segments)
+    except EvidenceError:
+        raise
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise EvidenceError(
+            f"{path}: cannot open as {container.description}: {_clean(exc)}"
+        ) from exc
+    device = Device(
+        device_id=device_id or path.name,
+        segments=tuple(segments),
+        container=container.name,
+        size=reader.size,
+        stored_digest=_stored_digest(container.name, reader),
+    )
+    return DeviceHandle(device, reader)
+
+
+def _clean(exc: BaseException) -> str:
+    """The useful last line of a libyal error (they stack every caller)."""
+    text = str(exc).strip()
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else type(exc).__name__
