@@ -73,7 +73,12 @@ from triage.store import ChunkWrite, Store
 log = logging.getLogger(__name__)
 
 DEFAULT_CHUNK_FILES = 256
-DEFAULT_CARVE_BYTES = 64 << 20
+DEFAULT_CARVE_BYTES = 128 << 20
+#: Where a run of free space is cut into carve chunks, each chunk reads this
+#: far past its end, so a picture that starts before the cut is carved whole
+#: (items starting after the cut belong to the next chunk). A picture longer
+#: than this that straddles a cut is carved truncated, still reported.
+CARVE_OVERLAP = 16 << 20
 #: Images up to this size are read whole and decoded; larger media (and all
 #: video) are hashed as a stream (MD5/SHA-1 only) so memory stays bounded.
 DEFAULT_MAX_DECODE_BYTES = 64 << 20
@@ -121,12 +126,15 @@ class Chunk:
     chunk_key: str
     partition: Partition
     records: tuple[FileRecord, ...] = ()
-    carve_ranges: tuple[tuple[int, int], ...] = ()  # (absolute offset, length)
+    # (absolute offset, length, extra bytes readable past the end of the range)
+    carve_ranges: tuple[tuple[int, int, int], ...] = ()
 
     @property
     def size_hint(self) -> int:
         """Bytes of evidence the chunk covers (for progress)."""
-        return sum(r.size for r in self.records) + sum(n for _, n in self.carve_ranges)
+        return sum(r.size for r in self.records) + sum(
+            n for _, n, _ in self.carve_ranges
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -363,7 +371,7 @@ def process_chunk(
             continue
         try:
             _hash_item(handle, item, matcher, params, out)
-        except (MediaError, FilesystemError, OSError) as exc:
+        except (MediaError, EvidenceError, OSError) as exc:
             out.skipped.append(
                 Skipped(chunk.device_id, item.display_path, "hash", _reason(exc))
             )
@@ -381,10 +389,15 @@ def process_chunk(
 
 
 def _carve_ranges(handle: Any, chunk: Chunk) -> Iterator[FileRecord | Skipped]:
-    for offset, length in chunk.carve_ranges:
+    for offset, length, extra in chunk.carve_ranges:
         try:
-            yield from carve(handle, chunk.partition, offset, length)
-        except (FilesystemError, OSError) as exc:
+            for item in carve(handle, chunk.partition, offset, length + extra):
+                if isinstance(item, Skipped) or (
+                    item.carve_offset is not None
+                    and item.carve_offset < offset + length
+                ):
+                    yield item
+        except (EvidenceError, OSError) as exc:
             yield Skipped(
                 chunk.device_id,
                 f"p{chunk.partition.index}:unallocated@{offset}+{length}",
@@ -1048,11 +1061,8 @@ def _iter_chunks(
 ) -> Iterator[Chunk]:
     """The chunks of a device, in a deterministic order: for each partition,
     its file entries in batches, then its unallocated space in pieces."""
-    for part in iter_partitions(handle):
-        if isinstance(part, Skipped):
-            store.write_skipped(dev, [part])
-            continue
-        if part.allocated:
+    for part in _partitions(handle, dev, evidence, store):
+        if part.allocated and part.fs_type is not None:
             batch: list[FileRecord] = []
             first = 0
             seen = 0
@@ -1093,13 +1103,14 @@ def _iter_chunks(
                 yield _files_chunk(dev, evidence, part, first, batch)
         if not carving:
             continue
-        ranges: list[tuple[int, int]] = []
+        ranges: list[tuple[int, int, int]] = []
         total = 0
         try:
             for offset, length in unallocated_runs(handle, part):
                 while length > 0:
                     take = min(length, carve_bytes - total)
-                    ranges.append((offset, take))
+                    extra = min(CARVE_OVERLAP, length - take)
+                    ranges.append((offset, take, extra))
                     total += take
                     offset += take
                     length -= take
@@ -1116,6 +1127,30 @@ def _iter_chunks(
             yield _carve_chunk(dev, evidence, part, ranges)
 
 
+def _partitions(
+    handle: Any, dev: str, evidence: str, store: Store
+) -> Iterator[Partition]:
+    """The device's partitions; skips are stored. A device with neither a
+    partition table nor a readable filesystem is carved whole."""
+    try:
+        for part in iter_partitions(handle):
+            if isinstance(part, Skipped):
+                store.write_skipped(dev, [part])
+                continue
+            yield part
+    except FilesystemError as exc:
+        store.write_skipped(dev, [Skipped(dev, evidence, "volume", str(exc))])
+        yield Partition(
+            device_id=dev,
+            evidence=evidence,
+            index=0,
+            offset=0,
+            length=int(handle.size),
+            description="whole device (no readable volume or filesystem)",
+            allocated=False,
+        )
+
+
 def _files_chunk(
     dev: str, evidence: str, part: Partition, first: int, batch: list[FileRecord]
 ) -> Chunk:
@@ -1125,7 +1160,7 @@ def _files_chunk(
 
 
 def _carve_chunk(
-    dev: str, evidence: str, part: Partition, ranges: list[tuple[int, int]]
+    dev: str, evidence: str, part: Partition, ranges: list[tuple[int, int, int]]
 ) -> Chunk:
     start = ranges[0][0]
     end = ranges[-1][0] + ranges[-1][1]
