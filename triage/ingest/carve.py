@@ -1,0 +1,506 @@
+"""Carve JPEG and PNG pictures out of unallocated and unpartitioned space.
+
+``unallocated_runs(handle, partition)`` turns a filesystem's own allocation map
+into absolute byte runs of free space: the FAT (FAT12/16/32), the ``$Bitmap``
+file (NTFS, read through Sleuth Kit), the block-group bitmaps (ext2/3/4) and
+the allocation bitmap (exFAT). Reading the map costs a few reads per
+filesystem, where listing every block (``blkls -l``) costs a line per block.
+Regions outside any partition, and partitions whose filesystem cannot be read,
+are one run each.
+
+``carve(handle, partition, offset, length)`` streams a run in aligned blocks,
+finds JPEG (``FF D8 FF``) and PNG signatures with ``bytes.find`` (so zeros and
+random data cost a memchr-speed pass, not a Python loop per byte), and follows
+each candidate's structure: JPEG markers and segment lengths through the
+entropy-coded scans to EOI, PNG chunks with their CRCs to IEND. A candidate
+whose first segments are not well formed is dropped (random ``FF D8 FF`` are
+common); one that starts well but breaks or runs out (a fragmented or partly
+overwritten picture) is still reported with the bytes that parsed, because it
+is evidence. Scanning resumes after a complete item, so an EXIF thumbnail
+inside a carved JPEG is not reported twice.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from triage.errors import EvidenceError, FilesystemError
+from triage.ingest.volumes import open_filesystem
+from triage.records import FileRecord, Partition, Skipped, Source
+
+BLOCK = 1 << 20  # read and scan unit; runs are streamed one block at a time
+MAX_JPEG = 64 << 20  # largest picture followed before it is cut off
+MAX_PNG = 128 << 20
+_CACHE_BLOCKS = 4
+
+
+class Device(Protocol):
+    """What carving needs of a ``DeviceHandle``."""
+
+    @property
+    def size(self) -> int: ...
+
+    def read(self, offset: int, size: int) -> bytes: ...
+
+
+# --- allocation maps ----------------------------------------------------------
+
+
+def _runs_from_free(free: np.ndarray) -> Iterator[tuple[int, int]]:
+    """(first index, count) of each run of True in a boolean array."""
+    if free.size == 0:
+        return
+    padded = np.concatenate(([False], free, [False])).astype(np.int8)
+    edges = np.flatnonzero(np.diff(padded))
+    for start, stop in zip(edges[0::2], edges[1::2], strict=True):
+        yield int(start), int(stop - start)
+
+
+def _bitmap_free(bitmap: bytes, count: int) -> np.ndarray:
+    """Bits (least significant first) of an allocation bitmap: True where free."""
+    bits = np.unpackbits(np.frombuffer(bitmap, dtype=np.uint8), bitorder="little")
+    bits = bits[:count]
+    free = bits == 0
+    if free.size < count:  # a short bitmap: unknown clusters are not claimed free
+        free = np.concatenate((free, np.zeros(count - free.size, dtype=bool)))
+    return free
+
+
+def _fat_runs(
+    handle: Device, partition: Partition, fs: Any
+) -> Iterator[tuple[int, int]]:
+    boot = handle.read(partition.offset, 512)
+    (bps, spc, reserved, nfats, root_entries, total16, _media, fatsz16) = (
+        struct.unpack_from("<HBHBHHBH", boot, 11)
+    )
+    total32, fatsz32 = struct.unpack_from("<II", boot, 32)
+    fatsz = fatsz16 or fatsz32
+    total = total16 or total32
+    if not (bps and spc and fatsz and total):
+        raise FilesystemError(
+            f"FAT boot sector at offset {partition.offset} is not sane"
+        )
+    first_data = reserved + nfats * fatsz + (root_entries * 32 + bps - 1) // bps
+    clusters = (total - first_data) // spc
+    fat = handle.read(partition.offset + reserved * bps, fatsz * bps)
+    index = np.arange(2, clusters + 2, dtype=np.int64)
+    if clusters < 4085:  # FAT12: 1.5 bytes per entry
+        raw = np.frombuffer(fat + b"\0\0", dtype=np.uint8).astype(np.uint16)
+        at = index * 3 // 2
+        word = raw[at] | (raw[at + 1] << 8)
+        entries = np.where(index % 2 == 1, word >> 4, word & 0x0FFF)
+    elif clusters < 65525:
+        entries = np.frombuffer(fat, dtype="<u2")[2 : clusters + 2]
+    else:
+        entries = np.frombuffer(fat, dtype="<u4")[2 : clusters + 2] & 0x0FFFFFFF
+    free = entries == 0
+    cluster = spc * bps
+    base = partition.offset + first_data * bps
+    for start, count in _runs_from_free(free):
+        yield base + start * cluster, count * cluster
+
+
+def _read_meta_file(
+    fs: Any, inode: int | None = None, path: str | None = None
+) -> bytes:
+    try:
+        entry = fs.open_meta(inode=inode) if inode is not None else fs.open(path)
+        size = int(entry.info.meta.size)
+        return bytes(entry.read_random(0, size)) if size else b""
+    except OSError as exc:
+        raise FilesystemError(
+            f"cannot read the allocation map {path or inode}: {exc}"
+        ) from exc
+
+
+def _ntfs_runs(
+    handle: Device, partition: Partition, fs: Any
+) -> Iterator[tuple[int, int]]:
+    cluster = int(fs.info.block_size)
+    count = int(fs.info.block_count)
+    free = _bitmap_free(_read_meta_file(fs, inode=6), count)  # $Bitmap
+    for start, run in _runs_from_free(free):
+        yield partition.offset + start * cluster, run * cluster
+
+
+def _exfat_runs(
+    handle: Device, partition: Partition, fs: Any
+) -> Iterator[tuple[int, int]]:
+    boot = handle.read(partition.offset, 512)
+    heap_offset, cluster_count = struct.unpack_from("<II", boot, 88)
+    sector = 1 << boot[108]
+    cluster = sector << boot[109]
+    free = _bitmap_free(_read_meta_file(fs, path="/$ALLOC_BITMAP"), cluster_count)
+    base = partition.offset + heap_offset * sector
+    for start, run in _runs_from_free(free):
+        yield base + start * cluster, run * cluster
+
+
+def _ext_runs(
+    handle: Device, partition: Partition, fs: Any
+) -> Iterator[tuple[int, int]]:
+    sb = handle.read(partition.offset + 1024, 1024)
+    blocks_lo, first_data, log_size, per_group = (
+        struct.unpack_from("<I", sb, 4)[0],
+        struct.unpack_from("<I", sb, 20)[0],
+        struct.unpack_from("<I", sb, 24)[0],
+        struct.unpack_from("<I", sb, 32)[0],
+    )
+    incompat = struct.unpack_from("<I", sb, 96)[0]
+    is64 = bool(incompat & 0x80)
+    desc_size = struct.unpack_from("<H", sb, 254)[0] if is64 else 32
+    blocks = blocks_lo | (struct.unpack_from("<I", sb, 336)[0] << 32 if is64 else 0)
+    block = 1024 << log_size
+    if not per_group or desc_size < 32:
+        raise FilesystemError(
+            f"ext superblock at offset {partition.offset} is not sane"
+        )
+    groups = (blocks - first_data + per_group - 1) // per_group
+    table = handle.read(partition.offset + (first_data + 1) * block, groups * desc_size)
+    free_parts = []
+    for group in range(groups):
+        desc = table[group * desc_size : (group + 1) * desc_size]
+        bitmap_block = struct.unpack_from("<I", desc, 0)[0]
+        if is64 and desc_size >= 64:
+            bitmap_block |= struct.unpack_from("<I", desc, 0x20)[0] << 32
+        in_group = min(per_group, blocks - first_data - group * per_group)
+        flags = struct.unpack_from("<H", desc, 0x12)[0]
+        if flags & 0x2:  # BLOCK_UNINIT: the group's bitmap was never written
+            free_parts.append(np.ones(in_group, dtype=bool))
+            continue
+        bitmap = handle.read(
+            partition.offset + bitmap_block * block, (in_group + 7) // 8
+        )
+        free_parts.append(_bitmap_free(bitmap, in_group))
+    free = np.concatenate(free_parts) if free_parts else np.zeros(0, dtype=bool)
+    base = partition.offset + first_data * block
+    for start, run in _runs_from_free(free):
+        yield base + start * block, run * block
+
+
+#: Filesystem type (as ``Partition.fs_type`` names it) -> allocation-map reader.
+ALLOCATION_MAPS: dict[
+    str, Callable[[Device, Partition, Any], Iterator[tuple[int, int]]]
+] = {
+    "fat12": _fat_runs,
+    "fat16": _fat_runs,
+    "fat32": _fat_runs,
+    "ntfs": _ntfs_runs,
+    "exfat": _exfat_runs,
+    "ext2": _ext_runs,
+    "ext3": _ext_runs,
+    "ext4": _ext_runs,
+    "iso9660": lambda handle, partition, fs: iter(()),  # no free space by design
+}
+
+
+def unallocated_runs(handle: Any, partition: Partition) -> Iterator[tuple[int, int]]:
+    """Absolute (offset, length) byte runs of ``partition`` that hold no file.
+
+    An unpartitioned region, or a partition with no readable filesystem, is
+    one run: all of it.
+
+    Raises:
+        FilesystemError: the filesystem type has no allocation-map reader here
+            (ISO 9660 has no free space; HFS+ is not supported), or its map is
+            unreadable. Raised before any run is yielded.
+    """
+    if not partition.allocated or partition.fs_type is None:
+        if partition.length > 0:
+            yield partition.offset, partition.length
+        return
+    reader = ALLOCATION_MAPS.get(partition.fs_type)
+    if reader is None:
+        raise FilesystemError(
+            f"{partition.device_id}: partition {partition.index}: unallocated space "
+            f"of {partition.fs_type} is not carved (no allocation-map reader; "
+            f"known: {', '.join(sorted(ALLOCATION_MAPS))})"
+        )
+    fs = open_filesystem(handle, partition.offset)
+    try:
+        runs = list(reader(handle, partition, fs))
+    except (struct.error, IndexError, ValueError) as exc:
+        raise FilesystemError(
+            f"{partition.device_id}: partition {partition.index}: allocation map of "
+            f"{partition.fs_type} is unreadable: {exc}"
+        ) from exc
+    end = partition.offset + partition.length
+    for offset, length in runs:
+        length = min(length, end - offset)
+        if length > 0:
+            yield offset, length
+
+
+# --- carving ------------------------------------------------------------------
+
+
+class _Cached:
+    """Aligned block reads of one run with a small LRU, so the scan and the
+    parsers read each byte of the device about once."""
+
+    def __init__(self, handle: Device, start: int, end: int) -> None:
+        self.handle, self.start, self.end = handle, start, end
+        self._blocks: OrderedDict[int, bytes] = OrderedDict()
+
+    def _block(self, index: int) -> bytes:
+        data = self._blocks.get(index)
+        if data is None:
+            at = index * BLOCK
+            data = self.handle.read(at, min(BLOCK, self.end - at))
+            self._blocks[index] = data
+            if len(self._blocks) > _CACHE_BLOCKS:
+                self._blocks.popitem(last=False)
+        else:
+            self._blocks.move_to_end(index)
+        return data
+
+    def read(self, offset: int, size: int) -> bytes:
+        """Up to ``size`` bytes at absolute ``offset``, never past the run."""
+        size = min(size, self.end - offset)
+        if size <= 0 or offset < self.start:
+            return b""
+        first, last = offset // BLOCK, (offset + size - 1) // BLOCK
+        if first == last:
+            block = self._block(first)
+            at = offset - first * BLOCK
+            return block[at : at + size]
+        at = offset - first * BLOCK
+        parts = [self._block(first)[at:]]
+        parts += [self._block(i) for i in range(first + 1, last)]
+        parts.append(self._block(last)[: offset + size - last * BLOCK])
+        return b"".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class _Found:
+    size: int
+    complete: bool
+
+
+# JPEG markers allowed between SOI and the first scan.
+_JPEG_HEADER_MARKERS = (
+    set(range(0xE0, 0xF0))  # APPn
+    | {0xDB, 0xC4, 0xDD, 0xFE, 0xCC}  # DQT DHT DRI COM DAC
+    | {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+)
+_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+
+def _parse_jpeg(read: Callable[[int, int], bytes], start: int) -> _Found | None:
+    """Follow a JPEG from its SOI; None if it is not a JPEG at all."""
+    pos = start + 2
+    seen_sof = seen_sos = False
+    segments = 0
+    while pos - start < MAX_JPEG:
+        head = read(pos, 4)
+        if len(head) < 2 or head[0] != 0xFF:
+            break
+        marker = head[1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker == 0xD9:
+            if seen_sos:
+                return _Found(pos + 2 - start, True)
+            break
+        if marker not in _JPEG_HEADER_MARKERS and marker != 0xDA:
+            break
+        if len(head) < 4:
+            break
+        length = struct.unpack(">H", head[2:4])[0]
+        if length < 2:
+            break
+        if marker in _SOF:
+            seen_sof = True
+        segments += 1
+        pos += 2 + length
+        if marker == 0xDA:
+            if not seen_sof:
+                break
+            seen_sos = True
+            end = _scan_entropy(read, pos, start + MAX_JPEG)
+            if end is None:
+                pos = start + MAX_JPEG
+                break
+            pos = end
+    if not seen_sos:
+        return None  # not enough structure to call it a JPEG
+    return _Found(min(pos, start + MAX_JPEG) - start, False)
+
+
+def _scan_entropy(
+    read: Callable[[int, int], bytes], pos: int, limit: int
+) -> int | None:
+    """Offset of the first marker after entropy-coded data (not a stuffed 0xFF00
+    or a restart marker), or None if the run or the limit ends first."""
+    step = 1 << 16
+    while pos < limit:
+        data = read(pos, step + 1)
+        if len(data) < 2:
+            return None
+        at = 0
+        while True:
+            at = data.find(b"\xff", at)
+            if at < 0 or at + 1 >= len(data):
+                break
+            following = data[at + 1]
+            if following == 0x00 or 0xD0 <= following <= 0xD7 or following == 0xFF:
+                at += 1
+                continue
+            return pos + at
+        pos += len(data) - 1
+    return None
+
+
+def _parse_png(read: Callable[[int, int], bytes], start: int) -> _Found | None:
+    """Follow a PNG chunk by chunk with CRC checks; None if IHDR is not valid."""
+    pos = start + 8
+    first = True
+    while pos - start < MAX_PNG:
+        head = read(pos, 8)
+        if len(head) < 8:
+            break
+        length = struct.unpack(">I", head[:4])[0]
+        kind = head[4:8]
+        if (
+            length > 0x7FFFFFFF
+            or not kind.isalpha()
+            or pos + 12 + length - start > MAX_PNG
+        ):
+            break
+        if first and (kind != b"IHDR" or length != 13):
+            return None
+        body = read(pos + 4, 4 + length + 4)
+        if len(body) < 8 + length:
+            break
+        (crc,) = struct.unpack(">I", body[-4:])
+        if zlib.crc32(body[:-4]) != crc:
+            if first:
+                return None
+            break
+        first = False
+        pos += 12 + length
+        if kind == b"IEND":
+            return _Found(pos - start, True)
+    if first:
+        return None
+    return _Found(pos - start, False)
+
+
+@dataclass(frozen=True, slots=True)
+class CarveFormat:
+    """A carvable format: its signature, parser and how a carved item is named."""
+
+    name: str
+    magic: bytes
+    mime: str
+    extension: str
+    parse: Callable[[Callable[[int, int], bytes], int], _Found | None]
+
+
+#: Carvable formats by name.
+CARVERS: dict[str, CarveFormat] = {
+    "jpeg": CarveFormat("jpeg", b"\xff\xd8\xff", "image/jpeg", "jpg", _parse_jpeg),
+    "png": CarveFormat("png", b"\x89PNG\r\n\x1a\n", "image/png", "png", _parse_png),
+}
+_OVERLAP = max(len(c.magic) for c in CARVERS.values()) - 1
+
+
+def _candidates(data: bytes, limit: int) -> list[tuple[int, CarveFormat]]:
+    """Signature hits in ``data`` starting before ``limit``, in order."""
+    hits = []
+    for fmt in CARVERS.values():
+        at = data.find(fmt.magic)
+        while 0 <= at < limit:
+            hits.append((at, fmt))
+            at = data.find(fmt.magic, at + 1)
+    hits.sort(key=lambda hit: hit[0])
+    return hits
+
+
+def carve(
+    handle: Device, partition: Partition, offset: int, length: int
+) -> Iterator[FileRecord | Skipped]:
+    """JPEG and PNG pictures in the byte run ``[offset, offset + length)``.
+
+    ``offset`` is absolute in the device. Items are ``FileRecord(source=CARVED,
+    carve_offset=absolute offset, path="$Carved/<offset>.<ext>")``. A read
+    error skips one block with a ``Skipped`` and carving goes on.
+    """
+    end = min(offset + length, handle.size)
+    cached = _Cached(handle, offset, end)
+    pos = offset
+    while pos < end:
+        scan_to = min((pos // BLOCK + 1) * BLOCK, end)  # stay block-aligned
+        try:
+            window = cached.read(pos, scan_to - pos + _OVERLAP)
+        except (EvidenceError, OSError) as exc:
+            yield _unreadable(partition, pos, f"{scan_to - pos} bytes not carved", exc)
+            pos = scan_to
+            continue
+        resume = scan_to
+        for at, fmt in _candidates(window, scan_to - pos):
+            start = pos + at
+            try:
+                found = fmt.parse(cached.read, start)
+            except (EvidenceError, OSError) as exc:
+                yield _unreadable(partition, start, f"following a {fmt.name}", exc)
+                continue
+            if found is None:
+                continue
+            yield FileRecord(
+                device_id=partition.device_id,
+                evidence=partition.evidence,
+                partition_index=partition.index,
+                partition_offset=partition.offset,
+                path=f"$Carved/{start}.{fmt.extension}",
+                size=found.size,
+                source=Source.CARVED,
+                inode=None,
+                media_type=fmt.mime,
+                carve_offset=start,
+            )
+            if found.complete:
+                # Resume after the item, so hits inside it (an EXIF thumbnail)
+                # are not reported again. A truncated item is not skipped over:
+                # what follows its last good byte may be another picture.
+                resume = start + found.size
+                break
+        pos = resume
+
+
+def carve_partition(
+    handle: Any, partition: Partition
+) -> Iterator[FileRecord | Skipped]:
+    """Carve every unallocated run of ``partition`` (or all of an unpartitioned
+    region); a filesystem whose free space cannot be found is one ``Skipped``."""
+    try:
+        runs = list(unallocated_runs(handle, partition))
+    except FilesystemError as exc:
+        yield Skipped(
+            device_id=partition.device_id,
+            where=f"partition {partition.index} @ {partition.offset}",
+            stage="carve",
+            reason=str(exc).split(": ", 2)[-1],
+        )
+        return
+    for offset, length in runs:
+        yield from carve(handle, partition, offset, length)
+
+
+def _unreadable(
+    partition: Partition, at: int, what: str, exc: BaseException
+) -> Skipped:
+    return Skipped(
+        device_id=partition.device_id,
+        where=f"p{partition.index} @ {at}",
+        stage="carve",
+        reason=f"device unreadable, {what}: {exc}",
+    )
