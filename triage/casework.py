@@ -1,0 +1,516 @@
+"""Casework: cases in the database, and the queue, report and export built from it.
+
+This sits at the CLI level: it reads the case database (``triage.store``) and
+hands plain records to the pure queue functions (``triage.queue``). Queue,
+report and export only read the database.
+
+Skipped rows are split into *regions* (a whole partition, filesystem,
+unallocated area or the evidence itself could not be read: the device cannot
+be called clean) and *items* (one file, archive member or picture).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import hashlib
+import json
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from triage import __version__
+from triage.errors import StoreError, TriageError, UsageError
+from triage.queue.data import CaseData, DeviceDetail, MatchedMedia
+from triage.queue.rank import ACCESS_WEIGHT, RISK_BANDS, RankedDevice, rank
+from triage.queue.score import Calibration, DeviceFacts, DeviceMatch, load_calibration
+from triage.records import Case, FileRecord, Partition, Source
+from triage.store import Store
+
+# Skipped rows from these stages, or at these locations, are whole regions.
+REGION_STAGES = frozenset({"evidence", "device", "volume", "partition", "filesystem"})
+_REGION_LOCATION = re.compile(r"^(p\d+(:unallocated\S*)?|partition .*)$")
+
+CASE_FIELDS: tuple[str, ...] = ("case_id", "access_to_children", "risk_band", "note")
+
+
+def open_store(db: str | Path, *, create: bool = False) -> Store:
+    """Open the case database; queue, report and export never create one.
+
+    Raises:
+        StoreError: missing file, not a triage database, other schema.
+    """
+    return Store(db, create=create)
+
+
+# -- cases ------------------------------------------------------------------
+
+
+def _norm(value: str) -> str:
+    return re.sub(r"[\s_]+", "-", value.strip().lower())
+
+
+def validate_case(
+    case_id: str,
+    access_to_children: str | None,
+    risk_band: str | None,
+    note: str | None,
+    *,
+    where: str,
+) -> Case:
+    """A ``Case`` from loose text (``Lives with`` -> ``lives-with``).
+
+    Raises:
+        UsageError: naming ``where`` (file and line, or the command).
+    """
+    cid = (case_id or "").strip()
+    if not cid:
+        raise UsageError(f"{where}: case_id is empty")
+    access = _norm(access_to_children) if access_to_children else "unknown"
+    if access not in ACCESS_WEIGHT:
+        raise UsageError(
+            f"{where}: access_to_children {access_to_children!r} is not one of "
+            f"{', '.join(ACCESS_WEIGHT)}"
+        )
+    band = _norm(risk_band) if risk_band and risk_band.strip() else None
+    if band is not None and band not in RISK_BANDS:
+        raise UsageError(
+            f"{where}: risk_band {risk_band!r} is not one of {', '.join(RISK_BANDS)}"
+        )
+    return Case(cid, access, band, note.strip() if note and note.strip() else None)
+
+
+def set_case(
+    store: Store,
+    case_id: str,
+    *,
+    access_to_children: str | None = None,
+    risk_band: str | None = None,
+    note: str | None = None,
+) -> Case:
+    """Create or update a case; options not given keep their stored value."""
+    old = {c.case_id: c for c in store.cases()}.get(case_id)
+    case = validate_case(
+        case_id,
+        access_to_children or (old.access_to_children if old else None),
+        risk_band if risk_band is not None else (old.risk_band if old else None),
+        note if note is not None else (old.note if old else None),
+        where=f"case {case_id}",
+    )
+    store.set_case(case)
+    return case
+
+
+def read_cases_file(path: str | Path) -> list[Case]:
+    """Cases from CSV (header row with ``case_id``, ``access_to_children``,
+    ``risk_band``, ``note``) or JSON (a list of such objects, or
+    ``{"cases": [...]}``). Every row is checked before any is used.
+
+    Raises:
+        UsageError: the file cannot be read, or a row is invalid (named by line
+            for CSV, by index for JSON).
+    """
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{p}: cannot read cases file: {exc}") from exc
+    rows: list[tuple[str, Mapping[str, Any]]] = []
+    if p.suffix.lower() == ".json" or text.lstrip().startswith(("[", "{")):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"{p}: not valid JSON: {exc}") from exc
+        if isinstance(data, dict):
+            data = data.get("cases")
+        if not isinstance(data, list):
+            raise UsageError(f'{p}: expected a list of cases or {{"cases": [...]}}')
+        for i, obj in enumerate(data):
+            if not isinstance(obj, dict):
+                raise UsageError(f"{p}: case #{i + 1} is not an object")
+            rows.append((f"{p}: case #{i + 1}", obj))
+    else:
+        reader = csv.DictReader(text.splitlines())
+        fields = [f.strip() for f in reader.fieldnames or []]
+        if "case_id" not in fields:
+            raise UsageError(
+                f"{p}: line 1: CSV header must name case_id (and optionally "
+                f"{', '.join(CASE_FIELDS[1:])}); got {fields}"
+            )
+        unknown = sorted(set(fields) - set(CASE_FIELDS))
+        if unknown:
+            raise UsageError(f"{p}: line 1: unknown column(s) {unknown}")
+        for row in reader:
+            clean = {(k or "").strip(): v for k, v in row.items()}
+            if None in row:
+                raise UsageError(f"{p}: line {reader.line_num}: too many fields")
+            rows.append((f"{p}: line {reader.line_num}", clean))
+    cases: list[Case] = []
+    seen: dict[str, str] = {}
+    for where, obj in rows:
+        unknown = sorted(set(obj) - set(CASE_FIELDS))
+        if unknown:
+            raise UsageError(f"{where}: unknown field(s) {unknown}")
+        for key in CASE_FIELDS:
+            if obj.get(key) is not None and not isinstance(obj[key], str):
+                raise UsageError(f"{where}: {key} must be text")
+        case = validate_case(
+            obj.get("case_id") or "",
+            obj.get("access_to_children"),
+            obj.get("risk_band"),
+            obj.get("note"),
+            where=where,
+        )
+        if case.case_id in seen:
+            raise UsageError(
+                f"{where}: case {case.case_id} repeats {seen[case.case_id]}"
+            )
+        seen[case.case_id] = where
+        cases.append(case)
+    return cases
+
+
+def import_cases(store: Store, path: str | Path) -> list[Case]:
+    """Read and check a cases file, then write every case (all or none)."""
+    cases = read_cases_file(path)
+    for case in cases:
+        store.set_case(case)
+    return cases
+
+
+# -- facts ------------------------------------------------------------------
+
+
+def is_region(location: str, stage: str) -> bool:
+    """Whether a skipped row is a whole region (see the module docstring)."""
+    return stage in REGION_STAGES or bool(_REGION_LOCATION.match(location))
+
+
+def _case_filter(case_id: str | None) -> tuple[str, tuple[str, ...]]:
+    if case_id is None:
+        return "", ()
+    return " WHERE d.case_id = ?", (case_id,)
+
+
+def load_facts(store: Store, case_id: str | None = None) -> list[DeviceFacts]:
+    """``DeviceFacts`` for every device (of one case), in device-id order."""
+    where, args = _case_filter(case_id)
+    devices = store.execute(
+        "SELECT d.*, "
+        "(SELECT COUNT(*) FROM media m WHERE m.device_id = d.device_id) AS n_media,"
+        " (SELECT COUNT(*) FROM media m WHERE m.device_id = d.device_id "
+        "AND m.deleted = 1) AS n_deleted,"
+        " (SELECT COUNT(*) FROM media m WHERE m.device_id = d.device_id "
+        "AND m.source = 'carved') AS n_carved,"
+        " (SELECT COUNT(*) FROM media m WHERE m.device_id = d.device_id "
+        "AND m.source = 'archive') AS n_archive "
+        f"FROM devices d{where} ORDER BY d.device_id",
+        args,
+    )
+    matches: dict[str, list[DeviceMatch]] = {}
+    for r in store.execute(
+        "SELECT x.*, m.display_path, m.path, m.deleted, m.source, m.archive_path "
+        "FROM matches x JOIN devices d ON d.device_id = x.device_id "
+        "LEFT JOIN media m ON m.device_id = x.device_id AND m.address = x.address"
+        f"{where} ORDER BY x.device_id, x.address, x.set_name, x.entry_id, "
+        "x.algorithm, x.variant",
+        args,
+    ):
+        matches.setdefault(r["device_id"], []).append(
+            DeviceMatch(
+                address=r["address"],
+                set_name=r["set_name"],
+                entry_id=str(r["entry_id"]),
+                algorithm=r["algorithm"],
+                distance=int(r["distance"] or 0),
+                category=r["category"],
+                scheme=r["scheme"],
+                known_good=bool(r["known_good"]),
+                set_digest=r["set_digest"] or "",
+                variant=r["variant"] or "original",
+                path=r["display_path"] or r["path"] or r["address"],
+                deleted=bool(r["deleted"]),
+                carved=r["source"] == Source.CARVED,
+                in_archive=r["source"] == Source.ARCHIVE
+                or (r["archive_path"] not in (None, "[]")),
+            )
+        )
+    skipped: dict[str, list[tuple[str, str, str]]] = {}
+    for r in store.execute(
+        "SELECT s.device_id, s.location, s.stage, s.reason FROM skipped s "
+        f"JOIN devices d ON d.device_id = s.device_id{where} "
+        "ORDER BY s.device_id, s.location, s.stage",
+        args,
+    ):
+        skipped.setdefault(r["device_id"], []).append(
+            (r["location"], r["stage"], r["reason"])
+        )
+    out = []
+    for d in devices:
+        dev = d["device_id"]
+        skips = skipped.get(dev, [])
+        out.append(
+            DeviceFacts(
+                device_id=dev,
+                case_id=d["case_id"],
+                status=d["status"],
+                evidence=d["evidence"],
+                media_count=max(int(d["media_count"] or 0), int(d["n_media"])),
+                deleted_media=int(d["n_deleted"]),
+                carved_media=int(d["n_carved"]),
+                archive_media=int(d["n_archive"]),
+                skipped_count=len(skips),
+                unreadable=tuple(
+                    f"{loc}: {reason}"
+                    for loc, stage, reason in skips
+                    if is_region(loc, stage)
+                ),
+                failure=d["error"],
+                first_hit_seconds=d["first_hit_seconds"],
+                matches=tuple(matches.get(dev, ())),
+            )
+        )
+    return out
+
+
+def load_cases(store: Store) -> dict[str, Case]:
+    return {c.case_id: c for c in store.cases()}
+
+
+def build_queue(
+    store: Store,
+    case_id: str | None = None,
+    calibration: Calibration | None = None,
+) -> list[RankedDevice]:
+    """The ranked queue of the database's devices (or one case's).
+
+    Raises:
+        UsageError: ``case_id`` is not a case in the database.
+    """
+    cases = load_cases(store)
+    if case_id is not None and case_id not in cases:
+        raise UsageError(
+            f"no case {case_id!r} in {store.path} (cases: "
+            f"{', '.join(sorted(cases)) or 'none'})"
+        )
+    return rank(load_facts(store, case_id), cases, calibration or load_calibration())
+
+
+# -- report and export data -------------------------------------------------
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _matched_media(store: Store, device_id: str, evidence: str) -> list[MatchedMedia]:
+    by_address: dict[str, list[DeviceMatch]] = {}
+    rows: dict[str, Any] = {}
+    for r in store.execute(
+        "SELECT x.*, m.display_path, m.path AS mpath, m.deleted, m.source, "
+        "m.archive_path, m.size, m.md5, m.sha1, m.carve_offset, m.media_type, "
+        "m.partition_index, m.inode, m.orphan, m.mtime, m.atime, m.ctime, m.crtime "
+        "FROM matches x LEFT JOIN media m ON m.device_id = x.device_id "
+        "AND m.address = x.address WHERE x.device_id = ? "
+        "ORDER BY x.address, x.set_name, x.entry_id, x.algorithm, x.variant",
+        (device_id,),
+    ):
+        addr = r["address"]
+        rows.setdefault(addr, r)
+        by_address.setdefault(addr, []).append(
+            DeviceMatch(
+                address=addr,
+                set_name=r["set_name"],
+                entry_id=str(r["entry_id"]),
+                algorithm=r["algorithm"],
+                distance=int(r["distance"] or 0),
+                category=r["category"],
+                scheme=r["scheme"],
+                known_good=bool(r["known_good"]),
+                set_digest=r["set_digest"] or "",
+                variant=r["variant"] or "original",
+                path=r["display_path"] or r["mpath"] or addr,
+                deleted=bool(r["deleted"]),
+                carved=r["source"] == Source.CARVED,
+                in_archive=r["source"] == Source.ARCHIVE,
+            )
+        )
+    out = []
+    for addr, ms in by_address.items():
+        r = rows[addr]
+        record = None
+        if r["source"] is not None:
+            record = FileRecord(
+                device_id=device_id,
+                evidence=evidence,
+                partition_index=r["partition_index"]
+                if r["partition_index"] is not None
+                else 0,
+                partition_offset=0,  # not stored: found again from the volume system
+                path=r["mpath"] or "",
+                size=int(r["size"] or 0),
+                source=Source(r["source"]),
+                inode=r["inode"],
+                deleted=bool(r["deleted"]),
+                orphan=bool(r["orphan"]),
+                media_type=r["media_type"],
+                archive_path=tuple(json.loads(r["archive_path"] or "[]")),
+                carve_offset=r["carve_offset"],
+            )
+        out.append(
+            MatchedMedia(
+                device_id=device_id,
+                address=addr,
+                path=ms[0].path,
+                size=r["size"],
+                md5=r["md5"],
+                sha1=r["sha1"],
+                deleted=bool(r["deleted"]),
+                carved=r["source"] == Source.CARVED,
+                archive=r["source"] == Source.ARCHIVE,
+                carve_offset=r["carve_offset"],
+                media_type=r["media_type"],
+                record=record,
+                matches=tuple(ms),
+            )
+        )
+    return out
+
+
+def case_data(
+    store: Store,
+    case_id: str | None = None,
+    calibration: Calibration | None = None,
+) -> CaseData:
+    """Queue plus per-device detail and audit trail, as plain data."""
+    cal = calibration or load_calibration()
+    queue = build_queue(store, case_id, cal)
+    details = []
+    for row in queue:
+        dev = row.device_id
+        d = store.execute("SELECT * FROM devices WHERE device_id = ?", (dev,))[0]
+        skipped = tuple(
+            (r["location"], r["stage"], r["reason"])
+            for r in store.execute(
+                "SELECT location, stage, reason FROM skipped WHERE device_id = ? "
+                "ORDER BY location, stage",
+                (dev,),
+            )
+        )
+        details.append(
+            DeviceDetail(
+                row=row,
+                segments=tuple(json.loads(d["segments"] or "[]")),
+                container=d["container"],
+                size=d["size"],
+                stored_digest=d["stored_digest"],
+                scan_seconds=d["scan_seconds"] if "scan_seconds" in d.keys() else None,
+                media=tuple(_matched_media(store, dev, d["evidence"])),
+                skipped=skipped,
+                runs=tuple(store.runs(dev)),
+            )
+        )
+    meta = {r["key"]: r["value"] for r in store.execute("SELECT key, value FROM meta")}
+    return CaseData(
+        database=str(store.path),
+        database_sha256=_file_sha256(store.path),
+        meta=meta,
+        generated_at=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        tool_version=__version__,
+        calibration=cal.source,
+        case_id=case_id,
+        cases=load_cases(store),
+        devices=tuple(details),
+    )
+
+
+# -- previews ---------------------------------------------------------------
+
+
+def read_media_bytes(record: FileRecord, *, limit: int) -> bytes:
+    """Read a media item back from its evidence, read-only, via ``triage.ingest``.
+
+    Raises:
+        TriageError: the evidence, partition or item cannot be read.
+    """
+    from triage.ingest.content import read_record
+    from triage.ingest.evidence import open_device
+    from triage.ingest.volumes import iter_partitions
+
+    with open_device(record.evidence, record.device_id) as handle:
+        located = record
+        if record.source is not Source.CARVED:  # carve offsets are absolute
+            offset = next(
+                (
+                    part.offset
+                    for part in iter_partitions(handle)
+                    if isinstance(part, Partition)
+                    and part.index == record.partition_index
+                ),
+                None,
+            )
+            if offset is None:
+                raise StoreError(
+                    f"{record.evidence}: partition {record.partition_index} of "
+                    f"{record.display_path} not found again"
+                )
+            located = replace(record, partition_offset=offset)
+        return read_record(handle, located, limit=limit)
+
+
+def iter_preview_sources(
+    data: CaseData, max_bytes: int
+) -> Iterator[tuple[MatchedMedia, bytes | str]]:
+    """Each matched (not known-good) item with its bytes, or why it cannot be
+    shown; the bytes are checked against the stored MD5 so a preview never
+    shows the wrong thing."""
+    for detail in data.devices:
+        for item in detail.media:
+            if all(m.known_good for m in item.matches) or item.record is None:
+                continue
+            if item.size is not None and item.size > max_bytes:
+                yield item, f"too large to preview ({item.size} bytes)"
+                continue
+            try:
+                blob = read_media_bytes(item.record, limit=max_bytes)
+            except (TriageError, OSError) as exc:
+                yield item, f"cannot read back: {exc}"
+                continue
+            if item.md5 and hashlib.md5(blob).hexdigest() != item.md5.lower():
+                yield item, "content read back does not match the stored MD5"
+                continue
+            yield item, blob
+
+
+def case_list(store: Store) -> list[dict[str, Any]]:
+    """``triage case list`` rows: each case with its device counts."""
+    counts: dict[str, dict[str, int]] = {}
+    for r in store.execute(
+        "SELECT case_id, status, COUNT(*) AS n FROM devices GROUP BY case_id, status"
+    ):
+        counts.setdefault(r["case_id"] or "", {})[r["status"]] = r["n"]
+    updated = {
+        r["case_id"]: r["updated_at"]
+        for r in store.execute("SELECT case_id, updated_at FROM cases")
+    }
+    out = []
+    for case in store.cases():
+        c = counts.get(case.case_id, {})
+        out.append(
+            {
+                "case_id": case.case_id,
+                "access_to_children": case.access_to_children,
+                "risk_band": case.risk_band,
+                "note": case.note,
+                "devices": sum(c.values()),
+                "device_status": dict(sorted(c.items())),
+                "updated_at": updated.get(case.case_id),
+            }
+        )
+    return out

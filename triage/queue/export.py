@@ -1,0 +1,272 @@
+"""Exports for other tools: JSON (everything), CSV (one row per match), VICS.
+
+VICS is Project VIC's OData-based JSON (data model 2.0): a ``value`` list of
+``Media`` objects, one per distinct content (by MD5), each with its
+``MediaFiles`` (every place it was found). Full-examination tools import it to
+pre-categorise what triage found; ``triage hashset import`` reads it back.
+Only matched items that count go into VICS (known-good and non-pertinent
+matches stay out): it is a list of suspected known material.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from triage.errors import UsageError
+from triage.queue.data import CaseData, MatchedMedia, queue_row_json
+from triage.queue.score import Calibration, grade, load_calibration
+
+VICS_CONTEXT = (
+    "http://github.com/VICSDATAMODEL/ProjectVic/DataModels/2.0.xml/Default/"
+    "$metadata#Media"
+)
+EXPORT_FORMAT = "triage-export"
+EXPORT_VERSION = 1
+FORMATS: tuple[str, ...] = ("json", "csv", "vics")
+
+# VICS Category is an integer. VICS-scheme categories pass through. CAID
+# grades A/B/C are all child abuse material, VICS 1; their letter is kept in
+# the Media "Comments" so nothing is lost. Ungraded known-bad items are
+# exported as VICS 1 too (a known-bad set listed them) with a comment saying
+# so.
+CAID_TO_VICS: dict[str, int] = {"A": 1, "B": 1, "C": 1}
+
+CSV_COLUMNS: tuple[str, ...] = (
+    "rank",
+    "device_id",
+    "case_id",
+    "tier",
+    "path",
+    "address",
+    "md5",
+    "sha1",
+    "size",
+    "deleted",
+    "carved",
+    "archive",
+    "carve_offset",
+    "set_name",
+    "set_digest",
+    "entry_id",
+    "algorithm",
+    "variant",
+    "distance",
+    "category",
+    "scheme",
+    "known_good",
+    "p",
+)
+
+
+def _iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _media_json(item: MatchedMedia, cal: Calibration) -> dict[str, Any]:
+    return {
+        "address": item.address,
+        "path": item.path,
+        "size": item.size,
+        "md5": item.md5,
+        "sha1": item.sha1,
+        "media_type": item.media_type,
+        "deleted": item.deleted,
+        "carved": item.carved,
+        "archive": item.archive,
+        "carve_offset": item.carve_offset,
+        "matches": [
+            {
+                "set_name": m.set_name,
+                "set_digest": m.set_digest,
+                "entry_id": m.entry_id,
+                "algorithm": m.algorithm,
+                "variant": m.variant,
+                "distance": m.distance,
+                "category": m.category,
+                "scheme": m.scheme,
+                "known_good": m.known_good,
+                "p": None
+                if m.known_good or not grade(m.category, m.scheme).counts
+                else round(cal.probability(m.algorithm, m.distance), 6),
+            }
+            for m in item.matches
+        ],
+    }
+
+
+def export_json(data: CaseData, calibration: Calibration | None = None) -> str:
+    """Everything: the queue rows, matched media, skipped items, audit trail."""
+    cal = calibration or load_calibration()
+    doc = {
+        "format": EXPORT_FORMAT,
+        "version": EXPORT_VERSION,
+        "generated_at": data.generated_at,
+        "tool_version": data.tool_version,
+        "database": data.database,
+        "database_sha256": data.database_sha256,
+        "database_meta": data.meta,
+        "calibration": data.calibration,
+        "case_filter": data.case_id,
+        "cases": [
+            {
+                "case_id": c.case_id,
+                "access_to_children": c.access_to_children,
+                "risk_band": c.risk_band,
+                "note": c.note,
+            }
+            for c in data.cases.values()
+        ],
+        "devices": [
+            {
+                **queue_row_json(d.row),
+                "segments": list(d.segments),
+                "container": d.container,
+                "size": d.size,
+                "stored_digest": d.stored_digest,
+                "scan_seconds": d.scan_seconds,
+                "media": [_media_json(m, cal) for m in d.media],
+                "skipped": [
+                    {"location": loc, "stage": stage, "reason": reason}
+                    for loc, stage, reason in d.skipped
+                ],
+                "runs": list(d.runs),
+            }
+            for d in data.devices
+        ],
+    }
+    return json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n"
+
+
+def _cell(value: object) -> object:
+    """Neutralise spreadsheet formulas in text from evidence (a path starting
+    with ``=`` must not run in Excel): prefix a single quote, as OWASP advises.
+    The JSON export keeps the exact text."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def iter_csv_rows(
+    data: CaseData, calibration: Calibration | None = None
+) -> Iterator[dict[str, object]]:
+    cal = calibration or load_calibration()
+    for d in data.devices:
+        for item in d.media:
+            for m in item.matches:
+                counts = not m.known_good and grade(m.category, m.scheme).counts
+                yield {
+                    "rank": d.row.rank,
+                    "device_id": d.row.device_id,
+                    "case_id": d.row.facts.case_id,
+                    "tier": d.row.tier,
+                    "path": item.path,
+                    "address": item.address,
+                    "md5": item.md5,
+                    "sha1": item.sha1,
+                    "size": item.size,
+                    "deleted": int(item.deleted),
+                    "carved": int(item.carved),
+                    "archive": int(item.archive),
+                    "carve_offset": item.carve_offset,
+                    "set_name": m.set_name,
+                    "set_digest": m.set_digest,
+                    "entry_id": m.entry_id,
+                    "algorithm": m.algorithm,
+                    "variant": m.variant,
+                    "distance": m.distance,
+                    "category": m.category,
+                    "scheme": m.scheme,
+                    "known_good": int(m.known_good),
+                    "p": round(cal.probability(m.algorithm, m.distance), 6)
+                    if counts
+                    else "",
+                }
+
+
+def export_csv(data: CaseData, calibration: Calibration | None = None) -> str:
+    """One row per match (columns ``CSV_COLUMNS``), queue order."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in iter_csv_rows(data, calibration):
+        writer.writerow({k: _cell(v) for k, v in row.items()})
+    return out.getvalue()
+
+
+def vics_category(category: str | None, scheme: str | None) -> tuple[int, str | None]:
+    """(VICS integer category, comment) for a set's category."""
+    value = (category or "").strip().upper().removeprefix("CATEGORY ").strip()
+    if value.isdigit():
+        return int(value), None
+    if value in CAID_TO_VICS:
+        return CAID_TO_VICS[value], f"CAID category {value}"
+    return 1, (
+        f"known-bad set category {category!r}" if category else "ungraded known-bad"
+    )
+
+
+def export_vics(data: CaseData) -> str:
+    """VICS 2.0 JSON of the counted matched media, one Media per MD5."""
+    media: dict[str, dict[str, Any]] = {}
+    for d in data.devices:
+        for item in d.media:
+            counted = [
+                m
+                for m in item.matches
+                if not m.known_good and grade(m.category, m.scheme).counts
+            ]
+            if not counted or not item.md5:
+                continue
+            worst = max(counted, key=lambda m: grade(m.category, m.scheme).order)
+            category, comment = vics_category(worst.category, worst.scheme)
+            key = item.md5.lower()
+            entry = media.get(key)
+            if entry is None:
+                entry = {
+                    "MediaID": 0,
+                    "Category": category,
+                    "MD5": item.md5.upper(),
+                    "SHA1": (item.sha1 or "").upper() or None,
+                    "MediaSize": item.size,
+                    "IsPrecategorized": True,
+                    "MediaFiles": [],
+                }
+                if comment:
+                    entry["Comments"] = comment
+                media[key] = entry
+            record = item.record
+            entry["MediaFiles"].append(
+                {
+                    "FileName": item.path.replace("\\", "/").rsplit("/", 1)[-1],
+                    "FilePath": f"{d.row.device_id}/{item.path}",
+                    "Deleted": item.deleted,
+                    "Unallocated": item.carved,
+                    "PhysicalLocation": item.carve_offset,
+                    "Created": _iso(record.crtime) if record else None,
+                    "Written": _iso(record.mtime) if record else None,
+                    "Accessed": _iso(record.atime) if record else None,
+                }
+            )
+    values = [media[k] for k in sorted(media)]
+    for i, entry in enumerate(values, start=1):
+        entry["MediaID"] = i
+    doc = {"@odata.context": VICS_CONTEXT, "value": values}
+    return json.dumps(doc, indent=2) + "\n"
+
+
+def export(data: CaseData, fmt: str, calibration: Calibration | None = None) -> str:
+    """The export in ``fmt`` (one of ``FORMATS``)."""
+    if fmt == "json":
+        return export_json(data, calibration)
+    if fmt == "csv":
+        return export_csv(data, calibration)
+    if fmt == "vics":
+        return export_vics(data)
+    raise UsageError(f"unknown export format {fmt!r}; known: {', '.join(FORMATS)}")
