@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.queue.casedb import Dev, Item, hit, populate
 from triage.casework import (
     build_queue,
     case_data,
@@ -19,7 +20,6 @@ from triage.casework import (
 from triage.errors import StoreError, UsageError
 from triage.records import Case, Skipped
 from triage.store import Store
-from tests.queue.casedb import Dev, Item, hit, populate
 
 CASES = [
     Case("HOME", "lives-with", "high"),
