@@ -1,0 +1,75 @@
+"""Sniff each file's content type and expand the archives among them.
+
+A file costs one read of :data:`~triage.ingest.media.SNIFF_BYTES` (a
+non-media file is never read in full). Media get ``media_type`` set; a zip is
+yielded and then its members (already classified, nested zips walked, bombs
+reported) through :mod:`triage.ingest.archives` over a seekable read-only view
+of its bytes; other archive formats are recognised and reported as not
+expanded, so an examiner knows they are there.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Iterator
+
+from triage.errors import ArchiveError, EvidenceError
+from triage.ingest.archives import DEFAULT_LIMITS, ArchiveLimits, iter_members
+from triage.ingest.content import open_record, read_record
+from triage.ingest.evidence import DeviceHandle
+from triage.ingest.media import ARCHIVE, SNIFF_BYTES, identify, is_media, sniff
+from triage.records import FileRecord, Skipped
+
+
+def _skip(record: FileRecord, reason: str) -> Skipped:
+    return Skipped(
+        device_id=record.device_id,
+        where=record.display_path,
+        stage="ingest",
+        reason=reason,
+    )
+
+
+def classify(
+    handle: DeviceHandle,
+    records: Iterable[FileRecord | Skipped],
+    *,
+    archives: bool = True,
+    limits: ArchiveLimits = DEFAULT_LIMITS,
+) -> Iterator[FileRecord | Skipped]:
+    """Each record with ``media_type`` from its content, plus archive members.
+
+    ``Skipped`` records pass through. A file that cannot be read is yielded
+    unclassified, followed by a ``Skipped`` saying why. ``archives=False``
+    leaves zips unexpanded (they are still yielded).
+    """
+    for item in records:
+        if isinstance(item, Skipped) or item.size == 0:
+            yield item
+            continue
+        try:
+            header = read_record(handle, item, limit=SNIFF_BYTES)
+        except (EvidenceError, ArchiveError) as exc:
+            yield item
+            yield _skip(item, f"unreadable, not classified: {exc}")
+            continue
+        mime = sniff(header)
+        record = dataclasses.replace(item, media_type=mime if is_media(mime) else None)
+        yield record
+        signature = identify(header)
+        if signature is None or signature.kind != ARCHIVE:
+            continue
+        if not signature.expand:
+            yield _skip(record, f"{signature.name} archive recognised but not expanded")
+        elif archives:
+            yield from _expand(handle, record, limits)
+
+
+def _expand(
+    handle: DeviceHandle, record: FileRecord, limits: ArchiveLimits
+) -> Iterator[FileRecord | Skipped]:
+    try:
+        with open_record(handle, record) as source:
+            yield from iter_members(source, record, limits)
+    except EvidenceError as exc:  # the device failed under the zip reader
+        yield _skip(record, f"archive unreadable: {exc}")
