@@ -148,12 +148,17 @@ def build_filesystem(
     tools, so their directory entries remain as deleted entries.
 
     Raises:
-        ValueError: unknown ``fs``, bad paths, or deleting on ISO 9660.
+        ValueError: unknown ``fs``, bad paths, non-ASCII names on FAT (mtools
+            mangles them), or deleting on ISO 9660.
         BuildError: a tool failed (its stderr is in the message).
     """
     if fs not in FILESYSTEMS:
         raise ValueError(f"unknown filesystem {fs!r}; known: {', '.join(FILESYSTEMS)}")
     gone = _check_files(files, deleted)
+    if fs.startswith("fat") and not all(rel.isascii() for rel in files):
+        # mtools 4.0.32 mangles non-ASCII long names (and vfat is not mountable
+        # here), so refuse rather than build an image whose names are wrong.
+        raise ValueError(f"{fs}: the FAT builder takes ASCII file names only")
     if gone and fs not in DELETABLE:
         raise ValueError(f"{fs} is read-only: cannot delete files from it")
     out = Path(out)
