@@ -13,9 +13,10 @@ pickle. Layout, all integers little-endian::
 The arrays are columns. Entries (one known media item each) are
 ``entries.ids`` / ``entries.names`` (UTF-8 blob plus ``uint64`` offsets) and
 ``entries.category`` (``uint16`` code; 0 = none, ``i`` = ``categories[i-1]``).
-Each hash column ``md5``, ``sha1``, ``pdq``, ``phash`` is ``<col>.hashes``
-(``uint8`` rows of 16/20/32/8 bytes) with ``<col>.rows`` (``uint32`` entry
-index), so an entry may carry several hashes of one kind or none.
+Each hash column (one per registered algorithm: ``md5``, ``sha1``, ``pdq``,
+``phash``, ...; empty columns are not written) is ``<col>.hashes`` (``uint8``
+rows of 16/20/32/8 bytes) with ``<col>.rows`` (``uint32`` entry index), so an
+entry may carry several hashes of one kind or none.
 
 The content is canonical: entries sorted by (id, category, name) with equal
 triples merged, hash rows sorted by (hash bytes, entry) without duplicates.
@@ -43,6 +44,7 @@ import numpy as np
 import numpy.typing as npt
 
 from triage.errors import HashSetError
+from triage.hashmatch.algorithms import ALGORITHMS
 
 FORMAT_NAME = "triage-hashset"
 FORMAT_VERSION = 1
@@ -50,8 +52,10 @@ MAGIC = b"TRIAGEHS"
 _PREFIX = struct.Struct("<8sIIQ")
 _ALIGN = 64
 
-#: The hash columns a set file holds, and their width in bytes.
-COLUMNS: dict[str, int] = {"md5": 16, "sha1": 20, "pdq": 32, "phash": 8}
+#: The hash columns a set file can hold (every registered algorithm) and their
+#: width in bytes. A column with no hashes is not written, so registering a new
+#: algorithm changes neither old files nor their digests.
+COLUMNS: dict[str, int] = {a.name: a.bits // 8 for a in ALGORITHMS.values()}
 KINDS = ("known-bad", "known-good")
 SCHEMES = ("caid", "vics", "nsrl", "local")
 
@@ -80,19 +84,9 @@ def normalise_hex(column: str, value: str) -> str:
     """Lowercase hex of the right width for ``column``.
 
     Raises:
-        ValueError: the value is not ``2 * COLUMNS[column]`` hex digits.
+        ValueError: not hex, or the wrong number of digits.
     """
-    width = COLUMNS[column] * 2
-    text = value.strip().lower()
-    if len(text) != width:
-        raise ValueError(
-            f"{column} must be {width} hex digits, got {len(text)} ({value[:80]!r})"
-        )
-    try:
-        bytes.fromhex(text)
-    except ValueError as exc:
-        raise ValueError(f"{column} is not hex: {value[:80]!r}") from exc
-    return text
+    return ALGORITHMS[column].normalise(value)
 
 
 class _Strings:
@@ -158,7 +152,8 @@ def _canonical_table(
     if len(rows32) == 0:
         return np.zeros((0, hashes.shape[1]), dtype=np.uint8), rows32
     words = _be_words(hashes)
-    order = np.lexsort([rows32, *reversed(words)])
+    keys: list[npt.NDArray[Any]] = [rows32, *reversed(words)]
+    order = np.lexsort(keys)
     hashes, rows32 = hashes[order], rows32[order]
     keep = np.ones(len(rows32), dtype=bool)
     keep[1:] = (rows32[1:] != rows32[:-1]) | np.any(hashes[1:] != hashes[:-1], axis=1)
@@ -417,6 +412,8 @@ class HashSet:
         ]
         for column in COLUMNS:
             hashes, rows = self._tables[column]
+            if not len(rows):
+                continue
             arrays.append((f"{column}.hashes", hashes))
             arrays.append((f"{column}.rows", rows))
         return arrays
@@ -550,11 +547,25 @@ class HashSet:
                 return np.zeros(shape, dtype=dtype)
             return np.memmap(where, dtype=dtype, mode="r", offset=offset, shape=shape)
 
-        tables = {c: (column(f"{c}.hashes"), column(f"{c}.rows")) for c in COLUMNS}
+        unknown = {k.split(".")[0] for k in arrays if not k.startswith("entries.")}
+        unknown -= set(COLUMNS)
+        if unknown:
+            raise HashSetError(
+                f"{where}: holds {', '.join(sorted(unknown))} hashes, which this "
+                f"triage does not know (known: {', '.join(COLUMNS)})"
+            )
+        tables = {}
         for c, width in COLUMNS.items():
-            hashes, rows = tables[c]
-            if hashes.ndim != 2 or hashes.shape[1] != width:
+            if f"{c}.rows" not in arrays:
+                empty = np.zeros((0, width), np.uint8), np.zeros(0, np.uint32)
+                tables[c] = empty
+                continue
+            hashes, rows = column(f"{c}.hashes"), column(f"{c}.rows")
+            if hashes.dtype != np.uint8 or rows.dtype != np.uint32:
+                raise HashSetError(f"{where}: {c} arrays have the wrong type")
+            if hashes.ndim != 2 or hashes.shape[1] != width or len(rows) != len(hashes):
                 raise HashSetError(f"{where}: {c} hashes are not {width}-byte rows")
+            tables[c] = (hashes, rows)
         cats = column("entries.category")
         try:
             result = cls(
