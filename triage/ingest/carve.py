@@ -440,11 +440,15 @@ def carve(
     while pos < end:
         scan_to = min((pos // BLOCK + 1) * BLOCK, end)  # stay block-aligned
         try:
-            window = cached.read(pos, scan_to - pos + _OVERLAP)
+            window = cached.read(pos, scan_to - pos)
         except (EvidenceError, OSError) as exc:
             yield _unreadable(partition, pos, f"{scan_to - pos} bytes not carved", exc)
             pos = scan_to
             continue
+        try:  # a signature may straddle the block boundary
+            window += cached.read(scan_to, _OVERLAP)
+        except (EvidenceError, OSError):
+            pass  # the next block's own read reports it
         resume = scan_to
         for at, fmt in _candidates(window, scan_to - pos):
             start = pos + at
