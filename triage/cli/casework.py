@@ -96,17 +96,23 @@ _STATUS_TEXT = {
 }
 
 
-def _queue_table(rows: list[RankedDevice]) -> Table:
-    table = Table(title="Examination queue", show_lines=True, expand=True)
+WIDE = 120  # below this many columns, reasons go under the table
+
+
+def _print_queue(console: Console, rows: list[RankedDevice]) -> None:
+    """The rank table; on narrow terminals the reasons follow it as a list."""
+    wide = console.width >= WIDE
+    table = Table(title="Examination queue", show_lines=wide, expand=wide)
     table.add_column("#", justify="right", no_wrap=True)
-    table.add_column("device", overflow="fold")
+    table.add_column("device", overflow="fold", min_width=8)
     table.add_column("case", overflow="fold")
     table.add_column("likelihood", justify="right")
     table.add_column("matches\nexact / perc.")
     table.add_column("deleted /\ncarved", justify="right")
     table.add_column("safeguarding")
     table.add_column("status")
-    table.add_column("reason", ratio=3, overflow="fold")
+    if wide:
+        table.add_column("reason", ratio=3, overflow="fold", min_width=30)
     for r in rows:
         f = r.facts
         status = Text(_STATUS_TEXT.get(f.status, f.status))
@@ -115,7 +121,7 @@ def _queue_table(rows: list[RankedDevice]) -> Table:
         style = {"known-material": "bold red", "needs-attention": "yellow"}.get(
             r.tier, ""
         )
-        table.add_row(
+        cells: list[str | Text] = [
             str(r.rank),
             Text(f.device_id, style=style),
             Text(f.case_id or "-"),
@@ -124,9 +130,14 @@ def _queue_table(rows: list[RankedDevice]) -> Table:
             f"{f.deleted_media} / {f.carved_media}",
             Text(f"{r.case.access_to_children}\nrisk {r.case.risk_band or 'n/a'}"),
             status,
-            Text(r.reason),
-        )
-    return table
+        ]
+        if wide:
+            cells.append(Text(r.reason))
+        table.add_row(*cells)
+    console.print(table)
+    if not wide:
+        for r in rows:
+            console.print(Text(f"{r.rank:>3}. {r.device_id}: {r.reason}"))
 
 
 def register(main: click.Group) -> None:
@@ -252,7 +263,7 @@ def register(main: click.Group) -> None:
         if not rows:
             click.echo("no devices" + (f" in case {case_id}" if case_id else ""))
             return
-        Console().print(_queue_table(rows))
+        _print_queue(Console(), rows)
 
     @main.command("report")
     @DB_OPTION
