@@ -1089,7 +1089,7 @@ def _iter_chunks(
                         batch = []
             except FilesystemError as exc:
                 store.write_skipped(
-                    dev, [Skipped(dev, f"p{part.index}", "ingest", str(exc))]
+                    dev, [Skipped(dev, f"p{part.index}", "filesystem", str(exc))]
                 )
             if batch:
                 emit(

@@ -1,0 +1,387 @@
+"""End-to-end scan throughput against a naive scanner, on a generated corpus.
+
+    python benchmarks/bench_scan.py            # ~2 GiB corpus (built once)
+    python benchmarks/bench_scan.py --quick    # ~300 MiB corpus
+
+Builds (once, reused from ``benchmarks/out/``) two devices: a bare ext4 raw
+image and an E01 of an MBR disk with FAT32, full of generated pictures (some
+renamed, zipped, deleted), fake videos, random filler and free space, plus a
+known-bad hash set (planted entries and 100 000 random ones). Then measures,
+in one run on the same machine:
+
+* plain sequential read of every evidence file (the I/O floor);
+* decoding every media item once, at the size the hashes need (the CPU floor):
+  the same decode ``triage.hashmatch.hashing`` does, without hashing;
+* the naive scanner: walk allocated files by extension, decode in full,
+  pHash, compare by brute force with every set entry;
+* ``triage.pipeline.scan`` with 1 and 2 local worker processes, each in a
+  fresh subprocess whose peak RSS (driver, and largest worker) is read with
+  ``getrusage``;
+* time to first hit with ``stop_after=1`` (2 workers).
+
+It prints the seed, machine, date and a table. Not collected by pytest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import io
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+OUT = REPO / "benchmarks" / "out" / "scan"
+SEED = 20261121
+IMAGE_EXT = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp")
+
+
+# -- corpus ---------------------------------------------------------------------
+
+
+def _pictures(rng: np.random.Generator, n: int, big_every: int) -> list[bytes]:
+    """``n`` distinct JPEGs: a pool of generated scenes, each copy marked and
+    re-encoded so every file has its own content (as on a real device)."""
+    from PIL import ImageDraw
+
+    from triage.sample.pictures import encode, make_picture
+
+    pool = [make_picture(SEED + i, 640, 480) for i in range(40)]
+    big = [make_picture(SEED + 1000 + i, 1600, 1200) for i in range(8)]
+    out = []
+    for i in range(n):
+        base = (big[i % len(big)] if i % big_every == 0 else pool[i % len(pool)]).copy()
+        draw = ImageDraw.Draw(base)
+        x, y = int(rng.integers(0, base.width - 12)), int(rng.integers(0, base.height - 12))
+        draw.rectangle((x, y, x + 10, y + 10), fill=tuple(int(v) for v in rng.integers(0, 255, 3)))
+        out.append(encode(base, "JPEG", 80 + i % 15))
+    return out
+
+
+def _fake_video(rng: np.random.Generator, size: int) -> bytes:
+    head = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"
+    return head + rng.bytes(size - len(head))
+
+
+def _zip(members: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def _device_files(
+    rng: np.random.Generator, mib: int, tag: str
+) -> tuple[dict[str, bytes], list[str], list[bytes]]:
+    """Files for a device of about ``mib`` MiB: ~10% pictures, ~10% video,
+    ~65% random filler; returns (files, deleted paths, pictures)."""
+    n_pics = max(60, mib * 1200 // 1024)
+    pics = _pictures(rng, n_pics, big_every=9)
+    files: dict[str, bytes] = {}
+    for i, data in enumerate(pics):
+        if i % 50 == 7:
+            files[f"{tag}/docs/scan{i:05d}.dat"] = data  # renamed
+        else:
+            files[f"{tag}/DCIM/{i // 200:03d}/IMG_{i:05d}.jpg"] = data
+    files[f"{tag}/dl/album.zip"] = _zip({f"a/{j}.jpg": pics[j] for j in range(0, 40, 4)})
+    for i in range(max(1, mib // 100)):
+        files[f"{tag}/Movies/clip{i:03d}.mp4"] = _fake_video(rng, 10 << 20)
+    filler = int(mib * 0.65) << 20
+    for i in range(max(1, filler // (16 << 20))):
+        files[f"{tag}/data/blob{i:04d}.bin"] = rng.bytes(16 << 20)
+    for i in range(200):
+        files[f"{tag}/notes/n{i:03d}.txt"] = (f"note {i}\n" * 400).encode()
+    deleted = [p for p in files if p.endswith(".jpg")][5::60]
+    return files, deleted, pics
+
+
+def build_corpus(quick: bool) -> dict[str, Any]:
+    """Build (or reuse) the devices and the hash set; returns the manifest."""
+    from triage.hashmatch.hashing import perceptual_hashes
+    from triage.hashmatch.hashset import HashEntry, HashSet
+    from triage.sample import disk
+
+    root = OUT / ("quick" if quick else "full")
+    manifest_path = root / "manifest.json"
+    if manifest_path.exists():
+        return json.loads(manifest_path.read_text())
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(SEED)
+    mib = 160 if quick else 1024
+    devices = []
+    planted: list[bytes] = []
+
+    files, deleted, pics = _device_files(rng, mib, "u1")
+    ext4 = disk.build_filesystem(
+        "ext4", files, root / "dev1.raw", size_mb=int(mib * 1.15), deleted=deleted
+    )
+    devices.append(str(ext4))
+    planted += pics[:: max(1, len(pics) // 25)]
+    del files
+
+    files, deleted, pics2 = _device_files(rng, mib, "u2")
+    fat = disk.build_filesystem(
+        "fat32", files, root / "dev2.fat", size_mb=int(mib * 1.15), deleted=deleted
+    )
+    del files
+    raw = disk.build_disk(root / "dev2.disk", [fat], "mbr")
+    fat.unlink()
+    segments = disk.to_ewf(raw, root / "dev2", segment_size=512 << 20)
+    raw.unlink()
+    devices.append(str(segments[0]))
+
+    entries = [
+        HashEntry(f"md5-{i}", "A", None, (("md5", hashlib.md5(p).hexdigest()),))
+        for i, p in enumerate(planted)
+    ]
+    for i, p in enumerate(pics2[:: max(1, len(pics2) // 10)]):
+        result = perceptual_hashes(p, "image/jpeg", where=f"pdq-{i}")
+        hashes = tuple(
+            (h.algorithm, h.value) for h in result.hashes if h.variant == "original"
+        )
+        entries.append(HashEntry(f"pdq-{i}", "B", None, hashes))
+    n_random = 100_000
+    ids = [e.entry_id for e in entries] + [f"r{i}" for i in range(n_random)]
+    cats: list[str | None] = [e.category for e in entries] + ["C"] * n_random
+    tables: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for column, width in (("md5", 16), ("pdq", 32), ("phash", 8)):
+        known = [
+            (bytes.fromhex(v), row)
+            for row, e in enumerate(entries)
+            for c, v in e.hashes
+            if c == column
+        ]
+        rand = rng.integers(0, 256, (n_random, width), dtype=np.uint8)
+        hashes = np.concatenate(
+            [np.frombuffer(b"".join(k for k, _ in known), np.uint8).reshape(-1, width),
+             rand]
+        )  # fmt: skip
+        rows = np.concatenate(
+            [np.array([r for _, r in known], np.uint32),
+             np.arange(len(entries), len(entries) + n_random, dtype=np.uint32)]
+        )  # fmt: skip
+        tables[column] = (hashes, rows)
+    hs = HashSet.from_columns(ids, cats, None, tables, name="bench-bad")
+    set_path = root / "bench-bad.ths"
+    hs.write(set_path)
+    manifest = {
+        "devices": devices,
+        "hashset": str(set_path),
+        "planted_exact": len(planted),
+        "planted_perceptual": len(entries) - len(planted),
+        "seed": SEED,
+    }
+    manifest_path.write_text(json.dumps(manifest, indent=1))
+    return manifest
+
+
+def _evidence_files(manifest: dict[str, Any]) -> list[Path]:
+    from triage.ingest.evidence import discover_segments
+
+    return [Path(s) for d in manifest["devices"] for s in discover_segments(d)]
+
+
+# -- baselines ----------------------------------------------------------------
+
+
+def sequential_read(files: list[Path]) -> tuple[float, int]:
+    total = 0
+    t = time.perf_counter()
+    for path in files:
+        with open(path, "rb", buffering=0) as fh:
+            while block := fh.read(8 << 20):
+                total += len(block)
+    return time.perf_counter() - t, total
+
+
+def decode_once(db: Path) -> tuple[float, int]:
+    """Decode each stored media item once, as the hashing code does (same
+    reduced-size decode), without hashing: the CPU floor of any scanner."""
+    import sqlite3
+
+    from triage.hashmatch import hashing
+    from triage.ingest.content import read_record
+    from triage.ingest.evidence import open_device
+    from triage.store import Store
+
+    con = sqlite3.connect(db)
+    evidence = dict(con.execute("SELECT device_id, evidence FROM devices"))
+    con.close()
+    n = 0
+    spent = 0.0
+    with Store(db) as store:
+        for dev, path in evidence.items():
+            with open_device(path, dev) as handle:
+                seen: set[str] = set()
+                for item in store.media(dev):
+                    if not item.decoded or item.hashes.md5 in seen:
+                        continue
+                    seen.add(item.hashes.md5)
+                    data = read_record(handle, item.record)
+                    t = time.perf_counter()
+                    hashing.decode_for_hashing(data, item.record.media_type, where="x")
+                    spent += time.perf_counter() - t
+                    n += 1
+    return spent, n
+
+
+def naive_scan(manifest: dict[str, Any]) -> tuple[float, int, int]:
+    """Walk allocated files by extension, decode in full, pHash, brute force."""
+    import imagehash
+    from PIL import Image
+
+    from triage.hashmatch.hashset import HashSet
+    from triage.ingest.content import read_record
+    from triage.ingest.evidence import open_device
+    from triage.ingest.volumes import iter_partitions
+    from triage.ingest.walk import iter_entries
+    from triage.records import Skipped
+
+    hs = HashSet.load(manifest["hashset"])
+    table, _ = hs.table("phash")
+    known = np.frombuffer(table.tobytes(), dtype=">u8")
+    t = time.perf_counter()
+    items = hits = 0
+    for path in manifest["devices"]:
+        with open_device(path) as handle:
+            for part in iter_partitions(handle):
+                if isinstance(part, Skipped) or part.fs_type is None:
+                    continue
+                for rec in iter_entries(handle, part):
+                    if isinstance(rec, Skipped) or rec.deleted:
+                        continue
+                    if not rec.path.lower().endswith(IMAGE_EXT):
+                        continue
+                    data = read_record(handle, rec)
+                    with Image.open(io.BytesIO(data)) as img:
+                        value = int(str(imagehash.phash(img.convert("RGB"))), 16)
+                    items += 1
+                    xor = np.bitwise_xor(known, np.uint64(value))
+                    dist = np.unpackbits(xor.view(np.uint8)).reshape(-1, 64).sum(1)
+                    hits += int((dist <= 8).any())
+    return time.perf_counter() - t, items, hits
+
+
+# -- scans in fresh processes ------------------------------------------------
+
+
+def _run_scan_child(config: dict[str, Any]) -> dict[str, Any]:
+    from triage.pipeline import scan
+
+    t = time.perf_counter()
+    summary = scan(
+        config["devices"],
+        [config["hashset"]],
+        config["db"],
+        workers=config.get("workers"),
+        scheduler=config.get("scheduler"),
+        stop_after=config.get("stop_after"),
+    )
+    seconds = time.perf_counter() - t
+    return {
+        "seconds": seconds,
+        "media": sum(d.media for d in summary.devices),
+        "matches": sum(d.matches for d in summary.devices),
+        "first_hit": min(
+            (d.first_hit_seconds for d in summary.devices if d.first_hit_seconds),
+            default=None,
+        ),
+        "statuses": [d.status for d in summary.devices],
+        "driver_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "worker_rss": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024,
+    }
+
+
+def run_scan(config: dict[str, Any]) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", json.dumps(config)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"scan child failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="~300 MiB corpus")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--skip-naive", action="store_true")
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(_run_scan_child(json.loads(args.child))))
+        return
+
+    print(f"seed {SEED}  machine {platform.node()} {platform.machine()} "
+          f"{os.cpu_count()} cores  python {platform.python_version()}  "
+          f"date {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}")  # fmt: skip
+    t = time.perf_counter()
+    manifest = build_corpus(args.quick)
+    files = _evidence_files(manifest)
+    evidence_bytes = sum(f.stat().st_size for f in files)
+    index_bytes = Path(manifest["hashset"]).stat().st_size
+    print(f"corpus ready in {time.perf_counter() - t:.1f} s: {len(files)} evidence "
+          f"files, {evidence_bytes / 2**20:.0f} MiB; hash set {index_bytes / 2**20:.1f} "
+          f"MiB")  # fmt: skip
+
+    rows: list[tuple[str, float, str]] = []
+    read_s, _ = sequential_read(files)
+    rows.append(("plain sequential read", read_s, f"{evidence_bytes / read_s / 1e6:.0f} MB/s"))
+
+    with tempfile.TemporaryDirectory(prefix="bench-scan-") as tmp:
+        base = {"devices": manifest["devices"], "hashset": manifest["hashset"]}
+        one = run_scan({**base, "db": f"{tmp}/w1.db", "workers": 1})
+        dec_s, dec_n = decode_once(Path(f"{tmp}/w1.db"))
+        rows.append(("decode each media item once", dec_s, f"{dec_n} items"))
+        two = run_scan({**base, "db": f"{tmp}/w2.db", "workers": 2})
+        first = run_scan({**base, "db": f"{tmp}/stop.db", "workers": 2, "stop_after": 1})
+        if not args.skip_naive:
+            naive_s, naive_n, naive_hits = naive_scan(manifest)
+            rows.append(("naive: by extension, full decode, pHash, brute force",
+                         naive_s, f"{naive_n} items, {naive_hits} hits"))  # fmt: skip
+    for label, res in (("triage scan, 1 worker", one), ("triage scan, 2 workers", two)):
+        rows.append((label, res["seconds"],
+                     f"{evidence_bytes / res['seconds'] / 1e6:.0f} MB/s, "
+                     f"{res['media'] / res['seconds']:.0f} media/s, "
+                     f"{res['media']} media, {res['matches']} matched, worker peak "
+                     f"{res['worker_rss'] / 2**20:.0f} MiB, driver "
+                     f"{res['driver_rss'] / 2**20:.0f} MiB"))  # fmt: skip
+    rows.append(("stop-after 1 (2 workers): first hit", first["first_hit"] or -1,
+                 f"whole run {first['seconds']:.1f} s, {first['statuses']}"))  # fmt: skip
+
+    width = max(len(r[0]) for r in rows)
+    print(f"\n{'measure'.ljust(width)}  {'seconds':>8}  notes")
+    for label, secs, note in rows:
+        print(f"{label.ljust(width)}  {secs:8.2f}  {note}")
+    floor = max(read_s, dec_s)
+    print("\nratios (targets in brackets):")
+    print(f"  1-worker scan / max(read, decode)  = {one['seconds'] / floor:.2f}  [<= 1.5]")
+    print(f"  2-worker scan / max(read, decode)  = {two['seconds'] / floor:.2f}")
+    print(f"  speed-up 2 workers vs 1            = {one['seconds'] / two['seconds']:.2f}  [>= 1.7]")
+    limit = (1 << 30) + index_bytes
+    print(f"  worker peak RSS                    = {max(one['worker_rss'], two['worker_rss']) / 2**20:.0f} MiB  "
+          f"[< 1 GiB + index = {limit / 2**20:.0f} MiB]")  # fmt: skip
+    if not args.skip_naive:
+        print(f"  naive / 1-worker scan              = {naive_s / one['seconds']:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,160 @@
+"""The same scan on real Dask clusters gives the same database as the in-process
+run: a LocalCluster of two processes, and a ``dask scheduler`` with two
+``dask worker`` processes on loopback, one of which is SIGKILLed mid-scan."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+from tests.pipeline.corpus import Corpus
+from tests.pipeline.helpers import dump
+from triage.pipeline import scan
+
+CHUNK_FILES = 1  # many small tasks, so a worker can be killed part-way
+
+
+def _devices(corpus: Corpus) -> list[Path]:
+    return [corpus.dev1, corpus.dev2, corpus.dev3]
+
+
+def _sets(corpus: Corpus) -> list[Path]:
+    return [corpus.bad_set, corpus.good_set]
+
+
+@pytest.fixture(scope="module")
+def reference(corpus: Corpus, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    db = tmp_path_factory.mktemp("sync") / "case.db"
+    scan(_devices(corpus), _sets(corpus), db, scheduler="sync", chunk_files=CHUNK_FILES)
+    return db
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_for_workers(address: str, n: int, timeout: float = 60) -> None:
+    from distributed import Client
+
+    with Client(address, timeout=timeout) as client:
+        client.wait_for_workers(n, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def loopback_cluster(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[str, list[subprocess.Popen[bytes]]]]:
+    """A ``dask scheduler`` and two single-thread ``dask worker`` processes on
+    127.0.0.1 (no nanny: a killed worker stays dead). Always torn down."""
+    logs = tmp_path_factory.mktemp("dask-logs")
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(args: list[str], name: str) -> subprocess.Popen[bytes]:
+        log = open(logs / f"{name}.log", "wb")  # noqa: SIM115 - closed below
+        proc = subprocess.Popen(
+            [sys.executable, "-m", *args], cwd=REPO, env=env, stdout=log, stderr=log
+        )
+        log.close()
+        procs.append(proc)
+        return proc
+
+    try:
+        start(["distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+               "--port", str(port), "--no-dashboard"], "scheduler")  # fmt: skip
+        worker = ["distributed.cli.dask_worker", address, "--nthreads", "1",
+                  "--no-nanny", "--no-dashboard", "--host", "127.0.0.1",
+                  "--memory-limit", "2GiB"]  # fmt: skip
+        workers = [start([*worker, "--name", f"w{i}"], f"worker{i}") for i in (1, 2)]
+        _wait_for_workers(address, 2)
+        yield address, workers
+    finally:
+        for proc in reversed(procs):
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+
+
+def test_local_cluster_matches_sync(
+    corpus: Corpus, reference: Path, tmp_path: Path
+) -> None:
+    db = tmp_path / "local.db"
+    summary = scan(
+        _devices(corpus), _sets(corpus), db, workers=2, chunk_files=CHUNK_FILES
+    )
+    assert summary.scheduler == "local" and summary.workers == 2
+    assert dump(db) == dump(reference)
+
+
+def test_loopback_cluster_matches_sync(
+    corpus: Corpus,
+    reference: Path,
+    tmp_path: Path,
+    loopback_cluster: tuple[str, list[subprocess.Popen[bytes]]],
+) -> None:
+    address, _ = loopback_cluster
+    db = tmp_path / "remote.db"
+    summary = scan(
+        _devices(corpus), _sets(corpus), db, scheduler=address, chunk_files=CHUNK_FILES
+    )
+    assert summary.scheduler == address and summary.workers == 2
+    assert dump(db) == dump(reference)
+
+
+def test_worker_killed_mid_scan_changes_nothing(
+    corpus: Corpus,
+    reference: Path,
+    tmp_path: Path,
+    loopback_cluster: tuple[str, list[subprocess.Popen[bytes]]],
+) -> None:
+    address, workers = loopback_cluster
+    db = tmp_path / "killed.db"
+    total = len(dump(reference)["chunks"])
+    killed_at: list[int] = []
+
+    def kill_when_two_chunks_are_committed() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if db.exists():
+                try:
+                    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
+                    n = con.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+                    con.close()
+                except sqlite3.OperationalError:
+                    n = 0
+                if n >= 2:
+                    os.kill(workers[0].pid, signal.SIGKILL)  # our own child
+                    killed_at.append(n)
+                    return
+            time.sleep(0.01)
+
+    watcher = threading.Thread(target=kill_when_two_chunks_are_committed)
+    watcher.start()
+    try:
+        scan(_devices(corpus), _sets(corpus), db, scheduler=address,
+             chunk_files=CHUNK_FILES)  # fmt: skip
+    finally:
+        watcher.join()
+    assert workers[0].wait(timeout=10) == -signal.SIGKILL
+    assert killed_at and killed_at[0] < total  # the worker died mid-scan
+    assert dump(db) == dump(reference)

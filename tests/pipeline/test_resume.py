@@ -1,0 +1,77 @@
+"""A scan killed with SIGKILL part-way, then run again, stores exactly what an
+uninterrupted scan stores: same media, hashes and matches, no duplicates."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+from tests.pipeline.corpus import Corpus
+from tests.pipeline.helpers import dump
+from triage.pipeline import KILL_AFTER_ENV, scan
+
+CHUNK_FILES = 2
+
+
+def _scan_cli(corpus: Corpus, db: Path, kill_after: int | None) -> int:
+    env = dict(os.environ)
+    env.pop(KILL_AFTER_ENV, None)
+    if kill_after is not None:
+        env[KILL_AFTER_ENV] = str(kill_after)
+    args = [
+        sys.executable, "-c", "from triage.cli import main; main()", "scan",
+        str(corpus.dev1), str(corpus.dev2), str(corpus.broken),
+        "--hashset", str(corpus.bad_set), "--hashset", str(corpus.good_set),
+        "--db", str(db), "--scheduler", "sync",
+        "--chunk-files", str(CHUNK_FILES), "--json",
+    ]  # fmt: skip
+    done = subprocess.run(
+        args, cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+    )
+    return done.returncode
+
+
+def _chunks(db: Path) -> int:
+    con = sqlite3.connect(db)
+    try:
+        return int(con.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="module")
+def reference(corpus: Corpus, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    db = tmp_path_factory.mktemp("reference") / "case.db"
+    scan(
+        [corpus.dev1, corpus.dev2, corpus.broken],
+        [corpus.bad_set, corpus.good_set],
+        db,
+        scheduler="sync",
+        chunk_files=CHUNK_FILES,
+    )
+    return db
+
+
+@pytest.mark.parametrize("kill_after", [1, 6])
+def test_killed_scan_resumes_to_the_same_database(
+    corpus: Corpus, reference: Path, tmp_path: Path, kill_after: int
+) -> None:
+    total = _chunks(reference)
+    assert total > kill_after + 1  # the kill really is part-way
+    db = tmp_path / "case.db"
+    code = _scan_cli(corpus, db, kill_after)
+    assert code == -signal.SIGKILL
+    assert _chunks(db) == kill_after  # committed chunks survived the kill
+    with sqlite3.connect(db) as con:
+        (running,) = con.execute("SELECT COUNT(*) FROM runs WHERE status = 'running'")
+    assert running[0] == 1  # the killed run is visible as never finished
+    code = _scan_cli(corpus, db, None)
+    assert code == 3  # broken.E01 failed, as in the reference
+    assert dump(db) == dump(reference)

@@ -1,0 +1,267 @@
+"""End-to-end scans with the in-process scheduler: what is found, what is
+stored, resuming, re-matching with a newer set, stop-after, evidence untouched."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.pipeline.corpus import Corpus
+from tests.pipeline.helpers import dump, matched_entries
+from triage import pipeline
+from triage.errors import UsageError
+from triage.pipeline import ScanEvent, ScanSummary, scan
+from triage.store import Store
+
+CHUNK_FILES = 2
+
+
+def _fingerprint(paths: list[Path]) -> dict[str, tuple[str, int, int]]:
+    out = {}
+    for p in paths:
+        st = p.stat()
+        out[str(p)] = (
+            hashlib.sha256(p.read_bytes()).hexdigest(),
+            st.st_mtime_ns,
+            st.st_size,
+        )
+    return out
+
+
+def _evidence_files(corpus: Corpus) -> list[Path]:
+    files = [corpus.dev1, corpus.broken, *sorted(corpus.dev2.parent.iterdir())]
+    files += sorted(corpus.root.glob("dev3.E*"))
+    return files
+
+
+@pytest.fixture(scope="module")
+def scanned(
+    corpus: Corpus, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, ScanSummary, dict[str, object], dict[str, object]]:
+    """One full sync scan of every device (the reference for other tests)."""
+    db = tmp_path_factory.mktemp("sync") / "case.db"
+    before = _fingerprint(_evidence_files(corpus))
+    events: list[ScanEvent] = []
+    summary = scan(
+        [*corpus.devices, corpus.broken],
+        [corpus.bad_set, corpus.good_set],
+        db,
+        case_id="CASE-1",
+        scheduler="sync",
+        chunk_files=CHUNK_FILES,
+        progress=events.append,
+    )
+    after = _fingerprint(_evidence_files(corpus))
+    return db, summary, {"before": before, "after": after}, {"events": events}
+
+
+def test_every_planted_match_is_found_and_nothing_on_the_negative_device(
+    corpus: Corpus, scanned: tuple[Path, ScanSummary, dict, dict]
+) -> None:
+    db, summary, _, _ = scanned
+    by_id = {d.device_id: d for d in summary.devices}
+    assert by_id["dev1.raw"].status == "scanned"
+    assert by_id["dev2.001"].status == "scanned"
+    assert by_id["dev3.E01"].status == "scanned"
+    for device, planted in corpus.expected.items():
+        found = matched_entries(db, device)
+        assert set(found) == set(planted.values()), device
+    dev1 = matched_entries(db, "dev1.raw")
+    assert "docs/report.dat" in dev1["e-A"]  # renamed
+    assert "dl/pack.zip!x/b.jpg" in dev1["e-B"]  # in a zip
+    assert "dl/outer.zip!inner.zip!deep/c.jpg" in dev1["e-C"]  # nested zip
+    assert any(p.startswith("<carved @") for p in dev1["e-E"])  # carved from gap
+    assert by_id["dev3.E01"].matches == 0
+    assert by_id["dev1.raw"].matches >= 5 and by_id["dev2.001"].matches == 3
+
+
+def test_deleted_and_carved_items_are_stored_as_such(
+    scanned: tuple[Path, ScanSummary, dict, dict],
+) -> None:
+    db = scanned[0]
+    with Store(db) as store:
+        rows = store.execute(
+            "SELECT media.deleted, media.source, m.entry_id FROM matches m JOIN media "
+            "USING (device_id, address) WHERE m.device_id = 'dev1.raw'"
+        )
+    kinds = {(r["entry_id"], r["source"], r["deleted"]) for r in rows}
+    assert ("e-D", "filesystem", 1) in kinds
+    assert ("e-E", "carved", 0) in kinds
+    assert ("e-B", "archive", 0) in kinds
+
+
+def test_known_good_is_matched_but_never_decoded_or_counted(
+    scanned: tuple[Path, ScanSummary, dict, dict],
+) -> None:
+    db = scanned[0]
+    with Store(db) as store:
+        good = store.execute(
+            "SELECT media.device_id, media.decoded, media.known_good FROM matches m "
+            "JOIN media USING (device_id, address) WHERE m.known_good = 1"
+        )
+        assert {r["device_id"] for r in good} == {"dev2.001", "dev3.E01"}
+        assert all(r["decoded"] == 0 and r["known_good"] == 1 for r in good)
+        (n,) = store.execute(
+            "SELECT COUNT(*) FROM perceptual p JOIN media USING (device_id, address) "
+            "WHERE media.known_good = 1"
+        )
+        assert n[0] == 0
+
+
+def test_bad_jpeg_and_bad_evidence_are_reported_and_the_rest_goes_on(
+    corpus: Corpus, scanned: tuple[Path, ScanSummary, dict, dict]
+) -> None:
+    db, summary, _, _ = scanned
+    by_id = {d.device_id: d for d in summary.devices}
+    broken = by_id["broken.E01"]
+    assert broken.status == "failed"
+    assert broken.error and "broken.E01" in broken.error
+    with Store(db) as store:
+        skipped = store.skipped("dev2.001")
+        media = {m.record.path: m for m in store.media("dev2.001")}
+    bad = [s for s in skipped if "broken.jpg" in s.where]
+    assert bad and bad[0].stage == "hash" and bad[0].reason
+    # The broken JPEG still has its MD5/SHA-1 stored; it just has no PDQ.
+    assert (
+        media["Pictures/broken.jpg"].hashes.md5
+        and not media["Pictures/broken.jpg"].decoded
+    )
+
+
+def test_evidence_files_are_unchanged_by_a_scan(
+    scanned: tuple[Path, ScanSummary, dict, dict],
+) -> None:
+    fingerprints = scanned[2]
+    assert fingerprints["before"] == fingerprints["after"]
+
+
+def test_runs_record_tool_sets_and_parameters(
+    corpus: Corpus, scanned: tuple[Path, ScanSummary, dict, dict]
+) -> None:
+    db, summary, _, _ = scanned
+    with Store(db) as store:
+        runs = store.runs("dev1.raw")
+        (case,) = store.cases()
+    assert case.case_id == "CASE-1" and case.access_to_children == "unknown"
+    (run,) = runs
+    assert run["status"] == "scanned" and run["finished_at"] and run["host"]
+    assert {h["name"] for h in run["hashsets"]} == {"known-bad", "known-good"}
+    digests = {h.digest for h in summary.hashsets}
+    assert {h["digest"] for h in run["hashsets"]} == digests
+    assert run["parameters"]["chunk_files"] == CHUNK_FILES
+
+
+def test_progress_events_cover_every_device(
+    scanned: tuple[Path, ScanSummary, dict, dict],
+) -> None:
+    events: list[ScanEvent] = scanned[3]["events"]  # type: ignore[assignment]
+    done = {e.device_id: e.status for e in events if e.kind == "device-done"}
+    assert done == {
+        "dev1.raw": "scanned",
+        "dev2.001": "scanned",
+        "dev3.E01": "scanned",
+        "broken.E01": "failed",
+    }
+    assert sum(e.media for e in events if e.kind == "chunk") > 10
+
+
+def test_rescan_skips_finished_chunks_and_changes_nothing(
+    corpus: Corpus,
+    scanned: tuple[Path, ScanSummary, dict, dict],
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "again.db"
+    shutil.copy(scanned[0], db)
+    before = dump(db)
+    summary = scan(
+        [*corpus.devices, corpus.broken],
+        [corpus.bad_set, corpus.good_set],
+        db,
+        scheduler="sync",
+        chunk_files=CHUNK_FILES,
+    )
+    for d in summary.devices:
+        if d.status != "failed":
+            assert d.chunks_done == 0 and d.chunks_resumed > 0, d
+    assert dump(db) == before
+
+
+def test_newer_hash_set_rematches_stored_hashes_without_decoding(
+    corpus: Corpus,
+    scanned: tuple[Path, ScanSummary, dict, dict],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    db = tmp_path / "v2.db"
+    shutil.copy(scanned[0], db)
+
+    def no_decoding(*args: object, **kw: object) -> None:
+        raise AssertionError("re-matching must not decode")
+
+    monkeypatch.setattr(pipeline, "perceptual_hashes", no_decoding)
+    pipeline.close_worker_caches()
+    summary = scan(
+        [corpus.dev1, corpus.dev2],
+        [corpus.bad_set_v2, corpus.good_set],
+        db,
+        scheduler="sync",
+        chunk_files=CHUNK_FILES,
+    )
+    for d in summary.devices:
+        assert d.chunks_done == 0 and d.chunks_rematched > 0, d
+    found = matched_entries(db, "dev1.raw")
+    assert "e-new" in found and "DCIM/holiday.jpg" in found["e-new"]
+    assert set(found) == {*corpus.expected["dev1.raw"].values(), "e-new"}
+    with Store(db) as store:
+        digests = {m.set_digest for m in store.matches("dev1.raw")}
+    old = {h.digest for h in scanned[1].hashsets if h.name == "known-bad"}
+    assert not digests & old  # the old version's matches were replaced
+
+
+def test_stop_after_first_match_stops_early_and_times_the_hit(
+    corpus: Corpus, db: Path
+) -> None:
+    full = scan(
+        [corpus.dev1], [corpus.bad_set], db.with_name("full.db"),
+        scheduler="sync", chunk_files=1,
+    )  # fmt: skip
+    summary = scan(
+        [corpus.dev1], [corpus.bad_set], db, scheduler="sync", chunk_files=1,
+        stop_after=1,
+    )  # fmt: skip
+    (d,) = summary.devices
+    assert d.status == "stopped-early"
+    assert d.first_hit_seconds is not None and d.first_hit_seconds >= 0
+    assert 1 <= d.matches < full.devices[0].matches
+    assert d.chunks_done < full.devices[0].chunks_done
+    # Running again without --stop-after finishes the device.
+    again = scan([corpus.dev1], [corpus.bad_set], db, scheduler="sync", chunk_files=1)
+    assert again.devices[0].status == "scanned"
+    assert again.devices[0].matches == full.devices[0].matches
+
+
+def test_bad_arguments_are_refused_before_any_work(corpus: Corpus, db: Path) -> None:
+    with pytest.raises(UsageError, match="exactly one evidence"):
+        scan(corpus.devices, [corpus.bad_set], db, device_id="x", scheduler="sync")
+    with pytest.raises(UsageError, match="unknown scheduler"):
+        scan([corpus.dev1], [corpus.bad_set], db, scheduler="threads")
+    with pytest.raises(UsageError, match="stop-after"):
+        scan([corpus.dev1], [corpus.bad_set], db, stop_after=0, scheduler="sync")
+    assert not db.exists()
+
+
+def test_device_id_and_folder_arguments(corpus: Corpus, tmp_path: Path) -> None:
+    named = scan(
+        [corpus.dev2], [corpus.bad_set], tmp_path / "a.db", device_id="phone-7",
+        scheduler="sync", carving=False,
+    )  # fmt: skip
+    assert named.devices[0].device_id == "phone-7"
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    os.symlink(corpus.dev1, folder / "dev1.raw")
+    both = scan([folder], [corpus.bad_set], tmp_path / "b.db", scheduler="sync")
+    assert [d.device_id for d in both.devices] == ["dev1.raw"]
