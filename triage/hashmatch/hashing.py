@@ -1,0 +1,326 @@
+"""Hash media: MD5/SHA-1 of the bytes, PDQ and pHash of the picture.
+
+``hash_media`` is what the pipeline calls per item. Cryptographic digests are
+always computed (they match exact copies even when a picture cannot be
+decoded); perceptual hashes come from ``perceptual_hashes``, which decodes via
+``triage.hashmatch.decode`` (small, greyscale, safe) and returns:
+
+- PDQ of the picture ("original") and, by default, its seven dihedral variants
+  (what the PDQ of the rotated or mirrored picture would be), so a rotated or
+  mirrored copy of a known picture still matches a set that holds only the
+  original. Names follow Meta's ``pdqDihedralHash256esFromFloatLuma``; in
+  Pillow terms (checked by tests): rot90 = ``Transpose.ROTATE_90`` (counter-
+  clockwise), rot180, rot270 = ``ROTATE_270``, flipx = ``FLIP_TOP_BOTTOM``,
+  flipy = ``FLIP_LEFT_RIGHT``, flipplus = ``TRANSPOSE``, flipminus =
+  ``TRANSVERSE``.
+- pHash (imagehash) of the picture.
+- When the picture has a uniform border (letterbox, pillarbox, a frame), PDQ
+  and pHash of the picture inside it, with variant "trimmed".
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import imagehash
+import numpy as np
+import pdqhash
+from PIL import Image
+
+from triage.hashmatch.algorithms import ALGORITHMS, bits_to_hex, get_algorithm
+from triage.hashmatch.decode import FORMATS, DecodeError, decode_luma
+from triage.records import MediaHash, PerceptualHash
+
+DIHEDRAL_VARIANTS: tuple[str, ...] = (
+    "original",
+    "rot90",
+    "rot180",
+    "rot270",
+    "flipx",
+    "flipy",
+    "flipplus",
+    "flipminus",
+)
+TRIMMED = "trimmed"
+DEFAULT_PERCEPTUAL: tuple[str, ...] = ("pdq", "phash")
+
+# PDQ's reference refuses pictures smaller than this on either side
+# (MIN_HASHABLE_DIM); below it there is nothing perceptual to hash.
+MIN_HASHABLE_SIDE = 5
+
+# Border trimming: a row/column belongs to the border while at least
+# BORDER_FILL of its pixels are within BORDER_TOLERANCE grey levels of the
+# border colour (JPEG ringing and noise move a few pixels a few levels).
+BORDER_TOLERANCE = 12
+BORDER_FILL = 0.98
+# Only a border of at least this fraction of the side counts (1-2 px uniform
+# edges are common and meaningless); never trim below this share of a side.
+BORDER_MIN_FRACTION = 0.02
+BORDER_KEEP_FRACTION = 0.2
+
+
+@dataclass(frozen=True, slots=True)
+class PerceptualResult:
+    """Perceptual hashes of one picture, and what the decoder saw."""
+
+    hashes: tuple[PerceptualHash, ...]
+    width: int  # of the stored picture
+    height: int
+    format: str  # Pillow format name
+    trimmed_box: tuple[int, int, int, int] | None = None  # left, top, right, bottom
+    notes: tuple[str, ...] = ()  # decoder warnings, or why a hash is missing
+
+
+class UndecodableMediaError(DecodeError):
+    """A picture could not be perceptually hashed; ``media_hash`` still holds
+    its MD5 and SHA-1 so exact matching goes on."""
+
+    def __init__(self, where: str, reason: str, media_hash: MediaHash) -> None:
+        super().__init__(where, reason)
+        self.media_hash = media_hash
+
+
+def digest_stream(chunks: Iterable[bytes]) -> tuple[str, str]:
+    """MD5 and SHA-1 (lowercase hex) of the concatenated ``chunks``, streamed."""
+    md5 = hashlib.md5(usedforsecurity=False)
+    sha1 = hashlib.sha1(usedforsecurity=False)
+    for chunk in chunks:
+        md5.update(chunk)
+        sha1.update(chunk)
+    return md5.hexdigest(), sha1.hexdigest()
+
+
+def _luma_rgb_view(luma: np.ndarray) -> np.ndarray:
+    """An H x W x 3 view of a greyscale array, as ``pdqhash`` wants (no copy)."""
+    return np.broadcast_to(luma[..., None], (*luma.shape, 3))
+
+
+def pdq_from_luma(
+    luma: np.ndarray, *, dihedral: bool = True
+) -> tuple[list[tuple[str, str]], int]:
+    """PDQ of a greyscale uint8 array: ``([(variant, hex), ...], quality)``."""
+    view = _luma_rgb_view(luma)
+    if dihedral:
+        vectors, quality = pdqhash.compute_dihedral(view)
+        named = list(zip(DIHEDRAL_VARIANTS, vectors, strict=True))
+    else:
+        vector, quality = pdqhash.compute(view)
+        named = [("original", vector)]
+    return [(name, bits_to_hex(vec)) for name, vec in named], int(quality)
+
+
+def phash_from_luma(luma: Image.Image) -> str:
+    """imagehash pHash (64 bits) of a greyscale picture, as hex."""
+    return str(imagehash.phash(luma))
+
+
+def dhash_from_luma(luma: Image.Image) -> str:
+    """imagehash dHash (64 bits) of a greyscale picture, as hex."""
+    return str(imagehash.dhash(luma))
+
+
+def find_border(luma: np.ndarray) -> tuple[int, int, int, int] | None:
+    """The box inside a uniform border, or None when there is none.
+
+    Each side is trimmed separately against the colour of its own outermost
+    line (letterboxes are often black above and below only). Returns (left,
+    top, right, bottom) in the array's pixel coordinates.
+    """
+    height, width = luma.shape
+    if min(height, width) < 16:
+        return None
+    grey = luma.astype(np.int16)
+
+    def depth(lines: np.ndarray) -> int:
+        # lines: (n, length), outermost first
+        colour = int(np.median(lines[0]))
+        close = np.abs(lines - colour) <= BORDER_TOLERANCE
+        flat = close.mean(axis=1) >= BORDER_FILL
+        if not flat[0]:
+            return 0
+        stop = np.flatnonzero(~flat)
+        return int(stop[0]) if stop.size else len(flat)
+
+    top = depth(grey)
+    bottom = depth(grey[::-1])
+    left = depth(grey.T)
+    right = depth(grey.T[::-1])
+    min_h = max(2, round(BORDER_MIN_FRACTION * height))
+    min_w = max(2, round(BORDER_MIN_FRACTION * width))
+    top, bottom = (top if top >= min_h else 0), (bottom if bottom >= min_h else 0)
+    left, right = (left if left >= min_w else 0), (right if right >= min_w else 0)
+    if not (top or bottom or left or right):
+        return None
+    inner_w, inner_h = width - left - right, height - top - bottom
+    if (
+        inner_w < BORDER_KEEP_FRACTION * width
+        or inner_h < BORDER_KEEP_FRACTION * height
+    ):
+        return None  # mostly flat: nothing meaningful inside
+    return left, top, width - right, height - bottom
+
+
+def _hash_picture(
+    luma_img: Image.Image,
+    algorithms: Sequence[str],
+    *,
+    dihedral: bool,
+    variant_name: str | None,
+) -> list[PerceptualHash]:
+    luma = np.asarray(luma_img)
+    out: list[PerceptualHash] = []
+    for name in algorithms:
+        if name == "pdq":
+            pdq, quality = pdq_from_luma(luma, dihedral=dihedral)
+            out.extend(
+                PerceptualHash("pdq", value, variant_name or variant, quality)
+                for variant, value in pdq
+            )
+        elif name == "phash":
+            out.append(
+                PerceptualHash(
+                    "phash", phash_from_luma(luma_img), variant_name or "original"
+                )
+            )
+        elif name == "dhash":
+            out.append(
+                PerceptualHash(
+                    "dhash", dhash_from_luma(luma_img), variant_name or "original"
+                )
+            )
+    return out
+
+
+def perceptual_hashes(
+    data: bytes,
+    media_type: str | None,
+    *,
+    where: str,
+    algorithms: Sequence[str] = DEFAULT_PERCEPTUAL,
+    dihedral: bool = True,
+    trim: bool = True,
+) -> PerceptualResult:
+    """Perceptual hashes of the picture in ``data`` (first frame).
+
+    ``where`` names the item in error messages. ``algorithms`` are registered
+    perceptual names (pdq, phash, dhash); ``dihedral`` adds the seven PDQ
+    rotations/flips; ``trim`` adds "trimmed" PDQ/pHash when a border is found.
+
+    Raises:
+        DecodeError: (a ``MediaError``) the picture cannot be decoded: empty,
+            wrong type, bomb, truncated, corrupt.
+        UsageError: an unknown or non-perceptual algorithm name.
+    """
+    for name in algorithms:
+        if not get_algorithm(name).is_perceptual:
+            raise ValueError(f"{name!r} is not a perceptual hash")
+    decoded = decode_luma(data, media_type, where=where)
+    luma_img = decoded.luma
+    notes = list(decoded.notes)
+    if min(luma_img.size) < MIN_HASHABLE_SIDE:
+        notes.append(
+            f"too small for perceptual hashing ({decoded.width}x{decoded.height})"
+        )
+        return PerceptualResult(
+            (), decoded.width, decoded.height, decoded.format, None, tuple(notes)
+        )
+    names = [get_algorithm(n).name for n in algorithms]
+    hashes = _hash_picture(luma_img, names, dihedral=dihedral, variant_name=None)
+    trimmed_box = None
+    if trim:
+        box = find_border(np.asarray(luma_img))
+        if box is not None:
+            inner = luma_img.crop(box)
+            if min(inner.size) >= MIN_HASHABLE_SIDE:
+                hashes += _hash_picture(
+                    inner, names, dihedral=False, variant_name=TRIMMED
+                )
+                sx = decoded.width / luma_img.width
+                sy = decoded.height / luma_img.height
+                trimmed_box = (
+                    round(box[0] * sx),
+                    round(box[1] * sy),
+                    round(box[2] * sx),
+                    round(box[3] * sy),
+                )
+    return PerceptualResult(
+        hashes=tuple(hashes),
+        width=decoded.width,
+        height=decoded.height,
+        format=decoded.format,
+        trimmed_box=trimmed_box,
+        notes=tuple(notes),
+    )
+
+
+def is_hashable_picture(media_type: str | None) -> bool:
+    """Whether ``media_type`` is a still-image type we decode for perceptual hashes."""
+    return (
+        media_type is not None
+        and media_type.split(";", 1)[0].strip().lower() in FORMATS
+    )
+
+
+def hash_media(
+    address: str,
+    data: bytes,
+    media_type: str | None,
+    *,
+    where: str | None = None,
+    algorithms: Sequence[str] = DEFAULT_PERCEPTUAL,
+    dihedral: bool = True,
+    trim: bool = True,
+) -> MediaHash:
+    """All hashes of one media item held in memory.
+
+    Pictures (``image/*``) get perceptual hashes; videos and unknown types get
+    MD5/SHA-1 only. ``where`` (default: ``address``) names the item in errors.
+
+    Raises:
+        UndecodableMediaError: a picture that cannot be decoded or is of an
+            unsupported image type; ``.media_hash`` holds MD5/SHA-1 and
+            ``.reason`` the cause, for the caller's ``Skipped`` record.
+    """
+    md5, sha1 = digest_stream((data,))
+    plain = MediaHash(address=address, md5=md5, sha1=sha1)
+    mime = (media_type or "").split(";", 1)[0].strip().lower()
+    if not mime.startswith("image/"):
+        return plain
+    label = where or address
+    try:
+        result = perceptual_hashes(
+            data,
+            media_type,
+            where=label,
+            algorithms=algorithms,
+            dihedral=dihedral,
+            trim=trim,
+        )
+    except DecodeError as exc:
+        raise UndecodableMediaError(exc.where, exc.reason, plain) from exc
+    return MediaHash(
+        address=address,
+        md5=md5,
+        sha1=sha1,
+        perceptual=result.hashes,
+        width=result.width,
+        height=result.height,
+    )
+
+
+__all__ = [
+    "ALGORITHMS",
+    "DEFAULT_PERCEPTUAL",
+    "DIHEDRAL_VARIANTS",
+    "TRIMMED",
+    "PerceptualResult",
+    "UndecodableMediaError",
+    "digest_stream",
+    "find_border",
+    "hash_media",
+    "is_hashable_picture",
+    "pdq_from_luma",
+    "perceptual_hashes",
+]
