@@ -312,3 +312,45 @@ def test_default_calibration_loads() -> None:
     for name in ("pdq", "phash"):
         ps = [cal.probability(name, d) for d in range(0, 257)]
         assert all(a >= b for a, b in itertools.pairwise(ps))
+
+
+def test_worked_example() -> None:
+    """The numbers in docs/queue.md's worked example."""
+    d1 = DeviceFacts("PHONE-01", "OP-7", "scanned", media_count=1200, matches=(
+        exact("p1:i10:DCIM/IMG_0001.jpg", "1001"),
+        DeviceMatch("p1:i11:DCIM/copy.jpg", "caid", "1001", "sha1", 0, "A", "caid"),
+        DeviceMatch("p1:i12:Pictures/x.jpg", "caid", "2002", "pdq", 20, "C", "caid",
+                    deleted=True),
+        DeviceMatch("p1:carve@5242880", "caid", "3003", "pdq", 40, "B", "caid",
+                    carved=True),
+        DeviceMatch("p1:i13:logo.png", "nsrl", "n77", "sha1", 0, None, "nsrl",
+                    known_good=True),
+    ))  # fmt: skip
+    d2 = DeviceFacts("LAPTOP-02", "OP-9", "scanned", media_count=5000, matches=(
+        exact("p2:i50:a.jpg", "1001"), exact("p2:i51:b.jpg", "1002"),
+    ))  # fmt: skip
+    d3 = DeviceFacts("USB-03", "OP-7", "failed", failure="EWF segment 2 missing")
+    d4 = DeviceFacts("TABLET-04", "OP-9", "scanned", media_count=800)
+    cases = {
+        "OP-7": Case("OP-7", "lives-with", "high"),
+        "OP-9": Case("OP-9", "none", "medium"),
+    }
+    rows = rank([d4, d3, d2, d1], cases, CAL)
+    assert order(rows) == ["PHONE-01", "LAPTOP-02", "USB-03", "TABLET-04"]
+    phone, laptop = rows[0], rows[1]
+    assert [round(i.probability, 3) for i in phone.score.items] == [0.999, 0.8, 0.2]
+    assert round(phone.score.likelihood, 4) == 0.9998
+    assert round(phone.score.severity, 4) == 0.9990
+    assert round(phone.score.volume, 4) == 0.1590
+    assert round(phone.score.evidence, 4) == 0.8734
+    assert round(phone.safeguarding, 2) == 0.90
+    assert round(phone.priority, 4) == 2.4455
+    assert round(laptop.priority, 4) == 1.2228
+    assert phone.reason == (
+        "2 known images (1 category A, 1 category C), 1 exact / 1 near-identical, "
+        "1 only in deleted space; 1 possible near-match; suspect lives with "
+        "children; case risk high"
+    )
+    assert [r.tier for r in rows] == [
+        "known-material", "known-material", "needs-attention", "nothing-found",
+    ]  # fmt: skip
