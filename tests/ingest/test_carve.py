@@ -228,10 +228,26 @@ def test_unpartitioned_region_is_one_run() -> None:
 
 
 def test_unsupported_filesystem_is_one_skipped(tmp_path: Path) -> None:
-    part = Partition("dev", "/e", 1, 0, 1 << 20, "HFS+", fs_type="hfs+")
+    part = Partition("dev", "/e", 1, 0, 1 << 20, "UFS", fs_type="ufs2")
     [skip] = list(carve_partition(None, part))
     assert isinstance(skip, Skipped) and skip.stage == "carve"
-    assert "hfs+ is not carved" in skip.reason and "known: exfat, ext2" in skip.reason
+    assert skip.where == "partition 1 @ 0"
+    assert "ufs2 is not carved" in skip.reason and "known: exfat, ext2" in skip.reason
+
+
+def test_hfs_plus_allocation_file_equals_blkls(dfvfs_dir: Path) -> None:
+    require_tools("blkls")
+    image = dfvfs_dir / "hfsplus.raw"
+    with open_device(image) as handle:
+        [part] = [p for p in iter_partitions(handle) if isinstance(p, Partition)]
+        assert part.fs_type == "hfs+"
+        unit = int(open_filesystem(handle, 0).info.block_size)
+        ours = {
+            block
+            for offset, length in unallocated_runs(handle, part)
+            for block in range(offset // unit, (offset + length) // unit)
+        }
+    assert ours == _blkls_free(image) and len(ours) > 100
 
 
 def test_carve_speed_is_near_read_speed(tmp_path: Path) -> None:

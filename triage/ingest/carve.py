@@ -2,11 +2,11 @@
 
 ``unallocated_runs(handle, partition)`` turns a filesystem's own allocation map
 into absolute byte runs of free space: the FAT (FAT12/16/32), the ``$Bitmap``
-file (NTFS, read through Sleuth Kit), the block-group bitmaps (ext2/3/4) and
-the allocation bitmap (exFAT). Reading the map costs a few reads per
-filesystem, where listing every block (``blkls -l``) costs a line per block.
-Regions outside any partition, and partitions whose filesystem cannot be read,
-are one run each.
+file (NTFS, read through Sleuth Kit), the block-group bitmaps (ext2/3/4), the
+allocation bitmap (exFAT) and the allocation file (HFS+). Reading the map costs
+a few reads per filesystem, where listing every block (``blkls -l``) costs a
+line per block. Regions outside any partition, and partitions whose filesystem
+cannot be read, are one run each.
 
 ``carve(handle, partition, offset, length)`` streams a run in aligned blocks,
 finds JPEG (``FF D8 FF``) and PNG signatures with ``bytes.find`` (so zeros and
@@ -27,7 +27,7 @@ import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
@@ -63,9 +63,12 @@ def _runs_from_free(free: np.ndarray) -> Iterator[tuple[int, int]]:
         yield int(start), int(stop - start)
 
 
-def _bitmap_free(bitmap: bytes, count: int) -> np.ndarray:
-    """Bits (least significant first) of an allocation bitmap: True where free."""
-    bits = np.unpackbits(np.frombuffer(bitmap, dtype=np.uint8), bitorder="little")
+def _bitmap_free(
+    bitmap: bytes, count: int, order: Literal["little", "big"] = "little"
+) -> np.ndarray:
+    """Bits of an allocation bitmap (least significant bit first unless
+    ``order="big"``): True where free."""
+    bits = np.unpackbits(np.frombuffer(bitmap, dtype=np.uint8), bitorder=order)
     bits = bits[:count]
     free = bits == 0
     if free.size < count:  # a short bitmap: unknown clusters are not claimed free
@@ -128,6 +131,17 @@ def _ntfs_runs(
     free = _bitmap_free(_read_meta_file(fs, inode=6), count)  # $Bitmap
     for start, run in _runs_from_free(free):
         yield partition.offset + start * cluster, run * cluster
+
+
+def _hfs_runs(
+    handle: Device, partition: Partition, fs: Any
+) -> Iterator[tuple[int, int]]:
+    block = int(fs.info.block_size)
+    count = int(fs.info.block_count)
+    # $AllocationFile (catalog id 6): one bit per block, most significant first.
+    free = _bitmap_free(_read_meta_file(fs, inode=6), count, order="big")
+    for start, run in _runs_from_free(free):
+        yield partition.offset + start * block, run * block
 
 
 def _exfat_runs(
@@ -197,6 +211,7 @@ ALLOCATION_MAPS: dict[
     "ext2": _ext_runs,
     "ext3": _ext_runs,
     "ext4": _ext_runs,
+    "hfs+": _hfs_runs,
     "iso9660": lambda handle, partition, fs: iter(()),  # no free space by design
 }
 
@@ -209,7 +224,7 @@ def unallocated_runs(handle: Any, partition: Partition) -> Iterator[tuple[int, i
 
     Raises:
         FilesystemError: the filesystem type has no allocation-map reader here
-            (ISO 9660 has no free space; HFS+ is not supported), or its map is
+            (UFS, YAFFS2, APFS...; ISO 9660 has no free space), or its map is
             unreadable. Raised before any run is yielded.
     """
     if not partition.allocated or partition.fs_type is None:
