@@ -20,7 +20,7 @@ from typing import Any
 
 from triage.errors import FilesystemError
 from triage.ingest.evidence import DeviceHandle
-from triage.ingest.volumes import open_filesystem
+from triage.ingest.volumes import failure, open_filesystem
 from triage.ingest.walk import ntfs_streams
 from triage.records import FileRecord, Source
 
@@ -59,9 +59,10 @@ def _range_reader(
     fs = open_filesystem(handle, record.partition_offset)
     try:
         tsk_file = fs.open_meta(inode=record.inode)
-    except OSError as exc:
+    except (OSError, RuntimeError) as exc:  # pytsk3 raises both
         raise FilesystemError(
-            f"{_where(handle, record)}: cannot open inode {record.inode}: {exc}"
+            f"{_where(handle, record)}: cannot open inode {record.inode}: "
+            + failure(handle, exc)
         ) from exc
     meta = tsk_file.info.meta
     args: tuple[int, ...] = ()
@@ -84,9 +85,10 @@ def _range_reader(
             return b""
         try:
             return bytes(tsk_file.read_random(offset, want, *args))
-        except OSError as exc:
+        except (OSError, RuntimeError) as exc:  # pytsk3 raises both
             raise FilesystemError(
-                f"{_where(handle, record)}: read failed at byte {offset}: {exc}"
+                f"{_where(handle, record)}: read failed at byte {offset}: "
+                + failure(handle, exc)
             ) from exc
 
     return read_fs, size

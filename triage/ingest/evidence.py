@@ -182,14 +182,58 @@ def _open_raw(segments: Sequence[str]) -> Reader:
 def _ewf_segments(path: Path) -> tuple[str, ...]:
     import pyewf
 
+    if _is_later_segment(path):  # given .E02: start from .E01
+        path = path.with_suffix(path.suffix[:-2] + "01")
+
     try:
         return tuple(pyewf.glob(str(path)))
     except OSError as exc:
         raise EvidenceError(f"{path}: cannot find EWF segments: {exc}") from exc
 
 
+_EWF1 = b"EVF\x09\x0d\x0a\xff\x00"
+_EWF_SECTION = 76  # bytes in an EWF1 section descriptor
+
+
+def _check_ewf1_segments(segments: Sequence[str]) -> None:
+    """Refuse an EWF1 set with a missing or truncated segment, before reading.
+
+    Each segment file has its number in its header and ends with a section
+    descriptor: "next" (more segments follow) or "done" (the last one).
+    libewf opens such a set anyway and fails only on a read far into it.
+    """
+    for expected, path in enumerate(segments, start=1):
+        with open(path, "rb") as fh:
+            head = fh.read(13)
+            if not head.startswith(_EWF1):
+                return  # EWF2 (Ex01): libewf checks it itself
+            number = int.from_bytes(head[9:11], "little")
+            if number != expected:
+                raise EvidenceError(
+                    f"{segments[0]}: EWF segment {expected} is missing "
+                    f"({Path(path).name} is segment {number})"
+                )
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(13, size - _EWF_SECTION))
+            kind = fh.read(16).rstrip(b"\0")
+        last = expected == len(segments)
+        if kind == b"next" and last:
+            raise EvidenceError(
+                f"{segments[0]}: EWF segment {expected + 1} is missing "
+                f"({Path(path).name} says more segments follow)"
+            )
+        if kind not in (b"next", b"done"):
+            raise EvidenceError(
+                f"{segments[0]}: EWF segment {Path(path).name} is truncated "
+                "(it does not end with a 'next' or 'done' section)"
+            )
+
+
 def _open_ewf(segments: Sequence[str]) -> Reader:
     import pyewf
+
+    _check_ewf1_segments(segments)
 
     handle = pyewf.handle()
     handle.open(list(segments), "r")
@@ -271,7 +315,8 @@ def _single(path: Path) -> tuple[str, ...]:
 
 def _looks_split(path: Path, head: bytes, size: int) -> bool:
     naming = _split_names(path)
-    return naming is not None and naming[0](1).is_file()
+    # Any later segment makes it a set (a hole is reported when it is opened).
+    return naming is not None and any(naming[0](i).is_file() for i in range(1, 64))
 
 
 def _looks_raw(path: Path, head: bytes, size: int) -> bool:
@@ -404,10 +449,18 @@ class ContainerImg(pytsk3.Img_Info):
         self._reader = reader
         self.bytes_read = 0
         self.read_calls = 0
+        self.read_error: str | None = None
         super().__init__(url="", type=pytsk3.TSK_IMG_TYPE_EXTERNAL)
 
     def read(self, offset: int, size: int) -> bytes:
-        data = self._reader.read(offset, size)
+        try:
+            data = self._reader.read(offset, size)
+        except OSError as exc:
+            # Sleuth Kit turns this into its own vague error; keep the real one.
+            self.read_error = f"cannot read {size} bytes at offset {offset}: " + (
+                _clean(exc)
+            )
+            raise
         self.bytes_read += len(data)
         self.read_calls += 1
         return data
@@ -442,8 +495,26 @@ class DeviceHandle:
         return int(self.img_info.bytes_read)
 
     def read(self, offset: int, size: int) -> bytes:
-        """Read media bytes by absolute offset (short at the end of the media)."""
-        return bytes(self.img_info.read(offset, size))
+        """Read media bytes by absolute offset (short at the end of the media).
+
+        Raises:
+            EvidenceError: the container could not deliver the bytes.
+        """
+        try:
+            return bytes(self.img_info.read(offset, size))
+        except OSError as exc:
+            raise EvidenceError(
+                f"{self.device.device_id}: {self.take_read_error() or exc}"
+            ) from exc
+
+    def take_read_error(self) -> str | None:
+        """The last container read error (then forgotten), if any.
+
+        Sleuth Kit reports a failed read of the container in its own words;
+        this is what the container library actually said.
+        """
+        message, self.img_info.read_error = self.img_info.read_error, None
+        return message
 
     def close(self) -> None:
         self.fs_cache.clear()

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytsk3
 
-from triage.errors import FilesystemError
+from triage.errors import EvidenceError, FilesystemError
 from triage.ingest.evidence import DeviceHandle
 from triage.records import Partition, Skipped
 
@@ -44,9 +44,11 @@ FS_TYPES: dict[int, str] = {
 _APFS_MAGIC = b"NXSB"  # at byte 32 of an APFS container superblock
 
 
-def _tsk_message(exc: BaseException) -> str:
+def tsk_message(exc: BaseException) -> str:
     """Sleuth Kit's own words, without the C function names it prefixes."""
     text = " ".join(str(exc).split())
+    if "with error: " in text:  # pytsk3's wrapper around Sleuth Kit's message
+        text = text.split("with error: ", 1)[1]
     return text.split(": ", 1)[-1] if text.startswith("tsk_") else text
 
 
@@ -66,10 +68,11 @@ def open_filesystem(handle: DeviceHandle, offset: int) -> Any:
         )
     try:
         fs = pytsk3.FS_Info(handle.img_info, offset=offset)
-    except OSError as exc:
+    except (OSError, RuntimeError) as exc:  # pytsk3 raises both
+        _raise_read_error(handle, exc)
         raise FilesystemError(
             f"{handle.device.device_id}: no readable filesystem at offset "
-            f"{offset}: {_tsk_message(exc)}"
+            f"{offset}: {tsk_message(exc)}"
         ) from exc
     handle.fs_cache[offset] = fs
     return fs
@@ -80,10 +83,23 @@ def fs_type_name(fs: Any) -> str:
     return FS_TYPES.get(ftype, f"tsk-{ftype:#x}")
 
 
+def failure(handle: DeviceHandle, exc: BaseException) -> str:
+    """Why a pytsk3 call failed: the container's read error, else Sleuth Kit's."""
+    return handle.take_read_error() or tsk_message(exc)
+
+
+def _raise_read_error(handle: DeviceHandle, exc: BaseException) -> None:
+    """If Sleuth Kit failed because the container could not be read, say so."""
+    message = handle.take_read_error()
+    if message is not None:
+        raise EvidenceError(f"{handle.device.device_id}: {message}") from exc
+
+
 def _volume_system(handle: DeviceHandle) -> Any | None:
     try:
         return pytsk3.Volume_Info(handle.img_info)
-    except OSError:
+    except (OSError, RuntimeError) as exc:  # pytsk3 raises both
+        _raise_read_error(handle, exc)
         return None  # no partition table: a bare filesystem (or nothing)
 
 

@@ -18,9 +18,10 @@ Kit's pseudo-entries, made on purpose:
   lists them; alternate data streams can hide content, so they must be seen.
 - exFAT's $ALLOC_BITMAP and $UPCASE_TABLE are kept for the same reason.
 
-A directory is entered once (a set of visited directory inodes), so a corrupt
-tree that points a folder back at its parent cannot loop. Entries stream out
-one directory at a time; nothing holds the whole listing.
+A directory is entered once (a map of visited directory inodes), so a corrupt
+tree that points a folder back at its parent cannot loop: the second visit is
+a ``Skipped`` ("directory loop" when the folder is its own ancestor).
+Entries stream out one directory at a time; nothing holds the whole listing.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import pytsk3
 
 from triage.errors import FilesystemError
 from triage.ingest.evidence import DeviceHandle
-from triage.ingest.volumes import open_filesystem
+from triage.ingest.volumes import failure, open_filesystem
 from triage.records import FileRecord, Partition, Skipped, Source
 
 _REG = int(pytsk3.TSK_FS_META_TYPE_REG)
@@ -77,6 +78,12 @@ def ntfs_streams(tsk_file: Any) -> list[tuple[str, int, int, int]]:
     return streams
 
 
+def _skip(partition: Partition, where: str, reason: str) -> Skipped:
+    return Skipped(
+        partition.device_id, f"partition {partition.index}:{where}", "ingest", reason
+    )
+
+
 def iter_entries(
     handle: DeviceHandle, partition: Partition
 ) -> Iterator[FileRecord | Skipped]:
@@ -97,26 +104,26 @@ def iter_entries(
     is_ntfs = partition.fs_type == "ntfs"
     is_fat = partition.fs_type in ("fat12", "fat16", "fat32", "exfat")
     root = int(fs.info.root_inum)
-    visited: set[int] = {root}
-    # Depth-first, one open directory per level: (directory, its path prefix).
-    stack: list[tuple[Iterator[Any], str]] = []
+    visited: dict[int, str] = {root: "/"}  # directory inode -> where first seen
+    # Depth-first, one open directory per level: (entries, path prefix, inode).
+    stack: list[tuple[Iterator[Any], str, int]] = []
     try:
-        stack.append((iter(fs.open_dir(inode=root)), ""))
-    except OSError as exc:
-        yield Skipped(dev.device_id, f"partition {partition.index}:/", "ingest",
-                      f"cannot read the root folder: {exc}")  # fmt: skip
+        stack.append((iter(fs.open_dir(inode=root)), "", root))
+    except (OSError, RuntimeError) as exc:  # pytsk3 raises both
+        why = failure(handle, exc)
+        yield _skip(partition, "/", f"cannot read the root folder: {why}")
         return
     while stack:
-        entries, prefix = stack[-1]
+        entries, prefix, _ = stack[-1]
         try:
             tsk_file = next(entries)
         except StopIteration:
             stack.pop()
             continue
-        except OSError as exc:
+        except (OSError, RuntimeError) as exc:  # pytsk3 raises both
             stack.pop()
-            yield Skipped(dev.device_id, f"partition {partition.index}:{prefix or '/'}",
-                          "ingest", f"folder listing stopped: {exc}")  # fmt: skip
+            why = failure(handle, exc)
+            yield _skip(partition, prefix or "/", f"folder listing stopped: {why}")
             continue
         name_info = tsk_file.info.name
         name = _decode(name_info.name)
@@ -132,19 +139,35 @@ def iter_entries(
             try:
                 tsk_file = fs.open_meta(inode=inode)
                 meta = tsk_file.info.meta
-            except OSError:
+            except (OSError, RuntimeError):
                 meta = None
         meta_type = int(meta.type) if meta is not None else None
 
         if meta_type in _DIR_META:
             if inode in visited:
-                continue  # a loop, or a folder already walked by another name
-            visited.add(inode)
+                if any(inode == up for _, _, up in stack):
+                    reason = (
+                        f"directory loop: folder (inode {inode}) contains itself "
+                        f"(first seen as {visited[inode]}); not walked again"
+                    )
+                else:
+                    reason = (
+                        f"folder (inode {inode}) already walked as "
+                        f"{visited[inode]}; not walked again"
+                    )
+                yield Skipped(
+                    dev.device_id,
+                    f"partition {partition.index}:{path}",
+                    "ingest",
+                    reason,
+                )
+                continue
+            visited[inode] = path
             try:
-                stack.append((iter(fs.open_dir(inode=inode)), f"{path}/"))
-            except OSError as exc:
-                yield Skipped(dev.device_id, f"partition {partition.index}:{path}",
-                              "ingest", f"cannot open folder: {exc}")  # fmt: skip
+                stack.append((iter(fs.open_dir(inode=inode)), f"{path}/", inode))
+            except (OSError, RuntimeError) as exc:  # pytsk3 raises both
+                why = failure(handle, exc)
+                yield _skip(partition, path, f"cannot open folder: {why}")
             continue
         if not (meta_type == _REG or (meta is None and name_type == _NAME_REG)):
             continue
