@@ -99,15 +99,14 @@ def _carve_partition(
     handle: DeviceHandle, part: Partition, media_only: bool
 ) -> Iterator[FileRecord | Skipped]:
     try:
-        from triage.ingest.carve import carve as carve_run
-        from triage.ingest.carve import unallocated_runs
+        from triage.ingest.carve import carve_partition
     except ModuleNotFoundError as exc:
         if exc.name != "triage.ingest.carve":
             raise
         return
-    for offset, length in unallocated_runs(handle, part):
-        for item in carve_run(handle, part, offset, length):
-            if _wanted(item, media_only) and (
-                isinstance(item, Skipped) or item.source is Source.CARVED
-            ):
-                yield item
+    # carve_partition turns "no allocation map for this filesystem" into a Skipped.
+    for item in carve_partition(handle, part):
+        if _wanted(item, media_only) and (
+            isinstance(item, Skipped) or item.source is Source.CARVED
+        ):
+            yield item
