@@ -13,6 +13,7 @@ from triage.store import ChunkWrite, Store
 
 CAID_DIGEST = "sha256:" + "c" * 64
 NSRL_DIGEST = "sha256:" + "d" * 64
+SCHEMES = {"nsrl": "nsrl", "vics": "vics"}
 
 
 @dataclass
@@ -94,7 +95,7 @@ def populate(db: Path, cases: Sequence[Case], devices: Sequence[Dev]) -> Path:
                         Match(
                             rec.address, set_name,
                             NSRL_DIGEST if good else CAID_DIGEST, entry, algorithm,
-                            distance, category, "nsrl" if good else "caid", good,
+                            distance, category, SCHEMES.get(set_name, "caid"), good,
                         )
                     )  # fmt: skip
             store.write_chunk(
