@@ -95,8 +95,10 @@ def to_db(path: Path, facts: list[DeviceFacts], case_map: dict[str, Case]) -> No
                 media.append(
                     (rec, MediaHash(rec.address, md5, md5 + "00000000"), False)
                 )
-                matches.append(Match(rec.address, "caid", "sha256:x", m.entry_id,
-                                     m.algorithm, m.distance, m.category, "caid"))  # fmt: skip
+                matches.append(
+                    Match(rec.address, "caid", "sha256:x", m.entry_id,
+                          m.algorithm, m.distance, m.category, "caid")
+                )  # fmt: skip
             store.write_chunk(
                 ChunkWrite(f.device_id, "c", None, "s", media, matches, [])
             )
@@ -117,8 +119,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args()
     rng = random.Random(args.seed)
-    print(f"seed {args.seed}; {platform.node()} {platform.processor() or platform.machine()}"
-          f" {os.cpu_count()} cpus, Python {platform.python_version()}; "
+    cpu = platform.processor() or platform.machine()
+    print(f"seed {args.seed}; {platform.node()} {cpu} {os.cpu_count()} cpus, "
+          f"Python {platform.python_version()}; "
           f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC")  # fmt: skip
     cal = load_calibration()
     case_map = cases(rng)
