@@ -185,10 +185,14 @@ def _ewf_segments(path: Path) -> tuple[str, ...]:
     if _is_later_segment(path):  # given .E02: start from .E01
         path = path.with_suffix(path.suffix[:-2] + "01")
 
+    if not re.fullmatch(r"\.[EeLlSs]x?01", path.suffix):
+        # Renamed (e.g. exhibit.bin): libewf globs by extension only. One file;
+        # the segment check refuses it if its last section says more follow.
+        return (str(path),)
     try:
         return tuple(pyewf.glob(str(path)))
     except OSError as exc:
-        raise EvidenceError(f"{path}: cannot find EWF segments: {exc}") from exc
+        raise EvidenceError(f"{path}: cannot find EWF segments: {_clean(exc)}") from exc
 
 
 _EWF1 = b"EVF\x09\x0d\x0a\xff\x00"

@@ -1,0 +1,135 @@
+"""Containers: recognised by signature, segments found from the first one."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import require_tools
+from triage.errors import EvidenceError
+from triage.ingest.evidence import (
+    CONTAINERS,
+    Container,
+    discover_segments,
+    find_evidence,
+    identify,
+    open_device,
+    register,
+)
+from triage.sample.disk import MIB, build_disk, build_filesystem, to_ewf, to_split_raw
+
+FILES = {"x.txt": b"x" * 3000, "y/z.bin": bytes(range(256)) * 4}
+
+
+@pytest.fixture(scope="module")
+def disk(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    require_tools("mkfs.fat", "mcopy", "sfdisk")
+    root = tmp_path_factory.mktemp("ev")
+    fat = build_filesystem("fat16", FILES, root / "fat.img")
+    return build_disk(root / "disk.dd", [fat], "mbr")
+
+
+def test_registry_has_every_container_once() -> None:
+    assert set(CONTAINERS) == {"ewf", "vmdk", "vhdx", "vhd", "qcow", "split", "raw"}
+    with pytest.raises(ValueError, match="already registered"):
+        register(CONTAINERS["raw"])
+
+
+def test_raw_opens_and_reads(disk: Path) -> None:
+    with open_device(disk) as handle:
+        assert handle.device.container == "raw"
+        assert handle.device.size == disk.stat().st_size == handle.size
+        assert handle.device.segments == (str(disk.absolute()),)
+        assert handle.device.device_id == "disk.dd"
+        assert handle.read(510, 2) == b"\x55\xaa"
+        assert handle.read(handle.size - 10, 100) == disk.read_bytes()[-10:]
+        assert handle.read(handle.size + 5, 10) == b""
+        assert handle.bytes_read == 12
+    with open_device(disk, device_id="EXHIBIT-7") as handle:
+        assert handle.device.device_id == "EXHIBIT-7"
+
+
+@pytest.mark.parametrize("naming", ["000", "001", "aa"])
+def test_split_raw_found_from_first_segment(
+    disk: Path, tmp_path: Path, naming: str
+) -> None:
+    segments = to_split_raw(disk, tmp_path, 3 * MIB, naming)
+    assert len(segments) >= 2
+    assert discover_segments(segments[0]) == tuple(map(str, segments))
+    with open_device(segments[0]) as handle:
+        assert handle.device.container == "split"
+        assert handle.size == disk.stat().st_size
+        # A read across a segment boundary joins the pieces.
+        assert (
+            handle.read(3 * MIB - 7, 14) == disk.read_bytes()[3 * MIB - 7 : 3 * MIB + 7]
+        )
+    assert find_evidence(tmp_path) == [segments[0]]
+
+
+def test_ewf_recognised_by_signature_not_name(disk: Path, tmp_path: Path) -> None:
+    require_tools("ewfacquire")
+    segments = to_ewf(disk, tmp_path / "e" / "img")
+    renamed = tmp_path / "exhibit.bin"
+    shutil.copy(segments[0], renamed)
+    assert identify(renamed).name == "ewf"
+    with open_device(renamed) as handle:
+        assert handle.device.container == "ewf"
+        assert handle.read(0, handle.size) == disk.read_bytes()
+        md5 = hashlib.md5(disk.read_bytes()).hexdigest()
+        assert handle.device.stored_digest is not None
+        assert handle.device.stored_digest.startswith(f"md5:{md5} sha1:")
+    # A raw image named like an E01 is still raw.
+    fake = tmp_path / "fake.E01"
+    shutil.copy(disk, fake)
+    assert identify(fake).name == "raw"
+
+
+def test_later_ewf_segment_opens_the_whole_set(disk: Path, tmp_path: Path) -> None:
+    require_tools("ewfacquire")
+    big = tmp_path / "big.dd"
+    big.write_bytes(disk.read_bytes() + bytes(range(256)) * (12 * 4096))
+    segments = to_ewf(big, tmp_path / "e" / "big", segment_size=MIB)
+    assert len(segments) >= 2
+    assert discover_segments(segments[1]) == tuple(map(str, segments))
+    assert find_evidence(tmp_path / "e") == [segments[0]]
+
+
+def test_find_evidence_ignores_notes_and_later_segments(
+    disk: Path, tmp_path: Path
+) -> None:
+    shutil.copy(disk, tmp_path / "a.dd")
+    (tmp_path / "notes.txt").write_text("exhibit list\n")
+    (tmp_path / "hashes.md5").write_bytes(b"0" * 512)  # sector-sized, wrong name
+    sub = tmp_path / "sub"
+    to_split_raw(disk, sub, 4 * MIB, "001")
+    assert find_evidence(tmp_path) == [tmp_path / "a.dd", sub / "disk.001"]
+    assert find_evidence(sub) == [sub / "disk.001"]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(b"", "empty file"), (b"hello\n", "not a disk image")],
+)
+def test_not_evidence(tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "thing.dd"
+    path.write_bytes(content)
+    with pytest.raises(EvidenceError, match=message) as info:
+        open_device(path)
+    assert str(path) in str(info.value)
+
+
+def test_folder_and_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(EvidenceError, match="is a folder"):
+        open_device(tmp_path)
+    with pytest.raises(EvidenceError, match="no such evidence file"):
+        open_device(tmp_path / "gone.E01")
+
+
+def test_container_is_a_frozen_record() -> None:
+    raw = CONTAINERS["raw"]
+    assert isinstance(raw, Container) and raw.description
+    with pytest.raises(AttributeError):
+        raw.name = "other"  # type: ignore[misc]
