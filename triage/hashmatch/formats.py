@@ -620,11 +620,11 @@ def _vics_media(media: Any, number: int, path: Path, lines: _Lines) -> HashEntry
                     "HashName/HashValue strings",
                 )
                 return None
-            column = _VICS_ALT.get(hash_name.strip().lower())
-            if column is None:
+            alt_column = _VICS_ALT.get(hash_name.strip().lower())
+            if alt_column is None:
                 lines.report.ignored[hash_name.strip()] += 1  # PhotoDNA etc.
             else:
-                pairs.append((column, hash_value))
+                pairs.append((alt_column, hash_value))
     hashes = _hashes(lines, number, pairs)
     if hashes is None:
         return None
