@@ -22,6 +22,7 @@ inside a carved JPEG is not reported twice.
 
 from __future__ import annotations
 
+import re
 import struct
 import zlib
 from collections import OrderedDict
@@ -350,6 +351,11 @@ def _parse_jpeg(read: Callable[[int, int], bytes], start: int) -> _Found | None:
     return _Found(min(pos, start + MAX_JPEG) - start, False)
 
 
+# 0xFF followed by a byte that ends entropy-coded data: not a stuffed zero, a
+# restart marker (RST0-7) or another 0xFF (fill).
+_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
+
+
 def _scan_entropy(
     read: Callable[[int, int], bytes], pos: int, limit: int
 ) -> int | None:
@@ -360,16 +366,9 @@ def _scan_entropy(
         data = read(pos, step + 1)
         if len(data) < 2:
             return None
-        at = 0
-        while True:
-            at = data.find(b"\xff", at)
-            if at < 0 or at + 1 >= len(data):
-                break
-            following = data[at + 1]
-            if following == 0x00 or 0xD0 <= following <= 0xD7 or following == 0xFF:
-                at += 1
-                continue
-            return pos + at
+        found = _MARKER.search(data)
+        if found is not None:
+            return pos + found.start()
         pos += len(data) - 1
     return None
 
@@ -428,16 +427,22 @@ CARVERS: dict[str, CarveFormat] = {
 _OVERLAP = max(len(c.magic) for c in CARVERS.values()) - 1
 
 
-def _candidates(data: bytes, limit: int) -> list[tuple[int, CarveFormat]]:
-    """Signature hits in ``data`` starting before ``limit``, in order."""
-    hits = []
+def _next_hit(
+    window: bytes, hits: dict[str, int], cursor: int, limit: int
+) -> tuple[int, CarveFormat] | None:
+    """The first signature at or after ``cursor`` (and before ``limit``).
+
+    ``hits`` keeps each format's next match, so every byte of the window is
+    searched once per format however many items are found in it.
+    """
+    best: tuple[int, CarveFormat] | None = None
     for fmt in CARVERS.values():
-        at = data.find(fmt.magic)
-        while 0 <= at < limit:
-            hits.append((at, fmt))
-            at = data.find(fmt.magic, at + 1)
-    hits.sort(key=lambda hit: hit[0])
-    return hits
+        at = hits.get(fmt.name, -2)
+        if at == -2 or 0 <= at < cursor:
+            at = hits[fmt.name] = window.find(fmt.magic, cursor)
+        if 0 <= at < limit and (best is None or at < best[0]):
+            best = (at, fmt)
+    return best
 
 
 def carve(
@@ -465,7 +470,11 @@ def carve(
         except (EvidenceError, OSError):
             pass  # the next block's own read reports it
         resume = scan_to
-        for at, fmt in _candidates(window, scan_to - pos):
+        hits: dict[str, int] = {}
+        cursor = 0
+        while (hit := _next_hit(window, hits, cursor, scan_to - pos)) is not None:
+            at, fmt = hit
+            cursor = at + 1
             start = pos + at
             try:
                 found = fmt.parse(cached.read, start)
@@ -487,11 +496,13 @@ def carve(
                 carve_offset=start,
             )
             if found.complete:
-                # Resume after the item, so hits inside it (an EXIF thumbnail)
+                # Go on after the item, so hits inside it (an EXIF thumbnail)
                 # are not reported again. A truncated item is not skipped over:
                 # what follows its last good byte may be another picture.
-                resume = start + found.size
-                break
+                cursor = start + found.size - pos
+                if start + found.size >= scan_to:
+                    resume = start + found.size
+                    break
         pos = resume
 
 
