@@ -354,3 +354,19 @@ def test_worked_example() -> None:
     assert [r.tier for r in rows] == [
         "known-material", "known-material", "needs-attention", "nothing-found",
     ]  # fmt: skip
+
+
+def test_stopped_early() -> None:
+    rows = rank(
+        [
+            device("fast", exact("p0:i1:x", "1"), status="stopped-early"),
+            device("nothing", status="stopped-early"),
+        ],
+        CASES,
+        CAL,
+    )
+    fast, nothing = rows
+    assert fast.tier == "known-material" and fast.attention == ()
+    assert "counts are a lower bound" in fast.reason
+    assert nothing.tier == "needs-attention"
+    assert "not all of the device was searched" in nothing.reason

@@ -29,7 +29,7 @@ from triage.cli.common import echo_json
 from triage.errors import UsageError
 from triage.queue.data import queue_row_json
 from triage.queue.explain import explain
-from triage.queue.export import FORMATS, export
+from triage.queue.export import FORMATS, VICS_SCHEMES, export
 from triage.queue.rank import ACCESS_WEIGHT, RISK_BANDS, RankedDevice
 from triage.queue.report import make_previews, render_report
 
@@ -312,11 +312,21 @@ def register(main: click.Group) -> None:
         help="The file to write.",
     )
     @click.option("--case", "case_id", help="Only this case's devices.")
-    def export_cmd(db: Path, fmt: str, output: Path, case_id: str | None) -> None:
+    @click.option(
+        "--vics-scheme",
+        type=click.Choice(VICS_SCHEMES),
+        default="auto",
+        show_default=True,
+        help="Category numbering of a VICS export: caid (A/B/C as 1/2/3) or "
+        "vics (Project VIC 0-4); auto is caid when every match is CAID-graded.",
+    )
+    def export_cmd(
+        db: Path, fmt: str, output: Path, case_id: str | None, vics_scheme: str
+    ) -> None:
         """Export the queue and matches as JSON, CSV (one row per match) or
         VICS 2.0 JSON (matched media, for full-examination tools)."""
         with open_store(db) as store:
             data = case_data(store, case_id)
         evidence = _evidence_paths([d.segments for d in data.devices])
-        _write_output(output, export(data, fmt), evidence)
+        _write_output(output, export(data, fmt, vics_scheme=vics_scheme), evidence)
         click.echo(f"wrote {output} ({fmt}, {len(data.devices)} device(s))")

@@ -29,12 +29,15 @@ EXPORT_FORMAT = "triage-export"
 EXPORT_VERSION = 1
 FORMATS: tuple[str, ...] = ("json", "csv", "vics")
 
-# VICS Category is an integer. VICS-scheme categories pass through. CAID
-# grades A/B/C are all child abuse material, VICS 1; their letter is kept in
-# the Media "Comments" so nothing is lost. Ungraded known-bad items are
-# exported as VICS 1 too (a known-bad set listed them) with a comment saying
-# so.
-CAID_TO_VICS: dict[str, int] = {"A": 1, "B": 1, "C": 1}
+# VICS Category is an integer whose meaning depends on the category scheme the
+# receiving tool is set to (Griffeye, for one, is configured for Project VIC
+# or for UK CAID). ``triage hashset import`` (triage.hashmatch.formats) reads
+# CAID 1, 2, 3 as A, B, C, so a CAID export writes A/B/C as 1/2/3 and reads
+# back exactly with ``--scheme caid``. A VICS export passes VICS categories
+# through; CAID-graded items in it become VICS 1 (child abuse material) with
+# the CAID letter in ``Comments``.
+CAID_TO_NUMBER: dict[str, int] = {"A": 1, "B": 2, "C": 3}
+VICS_SCHEMES: tuple[str, ...] = ("auto", "caid", "vics")
 
 CSV_COLUMNS: tuple[str, ...] = (
     "rank",
@@ -200,20 +203,56 @@ def export_csv(data: CaseData, calibration: Calibration | None = None) -> str:
     return out.getvalue()
 
 
-def vics_category(category: str | None, scheme: str | None) -> tuple[int, str | None]:
-    """(VICS integer category, comment) for a set's category."""
-    value = (category or "").strip().upper().removeprefix("CATEGORY ").strip()
-    if value.isdigit():
+def _letter(category: str | None) -> str:
+    return (category or "").strip().upper().removeprefix("CATEGORY ").strip()
+
+
+def vics_category(
+    category: str | None, scheme: str | None, target: str = "vics"
+) -> tuple[int, str | None]:
+    """(VICS integer category, comment) for a set's category, in the
+    ``target`` numbering (``vics`` or ``caid``).
+
+    Raises:
+        UsageError: a CAID export of an item with no CAID grade.
+    """
+    value = _letter(category)
+    caid = grade(category, scheme).label in ("category A", "category B", "category C")
+    if target == "caid":
+        if not caid:
+            raise UsageError(
+                f"category {category!r} ({scheme or 'no scheme'}) has no CAID "
+                "grade; export with --vics-scheme vics"
+            )
+        return CAID_TO_NUMBER[value], None
+    if caid and not value.isdigit():
+        return 1, f"CAID category {value}"
+    if scheme in ("vics", "local", None) and value.isdigit():
         return int(value), None
-    if value in CAID_TO_VICS:
-        return CAID_TO_VICS[value], f"CAID category {value}"
     return 1, (
         f"known-bad set category {category!r}" if category else "ungraded known-bad"
     )
 
 
-def export_vics(data: CaseData) -> str:
+def vics_target(data: CaseData, requested: str = "auto") -> str:
+    """The numbering a VICS export uses: ``caid`` when every counted match is
+    CAID-graded, else ``vics`` (unless ``requested`` says)."""
+    if requested != "auto":
+        return requested
+    labels = {
+        grade(m.category, m.scheme).label
+        for d in data.devices
+        for item in d.media
+        for m in item.matches
+        if not m.known_good and grade(m.category, m.scheme).counts
+    }
+    caid = {"category A", "category B", "category C"}
+    return "caid" if labels and labels <= caid else "vics"
+
+
+def export_vics(data: CaseData, scheme: str = "auto") -> str:
     """VICS 2.0 JSON of the counted matched media, one Media per MD5."""
+    target = vics_target(data, scheme)
     media: dict[str, dict[str, Any]] = {}
     for d in data.devices:
         for item in d.media:
@@ -224,8 +263,11 @@ def export_vics(data: CaseData) -> str:
             ]
             if not counted or not item.md5:
                 continue
-            worst = max(counted, key=lambda m: grade(m.category, m.scheme).order)
-            category, comment = vics_category(worst.category, worst.scheme)
+            worst = max(
+                counted,
+                key=lambda m: (grade(m.category, m.scheme).order, m.set_name),
+            )
+            category, comment = vics_category(worst.category, worst.scheme, target)
             key = item.md5.lower()
             entry = media.get(key)
             if entry is None:
@@ -261,12 +303,18 @@ def export_vics(data: CaseData) -> str:
     return json.dumps(doc, indent=2) + "\n"
 
 
-def export(data: CaseData, fmt: str, calibration: Calibration | None = None) -> str:
+def export(
+    data: CaseData,
+    fmt: str,
+    calibration: Calibration | None = None,
+    *,
+    vics_scheme: str = "auto",
+) -> str:
     """The export in ``fmt`` (one of ``FORMATS``)."""
     if fmt == "json":
         return export_json(data, calibration)
     if fmt == "csv":
         return export_csv(data, calibration)
     if fmt == "vics":
-        return export_vics(data)
+        return export_vics(data, vics_scheme)
     raise UsageError(f"unknown export format {fmt!r}; known: {', '.join(FORMATS)}")

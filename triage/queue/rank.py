@@ -117,14 +117,19 @@ def safeguarding_phrase(case: Case) -> str:
     return f"{_ACCESS_PHRASE.get(case.access_to_children, 'access unknown')}; {risk}"
 
 
-def attention(facts: DeviceFacts) -> tuple[str, ...]:
-    """Why a device needs a person to look at it, whatever it matched."""
+def attention(facts: DeviceFacts, has_evidence: bool = False) -> tuple[str, ...]:
+    """Why a device needs a person to look at it, whatever it matched.
+
+    A scan that stopped early (``--stop-after`` N confident hits) is only a
+    flag when it found nothing that counts; with evidence it is the intended
+    fast path, and the reason says the counts are a lower bound.
+    """
     out: list[str] = []
     if facts.status == "failed":
         out.append(f"scan failed: {facts.failure or 'no reason recorded'}")
     for region in facts.unreadable:
         out.append(f"not read: {region}")
-    if facts.status == "stopped-early":
+    if facts.status == "stopped-early" and not has_evidence:
         out.append("scan stopped early: not all of the device was searched")
     seen = facts.media_count + facts.skipped_count
     if (
@@ -139,10 +144,6 @@ def tier_of(facts: DeviceFacts, score: DeviceScore) -> str:
     """The tier (see the module docstring)."""
     if score.has_evidence:
         return "known-material"
-    if facts.status == "stopped-early" and not facts.unreadable:
-        # Stopped after a hit that no longer counts, or on a time budget:
-        # either way not fully searched.
-        return "needs-attention"
     if attention(facts):
         return "needs-attention"
     if facts.status in ("awaiting", "scanning"):
@@ -202,6 +203,8 @@ def reason_line(
         archived = sum(1 for i in confident if i.in_archive)
         if archived:
             head += f", {archived} in archives"
+        if facts.status == "stopped-early":
+            head += " (scan stopped early: counts are a lower bound)"
         parts.append(head)
         if possible:
             parts.append(
@@ -259,7 +262,7 @@ def rank(
         case = cases.get(f.case_id or "") or Case(f.case_id or "(no case)")
         score = score_device(f, cal)
         weight = safeguarding(case)
-        flags = attention(f)
+        flags = attention(f, score.has_evidence)
         tier = tier_of(f, score)
         priority = score.evidence * (1.0 + SAFEGUARDING_GAIN * weight)
         rows.append(
