@@ -280,3 +280,23 @@ def test_png_needs_a_valid_ihdr_first() -> None:
     data = bytearray(BLOCK)
     data[64 : 64 + len(fake)] = fake
     assert carved(FakeDevice(bytes(data))) == []
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"progressive": True},
+        {"restart_marker_blocks": 4},
+        {"quality": 100, "subsampling": 0},
+    ],
+    ids=["progressive", "restart-markers", "q100-444"],
+)
+def test_jpeg_variants_are_carved_whole(options: dict[str, object]) -> None:
+    out = io.BytesIO()
+    make_picture(21, 200, 150).save(out, "JPEG", **options)
+    blob = out.getvalue()
+    data = bytearray(random.Random(9).randbytes(BLOCK))
+    data[333 : 333 + len(blob)] = blob
+    [item] = carved(FakeDevice(bytes(data)))
+    assert isinstance(item, FileRecord)
+    assert (item.carve_offset, item.size) == (333, len(blob))

@@ -10,10 +10,14 @@ import random
 import struct
 import tarfile
 import zipfile
+from pathlib import Path
 
 import pytest
 from PIL import Image
 
+from tests.conftest import require_tools
+from triage.ingest.classify import classify
+from triage.ingest.evidence import open_device
 from triage.ingest.media import (
     SIGNATURES,
     SNIFF_BYTES,
@@ -24,6 +28,10 @@ from triage.ingest.media import (
     register,
     sniff,
 )
+from triage.ingest.volumes import iter_partitions
+from triage.ingest.walk import iter_entries
+from triage.records import FileRecord, Partition
+from triage.sample.disk import build_filesystem
 
 
 def _picture(fmt: str, mode: str = "RGB", **options: object) -> bytes:
@@ -248,3 +256,31 @@ def test_signature_names_are_unique() -> None:
     with pytest.raises(ValueError, match="duplicate signature name 'jpeg'"):
         register(Signature("jpeg", "image/jpeg", "image", lambda h: False))
     assert len({s.name for s in SIGNATURES.values()}) == len(SIGNATURES)
+
+
+def test_classify_costs_one_small_read_per_non_media_file(tmp_path: Path) -> None:
+    require_tools("mkfs.fat", "mcopy")
+    big_text = b"minutes of the meeting\n" * (6 << 20 // 23)
+    jpeg = _picture("JPEG")
+    image = build_filesystem(
+        "fat32",
+        {"big.log": big_text, "pic.bin": jpeg, "empty": b"", "noext": jpeg},
+        tmp_path / "fat.img",
+    )
+    with open_device(image) as handle:
+        [part] = [p for p in iter_partitions(handle) if isinstance(p, Partition)]
+        entries = [e for e in iter_entries(handle, part) if isinstance(e, FileRecord)]
+        by_path = {e.path: e for e in entries}
+        before = handle.bytes_read
+        [log] = list(classify(handle, [by_path["big.log"]]))
+        cost = handle.bytes_read - before
+        got = {
+            r.path: r for r in classify(handle, entries) if isinstance(r, FileRecord)
+        }
+    assert log.media_type is None and log.size == len(big_text)
+    # Sleuth Kit reads the device in 64 KiB cache lines: the 4 KiB sniff plus
+    # the FAT chain it follows to find the first cluster cost a few of them,
+    # never the 6 MiB file.
+    assert cost <= 256 * 1024, f"a non-media file cost {cost} bytes of reads"
+    assert got["pic.bin"].media_type == got["noext"].media_type == "image/jpeg"
+    assert got["empty"].media_type is None and got["empty"].size == 0
