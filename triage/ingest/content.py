@@ -79,19 +79,37 @@ def _range_reader(
                 f"{_where(handle, record)}: stream {suffix} not found"
             )
 
+    sparse_only = bool(args) and _sparse_only(tsk_file, args[1])
+
     def read_fs(offset: int, want: int) -> bytes:
         want = min(want, size - offset)
         if want <= 0:
             return b""
         try:
-            return bytes(tsk_file.read_random(offset, want, *args))
+            data = bytes(tsk_file.read_random(offset, want, *args))
         except (OSError, RuntimeError) as exc:  # pytsk3 raises both
             raise FilesystemError(
                 f"{_where(handle, record)}: read failed at byte {offset}: "
                 + failure(handle, exc)
             ) from exc
+        if not data and sparse_only:
+            # A stream with no allocated run at all (NTFS $BadClus:$Bad on a
+            # healthy disk) is zeros; Sleuth Kit returns nothing for it.
+            return bytes(want)
+        return data
 
     return read_fs, size
+
+
+def _sparse_only(tsk_file: Any, attr_id: int) -> bool:
+    """True when the NTFS stream ``attr_id`` has no non-sparse data run."""
+    import pytsk3
+
+    sparse = int(pytsk3.TSK_FS_ATTR_RUN_FLAG_SPARSE)
+    for attr in tsk_file:
+        if int(attr.info.id) == attr_id:
+            return all(int(run.flags) & sparse for run in attr)
+    return False
 
 
 def _ntfs_type() -> Any:
