@@ -150,6 +150,29 @@ def _queue_table(data: CaseData) -> str:
     return head + "".join(rows) + "</tbody></table>"
 
 
+def _cases_table(data: CaseData) -> str:
+    used: dict[str, int] = {}
+    for d in data.devices:
+        used[d.row.case.case_id] = used.get(d.row.case.case_id, 0) + 1
+    rows = []
+    for case_id in sorted(used):
+        case = data.cases.get(case_id)
+        access = case.access_to_children if case else "unknown"
+        risk = (case.risk_band if case else None) or "not assessed"
+        rows.append(
+            f'<tr data-case="{_e(case_id)}"><td>{_e(case_id)}</td><td>{_e(access)}'
+            f'</td><td>{_e(risk)}</td><td class="num">{used[case_id]}</td>'
+            f"<td>{_e(case.note if case else 'not in the case table')}</td></tr>"
+        )
+    if not rows:
+        return ""
+    return (
+        '<table id="cases-table"><thead><tr><th>Case</th><th>Access to children'
+        '</th><th>Risk band</th><th class="num">Devices</th><th>Note</th></tr>'
+        f"</thead><tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
 def _match_table(
     detail: DeviceDetail,
     cal: Calibration,
@@ -364,6 +387,7 @@ def render_report(
         database=_e(data.database),
         banner=banner,
         queue_table=_queue_table(data),
+        cases_table=_cases_table(data),
         devices="".join(_device_section(d, cal, previews) for d in data.devices)
         or '<p class="muted">No devices.</p>',
         audit=_audit(data),
