@@ -52,8 +52,8 @@ pillow_heif.register_heif_opener()
 
 # MIME type (as ``triage.ingest.media.sniff`` names it) -> Pillow formats that
 # may decode it. Only these formats are ever opened.
-FORMATS: dict[str, tuple[str, ...]] = {
-    "image/jpeg": ("JPEG", "MPO"),
+_WANTED: dict[str, tuple[str, ...]] = {
+    "image/jpeg": ("JPEG",),  # Pillow's JPEG plugin also opens MPO
     "image/png": ("PNG",),
     "image/apng": ("PNG",),
     "image/gif": ("GIF",),
@@ -67,6 +67,13 @@ FORMATS: dict[str, tuple[str, ...]] = {
     "image/heif-sequence": ("HEIF",),
     "image/avif": ("AVIF", "HEIF"),
     "image/jp2": ("JPEG2000",),
+}
+Image.init()
+# Only formats this Pillow build can open (AVIF and JPEG 2000 depend on it).
+FORMATS: dict[str, tuple[str, ...]] = {
+    mime: tuple(f for f in formats if f in Image.OPEN)
+    for mime, formats in _WANTED.items()
+    if any(f in Image.OPEN for f in formats)
 }
 ALL_FORMATS: tuple[str, ...] = tuple(
     dict.fromkeys(f for v in FORMATS.values() for f in v)
@@ -172,14 +179,14 @@ def decode_luma(
         try:
             img = Image.open(io.BytesIO(data), formats=formats)
         except Image.UnidentifiedImageError as exc:
-            expected = media_type or "a supported image"
+            expected = media_type or "image of a supported format"
             raise DecodeError(where, f"not a decodable {expected}") from exc
         except _DECODER_ERRORS as exc:
             raise DecodeError(where, _describe(exc)) from exc
         try:
             width, height = img.size
             _check_size(width, height, where)
-            if img.format in ("JPEG", "MPO"):
+            if img.format in ("JPEG", "MPO"):  # MPO: multi-picture JPEG
                 # DCT scaling; greyscale straight from the Y channel when YCbCr.
                 img.draft("L", (min_side, min_side))
             img.load()  # first frame only: never seek or count frames

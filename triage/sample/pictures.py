@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import importlib.util
 import io
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 # scikit-image's bundled photographs (benign: an astronaut portrait, a cat,
 # coffee, coins, a rocket, a motorcycle, the Hubble deep field, ...). Only
@@ -184,3 +185,80 @@ def package_photos() -> list[Image.Image]:
             img.load()
             photos.append(img.convert("RGB"))
     return photos
+
+
+# -- transformations ----------------------------------------------------------
+# What happens to a picture as it is copied around: used by the tests and by
+# benchmarks/calibrate.py to measure which copies each hash still matches.
+
+
+def _recompress(img: Image.Image, quality: int) -> Image.Image:
+    with Image.open(io.BytesIO(encode(img, "JPEG", quality))) as copy:
+        copy.load()
+        return copy.convert("RGB")
+
+
+def _resize(img: Image.Image, factor: float) -> Image.Image:
+    size = (max(8, round(img.width * factor)), max(8, round(img.height * factor)))
+    return img.resize(size, Image.Resampling.LANCZOS)
+
+
+def _crop(img: Image.Image, fraction: float) -> Image.Image:
+    """Cut ``fraction`` of each dimension, split between the two sides."""
+    dx, dy = round(img.width * fraction / 2), round(img.height * fraction / 2)
+    return img.crop((dx, dy, img.width - dx, img.height - dy))
+
+
+def _letterbox(img: Image.Image) -> Image.Image:
+    """Black bars above and below, as when a 4:3 picture is shown at 16:9
+    inside a taller frame (each bar 12% of the new height)."""
+    bar = round(img.height * 0.12 / 0.76)
+    out = Image.new("RGB", (img.width, img.height + 2 * bar), (0, 0, 0))
+    out.paste(img.convert("RGB"), (0, bar))
+    return out
+
+
+def _frame(img: Image.Image) -> Image.Image:
+    """A white frame of 6% of the short side on all four sides."""
+    pad = round(min(img.size) * 0.06)
+    out = Image.new("RGB", (img.width + 2 * pad, img.height + 2 * pad), (255, 255, 255))
+    out.paste(img.convert("RGB"), (pad, pad))
+    return out
+
+
+def _watermark(img: Image.Image) -> Image.Image:
+    """Semi-transparent text in the lower right corner (~6% of the height)."""
+    out = img.convert("RGBA")
+    layer = Image.new("RGBA", out.size, (0, 0, 0, 0))
+    draw = ImageDraw.Draw(layer)
+    font = ImageFont.load_default(size=max(10, round(img.height * 0.06)))
+    text = "SAMPLE (c) 2026"
+    left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+    x = img.width - (right - left) - round(img.width * 0.03)
+    y = img.height - (bottom - top) - round(img.height * 0.05)
+    draw.text((x, y), text, font=font, fill=(255, 255, 255, 170))
+    return Image.alpha_composite(out, layer).convert("RGB")
+
+
+# crop-N cuts N% of the width and of the height, half from each edge.
+TRANSFORMS: dict[str, Callable[[Image.Image], Image.Image]] = {
+    "resize-50": lambda img: _resize(img, 0.5),
+    "resize-25": lambda img: _resize(img, 0.25),
+    "upscale-150": lambda img: _resize(img, 1.5),
+    "jpeg-q70": lambda img: _recompress(img, 70),
+    "jpeg-q50": lambda img: _recompress(img, 50),
+    "greyscale": lambda img: img.convert("L").convert("RGB"),
+    "crop-2": lambda img: _crop(img, 0.02),
+    "crop-5": lambda img: _crop(img, 0.05),
+    "crop-10": lambda img: _crop(img, 0.10),
+    "letterbox": _letterbox,
+    "frame": _frame,
+    "watermark": _watermark,
+    "flip-h": lambda img: img.transpose(Image.Transpose.FLIP_LEFT_RIGHT),
+    "flip-v": lambda img: img.transpose(Image.Transpose.FLIP_TOP_BOTTOM),
+    "rotate-90": lambda img: img.transpose(Image.Transpose.ROTATE_90),
+    "rotate-180": lambda img: img.transpose(Image.Transpose.ROTATE_180),
+    "rotate-270": lambda img: img.transpose(Image.Transpose.ROTATE_270),
+    "resize-50+jpeg-q70": lambda img: _recompress(_resize(img, 0.5), 70),
+}
+"""Named transformations: a picture in, the modified copy out (RGB)."""
