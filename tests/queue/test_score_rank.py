@@ -319,7 +319,7 @@ def test_worked_example() -> None:
     d1 = DeviceFacts("PHONE-01", "OP-7", "scanned", media_count=1200, matches=(
         exact("p1:i10:DCIM/IMG_0001.jpg", "1001"),
         DeviceMatch("p1:i11:DCIM/copy.jpg", "caid", "1001", "sha1", 0, "A", "caid"),
-        DeviceMatch("p1:i12:Pictures/x.jpg", "caid", "2002", "pdq", 20, "C", "caid",
+        DeviceMatch("p1:i12:Pictures/x.jpg", "caid", "2002", "pdq", 21, "C", "caid",
                     deleted=True),
         DeviceMatch("p1:carve@5242880", "caid", "3003", "pdq", 40, "B", "caid",
                     carved=True),
@@ -370,3 +370,21 @@ def test_stopped_early() -> None:
     assert "counts are a lower bound" in fast.reason
     assert nothing.tier == "needs-attention"
     assert "not all of the device was searched" in nothing.reason
+
+
+def test_uncalibrated_or_too_distant_matches_are_listed_not_fatal() -> None:
+    odd = DeviceMatch("p0:i1:x", "caid", "1", "wavelet", 3, "A", "caid")
+    far = near("p0:i2:y", "2", 200)
+    s = score_device(device("d", odd, far), CAL)
+    assert not s.has_evidence
+    assert any("no calibration for 'wavelet'" in text for text in s.ignored)
+    assert any("too distant" in text for text in s.ignored)
+
+
+def test_builtin_tables_follow_registered_thresholds() -> None:
+    from triage.hashmatch.algorithms import ALGORITHMS
+
+    for name, table in BUILTIN_CALIBRATION.items():
+        threshold = ALGORITHMS[name].default_threshold
+        assert CAL.probability(name, threshold) == pytest.approx(0.5)
+        assert table[-1][1] == 0.0

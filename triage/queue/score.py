@@ -52,34 +52,45 @@ W_LIKELIHOOD = 0.45
 W_SEVERITY = 0.40
 W_VOLUME = 0.15
 
-# distance -> P(true copy), piecewise linear, used until (or where)
+# The shape of the built-in distance -> P(true copy) table, as (fraction of the
+# algorithm's match threshold, p). Used until (or where)
 # triage/hashmatch/calibration.json has no table for an algorithm. PDQ: Meta
 # documents 31 (of 256 bits) as the confident-match threshold and unrelated
 # pictures sit near 128; we place p = 0.5 AT the threshold (conservative) and
-# fall to ~0 well before unrelated territory. pHash (64 bits, imagehash):
-# threshold ~10, same shape.
-BUILTIN_CALIBRATION: dict[str, tuple[tuple[int, float], ...]] = {
-    "pdq": (
-        (0, 0.99),
-        (10, 0.95),
-        (20, 0.80),
-        (31, 0.50),
-        (40, 0.20),
-        (50, 0.05),
-        (64, 0.01),
-        (80, 0.0),
-    ),
-    "phash": (
-        (0, 0.98),
-        (4, 0.90),
-        (8, 0.60),
-        (10, 0.50),
-        (12, 0.30),
-        (16, 0.10),
-        (20, 0.02),
-        (24, 0.0),
-    ),
-}
+# fall to ~0 at 2.6 thresholds, well before unrelated territory. Every
+# perceptual algorithm in triage.hashmatch.algorithms gets this shape scaled to
+# its own default threshold.
+BUILTIN_SHAPE: tuple[tuple[float, float], ...] = (
+    (0.0, 0.99),
+    (1 / 3, 0.95),
+    (2 / 3, 0.80),
+    (1.0, 0.50),
+    (1.3, 0.20),
+    (1.6, 0.05),
+    (2.0, 0.01),
+    (2.6, 0.0),
+)
+
+
+def builtin_table(threshold: int) -> tuple[tuple[int, float], ...]:
+    """``BUILTIN_SHAPE`` scaled to a match threshold (distinct distances)."""
+    table: dict[int, float] = {}
+    for fraction, p in BUILTIN_SHAPE:
+        table.setdefault(round(fraction * threshold), p)
+    return tuple(sorted(table.items()))
+
+
+def _builtin_calibration() -> dict[str, tuple[tuple[int, float], ...]]:
+    from triage.hashmatch.algorithms import ALGORITHMS
+
+    return {
+        name: builtin_table(alg.default_threshold)
+        for name, alg in ALGORITHMS.items()
+        if alg.is_perceptual and alg.default_threshold > 0
+    }
+
+
+BUILTIN_CALIBRATION: dict[str, tuple[tuple[int, float], ...]] = _builtin_calibration()
 
 
 @dataclass(frozen=True, slots=True)
@@ -408,7 +419,8 @@ def score_device(
         ignored.append(f"{n_good} known-good match(es) never count")
     # candidates: (p, grade, item key, match)
     candidates: list[tuple[float, Grade, tuple[str, str], DeviceMatch]] = []
-    dropped_pc = dropped_np = 0
+    dropped_pc = dropped_np = too_far = 0
+    uncalibrated: dict[str, int] = {}
     for m in facts.matches:
         if m.known_good:
             continue
@@ -420,8 +432,12 @@ def score_device(
         if not g.counts:
             dropped_np += 1
             continue
+        if not exact and m.algorithm.lower() not in cal.algorithms:
+            uncalibrated[m.algorithm] = uncalibrated.get(m.algorithm, 0) + 1
+            continue
         p = cal.probability(m.algorithm, m.distance)
         if p <= 0.0:
+            too_far += 1
             continue
         candidates.append((p, g, (m.set_name, str(m.entry_id)), m))
     if dropped_pc:
@@ -430,6 +446,12 @@ def score_device(
         )
     if dropped_np:
         ignored.append(f"{dropped_np} match(es) to non-pertinent categories")
+    if too_far:
+        ignored.append(f"{too_far} perceptual match(es) too distant to count (p = 0)")
+    for name, n in sorted(uncalibrated.items()):
+        ignored.append(
+            f"{n} {name} match(es): no calibration for {name!r} ({cal.source})"
+        )
 
     # All files matching each item (for the deleted-only / carved / archive flags).
     files_of: dict[tuple[str, str], dict[str, DeviceMatch]] = {}
