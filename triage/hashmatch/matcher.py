@@ -1,0 +1,304 @@
+"""Match media hashes against one or more loaded hash sets.
+
+Exact matching (MD5, SHA-1) is a binary search in each set's sorted column:
+the sets are already sorted by hash bytes on disk, so nothing is copied but the
+first 8 bytes of each hash, as big-endian ``uint64`` search keys. If an entry
+carries both MD5 and SHA-1 and a file agrees on one but contradicts the other,
+that is a hash collision, not the known file: it is not a match, and is
+recorded in :attr:`Matcher.conflicts` so it can be reported.
+
+Perceptual matching uses one exact :class:`~triage.hashmatch.index.HammingIndex`
+per algorithm over the hashes of every set at once, built on first use at the
+algorithm's threshold (``default_threshold`` unless overridden). Every query
+variant of an item (PDQ original, dihedral and trimmed; pHash original and
+trimmed) is searched; PDQ values below the algorithm's quality floor (50) are
+never matched. Per item, each set entry is reported once: an exact match if
+there is one (SHA-1 before MD5), else its smallest perceptual distance (PDQ
+before pHash, then the original variant first on a tie).
+
+Use :meth:`Matcher.match_many` for batches: the perceptual search is
+vectorised over the whole batch.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from triage.errors import HashSetError
+from triage.hashmatch.algorithms import ALGORITHMS, get_algorithm
+from triage.hashmatch.hashset import COLUMNS, HashSet
+from triage.hashmatch.index import HammingIndex
+from triage.records import Match, MediaHash, PerceptualHash
+
+EXACT_ALGORITHMS = ("sha1", "md5")  # preference order when both match
+_VARIANT_ORIGINAL = "original"
+
+
+class _ExactColumn:
+    """Binary search over one set's sorted MD5 or SHA-1 column."""
+
+    __slots__ = ("hashes", "rows", "keys", "present")
+
+    def __init__(
+        self, hashes: npt.NDArray[np.uint8], rows: npt.NDArray[np.uint32], entries: int
+    ) -> None:
+        self.hashes = hashes
+        self.rows = rows
+        self.keys = (
+            np.ascontiguousarray(hashes[:, :8]).view(">u8").ravel().astype(np.uint64)
+        )
+        self.present = np.zeros(entries, dtype=bool)
+        self.present[rows] = True
+
+    def lookup(self, value: bytes) -> set[int]:
+        key = np.uint64(int.from_bytes(value[:8], "big"))
+        lo = int(np.searchsorted(self.keys, key, "left"))
+        hi = int(np.searchsorted(self.keys, key, "right"))
+        return {
+            int(self.rows[i])
+            for i in range(lo, hi)
+            if self.hashes[i].tobytes() == value
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class _Perceptual:
+    index: HammingIndex
+    owner_set: npt.NDArray[np.uint16]
+    owner_row: npt.NDArray[np.uint32]
+
+
+class Matcher:
+    """Match against several hash sets at once (see the module docstring).
+
+    ``thresholds`` overrides an algorithm's ``default_threshold`` (the largest
+    Hamming distance still called a match).
+    """
+
+    def __init__(
+        self,
+        sets: Sequence[HashSet],
+        *,
+        thresholds: Mapping[str, int] | None = None,
+        threads: int = 2,
+    ) -> None:
+        self.sets = tuple(sets)
+        names = [s.name for s in self.sets]
+        if len(set(names)) != len(names):
+            raise HashSetError(f"two hash sets share a name: {sorted(names)}")
+        self.thresholds = {
+            a.name: a.default_threshold for a in ALGORITHMS.values() if a.is_perceptual
+        }
+        for name, value in (thresholds or {}).items():
+            algorithm = get_algorithm(name)
+            if not algorithm.is_perceptual or not 0 <= value <= algorithm.bits:
+                raise HashSetError(
+                    f"threshold {value} for {name}: must be a perceptual "
+                    f"algorithm and 0..{algorithm.bits}"
+                )
+            self.thresholds[algorithm.name] = value
+        self.threads = threads
+        self.conflicts: list[str] = []
+        self._exact = [
+            {c: _ExactColumn(*s.table(c), len(s)) for c in EXACT_ALGORITHMS}
+            for s in self.sets
+        ]
+        self._perceptual: dict[str, _Perceptual | None] = {}
+        self._lock = threading.Lock()
+
+    # --- exact ---------------------------------------------------------------
+    def _exact_rows(
+        self, set_index: int, md5: str | None, sha1: str | None
+    ) -> dict[int, str]:
+        """Entry rows of one set matched exactly, with the algorithm that matched."""
+        columns = self._exact[set_index]
+        found: dict[str, set[int]] = {}
+        for name, value in (("md5", md5), ("sha1", sha1)):
+            if value:
+                raw = bytes.fromhex(value)
+                if len(raw) != COLUMNS[name]:
+                    raise ValueError(f"{name} {value!r} has the wrong length")
+                found[name] = columns[name].lookup(raw)
+            else:
+                found[name] = set()
+        out: dict[int, str] = {}
+        for row in found["md5"] | found["sha1"]:
+            by_md5, by_sha1 = row in found["md5"], row in found["sha1"]
+            contradicted = (
+                by_md5 and not by_sha1 and sha1 and columns["sha1"].present[row]
+            ) or (by_sha1 and not by_md5 and md5 and columns["md5"].present[row])
+            if contradicted:
+                hs = self.sets[set_index]
+                self.conflicts.append(
+                    f"md5 {md5} / sha1 {sha1}: agrees with only one hash of entry "
+                    f"{hs.entry_id(row)} in set {hs.name} (a collision, not a match)"
+                )
+                continue
+            out[row] = "sha1" if by_sha1 else "md5"
+        return out
+
+    def _exact_all(
+        self, md5: str | None, sha1: str | None
+    ) -> dict[tuple[int, int], str]:
+        return {
+            (i, row): algorithm
+            for i in range(len(self.sets))
+            for row, algorithm in self._exact_rows(i, md5, sha1).items()
+        }
+
+    def match_exact(
+        self, address: str, md5: str | None, sha1: str | None
+    ) -> list[Match]:
+        """Exact MD5/SHA-1 matches in every set."""
+        return [
+            self._make(address, i, row, algorithm, 0)
+            for (i, row), algorithm in sorted(self._exact_all(md5, sha1).items())
+        ]
+
+    def is_known_good(self, md5: str | None, sha1: str | None) -> bool:
+        """Whether a known-good set (e.g. NSRL) holds this file exactly."""
+        return any(
+            hs.known_good and self._exact_rows(i, md5, sha1)
+            for i, hs in enumerate(self.sets)
+        )
+
+    # --- perceptual ----------------------------------------------------------
+    def _index(self, algorithm: str) -> _Perceptual | None:
+        with self._lock:
+            if algorithm in self._perceptual:
+                return self._perceptual[algorithm]
+            tables = [s.table(algorithm) for s in self.sets]
+            total = sum(len(rows) for _, rows in tables)
+            built: _Perceptual | None = None
+            if total:
+                if len([t for t in tables if len(t[1])]) == 1:
+                    codes = next(h for h, r in tables if len(r))  # no copy
+                else:
+                    codes = np.concatenate([h for h, _ in tables])
+                built = _Perceptual(
+                    HammingIndex(
+                        codes, self.thresholds[algorithm], threads=self.threads
+                    ),
+                    np.concatenate(
+                        [
+                            np.full(len(r), i, np.uint16)
+                            for i, (_, r) in enumerate(tables)
+                        ]
+                    ),
+                    np.concatenate([r for _, r in tables]).astype(np.uint32),
+                )
+            self._perceptual[algorithm] = built
+            return built
+
+    def prepare(self) -> None:
+        """Build every perceptual index now rather than on first use."""
+        for name in self.thresholds:
+            self._index(name)
+
+    def match_perceptual(
+        self, address: str, hashes: Iterable[PerceptualHash]
+    ) -> list[Match]:
+        """Perceptual matches of one item's hashes, one per set entry."""
+        return self._perceptual_many([(address, tuple(hashes))])[0]
+
+    def _perceptual_many(
+        self,
+        items: Sequence[tuple[str, Sequence[PerceptualHash]]],
+        exclude: Sequence[Iterable[tuple[int, int]]] = (),
+    ) -> list[list[Match]]:
+        best: list[dict[tuple[int, int], tuple[tuple[int, int, bool], Match]]] = [
+            {} for _ in items
+        ]
+        skip = [set(keys) for keys in exclude] or [set() for _ in items]
+        order = {name: i for i, name in enumerate(self.thresholds)}
+        for algorithm in self.thresholds:
+            spec = ALGORITHMS[algorithm]
+            owners: list[tuple[int, PerceptualHash]] = []
+            raw: list[bytes] = []
+            for item_index, (_, hashes) in enumerate(items):
+                for h in hashes:
+                    if h.algorithm != algorithm or not spec.usable(h.quality):
+                        continue
+                    raw.append(bytes.fromhex(h.value))
+                    owners.append((item_index, h))
+            if not raw:
+                continue
+            built = self._index(algorithm)
+            if built is None:
+                continue
+            width = spec.bits // 8
+            if any(len(r) != width for r in raw):
+                raise ValueError(f"a {algorithm} value is not {width} bytes")
+            queries = np.frombuffer(b"".join(raw), dtype=np.uint8).reshape(-1, width)
+            found = built.index.search(queries)
+            for q, code, distance in zip(
+                found.query.tolist(),
+                found.code.tolist(),
+                found.distance.tolist(),
+                strict=True,
+            ):
+                item_index, h = owners[q]
+                key = (int(built.owner_set[code]), int(built.owner_row[code]))
+                if key in skip[item_index]:
+                    continue
+                rank = (distance, order[algorithm], h.variant != _VARIANT_ORIGINAL)
+                held = best[item_index].get(key)
+                if held is None or rank < held[0]:
+                    match = self._make(
+                        items[item_index][0],
+                        key[0],
+                        key[1],
+                        algorithm,
+                        distance,
+                        h.variant,
+                    )
+                    best[item_index][key] = (rank, match)
+        return [[m for _, (_, m) in sorted(b.items())] for b in best]
+
+    # --- both ----------------------------------------------------------------
+    def match(self, media_hash: MediaHash) -> list[Match]:
+        """Every set entry this item matches, once each (exact preferred)."""
+        return self.match_many([media_hash])[0]
+
+    def match_many(self, media_hashes: Sequence[MediaHash]) -> list[list[Match]]:
+        """:meth:`match` for a batch, with one vectorised perceptual search."""
+        exact = [self._exact_all(m.md5, m.sha1) for m in media_hashes]
+        perceptual = self._perceptual_many(
+            [(m.address, m.perceptual) for m in media_hashes], exclude=exact
+        )
+        return [
+            [
+                self._make(media.address, i, row, algorithm, 0)
+                for (i, row), algorithm in sorted(found.items())
+            ]
+            + fuzzy
+            for media, found, fuzzy in zip(media_hashes, exact, perceptual, strict=True)
+        ]
+
+    def _make(
+        self,
+        address: str,
+        set_index: int,
+        row: int,
+        algorithm: str,
+        distance: int,
+        variant: str = _VARIANT_ORIGINAL,
+    ) -> Match:
+        hs = self.sets[set_index]
+        return Match(
+            address=address,
+            set_name=hs.name,
+            set_digest=hs.digest,
+            entry_id=hs.entry_id(row),
+            algorithm=algorithm,
+            distance=distance,
+            category=hs.category(row),
+            scheme=hs.scheme,
+            known_good=hs.known_good,
+            variant=variant,
+        )
