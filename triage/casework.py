@@ -6,7 +6,9 @@ report and export only read the database.
 
 Skipped rows are split into *regions* (a whole partition, filesystem,
 unallocated area or the evidence itself could not be read: the device cannot
-be called clean) and *items* (one file, archive member or picture).
+be called clean), *conflicts* (stage ``match``: one hash of an item agrees with
+a set entry and the other does not) and *items* (one file, archive member or
+picture).
 """
 
 from __future__ import annotations
@@ -266,6 +268,11 @@ def load_facts(store: Store, case_id: str | None = None) -> list[DeviceFacts]:
                     f"{loc}: {reason}"
                     for loc, stage, reason in skips
                     if is_region(loc, stage)
+                ),
+                conflicts=tuple(
+                    f"{loc}: {reason}"
+                    for loc, stage, reason in skips
+                    if stage == "match"
                 ),
                 failure=d["error"],
                 first_hit_seconds=d["first_hit_seconds"],

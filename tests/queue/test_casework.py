@@ -160,3 +160,25 @@ def test_bad_cases_file_names_the_line(tmp_path: Path, text: str, message: str) 
     path.write_text(text)
     with pytest.raises(UsageError, match=message):
         read_cases_file(path)
+
+
+def test_skipped_rows_split_into_regions_conflicts_and_items(tmp_path: Path) -> None:
+    skips = [
+        Skipped("d", "p0", "filesystem", "walk stopped: bad inode table"),
+        Skipped("d", "p1:unallocated@0+4096", "carve", "read error"),
+        Skipped("d", "DCIM/x.jpg", "match", "md5 agrees with caid#5, sha1 not"),
+        Skipped("d", "DCIM/bad.jpg", "hash", "cannot decode JPEG"),
+        Skipped("d", "/evidence/d.E01", "volume", "no partition table"),
+    ]
+    db = populate(
+        tmp_path / "c.db", [], [Dev("d", None, [Item("a", b"a")], skipped=skips)]
+    )
+    with open_store(db) as store:
+        (facts,) = load_facts(store)
+    assert facts.skipped_count == 5
+    assert facts.unreadable == (
+        "/evidence/d.E01: no partition table",
+        "p0: walk stopped: bad inode table",
+        "p1:unallocated@0+4096: read error",
+    )
+    assert facts.conflicts == ("DCIM/x.jpg: md5 agrees with caid#5, sha1 not",)

@@ -388,3 +388,10 @@ def test_builtin_tables_follow_registered_thresholds() -> None:
         threshold = ALGORITHMS[name].default_threshold
         assert CAL.probability(name, threshold) == pytest.approx(0.5)
         assert table[-1][1] == 0.0
+
+
+def test_hash_conflict_needs_attention() -> None:
+    conflict = "p0:i3:x.jpg: md5 agrees with caid#5, sha1 does not"
+    rows = rank([device("d", conflicts=(conflict,))], CASES, CAL)
+    assert rows[0].tier == "needs-attention"
+    assert "1 hash conflict(s)" in rows[0].reason

@@ -129,6 +129,11 @@ def attention(facts: DeviceFacts, has_evidence: bool = False) -> tuple[str, ...]
         out.append(f"scan failed: {facts.failure or 'no reason recorded'}")
     for region in facts.unreadable:
         out.append(f"not read: {region}")
+    if facts.conflicts:
+        out.append(
+            f"{len(facts.conflicts)} hash conflict(s) with a known set (one hash "
+            "agrees, the other not): check by hand"
+        )
     if facts.status == "stopped-early" and not has_evidence:
         out.append("scan stopped early: not all of the device was searched")
     seen = facts.media_count + facts.skipped_count

@@ -326,6 +326,7 @@ class DeviceFacts:
     archive_media: int = 0
     skipped_count: int = 0  # items (files, archives, regions) not read/processed
     unreadable: tuple[str, ...] = ()  # whole regions not read: "p2: bad NTFS ..."
+    conflicts: tuple[str, ...] = ()  # MD5 agrees with a set entry, SHA-1 not (or v.v.)
     failure: str | None = None  # why the device failed, when it did
     first_hit_seconds: float | None = None
     matches: tuple[DeviceMatch, ...] = ()
