@@ -66,8 +66,13 @@ def _pictures(rng: np.random.Generator, n: int, big_every: int) -> list[bytes]:
     for i in range(n):
         base = (big[i % len(big)] if i % big_every == 0 else pool[i % len(pool)]).copy()
         draw = ImageDraw.Draw(base)
-        x, y = int(rng.integers(0, base.width - 12)), int(rng.integers(0, base.height - 12))
-        draw.rectangle((x, y, x + 10, y + 10), fill=tuple(int(v) for v in rng.integers(0, 255, 3)))
+        x, y = (
+            int(rng.integers(0, base.width - 12)),
+            int(rng.integers(0, base.height - 12)),
+        )
+        draw.rectangle(
+            (x, y, x + 10, y + 10), fill=tuple(int(v) for v in rng.integers(0, 255, 3))
+        )
         out.append(encode(base, "JPEG", 80 + i % 15))
     return out
 
@@ -98,7 +103,9 @@ def _device_files(
             files[f"{tag}/docs/scan{i:05d}.dat"] = data  # renamed
         else:
             files[f"{tag}/DCIM/{i // 200:03d}/IMG_{i:05d}.jpg"] = data
-    files[f"{tag}/dl/album.zip"] = _zip({f"a/{j}.jpg": pics[j] for j in range(0, 40, 4)})
+    files[f"{tag}/dl/album.zip"] = _zip(
+        {f"a/{j}.jpg": pics[j] for j in range(0, 40, 4)}
+    )
     for i in range(max(1, mib // 100)):
         files[f"{tag}/Movies/clip{i:03d}.mp4"] = _fake_video(rng, 10 << 20)
     filler = int(mib * 0.65) << 20
@@ -214,7 +221,7 @@ def decode_once(db: Path) -> tuple[float, int]:
     reduced-size decode), without hashing: the CPU floor of any scanner."""
     import sqlite3
 
-    from triage.hashmatch import hashing
+    from triage.hashmatch.decode import decode_luma
     from triage.ingest.content import read_record
     from triage.ingest.evidence import open_device
     from triage.store import Store
@@ -234,7 +241,7 @@ def decode_once(db: Path) -> tuple[float, int]:
                     seen.add(item.hashes.md5)
                     data = read_record(handle, item.record)
                     t = time.perf_counter()
-                    hashing.decode_for_hashing(data, item.record.media_type, where="x")
+                    decode_luma(data, item.record.media_type, where="bench")
                     spent += time.perf_counter() - t
                     n += 1
     return spent, n
@@ -344,7 +351,9 @@ def main() -> None:
 
     rows: list[tuple[str, float, str]] = []
     read_s, _ = sequential_read(files)
-    rows.append(("plain sequential read", read_s, f"{evidence_bytes / read_s / 1e6:.0f} MB/s"))
+    rows.append(
+        ("plain sequential read", read_s, f"{evidence_bytes / read_s / 1e6:.0f} MB/s")
+    )
 
     with tempfile.TemporaryDirectory(prefix="bench-scan-") as tmp:
         base = {"devices": manifest["devices"], "hashset": manifest["hashset"]}
@@ -352,7 +361,9 @@ def main() -> None:
         dec_s, dec_n = decode_once(Path(f"{tmp}/w1.db"))
         rows.append(("decode each media item once", dec_s, f"{dec_n} items"))
         two = run_scan({**base, "db": f"{tmp}/w2.db", "workers": 2})
-        first = run_scan({**base, "db": f"{tmp}/stop.db", "workers": 2, "stop_after": 1})
+        first = run_scan(
+            {**base, "db": f"{tmp}/stop.db", "workers": 2, "stop_after": 1}
+        )
         if not args.skip_naive:
             naive_s, naive_n, naive_hits = naive_scan(manifest)
             rows.append(("naive: by extension, full decode, pHash, brute force",
@@ -373,9 +384,13 @@ def main() -> None:
         print(f"{label.ljust(width)}  {secs:8.2f}  {note}")
     floor = max(read_s, dec_s)
     print("\nratios (targets in brackets):")
-    print(f"  1-worker scan / max(read, decode)  = {one['seconds'] / floor:.2f}  [<= 1.5]")
+    print(
+        f"  1-worker scan / max(read, decode)  = {one['seconds'] / floor:.2f}  [<= 1.5]"
+    )
     print(f"  2-worker scan / max(read, decode)  = {two['seconds'] / floor:.2f}")
-    print(f"  speed-up 2 workers vs 1            = {one['seconds'] / two['seconds']:.2f}  [>= 1.7]")
+    print(
+        f"  speed-up 2 workers vs 1            = {one['seconds'] / two['seconds']:.2f}  [>= 1.7]"
+    )
     limit = (1 << 30) + index_bytes
     print(f"  worker peak RSS                    = {max(one['worker_rss'], two['worker_rss']) / 2**20:.0f} MiB  "
           f"[< 1 GiB + index = {limit / 2**20:.0f} MiB]")  # fmt: skip

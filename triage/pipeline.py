@@ -50,6 +50,7 @@ from triage.errors import (
     TriageError,
     UsageError,
 )
+from triage.hashmatch.decode import DecodeError
 from triage.hashmatch.hashing import digest_stream, perceptual_hashes
 from triage.hashmatch.hashset import HashSet
 from triage.hashmatch.matcher import Matcher
@@ -231,7 +232,8 @@ def _matcher(hashsets: Sequence[HashSetRef]) -> Matcher:
                     f"{loaded.digest}, expected {ref.digest})"
                 )
             sets.append(loaded)
-        matcher = Matcher(sets)
+        # One thread: a worker process is one core's worth of work.
+        matcher = Matcher(sets, threads=1)
         _MATCHERS.clear()  # one generation of sets per worker is enough
         _MATCHERS[key] = matcher
     return matcher
@@ -285,8 +287,6 @@ def _hash_item(
                     f"limit ({params.max_decode_bytes}); MD5/SHA-1 only",
                 )
             )
-    exact = matcher.match_exact(record.address, md5, sha1)
-    out.matches.extend(exact)
     if matcher.is_known_good(md5, sha1):
         # Known-good (e.g. NSRL) content: never decoded, never a hit.
         out.media.append(MediaItem(record, MediaHash(record.address, md5, sha1), True))
@@ -298,11 +298,16 @@ def _hash_item(
     if cached is None:
         try:
             result = perceptual_hashes(data, record.media_type, where=where)
+        except DecodeError as exc:
+            cached = exc.reason
         except MediaError as exc:
             cached = str(exc)
         else:
-            cached = (tuple(result.hashes), result.width, result.height)
             out.decoded += 1
+            if result.hashes:
+                cached = (tuple(result.hashes), result.width, result.height)
+            else:  # decoded, but nothing to hash (e.g. a 3x3 picture)
+                cached = "; ".join(result.notes) or "no perceptual hash computed"
         _remember_perceptual(md5, cached)
     out.local[md5] = cached
     if isinstance(cached, str):
@@ -313,7 +318,6 @@ def _hash_item(
     out.media.append(
         MediaItem(record, MediaHash(record.address, md5, sha1, hashes, width, height))
     )
-    out.matches.extend(matcher.match_perceptual(record.address, hashes))
 
 
 class _Counted:
@@ -375,11 +379,13 @@ def process_chunk(
             out.skipped.append(
                 Skipped(chunk.device_id, item.display_path, "hash", _reason(exc))
             )
+    items = [(m.record.display_path, m.hashes) for m in out.media]
+    out.matches = _match_batch(matcher, chunk.device_id, items, out.skipped)
     return ChunkResult(
         device_id=chunk.device_id,
         chunk_key=chunk.chunk_key,
         media=tuple(out.media),
-        matches=tuple(_unique_matches(out.matches)),
+        matches=tuple(out.matches),
         skipped=tuple(out.skipped),
         files=out.files,
         bytes_read=out.bytes_read,
@@ -406,16 +412,25 @@ def _carve_ranges(handle: Any, chunk: Chunk) -> Iterator[FileRecord | Skipped]:
             )
 
 
-def _unique_matches(matches: Iterable[Match]) -> list[Match]:
-    """Matches without duplicates of the database key, first one kept."""
-    seen: set[tuple[str, str, str, str, str]] = set()
-    out = []
-    for m in matches:
-        key = (m.address, m.set_digest, m.entry_id, m.algorithm, m.variant)
-        if key not in seen:
-            seen.add(key)
-            out.append(m)
-    return out
+def _match_batch(
+    matcher: Matcher,
+    device_id: str,
+    items: Sequence[tuple[str, MediaHash]],
+    skipped: list[Skipped],
+) -> list[Match]:
+    """Match a chunk's hashes in one vectorised search (each set entry once per
+    item, exact preferred). Hash collisions (an item agreeing with one of an
+    entry's MD5/SHA-1 but not the other) are not matches; they are reported."""
+    before = len(matcher.conflicts)
+    found = matcher.match_many([hashes for _, hashes in items])
+    for conflict in matcher.conflicts[before:]:
+        owner = next(
+            (where for where, h in items if h.md5 in conflict or h.sha1 in conflict),
+            "?",
+        )
+        skipped.append(Skipped(device_id, owner, "match", conflict))
+    del matcher.conflicts[before:]
+    return [m for per_item in found for m in per_item]
 
 
 def rematch_chunk(
@@ -427,18 +442,17 @@ def rematch_chunk(
     """Match stored hashes ``(hashes, was_known_good)`` against the current
     sets, without reading or decoding anything (worker side)."""
     matcher = _matcher(hashsets)
-    matches: list[Match] = []
-    needs_reading = False
-    for hashes, was_known_good in media:
-        matches.extend(matcher.match_exact(hashes.address, hashes.md5, hashes.sha1))
-        if matcher.is_known_good(hashes.md5, hashes.sha1):
-            continue
-        if was_known_good and not hashes.perceptual:
-            needs_reading = True  # never decoded: the chunk must be re-read
-        matches.extend(matcher.match_perceptual(hashes.address, hashes.perceptual))
-    return RematchResult(
-        device_id, chunk_key, tuple(_unique_matches(matches)), needs_reading
+    needs_reading = any(
+        was_known_good
+        and not hashes.perceptual
+        and not matcher.is_known_good(hashes.md5, hashes.sha1)
+        for hashes, was_known_good in media
+    )  # excluded as known-good before, never decoded: the chunk must be re-read
+    conflicts: list[Skipped] = []
+    matches = _match_batch(
+        matcher, device_id, [(h.address, h) for h, _ in media], conflicts
     )
+    return RematchResult(device_id, chunk_key, tuple(matches), needs_reading)
 
 
 def _reason(exc: BaseException) -> str:
