@@ -193,9 +193,6 @@ def test_batch_equals_single_and_brute_force() -> None:
         q = np.frombuffer(bytes.fromhex(m.perceptual[0].value), np.uint8)
         dist = np.unpackbits(codes ^ q, axis=1).sum(axis=1)
         want = {
-            (("one", f"a{i}") if i < half else ("two", f"b{i - half}")),
-        }
-        want = {
             ("one", f"a{i}") if i < half else ("two", f"b{i - half}")
             for i in np.flatnonzero(dist <= 31)
         }
