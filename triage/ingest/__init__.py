@@ -10,15 +10,20 @@ item or partition is a ``Skipped`` record and the rest goes on.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import nullcontext
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from triage.records import FileRecord, Skipped
+
+if TYPE_CHECKING:
+    from triage.ingest.evidence import DeviceHandle
 
 __all__ = ["iter_files"]
 
 
 def iter_files(
-    evidence: Path | str,
+    evidence: Path | str | DeviceHandle,
     device_id: str | None = None,
     *,
     media_only: bool = False,
@@ -32,7 +37,8 @@ def iter_files(
     space; unpartitioned regions are carved whole. ``media_only`` keeps only
     records whose sniffed type is media (``Skipped`` records always pass).
     ``archives=False`` leaves archives unexpanded; ``carve=False`` does not
-    search unallocated space.
+    search unallocated space. ``evidence`` may be an open ``DeviceHandle``
+    (left open; ``device_id`` is then ignored), e.g. to count what is read.
 
     Raises:
         EvidenceError: the evidence cannot be opened (names file and container).
@@ -43,11 +49,16 @@ def iter_files(
     # importing one ingest module should not load them all.
     from triage.ingest.carve import carve_partition
     from triage.ingest.classify import classify
-    from triage.ingest.evidence import open_device
+    from triage.ingest.evidence import DeviceHandle, open_device
     from triage.ingest.volumes import iter_partitions
     from triage.ingest.walk import iter_entries
 
-    with open_device(evidence, device_id) as handle:
+    opened = (
+        nullcontext(evidence)
+        if isinstance(evidence, DeviceHandle)
+        else open_device(evidence, device_id)
+    )
+    with opened as handle:
         for part in iter_partitions(handle):
             if isinstance(part, Skipped):
                 yield part
