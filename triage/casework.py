@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from triage import __version__
-from triage.errors import StoreError, TriageError, UsageError
+from triage.errors import TriageError, UsageError
 from triage.queue.data import CaseData, DeviceDetail, MatchedMedia
 from triage.queue.rank import ACCESS_WEIGHT, RISK_BANDS, RankedDevice, rank
 from triage.queue.score import Calibration, DeviceFacts, DeviceMatch, load_calibration
@@ -444,52 +444,51 @@ def case_data(
 # -- previews ---------------------------------------------------------------
 
 
-def read_media_bytes(record: FileRecord, *, limit: int) -> bytes:
-    """Read a media item back from its evidence, read-only, via ``triage.ingest``.
-
-    Raises:
-        TriageError: the evidence, partition or item cannot be read.
-    """
+def _read_device_items(
+    evidence: str,
+    device_id: str,
+    items: list[tuple[MatchedMedia, FileRecord]],
+    max_bytes: int,
+) -> Iterator[tuple[MatchedMedia, bytes | str]]:
+    """Read items back from one device, opened once, read-only, via
+    ``triage.ingest``; each failure becomes that item's reason."""
     from triage.ingest.content import read_record
     from triage.ingest.evidence import open_device
     from triage.ingest.volumes import iter_partitions
 
-    with open_device(record.evidence, record.device_id) as handle:
-        located = record
-        if record.source is not Source.CARVED:  # carve offsets are absolute
-            offset = next(
-                (
-                    part.offset
-                    for part in iter_partitions(handle)
-                    if isinstance(part, Partition)
-                    and part.index == record.partition_index
-                ),
-                None,
-            )
-            if offset is None:
-                raise StoreError(
-                    f"{record.evidence}: partition {record.partition_index} of "
-                    f"{record.display_path} not found again"
+    try:
+        handle = open_device(evidence, device_id)
+    except (TriageError, OSError) as exc:
+        for item, _ in items:
+            yield item, f"cannot read back: {exc}"
+        return
+    with handle:
+        failure = ""
+        try:
+            offsets = {
+                part.index: part.offset
+                for part in iter_partitions(handle)
+                if isinstance(part, Partition)
+            }
+        except (TriageError, OSError) as exc:
+            offsets, failure = {}, f"cannot read back: {exc}"
+        for item, record in items:
+            if record.source is not Source.CARVED:  # carve offsets are absolute
+                if record.partition_index not in offsets:
+                    yield (
+                        item,
+                        failure
+                        or (
+                            f"cannot read back: partition {record.partition_index} "
+                            "not found again"
+                        ),
+                    )
+                    continue
+                record = replace(
+                    record, partition_offset=offsets[record.partition_index]
                 )
-            located = replace(record, partition_offset=offset)
-        return read_record(handle, located, limit=limit)
-
-
-def iter_preview_sources(
-    data: CaseData, max_bytes: int
-) -> Iterator[tuple[MatchedMedia, bytes | str]]:
-    """Each matched (not known-good) item with its bytes, or why it cannot be
-    shown; the bytes are checked against the stored MD5 so a preview never
-    shows the wrong thing."""
-    for detail in data.devices:
-        for item in detail.media:
-            if all(m.known_good for m in item.matches) or item.record is None:
-                continue
-            if item.size is not None and item.size > max_bytes:
-                yield item, f"too large to preview ({item.size} bytes)"
-                continue
             try:
-                blob = read_media_bytes(item.record, limit=max_bytes)
+                blob = read_record(handle, record, limit=max_bytes)
             except (TriageError, OSError) as exc:
                 yield item, f"cannot read back: {exc}"
                 continue
@@ -497,6 +496,30 @@ def iter_preview_sources(
                 yield item, "content read back does not match the stored MD5"
                 continue
             yield item, blob
+
+
+def iter_preview_sources(
+    data: CaseData, max_bytes: int
+) -> Iterator[tuple[MatchedMedia, bytes | str]]:
+    """Each matched (not known-good) item with its bytes, or why it cannot be
+    shown; the bytes are checked against the stored MD5 so a preview never
+    shows the wrong thing. Each device is opened once."""
+    for detail in data.devices:
+        wanted: list[tuple[MatchedMedia, FileRecord]] = []
+        for item in detail.media:
+            if all(m.known_good for m in item.matches) or item.record is None:
+                continue
+            if item.size is not None and item.size > max_bytes:
+                yield item, f"too large to preview ({item.size} bytes)"
+                continue
+            wanted.append((item, item.record))
+        if wanted:
+            evidence = (
+                detail.segments[0] if detail.segments else detail.row.facts.evidence
+            )
+            yield from _read_device_items(
+                evidence, detail.row.device_id, wanted, max_bytes
+            )
 
 
 def case_list(store: Store) -> list[dict[str, Any]]:
