@@ -22,7 +22,9 @@ from tests.pipeline.corpus import Corpus
 from tests.pipeline.helpers import dump
 from triage.pipeline import scan
 
-CHUNK_FILES = 1  # many small tasks, so a worker can be killed part-way
+# Many small tasks, so a worker can be killed part-way.
+CHUNK_FILES = 1
+CARVE_BYTES = 1 << 20
 
 
 def _devices(corpus: Corpus) -> list[Path]:
@@ -36,7 +38,14 @@ def _sets(corpus: Corpus) -> list[Path]:
 @pytest.fixture(scope="module")
 def reference(corpus: Corpus, tmp_path_factory: pytest.TempPathFactory) -> Path:
     db = tmp_path_factory.mktemp("sync") / "case.db"
-    scan(_devices(corpus), _sets(corpus), db, scheduler="sync", chunk_files=CHUNK_FILES)
+    scan(
+        _devices(corpus),
+        _sets(corpus),
+        db,
+        scheduler="sync",
+        chunk_files=CHUNK_FILES,
+        carve_bytes=CARVE_BYTES,
+    )
     return db
 
 
@@ -100,7 +109,12 @@ def test_local_cluster_matches_sync(
 ) -> None:
     db = tmp_path / "local.db"
     summary = scan(
-        _devices(corpus), _sets(corpus), db, workers=2, chunk_files=CHUNK_FILES
+        _devices(corpus),
+        _sets(corpus),
+        db,
+        workers=2,
+        chunk_files=CHUNK_FILES,
+        carve_bytes=CARVE_BYTES,
     )
     assert summary.scheduler == "local" and summary.workers == 2
     assert dump(db) == dump(reference)
@@ -115,7 +129,12 @@ def test_loopback_cluster_matches_sync(
     address, _ = loopback_cluster
     db = tmp_path / "remote.db"
     summary = scan(
-        _devices(corpus), _sets(corpus), db, scheduler=address, chunk_files=CHUNK_FILES
+        _devices(corpus),
+        _sets(corpus),
+        db,
+        scheduler=address,
+        chunk_files=CHUNK_FILES,
+        carve_bytes=CARVE_BYTES,
     )
     assert summary.scheduler == address and summary.workers == 2
     assert dump(db) == dump(reference)
@@ -152,7 +171,7 @@ def test_worker_killed_mid_scan_changes_nothing(
     watcher.start()
     try:
         scan(_devices(corpus), _sets(corpus), db, scheduler=address,
-             chunk_files=CHUNK_FILES)  # fmt: skip
+             chunk_files=CHUNK_FILES, carve_bytes=CARVE_BYTES)  # fmt: skip
     finally:
         watcher.join()
     assert workers[0].wait(timeout=10) == -signal.SIGKILL
