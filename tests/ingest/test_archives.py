@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import bz2
+import dataclasses
+import gzip
 import io
 import struct
 import subprocess
+import tarfile
 import time
 import zipfile
 import zlib
@@ -306,14 +310,129 @@ def test_unsupported_method_is_skipped(jpeg: bytes) -> None:
 
 
 def test_other_archive_formats_inside_a_zip_are_reported(jpeg: bytes) -> None:
-    import gzip
-
-    data = make_zip({"pics.tar.gz": gzip.compress(jpeg, mtime=0), "p.jpg": jpeg})
+    seven = b"7z\xbc\xaf\x27\x1c\x00\x04" + bytes(24)
+    data = make_zip(
+        {"pics.7z": seven, "pic.jpg.bz2": bz2.compress(jpeg), "p.jpg": jpeg}
+    )
     items = walk(data)
     assert records(items)[("p.jpg",)].media_type == "image/jpeg"
+    assert {(s.where, s.reason) for s in skips(items)} == {
+        ("Users/bob/holiday.zip!pics.7z", "7z archive recognised but not expanded"),
+        (
+            "Users/bob/holiday.zip!pic.jpg.bz2",
+            "bzip2 archive recognised but not expanded",
+        ),
+    }
+
+
+def make_tar(members: dict[str, bytes], mode: str = "w") -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode=mode) as archive:
+        folder = tarfile.TarInfo("photos")
+        folder.type = tarfile.DIRTYPE
+        archive.addfile(folder)  # a directory: not a member of its own
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime = len(data), 1_600_000_000
+            archive.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("mode", ["w", "w:gz", "w:bz2", "w:xz"])
+def test_tar_members_plain_and_compressed(mode: str, jpeg: bytes, png: bytes) -> None:
+    data = make_tar({"photos/a.jpg": jpeg, "photos/b.dat": png, "x.txt": b"x"}, mode)
+    items = walk(data)
+    assert skips(items) == []
+    got = records(items)
+    assert set(got) == {("photos/a.jpg",), ("photos/b.dat",), ("x.txt",)}
+    assert got[("photos/a.jpg",)].media_type == "image/jpeg"
+    assert got[("photos/b.dat",)].media_type == "image/png"
+    assert got[("photos/b.dat",)].size == len(png)
+    assert got[("photos/b.dat",)].mtime == 1_600_000_000.0
+    assert read_member(data, ("photos/b.dat",)) == png
+    assert read_member(data, ("photos/a.jpg",)) == jpeg
+
+
+def test_single_gzip_file_is_its_content(jpeg: bytes) -> None:
+    named = gzip.compress(jpeg, mtime=0)  # no stored name: from the archive's name
+    outer = dataclasses.replace(OUTER, path="DCIM/pic.jpg.gz")
+    [member] = list(iter_members(io.BytesIO(named), outer))
+    assert isinstance(member, FileRecord)
+    assert member.archive_path == ("pic.jpg",)
+    assert (member.media_type, member.size) == ("image/jpeg", len(jpeg))
+    assert read_member(named, ("pic.jpg",)) == jpeg
+    out = io.BytesIO()
+    with gzip.GzipFile("IMG_0001.JPG", "wb", fileobj=out, mtime=0) as stream:
+        stream.write(jpeg)
+    [member] = list(iter_members(io.BytesIO(out.getvalue()), outer))
+    assert isinstance(member, FileRecord) and member.archive_path == ("IMG_0001.JPG",)
+
+
+def test_formats_nest_in_each_other(jpeg: bytes) -> None:
+    inner_zip = make_zip({"deep.jpg": jpeg})
+    tgz = make_tar({"bundle/inner.zip": inner_zip}, "w:gz")
+    outer = make_zip({"backup.tgz": tgz})
+    items = walk(outer)
+    assert skips(items) == []
+    path = ("backup.tgz", "bundle/inner.zip", "deep.jpg")
+    assert records(items)[path].media_type == "image/jpeg"
+    assert read_member(outer, path) == jpeg
+
+
+def _gzip_of_zeros(total: int, tar_size: int | None = None) -> bytes:
+    """A gzip of ``total`` zero bytes (optionally after a tar header declaring
+    ``tar_size`` bytes), built from repeated full-flush deflate blocks."""
+    block = 1 << 20
+    head = b""
+    if tar_size is not None:
+        info = tarfile.TarInfo("zeros.bin")
+        info.size = tar_size
+        head = info.tobuf(format=tarfile.USTAR_FORMAT)
+    first = zlib.compressobj(6, zlib.DEFLATED, -15)
+    stream = first.compress(head) + first.flush(zlib.Z_FULL_FLUSH)
+    zeros = zlib.compressobj(9, zlib.DEFLATED, -15)
+    piece = zeros.compress(bytes(block)) + zeros.flush(zlib.Z_FULL_FLUSH)
+    stream += piece * (total // block) + b"\x03\x00"
+    crc = zlib.crc32(head)
+    for _ in range(total // block):
+        crc = zlib.crc32(bytes(block), crc)
+    size = len(head) + total
+    header = b"\x1f\x8b\x08\x00" + bytes(4) + b"\x00\xff"
+    return header + stream + struct.pack("<II", crc, size & 0xFFFFFFFF)
+
+
+def test_gzip_and_tar_gz_bombs_are_not_expanded() -> None:
+    single = _gzip_of_zeros(1 << 30)
+    assert len(single) < 2 << 20
+    start = time.perf_counter()
+    member, skip = walk(single)
+    assert isinstance(skip, Skipped) and "possible zip bomb" in skip.reason
+    assert isinstance(member, FileRecord) and member.size == 1 << 30
+    tgz = _gzip_of_zeros(1 << 30, tar_size=1 << 30)
+    [skip] = walk(tgz)
+    assert isinstance(skip, Skipped) and skip.where == "Users/bob/holiday.zip"
+    assert "compression ratio" in skip.reason
+    with pytest.raises(ArchiveError, match="possible zip bomb"):
+        read_member(tgz, ("zeros.bin",))
+    assert time.perf_counter() - start < 2.0
+
+
+def test_truncated_or_damaged_tars_are_skipped_not_silently_short(jpeg: bytes) -> None:
+    data = make_tar({"a.jpg": jpeg, "b.jpg": jpeg, "c.jpg": jpeg}, "w:gz")
+    [skip] = walk(data[: len(data) // 2])
+    assert isinstance(skip, Skipped) and skip.where == "Users/bob/holiday.zip"
+    assert skip.reason.startswith("corrupt or unreadable tar: Compressed file ended")
+    # tarfile itself stops listing quietly at a damaged header: we do not.
+    plain = bytearray(make_tar({"a.jpg": jpeg, "b.jpg": jpeg, "c.jpg": jpeg}))
+    second = 1024 + -(-len(jpeg) // 512) * 512  # dir entry, a.jpg header + data
+    assert plain[second + 257 : second + 262] == b"ustar"
+    plain[second : second + 100] = b"garbage!" * 12 + b"...."
+    items = walk(bytes(plain))
+    assert [i.archive_path for i in items if isinstance(i, FileRecord)] == [("a.jpg",)]
     [skip] = skips(items)
-    assert skip.where.endswith("!pics.tar.gz")
-    assert skip.reason == "gzip archive recognised but not expanded"
+    assert skip.reason == (
+        f"damaged tar header at byte {second}; members after it are not listed"
+    )
 
 
 def test_member_mtime_from_extended_timestamp(jpeg: bytes) -> None:

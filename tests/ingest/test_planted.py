@@ -1,7 +1,8 @@
 """Acceptance: a planted (generated, benign) picture is found wherever it hides.
 
 One MBR disk is built at test time: a FAT16 partition and an NTFS partition
-holding the picture renamed, extensionless, zipped, zipped twice, deleted, and
+holding the picture renamed, extensionless, zipped, zipped twice, in a tar.gz,
+deleted, and
 only in free clusters (a deleted file whose directory entry is wiped; bytes
 written into clusters NTFS marks free), plus a copy in unpartitioned space,
 next to a zip bomb, a too-deep nest, a corrupt zip and an encrypted member.
@@ -15,6 +16,7 @@ from __future__ import annotations
 import io
 import json
 import subprocess
+import tarfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +46,16 @@ def make_zip(members: dict[str, bytes]) -> bytes:
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, data in members.items():
             archive.writestr(name, data)
+    return out.getvalue()
+
+
+def make_tar_gz(members: dict[str, bytes]) -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w:gz") as archive:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
     return out.getvalue()
 
 
@@ -101,6 +113,7 @@ def scene(tmp_path_factory: pytest.TempPathFactory) -> Scene:
         "DCIM/noextension": jpeg,
         "Docs/album.zip": make_zip({"photos/one.jpg": jpeg, "notes.txt": b"x" * 100}),
         "Docs/nested.zip": make_zip({"inner.zip": make_zip({"two.jpg": jpeg})}),
+        "Docs/backup.tar.gz": make_tar_gz({"home/pics/three.jpg": jpeg}),
         "Docs/bomb.zip": _deflated_zeros_zip(256 * MIB),
         "Docs/deep.zip": deep,
         "Docs/corrupt.zip": corrupt,
@@ -169,6 +182,7 @@ def read(scene: Scene, record: FileRecord) -> bytes:
         ("DCIM/noextension", Source.FILESYSTEM),
         ("Docs/album.zip!photos/one.jpg", Source.ARCHIVE),
         ("Docs/nested.zip!inner.zip!two.jpg", Source.ARCHIVE),
+        ("Docs/backup.tar.gz!home/pics/three.jpg", Source.ARCHIVE),
     ],
 )
 def test_renamed_and_zipped_picture_is_media(

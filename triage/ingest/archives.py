@@ -1,11 +1,15 @@
-"""Walk zip archives, nested to a bounded depth, without ever expanding a bomb.
+"""Walk archives, nested to a bounded depth, without ever expanding a bomb.
+
+Zip, tar (plain, gzip, bzip2 or xz compressed) and single-file gzip are
+expanded; any mix of them nests. Other archives (7z, RAR, ...) are recognised
+by :mod:`triage.ingest.media` and reported as not expanded.
 
 Signatures used by the other ingest modules:
 
 - ``iter_members(source, record, limits=DEFAULT_LIMITS)`` -- ``source`` is a
-  seekable read-only binary file holding the bytes of ``record`` (a zip);
+  seekable read-only binary file holding the bytes of ``record`` (an archive);
   yields one ``FileRecord`` per member (``source=ARCHIVE``, ``media_type``
-  already sniffed, nested zips expanded) or a ``Skipped``.
+  already sniffed, nested archives expanded) or a ``Skipped``.
 - ``read_member(open_outer, archive_path, limits=DEFAULT_LIMITS) -> bytes`` and
   ``iter_member_chunks(open_outer, archive_path, limits, chunk_size)`` --
   ``open_outer`` is the outermost archive: its bytes, or a callable returning a
@@ -13,28 +17,36 @@ Signatures used by the other ingest modules:
   ``archive_path``. Raises ``ArchiveError`` naming the member.
 
 A zip's central directory is checked before anything is expanded (member
-count, declared total size, compression ratio, overlapping members) and the
-same limits are enforced again while decompressing, because headers can lie.
+count, declared total size, compression ratio, overlapping members); a tar's
+headers are checked one by one as the stream reaches them (member count,
+running total, ratio of declared sizes to the compressed archive), a gzip's
+trailer gives its size. The same limits are enforced again while
+decompressing, because headers can lie.
 Nested archives are spilled to an anonymous temporary file, never to the
 evidence, and never held whole in memory.
 """
 
 from __future__ import annotations
 
+import bz2
 import dataclasses
+import functools
+import gzip
 import io
 import lzma
+import posixpath
 import struct
+import tarfile
 import tempfile
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import IO, BinaryIO
+from typing import IO, Any, BinaryIO, Protocol, cast
 
 from triage.errors import ArchiveError
-from triage.ingest.media import SNIFF_BYTES, identify, is_expandable, is_media, sniff
+from triage.ingest.media import ARCHIVE, SNIFF_BYTES, identify, is_media, sniff
 from triage.records import FileRecord, Skipped, Source
 
 GIB = 1 << 30
@@ -55,6 +67,7 @@ ZIP_ERRORS: tuple[type[BaseException], ...] = (
     RuntimeError,  # zipfile's "is encrypted, password required"
     UnicodeDecodeError,
     KeyError,
+    tarfile.TarError,
 )
 
 
@@ -80,8 +93,9 @@ class ArchiveLimits:
     """How much an archive may expand before it is treated as a bomb.
 
     ``max_depth`` counts archive levels: 3 walks a zip inside a zip inside a
-    zip found on disk. ``max_ratio`` applies to members larger than
-    ``ratio_floor`` (a small file of zeros legitimately compresses very well).
+    zip found on disk (a ``.tar.gz`` is one level). ``max_ratio`` applies to
+    members larger than ``ratio_floor`` (a small file of zeros legitimately
+    compresses very well).
     Totals count every member of an archive tree, nested levels included.
     """
 
@@ -167,33 +181,63 @@ def _member_problem(info: zipfile.ZipInfo, limits: ArchiveLimits) -> str | None:
     return None
 
 
-def _stream(
-    archive: zipfile.ZipFile, info: zipfile.ZipInfo, chunk_size: int, limit: int | None
-) -> Iterator[bytes]:
-    """Decompress a member in chunks, stopping if it outgrows its declared size."""
-    produced = 0
-    with archive.open(info) as member:
-        while True:
-            want = chunk_size if limit is None else min(chunk_size, limit - produced)
-            chunk = member.read(want) if want > 0 else b""
-            if not chunk:
-                return
-            produced += len(chunk)
-            if produced > info.file_size:
-                raise ArchiveError(
-                    f"{info.filename}: expands beyond its declared size of "
-                    f"{info.file_size} bytes (lying header); not expanded"
-                )
-            yield chunk
+class _Stream(Protocol):
+    """What a decompressed member stream offers: sequential reads."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+    def close(self) -> None: ...
 
 
-def _spill(
-    archive: zipfile.ZipFile, info: zipfile.ZipInfo, limits: ArchiveLimits
-) -> IO[bytes]:
-    """A nested archive member copied to a temporary file (in memory if small)."""
+class _Bounded(io.RawIOBase):
+    """A member's decompressed stream that fails once it outgrows the size its
+    header declared (a lying header is how a small bomb hides)."""
+
+    def __init__(self, raw: _Stream, declared: int, name: str) -> None:
+        super().__init__()
+        self._raw, self._left, self._declared, self._name = (
+            raw,
+            declared,
+            declared,
+            name,
+        )
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        # Ask for one byte more than is left, to notice an overlong stream.
+        data = self._raw.read(min(len(view), self._left + 1))
+        if len(data) > self._left:
+            raise ArchiveError(
+                f"{self._name}: expands beyond its declared size of "
+                f"{self._declared} bytes (lying header); not expanded"
+            )
+        self._left -= len(data)
+        view[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+def _read_up_to(reader: _Stream, size: int) -> bytes:
+    """``size`` bytes, or fewer only at the end of the stream."""
+    out = bytearray()
+    while len(out) < size and (chunk := reader.read(size - len(out))):
+        out += chunk
+    return bytes(out)
+
+
+def _spill(reader: _Stream, limits: ArchiveLimits, head: bytes = b"") -> IO[bytes]:
+    """A nested archive copied to a temporary file (in memory if small);
+    ``head`` is what was already read of it."""
     spool = tempfile.SpooledTemporaryFile(max_size=limits.spool_in_memory)
     try:
-        for chunk in _stream(archive, info, MIB, None):
+        spool.write(head)
+        while chunk := reader.read(MIB):
             spool.write(chunk)
         spool.seek(0)
     except BaseException:
@@ -203,18 +247,18 @@ def _spill(
 
 
 def _member_record(
-    base: FileRecord, info: zipfile.ZipInfo, mime: str | None
+    base: FileRecord, name: str, size: int, mtime: float | None, mime: str | None
 ) -> FileRecord:
     return dataclasses.replace(
         base,
         source=Source.ARCHIVE,
-        archive_path=(*base.archive_path, info.filename),
-        size=info.file_size,
-        mtime=_zip_mtime(info),
+        archive_path=(*base.archive_path, name),
+        size=size,
+        mtime=mtime,
         atime=None,
         ctime=None,
         crtime=None,
-        media_type=mime,
+        media_type=mime if is_media(mime) else None,
     )
 
 
@@ -234,19 +278,162 @@ def _zip_mtime(info: zipfile.ZipInfo) -> float | None:
     return None
 
 
+# --- which archive is this? -----------------------------------------------------
+
+_DECOMPRESSORS: dict[str, Callable[[IO[bytes]], _Stream]] = {
+    "gzip": lambda f: gzip.GzipFile(fileobj=f, mode="rb"),
+    "bzip2": lambda f: bz2.BZ2File(f, mode="rb"),
+    "xz": lambda f: lzma.LZMAFile(f, mode="rb"),
+}
+
+
+def _is_tar(block: bytes) -> bool:
+    return block[257:262] == b"ustar"
+
+
+def _kind(source: IO[bytes]) -> str:
+    """``zip``, ``tar`` (maybe compressed), ``gzip`` (one compressed file), or
+    the signature name of an archive that is not expanded."""
+    kind, _ = _kind_and_compression(source)
+    return kind
+
+
+def _kind_and_compression(source: IO[bytes]) -> tuple[str, str | None]:
+    """The archive kind and, for a compressed tar, its compression."""
+    source.seek(0)
+    head = source.read(SNIFF_BYTES)
+    source.seek(0)
+    signature = identify(head)
+    if signature is None or signature.kind != ARCHIVE:
+        return "not an archive", None
+    if signature.name in ("zip", "tar"):
+        return signature.name, None
+    if signature.name in _DECOMPRESSORS:
+        try:
+            stream = _DECOMPRESSORS[signature.name](source)
+            try:
+                inner = stream.read(512)
+            finally:
+                stream.close()
+        except ZIP_ERRORS as exc:
+            raise ArchiveError(f"corrupt {signature.name} stream: {exc}") from exc
+        finally:
+            source.seek(0)
+        if _is_tar(inner):
+            return "tar", signature.name
+        if signature.name == "gzip":
+            return "gzip", None
+    return signature.name, None
+
+
+class _Tail:
+    """A sequential stream that remembers its most recent bytes, so the block
+    where ``tarfile`` stopped listing can be looked at afterwards (tarfile
+    ends quietly at a damaged or truncated header)."""
+
+    def __init__(self, raw: _Stream, keep: int = 1 << 16) -> None:
+        self._raw, self._keep = raw, keep
+        self._buf = bytearray()
+        self._start = self.pos = 0
+
+    def read(self, size: int = -1, /) -> bytes:
+        data = self._raw.read(size)
+        self._buf += data
+        self.pos += len(data)
+        if len(self._buf) > self._keep:
+            cut = len(self._buf) - self._keep
+            del self._buf[:cut]
+            self._start += cut
+        return data
+
+    def block(self, offset: int, size: int = 512) -> bytes | None:
+        """The ``size`` bytes at ``offset`` if still remembered and complete."""
+        if offset < self._start or offset + size > self.pos:
+            return None
+        at = offset - self._start
+        return bytes(self._buf[at : at + size])
+
+    def close(self) -> None:
+        self._raw.close()
+
+
+def _tar_end_problem(tail: _Tail, offset: int) -> str | None:
+    """Why the tar did not end cleanly at ``offset`` (where listing stopped)."""
+    block = tail.block(offset)
+    if block is None:
+        return f"tar truncated at byte {offset}; members after it are missing"
+    if any(block):
+        return f"damaged tar header at byte {offset}; members after it are not listed"
+    drained = 0  # the rest should be zero padding; a compressed stream is verified
+    while drained < 16 * MIB and (chunk := tail.read(MIB)):
+        drained += len(chunk)
+    return None
+
+
+def _source_size(source: IO[bytes]) -> int:
+    size = source.seek(0, io.SEEK_END)
+    source.seek(0)
+    return size
+
+
+def _ratio_problem(declared: int, compressed: int, limits: ArchiveLimits) -> str | None:
+    if declared <= limits.ratio_floor:
+        return None
+    ratio = declared / max(compressed, 1)
+    if ratio <= limits.max_ratio:
+        return None
+    return (
+        f"compression ratio {ratio:.0f}:1 ({compressed} -> {declared} bytes) "
+        f"exceeds {limits.max_ratio:.0f}:1 (possible zip bomb); not expanded"
+    )
+
+
+def _gzip_name(source: IO[bytes], record: FileRecord) -> str:
+    """The original file name a gzip header stores, else the archive's own name
+    without ``.gz``."""
+    head = source.read(SNIFF_BYTES)
+    source.seek(0)
+    if len(head) > 10 and head[3] & 0x08:  # FNAME
+        pos = 10
+        if head[3] & 0x04:  # FEXTRA
+            pos += 2 + int.from_bytes(head[10:12], "little")
+        end = head.find(b"\0", pos)
+        if end > pos:
+            return head[pos:end].decode("latin-1")
+    own = posixpath.basename(
+        record.archive_path[-1] if record.archive_path else record.path
+    )
+    stem, dot, ext = own.rpartition(".")
+    if dot and ext.lower() in ("gz", "gzip"):
+        return stem
+    return (stem + "_" + ext if dot and ext.lower() == "tgz" else own) + ".content"
+
+
+def _gzip_declared(source: IO[bytes]) -> int:
+    """ISIZE from the gzip trailer: the uncompressed size modulo 4 GiB."""
+    size = source.seek(0, io.SEEK_END)
+    source.seek(max(size - 4, 0))
+    trailer = source.read(4)
+    source.seek(0)
+    return int.from_bytes(trailer, "little") if len(trailer) == 4 else 0
+
+
+# --- walking ----------------------------------------------------------------------
+
+
 def iter_members(
     source: BinaryIO | IO[bytes],
     record: FileRecord,
     limits: ArchiveLimits = DEFAULT_LIMITS,
 ) -> Iterator[FileRecord | Skipped]:
-    """Every member of the zip in ``source`` (whose record is ``record``).
+    """Every member of the archive in ``source`` (whose record is ``record``).
 
     Members are yielded with ``media_type`` sniffed from their first
     :data:`SNIFF_BYTES` (a member costs a partial decompression, not a full
-    one); a member that is itself a zip is yielded and then walked in turn, up
-    to ``limits.max_depth`` levels. A bomb, a corrupt or truncated zip, an
-    encrypted or unsupported member each become a ``Skipped`` naming the
-    archive or member, and the walk goes on where it can.
+    one); a member that is itself an archive is yielded and then walked in
+    turn, up to ``limits.max_depth`` levels. A bomb, a corrupt or truncated
+    archive, an encrypted or unsupported member each become a ``Skipped``
+    naming the archive or member, and the walk goes on where it can.
     """
     yield from _walk(source, record, limits, _Budget(limits))
 
@@ -266,6 +453,22 @@ def _walk(
         )
         return
     try:
+        kind = _kind(source)
+    except ArchiveError as exc:
+        yield _skip(record, where, str(exc))
+        return
+    walker = _WALKERS.get(kind)
+    if walker is None:
+        yield _skip(record, where, f"{kind} archive recognised but not expanded")
+        return
+    yield from walker(source, record, limits, budget)
+
+
+def _walk_zip(
+    source: IO[bytes], record: FileRecord, limits: ArchiveLimits, budget: _Budget
+) -> Iterator[FileRecord | Skipped]:
+    where = _where(record)
+    try:
         archive = zipfile.ZipFile(source)
         infos = archive.infolist()
     except ZIP_ERRORS as exc:
@@ -280,64 +483,191 @@ def _walk(
         for info in infos:
             if info.is_dir():
                 continue
-            member_where = _where(record, info.filename)
-            if info.filename in seen:
+            name = info.filename
+            if name in seen:
                 yield _skip(
                     record,
-                    member_where,
+                    _where(record, name),
                     "duplicate member name; only the last copy is addressable",
                 )
                 continue
-            seen.add(info.filename)
+            seen.add(name)
             budget.members -= 1
             budget.size -= info.file_size
+            mtime = _zip_mtime(info)
             member_problem = _member_problem(info, limits)
             if member_problem is not None:
-                yield _member_record(record, info, None)
-                yield _skip(record, member_where, member_problem)
+                yield _member_record(record, name, info.file_size, mtime, None)
+                yield _skip(record, _where(record, name), member_problem)
                 continue
-            try:
-                header = b"".join(_stream(archive, info, SNIFF_BYTES, SNIFF_BYTES))
-            except ZIP_ERRORS + (ArchiveError,) as exc:
-                yield _member_record(record, info, None)
-                yield _skip(record, member_where, f"member unreadable: {exc}")
-                continue
-            mime = sniff(header)
-            member = _member_record(record, info, mime if is_media(mime) else None)
-            yield member
-            signature = identify(header)
-            if signature is not None and signature.kind == "archive":
-                if not is_expandable(mime):
+            yield from _one_member(
+                record,
+                name,
+                info.file_size,
+                mtime,
+                functools.partial(_open_zip_member, archive, info),
+                limits,
+                budget,
+            )
+
+
+def _open_zip_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> _Bounded:
+    return _Bounded(archive.open(info), info.file_size, info.filename)
+
+
+def _open_gzip(source: IO[bytes], declared: int, name: str) -> _Bounded:
+    return _Bounded(gzip.GzipFile(fileobj=source, mode="rb"), declared, name)
+
+
+def _walk_tar(
+    source: IO[bytes], record: FileRecord, limits: ArchiveLimits, budget: _Budget
+) -> Iterator[FileRecord | Skipped]:
+    where = _where(record)
+    compressed = _source_size(source)
+    declared = 0
+    seen: set[str] = set()
+    try:
+        _, compression = _kind_and_compression(source)
+        raw = _DECOMPRESSORS[compression](source) if compression else source
+        tail = _Tail(raw)
+        stream_io = cast(IO[bytes], tail)  # tarfile's stream mode only calls read()
+        with tarfile.open(fileobj=stream_io, mode="r|") as archive:
+            for info in archive:
+                if not info.isfile():
+                    continue  # directories, links, devices: no content of their own
+                name = info.name
+                if name in seen:
                     yield _skip(
                         record,
-                        member_where,
-                        f"{signature.name} archive recognised but not expanded",
+                        _where(record, name),
+                        "duplicate member name; only the first copy is addressable",
                     )
                     continue
-                yield from _walk_nested(archive, info, member, limits, budget)
+                seen.add(name)
+                budget.members -= 1
+                budget.size -= info.size
+                declared += info.size
+                problem = None
+                if budget.members < 0:
+                    problem = (
+                        f"more than {limits.max_members} members (possible bomb); "
+                        "the rest is not expanded"
+                    )
+                elif budget.size < 0:
+                    problem = (
+                        f"members declare more than {limits.max_total_size} bytes "
+                        "expanded (possible bomb); the rest is not expanded"
+                    )
+                else:
+                    problem = _ratio_problem(declared, compressed, limits)
+                if problem is not None:
+                    yield _skip(record, where, problem)
+                    return
+                stream = archive.extractfile(info)
+                if stream is None:
+                    continue
+                yield from _one_member(
+                    record,
+                    name,
+                    info.size,
+                    float(info.mtime),
+                    functools.partial(_Bounded, stream, info.size, name),
+                    limits,
+                    budget,
+                )
+            end_problem = _tar_end_problem(tail, archive.offset)
+    except ZIP_ERRORS as exc:
+        yield _skip(record, where, f"corrupt or unreadable tar: {exc}")
+        return
+    if end_problem is not None:
+        yield _skip(record, where, end_problem)
 
 
-def _walk_nested(
-    archive: zipfile.ZipFile,
-    info: zipfile.ZipInfo,
-    member: FileRecord,
+def _walk_gzip(
+    source: IO[bytes], record: FileRecord, limits: ArchiveLimits, budget: _Budget
+) -> Iterator[FileRecord | Skipped]:
+    declared = _gzip_declared(source)
+    name = _gzip_name(source, record)
+    budget.members -= 1
+    budget.size -= declared
+    problem = _ratio_problem(declared, _source_size(source), limits)
+    if problem is None and budget.size < 0:
+        problem = f"declares {declared} bytes expanded, over the limit; not expanded"
+    if problem is not None:
+        yield _member_record(record, name, declared, None, None)
+        yield _skip(record, _where(record, name), problem)
+        return
+    yield from _one_member(
+        record,
+        name,
+        declared,
+        None,
+        functools.partial(_open_gzip, source, declared, name),
+        limits,
+        budget,
+    )
+
+
+_WALKERS: dict[
+    str,
+    Callable[
+        [IO[bytes], FileRecord, ArchiveLimits, _Budget], Iterator[FileRecord | Skipped]
+    ],
+] = {"zip": _walk_zip, "tar": _walk_tar, "gzip": _walk_gzip}
+
+
+def _one_member(
+    record: FileRecord,
+    name: str,
+    size: int,
+    mtime: float | None,
+    open_member: Callable[[], _Bounded],
     limits: ArchiveLimits,
     budget: _Budget,
 ) -> Iterator[FileRecord | Skipped]:
-    if len(member.archive_path) >= limits.max_depth:
-        yield _skip(
-            member,
-            _where(member),
-            f"archive nested deeper than {limits.max_depth} levels; not expanded",
-        )
-        return
+    """Sniff one member, yield it, and walk it if it is an archive itself."""
+    where = _where(record, name)
     try:
-        spool = _spill(archive, info, limits)
+        reader = open_member()
     except ZIP_ERRORS + (ArchiveError,) as exc:
-        yield _skip(member, _where(member), f"nested archive unreadable: {exc}")
+        yield _member_record(record, name, size, mtime, None)
+        yield _skip(record, where, f"member unreadable: {exc}")
         return
+    with reader:
+        try:
+            header = _read_up_to(reader, SNIFF_BYTES)
+        except ZIP_ERRORS + (ArchiveError,) as exc:
+            yield _member_record(record, name, size, mtime, None)
+            yield _skip(record, where, f"member unreadable: {exc}")
+            return
+        mime = sniff(header)
+        member = _member_record(record, name, size, mtime, mime)
+        yield member
+        signature = identify(header)
+        if signature is None or signature.kind != ARCHIVE:
+            return
+        if not signature.expand:
+            yield _skip(
+                record, where, f"{signature.name} archive recognised but not expanded"
+            )
+            return
+        if len(member.archive_path) >= limits.max_depth:
+            yield _skip(
+                member,
+                where,
+                f"archive nested deeper than {limits.max_depth} levels; not expanded",
+            )
+            return
+        try:
+            spool = _spill(reader, limits, header)
+        except ZIP_ERRORS + (ArchiveError,) as exc:
+            yield _skip(member, where, f"nested archive unreadable: {exc}")
+            return
     with spool:
         yield from _walk(spool, member, limits, budget)
+
+
+# --- reading one member back --------------------------------------------------------
 
 
 def _open_source(
@@ -346,6 +676,48 @@ def _open_source(
     if isinstance(open_outer, bytes | bytearray | memoryview):
         return io.BytesIO(open_outer)
     return open_outer()
+
+
+def _open_member(
+    stack: ExitStack,
+    source: IO[bytes],
+    name: str,
+    outer_name: str,
+    limits: ArchiveLimits,
+) -> _Bounded:
+    """A bounded reader of member ``name`` of the archive in ``source``."""
+    kind = _kind(source)
+    if kind == "zip":
+        archive = stack.enter_context(zipfile.ZipFile(source))
+        info = archive.getinfo(name)
+        problem = _member_problem(info, limits)
+        if problem is not None:
+            raise ArchiveError(problem)
+        return _open_zip_member(archive, info)
+    if kind == "tar":
+        compressed = _source_size(source)
+        tar = stack.enter_context(tarfile.open(fileobj=source, mode="r|*"))
+        declared = 0
+        for entry in tar:
+            if not entry.isfile():
+                continue
+            declared += entry.size
+            problem = _ratio_problem(declared, compressed, limits)
+            if problem is not None:
+                raise ArchiveError(problem)
+            if entry.name == name:
+                stream = tar.extractfile(entry)
+                if stream is None:
+                    break
+                return _Bounded(stream, entry.size, name)
+        raise KeyError(f"there is no item named {name!r} in the archive")
+    if kind == "gzip":
+        declared = _gzip_declared(source)
+        problem = _ratio_problem(declared, _source_size(source), limits)
+        if problem is not None:
+            raise ArchiveError(problem)
+        return _open_gzip(source, declared, name)
+    raise ArchiveError(f"{outer_name}: {kind} archive is not expanded")
 
 
 def iter_member_chunks(
@@ -357,8 +729,8 @@ def iter_member_chunks(
     """Stream the bytes of the member at ``archive_path``, re-opening the chain.
 
     Raises:
-        ArchiveError: the chain is broken (corrupt zip, missing, encrypted or
-            bomb-like member), naming the member.
+        ArchiveError: the chain is broken (corrupt archive, missing, encrypted
+            or bomb-like member), naming the member.
     """
     if not archive_path:
         raise ArchiveError("empty archive path: not an archive member")
@@ -371,18 +743,19 @@ def iter_member_chunks(
         for level, name in enumerate(archive_path):
             where = "!".join(archive_path[: level + 1])
             try:
-                archive = stack.enter_context(zipfile.ZipFile(source))
-                info = archive.getinfo(name)
+                reader = stack.enter_context(
+                    _open_member(stack, source, name, where, limits)
+                )
             except ZIP_ERRORS as exc:
                 raise ArchiveError(f"{where}: cannot open member: {exc}") from exc
-            problem = _member_problem(info, limits)
-            if problem is not None:
-                raise ArchiveError(f"{where}: {problem}")
+            except ArchiveError as exc:
+                raise ArchiveError(f"{where}: {exc}") from exc
             try:
                 if level + 1 < len(archive_path):
-                    source = stack.enter_context(_spill(archive, info, limits))
-                else:
-                    yield from _stream(archive, info, chunk_size, None)
+                    source = stack.enter_context(_spill(reader, limits))
+                    continue
+                while chunk := reader.read(chunk_size):
+                    yield chunk
             except ZIP_ERRORS as exc:
                 raise ArchiveError(f"{where}: cannot read member: {exc}") from exc
             except ArchiveError as exc:

@@ -31,8 +31,9 @@ ARCHIVE = "archive"
 class Signature:
     """One recognisable format.
 
-    ``expand`` says whether :mod:`triage.ingest.archives` walks the members;
-    other archives are recognised so they can be reported as not expanded.
+    ``expand`` says whether :mod:`triage.ingest.archives` walks the members
+    (zip, tar, gzip; bzip2 and xz when they hold a tar); other archives are
+    recognised so they can be reported as not expanded.
     """
 
     name: str
@@ -282,14 +283,16 @@ for _sig in (
         "7z", "application/x-7z-compressed", ARCHIVE, _prefix(b"7z\xbc\xaf\x27\x1c")
     ),
     Signature("rar", "application/vnd.rar", ARCHIVE, _prefix(b"Rar!\x1a\x07")),
-    Signature("gzip", "application/gzip", ARCHIVE, _prefix(b"\x1f\x8b\x08")),
-    Signature("bzip2", "application/x-bzip2", ARCHIVE, _bzip2),
-    Signature("xz", "application/x-xz", ARCHIVE, _prefix(b"\xfd7zXZ\x00")),
+    Signature(
+        "gzip", "application/gzip", ARCHIVE, _prefix(b"\x1f\x8b\x08"), expand=True
+    ),
+    Signature("bzip2", "application/x-bzip2", ARCHIVE, _bzip2, expand=True),
+    Signature("xz", "application/x-xz", ARCHIVE, _prefix(b"\xfd7zXZ\x00"), expand=True),
     Signature("zstd", "application/zstd", ARCHIVE, _prefix(b"\x28\xb5\x2f\xfd")),
     Signature(
         "cab", "application/vnd.ms-cab-compressed", ARCHIVE, _prefix(b"MSCF\0\0\0\0")
     ),
-    Signature("tar", "application/x-tar", ARCHIVE, _tar),
+    Signature("tar", "application/x-tar", ARCHIVE, _tar, expand=True),
 ):
     register(_sig)
 
