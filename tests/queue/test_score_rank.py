@@ -395,3 +395,29 @@ def test_hash_conflict_needs_attention() -> None:
     rows = rank([device("d", conflicts=(conflict,))], CASES, CAL)
     assert rows[0].tier == "needs-attention"
     assert "1 hash conflict(s)" in rows[0].reason
+
+
+def test_measured_calibration_only_lowers_p(tmp_path: Path) -> None:
+    """benchmarks/calibrate.py's shape: ``p_copy`` indexed by distance."""
+    flat = [1.0] + [0.99] * 90 + [0.02] * 166  # saw no unrelated pair below 91
+    path = tmp_path / "cal.json"
+    body = {"about": "x", "version": 1, "algorithms": {"pdq": {"p_copy": flat}}}
+    path.write_text(json.dumps(body))
+    cal = load_calibration(path)
+    assert "min(measured, built-in)" in cal.source
+    assert cal.probability("pdq", 31) == pytest.approx(0.5)  # the prior caps it
+    assert cal.probability("pdq", 95) == 0.0
+    low = [1.0] + [0.3] * 256
+    path.write_text(json.dumps({"algorithms": {"pdq": {"p_copy": low}}}))
+    assert load_calibration(path).probability("pdq", 5) == pytest.approx(0.3)
+
+
+def test_shipped_calibration_file_is_read() -> None:
+    from importlib import resources
+
+    if not resources.files("triage.hashmatch").joinpath("calibration.json").is_file():
+        pytest.skip("triage/hashmatch/calibration.json not present")
+    cal = load_calibration()
+    assert cal.source.startswith("triage/hashmatch/calibration.json (")
+    assert "no tables found" not in cal.source
+    assert cal.probability("pdq", 0) > 0.9 and cal.probability("pdq", 128) < 0.01

@@ -201,7 +201,8 @@ def _parse_calibration(data: object, source: str) -> dict[str, list[tuple[int, f
     ``{"algorithms": {name: TABLE}}`` or ``{name: TABLE}``, where TABLE is a
     list of ``[distance, p]`` pairs, a list of ``{"distance", "p"|"probability"}``
     objects, an object ``{"points": ...}``/``{"table": ...}`` holding one of
-    those, or a ``{"distance": p}`` mapping."""
+    those, an object with ``"p_copy"``: a list of p indexed by distance (what
+    ``benchmarks/calibrate.py`` writes), or a ``{"distance": p}`` mapping."""
     if not isinstance(data, dict):
         raise UsageError(f"{source}: calibration must be a JSON object")
     body = data.get("algorithms", data)
@@ -211,6 +212,9 @@ def _parse_calibration(data: object, source: str) -> dict[str, list[tuple[int, f
     for name, table in body.items():
         if name.startswith(("_", "@")) or name in {"version", "format", "note"}:
             continue
+        if isinstance(table, dict):
+            if isinstance(table.get("p_copy"), list):  # indexed by distance
+                table = [[d, p] for d, p in enumerate(table["p_copy"])]
         if isinstance(table, dict):
             inner = next(
                 (table[k] for k in ("points", "table", "probability") if k in table),
@@ -256,10 +260,30 @@ def _is_number(text: str) -> bool:
     return True
 
 
+def _pointwise_min(
+    measured: Sequence[tuple[int, float]], prior: Sequence[tuple[int, float]]
+) -> list[tuple[int, float]]:
+    """min(measured(d), prior(d)) at every integer distance both tables span."""
+    a, b = Calibration({"x": measured}), Calibration({"x": prior})
+    last = max(max(d for d, _ in measured), max(d for d, _ in prior))
+    return [
+        (d, min(a.probability("x", d), b.probability("x", d))) for d in range(last + 1)
+    ]
+
+
 def load_calibration(path: str | Path | None = None) -> Calibration:
     """The calibration in use: ``path`` if given, else the hashing stage's
-    ``triage/hashmatch/calibration.json`` when it exists; algorithms it does
-    not cover keep their ``BUILTIN_CALIBRATION`` table.
+    ``triage/hashmatch/calibration.json`` when it exists.
+
+    A measured table never makes a match more certain than the built-in,
+    threshold-anchored table says (p = 0.5 at the matcher's threshold): the
+    result is ``min(measured, built-in)`` at each distance. The measured
+    tables come from a few hundred thousand unrelated pairs at equal prior
+    odds, which cannot resolve false-match rates below ~1e-5 per pair, while a
+    real known-image set holds millions of entries; so measured data may only
+    lower ``p`` (where it saw unrelated pictures), never raise it. Algorithms
+    only in the file use its table as is; algorithms only built in keep
+    theirs.
 
     Raises:
         UsageError: the file exists but is not a calibration table.
@@ -284,9 +308,14 @@ def load_calibration(path: str | Path | None = None) -> Calibration:
         except json.JSONDecodeError as exc:
             raise UsageError(f"{source}: not JSON: {exc}") from exc
         parsed = _parse_calibration(data, source)
-        tables.update(parsed)
+        for name, points in parsed.items():
+            prior = BUILTIN_CALIBRATION.get(name)
+            tables[name] = _pointwise_min(points, prior) if prior else points
         if parsed:
-            source += " (" + ", ".join(sorted(parsed)) + "; others built-in)"
+            source += (
+                " (" + ", ".join(sorted(parsed)) + ": min(measured, built-in); "
+                "others built-in)"
+            )
         else:
             source += " (no tables found: built-in used)"
     return Calibration(tables, source)
