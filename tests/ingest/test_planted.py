@@ -4,8 +4,8 @@ One MBR disk is built at test time: a FAT16 partition and an NTFS partition
 holding the picture renamed, extensionless, zipped, zipped twice, in a tar.gz,
 deleted, and only in free clusters (a deleted file whose directory entry is
 wiped; bytes written into clusters NTFS marks free), plus a copy in
-unpartitioned space, next to a zip bomb, a too-deep nest, a corrupt zip and an encrypted member.
-It is scanned once through ``iter_files`` and once through
+unpartitioned space, next to a zip bomb, a too-deep nest, a corrupt zip and an
+encrypted member. It is scanned once through ``iter_files`` and once through
 ``triage ls --media-only --json``; expected offsets come from searching the
 image bytes and from Sleuth Kit's ``blkls``, not from the code under test.
 """
