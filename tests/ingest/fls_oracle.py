@@ -23,12 +23,16 @@ SOURCE_FILES: dict[str, bytes] = {}
 def source_files(fs: str | None = None) -> dict[str, bytes]:
     """The known source folder (built once; pictures are seeded).
 
-    For FAT the non-ASCII name is left out: mtools cannot write it.
+    For FAT the non-ASCII name is left out: mtools cannot write it. NTFS gets
+    a PNG in an alternate data stream of readme.txt.
     """
     if not SOURCE_FILES:
         _fill()
     if fs is not None and fs.startswith("fat"):
         return {k: v for k, v in SOURCE_FILES.items() if k.isascii()}
+    if fs == "ntfs":  # a picture hidden in an alternate data stream
+        hidden = SOURCE_FILES["pictures/chart.png"]
+        return {**SOURCE_FILES, "readme.txt:hidden.png": hidden}
     return SOURCE_FILES
 
 

@@ -204,6 +204,21 @@ def test_partitions_and_unallocated_regions(cases: dict[str, Case]) -> None:
         assert any(g.offset > offset for g in gaps)
 
 
+def test_ntfs_alternate_data_stream_is_listed_and_read(cases: dict[str, Case]) -> None:
+    hidden = source_files("ntfs")["readme.txt:hidden.png"]
+    for name in ("bare-ntfs-raw", "gpt-raw"):
+        case = cases[name]
+        streams = [
+            r
+            for r in iter_files(case.evidence, carve=False)
+            if isinstance(r, FileRecord) and r.path == "readme.txt:hidden.png"
+        ]
+        assert len(streams) == 1
+        assert streams[0].media_type == "image/png"  # sniffed from the stream
+        with open_device(case.evidence) as handle:
+            assert read_record(handle, streams[0]) == hidden
+
+
 def test_timestamps_come_from_the_filesystem(cases: dict[str, Case]) -> None:
     from triage.sample.disk import FIXED_MTIME
 

@@ -145,7 +145,9 @@ def build_filesystem(
 
     ``files`` maps relative POSIX paths ("dir/sub/name.jpg") to content. Deleted
     files are written first and removed afterwards with the filesystem's own
-    tools, so their directory entries remain as deleted entries.
+    tools, so their directory entries remain as deleted entries. On NTFS a
+    path "dir/name:stream" is an alternate data stream of "dir/name" (which
+    must be in ``files`` too).
 
     Raises:
         ValueError: unknown ``fs``, bad paths, non-ASCII names on FAT (mtools
@@ -155,6 +157,12 @@ def build_filesystem(
     if fs not in FILESYSTEMS:
         raise ValueError(f"unknown filesystem {fs!r}; known: {', '.join(FILESYSTEMS)}")
     gone = _check_files(files, deleted)
+    streams = [rel for rel in files if ":" in rel.rsplit("/", 1)[-1]]
+    if streams and fs != "ntfs":
+        raise ValueError(f"{fs}: 'name:stream' paths are NTFS alternate data streams")
+    for rel in streams:
+        if rel.split(":", 1)[0] not in files:
+            raise ValueError(f"stream {rel!r}: its file is not in files")
     if fs.startswith("fat") and not all(rel.isascii() for rel in files):
         # mtools 4.0.32 mangles non-ASCII long names (and vfat is not mountable
         # here), so refuse rather than build an image whose names are wrong.
@@ -261,8 +269,13 @@ def _copy_then_delete(
 ) -> None:
     for folder in _parents(files):
         (mnt / folder).mkdir(exist_ok=True)
+    streams = [rel for rel in files if ":" in rel.rsplit("/", 1)[-1]]
     for rel in files:
-        shutil.copy2(src / rel, mnt / rel)
+        if rel not in streams:
+            shutil.copy2(src / rel, mnt / rel)
+    for rel in streams:  # ntfs-3g streams_interface=windows: "name:stream"
+        (mnt / rel).write_bytes(files[rel])
+        os.utime(mnt / rel.split(":", 1)[0], (FIXED_MTIME, FIXED_MTIME))
     for rel in gone:
         (mnt / rel).unlink()
     for folder in reversed(_parents(files)):
@@ -283,7 +296,8 @@ def _build_ntfs(
     _run(["mkntfs", "-F", "-q", "-f", "-T", "-s", "512", "-L", label, str(out)])
     with tempfile.TemporaryDirectory(prefix="triage-mnt-") as mnt_dir:
         mnt = Path(mnt_dir)
-        cmd = ["ntfs-3g", "-o", "no_detach", str(out), str(mnt)]
+        opts = "no_detach,streams_interface=windows"
+        cmd = ["ntfs-3g", "-o", opts, str(out), str(mnt)]
         with _fuse_mount(cmd, mnt):
             _copy_then_delete(files, src, mnt, gone)
 
