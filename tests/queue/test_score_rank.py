@@ -314,8 +314,11 @@ def test_default_calibration_loads() -> None:
         assert all(a >= b for a, b in itertools.pairwise(ps))
 
 
-def test_worked_example() -> None:
-    """The numbers in docs/queue.md's worked example."""
+@pytest.mark.parametrize("which", ["built-in", "shipped"])
+def test_worked_example(which: str) -> None:
+    """The numbers in docs/queue.md's worked example, with the built-in and
+    with the shipped calibration."""
+    cal = CAL if which == "built-in" else load_calibration()
     d1 = DeviceFacts("PHONE-01", "OP-7", "scanned", media_count=1200, matches=(
         exact("p1:i10:DCIM/IMG_0001.jpg", "1001"),
         DeviceMatch("p1:i11:DCIM/copy.jpg", "caid", "1001", "sha1", 0, "A", "caid"),
@@ -335,7 +338,7 @@ def test_worked_example() -> None:
         "OP-7": Case("OP-7", "lives-with", "high"),
         "OP-9": Case("OP-9", "none", "medium"),
     }
-    rows = rank([d4, d3, d2, d1], cases, CAL)
+    rows = rank([d4, d3, d2, d1], cases, cal)
     assert order(rows) == ["PHONE-01", "LAPTOP-02", "USB-03", "TABLET-04"]
     phone, laptop = rows[0], rows[1]
     assert [round(i.probability, 3) for i in phone.score.items] == [0.999, 0.8, 0.2]
