@@ -230,3 +230,21 @@ def test_debug_shows_the_traceback(
     bad.write_bytes(random.Random(3).randbytes(MIB))
     result = CliRunner().invoke(main, ["--debug", "ls", str(bad)])
     assert isinstance(result.exception, FilesystemError)
+
+
+def test_unreadable_partition_beside_a_good_one(
+    images: dict[str, Path], tmp_path: Path
+) -> None:
+    junk = tmp_path / "junk.img"
+    junk.write_bytes(random.Random(4).randbytes(2 * MIB))
+    disk = build_disk(tmp_path / "mixed.dd", [images["good"], junk], "gpt")
+    items = list(iter_files(disk, carve=False))
+    assert "hello.txt" in {i.path for i in items if isinstance(i, FileRecord)}
+    skips = [i for i in items if isinstance(i, Skipped) and i.stage == "volume"]
+    assert len(skips) == 1 and "partition" in skips[0].where
+    assert "no readable filesystem" in skips[0].reason
+
+    code, out, err = _ls(disk)
+    assert code == 3 and "hello.txt" in out
+    assert "mixed.dd" in err and "no readable filesystem" in err
+    assert "Traceback" not in out + err

@@ -146,7 +146,8 @@ def iter_partitions(handle: DeviceHandle) -> Iterator[Partition | Skipped]:
             except FilesystemError as exc:
                 yield Skipped(
                     device_id=dev.device_id,
-                    where=f"partition {part.addr} @ {offset} ({desc})",
+                    where=f"partition {part.addr} @ {offset}"
+                    + (f" ({desc})" if desc else ""),
                     stage="volume",
                     reason=str(exc).split(": ", 1)[-1],
                 )
