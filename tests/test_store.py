@@ -183,6 +183,8 @@ def test_media_round_trip(store: Store) -> None:
         assert stored.record.carve_offset == rec.carve_offset
         assert stored.record.deleted == rec.deleted
         assert stored.record.mtime == rec.mtime
+        assert stored.record.partition_offset == rec.partition_offset
+        assert stored.record.evidence == rec.evidence
     assert store.chunk_media("dev1", write.chunk_key) == sorted(
         got.values(), key=lambda m: m.record.address
     )

@@ -49,13 +49,14 @@ PK(device_id, chunk_key))``
 ``media(device_id, address, path, partition_index, inode, size, source,
 deleted, orphan, archive_path JSON, carve_offset, media_type, mtime, atime,
 ctime, crtime, md5, sha1, width, height, display_path, chunk_key, known_good,
-decoded, PK(device_id, address))``
+decoded, partition_offset, PK(device_id, address))``
     One row per media item (image/video, by content signature, not by name),
     including deleted files, archive members and carved items. ``address`` is
     ``FileRecord.address``. ``known_good`` = 1: excluded by a known-good set,
     not decoded. ``decoded`` = 1: perceptual hashes were computed (see
     ``perceptual``); 0 with ``known_good`` = 0 means decoding failed and a
-    ``skipped`` row says why.
+    ``skipped`` row says why. ``partition_offset`` (bytes from the start of
+    the device) lets a reader re-open the item without the volume system.
 
 ``perceptual(device_id, address, algorithm, variant, value, quality,
 PK(device_id, address, algorithm, variant))``
@@ -192,6 +193,7 @@ CREATE TABLE media (
     chunk_key TEXT,
     known_good INTEGER NOT NULL DEFAULT 0,
     decoded INTEGER NOT NULL DEFAULT 0,
+    partition_offset INTEGER,
     PRIMARY KEY (device_id, address)
 );
 CREATE INDEX media_md5 ON media(md5);
@@ -609,9 +611,9 @@ class Store:
                 "INSERT OR REPLACE INTO media(device_id, address, path, "
                 "partition_index, inode, size, source, deleted, orphan, archive_path,"
                 " carve_offset, media_type, mtime, atime, ctime, crtime, md5, sha1, "
-                "width, height, display_path, chunk_key, known_good, decoded) VALUES "
-                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-                " ?)",
+                "width, height, display_path, chunk_key, known_good, decoded, "
+                "partition_offset) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+                "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         dev,
@@ -638,6 +640,7 @@ class Store:
                         chunk.chunk_key,
                         int(known_good),
                         int(bool(mh.perceptual)),
+                        rec.partition_offset,
                     )
                     for rec, mh, known_good in chunk.media
                 ],
@@ -805,7 +808,7 @@ class Store:
                 device_id=device_id,
                 evidence=device["evidence"],
                 partition_index=r["partition_index"],
-                partition_offset=0,
+                partition_offset=r["partition_offset"] or 0,
                 path=r["path"],
                 size=r["size"],
                 source=Source(r["source"]),
