@@ -300,3 +300,29 @@ def test_jpeg_variants_are_carved_whole(options: dict[str, object]) -> None:
     [item] = carved(FakeDevice(bytes(data)))
     assert isinstance(item, FileRecord)
     assert (item.carve_offset, item.size) == (333, len(blob))
+
+
+def test_many_small_runs_cost_only_their_own_bytes(jpeg: bytes) -> None:
+    data = bytearray(random.Random(10).randbytes(8 * BLOCK))
+    runs = [(n * 64 * 1024 + 512, 4096) for n in range(128)]  # fragmented free space
+    data[runs[5][0] : runs[5][0] + 4096] = jpeg[:4096]  # a fragment of a picture
+    device = FakeDevice(bytes(data))
+    read = 0
+    original = device.read
+
+    def counting(offset: int, size: int) -> bytes:
+        nonlocal read
+        out = original(offset, size)
+        read += len(out)
+        return out
+
+    device.read = counting  # type: ignore[method-assign]
+    found = [
+        item
+        for offset, length in runs
+        for item in carve(device, region(device.size), offset, length)  # type: ignore[arg-type]
+    ]
+    assert read <= 128 * (4096 + 8)
+    assert [(i.carve_offset, i.size) for i in found if isinstance(i, FileRecord)] == [
+        (runs[5][0], 4096)
+    ]

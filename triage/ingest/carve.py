@@ -259,39 +259,45 @@ def unallocated_runs(handle: Any, partition: Partition) -> Iterator[tuple[int, i
 
 class _Cached:
     """Aligned block reads of one run with a small LRU, so the scan and the
-    parsers read each byte of the device about once."""
+    parsers read each byte of the device about once. Blocks are clipped to the
+    run: a 4 KiB run costs a 4 KiB read, not a whole block."""
 
     def __init__(self, handle: Device, start: int, end: int) -> None:
         self.handle, self.start, self.end = handle, start, end
-        self._blocks: OrderedDict[int, bytes] = OrderedDict()
+        self._blocks: OrderedDict[int, tuple[int, bytes]] = OrderedDict()
 
-    def _block(self, index: int) -> bytes:
-        data = self._blocks.get(index)
-        if data is None:
-            at = index * BLOCK
-            data = self.handle.read(at, min(BLOCK, self.end - at))
-            self._blocks[index] = data
-            if len(self._blocks) > _CACHE_BLOCKS:
-                self._blocks.popitem(last=False)
-        else:
+    def _block(self, index: int) -> tuple[int, bytes]:
+        """(absolute offset, bytes) of block ``index`` clipped to the run."""
+        cached = self._blocks.get(index)
+        if cached is not None:
             self._blocks.move_to_end(index)
-        return data
+            return cached
+        lo = max(index * BLOCK, self.start)
+        hi = min((index + 1) * BLOCK, self.end)
+        cached = (lo, self.handle.read(lo, hi - lo))
+        self._blocks[index] = cached
+        if len(self._blocks) > _CACHE_BLOCKS:
+            self._blocks.popitem(last=False)
+        return cached
 
     def read(self, offset: int, size: int) -> bytes:
         """Up to ``size`` bytes at absolute ``offset``, never past the run."""
-        size = min(size, self.end - offset)
-        if size <= 0 or offset < self.start:
+        stop = min(offset + size, self.end)
+        if stop <= offset or offset < self.start:
             return b""
-        first, last = offset // BLOCK, (offset + size - 1) // BLOCK
-        if first == last:
-            block = self._block(first)
-            at = offset - first * BLOCK
-            return block[at : at + size]
-        at = offset - first * BLOCK
-        parts = [self._block(first)[at:]]
-        parts += [self._block(i) for i in range(first + 1, last)]
-        parts.append(self._block(last)[: offset + size - last * BLOCK])
-        return b"".join(parts)
+        parts = []
+        pos = offset
+        while pos < stop:
+            index = pos // BLOCK
+            lo, data = self._block(index)
+            piece = data[pos - lo : stop - lo]
+            if not piece:
+                break  # the device returned less than asked: its end
+            parts.append(piece)
+            pos += len(piece)
+            if lo + len(data) < min((index + 1) * BLOCK, self.end):
+                break
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -341,11 +347,9 @@ def _parse_jpeg(read: Callable[[int, int], bytes], start: int) -> _Found | None:
             if not seen_sof:
                 break
             seen_sos = True
-            end = _scan_entropy(read, pos, start + MAX_JPEG)
-            if end is None:
-                pos = start + MAX_JPEG
+            pos, at_marker = _scan_entropy(read, pos, start + MAX_JPEG)
+            if not at_marker:
                 break
-            pos = end
     if not seen_sos:
         return None  # not enough structure to call it a JPEG
     return _Found(min(pos, start + MAX_JPEG) - start, False)
@@ -358,19 +362,20 @@ _MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
 
 def _scan_entropy(
     read: Callable[[int, int], bytes], pos: int, limit: int
-) -> int | None:
-    """Offset of the first marker after entropy-coded data (not a stuffed 0xFF00
-    or a restart marker), or None if the run or the limit ends first."""
+) -> tuple[int, bool]:
+    """(offset of the first marker after entropy-coded data, True) -- not a
+    stuffed 0xFF00 or a restart marker -- or (where the run or the size limit
+    ended, False)."""
     step = 1 << 16
     while pos < limit:
-        data = read(pos, step + 1)
-        if len(data) < 2:
-            return None
+        data = read(pos, min(step + 1, limit - pos + 1))
         found = _MARKER.search(data)
         if found is not None:
-            return pos + found.start()
+            return pos + found.start(), True
+        if len(data) < 2:
+            return pos + len(data), False
         pos += len(data) - 1
-    return None
+    return limit, False
 
 
 def _parse_png(read: Callable[[int, int], bytes], start: int) -> _Found | None:
