@@ -50,11 +50,14 @@ def _fill() -> None:
             "pictures/caf\u00e9.txt": "caf\u00e9 \u00fcber\n".encode() * 10,
             "gone.txt": b"deleted but recoverable " * 300,
             "docs/gone2.bin": bytes(reversed(range(256))) * 40,
+            "olddir/a.txt": b"in a deleted folder\n" * 50,
+            "olddir/sub/b.txt": b"deeper in a deleted folder\n" * 90,
         }
     )
 
 
 DELETED = ("gone.txt", "docs/gone2.bin")
+DELETED_TREE = "olddir"  # a folder deleted with everything in it
 
 
 def fls_listing(

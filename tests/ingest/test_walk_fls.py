@@ -16,6 +16,7 @@ import pytest
 from tests.conftest import require_tools
 from tests.ingest.fls_oracle import (
     DELETED,
+    DELETED_TREE,
     fls_listing,
     sha256,
     source_files,
@@ -58,7 +59,7 @@ def fs_images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             fs,
             source_files(fs),
             root / f"{fs}.img",
-            deleted=DELETED if fs in DELETABLE else (),
+            deleted=(*DELETED, DELETED_TREE) if fs in DELETABLE else (),
         )
         for fs in FILESYSTEMS
     }
@@ -144,7 +145,8 @@ def test_content_equals_source(cases: dict[str, Case], name: str) -> None:
             live = {r.path: r for r in here if not r.deleted}
             files = source_files(fs)
             for rel, data in files.items():
-                if rel in DELETED and fs in DELETABLE:
+                gone = rel in DELETED or rel.startswith(f"{DELETED_TREE}/")
+                if gone and fs in DELETABLE:
                     continue
                 record = live[rel]
                 assert record.size == len(data)
@@ -172,6 +174,26 @@ def test_deleted_files_are_flagged(cases: dict[str, Case]) -> None:
         records = list(iter_files(cases[f"bare-{fs}-raw"].evidence, carve=False))
         deleted = {r.path for r in records if isinstance(r, FileRecord) and r.deleted}
         assert {p.rpartition("/")[2][1:] for p in deleted} >= {"one.txt", "one2.bin"}
+
+
+def test_files_of_a_deleted_folder_are_found(cases: dict[str, Case]) -> None:
+    files = source_files()
+    for fs in sorted(DELETABLE):
+        evidence = cases[f"bare-{fs}-raw"].evidence
+        found = [
+            r
+            for r in iter_files(evidence, carve=False)
+            if isinstance(r, FileRecord)
+            and r.deleted
+            and r.path.split("/")[0][1:] == DELETED_TREE[1:]  # FAT: "_lddir"
+        ]
+        assert len(found) == 2, (fs, [r.path for r in found])
+        wanted = {
+            sha256(files[f"{DELETED_TREE}/a.txt"]),
+            sha256(files[f"{DELETED_TREE}/sub/b.txt"]),
+        }
+        with open_device(evidence) as handle:
+            assert {sha256(read_record(handle, r)) for r in found} == wanted, fs
 
 
 def test_ewf_stored_digest_is_recorded(cases: dict[str, Case]) -> None:

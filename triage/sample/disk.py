@@ -101,10 +101,18 @@ def _check_files(files: Mapping[str, bytes], deleted: Iterable[str]) -> list[str
         if not parts or rel.startswith("/") or ".." in parts:
             raise ValueError(f"sample file path must be relative: {rel!r}")
     gone = list(deleted)
+    folders = set(_parents(files))
     for rel in gone:
-        if rel not in files:
+        if rel not in files and rel not in folders:
             raise ValueError(f"cannot delete {rel!r}: it is not in files")
     return gone
+
+
+def _tree(files: Iterable[str], folder: str) -> tuple[list[str], list[str]]:
+    """Files under ``folder`` and its sub-folders (deepest first)."""
+    inside = [rel for rel in files if rel.startswith(f"{folder}/")]
+    subs = [d for d in _parents(inside) if d == folder or d.startswith(f"{folder}/")]
+    return inside, sorted(subs, key=lambda d: -d.count("/"))
 
 
 def write_tree(files: Mapping[str, bytes], root: Path) -> None:
@@ -145,7 +153,8 @@ def build_filesystem(
 
     ``files`` maps relative POSIX paths ("dir/sub/name.jpg") to content. Deleted
     files are written first and removed afterwards with the filesystem's own
-    tools, so their directory entries remain as deleted entries. On NTFS a
+    tools, so their directory entries remain as deleted entries; a folder in
+    ``deleted`` is deleted with everything in it. On NTFS a
     path "dir/name:stream" is an alternate data stream of "dir/name" (which
     must be in ``files`` too).
 
@@ -204,7 +213,8 @@ def _build_fat(
     for rel in files:
         _run(["mcopy", "-m", "-i", image, str(src / rel), f"::/{rel}"], env=env)
     for rel in gone:
-        _run(["mdel", "-i", image, f"::/{rel}"], env=env)
+        tool = "mdel" if rel in files else "mdeltree"
+        _run([tool, "-i", image, f"::/{rel}"], env=env)
 
 
 def _build_ext(
@@ -226,7 +236,13 @@ def _build_ext(
         env=env,
     )  # fmt: skip
     for rel in gone:
-        _run(["debugfs", "-w", "-R", f"rm /{rel}", str(out)], env=env)
+        if rel in files:
+            _run(["debugfs", "-w", "-R", f"rm /{rel}", str(out)], env=env)
+            continue
+        inside, subs = _tree(files, rel)
+        commands = [f"rm /{f}" for f in inside] + [f"rmdir /{d}" for d in subs]
+        for command in commands:
+            _run(["debugfs", "-w", "-R", command, str(out)], env=env)
 
 
 @contextmanager
@@ -277,9 +293,13 @@ def _copy_then_delete(
         (mnt / rel).write_bytes(files[rel])
         os.utime(mnt / rel.split(":", 1)[0], (FIXED_MTIME, FIXED_MTIME))
     for rel in gone:
-        (mnt / rel).unlink()
+        if rel in files:
+            (mnt / rel).unlink()
+        else:
+            shutil.rmtree(mnt / rel)
     for folder in reversed(_parents(files)):
-        os.utime(mnt / folder, (FIXED_MTIME, FIXED_MTIME))
+        if (mnt / folder).exists():
+            os.utime(mnt / folder, (FIXED_MTIME, FIXED_MTIME))
 
 
 def _build_ntfs(
