@@ -353,9 +353,6 @@ class _Tail:
         at = offset - self._start
         return bytes(self._buf[at : at + size])
 
-    def close(self) -> None:
-        self._raw.close()
-
 
 def _tar_end_problem(tail: _Tail, offset: int) -> str | None:
     """Why the tar did not end cleanly at ``offset`` (where listing stopped)."""
@@ -404,9 +401,9 @@ def _gzip_name(source: IO[bytes], record: FileRecord) -> str:
         record.archive_path[-1] if record.archive_path else record.path
     )
     stem, dot, ext = own.rpartition(".")
-    if dot and ext.lower() in ("gz", "gzip"):
+    if dot and stem and ext.lower() in ("gz", "gzip"):
         return stem
-    return (stem + "_" + ext if dot and ext.lower() == "tgz" else own) + ".content"
+    return own + ".content"
 
 
 def _gzip_declared(source: IO[bytes]) -> int:
@@ -526,10 +523,12 @@ def _walk_tar(
     compressed = _source_size(source)
     declared = 0
     seen: set[str] = set()
+    decompressor: _Stream | None = None
     try:
         _, compression = _kind_and_compression(source)
-        raw = _DECOMPRESSORS[compression](source) if compression else source
-        tail = _Tail(raw)
+        if compression:
+            decompressor = _DECOMPRESSORS[compression](source)
+        tail = _Tail(decompressor or source)
         stream_io = cast(IO[bytes], tail)  # tarfile's stream mode only calls read()
         with tarfile.open(fileobj=stream_io, mode="r|") as archive:
             for info in archive:
@@ -579,6 +578,9 @@ def _walk_tar(
     except ZIP_ERRORS as exc:
         yield _skip(record, where, f"corrupt or unreadable tar: {exc}")
         return
+    finally:
+        if decompressor is not None:  # closes the decompressor, not ``source``
+            decompressor.close()
     if end_problem is not None:
         yield _skip(record, where, end_problem)
 
@@ -586,6 +588,9 @@ def _walk_tar(
 def _walk_gzip(
     source: IO[bytes], record: FileRecord, limits: ArchiveLimits, budget: _Budget
 ) -> Iterator[FileRecord | Skipped]:
+    """A gzip holding one file. Its size comes from the trailer (ISIZE), which
+    holds the size modulo 4 GiB and covers only the last member of a
+    concatenated gzip: such files outgrow it and are reported unreadable."""
     declared = _gzip_declared(source)
     name = _gzip_name(source, record)
     budget.members -= 1
