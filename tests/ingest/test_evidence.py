@@ -133,3 +133,32 @@ def test_container_is_a_frozen_record() -> None:
     assert isinstance(raw, Container) and raw.description
     with pytest.raises(AttributeError):
         raw.name = "other"  # type: ignore[misc]
+
+
+def test_block_device_is_raw_evidence(disk: Path) -> None:
+    """A write-blocked disk attached as a block device (here a read-only loop)."""
+    require_tools("losetup")
+    import subprocess
+
+    from triage.ingest import iter_files
+    from triage.records import FileRecord
+
+    attach = subprocess.run(
+        ["losetup", "-r", "-f", "--show", str(disk)], capture_output=True, text=True
+    )
+    if attach.returncode != 0:
+        pytest.skip(f"cannot attach a loop device here: {attach.stderr.strip()}")
+    device = attach.stdout.strip()
+    try:
+        with open_device(device) as handle:
+            assert handle.device.container == "raw"
+            assert handle.size == disk.stat().st_size
+        from_device = {
+            (r.path, r.size) for r in iter_files(device) if isinstance(r, FileRecord)
+        }
+        from_file = {
+            (r.path, r.size) for r in iter_files(disk) if isinstance(r, FileRecord)
+        }
+        assert from_device == from_file and ("x.txt", 3000) in from_file
+    finally:
+        subprocess.run(["losetup", "-d", device], capture_output=True, check=False)

@@ -57,7 +57,7 @@ class RawReader:
             for path in segments:
                 fd = os.open(path, os.O_RDONLY)
                 self._fds.append(fd)
-                size = os.fstat(fd).st_size
+                size = os.lseek(fd, 0, os.SEEK_END)  # block devices too
                 self._starts.append(offset)
                 self._sizes.append(size)
                 offset += size
@@ -391,10 +391,12 @@ def identify(path: Path | str) -> Container:
     """
     path = Path(path)
     try:
-        size = path.stat().st_size
         if path.is_dir():
             raise EvidenceError(f"{path}: is a folder, not an evidence file")
         with open(path, "rb") as fh:
+            # st_size is 0 for a block device (a write-blocked disk): seek.
+            size = fh.seek(0, os.SEEK_END)
+            fh.seek(0)
             head = fh.read(HEAD_BYTES)
     except FileNotFoundError as exc:
         raise EvidenceError(f"{path}: no such evidence file") from exc
