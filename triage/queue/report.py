@@ -93,6 +93,10 @@ def thumbnail_data_uri(data: bytes) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(out.getvalue()).decode()
 
 
+def _seconds(value: float | None) -> str | None:
+    return None if value is None else f"{value:.2f}"
+
+
 def _flags(item: MatchedMedia) -> str:
     flags = []
     if item.deleted:
@@ -268,8 +272,8 @@ def _device_section(
         ("Container", detail.container),
         ("Size (bytes)", detail.size),
         ("Stored digest", detail.stored_digest),
-        ("Scan time (s)", detail.scan_seconds),
-        ("First confident hit (s)", f.first_hit_seconds),
+        ("Scan time (s)", _seconds(detail.scan_seconds)),
+        ("First confident hit (s)", _seconds(f.first_hit_seconds)),
         ("Media items", f.media_count),
         (
             "Deleted / carved / in archives",
