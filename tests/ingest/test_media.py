@@ -30,7 +30,7 @@ from triage.ingest.media import (
 )
 from triage.ingest.volumes import iter_partitions
 from triage.ingest.walk import iter_entries
-from triage.records import FileRecord, Partition
+from triage.records import FileRecord, Partition, Skipped
 from triage.sample.disk import build_filesystem
 
 
@@ -261,11 +261,23 @@ def test_signature_names_are_unique() -> None:
 
 def test_classify_costs_one_small_read_per_non_media_file(tmp_path: Path) -> None:
     require_tools("mkfs.fat", "mcopy")
-    big_text = b"minutes of the meeting\n" * (6 << 20 // 23)
+    big_text = b"minutes of the meeting\n" * ((6 << 20) // 23)
+    seven = b"7z\xbc\xaf\x27\x1c\x00\x04" + bytes(24)
+    with io.BytesIO() as out:
+        with zipfile.ZipFile(out, "w") as archive:
+            archive.writestr("in/zip.jpg", _picture("JPEG"))
+        zipped = out.getvalue()
     jpeg = _picture("JPEG")
     image = build_filesystem(
         "fat32",
-        {"big.log": big_text, "pic.bin": jpeg, "empty": b"", "noext": jpeg},
+        {
+            "big.log": big_text,
+            "pic.bin": jpeg,
+            "empty": b"",
+            "noext": jpeg,
+            "a.zip": zipped,
+            "b.7z": seven,
+        },
         tmp_path / "fat.img",
     )
     with open_device(image) as handle:
@@ -275,9 +287,9 @@ def test_classify_costs_one_small_read_per_non_media_file(tmp_path: Path) -> Non
         before = handle.bytes_read
         [log] = list(classify(handle, [by_path["big.log"]]))
         cost = handle.bytes_read - before
-        got = {
-            r.path: r for r in classify(handle, entries) if isinstance(r, FileRecord)
-        }
+        items = list(classify(handle, entries))
+        unexpanded = list(classify(handle, entries, archives=False))
+    got = {r.display_path: r for r in items if isinstance(r, FileRecord)}
     assert log.media_type is None and log.size == len(big_text)
     # Sleuth Kit reads the device in 64 KiB cache lines: the 4 KiB sniff plus
     # the FAT chain it follows to find the first cluster cost a few of them,
@@ -285,3 +297,12 @@ def test_classify_costs_one_small_read_per_non_media_file(tmp_path: Path) -> Non
     assert cost <= 256 * 1024, f"a non-media file cost {cost} bytes of reads"
     assert got["pic.bin"].media_type == got["noext"].media_type == "image/jpeg"
     assert got["empty"].media_type is None and got["empty"].size == 0
+    assert got["a.zip!in/zip.jpg"].media_type == "image/jpeg"
+    assert got["a.zip"].media_type is None  # archives are not media themselves
+    skips = [(s.where, s.reason) for s in items if isinstance(s, Skipped)]
+    assert skips == [("b.7z", "7z archive recognised but not expanded")]
+    # archives=False lists the zip but not its members (and still reports the 7z).
+    assert "a.zip!in/zip.jpg" not in {
+        r.display_path for r in unexpanded if isinstance(r, FileRecord)
+    }
+    assert len(unexpanded) == len(items) - 1
