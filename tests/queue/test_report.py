@@ -109,3 +109,29 @@ def test_preview_of_missing_evidence_says_why(tmp_path: Path) -> None:
     html = render_report(d, previews)
     assert "cannot read back:" in html and "<img" not in html
     assert 'id="preview-warning"' in html
+
+
+def test_uncalibrated_matches_and_long_lists(tmp_path: Path) -> None:
+    import triage.queue.report as report_module
+    from triage.queue.export import export
+
+    items = [
+        Item(f"f{i:03d}.jpg", bytes([i]), matches=[hit(str(i), "C")]) for i in range(12)
+    ]
+    items.append(Item("w.jpg", b"w", matches=[("caid", "w1", "wavelet", 2, "A")]))
+    items.append(Item("a.jpg", b"a", matches=[hit("a1", "A")]))
+    db = populate(tmp_path / "c.db", [], [Dev("d", None, items)])
+    with open_store(db) as store:
+        d = case_data(store)
+    old = report_module.MAX_MEDIA_ROWS
+    report_module.MAX_MEDIA_ROWS = 5
+    try:
+        html = render_report(d)
+    finally:
+        report_module.MAX_MEDIA_ROWS = old
+    assert "9 more matched items" in html
+    assert html.index("a.jpg") < html.index("f000.jpg")  # category A listed first
+    assert "w.jpg" not in html  # uncalibrated: sorted last, beyond the cut
+    for fmt in ("json", "csv", "vics"):
+        text = export(d, fmt)
+        assert ("w.jpg" in text) == (fmt != "vics")

@@ -19,7 +19,12 @@ from typing import Any
 
 from triage.errors import UsageError
 from triage.queue.data import CaseData, MatchedMedia, queue_row_json
-from triage.queue.score import Calibration, grade, load_calibration
+from triage.queue.score import (
+    Calibration,
+    grade,
+    load_calibration,
+    match_probability,
+)
 
 VICS_CONTEXT = (
     "http://github.com/VICSDATAMODEL/ProjectVic/DataModels/2.0.xml/Default/"
@@ -72,6 +77,10 @@ def _iso(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _rounded(p: float | None) -> float | None:
+    return None if p is None else round(p, 6)
+
+
 def _media_json(item: MatchedMedia, cal: Calibration) -> dict[str, Any]:
     return {
         "address": item.address,
@@ -95,9 +104,7 @@ def _media_json(item: MatchedMedia, cal: Calibration) -> dict[str, Any]:
                 "category": m.category,
                 "scheme": m.scheme,
                 "known_good": m.known_good,
-                "p": None
-                if m.known_good or not grade(m.category, m.scheme).counts
-                else round(cal.probability(m.algorithm, m.distance), 6),
+                "p": _rounded(match_probability(m, cal)),
             }
             for m in item.matches
         ],
@@ -163,7 +170,7 @@ def iter_csv_rows(
     for d in data.devices:
         for item in d.media:
             for m in item.matches:
-                counts = not m.known_good and grade(m.category, m.scheme).counts
+                p = match_probability(m, cal)
                 yield {
                     "rank": d.row.rank,
                     "device_id": d.row.device_id,
@@ -187,9 +194,7 @@ def iter_csv_rows(
                     "category": m.category,
                     "scheme": m.scheme,
                     "known_good": int(m.known_good),
-                    "p": round(cal.probability(m.algorithm, m.distance), 6)
-                    if counts
-                    else "",
+                    "p": "" if p is None else round(p, 6),
                 }
 
 
@@ -250,17 +255,16 @@ def vics_target(data: CaseData, requested: str = "auto") -> str:
     return "caid" if labels and labels <= caid else "vics"
 
 
-def export_vics(data: CaseData, scheme: str = "auto") -> str:
+def export_vics(
+    data: CaseData, scheme: str = "auto", calibration: Calibration | None = None
+) -> str:
     """VICS 2.0 JSON of the counted matched media, one Media per MD5."""
+    cal = calibration or load_calibration()
     target = vics_target(data, scheme)
     media: dict[str, dict[str, Any]] = {}
     for d in data.devices:
         for item in d.media:
-            counted = [
-                m
-                for m in item.matches
-                if not m.known_good and grade(m.category, m.scheme).counts
-            ]
+            counted = [m for m in item.matches if match_probability(m, cal) is not None]
             if not counted or not item.md5:
                 continue
             worst = max(
@@ -316,5 +320,5 @@ def export(
     if fmt == "csv":
         return export_csv(data, calibration)
     if fmt == "vics":
-        return export_vics(data, vics_scheme)
+        return export_vics(data, vics_scheme, calibration)
     raise UsageError(f"unknown export format {fmt!r}; known: {', '.join(FORMATS)}")

@@ -26,13 +26,31 @@ from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
 from triage.queue.data import CaseData, DeviceDetail, MatchedMedia
 from triage.queue.explain import explain
-from triage.queue.score import Calibration, grade, load_calibration
+from triage.queue.score import (
+    Calibration,
+    grade,
+    load_calibration,
+    match_probability,
+)
 
 PREVIEW_PIXELS = 96  # longest side of a thumbnail
 PREVIEW_BLUR = 4.0  # GaussianBlur radius at that size: shapes only, no detail
 PREVIEW_MAX_PIXELS = 50_000_000  # refuse to decode larger pictures (bombs)
 
+MAX_MEDIA_ROWS = 500  # matched items listed per device; `triage export` has all
+
 PreviewKey = tuple[str, str]  # (device id, address)
+
+
+def _item_rank(item: MatchedMedia, cal: Calibration) -> tuple[float, float, str]:
+    """Sort key: counted matches first, worst category and surest first."""
+    best, worst = 0.0, -1.0
+    for m in item.matches:
+        p = match_probability(m, cal)
+        if p is not None:
+            best = max(best, p)
+            worst = max(worst, grade(m.category, m.scheme).order)
+    return (-worst, -best, item.address)
 
 
 def _e(value: object) -> str:
@@ -192,7 +210,8 @@ def _match_table(
         + "".join(f"<th>{h}</th>" for h in head)
         + "</tr></thead><tbody>"
     ]
-    for item in detail.media:
+    ordered = sorted(detail.media, key=lambda i: _item_rank(i, cal))
+    for item in ordered[:MAX_MEDIA_ROWS]:
         n = len(item.matches)
         for j, m in enumerate(item.matches):
             cells = []
@@ -217,15 +236,11 @@ def _match_table(
                     f'<br><span class="muted">md5 {_e(item.md5)}</span></td>'
                     f"<td{span}>{_flags(item)}</td>"
                 )
+            p = match_probability(m, cal)
             if m.known_good:
                 p_text = "known-good"
             else:
-                g = grade(m.category, m.scheme)
-                p_text = (
-                    f"{cal.probability(m.algorithm, m.distance):.3f}"
-                    if g.counts
-                    else "not counted"
-                )
+                p_text = "not counted" if p is None else f"{p:.3f}"
             cells.append(
                 f"<td>{_e(m.set_name)}</td><td>{_e(m.entry_id)}</td>"
                 f'<td>{_e(m.category)} <span class="muted">{_e(m.scheme)}</span></td>'
@@ -234,6 +249,12 @@ def _match_table(
             )
             out.append("<tr>" + "".join(cells) + "</tr>")
     out.append("</tbody></table>")
+    if len(ordered) > MAX_MEDIA_ROWS:
+        out.append(
+            f'<p class="muted">{len(ordered) - MAX_MEDIA_ROWS} more matched items '
+            "not listed here (least severe last): `triage export --format csv` "
+            "lists every match.</p>"
+        )
     return "".join(out)
 
 

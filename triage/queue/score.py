@@ -429,6 +429,17 @@ class DeviceScore:
         return max(pool, key=lambda i: (i.grade.order, i.probability)).grade
 
 
+def match_probability(m: DeviceMatch, cal: Calibration) -> float | None:
+    """``p`` of one match as the score uses it; None when it cannot count
+    (known-good, a non-pertinent category, or an algorithm with no table)."""
+    if m.known_good or not grade(m.category, m.scheme).counts:
+        return None
+    name = m.algorithm.lower()
+    if name not in EXACT_ALGORITHMS and name not in cal.algorithms:
+        return None
+    return cal.probability(m.algorithm, m.distance)
+
+
 def _volume(confident: int) -> float:
     return min(1.0, math.log10(1 + confident) / 3)
 
