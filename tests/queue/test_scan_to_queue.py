@@ -1,4 +1,4 @@
-"""End to end: real scans of small generated devices attached to cases, then
+"""End to end: ``triage scan --case`` of small generated devices, then
 ``triage queue --json`` (acceptance 2, second test).
 
 Four FAT16 devices, generated pictures only. Known-bad set (CAID) holds the
@@ -37,7 +37,7 @@ def cli(*args: str) -> str:
 @pytest.fixture(scope="module")
 def scanned(tmp_path_factory: pytest.TempPathFactory) -> Path:
     require_tools("mkfs.fat", "mcopy")
-    pipeline = pytest.importorskip("triage.pipeline")
+    pytest.importorskip("triage.pipeline")
     tmp = tmp_path_factory.mktemp("e2e")
     known = {"k1": (pic(101), "A"), "k2": (pic(102), "A"), "k3": (pic(103), "C")}
     hs = HashSet.from_entries(
@@ -63,8 +63,8 @@ def scanned(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name, (files, deleted) in devices.items():
         image = build_filesystem("fat16", files, tmp / f"{name}.raw", deleted=deleted)
         case = "HOME" if name.endswith("home") else "NONE"
-        pipeline.scan([image], [set_path], db, case_id=case, device_id=name,
-                      scheduler="sync")  # fmt: skip
+        cli("scan", str(image), "--hashset", str(set_path), "--db", str(db),
+            "--case", case, "--device-id", name, "--scheduler", "sync")  # fmt: skip
     return db
 
 
