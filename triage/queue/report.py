@@ -169,7 +169,23 @@ def _queue_table(data: CaseData) -> str:
     )
     if not rows:
         return '<p class="muted">No devices in this database.</p>'
-    return head + "".join(rows) + "</tbody></table>"
+    tiers: dict[str, int] = {}
+    for d in data.devices:
+        tiers[d.row.tier] = tiers.get(d.row.tier, 0) + 1
+    summary = ", ".join(
+        f"{n} {label}"
+        for label, n in (
+            ("with known material", tiers.get("known-material", 0)),
+            ("needing manual attention", tiers.get("needs-attention", 0)),
+            ("not yet scanned", tiers.get("not-scanned", 0)),
+            ("with nothing known found", tiers.get("nothing-found", 0)),
+        )
+        if n
+    )
+    return (
+        f'<p id="summary"><strong>{len(data.devices)} device(s):</strong> '
+        f"{_e(summary)}.</p>" + head + "".join(rows) + "</tbody></table>"
+    )
 
 
 def _cases_table(data: CaseData) -> str:
