@@ -85,6 +85,7 @@ class _Lines:
 
     def __init__(self, path: Path, skip: bool, report: ImportReport) -> None:
         self.path = path
+        self.label = path.name  # entry ids are "<file name>:<line>"
         self.skip = skip
         self.report = report
 
@@ -307,7 +308,7 @@ def _read_csv(path: Path, lines: _Lines) -> Iterator[tuple[int, HashEntry]]:
             yield (
                 number,
                 HashEntry(
-                    cells.get("id", "").strip() or f"{path.name}:{number}",
+                    cells.get("id", "").strip() or f"{lines.label}:{number}",
                     cells.get("category", "").strip() or None,
                     cells.get("name", "").strip() or None,
                     hashes,
@@ -352,7 +353,7 @@ def _sum_reader(column: str) -> Reader:
                 continue
             hashes = _hashes(lines, number, [(column, value)])
             if hashes:
-                entry = HashEntry(f"{path.name}:{number}", None, name or None, hashes)
+                entry = HashEntry(f"{lines.label}:{number}", None, name or None, hashes)
                 yield number, entry
 
     return read
@@ -415,7 +416,7 @@ def _fixed_csv(
             if not hashes:
                 lines.bad(number, "no hash value on this line")
                 continue
-            yield number, HashEntry(f"{path.name}:{number}", None, name, hashes)
+            yield number, HashEntry(f"{lines.label}:{number}", None, name, hashes)
 
 
 def _read_hashkeeper(path: Path, lines: _Lines) -> Iterator[tuple[int, HashEntry]]:
@@ -470,7 +471,7 @@ def _read_rds3(path: Path, lines: _Lines) -> Iterator[tuple[int, HashEntry]]:
                     lines.bad(rowid, "FILE row without sha1 or md5")
                     continue
                 name = str(file_name or "") or None
-                yield rowid, HashEntry(f"{path.name}:{rowid}", None, name, hashes)
+                yield rowid, HashEntry(f"{lines.label}:{rowid}", None, name, hashes)
     finally:
         db.close()
 
@@ -799,33 +800,40 @@ def import_files(
     fixed = {f.scheme for f in formats if f.scheme}
     if scheme is None and len(fixed) > 1:
         raise HashSetError(f"the files use different category schemes: {sorted(fixed)}")
-    raw: list[tuple[HashEntry, Path, int]] = []
-    sources = []
-    for p, chosen in zip(paths, formats, strict=True):
-        path = Path(p)
-        before_bad, before_ignored = len(report.bad_lines), Counter(report.ignored)
-        lines = _Lines(path, skip_bad_lines, report)
-        count = 0
-        for number, entry in chosen.read(path, lines):
-            raw.append((entry, path, number))
-            count += 1
-        source: dict[str, Any] = {
-            "file": path.name,
-            "format": chosen.name,
-            "sha256": _file_sha256(path),
-            "entries": count,
-            "bad_lines": len(report.bad_lines) - before_bad,
-        }
-        ignored = report.ignored - before_ignored
-        if ignored:
-            source["ignored_hashes"] = dict(sorted(ignored.items()))
-        sources.append(source)
-    if scheme is None:
-        scheme = fixed.pop() if fixed else infer_scheme(e.category for e, _, _ in raw)
+    sources: list[dict[str, Any]] = []
+
+    def read_all() -> Iterator[tuple[HashEntry, Path, int]]:
+        for p, chosen in zip(paths, formats, strict=True):
+            path = Path(p)
+            before_ignored = Counter(report.ignored)
+            lines = _Lines(path, skip_bad_lines, report)
+            count = 0
+            for number, entry in chosen.read(path, lines):
+                yield entry, path, number
+                count += 1
+            source: dict[str, Any] = {
+                "file": path.name,
+                "format": chosen.name,
+                "sha256": _file_sha256(path),
+                "entries": count,
+            }
+            ignored = report.ignored - before_ignored
+            if ignored:
+                source["ignored_hashes"] = dict(sorted(ignored.items()))
+            sources.append(source)
+
+    entries: Iterable[tuple[HashEntry, Path, int]] = read_all()
+    if scheme is None and fixed:
+        scheme = fixed.pop()
+    elif scheme is None:
+        # Only a CSV's categories can decide the scheme: read it all first.
+        # Give the scheme to stream a large file instead.
+        entries = list(entries)
+        scheme = infer_scheme(e.category for e, _, _ in entries)
     chosen_scheme: str = scheme
 
     def normalised() -> Iterator[HashEntry]:
-        for entry, path, number in raw:
+        for entry, path, number in entries:
             try:
                 category = normalise_category(chosen_scheme, entry.category)
             except ValueError as exc:

@@ -32,8 +32,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import struct
 import tempfile
+from array import array as typed_array
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -56,6 +58,7 @@ _ALIGN = 64
 #: width in bytes. A column with no hashes is not written, so registering a new
 #: algorithm changes neither old files nor their digests.
 COLUMNS: dict[str, int] = {a.name: a.bits // 8 for a in ALGORITHMS.values()}
+_HEX = {c: re.compile(f"[0-9a-f]{{{2 * w}}}") for c, w in COLUMNS.items()}
 KINDS = ("known-bad", "known-good")
 SCHEMES = ("caid", "vics", "nsrl", "local")
 
@@ -86,7 +89,10 @@ def normalise_hex(column: str, value: str) -> str:
     Raises:
         ValueError: not hex, or the wrong number of digits.
     """
-    return ALGORITHMS[column].normalise(value)
+    text = value.strip().lower()
+    if _HEX[column].fullmatch(text) is None:
+        return ALGORITHMS[column].normalise(value)  # raises, naming the problem
+    return text
 
 
 class _Strings:
@@ -119,11 +125,15 @@ class _Strings:
         return bytes(self.blob[start:end]).decode("utf-8")
 
 
-def _fixed(strings: Sequence[str | None] | npt.NDArray[Any]) -> npt.NDArray[np.bytes_]:
+def _fixed(
+    strings: Sequence[str | bytes | None] | npt.NDArray[Any],
+) -> npt.NDArray[np.bytes_]:
     """Strings (None as empty) as a fixed-width bytes array for sorting."""
     if isinstance(strings, np.ndarray) and strings.dtype.kind == "S":
         return strings
-    encoded = [(s or "").encode("utf-8") for s in strings]
+    encoded = [
+        s if isinstance(s, bytes) else (s or "").encode("utf-8") for s in strings
+    ]
     for raw in encoded:
         if b"\x00" in raw:
             raise HashSetError(f"a string holds a NUL character: {raw[:80]!r}")
@@ -232,37 +242,45 @@ class HashSet:
         sources: Sequence[Mapping[str, Any]] = (),
     ) -> HashSet:
         """Build a set from entries (any order; duplicates merged)."""
-        ids: list[str] = []
+        ids: list[bytes] = []
         categories: list[str | None] = []
-        names: list[str | None] = []
-        values: dict[str, list[str]] = {c: [] for c in COLUMNS}
-        rows: dict[str, list[int]] = {c: [] for c in COLUMNS}
+        names: list[bytes] = []
+        values = {c: bytearray() for c in COLUMNS}
+        rows = {c: typed_array("I") for c in COLUMNS}
         for index, entry in enumerate(entries):
-            ids.append(entry.entry_id)
+            ids.append(entry.entry_id.encode("utf-8"))
             categories.append(entry.category)
-            names.append(entry.name)
+            names.append((entry.name or "").encode("utf-8"))
             for column, value in entry.hashes:
                 if column not in COLUMNS:
                     raise HashSetError(
                         f"entry {entry.entry_id}: unknown hash column {column!r}; "
                         f"known: {', '.join(COLUMNS)}"
                     )
-                values[column].append(value)
+                try:
+                    raw = bytes.fromhex(value)
+                except ValueError as exc:
+                    raise HashSetError(
+                        f"entry {entry.entry_id}: {column} is not hex"
+                    ) from exc
+                if len(raw) != COLUMNS[column]:
+                    raise HashSetError(
+                        f"entry {entry.entry_id}: {column} is not "
+                        f"{COLUMNS[column]} bytes"
+                    )
+                values[column] += raw
                 rows[column].append(index)
         tables: dict[str, tuple[U8Array, npt.NDArray[np.integer[Any]]]] = {}
         for column, width in COLUMNS.items():
-            try:
-                raw = b"".join(bytes.fromhex(v) for v in values[column])
-            except ValueError as exc:
-                raise HashSetError(f"a {column} value is not hex") from exc
-            if len(raw) != width * len(values[column]):
-                raise HashSetError(f"a {column} value is not {width} bytes")
-            hashes = np.frombuffer(raw, dtype=np.uint8).reshape(-1, width)
-            tables[column] = (hashes, np.asarray(rows[column], dtype=np.uint32))
+            hashes = np.frombuffer(bytes(values[column]), dtype=np.uint8)
+            tables[column] = (
+                hashes.reshape(-1, width),
+                np.frombuffer(rows[column], dtype=np.uint32),
+            )
         return cls.from_columns(
-            ids,
+            _fixed(ids),
             categories,
-            names,
+            _fixed(names),
             tables,
             name=name,
             kind=kind,
@@ -275,7 +293,7 @@ class HashSet:
         cls,
         ids: Sequence[str] | npt.NDArray[np.bytes_],
         categories: Sequence[str | None],
-        names: Sequence[str | None] | None,
+        names: Sequence[str | None] | npt.NDArray[np.bytes_] | None,
         tables: Mapping[str, tuple[U8Array, npt.NDArray[np.integer[Any]]]],
         *,
         name: str,
