@@ -326,3 +326,24 @@ def test_many_small_runs_cost_only_their_own_bytes(jpeg: bytes) -> None:
     assert [(i.carve_offset, i.size) for i in found if isinstance(i, FileRecord)] == [
         (runs[5][0], 4096)
     ]
+
+
+def test_mutated_and_cut_pictures_never_raise_or_overrun(
+    jpeg: bytes, png: bytes
+) -> None:
+    """Seeded fuzzing: damaged, cut pictures in random data give records that
+    stay inside the run, never an exception."""
+    rng = random.Random(20261121)
+    for _ in range(80):
+        data = bytearray(rng.randbytes(BLOCK // 4))
+        for blob in (jpeg, png):
+            damaged = bytearray(blob)
+            for _ in range(rng.randint(0, 6)):
+                damaged[rng.randrange(len(damaged))] = rng.randrange(256)
+            cut = rng.randint(10, len(damaged))
+            at = rng.randrange(len(data) - cut)
+            data[at : at + cut] = damaged[:cut]
+        for item in carved(FakeDevice(bytes(data))):
+            assert isinstance(item, FileRecord)
+            assert item.carve_offset is not None
+            assert 0 < item.size <= len(data) - item.carve_offset

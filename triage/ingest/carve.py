@@ -488,13 +488,15 @@ def carve(
                 continue
             if found is None:
                 continue
+            # A segment length can point past the end of the run (a cut picture).
+            size = min(found.size, end - start)
             yield FileRecord(
                 device_id=partition.device_id,
                 evidence=partition.evidence,
                 partition_index=partition.index,
                 partition_offset=partition.offset,
                 path=f"$Carved/{start}.{fmt.extension}",
-                size=found.size,
+                size=size,
                 source=Source.CARVED,
                 inode=None,
                 media_type=fmt.mime,
@@ -504,9 +506,9 @@ def carve(
                 # Go on after the item, so hits inside it (an EXIF thumbnail)
                 # are not reported again. A truncated item is not skipped over:
                 # what follows its last good byte may be another picture.
-                cursor = start + found.size - pos
-                if start + found.size >= scan_to:
-                    resume = start + found.size
+                cursor = start + size - pos
+                if start + size >= scan_to:
+                    resume = start + size
                     break
         pos = resume
 
