@@ -268,11 +268,13 @@ class HammingIndex:
         ):
             if radius < 0:
                 continue
+            # Every index below is in range by construction (keys < 2**width,
+            # positions < n), so take(mode="clip") skips the bounds check pass.
             masks = _masks_cached(width, radius)
             keys = _substring_keys(queries, start, width)
             probes = (keys[:, None] ^ masks[None, :]).ravel()
-            lo = np.take(offsets, probes).astype(np.int64)
-            counts = np.take(offsets, probes + 1).astype(np.int64) - lo
+            lo = np.take(offsets, probes, mode="clip").astype(np.int64)
+            counts = np.take(offsets, probes + 1, mode="clip").astype(np.int64) - lo
             hit = np.flatnonzero(counts)
             if not len(hit):
                 continue
@@ -280,10 +282,11 @@ class HammingIndex:
             total = int(counts.sum())
             begin = np.cumsum(counts) - counts
             pos = np.arange(total, dtype=np.int64) - np.repeat(begin - lo, counts)
-            cand = np.take(perm, pos).astype(np.int64)
+            cand = np.take(perm, pos, mode="clip").astype(np.int64)
             qidx = np.repeat(hit // len(masks), counts)
             dist = _popcount_distance(
-                np.take(self._words, cand, axis=0), np.take(qwords, qidx, axis=0)
+                np.take(self._words, cand, axis=0, mode="clip"),
+                np.take(qwords, qidx, axis=0, mode="clip"),
             )
             ok = dist <= t
             found_q.append(qidx[ok])
