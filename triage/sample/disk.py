@@ -10,7 +10,9 @@ except where a test deliberately corrupts a copy.
 
 Output is as deterministic as the tools allow: fixed volume ids, labels and
 UUIDs, fixed file times (``FIXED_MTIME``) and ``E2FSPROGS_FAKE_TIME`` /
-``mkntfs -T``. FUSE mounts and loop devices are always released (``finally``).
+``mkntfs -T``. Images are not byte-identical between builds: ``mke2fs -d``
+and ``genisoimage`` take files in readdir order, and mtools stamps folders
+with the current time. FUSE mounts and loop devices are always released (``finally``).
 HFS+ is not built: ``hfsprogs`` is not in Debian bookworm.
 """
 
