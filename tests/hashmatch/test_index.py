@@ -158,3 +158,22 @@ def test_library_oracle_agrees_with_an_independent_one() -> None:
     codes = rng.integers(0, 256, (3_000, 32), dtype=np.uint8)
     queries = _flip(codes[:20], np.arange(20) * 2, rng)
     assert _pairs(brute_force_search(codes, queries, 31)) == _oracle(codes, queries, 31)
+
+
+def test_saved_index_opens_mapped_and_answers_the_same(tmp_path) -> None:
+    rng = np.random.default_rng(12)
+    codes = rng.integers(0, 256, (30_000, 32), dtype=np.uint8)
+    queries = _flip(codes[:40], np.arange(40), rng)
+    built = HammingIndex(codes, 31)
+    built.save(tmp_path / "idx", key="set-digest")
+    opened = HammingIndex.open(tmp_path / "idx", codes, 31, key="set-digest")
+    assert opened is not None and opened.plan == built.plan
+    assert all(isinstance(p, np.memmap) for _, _, _, p in opened._tables)
+    assert _pairs(opened.search(queries)) == _oracle(codes, queries, 31)
+    # another key, threshold or code count is not this index
+    assert HammingIndex.open(tmp_path / "idx", codes, 31, key="other") is None
+    assert HammingIndex.open(tmp_path / "idx", codes, 30, key="set-digest") is None
+    assert HammingIndex.open(tmp_path / "idx", codes[:-1], 31, key="set-digest") is None
+    assert HammingIndex.open(tmp_path / "missing", codes, 31) is None
+    (tmp_path / "idx" / "perm0.npy").write_bytes(b"damaged")
+    assert HammingIndex.open(tmp_path / "idx", codes, 31, key="set-digest") is None

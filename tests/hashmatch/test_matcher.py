@@ -254,3 +254,35 @@ def test_real_pictures_match_after_reencode_and_rotation() -> None:
     assert [(m.entry_id, m.algorithm) for m in matcher.match(exact)] == [
         ("ref2", "sha1")
     ]
+
+
+def test_index_cache_is_reused_and_keyed_by_set_digest(tmp_path) -> None:
+    rng = np.random.default_rng(8)
+    n = 20_000
+    codes = rng.integers(0, 256, (n, 32), dtype=np.uint8)
+    hs = HashSet.from_columns(
+        [f"e{i}" for i in range(n)],
+        [None] * n,
+        None,
+        {"pdq": (codes, np.arange(n))},
+        name="c",
+    )
+    query = MediaHash(
+        "a",
+        "0" * 32,
+        "0" * 40,
+        (PerceptualHash("pdq", _flip(codes[77].tobytes().hex(), 5), quality=90),),
+    )
+    first = Matcher([hs], index_cache=tmp_path)
+    assert [m.entry_id for m in first.match(query)] == ["e77"]
+    (folder,) = [p for p in tmp_path.iterdir() if p.name.startswith("pdq-t31-")]
+    stamp = (folder / "index.json").stat().st_mtime_ns
+    second = Matcher([hs], index_cache=tmp_path)
+    assert second.match(query) == first.match(query)
+    assert (folder / "index.json").stat().st_mtime_ns == stamp  # opened, not rebuilt
+    other = HashSet.from_columns(
+        ["x"], [None], None, {"pdq": (codes[:1], np.arange(1))}, name="d"
+    )
+    Matcher([other], index_cache=tmp_path).prepare()
+    assert len([p for p in tmp_path.iterdir() if p.name.startswith("pdq-")]) == 2
+    assert not first.warnings and not second.warnings

@@ -29,9 +29,14 @@ substring widths; at the thresholds used here this numpy version is faster.
 from __future__ import annotations
 
 import itertools
+import json
 import math
+import os
+import shutil
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -178,6 +183,7 @@ class HammingIndex:
         *,
         plan: Plan | None = None,
         threads: int = 2,
+        _tables: list[tuple[int, int, U32Array, U32Array]] | None = None,
     ) -> None:
         codes = np.asarray(codes, dtype=np.uint8)
         if codes.ndim != 2:
@@ -194,6 +200,9 @@ class HammingIndex:
         )
         self._words = _as_words(codes)
         self._tables: list[tuple[int, int, U32Array, U32Array]] = []
+        if _tables is not None:  # opened from a saved index
+            self._tables = _tables
+            return
         needed = (
             radii(len(self.plan.substrings), max_distance)
             if self.plan.substrings
@@ -213,6 +222,79 @@ class HammingIndex:
 
     def __len__(self) -> int:
         return self._n
+
+    def save(self, directory: str | os.PathLike[str], key: str = "") -> None:
+        """Write the tables (not the codes) so other processes can map them.
+
+        Written to a temporary folder, then renamed: a reader never sees half
+        an index. ``key`` names what the codes are (e.g. set digests).
+        """
+        target = Path(directory)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".index-", dir=target.parent))
+        try:
+            for k, (_, _, offsets, perm) in enumerate(self._tables):
+                np.save(tmp / f"offsets{k}.npy", offsets)
+                np.save(tmp / f"perm{k}.npy", perm)
+            meta = {
+                "format": "triage-hamming-index",
+                "version": 1,
+                "key": key,
+                "codes": self._n,
+                "nbytes": self.nbytes,
+                "max_distance": self.max_distance,
+                "substrings": [list(p) for p in self.plan.substrings],
+                "tables": [[start, width] for start, width, _, _ in self._tables],
+            }
+            (tmp / "index.json").write_text(json.dumps(meta))
+            if target.exists():  # another process saved it first, or a stale one
+                shutil.rmtree(target)
+            os.replace(tmp, target)
+        except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+    @classmethod
+    def open(
+        cls,
+        directory: str | os.PathLike[str],
+        codes: U8Array,
+        max_distance: int,
+        *,
+        key: str = "",
+        threads: int = 2,
+    ) -> HammingIndex | None:
+        """A saved index for ``codes`` memory-mapped read-only (pages shared
+        between processes), or None if it is absent or was made for other
+        codes, key or threshold."""
+        folder = Path(directory)
+        try:
+            meta = json.loads((folder / "index.json").read_text())
+            if (
+                meta.get("format") != "triage-hamming-index"
+                or meta.get("version") != 1
+                or meta.get("key") != key
+                or meta.get("codes") != len(codes)
+                or meta.get("nbytes") != codes.shape[1]
+                or meta.get("max_distance") != max_distance
+            ):
+                return None
+            plan = Plan(tuple((int(a), int(b)) for a, b in meta["substrings"]))
+            tables = []
+            for k, (start, width) in enumerate(meta["tables"]):
+                offsets = np.load(folder / f"offsets{k}.npy", mmap_mode="r")
+                perm = np.load(folder / f"perm{k}.npy", mmap_mode="r")
+                if (
+                    offsets.shape != ((1 << width) + 1,)
+                    or perm.shape != (len(codes),)
+                    or offsets.dtype != np.uint32
+                    or perm.dtype != np.uint32
+                ):
+                    return None
+                tables.append((int(start), int(width), offsets, perm))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return cls(codes, max_distance, plan=plan, threads=threads, _tables=tables)
 
     @property
     def nbytes_used(self) -> int:

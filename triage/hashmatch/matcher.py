@@ -17,14 +17,20 @@ there is one (SHA-1 before MD5), else its smallest perceptual distance (PDQ
 before pHash, then the original variant first on a tie).
 
 Use :meth:`Matcher.match_many` for batches: the perceptual search is
-vectorised over the whole batch.
+vectorised over the whole batch. With ``index_cache`` (a folder) the index
+tables are saved once, keyed by the sets' digests, algorithm and threshold,
+and later memory-mapped read-only: worker processes then share one copy of
+the pages and skip the build (about 20 s for 10 M PDQ hashes).
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -86,8 +92,11 @@ class Matcher:
         *,
         thresholds: Mapping[str, int] | None = None,
         threads: int = 2,
+        index_cache: str | os.PathLike[str] | None = None,
     ) -> None:
         self.sets = tuple(sets)
+        self.index_cache = Path(index_cache) if index_cache is not None else None
+        self.warnings: list[str] = []
         names = [s.name for s in self.sets]
         if len(set(names)) != len(names):
             raise HashSetError(f"two hash sets share a name: {sorted(names)}")
@@ -181,9 +190,7 @@ class Matcher:
                 else:
                     codes = np.concatenate([h for h, _ in tables])
                 built = _Perceptual(
-                    HammingIndex(
-                        codes, self.thresholds[algorithm], threads=self.threads
-                    ),
+                    self._build_index(algorithm, codes),
                     np.concatenate(
                         [
                             np.full(len(r), i, np.uint16)
@@ -194,6 +201,31 @@ class Matcher:
                 )
             self._perceptual[algorithm] = built
             return built
+
+    def _build_index(
+        self, algorithm: str, codes: npt.NDArray[np.uint8]
+    ) -> HammingIndex:
+        """Build, or open from ``index_cache`` (keyed by the sets' digests)."""
+        threshold = self.thresholds[algorithm]
+        if self.index_cache is None:
+            return HammingIndex(codes, threshold, threads=self.threads)
+        key = hashlib.sha256(
+            "\n".join(
+                [algorithm, str(threshold), *(s.digest for s in self.sets)]
+            ).encode()
+        ).hexdigest()
+        folder = self.index_cache / f"{algorithm}-t{threshold}-{key[:32]}"
+        cached = HammingIndex.open(
+            folder, codes, threshold, key=key, threads=self.threads
+        )
+        if cached is not None:
+            return cached
+        index = HammingIndex(codes, threshold, threads=self.threads)
+        try:
+            index.save(folder, key=key)
+        except OSError as exc:
+            self.warnings.append(f"{folder}: index not cached: {exc}")
+        return index
 
     def prepare(self) -> None:
         """Build every perceptual index now rather than on first use."""
