@@ -1,0 +1,222 @@
+"""The built-in demo: generated devices, cases and hash sets.
+
+Everything here is generated: the "known" pictures are seeded synthetic images
+(``triage.sample.pictures``) standing in for a reference collection, so the
+demo shows the whole chain with nothing but benign content. What each device
+holds is decided here, so the demo's expected outcome is known in advance
+(``DemoCorpus.expected``) and tested.
+
+Cases and devices (see ``build_demo``):
+
+* OP-ELM, the suspect lives with children: a laptop (NTFS on GPT, acquired to
+  E01) with one known picture renamed ``.dat`` and one deleted; a USB stick
+  (bare FAT32) with nothing known on it.
+* OP-ASH, no access to children: a desktop (MBR with FAT16 and ext4, raw) with
+  three known pictures: one in a zip, one resized and recompressed (found only
+  perceptually), one in unpartitioned space (found only by carving).
+* OP-OAK, the suspect works with children: a phone card (exFAT, split raw) with
+  one known picture inside a zip inside a zip.
+* OP-YEW, access unknown: a memory card image that is unreadable (random
+  bytes), which must be flagged for attention, not treated as clean.
+
+Every device also holds unrelated pictures, documents and a wallpaper that a
+known-good (NSRL-style) set recognises and excludes.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import random
+import shutil
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PIL import Image
+
+from triage.errors import UsageError
+from triage.sample import disk
+from triage.sample.pictures import encode, make_picture
+
+MARKER = ".triage-demo"
+SIZE = (480, 360)
+
+# Reference ("known") pictures: category -> seeds. Generated stand-ins only.
+KNOWN = {"A": (501, 502, 503), "B": (511, 512), "C": (521, 522)}
+
+
+@dataclass(frozen=True, slots=True)
+class DemoDevice:
+    case_id: str
+    evidence: Path  # first segment
+    known: int  # how many distinct known pictures were planted on it
+
+    @property
+    def device_id(self) -> str:
+        """What ``triage scan`` names the device by default: the file name."""
+        return self.evidence.name
+
+
+@dataclass
+class DemoCorpus:
+    root: Path
+    reference_dir: Path  # known/<category>/<name>.jpg, for `triage hashset build`
+    known_good_list: Path  # md5sum-style list of known-good files
+    cases_csv: Path
+    devices: list[DemoDevice] = field(default_factory=list)
+    broken: list[DemoDevice] = field(default_factory=list)
+
+    @property
+    def expected(self) -> dict[str, int]:
+        """Device id -> number of distinct known pictures planted on it."""
+        return {d.device_id: d.known for d in self.devices}
+
+
+def _jpeg(seed: int, quality: int = 90) -> bytes:
+    return encode(make_picture(seed, *SIZE), "JPEG", quality)
+
+
+def _zip(members: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def _documents(seed: int, count: int) -> dict[str, bytes]:
+    rng = random.Random(seed)
+    words = "invoice meeting notes budget travel recipe letter minutes plan".split()
+    docs: dict[str, bytes] = {}
+    for i in range(count):
+        text = " ".join(rng.choice(words) for _ in range(rng.randint(50, 400)))
+        docs[f"Documents/{rng.choice(words)}-{i}.txt"] = text.encode()
+    return docs
+
+
+def _others(first_seed: int, count: int, folder: str) -> dict[str, bytes]:
+    return {f"{folder}/IMG_{first_seed + i:04d}.jpg": _jpeg(first_seed + i, 85)
+            for i in range(count)}  # fmt: skip
+
+
+def prepare_output(out: Path) -> None:
+    """Make ``out`` ready for a demo run, refusing to clobber anything else.
+
+    A folder made by an earlier demo run (it holds the marker file) is reused
+    and emptied; any other non-empty folder is refused.
+    """
+    if out.exists() and any(out.iterdir()):
+        if not (out / MARKER).is_file():
+            raise UsageError(
+                f"{out} is not empty and was not made by 'triage demo'; "
+                "name a new or empty folder"
+            )
+        for child in out.iterdir():
+            if child.is_dir():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER).write_text("made by 'triage demo'; safe to delete\n")
+
+
+def build_demo(out: Path) -> DemoCorpus:
+    """Generate the demo evidence, reference pictures, known-good list and cases."""
+    work = out / "build"
+    evidence = out / "evidence"
+    evidence.mkdir(parents=True, exist_ok=True)
+    work.mkdir(parents=True, exist_ok=True)
+
+    known = {f"{cat}-{seed}": (cat, make_picture(seed, *SIZE))
+             for cat, seeds in KNOWN.items() for seed in seeds}  # fmt: skip
+    known_jpeg = {name: encode(img, "JPEG", 92) for name, (_, img) in known.items()}
+
+    reference = out / "reference"
+    for name, (cat, _) in known.items():
+        target = reference / cat / f"{name}.jpg"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(known_jpeg[name])
+
+    wallpaper = _jpeg(900, 95)  # known-good: on every device, never a match
+    good_list = out / "known-good.md5"
+    good_list.write_text(f"{hashlib.md5(wallpaper).hexdigest()}  wallpaper.jpg\n")
+
+    corpus = DemoCorpus(out, reference, good_list, out / "cases.csv")
+
+    # OP-ELM laptop: NTFS on GPT, acquired to E01.
+    laptop_files = {
+        **_others(1000, 12, "Users/sam/Pictures"),
+        **_documents(1, 15),
+        "Users/sam/AppData/cache/blob0001.dat": known_jpeg["A-501"],  # renamed
+        "Users/sam/Downloads/img_2231.jpg": known_jpeg["B-511"],  # deleted below
+        "Windows/Web/wallpaper.jpg": wallpaper,
+    }
+    ntfs = disk.build_filesystem(
+        "ntfs", laptop_files, work / "laptop.ntfs",
+        deleted=["Users/sam/Downloads/img_2231.jpg"],
+    )  # fmt: skip
+    gpt = disk.build_disk(work / "laptop.raw", [ntfs], "gpt")
+    laptop = disk.to_ewf(gpt, evidence / "elm-laptop")[0]
+    corpus.devices.append(DemoDevice("OP-ELM", laptop, 2))
+
+    # OP-ELM USB stick: bare FAT32, nothing known.
+    usb = disk.build_filesystem(
+        "fat32",
+        {**_others(1100, 8, "DCIM/100CAM"), **_documents(2, 5),
+         "wallpaper.jpg": wallpaper},
+        evidence / "elm-usb.raw",
+    )  # fmt: skip
+    corpus.devices.append(DemoDevice("OP-ELM", usb, 0))
+
+    # OP-ASH desktop: MBR with FAT16 and ext4; zip, resized copy, carved.
+    resized = known["C-521"][1].resize((320, 240), Image.Resampling.LANCZOS)
+    fat = disk.build_filesystem(
+        "fat16",
+        {**_others(1200, 6, "photos"), "downloads/pack.zip":
+         _zip({"set/p1.jpg": known_jpeg["A-502"], "readme.txt": b"hello"}),
+         "wallpaper.jpg": wallpaper},
+        work / "desk.fat16",
+    )  # fmt: skip
+    ext4 = disk.build_filesystem(
+        "ext4",
+        {**_others(1300, 10, "home/alex/Pictures"), **_documents(3, 10),
+         "home/alex/.thumbs/t_0042.jpg": encode(resized, "JPEG", 70)},
+        work / "desk.ext4",
+    )  # fmt: skip
+    # The first partition starts at 1 MiB; plant in the free gap after it.
+    gap_at = -(-(disk.MIB + fat.stat().st_size) // 4096) * 4096 + 8192
+    desk = disk.build_disk(
+        evidence / "ash-desktop.raw", [fat, ext4], "mbr",
+        gap=2 * disk.MIB, gap_data={gap_at: known_jpeg["B-512"]},
+    )  # fmt: skip
+    corpus.devices.append(DemoDevice("OP-ASH", desk, 3))
+
+    # OP-OAK phone card: exFAT, split raw; a known picture in a nested zip.
+    exfat = disk.build_filesystem(
+        "exfat",
+        {**_others(1400, 8, "DCIM/Camera"), "Download/backup.zip":
+         _zip({"old.zip": _zip({"2019/IMG_0001.jpg": known_jpeg["C-522"]})}),
+         "wallpaper.jpg": wallpaper},
+        work / "oak-phone.exfat",
+    )  # fmt: skip
+    phone = disk.to_split_raw(exfat, evidence / "oak-phone", 4 * disk.MIB, "001")[0]
+    corpus.devices.append(DemoDevice("OP-OAK", phone, 1))
+
+    # OP-YEW memory card: unreadable.
+    card = evidence / "yew-card.raw"
+    card.write_bytes(random.Random(7).randbytes(2 * disk.MIB))
+    corpus.broken.append(DemoDevice("OP-YEW", card, 0))
+
+    with open(corpus.cases_csv, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["case_id", "access_to_children", "risk_band", "note"])
+        writer.writerow(["OP-ELM", "lives-with", "very-high",
+                         "Suspect lives with two children (demo)"])  # fmt: skip
+        writer.writerow(["OP-ASH", "none", "medium", "Lives alone (demo)"])
+        writer.writerow(["OP-OAK", "works-with", "high", "Sports coach (demo)"])
+        writer.writerow(["OP-YEW", "unknown", "", "Not yet assessed (demo)"])
+
+    shutil.rmtree(work)
+    return corpus
