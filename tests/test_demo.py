@@ -19,11 +19,15 @@ from tests.conftest import require_tools
 from triage.cli import main
 from triage.sample.demo import KNOWN, MARKER
 
+DEMO_TOOLS = (
+    "mkfs.fat", "mcopy", "mkntfs", "ntfs-3g", "mkfs.exfat", "mount.exfat-fuse",
+    "mke2fs", "ewfacquire", "sfdisk", "sgdisk",
+)  # fmt: skip
+
 
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    require_tools("mkfs.fat", "mcopy", "mkntfs", "ntfs-3g", "mkfs.exfat",
-                  "mount.exfat-fuse", "mke2fs", "ewfacquire", "sfdisk", "sgdisk")  # fmt: skip
+    require_tools(*DEMO_TOOLS)
     out = tmp_path_factory.mktemp("demo") / "demo-out"
     result = CliRunner().invoke(main, ["demo", str(out), "--workers", "1"])
     assert result.exit_code == 0, result.output
@@ -39,8 +43,12 @@ def _queue(out: Path) -> list[dict[str, object]]:
 def test_demo_finds_every_planted_known_picture(demo_run: tuple[Path, str]) -> None:
     out, _ = demo_run
     rows = {r["device_id"]: r for r in _queue(out)}
-    expected = {"elm-laptop.E01": 2, "elm-usb.raw": 0, "ash-desktop.raw": 3,
-                "oak-phone.001": 1}
+    expected = {
+        "elm-laptop.E01": 2,
+        "elm-usb.raw": 0,
+        "ash-desktop.raw": 3,
+        "oak-phone.001": 1,
+    }
     for device, count in expected.items():
         assert rows[device]["known_items"] == count, rows[device]
     # The wallpaper on every device is in the known-good set: never a match.
@@ -76,7 +84,9 @@ def test_demo_report_has_no_images(demo_run: tuple[Path, str]) -> None:
     assert "report.html" in output
     assert (out / MARKER).is_file()
     # Reference pictures are generated stand-ins: one file per known seed.
-    assert len(list((out / "reference").rglob("*.jpg"))) == sum(map(len, KNOWN.values()))
+    assert len(list((out / "reference").rglob("*.jpg"))) == sum(
+        map(len, KNOWN.values())
+    )
 
 
 def test_demo_refuses_a_folder_it_did_not_make(tmp_path: Path) -> None:

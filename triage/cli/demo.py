@@ -16,7 +16,9 @@ from triage.errors import TriageError
 from triage.sample.demo import build_demo, prepare_output
 
 
-def _run(main: click.Group, args: list[str], *, allowed: tuple[int, ...] = (0,)) -> None:
+def _run(
+    main: click.Group, args: list[str], *, allowed: tuple[int, ...] = (0,)
+) -> None:
     click.secho(f"\n$ triage {shlex.join(args)}", bold=True)
     code = main.main(args, prog_name="triage", standalone_mode=False)
     code = 0 if code is None else int(code)
