@@ -93,10 +93,11 @@ def child(set_path: str, queries_path: str, sample: int, threads: str) -> None:
     out["index"] = describe(built.index)
     for n_threads in [int(t) for t in threads.split(",")]:
         built.index.threads = n_threads
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         result = built.index.search(queries)
-        elapsed = time.perf_counter() - t0
+        elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
         out[f"index_qps_{n_threads}t"] = len(queries) / elapsed
+        out[f"index_cpu_s_{n_threads}t"] = cpu
         out["matches"] = len(result)
     out["rss_queried"] = rss()
     # Through the Matcher API (Match records, one PDQ per item).
@@ -267,8 +268,13 @@ def main() -> None:
             f"{m['extra']} extra |"
         )
     for m in rows:
+        cpu = ", ".join(
+            f"{t} thr: {args.queries / m[f'index_cpu_s_{t}t']:,.0f} queries per CPU-s"
+            for t in args.threads.split(",")
+        )
         print(
-            f"index for {m['n']:,}: {m['index']}; brute force {m['brute_qps']:.1f} q/s"
+            f"index for {m['n']:,}: {m['index']}; {cpu}; "
+            f"brute force {m['brute_qps']:.1f} q/s"
         )
     exact = exact_lookup_bench(rng)
     print()
