@@ -189,3 +189,22 @@ def test_empty_set_round_trips(tmp_path: Path) -> None:
     HashSet.from_entries([], name="empty").write(tmp_path / "e.hset")
     loaded = HashSet.load(tmp_path / "e.hset")
     assert len(loaded) == 0 and list(loaded.iter_entries()) == []
+
+
+def test_nameless_sets_store_no_name_column(tmp_path: Path) -> None:
+    entries = [
+        HashEntry(f"e{i}", None, None, (("md5", _hex(f"{i}", 16)),)) for i in range(5)
+    ]
+    path = tmp_path / "n.hset"
+    HashSet.from_entries(entries, name="n").write(path)
+    data = path.read_bytes()
+    (length,) = struct.unpack_from("<Q", data, 16)
+    header = json.loads(data[24 : 24 + length])
+    names = {a["name"] for a in header["arrays"]}
+    assert "entries.names.blob" not in names
+    assert {a["dtype"] for a in header["arrays"] if a["name"].endswith("offsets")} == {
+        "<u4"
+    }
+    loaded = HashSet.load(path)
+    assert [e.name for e in loaded.iter_entries()] == [None] * 5
+    assert [e.entry_id for e in loaded.iter_entries()] == [f"e{i}" for i in range(5)]

@@ -11,7 +11,8 @@ pickle. Layout, all integers little-endian::
     arrays, each starting on a 64-byte boundary
 
 The arrays are columns. Entries (one known media item each) are
-``entries.ids`` / ``entries.names`` (UTF-8 blob plus ``uint64`` offsets) and
+``entries.ids`` / ``entries.names`` (UTF-8 blob plus ``uint32`` offsets, or
+``uint64`` past 4 GiB; names are omitted when no entry has one) and
 ``entries.category`` (``uint16`` code; 0 = none, ``i`` = ``categories[i-1]``).
 Each hash column (one per registered algorithm: ``md5``, ``sha1``, ``pdq``,
 ``phash``, ...; empty columns are not written) is ``<col>.hashes`` (``uint8``
@@ -96,23 +97,31 @@ def normalise_hex(column: str, value: str) -> str:
 
 
 class _Strings:
-    """A column of strings as one UTF-8 blob and ``n + 1`` offsets."""
+    """A column of strings as one UTF-8 blob and ``n + 1`` offsets (``uint32``
+    while the blob is under 4 GiB, else ``uint64``)."""
 
     __slots__ = ("blob", "offsets")
 
-    def __init__(self, blob: U8Array, offsets: npt.NDArray[np.uint64]) -> None:
+    def __init__(self, blob: U8Array, offsets: npt.NDArray[np.unsignedinteger[Any]]):
         self.blob = blob
         self.offsets = offsets
+
+    @classmethod
+    def empty(cls, n: int) -> _Strings:
+        """``n`` empty strings (``np.zeros`` pages cost nothing until read)."""
+        return cls(np.zeros(0, dtype=np.uint8), np.zeros(n + 1, dtype=np.uint32))
 
     @classmethod
     def from_fixed(cls, fixed: npt.NDArray[np.bytes_]) -> _Strings:
         n = len(fixed)
         width = fixed.dtype.itemsize
-        offsets = np.zeros(n + 1, dtype=np.uint64)
         if n == 0 or width == 0:
-            return cls(np.zeros(0, dtype=np.uint8), offsets)
+            return cls.empty(n)
         lengths = np.char.str_len(fixed).astype(np.uint64)
-        np.cumsum(lengths, out=offsets[1:])
+        total = int(lengths.sum())
+        dtype = np.uint32 if total < 1 << 32 else np.uint64
+        offsets: npt.NDArray[np.unsignedinteger[Any]] = np.zeros(n + 1, dtype=dtype)
+        np.cumsum(lengths, out=offsets[1:], dtype=offsets.dtype)
         matrix = np.ascontiguousarray(fixed).view(np.uint8).reshape(n, width)
         blob = matrix[np.arange(width)[None, :] < lengths[:, None].astype(np.int64)]
         return cls(np.ascontiguousarray(blob), offsets)
@@ -424,10 +433,11 @@ class HashSet:
         arrays: list[tuple[str, npt.NDArray[Any]]] = [
             ("entries.ids.blob", self._ids.blob),
             ("entries.ids.offsets", self._ids.offsets),
-            ("entries.names.blob", self._names.blob),
-            ("entries.names.offsets", self._names.offsets),
             ("entries.category", self._cats),
         ]
+        if len(self._names.blob):  # a set without names stores none
+            arrays.append(("entries.names.blob", self._names.blob))
+            arrays.append(("entries.names.offsets", self._names.offsets))
         for column in COLUMNS:
             hashes, rows = self._tables[column]
             if not len(rows):
@@ -585,6 +595,21 @@ class HashSet:
                 raise HashSetError(f"{where}: {c} hashes are not {width}-byte rows")
             tables[c] = (hashes, rows)
         cats = column("entries.category")
+        ids = _Strings(column("entries.ids.blob"), column("entries.ids.offsets"))
+        names = (
+            _Strings(column("entries.names.blob"), column("entries.names.offsets"))
+            if "entries.names.offsets" in arrays
+            else _Strings.empty(len(cats))
+        )
+        for label, strings in (("ids", ids), ("names", names)):
+            offsets = strings.offsets
+            if (
+                offsets.dtype not in (np.uint32, np.uint64)
+                or len(offsets) == 0
+                or int(offsets[-1]) != len(strings.blob)
+                or int(offsets[0]) != 0
+            ):
+                raise HashSetError(f"{where}: the entry {label} are damaged")
         try:
             result = cls(
                 name=name,
@@ -593,10 +618,8 @@ class HashSet:
                 created=str(header.get("created", "")),
                 sources=tuple(header.get("sources", ())),
                 categories=tuple(header.get("categories", ())),
-                ids=_Strings(column("entries.ids.blob"), column("entries.ids.offsets")),
-                names=_Strings(
-                    column("entries.names.blob"), column("entries.names.offsets")
-                ),
+                ids=ids,
+                names=names,
                 cats=cats,
                 tables=tables,
                 digest=stored_digest,
