@@ -177,3 +177,28 @@ def test_saved_index_opens_mapped_and_answers_the_same(tmp_path) -> None:
     assert HammingIndex.open(tmp_path / "missing", codes, 31) is None
     (tmp_path / "idx" / "perm0.npy").write_bytes(b"damaged")
     assert HammingIndex.open(tmp_path / "idx", codes, 31, key="set-digest") is None
+
+
+@pytest.mark.slow
+def test_one_million_clustered_codes_sample_equals_brute_force() -> None:
+    """The benchmark's realistic case at full planned size (run with -m slow)."""
+    rng = np.random.default_rng(2026)
+    n = 1_000_000
+    centres = rng.integers(0, 256, (n // 20, 32), dtype=np.uint8)
+    clustered = np.repeat(centres, 10, axis=0)
+    flips = rng.integers(0, 256, (len(clustered), 8))
+    for j in range(8):  # up to 8 bits from the centre
+        clustered[np.arange(len(clustered)), flips[:, j] // 8] ^= (
+            1 << (flips[:, j] % 8)
+        ).astype(np.uint8)
+    codes = np.vstack([clustered, rng.integers(0, 256, (n // 2, 32), dtype=np.uint8)])
+    picks = rng.integers(0, n, 100)
+    queries = _flip(codes[picks], rng.integers(0, 40, 100), rng)
+    index = HammingIndex(codes, 31)
+    got = _pairs(index.search(queries))
+    words = codes.view(np.uint64)
+    want = set()
+    for qi, qw in enumerate(queries.view(np.uint64)):
+        dist = np.bitwise_count(words ^ qw).sum(axis=1)
+        want |= {(qi, int(c), int(dist[c])) for c in np.flatnonzero(dist <= 31)}
+    assert got == want and len(want) > 100
