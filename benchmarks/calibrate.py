@@ -14,7 +14,8 @@ they are counted). "Disjoint crops" are a further negative: the left and right
 
 Prints a table per algorithm (recall per transformation and false-match rate
 at several thresholds) and writes the distance distributions and the
-distance -> P(true copy) table to triage/hashmatch/calibration.json.
+distance -> P(true copy) table to triage/hashmatch/calibration.json (its
+"about" key documents the layout).
 
     python benchmarks/calibrate.py              # 120 generated + package photos
     python benchmarks/calibrate.py --count 30   # quick look
@@ -82,14 +83,136 @@ def distances(queries: np.ndarray, refs: np.ndarray) -> np.ndarray:
     return _POP[x].sum(axis=2, dtype=np.int32)
 
 
-def p_copy_table(true_hist: np.ndarray, false_hist: np.ndarray) -> list[float]:
-    """P(true copy | distance) with equal priors, smoothed, non-increasing."""
-    n_true, n_false = max(true_hist.sum(), 1), max(false_hist.sum(), 1)
-    f_true = (true_hist + 0.5) / (n_true + 0.5 * len(true_hist))
-    f_false = (false_hist + 0.5) / (n_false + 0.5 * len(false_hist))
-    p = f_true / (f_true + f_false)
-    p = np.minimum.accumulate(p)  # closer is never less likely to be a copy
-    return [round(float(x), 4) for x in p]
+def smooth(hist: np.ndarray, sigma: float = 1.5) -> np.ndarray:
+    """Gaussian-smoothed copy of a histogram (same length, same total)."""
+    radius = int(3 * sigma)
+    x = np.arange(-radius, radius + 1)
+    kernel = np.exp(-(x**2) / (2 * sigma**2))
+    kernel /= kernel.sum()
+    padded = np.pad(hist.astype(float), radius, mode="reflect")
+    return np.convolve(padded, kernel, mode="valid")
+
+
+def fit(
+    bits: int, by_transform: dict[str, dict[int, int]], unrelated: np.ndarray
+) -> dict[str, object]:
+    """Copy and unrelated distributions -> P(true copy | distance).
+
+    Copies of transformations the algorithm cannot see at all (median distance
+    >= 40% of the bits: flips and rotations for pHash/dHash, which only PDQ's
+    dihedral variants catch) are left out: they sit among unrelated pairs and
+    would only blur the table. The unrelated density is the larger of the
+    smoothed histogram and a normal fitted to it, so it never drops to zero
+    where no pair was observed. Equal prior odds; non-increasing in distance.
+    """
+    index = np.arange(bits + 1)
+    kept, left_out = [], []
+    copy_hist = np.zeros(bits + 1)
+    for name, counts in by_transform.items():
+        values = np.repeat(
+            np.array(list(counts), int), np.array(list(counts.values()), int)
+        )
+        if np.median(values) >= 0.4 * bits:
+            left_out.append(name)
+            continue
+        kept.append(name)
+        for d, n in counts.items():
+            copy_hist[int(d)] += n
+    n_unrelated = unrelated.sum()
+    mean = float((index * unrelated).sum() / n_unrelated)
+    sd = float(np.sqrt(((index - mean) ** 2 * unrelated).sum() / n_unrelated))
+    normal = np.exp(-((index - mean) ** 2) / (2 * sd**2)) / (sd * np.sqrt(2 * np.pi))
+    f_unrelated = np.maximum(smooth(unrelated) / n_unrelated, normal)
+    # two scales: the narrow one keeps the shape, the wide one bridges gaps in
+    # the sparse far tail (a gap would otherwise pin p to 0 from there on)
+    f_copy = np.maximum(smooth(copy_hist), smooth(copy_hist, 6.0)) / copy_hist.sum()
+    f_copy = np.maximum(f_copy, 1e-300)
+    log10_lr = np.minimum.accumulate(
+        np.clip(np.log10(f_copy) - np.log10(np.maximum(f_unrelated, 1e-300)), -99, 99)
+    )
+    p = 1.0 / (1.0 + 10.0 ** (-log10_lr))
+    return {
+        "copy_transforms": kept,
+        "left_out_transforms": left_out,
+        "copy_histogram": [int(x) for x in copy_hist],
+        "copies": int(copy_hist.sum()),
+        "unrelated_histogram": [int(x) for x in unrelated],
+        "unrelated_pairs": int(n_unrelated),
+        "unrelated_normal_fit": {"mean": round(mean, 2), "sd": round(sd, 2)},
+        "log10_likelihood_ratio": [round(float(x), 3) for x in log10_lr],
+        "p_copy": [round(float(x), 4) for x in p],
+    }
+
+
+ABOUT = (
+    "Perceptual-hash calibration written by benchmarks/calibrate.py. For each "
+    "algorithm, lists are indexed by Hamming distance 0..bits. "
+    "'copy_histogram'[d] counts transformed copies (resize, recompress, "
+    "greyscale, crop, border, watermark, flip, rotate: "
+    "triage.sample.pictures.TRANSFORMS) at distance d from their original, "
+    "minimum over the copy's variants as the matcher sees them; "
+    "'copies_by_transform' gives the same per transformation ({distance: count}); "
+    "transformations the algorithm cannot see (median distance >= 40% of the "
+    "bits, listed in 'left_out_transforms') are not in copy_histogram. "
+    "'unrelated_histogram'[d] counts pairs of unrelated pictures at distance d. "
+    "'log10_likelihood_ratio'[d] is log10 of density(copies)/density(unrelated), "
+    "both Gaussian-smoothed (copies: the larger of sigma 1.5 and 6 bits; "
+    "unrelated: sigma 1.5 bits), the unrelated density floored by a "
+    "normal fit ('unrelated_normal_fit') so it is never zero, made "
+    "non-increasing in d. 'p_copy'[d] = 1/(1 + 10^-log10_likelihood_ratio[d]) "
+    "is the probability that a pair at distance d is a true copy at EVEN prior "
+    "odds; for other prior odds o, p = 1/(1 + 10^-(log10_likelihood_ratio + "
+    "log10 o)). The unrelated pictures are generated scenes and a few package "
+    "photos: real collections hold near-duplicates (bursts, similar scenes) "
+    "this set lacks, so treat p_copy as an upper bound far from 0. 'version' "
+    "changes if the layout does."
+)
+
+
+def write_json(
+    report: dict[str, dict[str, object]],
+    *,
+    seed: int,
+    bases: int,
+    transforms: list[str],
+    command: str,
+) -> None:
+    doc = {
+        "about": ABOUT,
+        "version": 1,
+        "generated": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "command": command,
+        "seed": seed,
+        "bases": bases,
+        "transforms": transforms,
+        "algorithms": report,
+    }
+    CALIBRATION_JSON.write_text(json.dumps(doc, indent=1) + "\n")
+    print(f"# wrote {CALIBRATION_JSON.relative_to(REPO)}")
+
+
+def refit() -> None:
+    """Recompute the fitted tables from the histograms already in the file."""
+    doc = json.loads(CALIBRATION_JSON.read_text())
+    report = {}
+    for name, table in doc["algorithms"].items():
+        by_transform = {
+            t: {int(d): n for d, n in counts.items()}
+            for t, counts in table["copies_by_transform"].items()
+        }
+        report[name] = {
+            "bits": table["bits"],
+            "default_threshold": ALGORITHMS[name].default_threshold,
+            "copies_by_transform": table["copies_by_transform"],
+            **fit(table["bits"], by_transform, np.array(table["unrelated_histogram"])),
+        }
+    write_json(
+        report,
+        seed=doc["seed"],
+        bases=doc["bases"],
+        transforms=doc["transforms"],
+        command=doc["command"],
+    )
 
 
 def main() -> None:
@@ -98,7 +221,15 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--no-photos", action="store_true")
     parser.add_argument("--no-write", action="store_true", help="do not write JSON")
+    parser.add_argument(
+        "--refit",
+        action="store_true",
+        help="only recompute p_copy from the histograms already in the JSON",
+    )
     args = parser.parse_args()
+    if args.refit:
+        refit()
+        return
 
     started = time.perf_counter()
     rng = np.random.default_rng(args.seed)
@@ -167,10 +298,13 @@ def main() -> None:
         bits = ALGORITHMS[a].bits
         ref_bits = to_bits(refs[a])
         true_d: dict[str, list[int]] = defaultdict(list)
+        misses: dict[str, list[str]] = defaultdict(list)
         false_d: list[int] = []
         for index, tname, values in queries:
             d = distances(to_bits(values[a]), ref_bits).min(axis=0)  # per ref
             true_d[tname].append(int(d[index]))
+            if d[index] > ALGORITHMS[a].default_threshold:
+                misses[tname].append(f"{bases[index][0]}:{int(d[index])}")
             others = np.delete(d, index)
             false_d.extend(int(x) for x in others)
         disjoint_d = [
@@ -204,44 +338,37 @@ def main() -> None:
             f"0.001% quantile {np.quantile(false_arr, 1e-5):.0f}, "
             f"0.1% quantile {np.quantile(false_arr, 1e-3):.0f}"
         )
-        true_hist = np.bincount(all_true, minlength=bits + 1)[: bits + 1]
+        limit = ALGORITHMS[a].default_threshold
+        print(f"# misses at the default threshold {limit} (base:distance), up to 8:")
+        for tname in transform_names:
+            if misses[tname] and len(misses[tname]) < len(true_d[tname]) / 2:
+                print(f"#   {tname}: {', '.join(misses[tname][:8])}")
         false_hist = np.bincount(false_arr, minlength=bits + 1)[: bits + 1]
+        by_transform = {
+            t: {
+                int(d): int(n)
+                for d, n in zip(*np.unique(v, return_counts=True), strict=True)
+            }
+            for t, v in true_d.items()
+        }
         report[a] = {
             "bits": bits,
             "default_threshold": ALGORITHMS[a].default_threshold,
-            "copies": int(all_true.size),
-            "unrelated_pairs": int(false_arr.size),
-            "copy_histogram": [int(x) for x in true_hist],
-            "unrelated_histogram": [int(x) for x in false_hist],
-            "p_copy": p_copy_table(true_hist, false_hist),
+            "copies_by_transform": {
+                t: {str(d): n for d, n in c.items()} for t, c in by_transform.items()
+            },
+            **fit(bits, by_transform, false_hist),
         }
     print(f"\n# total {time.perf_counter() - started:.1f} s")
 
     if not args.no_write:
-        doc = {
-            "about": (
-                "Perceptual-hash calibration written by benchmarks/calibrate.py. "
-                "For each algorithm: 'copy_histogram'[d] counts transformed copies "
-                "(resize, recompress, greyscale, crop, border, watermark, flip, "
-                "rotate; see triage.sample.pictures.TRANSFORMS) at Hamming distance "
-                "d from their original, 'unrelated_histogram'[d] counts pairs of "
-                "unrelated pictures at distance d (minimum over query variants, as "
-                "the matcher sees them). 'p_copy'[d] is the probability that a pair "
-                "at distance d is a true copy, assuming equal prior odds, with add-0.5 "
-                "smoothing and made non-increasing in d; multiply the odds "
-                "p/(1-p) by the real prior odds where known. Lists are indexed by "
-                "distance 0..bits. 'version' changes if the layout does."
-            ),
-            "version": 1,
-            "generated": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "command": "python benchmarks/calibrate.py " + " ".join(sys.argv[1:]),
-            "seed": args.seed,
-            "bases": len(bases),
-            "transforms": transform_names,
-            "algorithms": report,
-        }
-        CALIBRATION_JSON.write_text(json.dumps(doc, indent=1) + "\n")
-        print(f"# wrote {CALIBRATION_JSON.relative_to(REPO)}")
+        write_json(
+            report,
+            seed=args.seed,
+            bases=len(bases),
+            transforms=transform_names,
+            command="python benchmarks/calibrate.py " + " ".join(sys.argv[1:]),
+        )
 
 
 if __name__ == "__main__":

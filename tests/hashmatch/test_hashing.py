@@ -15,7 +15,7 @@ import pdqhash
 import pytest
 from PIL import Image
 
-from triage.errors import MediaError
+from triage.errors import MediaError, UsageError
 from triage.hashmatch.algorithms import ALGORITHMS, bits_to_hex, hamming
 from triage.hashmatch.decode import (
     MAX_IMAGE_PIXELS,
@@ -497,3 +497,9 @@ def test_hash_media_undecodable_keeps_the_digests() -> None:
     assert "truncated" in error.reason
     assert error.media_hash.md5 == hashlib.md5(data).hexdigest()
     assert error.media_hash.address == "p1:i7:broken.jpg"
+
+
+@pytest.mark.parametrize("name", ["md5", "nope"])
+def test_perceptual_hashes_refuses_other_algorithms(name: str) -> None:
+    with pytest.raises(UsageError):
+        perceptual_hashes(jpeg(27, 64, 48), "image/jpeg", where="x", algorithms=[name])

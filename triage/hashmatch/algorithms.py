@@ -12,8 +12,12 @@ Default thresholds (the largest Hamming distance still called a match) come from
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
 
 from triage.errors import UsageError
 
@@ -159,7 +163,7 @@ DHASH = register_algorithm(
         "dhash",
         PERCEPTUAL,
         64,
-        default_threshold=8,
+        default_threshold=6,
         description="imagehash dHash: row gradients of a 9x8 thumbnail",
     )
 )
@@ -212,3 +216,42 @@ def hamming_bytes(a: bytes, b: bytes) -> int:
     if len(a) != len(b):
         raise ValueError(f"cannot compare {len(a)} bytes with {len(b)} bytes")
     return (int.from_bytes(a, "big") ^ int.from_bytes(b, "big")).bit_count()
+
+
+# -- calibration ----------------------------------------------------------------
+
+CALIBRATION_FILE = "calibration.json"
+
+
+@cache
+def calibration() -> dict[str, Any]:
+    """The distance distributions written by ``benchmarks/calibrate.py``.
+
+    See the file's "about" key for its layout.
+    """
+    text = resources.files("triage.hashmatch").joinpath(CALIBRATION_FILE).read_text()
+    data: dict[str, Any] = json.loads(text)
+    return data
+
+
+def copy_probability(algorithm: str, distance: int) -> float:
+    """Probability that a pair at ``distance`` is a true copy (equal priors).
+
+    From the calibration table for perceptual algorithms; 1.0 or 0.0 for exact
+    (cryptographic) ones. The queue turns match distances into likelihoods
+    with this.
+
+    Raises:
+        UnknownAlgorithmError: no such algorithm.
+        ValueError: a negative distance, or an algorithm with no calibration.
+    """
+    spec = get_algorithm(algorithm)
+    if distance < 0:
+        raise ValueError(f"negative distance {distance}")
+    if not spec.is_perceptual:
+        return 1.0 if distance == 0 else 0.0
+    table = calibration()["algorithms"].get(spec.name)
+    if table is None:
+        raise ValueError(f"no calibration for {spec.name!r} in {CALIBRATION_FILE}")
+    p_copy: list[float] = table["p_copy"]
+    return float(p_copy[min(distance, len(p_copy) - 1)])

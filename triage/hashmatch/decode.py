@@ -16,6 +16,11 @@ run Ghostscript), a picture above ``MAX_IMAGE_PIXELS`` is refused before its
 pixels are decoded, only the first frame of an animation is read, and every
 failure becomes a ``DecodeError`` naming the item and the reason.
 
+Decoder warnings (corrupt EXIF, palette transparency, ...) are recorded with
+``warnings.catch_warnings`` and returned as notes, never printed or raised;
+that context manager is process-global, so under threads a warning may land in
+another item's notes, but the pixel limit is enforced explicitly either way.
+
 EXIF orientation is deliberately not applied: reference hashes (PDQ,
 ThreatExchange, imagehash) are computed on the stored pixels, and the PDQ
 dihedral variants cover rotated and mirrored copies.

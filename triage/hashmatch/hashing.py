@@ -29,6 +29,7 @@ import numpy as np
 import pdqhash
 from PIL import Image
 
+from triage.errors import UsageError
 from triage.hashmatch.algorithms import ALGORITHMS, bits_to_hex, get_algorithm
 from triage.hashmatch.decode import FORMATS, DecodeError, decode_luma
 from triage.records import MediaHash, PerceptualHash
@@ -45,6 +46,7 @@ DIHEDRAL_VARIANTS: tuple[str, ...] = (
 )
 TRIMMED = "trimmed"
 DEFAULT_PERCEPTUAL: tuple[str, ...] = ("pdq", "phash")
+IMPLEMENTED: tuple[str, ...] = ("pdq", "phash", "dhash")
 
 # PDQ's reference refuses pictures smaller than this on either side
 # (MIN_HASHABLE_DIM); below it there is nothing perceptual to hash.
@@ -190,6 +192,8 @@ def _hash_picture(
                     "dhash", dhash_from_luma(luma_img), variant_name or "original"
                 )
             )
+        else:
+            raise UsageError(f"no perceptual hasher is implemented for {name!r}")
     return out
 
 
@@ -215,7 +219,9 @@ def perceptual_hashes(
     """
     for name in algorithms:
         if not get_algorithm(name).is_perceptual:
-            raise ValueError(f"{name!r} is not a perceptual hash")
+            raise UsageError(f"{name!r} is not a perceptual hash algorithm")
+        if get_algorithm(name).name not in IMPLEMENTED:
+            raise UsageError(f"no perceptual hasher is implemented for {name!r}")
     decoded = decode_luma(data, media_type, where=where)
     luma_img = decoded.luma
     notes = list(decoded.notes)

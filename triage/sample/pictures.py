@@ -39,7 +39,6 @@ _SKIMAGE_PHOTOS = (
     "gravel.png",
     "moon.png",
     "retina.jpg",
-    "immunohistochemistry.png",
     "ihc.png",
 )
 
