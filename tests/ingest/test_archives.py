@@ -512,3 +512,65 @@ def test_mutated_archives_never_raise(jpeg: bytes) -> None:
                 except ArchiveError:
                     pass  # a clear, expected refusal
     assert outcomes["record"] > 0 and outcomes["skipped"] > 0
+
+
+def test_cached_reads_parse_a_directory_once_and_extract_nesting_once(
+    jpeg: bytes,
+) -> None:
+    members = {f"DCIM/IMG_{i:04d}.JPG": jpeg + bytes([i % 256]) for i in range(300)}
+    big = make_zip(members, zipfile.ZIP_STORED)
+    opened: list[Counting] = []
+
+    def open_big() -> Counting:
+        opened.append(Counting(big))
+        return opened[-1]
+
+    names = list(members)
+    key = ("/evidence/dev1.raw", "p1:i42:big.zip")
+    for name in names:
+        assert read_member(open_big, (name,), cache_key=key) == members[name]
+    cached_bytes = sum(source.consumed for source in opened)
+    opened.clear()
+    for name in names[:30]:
+        assert read_member(open_big, (name,)) == members[name]
+    uncached_bytes = sum(source.consumed for source in opened)
+    # Without the cache every read parses the whole central directory again
+    # (about 20 KiB here); with it, a read costs about the member itself.
+    per_cached_read, per_uncached_read = cached_bytes / 300, uncached_bytes / 30
+    assert per_cached_read < len(jpeg) + 1024
+    assert per_uncached_read > per_cached_read + 15_000
+    # Nested: the inner archive is extracted once, then served from the cache.
+    outer = make_zip({"backup/inner.zip": big}, zipfile.ZIP_DEFLATED)
+    calls = 0
+
+    def open_outer() -> io.BytesIO:
+        nonlocal calls
+        calls += 1
+        return io.BytesIO(outer)
+
+    nested_key = ("/evidence/dev1.raw", "p1:i43:outer.zip")
+    for name in names[:50]:
+        path = ("backup/inner.zip", name)
+        assert read_member(open_outer, path, cache_key=nested_key) == members[name]
+    assert calls == 1
+    # Another archive under another key is not confused with the first.
+    other = make_zip({names[0]: b"other bytes"})
+    assert read_member(other, (names[0],), cache_key=("/e", "p1:i9:o.zip")) == (
+        b"other bytes"
+    )
+
+
+def test_large_nested_archives_are_cached_on_disk_and_removed(jpeg: bytes) -> None:
+    from triage.ingest.archives import _ChainCache
+
+    cache = _ChainCache(nested=1)
+    limits = ArchiveLimits(spool_in_memory=1024)
+    spools = [io.BytesIO(make_zip({"a.jpg": jpeg})) for _ in range(2)]
+    cache.keep_nested("first", spools[0], limits)
+    with cache.open_nested("first") as kept:  # type: ignore[union-attr]
+        path = Path(kept.name)  # type: ignore[attr-defined]
+        assert path.exists() and kept.read() == spools[0].getvalue()
+    cache.keep_nested("second", spools[1], limits)  # evicts "first"
+    assert cache.open_nested("first") is None and not path.exists()
+    cache.clear()
+    assert cache.open_nested("second") is None

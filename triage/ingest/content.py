@@ -179,6 +179,9 @@ def iter_chunks(
             lambda: open_record(handle, outer),
             record.archive_path,
             chunk_size=chunk_size,
+            # One archive's members are read one by one: parse its directory
+            # and extract its nested archives once, not once per member.
+            cache_key=(record.evidence, outer.address),
         )
         return
     read, size = _range_reader(handle, record)
