@@ -179,6 +179,59 @@ def exact_lookup_bench(rng: np.random.Generator) -> dict[str, float]:
     }
 
 
+def faiss_comparison(rng: np.random.Generator, n: int = 1_000_000) -> list[str]:
+    """faiss IndexBinaryMultiHash set up to be exact (substrings cover all 256
+    bits, nflip = floor(t / nhash)) against HammingIndex, one thread each."""
+    import faiss
+    import psutil
+
+    from triage.hashmatch.index import HammingIndex
+
+    codes = rng.integers(0, 256, (n, 32), dtype=np.uint8)
+    queries = make_queries(codes, 2000, rng)
+    faiss.omp_set_num_threads(1)
+    flat = faiss.IndexBinaryFlat(256)
+    flat.add(codes)
+    lims_f, _, ids_f = flat.range_search(queries, THRESHOLD + 1)  # strict <
+    oracle = [set(ids_f[lims_f[i] : lims_f[i + 1]]) for i in range(len(queries))]
+    lines = []
+    for nhash, b, nflip in ((16, 16, 1), (8, 32, 3)):
+        before = psutil.Process().memory_info().rss
+        index = faiss.IndexBinaryMultiHash(256, nhash, b)
+        index.nflip = nflip
+        t0 = time.perf_counter()
+        index.add(codes)
+        add_s = time.perf_counter() - t0
+        grown = (psutil.Process().memory_info().rss - before) / 2**20
+        c0 = time.process_time()
+        lims, _, ids = index.range_search(queries, THRESHOLD + 1)
+        cpu = time.process_time() - c0
+        exact = all(
+            set(ids[lims[i] : lims[i + 1]]) == oracle[i] for i in range(len(queries))
+        )
+        lines.append(
+            f"| faiss IndexBinaryMultiHash nhash={nhash} b={b} nflip={nflip} | "
+            f"{add_s:.1f} | {grown:.0f} | {len(queries) / cpu:,.0f} | {exact} |"
+        )
+        del index
+    before = psutil.Process().memory_info().rss
+    t0 = time.perf_counter()
+    mine = HammingIndex(codes, THRESHOLD, threads=1)
+    add_s = time.perf_counter() - t0
+    grown = (psutil.Process().memory_info().rss - before) / 2**20
+    c0 = time.process_time()
+    found = mine.search(queries)
+    cpu = time.process_time() - c0
+    got = [set() for _ in range(len(queries))]
+    for q, c in zip(found.query.tolist(), found.code.tolist(), strict=True):
+        got[q].add(c)
+    lines.append(
+        f"| triage HammingIndex (numpy MIH) | {add_s:.1f} | {grown:.0f} | "
+        f"{len(queries) / cpu:,.0f} | {got == oracle} |"
+    )
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000000,10000000")
@@ -186,6 +239,11 @@ def main() -> None:
     parser.add_argument("--sample", type=int, default=200)
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--seed", type=int, default=20261121)
+    parser.add_argument(
+        "--faiss",
+        action="store_true",
+        help="also compare with faiss IndexBinaryMultiHash at 1 M",
+    )
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -289,6 +347,15 @@ def main() -> None:
         f"| Python dict bytes -> row | {exact['dict_us']:.1f} | "
         f"{exact['dict_build_s']:.1f} | {exact['dict_mib']:.0f} |"
     )
+    if args.faiss:
+        print()
+        print(
+            "| 1 M uniform PDQ, t = 31, 1 thread | build (s) | memory (MiB) "
+            "| queries per CPU-s | equal to flat range search |"
+        )
+        print("|---|---|---|---|---|")
+        for line in faiss_comparison(rng):
+            print(line)
     print(f"\nload average at the end {os.getloadavg()[0]:.2f}")
 
 
