@@ -10,11 +10,14 @@ Signatures used by the other ingest modules:
   seekable read-only binary file holding the bytes of ``record`` (an archive);
   yields one ``FileRecord`` per member (``source=ARCHIVE``, ``media_type``
   already sniffed, nested archives expanded) or a ``Skipped``.
-- ``read_member(open_outer, archive_path, limits=DEFAULT_LIMITS) -> bytes`` and
-  ``iter_member_chunks(open_outer, archive_path, limits, chunk_size)`` --
-  ``open_outer`` is the outermost archive: its bytes, or a callable returning a
-  fresh seekable binary file over them; ``archive_path`` is the record's
-  ``archive_path``. Raises ``ArchiveError`` naming the member.
+- ``read_member(open_outer, archive_path, limits=DEFAULT_LIMITS, limit=None, *,
+  cache_key=None) -> bytes`` and ``iter_member_chunks(open_outer, archive_path,
+  limits, chunk_size, *, cache_key=None)`` -- ``open_outer`` is the outermost
+  archive: its bytes, or a callable returning a fresh seekable binary file over
+  them; ``archive_path`` is the record's ``archive_path``; ``cache_key`` names
+  the outermost archive so that reading its members one by one parses its
+  directory and extracts nested archives once. Raises ``ArchiveError`` naming
+  the member.
 
 A zip's central directory is checked before anything is expanded (member
 count, declared total size, compression ratio, overlapping members); a tar's
@@ -782,9 +785,25 @@ def _open_at(source: IO[bytes], info: zipfile.ZipInfo) -> _Bounded:
     if len(header) < 30 or header[:4] != b"PK\x03\x04":
         raise zipfile.BadZipFile(f"{info.filename}: bad local file header")
     name_length, extra_length = struct.unpack("<HH", header[26:30])
+    encoding = "utf-8" if info.flag_bits & 0x800 else "cp437"
+    local_name = source.read(name_length).decode(encoding, "replace")
+    if local_name != info.orig_filename:  # as ZipFile.open checks
+        raise zipfile.BadZipFile(
+            f"file name in directory {info.orig_filename!r} and header "
+            f"{local_name!r} differ"
+        )
     source.seek(info.header_offset + 30 + name_length + extra_length)
     member = zipfile.ZipExtFile(source, "r", info, None, False)
     return _Bounded(member, info.file_size, info.filename)
+
+
+def _open_zip_info(
+    source: IO[bytes], info: zipfile.ZipInfo, limits: ArchiveLimits
+) -> _Bounded:
+    problem = _member_problem(info, limits)
+    if problem is not None:
+        raise ArchiveError(problem)
+    return _open_at(source, info)
 
 
 def _open_member(
@@ -797,19 +816,19 @@ def _open_member(
 ) -> _Bounded:
     """A bounded reader of member ``name`` of the archive in ``source``."""
     infos = _CACHE.directory(directory_key) if directory_key is not None else None
-    kind = "zip" if infos is not None else _kind(source)
+    if infos is not None and name in infos:
+        try:
+            return _open_zip_info(source, infos[name], limits)
+        except zipfile.BadZipFile:
+            infos = None  # the cached directory does not fit: read it again
+    kind = _kind(source)
     if kind == "zip":
-        if infos is None:
-            with zipfile.ZipFile(source) as archive:
-                # Like ZipFile.getinfo: the last of duplicate names wins.
-                infos = {i.filename: i for i in archive.infolist()}
-            if directory_key is not None:
-                _CACHE.keep_directory(directory_key, infos)
-        info = infos[name]
-        problem = _member_problem(info, limits)
-        if problem is not None:
-            raise ArchiveError(problem)
-        return _open_at(source, info)
+        with zipfile.ZipFile(source) as archive:
+            # Like ZipFile.getinfo: the last of duplicate names wins.
+            infos = {i.filename: i for i in archive.infolist()}
+        if directory_key is not None:
+            _CACHE.keep_directory(directory_key, infos)
+        return _open_zip_info(source, infos[name], limits)
     if kind == "tar":
         compressed = _source_size(source)
         tar = stack.enter_context(tarfile.open(fileobj=source, mode="r|*"))
@@ -862,16 +881,17 @@ def iter_member_chunks(
         )
     path = tuple(archive_path)
     with ExitStack() as stack:
-        source: IO[bytes] | BinaryIO | None = None
+        source: IO[bytes] | BinaryIO = stack.enter_context(_open_source(open_outer))
         start = 0
-        if cache_key is not None:  # the deepest nested archive already extracted
-            for depth in range(len(path) - 1, 0, -1):
+        if cache_key is not None:
+            # The outer size joins the key: cheap, and a changed file misses.
+            cache_key = (cache_key, source.seek(0, io.SEEK_END))
+            source.seek(0)
+            for depth in range(len(path) - 1, 0, -1):  # deepest extracted level
                 cached = _CACHE.open_nested((cache_key, path[:depth]))
                 if cached is not None:
                     source, start = stack.enter_context(cached), depth
                     break
-        if source is None:
-            source = stack.enter_context(_open_source(open_outer))
         for level in range(start, len(path)):
             name, prefix = path[level], path[:level]
             where = "!".join(path[: level + 1])
