@@ -73,7 +73,12 @@ from triage.store import ChunkWrite, Store
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CHUNK_FILES = 256
+#: A files chunk closes at this many entries or this many bytes of files,
+#: whichever comes first: small enough to balance two workers on one device
+#: and to reach a first hit early, large enough that Dask's per-task overhead
+#: (~1 ms) is noise next to decoding.
+DEFAULT_CHUNK_FILES = 64
+CHUNK_FILE_BYTES = 256 << 20
 DEFAULT_CARVE_BYTES = 128 << 20
 #: Where a run of free space is cut into carve chunks, each chunk reads this
 #: far past its end, so a picture that starts before the cut is carved whole
@@ -86,6 +91,21 @@ DEFAULT_MAX_DECODE_BYTES = 64 << 20
 #: Test hook: the driver SIGKILLs itself after this many committed chunks, to
 #: prove that a scan killed at any point resumes to the same database.
 KILL_AFTER_ENV = "TRIAGE_TEST_KILL_AFTER_CHUNKS"
+#: Dask settings for the workers of a LocalCluster this module starts.
+#: The nanny's default MALLOC_TRIM_THRESHOLD_=65536 makes glibc hand memory
+#: back after every large free: the decode/PDQ loop then spends 2.6x the CPU
+#: (measured, see benchmarks/README.md). The statistical profiler samples
+#: every worker thread each 10 ms, only for the dashboard. Both are off; the
+#: thread limits (one BLAS/OpenMP thread per single-threaded worker) stay.
+WORKER_CONFIG: dict[str, Any] = {
+    "distributed.nanny.pre-spawn-environ": {
+        "OMP_NUM_THREADS": 1,
+        "MKL_NUM_THREADS": 1,
+        "OPENBLAS_NUM_THREADS": 1,
+    },
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.system-monitor.gil.enabled": False,
+}
 
 
 # -- records passed to workers ------------------------------------------------
@@ -508,6 +528,7 @@ class DeviceSummary:
     chunks_rematched: int  # stored chunks re-matched against new sets
     first_hit_seconds: float | None
     seconds: float
+    task_seconds: float  # summed time workers spent in this device's chunks
 
     def as_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__slots__}
@@ -571,19 +592,21 @@ class _DaskRunner:
     """Runs tasks on a dask.distributed cluster (local or remote)."""
 
     def __init__(self, scheduler: str | None, workers: int | None) -> None:
+        import dask
         from distributed import Client, KilledWorker, LocalCluster
 
         self.lost: tuple[type[BaseException], ...] = (KilledWorker,)
         self._cluster: Any = None
         if scheduler is None:
             n = workers or os.cpu_count() or 1
-            self._cluster = LocalCluster(
-                n_workers=n,
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=None,
-                silence_logs=logging.ERROR,
-            )
+            with dask.config.set(WORKER_CONFIG):
+                self._cluster = LocalCluster(
+                    n_workers=n,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=":0",  # any free port: never collide
+                    silence_logs=logging.ERROR,
+                )
             self._client = Client(self._cluster)
             self.name = "local"
         else:
@@ -652,6 +675,7 @@ class _DeviceState:
     chunks_done: int = 0
     chunks_resumed: int = 0
     chunks_rematched: int = 0
+    task_seconds: float = 0.0
     walked_files: int = 0
     walked_bytes: int = 0
     finished: bool = False
@@ -742,6 +766,7 @@ def scan(
     kill_after = int(os.environ.get(KILL_AFTER_ENV, "0") or 0)
     parameters = {
         "chunk_files": chunk_files,
+        "chunk_file_bytes": CHUNK_FILE_BYTES,
         "carve_bytes": carve_bytes,
         "carving": carving,
         "stop_after": stop_after,
@@ -866,6 +891,7 @@ def scan(
                 chunks_rematched=state.chunks_rematched,
                 first_hit_seconds=row.first_hit_seconds,
                 seconds=round(time.perf_counter() - state.started, 3),
+                task_seconds=round(state.task_seconds, 3),
             )
         )
     store.close()
@@ -936,6 +962,7 @@ def _collect(
             )
         )
         state.chunks_done += 1
+        state.task_seconds += result.seconds
         state.files += result.files
         state.bytes_read += result.bytes_read
         confident = _confident(result.matches)
@@ -1078,8 +1105,7 @@ def _iter_chunks(
     for part in _partitions(handle, dev, evidence, store):
         if part.allocated and part.fs_type is not None:
             batch: list[FileRecord] = []
-            first = 0
-            seen = 0
+            first = seen = batch_bytes = 0
             try:
                 for entry in iter_entries(handle, part):
                     if isinstance(entry, Skipped):
@@ -1087,20 +1113,22 @@ def _iter_chunks(
                         continue
                     batch.append(entry)
                     seen += 1
+                    batch_bytes += entry.size
                     state.walked_files += 1
                     state.walked_bytes += entry.size
-                    if len(batch) >= chunk_files:
-                        yield _files_chunk(dev, evidence, part, first, batch)
+                    if len(batch) >= chunk_files or batch_bytes >= CHUNK_FILE_BYTES:
                         emit(
                             ScanEvent(
                                 "walked",
                                 dev,
                                 walked_files=len(batch),
-                                walked_bytes=sum(r.size for r in batch),
+                                walked_bytes=batch_bytes,
                             )
                         )
+                        yield _files_chunk(dev, evidence, part, first, batch)
                         first = seen
                         batch = []
+                        batch_bytes = 0
             except FilesystemError as exc:
                 store.write_skipped(
                     dev, [Skipped(dev, f"p{part.index}", "filesystem", str(exc))]

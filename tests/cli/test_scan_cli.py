@@ -14,7 +14,7 @@ from triage.cli import main
 DEVICE_FIELDS = {
     "device_id", "evidence", "status", "error", "run_id", "files", "bytes_read",
     "media", "matches", "skipped", "chunks_done", "chunks_resumed",
-    "chunks_rematched", "first_hit_seconds", "seconds",
+    "chunks_rematched", "first_hit_seconds", "seconds", "task_seconds",
 }  # fmt: skip
 
 
