@@ -134,6 +134,9 @@ class ScanParams:
     """Knobs that change what a chunk produces (stored in the run row)."""
 
     max_decode_bytes: int = DEFAULT_MAX_DECODE_BYTES
+    # Folder of memory-mapped perceptual index tables, keyed by set digests:
+    # built once, then shared read-only by every worker process.
+    index_cache: str | None = None
     decode: bool = True  # False: cryptographic hashes and exact matches only
 
 
@@ -234,13 +237,13 @@ def close_worker_caches() -> None:
     _PERCEPTUAL.clear()
 
 
-def _matcher(hashsets: Sequence[HashSetRef]) -> Matcher:
+def _matcher(hashsets: Sequence[HashSetRef], index_cache: str | None = None) -> Matcher:
     """The matcher for these hash sets, loaded once per worker process.
 
     Raises:
         HashSetError: a set file changed since the scan started.
     """
-    key = tuple((h.path, h.digest) for h in hashsets)
+    key = (*((h.path, h.digest) for h in hashsets), ("index_cache", str(index_cache)))
     matcher = _MATCHERS.get(key)
     if matcher is None:
         sets = []
@@ -253,7 +256,7 @@ def _matcher(hashsets: Sequence[HashSetRef]) -> Matcher:
                 )
             sets.append(loaded)
         # One thread: a worker process is one core's worth of work.
-        matcher = Matcher(sets, threads=1)
+        matcher = Matcher(sets, threads=1, index_cache=index_cache)
         _MATCHERS.clear()  # one generation of sets per worker is enough
         _MATCHERS[key] = matcher
     return matcher
@@ -378,7 +381,7 @@ def process_chunk(
         HashSetError: a hash set cannot be loaded.
     """
     start = time.perf_counter()
-    matcher = _matcher(hashsets)
+    matcher = _matcher(hashsets, params.index_cache)
     handle = _handle(chunk.evidence, chunk.device_id)
     out = _ChunkOut()
     found: Iterable[FileRecord | Skipped]
@@ -458,10 +461,11 @@ def rematch_chunk(
     chunk_key: str,
     media: Sequence[tuple[MediaHash, bool]],
     hashsets: Sequence[HashSetRef],
+    params: ScanParams = ScanParams(),
 ) -> RematchResult:
     """Match stored hashes ``(hashes, was_known_good)`` against the current
     sets, without reading or decoding anything (worker side)."""
-    matcher = _matcher(hashsets)
+    matcher = _matcher(hashsets, params.index_cache)
     needs_reading = any(
         was_known_good
         and not hashes.perceptual
@@ -654,6 +658,7 @@ class _Task:
             self.chunk.chunk_key,
             self.stored,
             refs,
+            params,
         )
 
 
@@ -741,7 +746,10 @@ def scan(
         StoreError: the database cannot be used.
     """
     t0 = time.perf_counter()
-    params = params or ScanParams()
+    if params is None:
+        params = ScanParams(
+            index_cache=str(Path(db).with_name(Path(db).name + ".index"))
+        )
     if chunk_files < 1:
         raise UsageError("chunk_files must be at least 1")
     if carve_bytes < 1 << 16:
@@ -777,6 +785,15 @@ def scan(
     }
 
     store = Store(db)
+    # Build (or open) the perceptual index once, here, so that workers only
+    # memory-map it; in-process, this is the matcher the tasks will use.
+    prepared = _matcher(refs, params.index_cache)
+    prepared.prepare()
+    for warning in prepared.warnings:
+        log.warning("%s", warning)
+    del prepared
+    if scheduler != "sync":
+        _MATCHERS.clear()
     runner: _Runner = (
         _SyncRunner() if scheduler == "sync" else _DaskRunner(scheduler, workers)
     )
