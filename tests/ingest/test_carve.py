@@ -347,3 +347,71 @@ def test_mutated_and_cut_pictures_never_raise_or_overrun(
             assert isinstance(item, FileRecord)
             assert item.carve_offset is not None
             assert 0 < item.size <= len(data) - item.carve_offset
+
+
+def _encoded(fmt: str, **options: object) -> bytes:
+    out = io.BytesIO()
+    make_picture(31, 120, 90).save(out, fmt, **options)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("fmt", "mime", "options"),
+    [
+        ("GIF", "image/gif", {}),
+        ("BMP", "image/bmp", {}),
+        ("WEBP", "image/webp", {"quality": 80}),
+        ("WEBP", "image/webp", {"lossless": True}),
+    ],
+    ids=["gif", "bmp", "webp-lossy", "webp-lossless"],
+)
+def test_gif_bmp_webp_are_carved_whole(
+    fmt: str, mime: str, options: dict[str, object]
+) -> None:
+    blob = _encoded(fmt, **options)
+    data = bytearray(random.Random(12).randbytes(2 * BLOCK))
+    at = BLOCK - 100  # across the block boundary
+    data[at : at + len(blob)] = blob
+    items = [i for i in carved(FakeDevice(bytes(data))) if isinstance(i, FileRecord)]
+    assert [(i.carve_offset, i.size, i.media_type) for i in items] == [
+        (at, len(blob), mime)
+    ]
+    assert np.array_equal(pixels(bytes(data[at : at + len(blob)])), pixels(blob))
+
+
+def test_animated_gif_and_cut_gif(png: bytes) -> None:
+    frames = [make_picture(40 + n, 64, 48) for n in range(3)]
+    out = io.BytesIO()
+    frames[0].save(out, "GIF", save_all=True, append_images=frames[1:], duration=100)
+    gif = out.getvalue()
+    data = bytearray(BLOCK)
+    data[10 : 10 + len(gif)] = gif
+    cut = len(gif) // 2
+    data[BLOCK // 2 : BLOCK // 2 + cut] = gif[:cut]
+    items = [i for i in carved(FakeDevice(bytes(data))) if isinstance(i, FileRecord)]
+    got = {i.carve_offset: i.size for i in items}
+    assert got[10] == len(gif)
+    assert BLOCK // 2 in got  # the cut copy is still reported
+
+
+def test_bmp_and_riff_lookalikes_are_not_carved() -> None:
+    wav = b"RIFF" + struct.pack("<I", 36) + b"WAVEfmt " + bytes(28)
+    text = b"BM, RIFF and GIF8 appear in ordinary text. " * 2000
+    bogus_bmp = b"BM" + struct.pack("<IIII", 5000, 0, 54, 40) + bytes(40)  # 0x0 image
+    for blob in (wav * 100, text, bogus_bmp * 50):
+        assert carved(FakeDevice(blob)) == []
+
+
+def test_formats_can_be_chosen_and_unknown_ones_are_named(
+    jpeg: bytes, png: bytes
+) -> None:
+    data = bytearray(BLOCK)
+    data[100 : 100 + len(jpeg)] = jpeg
+    data[50_000 : 50_000 + len(png)] = png
+    device = FakeDevice(bytes(data))
+    only_png = list(carve(device, region(BLOCK), 0, BLOCK, formats=["png"]))  # type: ignore[arg-type]
+    assert [i.carve_offset for i in only_png if isinstance(i, FileRecord)] == [50_000]
+    with pytest.raises(
+        ValueError, match="unknown carve format.*tiff.*known: jpeg, png"
+    ):
+        list(carve(device, region(BLOCK), 0, BLOCK, formats=["tiff"]))  # type: ignore[arg-type]

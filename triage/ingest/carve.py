@@ -9,10 +9,12 @@ line per block. Regions outside any partition, and partitions whose filesystem
 cannot be read, are one run each.
 
 ``carve(handle, partition, offset, length)`` streams a run in aligned blocks,
-finds JPEG (``FF D8 FF``) and PNG signatures with ``bytes.find`` (so zeros and
-random data cost a memchr-speed pass, not a Python loop per byte), and follows
-each candidate's structure: JPEG markers and segment lengths through the
-entropy-coded scans to EOI, PNG chunks with their CRCs to IEND. A candidate
+finds JPEG (``FF D8 FF``), PNG, GIF, BMP and WebP signatures with
+``bytes.find`` (so zeros and random data cost a memchr-speed pass, not a Python
+loop per byte), and follows each candidate's structure: JPEG markers and
+segment lengths through the entropy-coded scans to EOI, PNG chunks with their
+CRCs to IEND, GIF blocks to the trailer, the sizes a BMP header (every field
+checked) and a WebP's RIFF chunks declare. A candidate
 whose first segments are not well formed is dropped (random ``FF D8 FF`` are
 common); one that starts well but breaks or runs out (a fragmented or partly
 overwritten picture) is still reported with the bytes that parsed, because it
@@ -26,7 +28,7 @@ import re
 import struct
 import zlib
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -39,6 +41,9 @@ from triage.records import FileRecord, Partition, Skipped, Source
 BLOCK = 1 << 20  # read and scan unit; runs are streamed one block at a time
 MAX_JPEG = 64 << 20  # largest picture followed before it is cut off
 MAX_PNG = 128 << 20
+MAX_GIF = 64 << 20
+MAX_BMP = 256 << 20
+MAX_WEBP = 64 << 20
 _CACHE_BLOCKS = 4
 
 
@@ -424,16 +429,126 @@ class CarveFormat:
     parse: Callable[[Callable[[int, int], bytes], int], _Found | None]
 
 
+def _parse_gif(read: Callable[[int, int], bytes], start: int) -> _Found | None:
+    """Follow a GIF block by block to its trailer; None without one image."""
+    head = read(start, 13)
+    if len(head) < 13 or head[:6] not in (b"GIF87a", b"GIF89a"):
+        return None
+    width, height, packed = struct.unpack_from("<HHB", head, 6)
+    if not width or not height:
+        return None
+    pos = start + 13 + (3 << ((packed & 7) + 1) if packed & 0x80 else 0)
+    images = 0
+    while pos - start < MAX_GIF:
+        kind = read(pos, 1)
+        if kind == b"\x3b":  # trailer
+            return _Found(pos + 1 - start, True) if images else None
+        if kind == b"\x2c":  # image descriptor, local colour table, LZW data
+            desc = read(pos, 10)
+            if len(desc) < 10:
+                break
+            table = 3 << ((desc[9] & 7) + 1) if desc[9] & 0x80 else 0
+            code_size = read(pos + 10 + table, 1)
+            if not code_size or not 1 <= code_size[0] <= 12:
+                break
+            pos += 10 + table + 1
+            images += 1
+        elif kind == b"\x21" and len(read(pos, 2)) == 2:  # extension
+            pos += 2
+        else:
+            break
+        end = _skip_sub_blocks(read, pos, start + MAX_GIF)
+        if end is None:
+            break
+        pos = end
+    return _Found(pos - start, False) if images else None
+
+
+def _skip_sub_blocks(
+    read: Callable[[int, int], bytes], pos: int, limit: int
+) -> int | None:
+    """The offset after a run of GIF data sub-blocks and its terminator."""
+    while pos < limit:
+        size = read(pos, 1)
+        if not size:
+            return None
+        if size == b"\x00":
+            return pos + 1
+        pos += 1 + size[0]
+    return None
+
+
+_BMP_HEADERS = {12, 40, 52, 56, 108, 124}
+
+
+def _parse_bmp(read: Callable[[int, int], bytes], start: int) -> _Found | None:
+    """A BMP is as long as its header says, if every header field is sane."""
+    head = read(start, 54)
+    if len(head) < 26 or head[:2] != b"BM":
+        return None
+    size, reserved, pixels, dib = struct.unpack_from("<IIII", head, 2)
+    if reserved or dib not in _BMP_HEADERS or not 14 + dib <= pixels < size <= MAX_BMP:
+        return None
+    if dib == 12:
+        width, height, planes, bpp = struct.unpack_from("<HHHH", head, 18)
+        compression = 0
+    else:
+        if len(head) < 54:
+            return None
+        width, height, planes, bpp, compression = struct.unpack_from("<iiHHI", head, 18)
+    if not (0 < width <= 1 << 16 and 0 < abs(height) <= 1 << 16 and planes == 1):
+        return None
+    if bpp not in (1, 4, 8, 16, 24, 32) or compression > 6:
+        return None
+    if (
+        compression == 0
+        and pixels + ((width * bpp + 31) // 32) * 4 * abs(height) > size
+    ):
+        return None  # an uncompressed bitmap holds all its rows
+    return _Found(size, len(read(start + size - 1, 1)) == 1)  # cut by carve()
+
+
+def _parse_webp(read: Callable[[int, int], bytes], start: int) -> _Found | None:
+    """A WebP is a RIFF container: its chunks must tile the declared size."""
+    head = read(start, 16)
+    if len(head) < 16 or head[8:12] != b"WEBP" or head[12:16] not in _WEBP_CHUNKS:
+        return None
+    total = 8 + struct.unpack_from("<I", head, 4)[0]
+    if total > MAX_WEBP or total < 20:
+        return None
+    pos = start + 12
+    while pos < start + total:
+        chunk = read(pos, 8)
+        if len(chunk) < 8:
+            return _Found(pos - start, False)
+        length = struct.unpack_from("<I", chunk, 4)[0]
+        if not all(0x20 <= c <= 0x7E for c in chunk[:4]):  # a FourCC is ASCII
+            return _Found(pos - start, False) if pos > start + 12 else None
+        pos += 8 + length + (length & 1)
+    if pos != start + total:
+        return None
+    return _Found(total, len(read(start + total - 1, 1)) == 1)  # cut by carve()
+
+
+_WEBP_CHUNKS = {b"VP8 ", b"VP8L", b"VP8X"}
+
 #: Carvable formats by name.
 CARVERS: dict[str, CarveFormat] = {
     "jpeg": CarveFormat("jpeg", b"\xff\xd8\xff", "image/jpeg", "jpg", _parse_jpeg),
     "png": CarveFormat("png", b"\x89PNG\r\n\x1a\n", "image/png", "png", _parse_png),
+    "gif": CarveFormat("gif", b"GIF8", "image/gif", "gif", _parse_gif),
+    "bmp": CarveFormat("bmp", b"BM", "image/bmp", "bmp", _parse_bmp),
+    "webp": CarveFormat("webp", b"RIFF", "image/webp", "webp", _parse_webp),
 }
 _OVERLAP = max(len(c.magic) for c in CARVERS.values()) - 1
 
 
 def _next_hit(
-    window: bytes, hits: dict[str, int], cursor: int, limit: int
+    window: bytes,
+    hits: dict[str, int],
+    cursor: int,
+    limit: int,
+    formats: Sequence[CarveFormat],
 ) -> tuple[int, CarveFormat] | None:
     """The first signature at or after ``cursor`` (and before ``limit``).
 
@@ -441,7 +556,7 @@ def _next_hit(
     searched once per format however many items are found in it.
     """
     best: tuple[int, CarveFormat] | None = None
-    for fmt in CARVERS.values():
+    for fmt in formats:
         at = hits.get(fmt.name, -2)
         if at == -2 or 0 <= at < cursor:
             at = hits[fmt.name] = window.find(fmt.magic, cursor)
@@ -450,15 +565,39 @@ def _next_hit(
     return best
 
 
+def carve_formats(names: Iterable[str] | None = None) -> tuple[CarveFormat, ...]:
+    """The registered formats called ``names`` (all when None).
+
+    Raises:
+        ValueError: an unknown name, listing the known ones.
+    """
+    if names is None:
+        return tuple(CARVERS.values())
+    unknown = sorted(set(names) - set(CARVERS))
+    if unknown:
+        raise ValueError(
+            f"unknown carve format(s) {', '.join(unknown)}; known: {', '.join(CARVERS)}"
+        )
+    return tuple(CARVERS[name] for name in names)
+
+
 def carve(
-    handle: Device, partition: Partition, offset: int, length: int
+    handle: Device,
+    partition: Partition,
+    offset: int,
+    length: int,
+    *,
+    formats: Iterable[str] | None = None,
 ) -> Iterator[FileRecord | Skipped]:
-    """JPEG and PNG pictures in the byte run ``[offset, offset + length)``.
+    """Pictures in the byte run ``[offset, offset + length)``.
 
     ``offset`` is absolute in the device. Items are ``FileRecord(source=CARVED,
     carve_offset=absolute offset, path="$Carved/<offset>.<ext>")``. A read
-    error skips one block with a ``Skipped`` and carving goes on.
+    error skips one block with a ``Skipped`` and carving goes on. ``formats``
+    picks names from :data:`CARVERS` (default all: JPEG, PNG, GIF, BMP, WebP;
+    each costs one search pass, so ``("jpeg", "png")`` carves faster).
     """
+    chosen = carve_formats(formats)
     end = min(offset + length, handle.size)
     cached = _Cached(handle, offset, end)
     pos = offset
@@ -477,7 +616,9 @@ def carve(
         resume = scan_to
         hits: dict[str, int] = {}
         cursor = 0
-        while (hit := _next_hit(window, hits, cursor, scan_to - pos)) is not None:
+        while (
+            hit := _next_hit(window, hits, cursor, scan_to - pos, chosen)
+        ) is not None:
             at, fmt = hit
             cursor = at + 1
             start = pos + at
@@ -514,7 +655,7 @@ def carve(
 
 
 def carve_partition(
-    handle: Any, partition: Partition
+    handle: Any, partition: Partition, *, formats: Iterable[str] | None = None
 ) -> Iterator[FileRecord | Skipped]:
     """Carve every unallocated run of ``partition`` (or all of an unpartitioned
     region); a filesystem whose free space cannot be found is one ``Skipped``."""
@@ -529,7 +670,7 @@ def carve_partition(
         )
         return
     for offset, length in runs:
-        yield from carve(handle, partition, offset, length)
+        yield from carve(handle, partition, offset, length, formats=formats)
 
 
 def _unreadable(
