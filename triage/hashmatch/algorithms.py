@@ -13,6 +13,7 @@ Default thresholds (the largest Hamming distance still called a match) come from
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
@@ -234,24 +235,30 @@ def calibration() -> dict[str, Any]:
     return data
 
 
-def copy_probability(algorithm: str, distance: int) -> float:
-    """Probability that a pair at ``distance`` is a true copy (equal priors).
+def copy_probability(algorithm: str, distance: int, prior_odds: float = 1.0) -> float:
+    """Probability that a pair at ``distance`` is a true copy.
 
-    From the calibration table for perceptual algorithms; 1.0 or 0.0 for exact
-    (cryptographic) ones. The queue turns match distances into likelihoods
-    with this.
+    From the calibration's likelihood ratio for perceptual algorithms, at
+    ``prior_odds`` (copies : unrelated pairs among those compared; 1.0 is the
+    even-odds ``p_copy`` column, an upper bound: with a set of N entries and a
+    device of F files holding C copies the odds are about C / (N * F)). Exact
+    (cryptographic) algorithms give 1.0 at distance 0, else 0.0. The queue
+    turns match distances into likelihoods with this.
 
     Raises:
         UnknownAlgorithmError: no such algorithm.
-        ValueError: a negative distance, or an algorithm with no calibration.
+        ValueError: a negative distance or prior, or no calibration for it.
     """
     spec = get_algorithm(algorithm)
     if distance < 0:
         raise ValueError(f"negative distance {distance}")
+    if prior_odds <= 0:
+        raise ValueError(f"prior odds must be positive, got {prior_odds}")
     if not spec.is_perceptual:
         return 1.0 if distance == 0 else 0.0
     table = calibration()["algorithms"].get(spec.name)
     if table is None:
         raise ValueError(f"no calibration for {spec.name!r} in {CALIBRATION_FILE}")
-    p_copy: list[float] = table["p_copy"]
-    return float(p_copy[min(distance, len(p_copy) - 1)])
+    log10_lr: list[float] = table["log10_likelihood_ratio"]
+    exponent = log10_lr[min(distance, len(log10_lr) - 1)] + math.log10(prior_odds)
+    return 1.0 / (1.0 + 10.0 ** -min(max(exponent, -300.0), 300.0))
