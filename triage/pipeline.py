@@ -681,6 +681,8 @@ class _DeviceState:
     chunks_resumed: int = 0
     chunks_rematched: int = 0
     task_seconds: float = 0.0
+    file_chunks: int = 0
+    seconds: float = 0.0
     walked_files: int = 0
     walked_bytes: int = 0
     finished: bool = False
@@ -809,7 +811,7 @@ def scan(
         if state.finished:
             return
         state.finished = True
-        seconds = time.perf_counter() - state.started
+        seconds = state.seconds = time.perf_counter() - state.started
         if state.failed is not None:
             status = "failed"
         elif state.stopped:
@@ -872,6 +874,15 @@ def scan(
                 state = task.state
                 state.outstanding -= 1
                 _collect(fut, task, store, runner, pending, refs, params, key, emit)
+                if stop_after is not None and state.confident >= stop_after:
+                    # Enough: drop this device's tasks that have not run yet
+                    # (they stay undone in the database, for a later scan).
+                    state.stopped = True
+                    for other, queued in list(pending.items()):
+                        if queued.state is state and not other.done():
+                            other.cancel()
+                            del pending[other]
+                            state.outstanding -= 1
                 committed += 1
                 if kill_after and committed >= kill_after:
                     os.kill(os.getpid(), signal.SIGKILL)
@@ -907,7 +918,7 @@ def scan(
                 chunks_resumed=state.chunks_resumed,
                 chunks_rematched=state.chunks_rematched,
                 first_hit_seconds=row.first_hit_seconds,
-                seconds=round(time.perf_counter() - state.started, 3),
+                seconds=round(state.seconds, 3),
                 task_seconds=round(state.task_seconds, 3),
             )
         )
@@ -1133,7 +1144,11 @@ def _iter_chunks(
                     batch_bytes += entry.size
                     state.walked_files += 1
                     state.walked_bytes += entry.size
-                    if len(batch) >= chunk_files or batch_bytes >= CHUNK_FILE_BYTES:
+                    # A device's first chunks are small (8, 16, 32 files):
+                    # results, and a first hit, arrive early.
+                    limit = min(chunk_files, 8 << min(state.file_chunks, 8))
+                    if len(batch) >= limit or batch_bytes >= CHUNK_FILE_BYTES:
+                        state.file_chunks += 1
                         emit(
                             ScanEvent(
                                 "walked",
