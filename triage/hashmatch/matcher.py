@@ -63,13 +63,14 @@ class _ExactColumn:
 
     def lookup(self, value: bytes) -> set[int]:
         key = np.uint64(int.from_bytes(value[:8], "big"))
-        lo = int(np.searchsorted(self.keys, key, "left"))
-        hi = int(np.searchsorted(self.keys, key, "right"))
-        return {
-            int(self.rows[i])
-            for i in range(lo, hi)
-            if self.hashes[i].tobytes() == value
-        }
+        keys = self.keys
+        i = int(keys.searchsorted(key))
+        found: set[int] = set()
+        while i < len(keys) and keys[i] == key:  # equal keys are adjacent, few
+            if self.hashes[i].tobytes() == value:
+                found.add(int(self.rows[i]))
+            i += 1
+        return found
 
 
 @dataclass(frozen=True, slots=True)
