@@ -16,7 +16,14 @@ from PIL import Image
 
 from tests.conftest import require_tools
 from triage.errors import EvidenceError
-from triage.ingest.carve import BLOCK, carve, carve_partition, unallocated_runs
+from triage.ingest.carve import (
+    BLOCK,
+    CARVERS,
+    DEFAULT_FORMATS,
+    carve,
+    carve_partition,
+    unallocated_runs,
+)
 from triage.ingest.evidence import open_device
 from triage.ingest.volumes import iter_partitions, open_filesystem
 from triage.records import FileRecord, Partition, Skipped, Source
@@ -60,8 +67,14 @@ def region(size: int) -> Partition:
     return Partition("dev", "/e/dev.raw", 2, 0, size, "unallocated", allocated=False)
 
 
-def carved(device: FakeDevice, start: int = 0) -> list[FileRecord | Skipped]:
-    return list(carve(device, region(device.size), start, device.size - start))  # type: ignore[arg-type]
+ALL_FORMATS = tuple(CARVERS)  # the helper carves every format, not just the default
+
+
+def carved(
+    device: FakeDevice, start: int = 0, formats: tuple[str, ...] = ALL_FORMATS
+) -> list[FileRecord | Skipped]:
+    run = device.size - start
+    return list(carve(device, region(device.size), start, run, formats=formats))  # type: ignore[arg-type]
 
 
 def test_planted_pictures_are_carved_with_offsets_and_same_pixels(
@@ -415,3 +428,18 @@ def test_formats_can_be_chosen_and_unknown_ones_are_named(
         ValueError, match="unknown carve format.*tiff.*known: jpeg, png"
     ):
         list(carve(device, region(BLOCK), 0, BLOCK, formats=["tiff"]))  # type: ignore[arg-type]
+
+
+def test_default_formats_are_jpeg_and_png(jpeg: bytes) -> None:
+    assert DEFAULT_FORMATS == ("jpeg", "png")
+    gif = _encoded("GIF")
+    data = bytearray(BLOCK)
+    data[10 : 10 + len(gif)] = gif
+    data[90_000 : 90_000 + len(jpeg)] = jpeg
+    device = FakeDevice(bytes(data))
+    default = list(carve(device, region(BLOCK), 0, BLOCK))  # type: ignore[arg-type]
+    assert [i.carve_offset for i in default if isinstance(i, FileRecord)] == [90_000]
+    assert [i.carve_offset for i in carved(device) if isinstance(i, FileRecord)] == [
+        10,
+        90_000,
+    ]
