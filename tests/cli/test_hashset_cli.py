@@ -167,3 +167,29 @@ def test_info_on_a_damaged_set(tmp_path: Path) -> None:
     result = _run("hashset", "info", str(path))
     assert result.exit_code == 4
     assert f"{path}: not a triage hash set file" in result.stderr
+
+
+def test_import_vics_reports_ignored_photodna(tmp_path: Path) -> None:
+    md5 = hashlib.md5(b"v").hexdigest()
+    doc = {
+        "odata.metadata": "http://github.com/ICMEC/ProjectVic/DataModels/1.2.xml/"
+        "$metadata#Media",
+        "value": [
+            {
+                "MediaID": 7,
+                "Category": 1,
+                "MD5": md5.upper(),
+                "AlternativeHashes": [{"HashName": "PhotoDNA", "HashValue": "AAAA"}],
+            }
+        ],
+    }
+    src = tmp_path / "export.json"
+    src.write_text(json.dumps(doc))
+    out = tmp_path / "v.hset"
+    result = _run("hashset", "import", str(src), "-o", str(out))
+    assert result.exit_code == 0, result.stderr
+    assert "ignored 1 PhotoDNA hashes" in result.stderr
+    data = json.loads(_run("hashset", "info", str(out), "--json").output)
+    assert data["scheme"] == "vics" and data["categories"] == {"1": 1}
+    assert data["sources"][0]["ignored_hashes"] == {"PhotoDNA": 1}
+    assert data["sources"][0]["format"] == "vics"
