@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from triage.errors import HashSetError
 from triage.hashmatch.hashing import hash_media
 from triage.hashmatch.hashset import HashEntry, HashSet
 from triage.hashmatch.matcher import Matcher
@@ -150,8 +151,11 @@ def test_several_sets_report_each_set(sets) -> None:
         ("caid", "vic-2", "sha1"),
         ("local-copy", "vic-2", "sha1"),
     ]
-    with pytest.raises(Exception, match="share a name"):
+    with pytest.raises(HashSetError, match="given twice: caid"):
         Matcher([bad, bad])
+    same_name = HashSet.from_entries(BAD[:2], name="caid", scheme="caid")
+    found = Matcher([bad, same_name]).match_exact("a", _h("m1", 16), None)
+    assert sorted(m.set_digest for m in found) == sorted([bad.digest, same_name.digest])
 
 
 def test_batch_equals_single_and_brute_force() -> None:

@@ -98,9 +98,12 @@ class Matcher:
         self.sets = tuple(sets)
         self.index_cache = Path(index_cache) if index_cache is not None else None
         self.warnings: list[str] = []
-        names = [s.name for s in self.sets]
-        if len(set(names)) != len(names):
-            raise HashSetError(f"two hash sets share a name: {sorted(names)}")
+        # The same content twice would report every match twice; two sets
+        # that only share a name stay apart (each Match carries the digest).
+        digests = [s.digest for s in self.sets]
+        if len(set(digests)) != len(digests):
+            twice = sorted({s.name for s in self.sets if digests.count(s.digest) > 1})
+            raise HashSetError(f"the same hash set is given twice: {', '.join(twice)}")
         self.thresholds = {
             a.name: a.default_threshold for a in ALGORITHMS.values() if a.is_perceptual
         }
