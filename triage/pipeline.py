@@ -81,9 +81,10 @@ DEFAULT_CHUNK_FILES = 64
 CHUNK_FILE_BYTES = 256 << 20
 DEFAULT_CARVE_BYTES = 128 << 20
 #: Where a run of free space is cut into carve chunks, each chunk reads this
-#: far past its end, so a picture that starts before the cut is carved whole
-#: (items starting after the cut belong to the next chunk). A picture longer
-#: than this that straddles a cut is carved truncated, still reported.
+#: far past its end (at most half a chunk), so a picture that starts before
+#: the cut is carved whole (items starting after the cut belong to the next
+#: chunk). A picture longer than this that straddles a cut is carved
+#: truncated, and still reported.
 CARVE_OVERLAP = 16 << 20
 #: Images up to this size are read whole and decoded; larger media (and all
 #: video) are hashed as a stream (MD5/SHA-1 only) so memory stays bounded.
@@ -421,10 +422,11 @@ def _carve_ranges(handle: Any, chunk: Chunk) -> Iterator[FileRecord | Skipped]:
     for offset, length, extra in chunk.carve_ranges:
         try:
             for item in carve(handle, chunk.partition, offset, length + extra):
-                if isinstance(item, Skipped) or (
-                    item.carve_offset is not None
-                    and item.carve_offset < offset + length
-                ):
+                if isinstance(item, Skipped):
+                    yield item
+                elif item.carve_offset is not None:
+                    if item.carve_offset >= offset + length:
+                        break  # items come in offset order: the rest is not ours
                     yield item
         except (EvidenceError, OSError) as exc:
             yield Skipped(
@@ -1183,7 +1185,7 @@ def _iter_chunks(
             for offset, length in unallocated_runs(handle, part):
                 while length > 0:
                     take = min(length, carve_bytes - total)
-                    extra = min(CARVE_OVERLAP, length - take)
+                    extra = min(CARVE_OVERLAP, carve_bytes // 2, length - take)
                     ranges.append((offset, take, extra))
                     total += take
                     offset += take
