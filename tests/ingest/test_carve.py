@@ -443,3 +443,15 @@ def test_default_formats_are_jpeg_and_png(jpeg: bytes) -> None:
         10,
         90_000,
     ]
+
+
+def test_bitmap_runs_merge_across_chunks() -> None:
+    from triage.ingest.carve import _bitmap_runs
+
+    # Least significant bit first: 16 free, 8 used, 4 used, then free (cut at 30).
+    chunks = [b"\x00", b"\x00\xff", b"\x0f"]
+    assert list(_bitmap_runs(chunks, 30)) == [(0, 16), (28, 2)]
+    assert list(_bitmap_runs([b"".join(chunks)], 30)) == [(0, 16), (28, 2)]
+    # A short bitmap does not claim the units it does not cover.
+    assert list(_bitmap_runs([b"\x00"], 20)) == [(0, 8)]
+    assert list(_bitmap_runs([b"\x7f"], 8, order="big")) == [(0, 1)]

@@ -82,6 +82,49 @@ def _bitmap_free(
     return free
 
 
+def _merge_runs(runs: Iterable[tuple[int, int]]) -> Iterator[tuple[int, int]]:
+    """Runs in order, adjacent ones joined (a run crossing a chunk or group)."""
+    pending: tuple[int, int] | None = None
+    for start, count in runs:
+        if pending is not None and pending[0] + pending[1] == start:
+            pending = (pending[0], pending[1] + count)
+            continue
+        if pending is not None:
+            yield pending
+        pending = (start, count)
+    if pending is not None:
+        yield pending
+
+
+_MAP_CHUNK = 8 << 20  # bitmap bytes looked at at once: 64 Mi units, 64 MiB of flags
+
+
+def _bitmap_runs(
+    chunks: Iterable[bytes], count: int, order: Literal["little", "big"] = "little"
+) -> Iterator[tuple[int, int]]:
+    """(first unit, units) of each free run of a bitmap read in chunks, so a
+    large volume's map never sits in memory as one array of flags."""
+
+    def pieces() -> Iterator[tuple[int, int]]:
+        base = 0
+        for chunk in chunks:
+            units = min(len(chunk) * 8, count - base)
+            if units <= 0:
+                return
+            for start, run in _runs_from_free(_bitmap_free(chunk, units, order)):
+                yield base + start, run
+            base += units
+
+    return _merge_runs(pieces())
+
+
+def _to_bytes(
+    runs: Iterable[tuple[int, int]], base: int, unit: int
+) -> Iterator[tuple[int, int]]:
+    for start, count in runs:
+        yield base + start * unit, count * unit
+
+
 def _fat_runs(
     handle: Device, partition: Partition, fs: Any
 ) -> Iterator[tuple[int, int]]:
@@ -92,7 +135,7 @@ def _fat_runs(
     total32, fatsz32 = struct.unpack_from("<II", boot, 32)
     fatsz = fatsz16 or fatsz32
     total = total16 or total32
-    if not (bps and spc and fatsz and total):
+    if not (bps and spc and fatsz and total) or fatsz * bps > partition.length:
         raise FilesystemError(
             f"FAT boot sector at offset {partition.offset} is not sane"
         )
@@ -109,45 +152,48 @@ def _fat_runs(
         entries = np.frombuffer(fat, dtype="<u2")[2 : clusters + 2]
     else:
         entries = np.frombuffer(fat, dtype="<u4")[2 : clusters + 2] & 0x0FFFFFFF
-    free = entries == 0
-    cluster = spc * bps
     base = partition.offset + first_data * bps
-    for start, count in _runs_from_free(free):
-        yield base + start * cluster, count * cluster
+    yield from _to_bytes(_runs_from_free(entries == 0), base, spc * bps)
 
 
-def _read_meta_file(
+def _meta_file_chunks(
     fs: Any, inode: int | None = None, path: str | None = None
-) -> bytes:
+) -> Iterator[bytes]:
+    """A filesystem metadata file (an allocation bitmap), read through Sleuth
+    Kit in chunks."""
+    name = path or f"inode {inode}"
     try:
         entry = fs.open_meta(inode=inode) if inode is not None else fs.open(path)
         size = int(entry.info.meta.size)
-        return bytes(entry.read_random(0, size)) if size else b""
     except OSError as exc:
-        raise FilesystemError(
-            f"cannot read the allocation map {path or inode}: {exc}"
-        ) from exc
+        raise FilesystemError(f"cannot open the allocation map {name}: {exc}") from exc
+    for offset in range(0, size, _MAP_CHUNK):
+        try:
+            chunk = bytes(entry.read_random(offset, min(_MAP_CHUNK, size - offset)))
+        except OSError as exc:
+            raise FilesystemError(
+                f"cannot read the allocation map {name} at byte {offset}: {exc}"
+            ) from exc
+        if not chunk:
+            return
+        yield chunk
 
 
 def _ntfs_runs(
     handle: Device, partition: Partition, fs: Any
 ) -> Iterator[tuple[int, int]]:
-    cluster = int(fs.info.block_size)
-    count = int(fs.info.block_count)
-    free = _bitmap_free(_read_meta_file(fs, inode=6), count)  # $Bitmap
-    for start, run in _runs_from_free(free):
-        yield partition.offset + start * cluster, run * cluster
+    bitmap = _meta_file_chunks(fs, inode=6)  # $Bitmap: one bit per cluster
+    runs = _bitmap_runs(bitmap, int(fs.info.block_count))
+    yield from _to_bytes(runs, partition.offset, int(fs.info.block_size))
 
 
 def _hfs_runs(
     handle: Device, partition: Partition, fs: Any
 ) -> Iterator[tuple[int, int]]:
-    block = int(fs.info.block_size)
-    count = int(fs.info.block_count)
     # $AllocationFile (catalog id 6): one bit per block, most significant first.
-    free = _bitmap_free(_read_meta_file(fs, inode=6), count, order="big")
-    for start, run in _runs_from_free(free):
-        yield partition.offset + start * block, run * block
+    bitmap = _meta_file_chunks(fs, inode=6)
+    runs = _bitmap_runs(bitmap, int(fs.info.block_count), order="big")
+    yield from _to_bytes(runs, partition.offset, int(fs.info.block_size))
 
 
 def _exfat_runs(
@@ -157,10 +203,8 @@ def _exfat_runs(
     heap_offset, cluster_count = struct.unpack_from("<II", boot, 88)
     sector = 1 << boot[108]
     cluster = sector << boot[109]
-    free = _bitmap_free(_read_meta_file(fs, path="/$ALLOC_BITMAP"), cluster_count)
-    base = partition.offset + heap_offset * sector
-    for start, run in _runs_from_free(free):
-        yield base + start * cluster, run * cluster
+    runs = _bitmap_runs(_meta_file_chunks(fs, path="/$ALLOC_BITMAP"), cluster_count)
+    yield from _to_bytes(runs, partition.offset + heap_offset * sector, cluster)
 
 
 def _ext_runs(
@@ -177,32 +221,38 @@ def _ext_runs(
     is64 = bool(incompat & 0x80)
     desc_size = struct.unpack_from("<H", sb, 254)[0] if is64 else 32
     blocks = blocks_lo | (struct.unpack_from("<I", sb, 336)[0] << 32 if is64 else 0)
-    block = 1024 << log_size
-    if not per_group or desc_size < 32:
+    block = 1024 << min(log_size, 6)
+    if not per_group or desc_size < 32 or blocks * block > 2 * partition.length:
         raise FilesystemError(
             f"ext superblock at offset {partition.offset} is not sane"
         )
+    if incompat & 0x10:
+        raise FilesystemError(
+            "ext META_BG group-descriptor layout is not supported for carving"
+        )
     groups = (blocks - first_data + per_group - 1) // per_group
     table = handle.read(partition.offset + (first_data + 1) * block, groups * desc_size)
-    free_parts = []
-    for group in range(groups):
-        desc = table[group * desc_size : (group + 1) * desc_size]
-        bitmap_block = struct.unpack_from("<I", desc, 0)[0]
-        if is64 and desc_size >= 64:
-            bitmap_block |= struct.unpack_from("<I", desc, 0x20)[0] << 32
-        in_group = min(per_group, blocks - first_data - group * per_group)
-        flags = struct.unpack_from("<H", desc, 0x12)[0]
-        if flags & 0x2:  # BLOCK_UNINIT: the group's bitmap was never written
-            free_parts.append(np.ones(in_group, dtype=bool))
-            continue
-        bitmap = handle.read(
-            partition.offset + bitmap_block * block, (in_group + 7) // 8
-        )
-        free_parts.append(_bitmap_free(bitmap, in_group))
-    free = np.concatenate(free_parts) if free_parts else np.zeros(0, dtype=bool)
-    base = partition.offset + first_data * block
-    for start, run in _runs_from_free(free):
-        yield base + start * block, run * block
+
+    def group_runs() -> Iterator[tuple[int, int]]:
+        for group in range(groups):
+            desc = table[group * desc_size : (group + 1) * desc_size]
+            bitmap_block = struct.unpack_from("<I", desc, 0)[0]
+            if is64 and desc_size >= 64:
+                bitmap_block |= struct.unpack_from("<I", desc, 0x20)[0] << 32
+            in_group = min(per_group, blocks - first_data - group * per_group)
+            first = group * per_group
+            if struct.unpack_from("<H", desc, 0x12)[0] & 0x2:
+                # BLOCK_UNINIT: the bitmap was never written; Sleuth Kit (and
+                # blkls) count the group as free too.
+                yield first, in_group
+                continue
+            at = partition.offset + bitmap_block * block
+            bitmap = handle.read(at, (in_group + 7) // 8)
+            for start, run in _runs_from_free(_bitmap_free(bitmap, in_group)):
+                yield first + start, run
+
+    runs = _merge_runs(group_runs())
+    yield from _to_bytes(runs, partition.offset + first_data * block, block)
 
 
 #: Filesystem type (as ``Partition.fs_type`` names it) -> allocation-map reader.
