@@ -193,3 +193,14 @@ def test_import_vics_reports_ignored_photodna(tmp_path: Path) -> None:
     assert data["scheme"] == "vics" and data["categories"] == {"1": 1}
     assert data["sources"][0]["ignored_hashes"] == {"PhotoDNA": 1}
     assert data["sources"][0]["format"] == "vics"
+
+
+def test_build_with_worker_processes_gives_the_same_set(
+    ref_dir: Path, tmp_path: Path
+) -> None:
+    one, two = tmp_path / "one.hset", tmp_path / "two.hset"
+    first = _run("hashset", "build", str(ref_dir), "-o", str(one))
+    second = _run("hashset", "build", str(ref_dir), "-o", str(two), "--jobs", "2")
+    assert first.exit_code == second.exit_code == 1  # the same two items skipped
+    assert sorted(first.stderr.splitlines()) == sorted(second.stderr.splitlines())
+    assert HashSet.load(one).digest == HashSet.load(two).digest

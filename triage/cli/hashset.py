@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -135,6 +136,17 @@ def _hash_reference(path: Path, entry_id: str) -> tuple[list[tuple[str, str]], s
     return pairs, "; ".join(notes)
 
 
+def _hash_reference_job(
+    job: tuple[Path, str],
+) -> tuple[list[tuple[str, str]], str, str | None]:
+    """:func:`_hash_reference` for a worker process: errors come back as text."""
+    try:
+        pairs, note = _hash_reference(*job)
+    except MediaError as exc:
+        return [], "", str(exc)
+    return pairs, note, None
+
+
 def register(main: click.Group) -> None:
     """Add ``triage hashset`` to ``main``."""
 
@@ -170,6 +182,13 @@ def register(main: click.Group) -> None:
         help="Category scheme (default: caid if every category is A/B/C, else local).",
     )
     @click.option("--force", is_flag=True, help="Replace an existing output file.")
+    @click.option(
+        "--jobs",
+        type=click.IntRange(min=1),
+        default=1,
+        show_default=True,
+        help="Worker processes hashing pictures.",
+    )
     @click.pass_context
     def build(
         ctx: click.Context,
@@ -180,18 +199,24 @@ def register(main: click.Group) -> None:
         kind: str,
         scheme: str | None,
         force: bool,
+        jobs: int,
     ) -> None:
         """Hash the reference pictures under REF_DIR into a set file."""
         _check_output(output, force)
         given = _categories_csv(categories_csv) if categories_csv else None
         raw: list[HashEntry] = []
         failed = 0
-        for path in _reference_files(ref_dir):
+        paths = list(_reference_files(ref_dir))
+        todo = [(p, p.relative_to(ref_dir).as_posix()) for p in paths]
+        if jobs > 1 and len(todo) > 1:
+            with ProcessPoolExecutor(min(jobs, len(todo))) as pool:
+                results = list(pool.map(_hash_reference_job, todo, chunksize=4))
+        else:
+            results = [_hash_reference_job(job) for job in todo]
+        for path, (pairs, note, error) in zip(paths, results, strict=True):
             rel = path.relative_to(ref_dir).as_posix()
-            try:
-                pairs, note = _hash_reference(path, rel)
-            except MediaError as exc:
-                warn(f"{path}: {exc}")
+            if error is not None:
+                warn(f"{path}: {error}")
                 failed += 1
                 continue
             if note:
