@@ -34,7 +34,7 @@ from triage.hashmatch.hashing import (
     perceptual_hashes,
 )
 from triage.records import MediaHash
-from triage.sample.pictures import TRANSFORMS, encode, make_picture
+from triage.sample.pictures import TRANSFORMS, encode, make_picture, package_photos
 
 PDQ = ALGORITHMS["pdq"]
 PHASH = ALGORITHMS["phash"]
@@ -146,6 +146,30 @@ def test_same_bytes_same_hashes() -> None:
     assert first.hashes == second.hashes
 
 
+def test_make_picture_is_deterministic_with_unrelated_seeds() -> None:
+    assert make_picture(3).tobytes() == make_picture(3).tobytes()
+    results = [
+        perceptual_hashes(encode(make_picture(seed), "PNG"), "image/png", where="s")
+        for seed in range(100, 116)
+    ]
+    pdq = [value(r, "pdq") for r in results]
+    assert all(
+        h.quality is not None and h.quality >= 80
+        for r in results
+        for h in r.hashes
+        if h.algorithm == "pdq"
+    )
+    closest = min(hamming(a, b) for i, a in enumerate(pdq) for b in pdq[i + 1 :])
+    assert closest > 2 * PDQ.default_threshold
+
+
+def test_package_photos_are_loaded_rgb_pictures() -> None:
+    photos = package_photos()
+    if not photos:
+        pytest.skip("scikit-image (sample photos) is not installed")
+    assert all(p.mode == "RGB" and min(p.size) >= 256 for p in photos)
+
+
 # -- fast path agrees with the full decode -----------------------------------
 
 
@@ -221,6 +245,12 @@ def _save(img: Image.Image, fmt: str, **options: object) -> bytes:
             20,
         ),
         ("jpeg-cmyk", "image/jpeg", lambda im: _save(im.convert("CMYK"), "JPEG"), 10),
+        (
+            "jpeg-progressive",
+            "image/jpeg",
+            lambda im: _save(im, "JPEG", quality=90, progressive=True),
+            10,
+        ),
         (
             "png-16bit",
             "image/png",
