@@ -138,6 +138,8 @@ def find_border(luma: np.ndarray) -> tuple[int, int, int, int] | None:
     def depth(lines: np.ndarray) -> int:
         # lines: (n, length), outermost first
         colour = int(np.median(lines[0]))
+        if (np.abs(lines[0] - colour) <= BORDER_TOLERANCE).mean() < BORDER_FILL:
+            return 0  # the usual case, checked on one line only
         close = np.abs(lines - colour) <= BORDER_TOLERANCE
         flat = close.mean(axis=1) >= BORDER_FILL
         if not flat[0]:
