@@ -65,8 +65,7 @@ class LiveProgress:
         self.overall = self.progress.add_task("all devices", total=None, stats="")
 
     def __enter__(self) -> LiveProgress:
-        self.progress.start()
-        return self
+        return self  # the display starts with the first event
 
     def __exit__(self, *exc: object) -> None:
         self.progress.stop()
@@ -79,6 +78,8 @@ class LiveProgress:
         )
 
     def __call__(self, event: ScanEvent) -> None:
+        if not self.progress.live.is_started:
+            self.progress.start()
         dev = event.device_id
         if dev not in self.counts:
             self.counts[dev] = _Counts()
@@ -126,7 +127,8 @@ def _print_summary(console: Console, summary: ScanSummary) -> None:
             print_error(f"device {d.device_id}: {d.error}")
     console.print(
         f"{len(summary.devices)} device(s) in {summary.seconds:.1f} s "
-        f"({summary.scheduler}, {summary.workers} worker(s))"
+        f"({summary.scheduler}, {summary.workers} worker(s))",
+        highlight=False,
     )
 
 
