@@ -252,34 +252,43 @@ def _fuse_mount(command: Sequence[str], mountpoint: Path) -> Iterator[Path]:
     """Run a FUSE driver in the foreground, yield the mount, always unmount.
 
     Foreground matters: after ``umount`` we wait for the driver to exit, so every
-    write has reached the image before the caller reads it.
+    write has reached the image before the caller reads it. The driver's output
+    goes to a file, never a pipe: ``mount.exfat-fuse -d`` logs every request,
+    and a full pipe would block the driver and every process that touches the
+    mount (``sync`` included).
     """
-    proc = subprocess.Popen(
-        list(command), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-    )
-    try:
-        deadline = time.monotonic() + 20
-        while not os.path.ismount(mountpoint):
-            if proc.poll() is not None:
-                err = proc.stderr.read() if proc.stderr else ""
-                raise BuildError(f"{' '.join(command)} failed: {err.strip()}")
-            if time.monotonic() > deadline:
-                raise BuildError(f"{' '.join(command)}: mount did not appear")
-            time.sleep(0.05)
-        yield mountpoint
-    finally:
-        if os.path.ismount(mountpoint):
-            os.sync()
-            subprocess.run(
-                ["umount", str(mountpoint)], capture_output=True, check=False
-            )
+    with tempfile.TemporaryFile(mode="w+") as log:
+        proc = subprocess.Popen(list(command), stdout=log, stderr=log)
         try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.terminate()  # our own driver process, by handle
+            deadline = time.monotonic() + 20
+            while not os.path.ismount(mountpoint):
+                if proc.poll() is not None:
+                    log.seek(0)
+                    err = log.read()[-2000:].strip()
+                    raise BuildError(f"{' '.join(command)} failed: {err}")
+                if time.monotonic() > deadline:
+                    raise BuildError(f"{' '.join(command)}: mount did not appear")
+                time.sleep(0.05)
+            yield mountpoint
+        finally:
+            _unmount(mountpoint, proc)
+
+
+def _unmount(mountpoint: Path, proc: subprocess.Popen[bytes]) -> None:
+    """Unmount and wait for our driver process (by handle) to exit."""
+    if os.path.ismount(mountpoint):
+        done = subprocess.run(["umount", str(mountpoint)], capture_output=True)
+        if done.returncode != 0:  # busy: detach now, the driver exits when idle
+            subprocess.run(["umount", "-l", str(mountpoint)], capture_output=True)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.terminate()
+        try:
             proc.wait(timeout=10)
-        if proc.stderr:
-            proc.stderr.close()
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def _copy_then_delete(
