@@ -221,6 +221,34 @@ def test_decode_reduces_large_jpeg_with_dct_scaling() -> None:
     assert decoded.luma.size == (1000, 750)  # 1/4 scale: short side >= 512
 
 
+@pytest.mark.parametrize(
+    ("size", "fmt", "mime", "reduced"),
+    [
+        ((6000, 600), "PNG", "image/png", (1200, 600)),
+        ((600, 6000), "JPEG", "image/jpeg", (600, 1200)),
+        ((2400, 1800), "PNG", "image/png", (800, 600)),
+    ],
+)
+def test_reduction_keeps_pdq_close_for_any_aspect(
+    size: tuple[int, int], fmt: str, mime: str, reduced: tuple[int, int]
+) -> None:
+    data = encode(picture(28, *size), fmt)
+    decoded = decode_luma(data, mime, where="pano")
+    assert decoded.luma.size == reduced
+    expected, _quality = reference_pdq(data, mime)
+    result = perceptual_hashes(data, mime, where="pano")
+    assert hamming(value(result, "pdq"), expected) <= 10
+
+
+def test_large_16_bit_png_is_scaled_not_clipped() -> None:
+    grey = np.asarray(picture(29, 1600, 1200).convert("L")).astype(np.uint16) * 257
+    data = _save(Image.fromarray(grey), "PNG")
+    eight_bit = encode(Image.fromarray((grey // 257).astype(np.uint8)), "PNG")
+    result = perceptual_hashes(data, "image/png", where="16bit")
+    expected = perceptual_hashes(eight_bit, "image/png", where="8bit")
+    assert hamming(value(result, "pdq"), value(expected, "pdq")) <= 2
+
+
 # -- formats -----------------------------------------------------------------
 
 

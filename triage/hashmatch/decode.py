@@ -156,9 +156,23 @@ def _to_luma(img: Image.Image) -> Image.Image:
 
 
 def _reduce(img: Image.Image, min_side: int) -> Image.Image:
-    """Box-reduce by an integer factor, keeping the short side >= ``min_side``."""
-    factor = min(img.size) // min_side
-    return img.reduce(factor) if factor >= 2 else img
+    """Box-reduce a greyscale picture so its short side stays >= ``min_side``.
+
+    One integer factor for both axes, except that a long side over twice
+    ``min_side`` after that is reduced further on its own (a 12000x1000
+    panorama becomes 1090x1000, not 12000x1000): PDQ filters each axis
+    separately and squashes to 64x64, pHash squashes to 32x32, so the aspect
+    ratio carries nothing they use.
+    """
+    width, height = img.size
+    uniform = max(1, min(width, height) // min_side)
+    factor = (
+        max(uniform, width // (2 * min_side)),
+        max(uniform, height // (2 * min_side)),
+    )
+    if factor == (1, 1):
+        return img
+    return img.reduce(factor)
 
 
 def decode_luma(
@@ -195,7 +209,7 @@ def decode_luma(
                 # DCT scaling; greyscale straight from the Y channel when YCbCr.
                 img.draft("L", (min_side, min_side))
             img.load()  # first frame only: never seek or count frames
-            luma = _to_luma(_reduce(img, min_side))
+            luma = _reduce(_to_luma(img), min_side)
             if luma is img:  # detach from the file object closed below
                 luma = img.copy()
             fmt = img.format or "?"
