@@ -150,12 +150,16 @@ def register(main: click.Group) -> None:
         """List files, deleted files, archive members and carved items.
 
         EVIDENCE is any number of images (raw, split raw, E01, VMDK, VHD,
-        QCOW2; give the first segment) or folders holding them. Paths follow
-        Sleuth Kit's ``fls -r -p``; archive members follow a "!".
+        QCOW2, VHDX, or a block device; give the first segment) or folders
+        holding them. Paths follow Sleuth Kit's "fls -r -p"; archive members
+        follow a "!"; carved items show as "<carved @ OFFSET>".
 
         Text columns (tab-separated): device, partition@offset, source,
         status, inode, size, carve offset, media type, mtime, atime, ctime,
-        crtime, path.
+        crtime (UTC), path. Problems go to stderr, one line each.
+
+        Exit status: 0 all read; 1 some items skipped; 3 a device, partition
+        or argument could not be read.
         """
         from triage.ingest import iter_files
 
