@@ -40,10 +40,11 @@ from PIL import Image
 
 from triage.errors import MediaError
 
-# Short side (px) the hashes are computed from: DCT-scaled decoding to at least
-# this keeps PDQ within a few bits of the full-decode reference (measured: max
-# 6 bits over generated and real photos, see benchmarks/README.md), while 1/8
-# scaling to ~256 px drifted up to 10-12 bits on photos and 44 on textures.
+# Short side (px) the hashes are computed from. DCT-scaled decoding to at least
+# this kept PDQ at a mean of 3 bits (95th percentile 10) from the full-decode
+# reference over 198 JPEGs; down to 256 px it was 7.9 (95th percentile 20).
+# The worst cases are periodic textures, whose PDQ moves as much under any
+# resize (benchmarks/bench_hashing.py --drift; table in benchmarks/README.md).
 DECODE_MIN_SIDE = 512
 
 # Largest picture (width x height) we agree to decode: 256 megapixels, above
