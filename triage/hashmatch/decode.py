@@ -5,8 +5,10 @@ Perceptual hashes only need luminance at modest resolution: PDQ reduces to
 ``DOWNSAMPLE_DIMS`` in pdqhashing.cpp), pHash to 32x32. Decoding is what costs,
 so JPEGs are decoded with libjpeg's DCT scaling (``Image.draft``) straight to
 greyscale, at the smallest 1/2, 1/4 or 1/8 scale that keeps the short side at
-least ``DECODE_MIN_SIDE`` px; other formats are decoded in full and box-reduced
-to the same size. ``benchmarks/bench_hashing.py`` measures the speed and
+least ``DECODE_MIN_SIDE`` px; other formats are decoded in full; then the
+greyscale picture is box-reduced to the same size (the long side to at most
+twice that, so panoramas do not keep their full width).
+``benchmarks/bench_hashing.py`` measures the speed and
 ``tests/hashmatch/test_hashing.py`` checks that PDQ stays within 10 bits of
 ``pdqhash.compute`` on the full-size RGB array.
 
@@ -19,7 +21,8 @@ failure becomes a ``DecodeError`` naming the item and the reason.
 Decoder warnings (corrupt EXIF, palette transparency, ...) are recorded with
 ``warnings.catch_warnings`` and returned as notes, never printed or raised;
 that context manager is process-global, so under threads a warning may land in
-another item's notes, but the pixel limit is enforced explicitly either way.
+another item's notes (the pipeline runs one thread per worker process), but
+the pixel limit is enforced explicitly either way.
 
 EXIF orientation is deliberately not applied: reference hashes (PDQ,
 ThreatExchange, imagehash) are computed on the stored pixels, and the PDQ
