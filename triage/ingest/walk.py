@@ -155,12 +155,7 @@ def iter_entries(
                         f"folder (inode {inode}) already walked as "
                         f"{visited[inode]}; not walked again"
                     )
-                yield Skipped(
-                    dev.device_id,
-                    f"partition {partition.index}:{path}",
-                    "ingest",
-                    reason,
-                )
+                yield _skip(partition, path, reason)
                 continue
             visited[inode] = path
             try:
