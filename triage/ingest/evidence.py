@@ -160,9 +160,9 @@ def _split_segments(path: Path) -> tuple[str, ...]:
 def _is_later_segment(path: Path) -> bool:
     """True for .002/.E02/.ab ...: files that belong to a first segment."""
     if m := _NUMBERED.match(path.name):
-        return int(m["num"]) > 1 or (
-            int(m["num"]) == 1 and path.with_name(m["stem"] + "000").is_file()
-        )
+        number, width = int(m["num"]), len(m["num"])
+        first = [f for f in (0, 1) if f < number]
+        return any(path.with_name(f"{m['stem']}{f:0{width}d}").is_file() for f in first)
     if m := _LETTERED.match(path.name):
         return m["let"] != "aa" and path.with_name(m["stem"] + "aa").is_file()
     if re.fullmatch(r"[EeLl](0[2-9]|[1-9]\d|[A-Za-z]{2})", path.suffix[1:]):
