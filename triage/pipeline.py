@@ -711,15 +711,30 @@ def sets_key(hashsets: Sequence[HashSetRef]) -> str:
 
 def expand_evidence(paths: Sequence[str | Path]) -> list[Path]:
     """Evidence arguments to first segments: a folder means every evidence
-    file in it."""
+    file in it. The same file given twice is scanned once."""
     out: list[Path] = []
+    seen: set[Path] = set()
     for p in paths:
         path = Path(p)
-        if path.is_dir():
-            out.extend(find_evidence(path))
-        else:
-            out.append(path)
+        for found in find_evidence(path) if path.is_dir() else [path]:
+            key = found.resolve()
+            if key not in seen:
+                seen.add(key)
+                out.append(found)
     return out
+
+
+def _free_device_id(store: Store, taken: Iterable[str], path: Path) -> str:
+    """A device id for new evidence: its file name, or, when another device
+    already has that name (``disk.E01`` in two case folders), the parent
+    folder too, then a counter."""
+    used = set(taken)
+    candidates = [path.name, f"{path.parent.name}/{path.name}"]
+    candidates += [f"{path.parent.name}/{path.name}#{n}" for n in range(2, 1000)]
+    for name in candidates:
+        if name not in used and store.device(name) is None:
+            return name
+    raise UsageError(f"{path}: no free device id; give one with --device-id")
 
 
 def scan(
@@ -1037,12 +1052,16 @@ def _device_tasks(
 ) -> Iterator[_Task]:
     """Open one device in the driver, walk it, and yield its tasks lazily."""
     evidence = str(path.resolve()) if path.exists() else str(path)
-    wanted = device_id or store.device_for_evidence(evidence)
+    wanted = (
+        device_id
+        or store.device_for_evidence(evidence)
+        or _free_device_id(store, states, path)
+    )
     stack = ExitStack()
     try:
         handle = stack.enter_context(open_device(evidence, wanted))
     except EvidenceError as exc:
-        dev = wanted or path.name
+        dev = wanted
         store.register_failed(dev, evidence, case_id, str(exc))
         state = _DeviceState(dev, evidence, 0, -1, time.perf_counter())
         state.failed = str(exc)

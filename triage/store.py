@@ -486,7 +486,19 @@ class Store:
     def register_failed(
         self, device_id: str, evidence: str, case_id: str | None, error: str
     ) -> None:
-        """Record evidence that could not be opened at all, so it is not lost."""
+        """Record evidence that could not be opened at all, so it is not lost.
+
+        Raises:
+            StoreError: the device id is already used by other evidence.
+        """
+        row = self._db.execute(
+            "SELECT evidence FROM devices WHERE device_id = ?", (device_id,)
+        ).fetchone()
+        if row is not None and row["evidence"] != evidence:
+            raise StoreError(
+                f"device id {device_id!r} already names {row['evidence']} in "
+                f"{self.path}; choose another --device-id for {evidence}"
+            )
         if case_id is not None:
             self.ensure_case(case_id)
         self._db.execute(

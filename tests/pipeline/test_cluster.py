@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import dask
 import pytest
 
 from tests.conftest import REPO
@@ -169,9 +170,12 @@ def test_worker_killed_mid_scan_changes_nothing(
 
     watcher = threading.Thread(target=kill_when_two_chunks_are_committed)
     watcher.start()
+    # Results a dead worker held are fetched from it until the connect timeout
+    # (30 s by default) gives up and the scheduler recomputes them.
     try:
-        scan(_devices(corpus), _sets(corpus), db, scheduler=address,
-             chunk_files=CHUNK_FILES, carve_bytes=CARVE_BYTES)  # fmt: skip
+        with dask.config.set({"distributed.comm.timeouts.connect": "3s"}):
+            scan(_devices(corpus), _sets(corpus), db, scheduler=address,
+                 chunk_files=CHUNK_FILES, carve_bytes=CARVE_BYTES)  # fmt: skip
     finally:
         watcher.join()
     assert workers[0].wait(timeout=10) == -signal.SIGKILL

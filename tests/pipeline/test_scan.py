@@ -298,3 +298,21 @@ def test_carving_in_small_pieces_finds_the_same_items(
         assert pieces == whole, carve_bytes
         straddled += straddling
     assert straddled > 0  # some cut really went through a picture
+
+
+def test_same_file_names_in_two_folders_get_two_device_ids(
+    corpus: Corpus, tmp_path: Path
+) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    os.symlink(corpus.dev1, tmp_path / "a" / "disk.raw")
+    os.symlink(corpus.root / "dev2.ext4", tmp_path / "b" / "disk.raw")
+    db = tmp_path / "c.db"
+    args = [tmp_path / "a" / "disk.raw", tmp_path / "b" / "disk.raw", corpus.dev1]
+    first = scan(args, [corpus.bad_set], db, scheduler="sync", carving=False)
+    # dev1 given twice (once through a link) is one device.
+    assert [d.device_id for d in first.devices] == ["disk.raw", "b/disk.raw"]
+    assert [d.status for d in first.devices] == ["scanned", "scanned"]
+    again = scan(args[::-1], [corpus.bad_set], db, scheduler="sync", carving=False)
+    assert [d.device_id for d in again.devices] == ["disk.raw", "b/disk.raw"]
+    assert all(d.chunks_done == 0 for d in again.devices)
