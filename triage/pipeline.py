@@ -1078,6 +1078,7 @@ def _device_tasks(
             raise UsageError(f"device {dev} ({evidence}) is given twice")
         store.register_device(device, case_id)
         store.set_device_status(dev, "scanning")
+        store.close_stale_runs(dev)
         run_id = store.start_run(
             dev,
             hashsets=[h.as_dict() for h in refs],

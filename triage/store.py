@@ -582,6 +582,16 @@ class Store:
         assert cur.lastrowid is not None
         return int(cur.lastrowid)
 
+    def close_stale_runs(self, device_id: str) -> int:
+        """Mark runs of ``device_id`` still 'running' (their scan was killed) as
+        'interrupted'; call before starting a new run. Returns how many."""
+        cur = self._db.execute(
+            "UPDATE runs SET status = 'interrupted' WHERE device_id = ? AND "
+            "status = 'running'",
+            (device_id,),
+        )
+        return cur.rowcount
+
     def finish_run(self, run_id: int, status: str) -> None:
         self._db.execute(
             "UPDATE runs SET finished_at = ?, status = ? WHERE run_id = ?",

@@ -75,3 +75,7 @@ def test_killed_scan_resumes_to_the_same_database(
     code = _scan_cli(corpus, db, None)
     assert code == 3  # broken.E01 failed, as in the reference
     assert dump(db) == dump(reference)
+    with sqlite3.connect(db) as con:
+        statuses = sorted(r[0] for r in con.execute("SELECT status FROM runs"))
+    # the killed run is closed as interrupted; the resumed runs finished
+    assert statuses.count("interrupted") == 1 and "running" not in statuses
