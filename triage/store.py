@@ -197,6 +197,7 @@ CREATE TABLE media (
     PRIMARY KEY (device_id, address)
 );
 CREATE INDEX media_md5 ON media(md5);
+CREATE INDEX media_chunk ON media(device_id, chunk_key);
 CREATE TABLE perceptual (
     device_id TEXT NOT NULL,
     address TEXT NOT NULL,
