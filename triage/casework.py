@@ -29,7 +29,7 @@ from triage.queue.data import CaseData, DeviceDetail, MatchedMedia
 from triage.queue.rank import ACCESS_WEIGHT, RISK_BANDS, RankedDevice, rank
 from triage.queue.score import Calibration, DeviceFacts, DeviceMatch, load_calibration
 from triage.records import Case, FileRecord, Partition, Source
-from triage.store import Store
+from triage.store import Store, record_from_row
 
 # Skipped rows from these stages, or at these locations, are whole regions.
 REGION_STAGES = frozenset({"evidence", "device", "volume", "partition", "filesystem"})
@@ -320,9 +320,10 @@ def _matched_media(store: Store, device_id: str, evidence: str) -> list[MatchedM
     by_address: dict[str, list[DeviceMatch]] = {}
     rows: dict[str, Any] = {}
     for r in store.execute(
-        "SELECT x.*, m.display_path, m.path AS mpath, m.deleted, m.source, "
+        "SELECT x.*, m.display_path, m.path, m.deleted, m.source, "
         "m.archive_path, m.size, m.md5, m.sha1, m.carve_offset, m.media_type, "
-        "m.partition_index, m.inode, m.orphan, m.mtime, m.atime, m.ctime, m.crtime "
+        "m.partition_index, m.partition_offset, m.inode, m.orphan, m.mtime, "
+        "m.atime, m.ctime, m.crtime "
         "FROM matches x LEFT JOIN media m ON m.device_id = x.device_id "
         "AND m.address = x.address WHERE x.device_id = ? "
         "ORDER BY x.address, x.set_name, x.entry_id, x.algorithm, x.variant",
@@ -342,7 +343,7 @@ def _matched_media(store: Store, device_id: str, evidence: str) -> list[MatchedM
                 known_good=bool(r["known_good"]),
                 set_digest=r["set_digest"] or "",
                 variant=r["variant"] or "original",
-                path=r["display_path"] or r["mpath"] or addr,
+                path=r["display_path"] or r["path"] or addr,
                 deleted=bool(r["deleted"]),
                 carved=r["source"] == Source.CARVED,
                 in_archive=r["source"] == Source.ARCHIVE,
@@ -353,27 +354,7 @@ def _matched_media(store: Store, device_id: str, evidence: str) -> list[MatchedM
         r = rows[addr]
         record = None
         if r["source"] is not None:
-            record = FileRecord(
-                device_id=device_id,
-                evidence=evidence,
-                partition_index=r["partition_index"]
-                if r["partition_index"] is not None
-                else 0,
-                partition_offset=0,  # not stored: found again from the volume system
-                path=r["mpath"] or "",
-                size=int(r["size"] or 0),
-                source=Source(r["source"]),
-                inode=r["inode"],
-                deleted=bool(r["deleted"]),
-                orphan=bool(r["orphan"]),
-                mtime=r["mtime"],
-                atime=r["atime"],
-                ctime=r["ctime"],
-                crtime=r["crtime"],
-                media_type=r["media_type"],
-                archive_path=tuple(json.loads(r["archive_path"] or "[]")),
-                carve_offset=r["carve_offset"],
-            )
+            record = record_from_row(r, device_id, evidence)
         out.append(
             MatchedMedia(
                 device_id=device_id,

@@ -256,6 +256,30 @@ class DeviceRow:
     updated_at: str | None
 
 
+def record_from_row(row: sqlite3.Row, device_id: str, evidence: str) -> FileRecord:
+    """The ``FileRecord`` a ``media`` row stands for (the address of the item,
+    so it can be read back from the evidence)."""
+    return FileRecord(
+        device_id=device_id,
+        evidence=evidence,
+        partition_index=row["partition_index"] or 0,
+        partition_offset=row["partition_offset"] or 0,
+        path=row["path"] or "",
+        size=int(row["size"] or 0),
+        source=Source(row["source"]),
+        inode=row["inode"],
+        deleted=bool(row["deleted"]),
+        orphan=bool(row["orphan"]),
+        mtime=row["mtime"],
+        atime=row["atime"],
+        ctime=row["ctime"],
+        crtime=row["crtime"],
+        media_type=row["media_type"],
+        archive_path=tuple(json.loads(row["archive_path"] or "[]")),
+        carve_offset=row["carve_offset"],
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class StoredMedia:
     """A media row: where the item is, and its hashes (perceptual may be empty)."""
@@ -827,25 +851,7 @@ class Store:
         ).fetchone()
         out = []
         for r in rows:
-            record = FileRecord(
-                device_id=device_id,
-                evidence=device["evidence"],
-                partition_index=r["partition_index"],
-                partition_offset=r["partition_offset"] or 0,
-                path=r["path"],
-                size=r["size"],
-                source=Source(r["source"]),
-                inode=r["inode"],
-                deleted=bool(r["deleted"]),
-                orphan=bool(r["orphan"]),
-                mtime=r["mtime"],
-                atime=r["atime"],
-                ctime=r["ctime"],
-                crtime=r["crtime"],
-                media_type=r["media_type"],
-                archive_path=tuple(json.loads(r["archive_path"])),
-                carve_offset=r["carve_offset"],
-            )
+            record = record_from_row(r, device_id, device["evidence"])
             hashes = MediaHash(
                 address=r["address"],
                 md5=r["md5"],
