@@ -154,6 +154,7 @@ class Case:
     """What investigators know about a case, for safeguarding priority."""
 
     case_id: str
-    access_to_children: str = "unknown"  # lives-with|works-with|regular-contact|none|unknown
+    # lives-with | works-with | regular-contact | none | unknown
+    access_to_children: str = "unknown"
     risk_band: str | None = None  # low|medium|high|very-high
     note: str | None = None
