@@ -18,6 +18,7 @@ import datetime as _dt
 import hashlib
 import json
 import re
+import sqlite3
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -196,6 +197,27 @@ def _case_filter(case_id: str | None) -> tuple[str, tuple[str, ...]]:
     return " WHERE d.case_id = ?", (case_id,)
 
 
+def _device_match(r: sqlite3.Row) -> DeviceMatch:
+    """A ``matches`` row joined with its ``media`` row, as the queue sees it."""
+    return DeviceMatch(
+        address=r["address"],
+        set_name=r["set_name"],
+        entry_id=str(r["entry_id"]),
+        algorithm=r["algorithm"],
+        distance=int(r["distance"] or 0),
+        category=r["category"],
+        scheme=r["scheme"],
+        known_good=bool(r["known_good"]),
+        set_digest=r["set_digest"] or "",
+        variant=r["variant"] or "original",
+        path=r["display_path"] or r["path"] or r["address"],
+        deleted=bool(r["deleted"]),
+        carved=r["source"] == Source.CARVED,
+        in_archive=r["source"] == Source.ARCHIVE
+        or (r["archive_path"] not in (None, "[]")),
+    )
+
+
 def load_facts(store: Store, case_id: str | None = None) -> list[DeviceFacts]:
     """``DeviceFacts`` for every device (of one case), in device-id order."""
     where, args = _case_filter(case_id)
@@ -220,25 +242,7 @@ def load_facts(store: Store, case_id: str | None = None) -> list[DeviceFacts]:
         "x.algorithm, x.variant",
         args,
     ):
-        matches.setdefault(r["device_id"], []).append(
-            DeviceMatch(
-                address=r["address"],
-                set_name=r["set_name"],
-                entry_id=str(r["entry_id"]),
-                algorithm=r["algorithm"],
-                distance=int(r["distance"] or 0),
-                category=r["category"],
-                scheme=r["scheme"],
-                known_good=bool(r["known_good"]),
-                set_digest=r["set_digest"] or "",
-                variant=r["variant"] or "original",
-                path=r["display_path"] or r["path"] or r["address"],
-                deleted=bool(r["deleted"]),
-                carved=r["source"] == Source.CARVED,
-                in_archive=r["source"] == Source.ARCHIVE
-                or (r["archive_path"] not in (None, "[]")),
-            )
-        )
+        matches.setdefault(r["device_id"], []).append(_device_match(r))
     skipped: dict[str, list[tuple[str, str, str]]] = {}
     for r in store.execute(
         "SELECT s.device_id, s.location, s.stage, s.reason FROM skipped s "
@@ -331,24 +335,7 @@ def _matched_media(store: Store, device_id: str, evidence: str) -> list[MatchedM
     ):
         addr = r["address"]
         rows.setdefault(addr, r)
-        by_address.setdefault(addr, []).append(
-            DeviceMatch(
-                address=addr,
-                set_name=r["set_name"],
-                entry_id=str(r["entry_id"]),
-                algorithm=r["algorithm"],
-                distance=int(r["distance"] or 0),
-                category=r["category"],
-                scheme=r["scheme"],
-                known_good=bool(r["known_good"]),
-                set_digest=r["set_digest"] or "",
-                variant=r["variant"] or "original",
-                path=r["display_path"] or r["path"] or addr,
-                deleted=bool(r["deleted"]),
-                carved=r["source"] == Source.CARVED,
-                in_archive=r["source"] == Source.ARCHIVE,
-            )
-        )
+        by_address.setdefault(addr, []).append(_device_match(r))
     out = []
     for addr, ms in by_address.items():
         r = rows[addr]
