@@ -7,6 +7,7 @@ is a failure; elsewhere the test is skipped with the reason.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from pathlib import Path
@@ -33,3 +34,17 @@ def dfvfs_dir() -> Path:
     if not path.is_dir():
         pytest.skip(f"{path} is absent (real test images shared beside the repo)")
     return path
+
+
+def evidence_state(paths: list[Path]) -> dict[str, tuple[str, int, int]]:
+    """SHA-256, mtime (ns) and size of each evidence file: equal before and
+    after a walk or scan means the evidence was not altered."""
+    out = {}
+    for p in paths:
+        st = p.stat()
+        out[str(p)] = (
+            hashlib.sha256(p.read_bytes()).hexdigest(),
+            st.st_mtime_ns,
+            st.st_size,
+        )
+    return out

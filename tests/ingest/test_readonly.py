@@ -7,14 +7,13 @@ libewf, libvmdk, libvhdi and libqcow open) is read-only.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import require_tools
+from tests.conftest import evidence_state, require_tools
 from triage.ingest import iter_files
 from triage.ingest.content import read_record
 from triage.ingest.evidence import open_device
@@ -22,18 +21,6 @@ from triage.records import FileRecord
 from triage.sample.disk import MIB, build_disk, build_filesystem, to_ewf, to_split_raw
 
 FILES = {"a.txt": b"alpha\n" * 100, "d/b.bin": bytes(range(256)) * 64}
-
-
-def _state(paths: list[Path]) -> dict[str, tuple[str, int, int]]:
-    out = {}
-    for p in paths:
-        st = p.stat()
-        out[str(p)] = (
-            hashlib.sha256(p.read_bytes()).hexdigest(),
-            st.st_mtime_ns,
-            st.st_size,
-        )
-    return out
 
 
 def _open_modes(segments: set[str]) -> dict[str, int]:
@@ -71,7 +58,7 @@ def test_walk_and_full_read_leave_evidence_untouched(evidence: list[Path]) -> No
     for first in evidence:
         with open_device(first) as handle:
             segments = [Path(s) for s in handle.device.segments]
-        before = _state(segments)
+        before = evidence_state(segments)
         read = 0
         with open_device(first) as handle:
             for record in iter_files(first, carve=False):
@@ -83,4 +70,4 @@ def test_walk_and_full_read_leave_evidence_untouched(evidence: list[Path]) -> No
                 assert flags & (os.O_WRONLY | os.O_RDWR) == 0, where
                 assert flags & os.O_APPEND == 0 and flags & os.O_TRUNC == 0, where
         assert read > 0
-        assert _state(segments) == before, first
+        assert evidence_state(segments) == before, first

@@ -3,13 +3,13 @@ stored, resuming, re-matching with a newer set, stop-after, evidence untouched."
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import evidence_state
 from tests.pipeline.corpus import Corpus
 from tests.pipeline.helpers import dump, matched_entries
 from triage import pipeline
@@ -18,18 +18,6 @@ from triage.pipeline import ScanEvent, ScanSummary, scan
 from triage.store import Store
 
 CHUNK_FILES = 2
-
-
-def _fingerprint(paths: list[Path]) -> dict[str, tuple[str, int, int]]:
-    out = {}
-    for p in paths:
-        st = p.stat()
-        out[str(p)] = (
-            hashlib.sha256(p.read_bytes()).hexdigest(),
-            st.st_mtime_ns,
-            st.st_size,
-        )
-    return out
 
 
 def _evidence_files(corpus: Corpus) -> list[Path]:
@@ -44,7 +32,7 @@ def scanned(
 ) -> tuple[Path, ScanSummary, dict[str, object], dict[str, object]]:
     """One full sync scan of every device (the reference for other tests)."""
     db = tmp_path_factory.mktemp("sync") / "case.db"
-    before = _fingerprint(_evidence_files(corpus))
+    before = evidence_state(_evidence_files(corpus))
     events: list[ScanEvent] = []
     summary = scan(
         [*corpus.devices, corpus.broken],
@@ -55,7 +43,7 @@ def scanned(
         chunk_files=CHUNK_FILES,
         progress=events.append,
     )
-    after = _fingerprint(_evidence_files(corpus))
+    after = evidence_state(_evidence_files(corpus))
     return db, summary, {"before": before, "after": after}, {"events": events}
 
 
