@@ -265,6 +265,32 @@ def _csv_sniff(head: bytes) -> bool:
     return any(_CSV_ALIASES.get(f) in COLUMNS for f in fields)
 
 
+def _csv_rows(
+    reader: Any, lines: _Lines, width: int, *, offset: int
+) -> Iterator[tuple[int, list[str]]]:
+    """Non-blank data rows of ``reader`` with their line numbers.
+
+    An unreadable row ends the import (``fatal``); a row with another field
+    count than the header's ``width`` is a bad line and is left out.
+    ``offset`` is added to the reader's line count (1 when the header line was
+    read outside the reader).
+    """
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise lines.fatal(reader.line_num + 1, f"unreadable CSV: {exc}") from exc
+        number = reader.line_num + offset
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) != width:
+            lines.bad(number, f"{len(row)} fields, the header has {width}")
+            continue
+        yield number, row
+
+
 def _read_csv(path: Path, lines: _Lines) -> Iterator[tuple[int, HashEntry]]:
     with _open_text(path) as handle:
         try:
@@ -282,22 +308,8 @@ def _read_csv(path: Path, lines: _Lines) -> Iterator[tuple[int, HashEntry]]:
         if duplicated:
             raise lines.fatal(1, f"column {duplicated[0]!r} appears twice")
         reader = csv.reader(handle, delimiter=delimiter)
-        number = 1
-        while True:
-            try:
-                row = next(reader)
-            except StopIteration:
-                break
-            except (csv.Error, UnicodeDecodeError) as exc:
-                raise lines.fatal(
-                    reader.line_num + 1, f"unreadable CSV: {exc}"
-                ) from exc
-            number = reader.line_num + 1
-            if not any(cell.strip() for cell in row):
-                continue
-            if len(row) != len(header):
-                lines.bad(number, f"{len(row)} fields, the header has {len(header)}")
-                continue
+        # The header line was read outside the reader: line numbers are one on.
+        for number, row in _csv_rows(reader, lines, len(header), offset=1):
             cells = {r: c for r, c in zip(roles, row, strict=True) if r}
             hashes = _hashes(lines, number, ((c, cells.get(c, "")) for c in COLUMNS))
             if hashes is None:
@@ -394,21 +406,7 @@ def _fixed_csv(
             raise lines.fatal(
                 1, f"header does not start with {','.join(expected)}: {header[:6]}"
             )
-        while True:
-            try:
-                row = next(reader)
-            except StopIteration:
-                break
-            except (csv.Error, UnicodeDecodeError) as exc:
-                raise lines.fatal(
-                    reader.line_num + 1, f"unreadable CSV: {exc}"
-                ) from exc
-            number = reader.line_num
-            if not any(c.strip() for c in row):
-                continue
-            if len(row) != len(header):
-                lines.bad(number, f"{len(row)} fields, the header has {len(header)}")
-                continue
+        for number, row in _csv_rows(reader, lines, len(header), offset=0):
             pairs, name = pick(dict(zip(header, row, strict=True)))
             hashes = _hashes(lines, number, pairs)
             if hashes is None:
