@@ -26,11 +26,11 @@ from dataclasses import dataclass
 
 import imagehash
 import numpy as np
-import pdqhash
 from PIL import Image
 
 from triage.errors import UsageError
-from triage.hashmatch.algorithms import ALGORITHMS, bits_to_hex, get_algorithm
+from triage.hashmatch import kernels
+from triage.hashmatch.algorithms import ALGORITHMS, get_algorithm
 from triage.hashmatch.decode import FORMATS, DecodeError, decode_luma
 from triage.records import MediaHash, PerceptualHash
 
@@ -94,28 +94,21 @@ def digest_stream(chunks: Iterable[bytes]) -> tuple[str, str]:
     return md5.hexdigest(), sha1.hexdigest()
 
 
-def _luma_rgb_view(luma: np.ndarray) -> np.ndarray:
-    """An H x W x 3 view of a greyscale array, as ``pdqhash`` wants (no copy)."""
-    return np.broadcast_to(luma[..., None], (*luma.shape, 3))
-
-
 def pdq_from_luma(
     luma: np.ndarray, *, dihedral: bool = True
 ) -> tuple[list[tuple[str, str]], int]:
-    """PDQ of a greyscale uint8 array: ``([(variant, hex), ...], quality)``."""
-    view = _luma_rgb_view(luma)
-    if dihedral:
-        vectors, quality = pdqhash.compute_dihedral(view)
-        named = list(zip(DIHEDRAL_VARIANTS, vectors, strict=True))
-    else:
-        vector, quality = pdqhash.compute(view)
-        named = [("original", vector)]
-    return [(name, bits_to_hex(vec)) for name, vec in named], int(quality)
+    """PDQ of a greyscale uint8 array: ``([(variant, hex), ...], quality)``.
+
+    Computed by ``triage.hashmatch.kernels`` (Meta's algorithm as two small
+    linear maps); ``pdqhash`` on the same pixels is the reference in tests.
+    """
+    values, quality = kernels.pdq(luma, dihedral=dihedral)
+    return list(zip(DIHEDRAL_VARIANTS, values, strict=False)), quality
 
 
-def phash_from_luma(luma: Image.Image) -> str:
-    """imagehash pHash (64 bits) of a greyscale picture, as hex."""
-    return str(imagehash.phash(luma))
+def phash_from_luma(luma: np.ndarray) -> str:
+    """imagehash's pHash (64 bits, hex) of a greyscale uint8 array."""
+    return kernels.phash(luma)
 
 
 def dhash_from_luma(luma: Image.Image) -> str:
@@ -133,24 +126,26 @@ def find_border(luma: np.ndarray) -> tuple[int, int, int, int] | None:
     height, width = luma.shape
     if min(height, width) < 16:
         return None
-    grey = luma.astype(np.int16)
 
     def depth(lines: np.ndarray) -> int:
-        # lines: (n, length), outermost first
-        colour = int(np.median(lines[0]))
-        if (np.abs(lines[0] - colour) <= BORDER_TOLERANCE).mean() < BORDER_FILL:
-            return 0  # the usual case, checked on one line only
-        close = np.abs(lines - colour) <= BORDER_TOLERANCE
+        # lines: (n, length) uint8, outermost first
+        edge = lines[0].astype(np.int16)
+        middle = len(edge) // 2  # the median, as np.median gives it, but cheaper
+        low, high = np.partition(edge, [max(middle - 1, 0), middle])[
+            [max(middle - 1, 0), middle]
+        ]
+        colour = int(high if len(edge) % 2 else (int(low) + int(high)) / 2)
+        if (np.abs(edge - colour) <= BORDER_TOLERANCE).mean() < BORDER_FILL:
+            return 0  # the usual case, decided on one line only
+        close = np.abs(lines.astype(np.int16) - colour) <= BORDER_TOLERANCE
         flat = close.mean(axis=1) >= BORDER_FILL
-        if not flat[0]:
-            return 0
         stop = np.flatnonzero(~flat)
         return int(stop[0]) if stop.size else len(flat)
 
-    top = depth(grey)
-    bottom = depth(grey[::-1])
-    left = depth(grey.T)
-    right = depth(grey.T[::-1])
+    top = depth(luma)
+    bottom = depth(luma[::-1])
+    left = depth(luma.T)
+    right = depth(luma.T[::-1])
     min_h = max(2, round(BORDER_MIN_FRACTION * height))
     min_w = max(2, round(BORDER_MIN_FRACTION * width))
     top, bottom = (top if top >= min_h else 0), (bottom if bottom >= min_h else 0)
@@ -185,7 +180,7 @@ def _hash_picture(
         elif name == "phash":
             out.append(
                 PerceptualHash(
-                    "phash", phash_from_luma(luma_img), variant_name or "original"
+                    "phash", phash_from_luma(luma), variant_name or "original"
                 )
             )
         elif name == "dhash":
