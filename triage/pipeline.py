@@ -32,7 +32,6 @@ import getpass
 import hashlib
 import logging
 import os
-import signal
 import socket
 import time
 from collections import OrderedDict
@@ -89,9 +88,6 @@ CARVE_OVERLAP = 16 << 20
 #: Images up to this size are read whole and decoded; larger media (and all
 #: video) are hashed as a stream (MD5/SHA-1 only) so memory stays bounded.
 DEFAULT_MAX_DECODE_BYTES = 64 << 20
-#: Test hook: the driver SIGKILLs itself after this many committed chunks, to
-#: prove that a scan killed at any point resumes to the same database.
-KILL_AFTER_ENV = "TRIAGE_TEST_KILL_AFTER_CHUNKS"
 #: Dask settings for the workers of a LocalCluster this module starts.
 #: The nanny's default MALLOC_TRIM_THRESHOLD_=65536 makes glibc hand memory
 #: back after every large free: the decode/PDQ loop then spends 2.6x the CPU
@@ -494,7 +490,9 @@ class ScanEvent:
     """Progress of a scan, for a live display.
 
     ``kind``: "device-start", "walked" (more entries found), "chunk" (a chunk
-    was committed), "device-done".
+    was committed to the database, or found done by an earlier run),
+    "device-done". The callback runs in the driver right after the commit, so
+    a test can kill the scan there and know exactly what was stored.
     """
 
     kind: str
@@ -790,7 +788,6 @@ def scan(
         raise UsageError("--device-id names one device: give exactly one evidence")
     refs = load_hashsets(hashsets)
     key = sets_key(refs)
-    kill_after = int(os.environ.get(KILL_AFTER_ENV, "0") or 0)
     parameters = {
         "chunk_files": chunk_files,
         "chunk_file_bytes": CHUNK_FILE_BYTES,
@@ -818,7 +815,6 @@ def scan(
     )
     states: dict[str, _DeviceState] = {}
     order: list[str] = []
-    committed = 0
 
     def emit(event: ScanEvent) -> None:
         if progress is not None:
@@ -900,9 +896,6 @@ def scan(
                             other.cancel()
                             del pending[other]
                             state.outstanding -= 1
-                committed += 1
-                if kill_after and committed >= kill_after:
-                    os.kill(os.getpid(), signal.SIGKILL)
                 if state.walk_done and state.outstanding == 0:
                     finish(state)
         for state in states.values():

@@ -3,7 +3,6 @@ uninterrupted scan stores: same media, hashes and matches, no duplicates."""
 
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
 import subprocess
@@ -15,16 +14,44 @@ import pytest
 from tests.conftest import REPO
 from tests.pipeline.corpus import Corpus
 from tests.pipeline.helpers import dump
-from triage.pipeline import KILL_AFTER_ENV, scan
+from triage.pipeline import scan
 
 CHUNK_FILES = 2
 
+# The scan as a user runs it, in its own process, with a progress callback
+# that SIGKILLs that process once ``argv[1]`` chunks are committed: nothing in
+# triage knows about the test.
+_KILLED_SCAN = """
+import os, signal, sys
+from triage.pipeline import scan
 
-def _scan_cli(corpus: Corpus, db: Path, kill_after: int | None) -> int:
-    env = dict(os.environ)
-    env.pop(KILL_AFTER_ENV, None)
-    if kill_after is not None:
-        env[KILL_AFTER_ENV] = str(kill_after)
+limit, db = int(sys.argv[1]), sys.argv[2]
+hashsets, evidence = sys.argv[3:5], sys.argv[5:]
+committed = 0
+
+def progress(event):
+    global committed
+    if event.kind == "chunk":
+        committed += 1
+        if committed >= limit:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+scan(evidence, hashsets, db, scheduler="sync", chunk_files=CHUNK_FILES,
+     progress=progress)
+""".replace("CHUNK_FILES", str(CHUNK_FILES))
+
+
+def _killed_scan(corpus: Corpus, db: Path, kill_after: int) -> int:
+    args = [
+        sys.executable, "-c", _KILLED_SCAN, str(kill_after), str(db),
+        str(corpus.bad_set), str(corpus.good_set),
+        str(corpus.dev1), str(corpus.dev2), str(corpus.broken),
+    ]  # fmt: skip
+    done = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=300)
+    return done.returncode
+
+
+def _scan_cli(corpus: Corpus, db: Path) -> int:
     args = [
         sys.executable, "-c", "from triage.cli import main; main()", "scan",
         str(corpus.dev1), str(corpus.dev2), str(corpus.broken),
@@ -32,9 +59,7 @@ def _scan_cli(corpus: Corpus, db: Path, kill_after: int | None) -> int:
         "--db", str(db), "--scheduler", "sync",
         "--chunk-files", str(CHUNK_FILES), "--json",
     ]  # fmt: skip
-    done = subprocess.run(
-        args, cwd=REPO, env=env, capture_output=True, text=True, timeout=300
-    )
+    done = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=300)
     return done.returncode
 
 
@@ -66,13 +91,13 @@ def test_killed_scan_resumes_to_the_same_database(
     total = _chunks(reference)
     assert total > kill_after + 1  # the kill really is part-way
     db = tmp_path / "case.db"
-    code = _scan_cli(corpus, db, kill_after)
+    code = _killed_scan(corpus, db, kill_after)
     assert code == -signal.SIGKILL
     assert _chunks(db) == kill_after  # committed chunks survived the kill
     with sqlite3.connect(db) as con:
         (running,) = con.execute("SELECT COUNT(*) FROM runs WHERE status = 'running'")
     assert running[0] == 1  # the killed run is visible as never finished
-    code = _scan_cli(corpus, db, None)
+    code = _scan_cli(corpus, db)
     assert code == 3  # broken.E01 failed, as in the reference
     assert dump(db) == dump(reference)
     with sqlite3.connect(db) as con:
