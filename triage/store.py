@@ -754,7 +754,8 @@ class Store:
         against other hash sets (no re-reading, no re-decoding).
 
         Matches from sets of the same name but another digest (an older
-        version) are dropped; matches from other sets are kept.
+        version) are dropped; matches from other sets are kept. An item an
+        exact known-good match now covers is marked ``known_good``.
         """
         names = sorted(set(set_names))
         with self._transaction():
@@ -767,6 +768,15 @@ class Store:
                     (device_id, device_id, chunk_key, *names),
                 )
             self._write_matches(device_id, matches)
+            # An item a newer known-good set now covers is excluded, as a
+            # fresh scan would exclude it (its stored hashes stay).
+            self._db.execute(
+                "UPDATE media SET known_good = EXISTS (SELECT 1 FROM matches m "
+                "  WHERE m.device_id = media.device_id AND m.address = media.address"
+                "  AND m.known_good = 1 AND m.algorithm IN ('md5', 'sha1')) "
+                "WHERE device_id = ? AND chunk_key = ?",
+                (device_id, chunk_key),
+            )
             self._db.execute(
                 "UPDATE chunks SET run_id = ?, sets_key = ?, done_at = ? "
                 "WHERE device_id = ? AND chunk_key = ?",

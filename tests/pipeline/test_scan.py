@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -208,6 +209,39 @@ def test_newer_hash_set_rematches_stored_hashes_without_decoding(
         digests = {m.set_digest for m in store.matches("dev1.raw")}
     old = {h.digest for h in scanned[1].hashsets if h.name == "known-bad"}
     assert not digests & old  # the old version's matches were replaced
+
+
+def test_a_new_known_good_set_excludes_stored_items_on_rematch(
+    corpus: Corpus, tmp_path: Path
+) -> None:
+    db = tmp_path / "case.db"
+    first = scan([corpus.dev2], [corpus.bad_set], db, scheduler="sync")
+    assert first.devices[0].status == "scanned"
+    again = scan([corpus.dev2], [corpus.bad_set, corpus.good_set], db, scheduler="sync")
+    (d,) = again.devices
+    assert d.chunks_rematched > 0 and d.chunks_done == 0
+    con = sqlite3.connect(db)
+    try:
+        flags = dict(
+            con.execute("SELECT address, known_good FROM media WHERE device_id = ?",
+                        (d.device_id,))
+        )  # fmt: skip
+        covered = {
+            a
+            for (a,) in con.execute(
+                "SELECT address FROM matches WHERE device_id = ? AND known_good = 1 "
+                "AND algorithm IN ('md5', 'sha1')",
+                (d.device_id,),
+            )
+        }
+        (count,) = con.execute(
+            "SELECT media_count FROM devices WHERE device_id = ?", (d.device_id,)
+        ).fetchone()
+    finally:
+        con.close()
+    assert covered  # the good set covers something on this device
+    assert {a for a, good in flags.items() if good} == covered
+    assert count == first.devices[0].media == d.media  # known-good items count
 
 
 def test_stop_after_first_match_stops_early_and_times_the_hit(
