@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -102,7 +104,7 @@ def _run(store: Store) -> int:
 
 def test_new_database_has_schema_version_wal_and_foreign_keys(tmp_path: Path) -> None:
     with Store(tmp_path / "c.db") as s:
-        assert s.schema_version() == SCHEMA_VERSION == 1
+        assert s.schema_version() == SCHEMA_VERSION == 2
         assert s.execute("PRAGMA journal_mode")[0][0] == "wal"
         assert s.execute("PRAGMA foreign_keys")[0][0] == 1
         tables = {r[0] for r in s.execute("SELECT name FROM sqlite_master")}
@@ -120,7 +122,45 @@ def test_reopen_keeps_data(tmp_path: Path) -> None:
         assert row.case_id == "C"
 
 
-@pytest.mark.parametrize("version", [0, 2, 99])
+def test_version_1_database_is_migrated_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "c.db"
+    with Store(path) as s:  # a version-1 database: no runs.pid
+        s.register_device(DEV, "C")
+        run = _run(s)
+    db = sqlite3.connect(path)
+    db.execute("ALTER TABLE runs DROP COLUMN pid")
+    db.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    db.commit()
+    db.close()
+    with Store(path) as s:
+        assert s.schema_version() == 2
+        (got,) = s.runs("dev1")
+        assert got["run_id"] == run and got["pid"] is None  # kept, now with pid
+        assert s.device("dev1") is not None
+        assert s.interrupted_devices() == set()  # no pid: cannot tell, not called
+
+
+def test_a_killed_scan_is_told_from_one_in_progress(
+    store: Store, tmp_path: Path
+) -> None:
+    store.set_device_status("dev1", "scanning")
+    run = _run(store)  # recorded as this process, on host "h"
+    assert store.interrupted_devices(host="h") == set()  # alive: in progress
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    db = sqlite3.connect(tmp_path / "case.db")
+    db.execute("UPDATE runs SET pid = ? WHERE run_id = ?", (int(gone.stdout), run))
+    db.commit()
+    db.close()
+    assert store.interrupted_devices(host="h") == {"dev1"}  # its process is gone
+    assert store.interrupted_devices(host="elsewhere") == set()  # cannot check
+    store.finish_run(run, "scanned")
+    assert store.interrupted_devices(host="h") == set()
+
+
+@pytest.mark.parametrize("version", [0, 3, 99])
 def test_other_schema_version_is_refused(tmp_path: Path, version: int) -> None:
     path = tmp_path / "c.db"
     Store(path).close()

@@ -253,6 +253,7 @@ def load_facts(store: Store, case_id: str | None = None) -> list[DeviceFacts]:
         skipped.setdefault(r["device_id"], []).append(
             (r["location"], r["stage"], r["reason"])
         )
+    interrupted = store.interrupted_devices()
     out = []
     for d in devices:
         dev = d["device_id"]
@@ -261,7 +262,8 @@ def load_facts(store: Store, case_id: str | None = None) -> list[DeviceFacts]:
             DeviceFacts(
                 device_id=dev,
                 case_id=d["case_id"],
-                status=d["status"],
+                # A killed scan leaves 'scanning' behind; say what happened.
+                status="interrupted" if dev in interrupted else d["status"],
                 evidence=d["evidence"],
                 media_count=max(int(d["media_count"] or 0), int(d["n_media"])),
                 deleted_media=int(d["n_deleted"]),

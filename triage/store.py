@@ -3,19 +3,21 @@
 Only the scan driver (``triage.pipeline``) writes during a scan; the queue and
 report read. SQLite in WAL mode, so readers never block the writer, with
 foreign keys on. The schema is versioned in ``meta`` (``schema_version``); a
-database written by another schema version is refused with a ``StoreError``
-that says which version it has and which this ``triage`` reads.
+database of an older version is migrated in place when opened (version 1 ->
+2: ``runs.pid`` added), in one transaction; a newer one, or one no migration
+exists for, is refused with a ``StoreError`` that says which version it has
+and which this ``triage`` reads.
 
 Every chunk of work is written in ONE transaction (its media, perceptual
 hashes, matches, skips and the ``chunks`` row that says it is done), with
 ``INSERT OR REPLACE`` on natural keys, so a scan killed at any point and run
 again never loses or duplicates a row.
 
-Schema (version 1). Times are POSIX seconds (REAL) unless named ``*_at``,
+Schema (version 2). Times are POSIX seconds (REAL) unless named ``*_at``,
 which are ISO-8601 UTC text. JSON columns hold JSON text.
 
 ``meta(key PK, value)``
-    ``schema_version`` = "1", ``created_at``, ``created_by`` (tool version).
+    ``schema_version`` = "2", ``created_at``, ``created_by`` (tool version).
 
 ``cases(case_id PK, access_to_children NOT NULL DEFAULT 'unknown', risk_band,
 note, updated_at)``
@@ -34,9 +36,12 @@ updated_at, match_count, skipped_count, bytes_scanned, scan_seconds)``
 
 ``runs(run_id PK autoincrement, device_id -> devices, tool_version, hashsets
 JSON [{name, digest, path, kind}], parameters JSON, host, user, started_at,
-finished_at, status)``
+finished_at, status, pid)``
     One row per device per ``triage scan``; ``status`` running|scanned|
-    stopped-early|failed|interrupted (a row left ``running`` was killed).
+    stopped-early|failed|interrupted (a row left ``running`` was killed; the
+    next scan of the device closes it). ``pid``: the scanning process on
+    ``host``, so readers can tell a scan in progress from a killed one
+    (``Store.interrupted_devices``).
 
 ``chunks(device_id, chunk_key, run_id -> runs, items, done_at, sets_key,
 PK(device_id, chunk_key))``
@@ -78,6 +83,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import os
+import socket
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -98,7 +105,11 @@ from triage.records import (
     Source,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: How to bring an older database up to the next version, in place.
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: ("ALTER TABLE runs ADD COLUMN pid INTEGER",),  # 1 -> 2
+}
 
 DEVICE_STATUSES: tuple[str, ...] = (
     "awaiting",
@@ -157,7 +168,8 @@ CREATE TABLE runs (
     user TEXT,
     started_at TEXT NOT NULL,
     finished_at TEXT,
-    status TEXT NOT NULL DEFAULT 'running'
+    status TEXT NOT NULL DEFAULT 'running',
+    pid INTEGER
 );
 CREATE TABLE chunks (
     device_id TEXT NOT NULL REFERENCES devices(device_id),
@@ -233,6 +245,17 @@ CREATE TABLE skipped (
     PRIMARY KEY (device_id, location, stage)
 );
 """
+
+
+def _process_exists(pid: int) -> bool:
+    """Whether a process ``pid`` exists on this machine (signal 0 probes)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, owned by someone else
+    return True
 
 
 def _now() -> str:
@@ -397,11 +420,27 @@ class Store:
                 "upgrade triage"
             )
         if version < SCHEMA_VERSION:
-            # No older schema has ever been released, so there is nothing to
-            # migrate from; refuse rather than guess.
+            self._migrate(version)
+
+    def _migrate(self, version: int) -> None:
+        """Bring a database of an older schema ``version`` up to date, in one
+        transaction (all steps or none).
+
+        Raises:
+            StoreError: no migration exists from ``version``.
+        """
+        if any(v not in _MIGRATIONS for v in range(version, SCHEMA_VERSION)):
             raise StoreError(
                 f"{self.path}: case database has schema version {version}, older "
                 f"than {SCHEMA_VERSION} and no migration exists for it"
+            )
+        with self._transaction():
+            for step in range(version, SCHEMA_VERSION):
+                for statement in _MIGRATIONS[step]:
+                    self._db.execute(statement)
+            self._db.execute(
+                "UPDATE meta SET value = ? WHERE key = 'schema_version'",
+                (str(SCHEMA_VERSION),),
             )
 
     class _Tx:
@@ -593,7 +632,7 @@ class Store:
         """Record that a scan of ``device_id`` starts; returns the run id."""
         cur = self._db.execute(
             "INSERT INTO runs(device_id, tool_version, hashsets, parameters, host, "
-            "user, started_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "user, started_at, pid) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 device_id,
                 tool_version,
@@ -602,10 +641,27 @@ class Store:
                 host,
                 user,
                 _now(),
+                os.getpid(),
             ),
         )
         assert cur.lastrowid is not None
         return int(cur.lastrowid)
+
+    def interrupted_devices(self, host: str | None = None) -> set[str]:
+        """Devices marked 'scanning' whose scan is no longer running: their
+        last run is still 'running' but its process on this ``host`` (default:
+        this machine) is gone, e.g. killed. A scan on another machine cannot be
+        checked from here and is taken to be running."""
+        here = host or socket.gethostname()
+        gone = set()
+        for device_id, run_host, pid in self._db.execute(
+            "SELECT d.device_id, r.host, r.pid FROM devices d JOIN runs r "
+            "ON r.run_id = (SELECT MAX(run_id) FROM runs WHERE device_id = "
+            "d.device_id) WHERE d.status = 'scanning' AND r.status = 'running'"
+        ):
+            if run_host == here and pid is not None and not _process_exists(pid):
+                gone.add(device_id)
+        return gone
 
     def close_stale_runs(self, device_id: str) -> int:
         """Mark runs of ``device_id`` still 'running' (their scan was killed) as

@@ -14,7 +14,9 @@ import pytest
 from tests.conftest import REPO
 from tests.pipeline.corpus import Corpus
 from tests.pipeline.helpers import dump
+from triage.casework import load_facts
 from triage.pipeline import scan
+from triage.store import Store
 
 CHUNK_FILES = 2
 
@@ -97,6 +99,9 @@ def test_killed_scan_resumes_to_the_same_database(
     with sqlite3.connect(db) as con:
         (running,) = con.execute("SELECT COUNT(*) FROM runs WHERE status = 'running'")
     assert running[0] == 1  # the killed run is visible as never finished
+    with Store(db) as store:  # ... and the queue says so, not "in progress"
+        statuses = [f.status for f in load_facts(store)]
+    assert "interrupted" in statuses and "scanning" not in statuses
     code = _scan_cli(corpus, db)
     assert code == 3  # broken.E01 failed, as in the reference
     assert dump(db) == dump(reference)

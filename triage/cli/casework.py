@@ -90,6 +90,7 @@ def _matches_cell(row: RankedDevice) -> str:
 _STATUS_TEXT = {
     "awaiting": "awaiting scan",
     "scanning": "scanning",
+    "interrupted": "INTERRUPTED",
     "scanned": "scanned",
     "stopped-early": "stopped early",
     "failed": "FAILED",

@@ -151,7 +151,7 @@ def tier_of(facts: DeviceFacts, score: DeviceScore) -> str:
         return "known-material"
     if attention(facts):
         return "needs-attention"
-    if facts.status in ("awaiting", "scanning"):
+    if facts.status in ("awaiting", "scanning", "interrupted"):
         return "not-scanned"
     return "nothing-found"
 
@@ -210,6 +210,8 @@ def reason_line(
             head += f", {archived} in archives"
         if facts.status == "stopped-early":
             head += " (scan stopped early: counts are a lower bound)"
+        elif facts.status == "interrupted":
+            head += " (scan interrupted: counts are a lower bound)"
         parts.append(head)
         if possible:
             parts.append(
@@ -222,9 +224,14 @@ def reason_line(
             f"{_plural(len(possible), 'possible near-match', 'possible near-matches')}"
             f" (best p={best.probability:.2f}, {best.grade.label})"
         )
-    elif facts.status in ("awaiting", "scanning") and not flags:
+    elif facts.status in ("awaiting", "scanning", "interrupted") and not flags:
         parts.append(
-            "awaiting scan" if facts.status == "awaiting" else "scan in progress"
+            {
+                "awaiting": "awaiting scan",
+                "scanning": "scan in progress",
+                "interrupted": "scan interrupted before it finished (its process "
+                "is gone): run the same scan again to resume",
+            }[facts.status]
         )
     elif not flags:
         held = f"nothing known found in {_plural(facts.media_count, 'media item')}"

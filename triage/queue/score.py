@@ -347,7 +347,9 @@ class DeviceFacts:
 
     device_id: str
     case_id: str | None = None
-    status: str = "awaiting"  # awaiting|scanning|scanned|stopped-early|failed
+    # awaiting|scanning|interrupted|scanned|stopped-early|failed; interrupted:
+    # the scan's process is gone (killed) before it finished
+    status: str = "awaiting"
     evidence: str = ""
     media_count: int = 0
     deleted_media: int = 0
