@@ -32,7 +32,12 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from triage.ingest.carve import carve, unallocated_runs  # noqa: E402
+from triage.ingest.carve import (  # noqa: E402
+    CARVERS,
+    DEFAULT_FORMATS,
+    carve,
+    unallocated_runs,
+)
 from triage.ingest.evidence import open_device  # noqa: E402
 from triage.ingest.volumes import iter_partitions  # noqa: E402
 from triage.records import Partition  # noqa: E402
@@ -119,13 +124,13 @@ def main() -> None:
     paths = _images(args.mib)
     print(
         f"\n| run ({args.mib} MiB) | plain read MB/s | carve MB/s, all 5 formats"
-        " | items | carve MB/s, JPEG+PNG (default) | items |"
+        f" | items | carve MB/s, default ({'+'.join(DEFAULT_FORMATS)}) | items |"
     )
     print("|---|---|---|---|---|---|")
     for name, path in paths.items():
         read = _read_all(path)
-        took, found = _carve_all(path, None)
-        took2, found2 = _carve_all(path, ("jpeg", "png"))
+        took, found = _carve_all(path, tuple(CARVERS))
+        took2, found2 = _carve_all(path, None)
         size = args.mib * MIB / 1e6
         print(
             f"| {name} | {size / read:.0f} | {size / took:.0f} | {found} "
