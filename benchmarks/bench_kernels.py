@@ -50,10 +50,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeat", type=int, default=200)
     args = parser.parse_args()
+    kernels.one_blas_thread()  # as the CLI and scan workers run; pdqhash is 1 thread
     print(
         f"seed {SEED}  machine {platform.node()} {platform.machine()} "
         f"{os.cpu_count()} cores  python {platform.python_version()}  "
-        f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', '(unset)')}  "
+        "BLAS threads 1  "
         f"date {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}"
     )
     print(

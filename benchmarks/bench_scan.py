@@ -239,10 +239,12 @@ def _decode_items(db: Path, hash_too: bool, part: int, parts: int) -> tuple[floa
 
     from triage.hashmatch.decode import decode_luma
     from triage.hashmatch.hashing import perceptual_hashes
+    from triage.hashmatch.kernels import one_blas_thread
     from triage.ingest.content import read_record
     from triage.ingest.evidence import open_device
     from triage.store import Store
 
+    one_blas_thread()  # as scan workers run
     con = sqlite3.connect(db)
     evidence = dict(con.execute("SELECT device_id, evidence FROM devices"))
     con.close()

@@ -52,6 +52,7 @@ from triage.errors import (
 from triage.hashmatch.decode import DecodeError
 from triage.hashmatch.hashing import digest_stream, perceptual_hashes
 from triage.hashmatch.hashset import HashSet
+from triage.hashmatch.kernels import one_blas_thread
 from triage.hashmatch.matcher import Matcher
 from triage.ingest.carve import carve, unallocated_runs
 from triage.ingest.classify import classify
@@ -378,6 +379,7 @@ def process_chunk(
         HashSetError: a hash set cannot be loaded.
     """
     start = time.perf_counter()
+    one_blas_thread()
     matcher = _matcher(hashsets, params.index_cache)
     handle = _handle(chunk.evidence, chunk.device_id)
     out = _ChunkOut()

@@ -30,6 +30,9 @@ COMMAND_MODULES: tuple[str, ...] = (
 @click.pass_context
 def main(ctx: click.Context, debug: bool) -> None:
     """Digital triage of seized devices for known images."""
+    from triage.hashmatch.kernels import one_blas_thread
+
+    one_blas_thread()  # hashing's small products: a 2nd BLAS thread only spins
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
 
