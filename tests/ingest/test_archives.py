@@ -10,6 +10,7 @@ import random
 import struct
 import subprocess
 import tarfile
+import tempfile
 import zipfile
 import zlib
 from pathlib import Path
@@ -562,17 +563,28 @@ def test_cached_reads_parse_a_directory_once_and_extract_nesting_once(
     )
 
 
-def test_large_nested_archives_are_cached_on_disk_and_removed(jpeg: bytes) -> None:
+def test_large_nested_archives_are_cached_in_unnamed_files(
+    jpeg: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from triage.ingest.archives import _ChainCache
 
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     cache = _ChainCache(nested=1)
     limits = ArchiveLimits(spool_in_memory=1024)
     spools = [io.BytesIO(make_zip({"a.jpg": jpeg})) for _ in range(2)]
     cache.keep_nested("first", spools[0], limits)
-    with cache.open_nested("first") as kept:  # type: ignore[union-attr]
-        path = Path(kept.name)  # type: ignore[attr-defined]
-        assert path.exists() and kept.read() == spools[0].getvalue()
+    # Nothing with a name: a killed process leaves no evidence-derived file.
+    assert list(tmp_path.iterdir()) == []
+    kept = cache.open_nested("first")
+    other = cache.open_nested("first")
+    assert kept is not None and other is not None
+    assert kept.read(10) == spools[0].getvalue()[:10]
+    assert other.read() == spools[0].getvalue()  # readers do not move each other
     cache.keep_nested("second", spools[1], limits)  # evicts "first"
-    assert cache.open_nested("first") is None and not path.exists()
+    assert cache.open_nested("first") is None
+    assert kept.read() == spools[0].getvalue()[10:]  # an open reader reads on
+    kept.close()
+    other.close()
     cache.clear()
     assert cache.open_nested("second") is None
+    assert list(tmp_path.iterdir()) == []

@@ -693,6 +693,68 @@ def _open_source(
     return open_outer()
 
 
+class _Anonymous:
+    """A copy of a nested archive in an unnamed temporary file (unlinked at
+    creation), handed out as independent readers."""
+
+    def __init__(self, source: IO[bytes], size: int) -> None:
+        self._file = tempfile.TemporaryFile()
+        try:
+            shutil.copyfileobj(source, self._file, MIB)
+            self._file.flush()
+        except BaseException:
+            self._file.close()
+            raise
+        self.size = size
+
+    def reader(self) -> io.BufferedReader:
+        """A reader with its own position (and its own descriptor, so closing
+        the cache entry does not cut it off)."""
+        return io.BufferedReader(_PreadFile(self._file.fileno(), self.size))
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class _PreadFile(io.RawIOBase):
+    """Read-only, seekable view of a descriptor through ``os.pread`` on a
+    duplicate of it: readers in several threads never move each other."""
+
+    def __init__(self, fd: int, size: int) -> None:
+        super().__init__()
+        self._fd = os.dup(fd)
+        self._size = size
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = os.pread(self._fd, len(buffer), self._pos)
+        buffer[: len(data)] = data
+        self._pos += len(data)
+        return len(data)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}
+        position = base[whence] + offset
+        if position < 0:
+            raise ValueError(f"negative seek position {position}")
+        self._pos = position
+        return position
+
+    def tell(self) -> int:
+        return self._pos
+
+    def close(self) -> None:
+        if not self.closed:
+            os.close(self._fd)
+        super().close()
+
+
 class _ChainCache:
     """What re-reading members of one archive again and again would redo.
 
@@ -703,9 +765,11 @@ class _ChainCache:
     archives, re-extracting the inner archive per member. Keyed by the
     caller's ``cache_key`` (which identifies the outermost archive) and the
     member-path prefix, it keeps parsed zip directories (plain data) and
-    extracted nested archives (bytes when small, else an anonymous file on
-    local disk, never beside the evidence). Entries are immutable, so threads
-    share them; each read opens its own file object.
+    extracted nested archives (bytes when small, else an anonymous temporary
+    file: it has no name on disk, so nothing derived from the evidence is left
+    behind even when the process is killed; never beside the evidence).
+    Entries are immutable, so threads share them; each read opens its own
+    file object.
     """
 
     def __init__(self, directories: int = 16, nested: int = 4) -> None:
@@ -713,7 +777,7 @@ class _ChainCache:
         self._directories: OrderedDict[Hashable, dict[str, zipfile.ZipInfo]] = (
             OrderedDict()
         )
-        self._nested: OrderedDict[Hashable, bytes | str] = OrderedDict()
+        self._nested: OrderedDict[Hashable, bytes | _Anonymous] = OrderedDict()
         self._max_directories, self._max_nested = directories, nested
 
     def directory(self, key: Hashable) -> dict[str, zipfile.ZipInfo] | None:
@@ -737,7 +801,7 @@ class _ChainCache:
             self._nested.move_to_end(key)
         if isinstance(found, bytes):
             return io.BytesIO(found)
-        return open(found, "rb")  # closed by the caller's ExitStack
+        return found.reader()  # closed by the caller's ExitStack
 
     def keep_nested(
         self, key: Hashable, spool: IO[bytes], limits: ArchiveLimits
@@ -745,15 +809,11 @@ class _ChainCache:
         """Keep a copy of an extracted nested archive (``spool`` is rewound)."""
         size = spool.seek(0, io.SEEK_END)
         spool.seek(0)
-        value: bytes | str
+        value: bytes | _Anonymous
         if size <= limits.spool_in_memory:
             value = spool.read()
         else:
-            with tempfile.NamedTemporaryFile(
-                prefix="triage-nested-", delete=False
-            ) as out:
-                shutil.copyfileobj(spool, out, MIB)
-                value = out.name
+            value = _Anonymous(spool, size)
         spool.seek(0)
         with self._lock:
             self._nested[key] = value
@@ -761,16 +821,16 @@ class _ChainCache:
             while len(self._nested) > self._max_nested:
                 evicted.append(self._nested.popitem(last=False)[1])
         for old in evicted:
-            if isinstance(old, str):
-                os.unlink(old)  # open readers keep their view until they close
+            if isinstance(old, _Anonymous):
+                old.close()  # open readers keep their view until they close
 
     def clear(self) -> None:
         with self._lock:
-            paths = [v for v in self._nested.values() if isinstance(v, str)]
+            files = [v for v in self._nested.values() if isinstance(v, _Anonymous)]
             self._nested.clear()
             self._directories.clear()
-        for path in paths:
-            os.unlink(path)
+        for kept in files:
+            kept.close()
 
 
 _CACHE = _ChainCache()
