@@ -68,6 +68,9 @@ class FileRecord:
     inode: int | None = None  # inode / MFT entry; None for carved items
     deleted: bool = False
     orphan: bool = False  # found under $OrphanFiles
+    # A deleted name whose inode now belongs to another file (fls "(realloc)"):
+    # size, times and content are that file's, so it is listed, never hashed.
+    reallocated: bool = False
     mtime: float | None = None  # POSIX seconds, None where the FS has none
     atime: float | None = None
     ctime: float | None = None  # metadata change time

@@ -253,3 +253,44 @@ def test_timestamps_come_from_the_filesystem(cases: dict[str, Case]) -> None:
         assert len(records) == 1
         assert records[0].mtime is not None
         assert abs(records[0].mtime - FIXED_MTIME) <= 2, fs  # FAT: 2 s steps
+
+
+def test_a_reallocated_deleted_name_is_flagged_and_not_classified(
+    tmp_path: Path,
+) -> None:
+    """fls "(realloc)": a deleted name whose inode a new file took over. Its
+    size, times and bytes are the new file's; reading it as the deleted file
+    would put the new file's picture at the deleted path."""
+    require_tools("mke2fs", "debugfs", "fls")
+    import subprocess
+
+    from triage.sample.pictures import encode, make_picture
+
+    src = tmp_path / "src"
+    (src / "d1").mkdir(parents=True)
+    (src / "d1" / "old.txt").write_bytes(b"the deleted file's own text\n" * 100)
+    (src / "keep.txt").write_bytes(b"kept\n" * 50)
+    picture = tmp_path / "new.jpg"
+    picture.write_bytes(encode(make_picture(5, 64, 48), "JPEG"))
+    image = tmp_path / "ext2.img"
+    with open(image, "wb") as fh:
+        fh.truncate(4 << 20)
+    quiet = {"capture_output": True, "check": True}
+    subprocess.run(["mke2fs", "-q", "-t", "ext2", "-d", str(src), str(image)], **quiet)
+    # The name stays in d1 (merged into the entry before it) with its inode
+    # number; the new file in the root reuses that free inode.
+    subprocess.run(["debugfs", "-w", "-R", "rm /d1/old.txt", str(image)], **quiet)
+    subprocess.run(
+        ["debugfs", "-w", "-R", f"write {picture} new.jpg", str(image)], **quiet
+    )
+    fls = subprocess.run(["fls", "-r", "-p", str(image)], text=True, **quiet).stdout
+    assert "(realloc):\td1/old.txt" in fls  # the case this test is about
+
+    found = {
+        r.path: r for r in iter_files(image, carve=False) if isinstance(r, FileRecord)
+    }
+    old, new = found["d1/old.txt"], found["new.jpg"]
+    assert old.deleted and old.reallocated and old.inode == new.inode
+    assert old.media_type is None  # never read as the deleted file
+    assert new.media_type == "image/jpeg" and not new.reallocated
+    assert not found["keep.txt"].reallocated

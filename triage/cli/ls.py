@@ -44,6 +44,7 @@ JSON_FIELDS: tuple[str, ...] = (
     "allocated",
     "deleted",
     "orphan",
+    "reallocated",
     "carve_offset",
     "media_type",
     "mtime",
@@ -70,6 +71,7 @@ def record_json(record: FileRecord) -> dict[str, Any]:
         "allocated": not record.deleted,
         "deleted": record.deleted,
         "orphan": record.orphan,
+        "reallocated": record.reallocated,
         "carve_offset": record.carve_offset,
         "media_type": record.media_type,
         "mtime": _iso(record.mtime),
@@ -94,6 +96,8 @@ def record_line(record: FileRecord) -> str:
     status = "deleted" if record.deleted else "allocated"
     if record.orphan:
         status += ",orphan"
+    if record.reallocated:
+        status += ",realloc"
     where = f"@{record.carve_offset}" if record.carve_offset is not None else "-"
     fields = [
         record.device_id,

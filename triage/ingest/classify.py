@@ -39,12 +39,15 @@ def classify(
 ) -> Iterator[FileRecord | Skipped]:
     """Each record with ``media_type`` from its content, plus archive members.
 
-    ``Skipped`` records pass through. A file that cannot be read is yielded
-    unclassified, followed by a ``Skipped`` saying why. ``archives=False``
+    ``Skipped`` records pass through, and so do reallocated names, unread. A
+    file that cannot be read is yielded unclassified, followed by a
+    ``Skipped`` saying why. ``archives=False``
     leaves zips unexpanded (they are still yielded).
     """
     for item in records:
-        if isinstance(item, Skipped) or item.size == 0:
+        if isinstance(item, Skipped) or item.size == 0 or item.reallocated:
+            # A reallocated name's bytes are another file's, which is listed
+            # (and classified) under its own name.
             yield item
             continue
         try:

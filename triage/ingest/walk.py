@@ -168,9 +168,11 @@ def iter_entries(
             continue
         if is_fat and not prefix and name.endswith(_VOLUME_LABEL):
             continue
-        deleted = bool(int(name_info.flags) & _NAME_UNALLOC) or (
-            meta is not None and bool(int(meta.flags) & _META_UNALLOC)
-        )
+        name_unalloc = bool(int(name_info.flags) & _NAME_UNALLOC)
+        meta_unalloc = meta is not None and bool(int(meta.flags) & _META_UNALLOC)
+        deleted = name_unalloc or meta_unalloc
+        # fls "(realloc)": the name is deleted but its inode is in use again.
+        reallocated = name_unalloc and meta is not None and not meta_unalloc
         orphan = path.startswith(f"{ORPHAN_DIR}/")
         mtime, atime, ctime, crtime = (
             _time(meta, k) if meta is not None else None
@@ -195,6 +197,7 @@ def iter_entries(
                 inode=inode,
                 deleted=deleted,
                 orphan=orphan,
+                reallocated=reallocated,
                 mtime=mtime,
                 atime=atime,
                 ctime=ctime,
