@@ -180,7 +180,6 @@ def _lanczos(x: np.ndarray) -> np.ndarray:
     return np.where(inside, np.sinc(x) * np.sinc(x / LANCZOS_SUPPORT), 0.0)
 
 
-@lru_cache(maxsize=512)
 def _lanczos_axis(n: int, out: int = PHASH_GRID) -> np.ndarray:
     """The out x n map of Pillow's Lanczos resize along one axis, with its
     weights rounded to 22-bit fixed point as ``normalize_coeffs_8bpc`` does
@@ -207,7 +206,10 @@ def _lanczos_axis(n: int, out: int = PHASH_GRID) -> np.ndarray:
 _BAND_OUTPUTS = 8
 
 
-@lru_cache(maxsize=512)
+# Maps are cached per side length: a device holds pictures of a few hundred
+# sizes at most, and a side is at most ~2,050 px after decoding (about 190 KB
+# of pHash bands and 16 KB of PDQ map then), so the caches stay under ~55 MB.
+@lru_cache(maxsize=256)
 def _lanczos_bands(n: int) -> tuple[tuple[int, int, int, np.ndarray], ...]:
     """``_lanczos_axis(n)`` cut into bands: (first output, first input, end
     input, weights of those outputs over those inputs)."""
