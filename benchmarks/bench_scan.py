@@ -2,6 +2,7 @@
 
     python benchmarks/bench_scan.py            # ~2 GiB corpus (built once)
     python benchmarks/bench_scan.py --quick    # ~300 MiB corpus
+    python benchmarks/bench_scan.py --photos   # ~2 GiB of 12 MP camera photos
 
 Builds (once, reused from ``benchmarks/out/``) two devices: a bare ext4 raw
 image and an E01 of an MBR disk with FAT32, full of generated pictures (some
@@ -82,6 +83,25 @@ def _pictures(rng: np.random.Generator, n: int, big_every: int) -> list[bytes]:
     return out
 
 
+def _photos(rng: np.random.Generator, n: int) -> list[bytes]:
+    """``n`` distinct camera-sized JPEGs (4000x3000, about 1.7 MB): a pool of
+    generated scenes, each copy marked and re-encoded at its own quality."""
+    from PIL import ImageDraw
+
+    from triage.sample.pictures import encode, make_picture
+
+    pool = [make_picture(SEED + 2000 + i, 4000, 3000) for i in range(24)]
+    out = []
+    for i in range(n):
+        base = pool[i % len(pool)].copy()
+        x, y = int(rng.integers(0, 3900)), int(rng.integers(0, 2900))
+        ImageDraw.Draw(base).rectangle(
+            (x, y, x + 80, y + 80), fill=tuple(int(v) for v in rng.integers(0, 255, 3))
+        )
+        out.append(encode(base, "JPEG", 85 + i % 10))
+    return out
+
+
 def _fake_video(rng: np.random.Generator, size: int) -> bytes:
     head = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"
     return head + rng.bytes(size - len(head))
@@ -96,12 +116,15 @@ def _zip(members: dict[str, bytes]) -> bytes:
 
 
 def _device_files(
-    rng: np.random.Generator, mib: int, tag: str
+    rng: np.random.Generator, mib: int, tag: str, photos: bool = False
 ) -> tuple[dict[str, bytes], list[str], list[bytes]]:
     """Files for a device of about ``mib`` MiB: ~10% pictures, ~10% video,
-    ~65% random filler; returns (files, deleted paths, pictures)."""
-    n_pics = max(60, mib * 1200 // 1024)
-    pics = _pictures(rng, n_pics, big_every=9)
+    ~65% random filler; or, with ``photos``, a camera roll: ~80% 12 MP
+    photos, ~10% video, ~5% filler. Returns (files, deleted paths, pictures)."""
+    if photos:
+        pics = _photos(rng, max(20, int(mib * 0.8 * (1 << 20) / 1.7e6)))
+    else:
+        pics = _pictures(rng, max(60, mib * 1200 // 1024), big_every=9)
     files: dict[str, bytes] = {}
     for i, data in enumerate(pics):
         if i % 50 == 7:
@@ -113,7 +136,7 @@ def _device_files(
     )
     for i in range(max(1, mib // 100)):
         files[f"{tag}/Movies/clip{i:03d}.mp4"] = _fake_video(rng, 10 << 20)
-    filler = int(mib * 0.65) << 20
+    filler = int(mib * (0.05 if photos else 0.65)) << 20
     for i in range(max(1, filler // (16 << 20))):
         files[f"{tag}/data/blob{i:04d}.bin"] = rng.bytes(16 << 20)
     for i in range(200):
@@ -122,23 +145,26 @@ def _device_files(
     return files, deleted, pics
 
 
-def build_corpus(quick: bool) -> dict[str, Any]:
-    """Build (or reuse) the devices and the hash set; returns the manifest."""
+def build_corpus(kind: str) -> dict[str, Any]:
+    """Build (or reuse) the devices and the hash set; returns the manifest.
+    ``kind``: "full" (~2 GiB of mostly small pictures and filler), "quick"
+    (~300 MiB of the same), "photos" (~2 GiB camera rolls of 12 MP JPEGs)."""
     from triage.hashmatch.hashing import perceptual_hashes
     from triage.hashmatch.hashset import HashEntry, HashSet
     from triage.sample import disk
 
-    root = OUT / ("quick" if quick else "full")
+    root = OUT / kind
     manifest_path = root / "manifest.json"
     if manifest_path.exists():
         return json.loads(manifest_path.read_text())
     root.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(SEED)
-    mib = 160 if quick else 1100  # full: > 2 GiB of evidence in total
+    mib = 160 if kind == "quick" else 1100  # > 2 GiB of evidence in all
+    photos = kind == "photos"
     devices = []
     planted: list[bytes] = []
 
-    files, deleted, pics = _device_files(rng, mib, "u1")
+    files, deleted, pics = _device_files(rng, mib, "u1", photos)
     ext4 = disk.build_filesystem(
         "ext4", files, root / "dev1.raw", size_mb=int(mib * 1.15), deleted=deleted
     )
@@ -146,7 +172,7 @@ def build_corpus(quick: bool) -> dict[str, Any]:
     planted += pics[:: max(1, len(pics) // 25)]
     del files
 
-    files, deleted, pics2 = _device_files(rng, mib, "u2")
+    files, deleted, pics2 = _device_files(rng, mib, "u2", photos)
     fat = disk.build_filesystem(
         "fat32", files, root / "dev2.fat", size_mb=int(mib * 1.15), deleted=deleted
     )
@@ -213,7 +239,9 @@ def _evidence_files(manifest: dict[str, Any]) -> list[Path]:
 
 def drop_from_cache(files: list[Path]) -> None:
     """Ask the kernel to forget the cached pages of ``files`` (read-only open;
-    the files are not changed). The next read comes from the disk."""
+    the files are not changed). The next read comes from the disk. Dirty pages
+    (a corpus just written) cannot be dropped, so everything is flushed first."""
+    os.sync()
     for path in files:
         fd = os.open(path, os.O_RDONLY)
         try:
@@ -398,6 +426,9 @@ def _row(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="~300 MiB corpus")
+    parser.add_argument(
+        "--photos", action="store_true", help="~2 GiB of 12 MP camera photos instead"
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--skip-naive", action="store_true")
     args = parser.parse_args()
@@ -409,10 +440,12 @@ def main() -> None:
     print(
         f"seed {SEED}  machine {platform.node()} {platform.machine()} "
         f"{os.cpu_count()} cores  python {platform.python_version()}  date {now}  "
+        f"corpus {'photos' if args.photos else 'quick' if args.quick else 'full'}  "
         f"load average {os.getloadavg()[0]:.2f}"
     )
     t = time.perf_counter()
-    manifest = build_corpus(args.quick)
+    kind = "photos" if args.photos else "quick" if args.quick else "full"
+    manifest = build_corpus(kind)
     files = _evidence_files(manifest)
     evidence_bytes = sum(f.stat().st_size for f in files)
     index_bytes = Path(manifest["hashset"]).stat().st_size
