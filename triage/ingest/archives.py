@@ -54,6 +54,7 @@ from dataclasses import dataclass
 from typing import IO, Any, BinaryIO, Protocol, cast
 
 from triage.errors import ArchiveError
+from triage.ingest.content import RecordIO
 from triage.ingest.media import ARCHIVE, SNIFF_BYTES, identify, is_media, sniff
 from triage.records import FileRecord, Skipped, Source
 
@@ -708,46 +709,21 @@ class _Anonymous:
         self.size = size
 
     def reader(self) -> io.BufferedReader:
-        """A reader with its own position (and its own descriptor, so closing
-        the cache entry does not cut it off)."""
+        """A reader with its own position and descriptor."""
         return io.BufferedReader(_PreadFile(self._file.fileno(), self.size))
 
     def close(self) -> None:
         self._file.close()
 
 
-class _PreadFile(io.RawIOBase):
-    """Read-only, seekable view of a descriptor through ``os.pread`` on a
-    duplicate of it: readers in several threads never move each other."""
+class _PreadFile(RecordIO):
+    """``RecordIO`` over its own duplicate of a descriptor, read with
+    ``os.pread``: readers in several threads never move each other, and
+    closing the cache's descriptor does not cut a reader off."""
 
     def __init__(self, fd: int, size: int) -> None:
-        super().__init__()
         self._fd = os.dup(fd)
-        self._size = size
-        self._pos = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        data = os.pread(self._fd, len(buffer), self._pos)
-        buffer[: len(data)] = data
-        self._pos += len(data)
-        return len(data)
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}
-        position = base[whence] + offset
-        if position < 0:
-            raise ValueError(f"negative seek position {position}")
-        self._pos = position
-        return position
-
-    def tell(self) -> int:
-        return self._pos
+        super().__init__(lambda offset, n: os.pread(self._fd, n, offset), size)
 
     def close(self) -> None:
         if not self.closed:
