@@ -54,7 +54,7 @@ from triage.hashmatch.hashing import digest_stream, perceptual_hashes
 from triage.hashmatch.hashset import HashSet
 from triage.hashmatch.kernels import one_blas_thread
 from triage.hashmatch.matcher import Matcher
-from triage.ingest.carve import carve, unallocated_runs
+from triage.ingest.carve import MAX_ITEM, carve, unallocated_runs
 from triage.ingest.classify import classify
 from triage.ingest.content import iter_chunks, read_record
 from triage.ingest.evidence import find_evidence, open_device
@@ -80,12 +80,12 @@ log = logging.getLogger(__name__)
 DEFAULT_CHUNK_FILES = 64
 CHUNK_FILE_BYTES = 256 << 20
 DEFAULT_CARVE_BYTES = 128 << 20
-#: Where a run of free space is cut into carve chunks, each chunk reads this
-#: far past its end (at most half a chunk), so a picture that starts before
-#: the cut is carved whole (items starting after the cut belong to the next
-#: chunk). A picture longer than this that straddles a cut is carved
-#: truncated, and still reported.
-CARVE_OVERLAP = 16 << 20
+#: Where a run of free space is cut into carve chunks, a picture that starts
+#: before the cut may run on past it: each chunk may read on into the rest of
+#: the run, up to the longest item any carver follows (``MAX_ITEM``), but only
+#: to follow such a picture (nothing there is searched; items that start after
+#: the cut belong to the next chunk). So a straddling picture comes out whole.
+CARVE_REACH = MAX_ITEM
 #: Images up to this size are read whole and decoded; larger media (and all
 #: video) are hashed as a stream (MD5/SHA-1 only) so memory stays bounded.
 DEFAULT_MAX_DECODE_BYTES = 64 << 20
@@ -148,7 +148,8 @@ class Chunk:
     chunk_key: str
     partition: Partition
     records: tuple[FileRecord, ...] = ()
-    # (absolute offset, length, extra bytes readable past the end of the range)
+    # (absolute offset, length, bytes past the range an item starting in it may
+    # run on into: the rest of the free run, up to CARVE_REACH)
     carve_ranges: tuple[tuple[int, int, int], ...] = ()
 
     @property
@@ -419,13 +420,7 @@ def process_chunk(
 def _carve_ranges(handle: Any, chunk: Chunk) -> Iterator[FileRecord | Skipped]:
     for offset, length, extra in chunk.carve_ranges:
         try:
-            for item in carve(handle, chunk.partition, offset, length + extra):
-                if isinstance(item, Skipped):
-                    yield item
-                elif item.carve_offset is not None:
-                    if item.carve_offset >= offset + length:
-                        break  # items come in offset order: the rest is not ours
-                    yield item
+            yield from carve(handle, chunk.partition, offset, length, reach=extra)
         except (EvidenceError, OSError) as exc:
             yield Skipped(
                 chunk.device_id,
@@ -1200,7 +1195,7 @@ def _iter_chunks(
             for offset, length in unallocated_runs(handle, part):
                 while length > 0:
                     take = min(length, carve_bytes - total)
-                    extra = min(CARVE_OVERLAP, carve_bytes // 2, length - take)
+                    extra = min(CARVE_REACH, length - take)
                     ranges.append((offset, take, extra))
                     total += take
                     offset += take

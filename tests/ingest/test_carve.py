@@ -455,3 +455,26 @@ def test_bitmap_runs_merge_across_chunks() -> None:
     # A short bitmap does not claim the units it does not cover.
     assert list(_bitmap_runs([b"\x00"], 20)) == [(0, 8)]
     assert list(_bitmap_runs([b"\x7f"], 8, order="big")) == [(0, 1)]
+
+
+def test_an_item_straddling_the_run_end_is_followed_into_the_reach_only(
+    jpeg: bytes,
+) -> None:
+    cut = 3 * BLOCK + 1000  # where the run is cut (as a scan cuts free space)
+    data = bytearray(6 * BLOCK)
+    data[cut - 100 : cut - 100 + len(jpeg)] = jpeg  # starts before the cut
+    data[cut + 20_000 : cut + 20_000 + len(jpeg)] = jpeg  # wholly after it
+    device = FakeDevice(bytes(data))
+
+    def found(reach: int) -> list[tuple[int | None, int]]:
+        items = carve(device, region(device.size), 0, cut, reach=reach)  # type: ignore[arg-type]
+        return [(i.carve_offset, i.size) for i in items if isinstance(i, FileRecord)]
+
+    # Without reach the picture cannot be followed past the run's end: at most
+    # its first 100 bytes (too few to pass as a JPEG here).
+    assert all(size <= 100 for _, size in found(0))
+    # With reach the picture comes out whole; the one after the cut is left
+    # to whoever carves the next piece.
+    assert found(2 * BLOCK) == [(cut - 100, len(jpeg))]
+    after = carve(device, region(device.size), cut, device.size - cut)  # type: ignore[arg-type]
+    assert [i.carve_offset for i in after if isinstance(i, FileRecord)] == [cut + 20_000]

@@ -44,6 +44,9 @@ MAX_PNG = 128 << 20
 MAX_GIF = 64 << 20
 MAX_BMP = 256 << 20
 MAX_WEBP = 64 << 20
+#: The longest item any format follows: how far past a run's end an item that
+#: starts in the run may need to be read to come out whole.
+MAX_ITEM = max(MAX_JPEG, MAX_PNG, MAX_GIF, MAX_BMP, MAX_WEBP)
 _CACHE_BLOCKS = 4
 
 
@@ -662,18 +665,22 @@ def carve(
     length: int,
     *,
     formats: Iterable[str] | None = None,
+    reach: int = 0,
 ) -> Iterator[FileRecord | Skipped]:
-    """Pictures in the byte run ``[offset, offset + length)``.
+    """Pictures that start in the byte run ``[offset, offset + length)``.
 
     ``offset`` is absolute in the device. Items are ``FileRecord(source=CARVED,
     carve_offset=absolute offset, path="$Carved/<offset>.<ext>")``. A read
     error skips one block with a ``Skipped`` and carving goes on. ``formats``
     picks names from :data:`CARVERS` (jpeg, png, gif, bmp, webp; default
-    :data:`DEFAULT_FORMATS`).
+    :data:`DEFAULT_FORMATS`). ``reach``: how many bytes past the run an item
+    that starts in it may run on (free space cut into pieces: the next piece
+    carries on); they are read only to follow such an item, never searched.
     """
     chosen = carve_formats(formats)
     end = min(offset + length, handle.size)
-    cached = _Cached(handle, offset, end)
+    limit = min(end + max(reach, 0), handle.size)  # where items must stop
+    cached = _Cached(handle, offset, limit)
     pos = offset
     while pos < end:
         scan_to = min((pos // BLOCK + 1) * BLOCK, end)  # stay block-aligned
@@ -701,8 +708,8 @@ def carve(
                 continue
             if found is None:
                 continue
-            # A segment length can point past the end of the run (a cut picture).
-            size = min(found.size, end - start)
+            # A segment length can point past what may be read (a cut picture).
+            size = min(found.size, limit - start)
             yield FileRecord(
                 device_id=partition.device_id,
                 evidence=partition.evidence,
