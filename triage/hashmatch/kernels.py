@@ -27,7 +27,12 @@ The maps reproduce the references step by step:
 
 PDQ is summed in float32 like the reference but in another order, so a bit can
 flip where a coefficient sits within rounding error of the median, and a
-quality can move by one where a gradient sits on an integer boundary. pHash is
+quality can move by one where a gradient sits on an integer boundary. On
+photo-like pictures that is rare (295 of 300 random sizes identical, the rest
+within 2 bits, apart from the next case); on a picture only a few pixels wide
+or high, each pixel fills several of the 64 samples, many coefficients are
+exactly zero and tie at the median, and up to ~16 bits are float noise in
+either implementation. pHash is
 exact: float64 holds every sum of 22-bit weights times 0-255 values.
 ``tests/hashmatch/test_kernels.py`` checks both against ``pdqhash`` and
 ``imagehash`` on many pictures.
