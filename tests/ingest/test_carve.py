@@ -477,4 +477,5 @@ def test_an_item_straddling_the_run_end_is_followed_into_the_reach_only(
     # to whoever carves the next piece.
     assert found(2 * BLOCK) == [(cut - 100, len(jpeg))]
     after = carve(device, region(device.size), cut, device.size - cut)  # type: ignore[arg-type]
-    assert [i.carve_offset for i in after if isinstance(i, FileRecord)] == [cut + 20_000]
+    offsets = [i.carve_offset for i in after if isinstance(i, FileRecord)]
+    assert offsets == [cut + 20_000]
