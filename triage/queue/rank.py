@@ -145,13 +145,18 @@ def attention(facts: DeviceFacts, has_evidence: bool = False) -> tuple[str, ...]
     return tuple(out)
 
 
+#: Device statuses of a scan that has not run to its end (nothing found yet
+#: means nothing looked at yet).
+UNFINISHED: tuple[str, ...] = ("awaiting", "scanning", "interrupted")
+
+
 def tier_of(facts: DeviceFacts, score: DeviceScore) -> str:
     """The tier (see the module docstring)."""
     if score.has_evidence:
         return "known-material"
     if attention(facts):
         return "needs-attention"
-    if facts.status in ("awaiting", "scanning", "interrupted"):
+    if facts.status in UNFINISHED:
         return "not-scanned"
     return "nothing-found"
 
@@ -224,7 +229,7 @@ def reason_line(
             f"{_plural(len(possible), 'possible near-match', 'possible near-matches')}"
             f" (best p={best.probability:.2f}, {best.grade.label})"
         )
-    elif facts.status in ("awaiting", "scanning", "interrupted") and not flags:
+    elif facts.status in UNFINISHED and not flags:
         parts.append(
             {
                 "awaiting": "awaiting scan",
