@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 import subprocess
 import sys
@@ -20,7 +21,13 @@ from triage.records import (
     Skipped,
     Source,
 )
-from triage.store import SCHEMA_VERSION, ChunkWrite, Store
+from triage.store import (
+    _MIGRATIONS,
+    _READ_AS_NEXT,
+    SCHEMA_VERSION,
+    ChunkWrite,
+    Store,
+)
 
 DEV = Device("dev1", ("/evidence/dev1.E01", "/evidence/dev1.E02"), "ewf", 1 << 20)
 
@@ -138,6 +145,78 @@ def test_version_1_database_is_migrated_in_place(tmp_path: Path) -> None:
         assert got["run_id"] == run and got["pid"] is None  # kept, now with pid
         assert s.device("dev1") is not None
         assert s.interrupted_devices() == set()  # no pid: cannot tell, not called
+
+
+def _make_version_1(path: Path) -> int:
+    with Store(path) as s:  # a version-1 database: no runs.pid
+        s.register_device(DEV, "C")
+        run = _run(s)
+    db = sqlite3.connect(path)
+    db.execute("ALTER TABLE runs DROP COLUMN pid")
+    db.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    db.commit()
+    db.close()
+    return run
+
+
+def _state(path: Path) -> tuple[str, int]:
+    """Content digest and mtime of a database file. (A reader may leave
+    SQLite's empty ``-shm``/``-wal`` beside it, as any WAL reader does.)"""
+    return hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mtime_ns
+
+
+def test_read_only_reads_a_version_1_database_without_changing_it(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "c.db"
+    run = _make_version_1(path)
+    before = _state(path)
+    with Store(path, read_only=True) as s:
+        assert s.schema_version() == 1  # the file says so, and stays so
+        (got,) = s.runs("dev1")
+        assert got["run_id"] == run and got["pid"] is None  # as if migrated
+        assert s.interrupted_devices() == set()
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            s.set_case(Case("C", "lives-with"))
+    assert _state(path) == before
+    with Store(path) as s:  # a writer still migrates it
+        assert s.schema_version() == 2
+
+
+def test_every_migration_has_a_read_only_view() -> None:
+    assert set(_READ_AS_NEXT) == set(_MIGRATIONS)
+
+
+def test_read_only_refuses_missing_empty_and_newer(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="no such case database"):
+        Store(tmp_path / "none.db", read_only=True)
+    assert not (tmp_path / "none.db").exists()
+    (tmp_path / "empty.db").write_bytes(b"")
+    with pytest.raises(StoreError, match="not a triage case database"):
+        Store(tmp_path / "empty.db", read_only=True)
+    assert (tmp_path / "empty.db").read_bytes() == b""
+    with Store(tmp_path / "new.db"):
+        pass
+    db = sqlite3.connect(tmp_path / "new.db")
+    db.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+    db.commit()
+    db.close()
+    with pytest.raises(StoreError, match="schema version 3"):
+        Store(tmp_path / "new.db", read_only=True)
+
+
+def test_read_only_sees_committed_rows_while_a_writer_holds_the_database(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "c.db"
+    with Store(path) as writer:
+        writer.register_device(DEV, "C")
+        writer._db.execute("BEGIN IMMEDIATE")  # a scan mid-chunk
+        writer.set_device_status("dev1", "scanning")
+        with Store(path, read_only=True) as reader:
+            row = reader.device("dev1")
+            assert row is not None and row.status == "awaiting"  # committed only
+        writer._db.execute("COMMIT")
 
 
 def test_a_killed_scan_is_told_from_one_in_progress(
@@ -302,3 +381,11 @@ def test_runs_are_recorded(store: Store) -> None:
     assert got["hashsets"][0]["digest"] == "D1"
     assert got["parameters"] == {"chunk_files": 8}
     assert got["tool_version"]
+
+
+def test_schema_page_is_the_store_docstring() -> None:
+    import triage.store
+
+    page = (Path(__file__).parents[1] / "docs" / "schema.md").read_text()
+    block = page.split("```text\n", 1)[1].split("```", 1)[0]
+    assert block.strip() == (triage.store.__doc__ or "").strip()

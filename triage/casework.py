@@ -40,12 +40,18 @@ CASE_FIELDS: tuple[str, ...] = ("case_id", "access_to_children", "risk_band", "n
 
 
 def open_store(db: str | Path, *, create: bool = False) -> Store:
-    """Open the case database; queue, report and export never create one.
+    """Open the case database. ``create``: to write case details (created if
+    absent, migrated if older). Otherwise read-only, as the queue, report,
+    export and case listing open it: they never create, migrate or change the
+    file, work while a scan writes it, and read a database on read-only
+    storage (a shared case folder).
 
     Raises:
         StoreError: missing file, not a triage database, other schema.
     """
-    return Store(db, create=create)
+    if create:
+        return Store(db, create=True)
+    return Store(db, read_only=True)
 
 
 # -- cases ------------------------------------------------------------------

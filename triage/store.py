@@ -3,10 +3,16 @@
 Only the scan driver (``triage.pipeline``) writes during a scan; the queue and
 report read. SQLite in WAL mode, so readers never block the writer, with
 foreign keys on. The schema is versioned in ``meta`` (``schema_version``); a
-database of an older version is migrated in place when opened (version 1 ->
-2: ``runs.pid`` added), in one transaction; a newer one, or one no migration
-exists for, is refused with a ``StoreError`` that says which version it has
-and which this ``triage`` reads.
+database of an older version is migrated in place when opened for writing
+(version 1 -> 2: ``runs.pid`` added), in one transaction; a newer one, or one
+no migration exists for, is refused with a ``StoreError`` that says which
+version it has and which this ``triage`` reads.
+
+Readers (queue, report, export, case list) open it read-only
+(``Store(path, read_only=True)``): SQLite refuses any write on that
+connection, an older database is read through TEMP views as if migrated
+(the file keeps its version), and a database on read-only storage (an
+investigator's share) opens too.
 
 Every chunk of work is written in ONE transaction (its media, perceptual
 hashes, matches, skips and the ``chunks`` row that says it is done), with
@@ -109,6 +115,12 @@ SCHEMA_VERSION = 2
 #: How to bring an older database up to the next version, in place.
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: ("ALTER TABLE runs ADD COLUMN pid INTEGER",),  # 1 -> 2
+}
+#: How a read-only reader sees an older database as the next version without
+#: changing it: TEMP views, which shadow the main tables on that connection
+#: only. One entry per migration (a test checks).
+_READ_AS_NEXT: dict[int, tuple[str, ...]] = {
+    1: ("CREATE TEMP VIEW runs AS SELECT *, NULL AS pid FROM main.runs",),
 }
 
 DEVICE_STATUSES: tuple[str, ...] = (
@@ -335,21 +347,23 @@ class Store:
             schema version, or cannot be opened.
     """
 
-    def __init__(self, path: str | Path, *, create: bool = True) -> None:
+    def __init__(
+        self, path: str | Path, *, create: bool = True, read_only: bool = False
+    ) -> None:
         self.path = Path(path)
-        if not self.path.exists() and not create:
+        self.read_only = read_only
+        if not self.path.exists() and (read_only or not create):
             raise StoreError(f"{self.path}: no such case database")
         try:
-            self._db = sqlite3.connect(
-                str(self.path), timeout=30.0, isolation_level=None
-            )
+            self._db = self._connect()
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: cannot open database: {exc}") from exc
         self._db.row_factory = sqlite3.Row
         try:
             self._db.execute("PRAGMA foreign_keys = ON")
-            self._db.execute("PRAGMA journal_mode = WAL")
-            self._db.execute("PRAGMA synchronous = NORMAL")
+            if not read_only:
+                self._db.execute("PRAGMA journal_mode = WAL")
+                self._db.execute("PRAGMA synchronous = NORMAL")
             self._check_or_create()
         except sqlite3.DatabaseError as exc:
             self._db.close()
@@ -359,6 +373,38 @@ class Store:
         except StoreError:
             self._db.close()
             raise
+
+    def _connect(self) -> sqlite3.Connection:
+        """Open read-write, or read-only (``mode=ro``: SQLite refuses every
+        write on the connection, and never checkpoints or migrates).
+
+        A WAL database on read-only storage cannot be opened ``mode=ro`` unless
+        its ``-shm`` file is there (SQLite must create it). When the database
+        has no ``-wal`` file, everything is in the main file, so it is opened
+        ``immutable=1`` instead; with a ``-wal`` file, that would hide its
+        contents, so the error stands.
+        """
+        if not self.read_only:
+            return sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None)
+        uri = self.path.resolve().as_uri()
+        try:
+            db = sqlite3.connect(
+                f"{uri}?mode=ro", uri=True, timeout=30.0, isolation_level=None
+            )
+            db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return db
+        except sqlite3.OperationalError as exc:
+            wal = self.path.with_name(self.path.name + "-wal")
+            if wal.exists() and wal.stat().st_size > 0:
+                raise StoreError(
+                    f"{self.path}: cannot open read-only ({exc}); its {wal.name} "
+                    "holds changes not yet in the main file, and SQLite needs to "
+                    "write beside it to read them: open it once where it is "
+                    "writable (any triage command), or copy all its files there"
+                ) from exc
+        return sqlite3.connect(
+            f"{uri}?mode=ro&immutable=1", uri=True, isolation_level=None
+        )
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -384,6 +430,8 @@ class Store:
             )
         }
         if not tables:
+            if self.read_only:
+                raise StoreError(f"{self.path}: empty file, not a triage case database")
             with self._transaction():
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
@@ -420,7 +468,26 @@ class Store:
                 "upgrade triage"
             )
         if version < SCHEMA_VERSION:
-            self._migrate(version)
+            if self.read_only:
+                self._read_as_current(version)
+            else:
+                self._migrate(version)
+
+    def _read_as_current(self, version: int) -> None:
+        """Let a read-only connection read an older database as the current
+        schema (TEMP views over the old tables); the file is not changed.
+
+        Raises:
+            StoreError: no migration exists from ``version``.
+        """
+        if any(v not in _READ_AS_NEXT for v in range(version, SCHEMA_VERSION)):
+            raise StoreError(
+                f"{self.path}: case database has schema version {version}, older "
+                f"than {SCHEMA_VERSION} and no migration exists for it"
+            )
+        for step in range(version, SCHEMA_VERSION):
+            for statement in _READ_AS_NEXT[step]:
+                self._db.execute(statement)
 
     def _migrate(self, version: int) -> None:
         """Bring a database of an older schema ``version`` up to date, in one

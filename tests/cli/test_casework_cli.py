@@ -5,6 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -184,3 +187,50 @@ def test_report_without_previews_has_no_image_data(db: Path, tmp_path: Path) -> 
     assert "<img" not in html and "data:image" not in html
     assert html.index('data-device="home-phone"') < html.index('data-device="unk-usb"')
     assert "E01 segment 2 missing" in html and "bad MFT" in html
+
+
+def _read_only_mount_works() -> bool:
+    if shutil.which("unshare") is None:
+        return False
+    probe = subprocess.run(
+        ["unshare", "-rm", "sh", "-c", "mount -t tmpfs none /mnt"],
+        capture_output=True,
+        check=False,
+    )
+    return probe.returncode == 0
+
+
+@pytest.mark.skipif(
+    not _read_only_mount_works(),
+    reason="needs unshare -rm (user and mount namespaces) to mount read-only",
+)
+def test_queue_report_export_read_a_database_on_read_only_storage(
+    db: Path, tmp_path: Path
+) -> None:
+    """An investigator's copy of the case folder, mounted read-only: every
+    reading command works and nothing is written (a read-only mount lets
+    nothing through, so success proves it)."""
+    folder = db.parent
+    assert sorted(p.name for p in folder.iterdir()) == ["case.db"]  # closed cleanly
+    out = tmp_path.parent / f"{tmp_path.name}-out"
+    out.mkdir()
+    triage = f"{sys.executable} -c 'from triage.cli import main; main()'"
+    script = (
+        f"mount --bind {folder} {folder} && mount -o remount,bind,ro {folder} && "
+        f"{triage} queue --db {db} --json > {out}/queue.json && "
+        f"{triage} case list --db {db} --json > {out}/cases.json && "
+        f"{triage} report --db {db} -o {out}/report.html && "
+        f"{triage} export --db {db} --format csv -o {out}/export.csv && "
+        f"! touch {folder}/probe 2>/dev/null"
+    )
+    done = subprocess.run(
+        ["unshare", "-rm", "sh", "-c", script],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert sorted(p.name for p in folder.iterdir()) == ["case.db"]
+    assert (out / "queue.json").read_text() == run("queue", "--db", str(db), "--json")
+    assert "8 device(s)" in (out / "report.html").read_text()
+    assert len((out / "export.csv").read_text().splitlines()) > 1
