@@ -65,10 +65,13 @@ def test_vics_export_shape(mixed: CaseData) -> None:
         (f["FilePath"], f["Deleted"], f["Unallocated"]) for f in same["MediaFiles"]
     }
     assert files == {
-        ("phone/DCIM/a.jpg", False, False),
-        ("phone/DCIM/old.jpg", True, False),
-        ("laptop/x/a copy.jpg", False, False),
+        ("phone/DCIM/a.jpg", "false", "false"),
+        ("phone/DCIM/old.jpg", "true", "false"),
+        ("laptop/x/a copy.jpg", "false", "false"),
     }
+    assert {f["SourceID"] for f in same["MediaFiles"]} == {"phone", "laptop"}
+    assert {f["MD5"] for f in same["MediaFiles"]} == {md5[b"aaa"]}
+    assert same["IsPrecategorized"] == "true" and same["MimeType"] == "image/jpeg"
     assert {f["FileName"] for f in same["MediaFiles"]} == {
         "a.jpg",
         "old.jpg",
@@ -77,8 +80,26 @@ def test_vics_export_shape(mixed: CaseData) -> None:
     carved = media[md5[b"carved"]]
     assert carved["Category"] == 3 and "Comments" not in carved
     (cf,) = carved["MediaFiles"]
-    assert cf["Unallocated"] is True and cf["PhysicalLocation"] == 4096
+    assert cf["Unallocated"] == "true" and cf["PhysicalLocation"] == 4096
     assert same["MediaFiles"][0]["Written"] == "2023-11-14T22:13:20Z"
+    # Unknown values are left out, never null (typed readers reject null).
+    assert "PhysicalLocation" not in same["MediaFiles"][0]
+    assert "null" not in export_vics(mixed)
+
+
+def test_vics_names_the_archive_a_member_was_in(tmp_path: Path) -> None:
+    member = Item(
+        "DCIM/pics.zip",
+        b"zipped",
+        archive=("inner.zip", "sub/m.jpg"),
+        matches=[hit("1", "A")],
+    )
+    data = data_for(tmp_path, [Dev("phone", None, [member])])
+    ((entry,),) = [m["MediaFiles"] for m in json.loads(export_vics(data))["value"]]
+    assert entry["FileName"] == "m.jpg"
+    assert entry["FilePath"] == "phone/DCIM/pics.zip!inner.zip!sub/m.jpg"
+    assert entry["ParentFileName"] == "inner.zip"
+    assert entry["ParentFilePath"] == "phone/DCIM/pics.zip!inner.zip"
 
 
 def test_vics_categories() -> None:

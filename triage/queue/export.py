@@ -255,6 +255,48 @@ def vics_target(data: CaseData, requested: str = "auto") -> str:
     return "caid" if labels and labels <= caid else "vics"
 
 
+def _present(fields: dict[str, Any]) -> dict[str, Any]:
+    """Leave out what is unknown: VICS writers omit a field rather than
+    write null, and typed readers may not take null for a number or date."""
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+def _flag(value: bool) -> str:
+    """VICS flags are the strings "true"/"false", as in Project VIC's own
+    files; readers that take them as text would read a JSON boolean as null."""
+    return "true" if value else "false"
+
+
+def _vics_file(device_id: str, item: MatchedMedia) -> dict[str, Any]:
+    """One ``MediaFiles`` entry: where this copy was found. An archive
+    member names the archive it was in (``ParentFileName``/``ParentFilePath``)."""
+    record = item.record
+    members = record.archive_path if record else ()
+    name = (members[-1] if members else item.path).replace("\\", "/")
+    parent = parent_name = None
+    if record and members:
+        parent = "!".join((record.path, *members[:-1]))
+        parent_name = (members[-2] if len(members) > 1 else record.path).replace(
+            "\\", "/"
+        )
+    return _present(
+        {
+            "MD5": item.md5.upper() if item.md5 else None,
+            "FileName": name.rsplit("/", 1)[-1],
+            "FilePath": f"{device_id}/{item.path}",
+            "SourceID": device_id,
+            "Deleted": _flag(item.deleted),
+            "Unallocated": _flag(item.carved),
+            "PhysicalLocation": item.carve_offset,
+            "ParentFileName": parent_name.rsplit("/", 1)[-1] if parent_name else None,
+            "ParentFilePath": f"{device_id}/{parent}" if parent else None,
+            "Created": _iso(record.crtime) if record else None,
+            "Written": _iso(record.mtime) if record else None,
+            "Accessed": _iso(record.atime) if record else None,
+        }
+    )
+
+
 def export_vics(
     data: CaseData, scheme: str = "auto", calibration: Calibration | None = None
 ) -> str:
@@ -275,31 +317,21 @@ def export_vics(
             key = item.md5.lower()
             entry = media.get(key)
             if entry is None:
-                entry = {
-                    "MediaID": 0,
-                    "Category": category,
-                    "MD5": item.md5.upper(),
-                    "SHA1": (item.sha1 or "").upper() or None,
-                    "MediaSize": item.size,
-                    "IsPrecategorized": True,
-                    "MediaFiles": [],
-                }
-                if comment:
-                    entry["Comments"] = comment
+                entry = _present(
+                    {
+                        "MediaID": 0,
+                        "Category": category,
+                        "MD5": item.md5.upper(),
+                        "SHA1": (item.sha1 or "").upper() or None,
+                        "MediaSize": item.size,
+                        "MimeType": item.media_type,
+                        "IsPrecategorized": "true",
+                        "Comments": comment,
+                        "MediaFiles": [],
+                    }
+                )
                 media[key] = entry
-            record = item.record
-            entry["MediaFiles"].append(
-                {
-                    "FileName": item.path.replace("\\", "/").rsplit("/", 1)[-1],
-                    "FilePath": f"{d.row.device_id}/{item.path}",
-                    "Deleted": item.deleted,
-                    "Unallocated": item.carved,
-                    "PhysicalLocation": item.carve_offset,
-                    "Created": _iso(record.crtime) if record else None,
-                    "Written": _iso(record.mtime) if record else None,
-                    "Accessed": _iso(record.atime) if record else None,
-                }
-            )
+            entry["MediaFiles"].append(_vics_file(d.row.device_id, item))
     values = [media[k] for k in sorted(media)]
     for i, entry in enumerate(values, start=1):
         entry["MediaID"] = i
