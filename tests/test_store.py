@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from triage.errors import StoreError
+from triage.errors import DeviceBusy, StoreError
 from triage.records import (
     Case,
     Device,
@@ -237,6 +237,47 @@ def test_a_killed_scan_is_told_from_one_in_progress(
     assert store.interrupted_devices(host="elsewhere") == set()  # cannot check
     store.finish_run(run, "scanned")
     assert store.interrupted_devices(host="h") == set()
+
+
+def test_begin_scan_refuses_a_device_a_live_scan_has(store: Store) -> None:
+    args = {"hashsets": [], "parameters": {}, "host": "h", "user": "u"}
+    first = store.begin_scan("dev1", **args)
+    assert store.device("dev1").status == "scanning"  # type: ignore[union-attr]
+    other = subprocess.Popen(["sleep", "60"])
+    try:
+        store._db.execute(
+            "UPDATE runs SET pid = ? WHERE run_id = ?", (other.pid, first)
+        )
+        with pytest.raises(DeviceBusy, match=f"process {other.pid} on h"):
+            store.begin_scan("dev1", **args)
+        assert [r["status"] for r in store.runs("dev1")] == ["running"]  # untouched
+        second = store.begin_scan("dev1", **{**args, "host": "elsewhere"})
+    finally:
+        other.kill()
+        other.wait()
+    # On another host the run cannot be checked: taken to be a killed scan.
+    assert [r["status"] for r in store.runs("dev1")] == ["interrupted", "running"]
+    store.finish_run(second, "scanned")
+
+
+def test_a_reused_pid_is_not_taken_for_the_scan(store: Store) -> None:
+    """A killed scan's pid, given since to a process that started later, does
+    not make the device look busy (or its scan look alive)."""
+    args = {"hashsets": [], "parameters": {}, "host": "h", "user": "u"}
+    run = store.begin_scan("dev1", **args)
+    other = subprocess.Popen(["sleep", "60"])  # started after the run
+    try:
+        store._db.execute(
+            "UPDATE runs SET pid = ?, started_at = '2020-01-01T00:00:00+00:00' "
+            "WHERE run_id = ?",
+            (other.pid, run),
+        )
+        assert store.interrupted_devices(host="h") == {"dev1"}
+        store.begin_scan("dev1", **args)
+    finally:
+        other.kill()
+        other.wait()
+    assert [r["status"] for r in store.runs("dev1")] == ["interrupted", "running"]
 
 
 @pytest.mark.parametrize("version", [0, 3, 99])

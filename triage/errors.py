@@ -40,6 +40,10 @@ class StoreError(TriageError):
     exit_code = 5
 
 
+class DeviceBusy(StoreError):
+    """Another live scan on this machine is scanning the device now."""
+
+
 class UsageError(TriageError):
     """The command was asked something it cannot do."""
 

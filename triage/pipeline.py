@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from triage.errors import (
+    DeviceBusy,
     EvidenceError,
     FilesystemError,
     HashSetError,
@@ -671,6 +672,7 @@ class _DeviceState:
     walk_done: bool = False
     stopped: bool = False
     failed: str | None = None
+    busy: str | None = None  # another live scan has the device: not scanned
     first_hit: float | None = None
     files: int = 0
     bytes_read: int = 0
@@ -913,8 +915,8 @@ def scan(
             DeviceSummary(
                 device_id=dev,
                 evidence=state.evidence,
-                status=row.status,
-                error=row.error,
+                status="busy" if state.busy else row.status,
+                error=state.busy or row.error,
                 run_id=state.run_id if state.run_id > 0 else None,
                 files=state.files,
                 bytes_read=state.bytes_read,
@@ -1067,15 +1069,24 @@ def _device_tasks(
         if dev in states:
             raise UsageError(f"device {dev} ({evidence}) is given twice")
         store.register_device(device, case_id)
-        store.set_device_status(dev, "scanning")
-        store.close_stale_runs(dev)
-        run_id = store.start_run(
-            dev,
-            hashsets=[h.as_dict() for h in refs],
-            parameters=parameters,
-            host=socket.gethostname(),
-            user=_user(),
-        )
+        try:
+            run_id = store.begin_scan(
+                dev,
+                hashsets=[h.as_dict() for h in refs],
+                parameters=parameters,
+                host=socket.gethostname(),
+                user=_user(),
+            )
+        except DeviceBusy as exc:
+            # Leave the device, its status and the other scan's run alone.
+            log.warning("%s", exc)
+            state = _DeviceState(dev, evidence, device.size, -1, time.perf_counter())
+            state.busy = str(exc)
+            state.walk_done = state.finished = True
+            states[dev] = state
+            order.append(dev)
+            emit(ScanEvent("device-done", dev, evidence=evidence, status="busy"))
+            return
         state = _DeviceState(dev, evidence, device.size, run_id, time.perf_counter())
         states[dev] = state
         order.append(dev)

@@ -47,7 +47,10 @@ finished_at, status, pid)``
     stopped-early|failed|interrupted (a row left ``running`` was killed; the
     next scan of the device closes it). ``pid``: the scanning process on
     ``host``, so readers can tell a scan in progress from a killed one
-    (``Store.interrupted_devices``).
+    (``Store.interrupted_devices``; a pid reused by a process that started
+    after the run is not taken for it), and a second scan on the same host
+    leaves a device alone while its first scan is alive
+    (``Store.begin_scan``).
 
 ``chunks(device_id, chunk_key, run_id -> runs, items, done_at, sets_key,
 PK(device_id, chunk_key))``
@@ -99,7 +102,7 @@ from types import TracebackType
 from typing import Any
 
 from triage import __version__
-from triage.errors import StoreError
+from triage.errors import DeviceBusy, StoreError
 from triage.records import (
     Case,
     Device,
@@ -268,6 +271,34 @@ def _process_exists(pid: int) -> bool:
     except PermissionError:
         return True  # it exists, owned by someone else
     return True
+
+
+def _process_started(pid: int) -> float | None:
+    """When process ``pid`` started (POSIX seconds), from Linux ``/proc``;
+    None where that cannot be read."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            fields = fh.read().rsplit(b")", 1)[1].split()
+        with open("/proc/stat", "rb") as fh:
+            btime = next(
+                int(line.split()[1]) for line in fh if line.startswith(b"btime ")
+            )
+        return btime + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+
+
+def _run_alive(pid: int | None, started_at: str) -> bool:
+    """Whether the process that started a run at ``started_at`` still runs.
+    A pid the system has since given to a process that started later is not
+    it (pid reuse after a kill)."""
+    if pid is None or not _process_exists(pid):
+        return False
+    started = _process_started(pid)
+    if started is None:
+        return True  # cannot tell: exists, so assume it is the scan
+    run_started = _dt.datetime.fromisoformat(started_at).timestamp()
+    return started <= run_started + 2.0  # started_at has whole seconds
 
 
 def _now() -> str:
@@ -714,6 +745,49 @@ class Store:
         assert cur.lastrowid is not None
         return int(cur.lastrowid)
 
+    def begin_scan(
+        self,
+        device_id: str,
+        *,
+        hashsets: Sequence[dict[str, str]],
+        parameters: dict[str, Any],
+        host: str,
+        user: str,
+    ) -> int:
+        """Start a scan of ``device_id`` in one transaction: mark it
+        'scanning', close the runs a killed scan left 'running' (as
+        'interrupted') and record the new run; returns its id.
+
+        Raises:
+            DeviceBusy: a scan of the device is running now in another live
+                process on ``host`` (two scans would do the same work twice
+                and each would call the other's run interrupted). A run left
+                'running' on another machine cannot be checked from here and
+                is taken to be a killed scan.
+        """
+        with self._transaction():
+            for run_id, pid, started in self._db.execute(
+                "SELECT run_id, pid, started_at FROM runs WHERE device_id = ? "
+                "AND status = 'running' AND host = ?",
+                (device_id, host),
+            ).fetchall():
+                if pid != os.getpid() and _run_alive(pid, started):
+                    raise DeviceBusy(
+                        f"device {device_id} is being scanned now by process "
+                        f"{pid} on {host} (run {run_id}, started {started}) "
+                        f"into {self.path}; not scanned twice: run this again "
+                        "when that scan has finished or been stopped"
+                    )
+            self.set_device_status(device_id, "scanning")
+            self.close_stale_runs(device_id)
+            return self.start_run(
+                device_id,
+                hashsets=hashsets,
+                parameters=parameters,
+                host=host,
+                user=user,
+            )
+
     def interrupted_devices(self, host: str | None = None) -> set[str]:
         """Devices marked 'scanning' whose scan is no longer running: their
         last run is still 'running' but its process on this ``host`` (default:
@@ -721,12 +795,12 @@ class Store:
         checked from here and is taken to be running."""
         here = host or socket.gethostname()
         gone = set()
-        for device_id, run_host, pid in self._db.execute(
-            "SELECT d.device_id, r.host, r.pid FROM devices d JOIN runs r "
-            "ON r.run_id = (SELECT MAX(run_id) FROM runs WHERE device_id = "
+        for device_id, run_host, pid, started in self._db.execute(
+            "SELECT d.device_id, r.host, r.pid, r.started_at FROM devices d JOIN "
+            "runs r ON r.run_id = (SELECT MAX(run_id) FROM runs WHERE device_id = "
             "d.device_id) WHERE d.status = 'scanning' AND r.status = 'running'"
         ):
-            if run_host == here and pid is not None and not _process_exists(pid):
+            if run_host == here and pid is not None and not _run_alive(pid, started):
                 gone.add(device_id)
         return gone
 

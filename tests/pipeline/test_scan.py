@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import sqlite3
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -338,3 +340,47 @@ def test_same_file_names_in_two_folders_get_two_device_ids(
     again = scan(args[::-1], [corpus.bad_set], db, scheduler="sync", carving=False)
     assert [d.device_id for d in again.devices] == ["disk.raw", "b/disk.raw"]
     assert all(d.chunks_done == 0 for d in again.devices)
+
+
+def test_a_device_another_live_scan_has_is_left_alone(
+    corpus: Corpus,
+    scanned: tuple[Path, ScanSummary, dict, dict],
+    tmp_path: Path,
+) -> None:
+    """Two scans of one device into one database at once would do the work
+    twice, and each would call the other's run interrupted: the second one
+    leaves the device alone ("busy") and scans the rest; once the first is
+    gone, the device is scanned again as usual."""
+    db = tmp_path / "busy.db"
+    shutil.copy(scanned[0], db)
+    dev1 = scanned[1].devices[0].device_id
+    other = subprocess.Popen(["sleep", "60"])  # stands in for the first scan
+    try:
+        with Store(db) as store:
+            run = store.start_run(
+                dev1, hashsets=[], parameters={}, host=socket.gethostname(), user="u"
+            )
+            store._db.execute(
+                "UPDATE runs SET pid = ? WHERE run_id = ?", (other.pid, run)
+            )
+            store.set_device_status(dev1, "scanning")
+        args = ([corpus.dev1, corpus.dev2], [corpus.bad_set, corpus.good_set], db)
+        summary = scan(*args, scheduler="sync", chunk_files=CHUNK_FILES)
+        busy, second = summary.devices
+        assert (busy.device_id, busy.status, busy.run_id) == (dev1, "busy", None)
+        assert busy.error and f"process {other.pid}" in busy.error
+        assert second.status == "scanned"
+        with Store(db) as store:
+            row = store.device(dev1)
+            assert row is not None and row.status == "scanning"  # left alone
+            assert store.runs(dev1)[-1]["status"] == "running"
+    finally:
+        other.kill()
+        other.wait()
+    summary = scan(*args, scheduler="sync", chunk_files=CHUNK_FILES)
+    assert [d.status for d in summary.devices] == ["scanned", "scanned"]
+    with Store(db) as store:
+        assert [r["status"] for r in store.runs(dev1)[-2:]] == [
+            "interrupted",
+            "scanned",
+        ]

@@ -27,7 +27,8 @@ from triage.cli.common import echo_json, print_error
 if TYPE_CHECKING:
     from triage.pipeline import ScanEvent, ScanSummary
 
-#: Exit status when the scan ran but at least one device failed.
+#: Exit status when the scan ran but at least one device failed, or was left
+#: alone because another scan on this machine is scanning it now ("busy").
 EXIT_DEVICE_FAILED = 3
 
 
@@ -182,8 +183,9 @@ def register(main: click.Group) -> None:
 
         One evidence argument is one device (E01 and split raw segments are
         found from the first file). Resumable: run the same command again after
-        an interruption and finished work is skipped. Exit status 3 if any
-        device failed.
+        an interruption and finished work is skipped. A device another scan on
+        this machine is scanning now is left alone ("busy"). Exit status 3 if
+        any device failed or was busy.
         """
         from triage.errors import UsageError
         from triage.pipeline import DEFAULT_CHUNK_FILES, scan
@@ -211,5 +213,5 @@ def register(main: click.Group) -> None:
             echo_json(summary.as_dict())
         else:
             _print_summary(console, summary)
-        if any(d.status == "failed" for d in summary.devices):
+        if any(d.status in ("failed", "busy") for d in summary.devices):
             click.get_current_context().exit(EXIT_DEVICE_FAILED)
