@@ -57,11 +57,11 @@ from triage.hashmatch.kernels import one_blas_thread
 from triage.hashmatch.matcher import Matcher
 from triage.ingest.carve import MAX_ITEM, carve, unallocated_runs
 from triage.ingest.classify import classify
-from triage.ingest.content import iter_chunks, read_record
-from triage.ingest.evidence import find_evidence, open_device
+from triage.ingest.content import iter_chunks, read_record, record_extents
+from triage.ingest.evidence import damage_records, find_evidence, open_device
 from triage.ingest.media import is_media
 from triage.ingest.volumes import iter_partitions
-from triage.ingest.walk import iter_entries
+from triage.ingest.walk import iter_entries, listing_damage
 from triage.records import (
     FileRecord,
     Match,
@@ -271,6 +271,20 @@ def _cached_perceptual(
     return hit
 
 
+def _item_damage(
+    handle: Any, record: FileRecord, touched: list[tuple[int, int]]
+) -> list[Skipped]:
+    """The damaged E01 chunks in ``record``'s bytes, just read: found by where
+    the record lies (Sleuth Kit may have served its bytes from a cache filled
+    by an earlier read), or, for data without runs, by what this read
+    ``touched``."""
+    if not touched and not handle.damage_within([(0, handle.size)]):
+        return []  # the common case: no damage known on this device
+    extents = record_extents(handle, record)
+    ranges = touched if extents is None else handle.damage_within(extents)
+    return damage_records(record.device_id, ranges)
+
+
 def _remember_perceptual(
     md5: str, value: tuple[tuple[PerceptualHash, ...], int | None, int | None] | str
 ) -> None:
@@ -310,6 +324,16 @@ def _hash_item(
                     f"limit ({params.max_decode_bytes}); MD5/SHA-1 only",
                 )
             )
+    touched = handle.take_damage()
+    out.skipped.extend(damage_records(record.device_id, touched))
+    damage = _item_damage(handle, record, touched)
+    if damage:
+        out.skipped.extend(damage)
+        raise EvidenceError(
+            f"its bytes include {len(damage)} damaged E01 chunk(s) ("
+            + ", ".join(d.where for d in damage)
+            + "), which read as zeros: not hashed"
+        )
     if matcher.is_known_good(md5, sha1):
         # Known-good (e.g. NSRL) content: never decoded, never a hit.
         out.media.append(MediaItem(record, MediaHash(record.address, md5, sha1), True))
@@ -385,6 +409,7 @@ def process_chunk(
     matcher = _matcher(hashsets, params.index_cache)
     handle = _handle(chunk.evidence, chunk.device_id)
     out = _ChunkOut()
+    out.skipped.extend(handle.damage_skips())  # normally none: taken below
     found: Iterable[FileRecord | Skipped]
     if chunk.carve_ranges:
         found = _carve_ranges(handle, chunk)
@@ -397,12 +422,16 @@ def process_chunk(
         out.files += 1
         if item.media_type is None or not is_media(item.media_type):
             continue
+        # Damage read so far (file headers, archives) is not this item's own:
+        # its own bytes are read again in _hash_item, which checks them.
+        out.skipped.extend(handle.damage_skips())
         try:
             _hash_item(handle, item, matcher, params, out)
         except (MediaError, EvidenceError, OSError) as exc:
             out.skipped.append(
                 Skipped(chunk.device_id, item.display_path, "hash", _reason(exc))
             )
+    out.skipped.extend(handle.damage_skips())  # carving, file headers
     items = [(m.record.display_path, m.hashes) for m in out.media]
     out.matches = _match_batch(matcher, chunk.device_id, items, out.skipped)
     return ChunkResult(
@@ -1188,6 +1217,7 @@ def _iter_chunks(
                 store.write_skipped(
                     dev, [Skipped(dev, f"p{part.index}", "filesystem", str(exc))]
                 )
+            store.write_skipped(dev, listing_damage(handle, part))
             if batch:
                 emit(
                     ScanEvent(
@@ -1219,6 +1249,7 @@ def _iter_chunks(
             store.write_skipped(
                 dev, [Skipped(dev, f"p{part.index}:unallocated", "carve", str(exc))]
             )
+        store.write_skipped(dev, handle.damage_skips())
         if ranges:
             emit(ScanEvent("walked", dev, walked_bytes=total))
             yield _carve_chunk(dev, evidence, part, ranges)
@@ -1231,6 +1262,7 @@ def _partitions(
     partition table nor a readable filesystem is carved whole."""
     try:
         for part in iter_partitions(handle):
+            store.write_skipped(dev, handle.damage_skips())
             if isinstance(part, Skipped):
                 store.write_skipped(dev, [part])
                 continue

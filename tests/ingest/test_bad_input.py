@@ -280,3 +280,66 @@ def test_randomly_corrupted_copies_fail_cleanly(fs: str, tmp_path: Path) -> None
                             pass
         except TriageError:
             pass
+
+
+def test_damaged_e01_chunk_is_reported_not_silently_zeros(
+    images: dict[str, Path], tmp_path: Path
+) -> None:
+    """A byte flipped inside an E01 chunk: libewf reads the chunk as zeros and
+    says nothing (checked first: that is why triage asks it). Listing goes on
+    and reports the damaged chunk by its byte range; reading a file there
+    reports it too."""
+    import pyewf
+
+    from triage.ingest.content import read_record
+    from triage.ingest.evidence import DAMAGE_REASON, open_device
+
+    first = _copy_set(images["ewf"], tmp_path / "damaged")
+    with open_device(first) as handle:
+        (noise,) = [
+            r
+            for r in iter_files(handle, carve=False)
+            if isinstance(r, FileRecord) and r.path == "noise.bin"
+        ]
+        content = read_record(handle, noise)
+    probe = content[MIB : MIB + 64]  # inside a chunk stored as-is (incompressible)
+    with open_device(images["ewf"]) as clean:
+        where = clean.read(0, clean.size).find(probe)
+    for segment in sorted(first.parent.glob("disk.E*")):
+        raw = bytearray(segment.read_bytes())
+        at = raw.find(probe)
+        if at >= 0:
+            raw[at + 10] ^= 0xFF
+            segment.write_bytes(raw)
+            break
+    else:
+        pytest.fail("noise.bin's bytes not found in the E01 segments")
+    chunk = 32 * 1024
+    lo = where - where % chunk
+    damaged = f"bytes {lo}-{lo + chunk - 1}"
+
+    ewf = pyewf.handle()
+    ewf.open([str(p) for p in sorted(first.parent.glob("disk.E*"))])
+    assert ewf.read_buffer_at_offset(64, where) == bytes(64)  # libewf: zeros, silent
+    ewf.close()
+
+    items = list(iter_files(first, carve=False))
+    files = {i.path: i for i in items if isinstance(i, FileRecord)}
+    assert {"hello.txt", "sub/data.bin", "noise.bin"} <= set(files)
+    # Sleuth Kit's filesystem detection happens to read that chunk too.
+    assert damaged in {i.where for i in items if isinstance(i, Skipped)}
+    with open_device(first) as handle:
+        read_record(handle, files["sub/data.bin"])  # opens the filesystem
+        handle.take_damage()
+        assert read_record(handle, files["hello.txt"]) == b"hello\n"
+        assert handle.take_damage() == []
+        assert read_record(handle, files["noise.bin"])[MIB : MIB + 64] == bytes(64)
+        (skip,) = handle.damage_skips()
+        assert (skip.where, skip.stage, skip.reason) == (
+            damaged,
+            "evidence",
+            DAMAGE_REASON,
+        )
+        assert handle.take_damage() == []  # each read reports what it touched
+        handle.read(where, 1)
+        assert handle.take_damage() == [(lo, lo + chunk)]

@@ -384,3 +384,115 @@ def test_a_device_another_live_scan_has_is_left_alone(
             "interrupted",
             "scanned",
         ]
+
+
+def test_a_damaged_e01_chunk_is_reported_and_the_rest_scanned(
+    corpus: Corpus,
+    scanned: tuple[Path, ScanSummary, dict, dict],
+    tmp_path: Path,
+) -> None:
+    """A flipped byte inside a picture's chunk of an E01: libewf would hand
+    over zeros. That picture is reported as not hashed, naming the damaged
+    byte range, the range itself is recorded, and everything else on the
+    device is scanned as before."""
+    from triage.ingest import iter_files
+    from triage.ingest.content import read_record
+    from triage.ingest.evidence import DAMAGE_REASON, open_device
+    from triage.records import FileRecord
+
+    folder = tmp_path / "damaged"
+    folder.mkdir()
+    for segment in sorted(corpus.root.glob("dev3.E*")):
+        shutil.copy(segment, folder / segment.name)
+    copy = folder / corpus.dev3.name
+    with open_device(copy) as handle:
+        (beach,) = [
+            r
+            for r in iter_files(handle, carve=False)
+            if isinstance(r, FileRecord) and r.path.endswith("beach.jpg")
+        ]
+        content = read_record(handle, beach)
+    probe = content[len(content) // 2 : len(content) // 2 + 32]
+    for segment in sorted(folder.iterdir()):
+        raw = bytearray(segment.read_bytes())
+        at = raw.find(probe)
+        if at >= 0:
+            raw[at + 5] ^= 0xFF
+            segment.write_bytes(raw)
+            break
+    else:
+        pytest.fail("beach.jpg's bytes not found in the E01 segments")
+
+    db = tmp_path / "damaged.db"
+    summary = scan(
+        [copy],
+        [corpus.bad_set, corpus.good_set],
+        db,
+        scheduler="sync",
+        chunk_files=CHUNK_FILES,
+    )
+    (device,) = summary.devices
+    assert device.status == "scanned"
+    with Store(db) as store:
+        skipped = store.skipped(device.device_id)
+        media = {m.record.display_path for m in store.media(device.device_id)}
+    # beach.jpg and dog.jpg share the damaged 32 KiB chunk, which holds their
+    # first bytes: their type cannot be told. wall.jpg is in the next chunk.
+    items = {s.where: s.reason for s in skipped if s.stage == "ingest"}
+    dog = beach.display_path.replace("beach.jpg", "dog.jpg")
+    assert set(items) == {beach.display_path, dog}
+    (damaged,) = [s for s in skipped if s.stage == "evidence"]
+    assert damaged.reason == DAMAGE_REASON
+    for reason in items.values():
+        assert f"damaged E01 chunk(s) ({damaged.where})" in reason
+        assert "read as zeros: its type cannot be told" in reason
+    with Store(scanned[0]) as store:
+        before = {m.record.display_path for m in store.media(device.device_id)}
+    assert "Users/p/wall.jpg" in media
+    assert media == before - set(items)
+
+
+def test_a_picture_damaged_past_its_header_is_not_hashed(
+    corpus: Corpus, tmp_path: Path
+) -> None:
+    """Damage in the middle of a large picture: it is still recognised as a
+    JPEG, but its bytes (zeros there) are not hashed, and the item says why."""
+    from triage.ingest import iter_files
+    from triage.ingest.content import read_record
+    from triage.ingest.evidence import open_device
+    from triage.records import FileRecord
+    from triage.sample import disk
+    from triage.sample.pictures import encode, make_picture
+
+    big = encode(make_picture(5, 1600, 1200), quality=95)
+    assert len(big) > 4 * 32 * 1024
+    fat = disk.build_filesystem(
+        "fat16", {"DCIM/big.jpg": big, "note.txt": b"n"}, tmp_path / "f.img"
+    )
+    (first, *_) = disk.to_ewf(fat, tmp_path / "ewf" / "card")
+    probe = big[len(big) // 2 : len(big) // 2 + 32]
+    raw = bytearray(first.read_bytes())
+    raw[raw.index(probe) + 5] ^= 0xFF
+    first.write_bytes(raw)
+
+    db = tmp_path / "big.db"
+    (device,) = scan(
+        [first], [corpus.bad_set], db, scheduler="sync", carving=False
+    ).devices
+    with Store(db) as store:
+        skipped = store.skipped(device.device_id)
+        media = list(store.media(device.device_id))
+    assert media == []
+    (item,) = [s for s in skipped if s.stage == "hash"]
+    assert item.where == "DCIM/big.jpg"
+    assert "damaged E01 chunk(s) (bytes " in item.reason
+    assert item.reason.endswith("which read as zeros: not hashed")
+    assert [s.stage for s in skipped].count("evidence") == 1
+    with open_device(first) as handle:
+        (rec,) = [
+            r
+            for r in iter_files(handle, carve=False)
+            if isinstance(r, FileRecord) and r.path == "DCIM/big.jpg"
+        ]
+        assert rec.media_type == "image/jpeg"  # the header is intact
+        assert read_record(handle, rec) != big  # zeros where the chunk was

@@ -51,7 +51,7 @@ def iter_files(
     from triage.ingest.classify import classify
     from triage.ingest.evidence import DeviceHandle, open_device
     from triage.ingest.volumes import iter_partitions
-    from triage.ingest.walk import iter_entries
+    from triage.ingest.walk import iter_entries, listing_damage
 
     opened = (
         nullcontext(evidence)
@@ -60,6 +60,7 @@ def iter_files(
     )
     with opened as handle:
         for part in iter_partitions(handle):
+            yield from handle.damage_skips()
             if isinstance(part, Skipped):
                 yield part
                 continue
@@ -68,10 +69,12 @@ def iter_files(
                 for item in classify(handle, entries, archives=archives):
                     if _wanted(item, media_only):
                         yield item
+                yield from listing_damage(handle, part)
             if carve:
                 for item in carve_partition(handle, part):
                     if _wanted(item, media_only):
                         yield item
+                yield from handle.damage_skips()
 
 
 def _wanted(item: FileRecord | Skipped, media_only: bool) -> bool:

@@ -13,9 +13,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Iterator
 
-from triage.errors import ArchiveError, EvidenceError
+from triage.errors import ArchiveError, EvidenceError, FilesystemError
 from triage.ingest.archives import DEFAULT_LIMITS, ArchiveLimits, iter_members
-from triage.ingest.content import open_record, read_record
+from triage.ingest.content import open_record, read_record, record_extents
 from triage.ingest.evidence import DeviceHandle
 from triage.ingest.media import ARCHIVE, SNIFF_BYTES, identify, is_media, sniff
 from triage.records import FileRecord, Skipped
@@ -56,6 +56,16 @@ def classify(
             yield item
             yield _skip(item, f"unreadable, not classified: {exc}")
             continue
+        damaged = _header_damage(handle, item, len(header))
+        if damaged:
+            yield item
+            yield _skip(
+                item,
+                f"its first bytes lie in {len(damaged)} damaged E01 chunk(s) ("
+                + ", ".join(f"bytes {lo}-{hi - 1}" for lo, hi in damaged)
+                + "), which read as zeros: its type cannot be told",
+            )
+            continue
         mime = sniff(header)
         record = dataclasses.replace(item, media_type=mime if is_media(mime) else None)
         yield record
@@ -66,6 +76,26 @@ def classify(
             yield _skip(record, f"{signature.name} archive recognised but not expanded")
         elif archives:
             yield from _expand(handle, record, limits)
+
+
+def _header_damage(
+    handle: DeviceHandle, record: FileRecord, size: int
+) -> list[tuple[int, int]]:
+    """Damaged E01 chunks under the first ``size`` bytes of a filesystem
+    file, if the device has any known damage (else nothing is looked up)."""
+    if record.archive_path or not handle.damage_within([(0, handle.size)]):
+        return []
+    try:
+        extents = record_extents(handle, record) or []
+    except FilesystemError:
+        return []
+    head, left = [], size
+    for lo, hi in extents:
+        if left <= 0:
+            break
+        head.append((lo, min(hi, lo + left)))
+        left -= hi - lo
+    return handle.damage_within(head)
 
 
 def _expand(

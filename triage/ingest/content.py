@@ -208,3 +208,48 @@ def read_record(
             del out[limit:]
             break
     return bytes(out)
+
+
+def record_extents(
+    handle: DeviceHandle, record: FileRecord
+) -> list[tuple[int, int]] | None:
+    """Where the record's bytes lie in the device: absolute (start, end) byte
+    ranges, from Sleuth Kit's data runs of the file (every non-resident
+    attribute, sparse runs left out); for an archive member, those of the
+    outermost archive; for a carved item, its own range. None when a file has
+    no runs (data stored inside the metadata, e.g. resident NTFS data).
+
+    Raises:
+        FilesystemError: the file cannot be opened.
+    """
+    import pytsk3
+
+    if record.source is Source.CARVED or (
+        record.carve_offset is not None and not record.archive_path
+    ):
+        base = record.carve_offset or 0
+        return [(base, base + record.size)]
+    if record.inode is None:
+        return None
+    fs = open_filesystem(handle, record.partition_offset)
+    try:
+        tsk_file = fs.open_meta(inode=record.inode)
+    except (OSError, RuntimeError) as exc:  # pytsk3 raises both
+        raise FilesystemError(
+            f"{_where(handle, record)}: cannot open inode {record.inode}: "
+            + failure(handle, exc)
+        ) from exc
+    block = int(fs.info.block_size)
+    skip = int(pytsk3.TSK_FS_ATTR_RUN_FLAG_SPARSE) | int(
+        pytsk3.TSK_FS_ATTR_RUN_FLAG_FILLER
+    )
+    extents = [
+        (
+            record.partition_offset + int(run.addr) * block,
+            record.partition_offset + (int(run.addr) + int(run.len)) * block,
+        )
+        for attr in tsk_file
+        for run in attr
+        if not int(run.flags) & skip and int(run.len) > 0
+    ]
+    return extents or None

@@ -14,6 +14,8 @@ the libyal libraries (libewf, libvmdk, libvhdi, libqcow) with mode ``"r"``.
 
 from __future__ import annotations
 
+import ctypes
+import logging
 import os
 import re
 import threading
@@ -26,7 +28,9 @@ from typing import Any, Protocol
 import pytsk3
 
 from triage.errors import EvidenceError
-from triage.records import Device
+from triage.records import Device, Skipped
+
+log = logging.getLogger(__name__)
 
 SECTOR = 512
 HEAD_BYTES = 512
@@ -89,13 +93,27 @@ class RawReader:
 
 
 class _LibyalReader:
-    """Adapts a libyal handle (pyewf/pyvmdk/pyvhdi/pyqcow) to ``Reader``."""
+    """Adapts a libyal handle (pyewf/pyvmdk/pyvhdi/pyqcow) to ``Reader``.
 
-    def __init__(self, handle: Any, *, keep: Sequence[Any] = ()) -> None:
+    ``checksums``: for EWF, where the image's chunks fail their checksum.
+    libewf reads such a chunk as zeros; the reader lets it (Sleuth Kit can go
+    on listing the rest) and keeps the damaged ranges a read touched for
+    ``take_damage``, so that every one is reported.
+    """
+
+    def __init__(
+        self,
+        handle: Any,
+        *,
+        keep: Sequence[Any] = (),
+        checksums: _EwfChecksums | None = None,
+    ) -> None:
         self._handle = handle
         self._keep = list(keep)  # parent handles that must outlive this one
         self._lock = threading.Lock()  # libyal handles keep a current offset
         self.size = int(handle.get_media_size())
+        self._checksums = checksums
+        self._touched: set[tuple[int, int]] = set()
 
     def read(self, offset: int, size: int) -> bytes:
         size = max(0, min(size, self.size - offset))
@@ -103,12 +121,153 @@ class _LibyalReader:
             return b""
         with self._lock:
             data: bytes = self._handle.read_buffer_at_offset(size, offset)
+            if self._checksums is not None:
+                self._touched.update(self._checksums.touched(offset, offset + size))
         return data
+
+    def damage_within(
+        self, extents: Sequence[tuple[int, int]]
+    ) -> list[tuple[int, int]]:
+        """The damaged chunks known so far that lie in any of ``extents``."""
+        if self._checksums is None:
+            return []
+        with self._lock:
+            return sorted(
+                {piece for lo, hi in extents for piece in self._checksums.known(lo, hi)}
+            )
+
+    def take_damage(self) -> list[tuple[int, int]]:
+        """Damaged byte ranges (start, end) read since the last call."""
+        with self._lock:
+            touched, self._touched = self._touched, set()
+        return sorted(touched)
 
     def close(self) -> None:
         self._handle.close()
         for parent in self._keep:
             parent.close()
+
+
+class _EwfChecksums:
+    """The byte ranges of an EWF image whose chunks failed their checksum.
+
+    libewf reads a damaged chunk as zeros and goes on (its default), and
+    pyewf has no call that tells; the libewf C API inside pyewf's extension
+    does (``libewf_handle_get_number_of_checksum_errors`` and
+    ``libewf_handle_get_checksum_error``, exported by the extension). They are
+    called through ctypes on the libewf handle a ``pyewf.handle`` wraps: the
+    pointer right after its Python object header (``struct pyewf_handle``).
+    That layout is checked first (object size, and the C handle must report
+    pyewf's media size); where it does not hold, ``of`` returns None and logs
+    that damaged chunks cannot be told from zeros.
+    """
+
+    def __init__(self, handle: Any, lib: ctypes.CDLL, pointer: int) -> None:
+        self._handle = handle  # keeps the C handle alive
+        self._pointer = ctypes.c_void_p(pointer)
+        self._count = lib.libewf_handle_get_number_of_checksum_errors
+        self._count.argtypes = [
+            ctypes.c_void_p,
+            ctypes.POINTER(ctypes.c_uint32),
+            ctypes.c_void_p,
+        ]
+        self._count.restype = ctypes.c_int
+        self._get = lib.libewf_handle_get_checksum_error
+        self._get.argtypes = [
+            ctypes.c_void_p,
+            ctypes.c_uint32,
+            ctypes.POINTER(ctypes.c_uint64),
+            ctypes.POINTER(ctypes.c_uint64),
+            ctypes.c_void_p,
+        ]
+        self._get.restype = ctypes.c_int
+        self._sector = int(handle.get_bytes_per_sector())
+        self._chunk = int(handle.get_chunk_size())
+        self._known = 0
+        self.damaged: list[tuple[int, int]] = []  # (start, end) byte ranges
+
+    @classmethod
+    def of(cls, handle: Any) -> _EwfChecksums | None:
+        import pyewf
+
+        head = object.__basicsize__
+        if type(handle).__basicsize__ != head + 2 * ctypes.sizeof(ctypes.c_void_p):
+            log.warning(_NO_CHECKSUMS, "pyewf.handle has another layout")
+            return None
+        try:
+            lib = ctypes.CDLL(pyewf.__file__)
+            media_size = lib.libewf_handle_get_media_size
+        except (OSError, AttributeError) as exc:
+            log.warning(_NO_CHECKSUMS, exc)
+            return None
+        media_size.argtypes = [
+            ctypes.c_void_p,
+            ctypes.POINTER(ctypes.c_uint64),
+            ctypes.c_void_p,
+        ]
+        media_size.restype = ctypes.c_int
+        pointer = ctypes.c_void_p.from_address(id(handle) + head).value
+        size = ctypes.c_uint64()
+        if (
+            not pointer
+            or media_size(pointer, ctypes.byref(size), None) != 1
+            or size.value != handle.get_media_size()
+        ):
+            log.warning(_NO_CHECKSUMS, "the libewf handle does not match pyewf's")
+            return None
+        return cls(handle, lib, pointer)
+
+    def known(self, start: int, end: int) -> list[tuple[int, int]]:
+        """The damaged chunks in ``[start, end)`` among those found so far,
+        one (start, end) byte range per chunk."""
+        chunk = self._chunk
+        pieces = []
+        for lo, hi in self.damaged:
+            if lo < end and start < hi:
+                first = max(lo, lo + (start - lo) // chunk * chunk)
+                for at in range(first, min(hi, end), chunk):
+                    pieces.append((at, min(at + chunk, hi)))
+        return pieces
+
+    def touched(self, start: int, end: int) -> list[tuple[int, int]]:
+        """The damaged chunks ``[start, end)`` touches (found by this read or
+        an earlier one), as (start, end) byte ranges, one per chunk: the same
+        read reports the same ranges however libewf has merged its list."""
+        count = ctypes.c_uint32()
+        if self._count(self._pointer, ctypes.byref(count), None) != 1:
+            return []
+        # libewf keeps merged ranges: a newly damaged chunk next to a known
+        # range widens it without adding one, so look again near known ones.
+        near = self._chunk
+        if count.value != self._known or any(
+            lo - near <= end and start <= hi + near for lo, hi in self.damaged
+        ):
+            self._reload(count.value)
+        return self.known(start, end)
+
+    def _reload(self, count: int) -> None:
+        first, sectors = ctypes.c_uint64(), ctypes.c_uint64()
+        damaged = []
+        for index in range(count):
+            if (
+                self._get(
+                    self._pointer,
+                    index,
+                    ctypes.byref(first),
+                    ctypes.byref(sectors),
+                    None,
+                )
+                == 1
+            ):
+                lo = first.value * self._sector
+                damaged.append((lo, lo + sectors.value * self._sector))
+        self.damaged, self._known = damaged, count
+
+
+_NO_CHECKSUMS = (
+    "E01 chunk checksums cannot be checked with this pyewf (%s): a damaged "
+    "chunk will read as zeros without an error"
+)
 
 
 # --- segment discovery --------------------------------------------------------
@@ -241,7 +400,7 @@ def _open_ewf(segments: Sequence[str]) -> Reader:
 
     handle = pyewf.handle()
     handle.open(list(segments), "r")
-    return _LibyalReader(handle)
+    return _LibyalReader(handle, checksums=_EwfChecksums.of(handle))
 
 
 def _open_vmdk(segments: Sequence[str]) -> Reader:
@@ -513,6 +672,26 @@ class DeviceHandle:
                 f"{self.device.device_id}: {self.take_read_error() or exc}"
             ) from exc
 
+    def take_damage(self) -> list[tuple[int, int]]:
+        """Byte ranges (start, end) read since the last call that the
+        container knows are damaged (E01 chunks failing their checksum, which
+        read as zeros). Empty for containers that cannot tell."""
+        take = getattr(self._reader, "take_damage", None)
+        return take() if take is not None else []
+
+    def damage_within(
+        self, extents: Sequence[tuple[int, int]]
+    ) -> list[tuple[int, int]]:
+        """The damaged chunks found so far that lie in ``extents`` (absolute
+        byte ranges): a read of those bytes, even one Sleuth Kit served from
+        its cache, got zeros there."""
+        within = getattr(self._reader, "damage_within", None)
+        return within(extents) if within is not None else []
+
+    def damage_skips(self) -> list[Skipped]:
+        """``take_damage`` as ``Skipped`` records, one per damaged chunk."""
+        return damage_records(self.device.device_id, self.take_damage())
+
     def take_read_error(self) -> str | None:
         """The last container read error (then forgotten), if any.
 
@@ -536,6 +715,19 @@ class DeviceHandle:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+DAMAGE_REASON = "E01 chunk fails its checksum (damaged image): read as zeros"
+
+
+def damage_records(device_id: str, ranges: Sequence[tuple[int, int]]) -> list[Skipped]:
+    """One ``Skipped`` (stage ``evidence``, location ``bytes A-B``) per
+    damaged range. The reason does not say what was reading, so the row is
+    the same whichever reader found it first (resumed scans stay equal)."""
+    return [
+        Skipped(device_id, f"bytes {lo}-{hi - 1}", "evidence", DAMAGE_REASON)
+        for lo, hi in ranges
+    ]
 
 
 def _stored_digest(container: str, reader: Reader) -> str | None:

@@ -32,7 +32,7 @@ from typing import Any
 import pytsk3
 
 from triage.errors import FilesystemError
-from triage.ingest.evidence import DeviceHandle
+from triage.ingest.evidence import DeviceHandle, damage_records
 from triage.ingest.volumes import failure, open_filesystem
 from triage.records import FileRecord, Partition, Skipped, Source
 
@@ -203,3 +203,22 @@ def iter_entries(
                 ctime=ctime,
                 crtime=crtime,
             )
+
+
+def listing_damage(handle: DeviceHandle, partition: Partition) -> list[Skipped]:
+    """After listing ``partition``: the damaged E01 chunks the listing read
+    (as zeros), one ``evidence`` row each, and one ``walk`` row saying the
+    listing may miss what was stored there. Empty when nothing was damaged."""
+    ranges = handle.take_damage()
+    if not ranges:
+        return []
+    where = ", ".join(f"{lo}-{hi - 1}" for lo, hi in ranges)
+    return [
+        *damage_records(partition.device_id, ranges),
+        _skip(
+            partition,
+            "listing",
+            f"the listing read {len(ranges)} damaged E01 chunk(s) as zeros "
+            f"(bytes {where}): entries or files stored there may be missing",
+        ),
+    ]
