@@ -930,6 +930,9 @@ class Store:
 
     def write_skipped(self, device_id: str, skipped: Iterable[Skipped]) -> None:
         """Record skips found outside a chunk (e.g. an unreadable partition)."""
+        skipped = list(skipped)
+        if not skipped:
+            return
         with self._transaction():
             self._db.executemany(
                 "INSERT OR REPLACE INTO skipped(device_id, location, stage, reason) "
