@@ -48,3 +48,17 @@ def evidence_state(paths: list[Path]) -> dict[str, tuple[str, int, int]]:
             st.st_size,
         )
     return out
+
+
+def damage_ewf_chunk(segments: list[Path], probe: bytes, flip_at: int = 5) -> None:
+    """Flip one byte of an E01 where ``probe`` (bytes of the media stored
+    as-is, not compressed) lies in its segment files: that chunk then fails
+    its checksum. Fails the test if ``probe`` is not found."""
+    for segment in sorted(segments):
+        raw = bytearray(segment.read_bytes())
+        at = raw.find(probe)
+        if at >= 0:
+            raw[at + flip_at] ^= 0xFF
+            segment.write_bytes(raw)
+            return
+    pytest.fail(f"{probe[:8].hex()}... not found in the E01 segments")

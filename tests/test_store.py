@@ -129,24 +129,6 @@ def test_reopen_keeps_data(tmp_path: Path) -> None:
         assert row.case_id == "C"
 
 
-def test_version_1_database_is_migrated_in_place(tmp_path: Path) -> None:
-    path = tmp_path / "c.db"
-    with Store(path) as s:  # a version-1 database: no runs.pid
-        s.register_device(DEV, "C")
-        run = _run(s)
-    db = sqlite3.connect(path)
-    db.execute("ALTER TABLE runs DROP COLUMN pid")
-    db.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
-    db.commit()
-    db.close()
-    with Store(path) as s:
-        assert s.schema_version() == 2
-        (got,) = s.runs("dev1")
-        assert got["run_id"] == run and got["pid"] is None  # kept, now with pid
-        assert s.device("dev1") is not None
-        assert s.interrupted_devices() == set()  # no pid: cannot tell, not called
-
-
 def _make_version_1(path: Path) -> int:
     with Store(path) as s:  # a version-1 database: no runs.pid
         s.register_device(DEV, "C")
@@ -157,6 +139,17 @@ def _make_version_1(path: Path) -> int:
     db.commit()
     db.close()
     return run
+
+
+def test_version_1_database_is_migrated_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "c.db"
+    run = _make_version_1(path)
+    with Store(path) as s:
+        assert s.schema_version() == 2
+        (got,) = s.runs("dev1")
+        assert got["run_id"] == run and got["pid"] is None  # kept, now with pid
+        assert s.device("dev1") is not None
+        assert s.interrupted_devices() == set()  # no pid: cannot tell, not called
 
 
 def _state(path: Path) -> tuple[str, int]:

@@ -57,7 +57,7 @@ from triage.hashmatch.kernels import one_blas_thread
 from triage.hashmatch.matcher import Matcher
 from triage.ingest.carve import MAX_ITEM, carve, unallocated_runs
 from triage.ingest.classify import classify
-from triage.ingest.content import iter_chunks, read_record, record_extents
+from triage.ingest.content import iter_chunks, read_record, record_damage
 from triage.ingest.evidence import damage_records, find_evidence, open_device
 from triage.ingest.media import is_media
 from triage.ingest.volumes import iter_partitions
@@ -278,11 +278,8 @@ def _item_damage(
     the record lies (Sleuth Kit may have served its bytes from a cache filled
     by an earlier read), or, for data without runs, by what this read
     ``touched``."""
-    if not touched and not handle.damage_within([(0, handle.size)]):
-        return []  # the common case: no damage known on this device
-    extents = record_extents(handle, record)
-    ranges = touched if extents is None else handle.damage_within(extents)
-    return damage_records(record.device_id, ranges)
+    ranges = record_damage(handle, record)
+    return damage_records(record.device_id, touched if ranges is None else ranges)
 
 
 def _remember_perceptual(

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tests.conftest import require_tools
+from tests.conftest import damage_ewf_chunk, require_tools
 from triage.cli import main
 from triage.errors import EvidenceError, FilesystemError
 from triage.ingest import iter_files
@@ -305,15 +305,7 @@ def test_damaged_e01_chunk_is_reported_not_silently_zeros(
     probe = content[MIB : MIB + 64]  # inside a chunk stored as-is (incompressible)
     with open_device(images["ewf"]) as clean:
         where = clean.read(0, clean.size).find(probe)
-    for segment in sorted(first.parent.glob("disk.E*")):
-        raw = bytearray(segment.read_bytes())
-        at = raw.find(probe)
-        if at >= 0:
-            raw[at + 10] ^= 0xFF
-            segment.write_bytes(raw)
-            break
-    else:
-        pytest.fail("noise.bin's bytes not found in the E01 segments")
+    damage_ewf_chunk(list(first.parent.glob("disk.E*")), probe, flip_at=10)
     chunk = 32 * 1024
     lo = where - where % chunk
     damaged = f"bytes {lo}-{lo + chunk - 1}"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import evidence_state
+from tests.conftest import damage_ewf_chunk, evidence_state
 from tests.pipeline.corpus import Corpus
 from tests.pipeline.helpers import dump, matched_entries
 from triage import pipeline
@@ -413,15 +413,7 @@ def test_a_damaged_e01_chunk_is_reported_and_the_rest_scanned(
         ]
         content = read_record(handle, beach)
     probe = content[len(content) // 2 : len(content) // 2 + 32]
-    for segment in sorted(folder.iterdir()):
-        raw = bytearray(segment.read_bytes())
-        at = raw.find(probe)
-        if at >= 0:
-            raw[at + 5] ^= 0xFF
-            segment.write_bytes(raw)
-            break
-    else:
-        pytest.fail("beach.jpg's bytes not found in the E01 segments")
+    damage_ewf_chunk(list(folder.iterdir()), probe)
 
     db = tmp_path / "damaged.db"
     summary = scan(
@@ -470,10 +462,7 @@ def test_a_picture_damaged_past_its_header_is_not_hashed(
         "fat16", {"DCIM/big.jpg": big, "note.txt": b"n"}, tmp_path / "f.img"
     )
     (first, *_) = disk.to_ewf(fat, tmp_path / "ewf" / "card")
-    probe = big[len(big) // 2 : len(big) // 2 + 32]
-    raw = bytearray(first.read_bytes())
-    raw[raw.index(probe) + 5] ^= 0xFF
-    first.write_bytes(raw)
+    damage_ewf_chunk([first], big[len(big) // 2 : len(big) // 2 + 32])
 
     db = tmp_path / "big.db"
     (device,) = scan(

@@ -13,9 +13,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Iterator
 
-from triage.errors import ArchiveError, EvidenceError, FilesystemError
+from triage.errors import ArchiveError, EvidenceError
 from triage.ingest.archives import DEFAULT_LIMITS, ArchiveLimits, iter_members
-from triage.ingest.content import open_record, read_record, record_extents
+from triage.ingest.content import open_record, read_record, record_damage
 from triage.ingest.evidence import DeviceHandle
 from triage.ingest.media import ARCHIVE, SNIFF_BYTES, identify, is_media, sniff
 from triage.records import FileRecord, Skipped
@@ -52,11 +52,11 @@ def classify(
             continue
         try:
             header = read_record(handle, item, limit=SNIFF_BYTES)
+            damaged = record_damage(handle, item, len(header))
         except (EvidenceError, ArchiveError) as exc:
             yield item
             yield _skip(item, f"unreadable, not classified: {exc}")
             continue
-        damaged = _header_damage(handle, item, len(header))
         if damaged:
             yield item
             yield _skip(
@@ -76,26 +76,6 @@ def classify(
             yield _skip(record, f"{signature.name} archive recognised but not expanded")
         elif archives:
             yield from _expand(handle, record, limits)
-
-
-def _header_damage(
-    handle: DeviceHandle, record: FileRecord, size: int
-) -> list[tuple[int, int]]:
-    """Damaged E01 chunks under the first ``size`` bytes of a filesystem
-    file, if the device has any known damage (else nothing is looked up)."""
-    if record.archive_path or not handle.damage_within([(0, handle.size)]):
-        return []
-    try:
-        extents = record_extents(handle, record) or []
-    except FilesystemError:
-        return []
-    head, left = [], size
-    for lo, hi in extents:
-        if left <= 0:
-            break
-        head.append((lo, min(hi, lo + left)))
-        left -= hi - lo
-    return handle.damage_within(head)
 
 
 def _expand(

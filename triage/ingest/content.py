@@ -56,14 +56,7 @@ def _range_reader(
         )
     if record.inode is None:
         raise FilesystemError(f"{_where(handle, record)}: record has no inode")
-    fs = open_filesystem(handle, record.partition_offset)
-    try:
-        tsk_file = fs.open_meta(inode=record.inode)
-    except (OSError, RuntimeError) as exc:  # pytsk3 raises both
-        raise FilesystemError(
-            f"{_where(handle, record)}: cannot open inode {record.inode}: "
-            + failure(handle, exc)
-        ) from exc
+    fs, tsk_file = _open_file(handle, record, record.inode)
     meta = tsk_file.info.meta
     args: tuple[int, ...] = ()
     size = int(meta.size) if meta is not None else 0
@@ -99,6 +92,18 @@ def _range_reader(
         return data
 
     return read_fs, size
+
+
+def _open_file(handle: DeviceHandle, record: FileRecord, inode: int) -> tuple[Any, Any]:
+    """(``FS_Info``, ``File``) of the record's filesystem file, by inode."""
+    fs = open_filesystem(handle, record.partition_offset)
+    try:
+        return fs, fs.open_meta(inode=inode)
+    except (OSError, RuntimeError) as exc:  # pytsk3 raises both
+        raise FilesystemError(
+            f"{_where(handle, record)}: cannot open inode {inode}: "
+            + failure(handle, exc)
+        ) from exc
 
 
 def _sparse_only(tsk_file: Any, attr_id: int) -> bool:
@@ -231,14 +236,7 @@ def record_extents(
         return [(base, base + record.size)]
     if record.inode is None:
         return None
-    fs = open_filesystem(handle, record.partition_offset)
-    try:
-        tsk_file = fs.open_meta(inode=record.inode)
-    except (OSError, RuntimeError) as exc:  # pytsk3 raises both
-        raise FilesystemError(
-            f"{_where(handle, record)}: cannot open inode {record.inode}: "
-            + failure(handle, exc)
-        ) from exc
+    fs, tsk_file = _open_file(handle, record, record.inode)
     block = int(fs.info.block_size)
     skip = int(pytsk3.TSK_FS_ATTR_RUN_FLAG_SPARSE) | int(
         pytsk3.TSK_FS_ATTR_RUN_FLAG_FILLER
@@ -253,3 +251,26 @@ def record_extents(
         if not int(run.flags) & skip and int(run.len) > 0
     ]
     return extents or None
+
+
+def record_damage(
+    handle: DeviceHandle, record: FileRecord, head: int | None = None
+) -> list[tuple[int, int]] | None:
+    """The damaged E01 chunks (found so far) under the record's bytes, or
+    under its first ``head`` bytes: one (start, end) byte range per chunk.
+    Empty at once when the device has no known damage (the common case, no
+    lookup); None when the record's place cannot be told (no data runs)."""
+    if not handle.damage_within([(0, handle.size)]):
+        return []
+    extents = record_extents(handle, record)
+    if extents is None:
+        return None
+    if head is not None:
+        cut, left = [], head
+        for lo, hi in extents:
+            if left <= 0:
+                break
+            cut.append((lo, min(hi, lo + left)))
+            left -= hi - lo
+        extents = cut
+    return handle.damage_within(extents)
