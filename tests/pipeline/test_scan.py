@@ -442,6 +442,13 @@ def test_a_damaged_e01_chunk_is_reported_and_the_rest_scanned(
         before = {m.record.display_path for m in store.media(device.device_id)}
     assert "Users/p/wall.jpg" in media
     assert media == before - set(items)
+    # Nothing known was found, but the device cannot be called clean.
+    from triage.casework import build_queue, open_store
+
+    with open_store(db) as store:
+        (row,) = build_queue(store)
+    assert row.tier == "needs-attention"
+    assert any(damaged.where in a for a in row.attention)
 
 
 def test_a_picture_damaged_past_its_header_is_not_hashed(
