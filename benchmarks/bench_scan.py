@@ -21,8 +21,10 @@ in one run on the same machine:
   pHash, compare by brute force with every set entry;
 * ``triage.pipeline.scan`` with 1 and 2 local worker processes (warm cache),
   and with 2 after dropping the evidence from the page cache (cold), each in
-  a fresh subprocess whose peak RSS (driver, and largest worker) and driver
-  CPU time are read with ``getrusage``;
+  a fresh subprocess: driver CPU time from ``getrusage``; peak RSS of the
+  driver and of the largest worker-side process from ``VmHWM`` in
+  ``/proc/PID/status`` (the workers' read every 0.2 s while they run), since
+  ``ru_maxrss`` survives ``exec`` and would report a parent's size;
 * time to first hit with ``stop_after=1`` (2 workers).
 
 It prints the seed, machine, date and a table. Not collected by pytest.
@@ -390,22 +392,64 @@ def _run_scan_child(config: dict[str, Any]) -> dict[str, Any]:
         "statuses": [d.status for d in summary.devices],
         "task_seconds": sum(d.task_seconds for d in summary.devices),
         "driver_cpu": sum(resource.getrusage(resource.RUSAGE_SELF)[:2]),
-        "driver_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-        "worker_rss": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024,
+        "driver_rss": _peak_rss(os.getpid()) or 0,
     }
 
 
+def _peak_rss(pid: int) -> int | None:
+    """Peak resident size of process ``pid`` since it started or last exec'd
+    (``VmHWM``), in bytes. Not ``ru_maxrss``: Linux keeps that across exec, so
+    a spawned worker would report the size of the process it was forked from."""
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
 def run_scan(config: dict[str, Any]) -> dict[str, Any]:
-    done = subprocess.run(
+    """One scan in a fresh process. While it runs, the peak size of each of
+    its descendants (Dask nannies and workers) is read every 0.2 s; the
+    largest is reported as ``worker_rss`` (the workers hold the index and the
+    pictures; a nanny is smaller)."""
+    import threading
+
+    import psutil
+
+    child = subprocess.Popen(
         [sys.executable, __file__, "--child", json.dumps(config)],
         cwd=REPO,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        check=False,
     )
-    if done.returncode != 0:
-        raise SystemExit(f"scan child failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    peaks: dict[int, int] = {}
+    done = threading.Event()
+
+    def watch() -> None:
+        parent = psutil.Process(child.pid)
+        while not done.wait(0.2):
+            try:
+                for proc in parent.children(recursive=True):
+                    peak = _peak_rss(proc.pid)
+                    if peak is not None:
+                        peaks[proc.pid] = max(peak, peaks.get(proc.pid, 0))
+            except psutil.Error:
+                pass
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    out, err = child.communicate()
+    done.set()
+    watcher.join()
+    if child.returncode != 0:
+        raise SystemExit(f"scan child failed:\n{err[-3000:]}")
+    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    result["worker_rss"] = max(peaks.values(), default=0)
+    return result
 
 
 def _row(
