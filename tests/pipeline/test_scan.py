@@ -442,6 +442,11 @@ def test_a_damaged_e01_chunk_is_reported_and_the_rest_scanned(
         before = {m.record.display_path for m in store.media(device.device_id)}
     assert "Users/p/wall.jpg" in media
     assert media == before - set(items)
+    # Scanning it again redoes nothing and changes nothing.
+    before_again = dump(db)
+    scan([copy], [corpus.bad_set, corpus.good_set], db, scheduler="sync",
+         chunk_files=CHUNK_FILES)  # fmt: skip
+    assert dump(db) == before_again
     # Nothing known was found, but the device cannot be called clean.
     from triage.casework import build_queue, open_store
 
