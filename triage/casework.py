@@ -367,7 +367,25 @@ def _matched_media(store: Store, device_id: str, evidence: str) -> list[MatchedM
                 matches=tuple(ms),
             )
         )
-    return out
+    return _note_carved_copies(out)
+
+
+def _note_carved_copies(items: list[MatchedMedia]) -> list[MatchedMedia]:
+    """Carved items whose content is also a listed file (by MD5) name those
+    files, so one picture found twice (a deleted file, and its clusters carved
+    from free space) reads as one."""
+    listed: dict[str, list[str]] = {}
+    for item in items:
+        if item.md5 and not item.carved:
+            listed.setdefault(item.md5, []).append(
+                item.path + (" (deleted)" if item.deleted else "")
+            )
+    return [
+        replace(item, same_content_as=tuple(listed[item.md5]))
+        if item.carved and item.md5 in listed
+        else item
+        for item in items
+    ]
 
 
 def case_data(

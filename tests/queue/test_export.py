@@ -184,3 +184,23 @@ def test_vics_export_reads_back_with_hashset_cli(tmp_path: Path) -> None:
     assert {e.values("md5")[0]: e.category for e in back.iter_entries()} == {
         hashlib.md5(b"a").hexdigest(): "B"
     }
+
+
+def test_a_carved_copy_of_a_deleted_file_names_it(tmp_path: Path) -> None:
+    """One picture found twice, as a deleted file and carved from its free
+    clusters: the carved item says which listed file has the same content."""
+    from triage.queue.report import render_report
+
+    data = data_for(tmp_path, [
+        Dev("phone", None, [
+            Item("DCIM/old.jpg", b"pic", deleted=True, matches=[hit("1", "A")]),
+            Item("", b"pic", carved_at=8192, matches=[hit("1", "A")]),
+            Item("", b"other", carved_at=65536, matches=[hit("2", "B")]),
+        ]),
+    ])  # fmt: skip
+    media = {
+        m["address"]: m for m in json.loads(export(data, "json"))["devices"][0]["media"]
+    }
+    same = {m["carve_offset"]: m["same_content_as"] for m in media.values()}
+    assert same == {None: [], 8192: ["DCIM/old.jpg (deleted)"], 65536: []}
+    assert "same content as DCIM/old.jpg (deleted)" in render_report(data)

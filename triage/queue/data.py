@@ -31,6 +31,9 @@ class MatchedMedia:
     media_type: str | None
     record: FileRecord | None
     matches: tuple[DeviceMatch, ...]
+    # A carved item: the listed files on the device with the same MD5 (a
+    # deleted file whose clusters carving found again, most often).
+    same_content_as: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

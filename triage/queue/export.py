@@ -93,6 +93,7 @@ def _media_json(item: MatchedMedia, cal: Calibration) -> dict[str, Any]:
         "carved": item.carved,
         "archive": item.archive,
         "carve_offset": item.carve_offset,
+        "same_content_as": list(item.same_content_as),
         "matches": [
             {
                 "set_name": m.set_name,

@@ -121,6 +121,12 @@ def _flags(item: MatchedMedia) -> str:
         flags.append('<span class="flag deleted">deleted</span>')
     if item.carved:
         flags.append('<span class="flag carved">carved</span>')
+        if item.same_content_as:
+            flags.append(
+                '<br><span class="muted">same content as '
+                + ", ".join(_e(p) for p in item.same_content_as)
+                + "</span>"
+            )
     if item.archive:
         flags.append('<span class="flag archive">archive</span>')
     return "".join(flags) or '<span class="flag">allocated</span>'
