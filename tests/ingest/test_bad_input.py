@@ -113,6 +113,24 @@ def test_missing_split_raw_segment(images: dict[str, Path], tmp_path: Path) -> N
     _assert_one_error(first, images["good"], "disk.002 is missing")
 
 
+def test_split_raw_segment_of_the_wrong_size(
+    images: dict[str, Path], tmp_path: Path
+) -> None:
+    """A middle segment cut short (a bad copy) would shift every byte after
+    it: the set is refused, naming the segment; so is an oversized last one."""
+    first = _copy_set(images["split"], tmp_path / "short")
+    middle = first.parent / "disk.002"
+    middle.write_bytes(middle.read_bytes()[:-4096])
+    with pytest.raises(EvidenceError, match=r"disk\.002 is \d+ bytes, but disk\.001"):
+        list(iter_files(first))
+    _assert_one_error(first, images["good"], "must all be the same size")
+
+    first = _copy_set(images["split"], tmp_path / "long")
+    last = sorted(first.parent.glob("disk.0*"))[-1]
+    last.write_bytes(last.read_bytes() + bytes(3 * MIB))
+    _assert_one_error(first, images["good"], "last segment is larger")
+
+
 def test_corrupt_ext4_superblock(images: dict[str, Path], tmp_path: Path) -> None:
     bad = tmp_path / "ext4-bad.img"
     shutil.copy(images["ext4"], bad)

@@ -313,7 +313,29 @@ def _split_segments(path: Path) -> tuple[str, ...]:
                 f"{path}: split raw segment {name(i).name} is missing "
                 f"(found {name(j).name} after it)"
             )
+    _check_split_sizes(path, segments)
     return tuple(segments)
+
+
+def _check_split_sizes(path: Path, segments: Sequence[str]) -> None:
+    """Splitting tools cut every segment but the last to one size. A segment
+    of another size (a copy cut short, a file from another set) would shift
+    every byte after it, so the set is refused rather than read wrong."""
+    if len(segments) < 2:
+        return
+    size = os.stat(segments[0]).st_size
+    for i, segment in enumerate(segments[1:], start=1):
+        got = os.stat(segment).st_size
+        last = i == len(segments) - 1
+        if (got > size) if last else (got != size):
+            raise EvidenceError(
+                f"{path}: split raw segment {Path(segment).name} is {got} bytes, "
+                f"but {Path(segments[0]).name} is {size}: "
+                + ("the last segment is larger than the others" if last
+                   else "segments before the last must all be the same size")
+                + " (truncated copy, or a segment from another set?); "
+                "not read, as every byte after it would be misplaced"
+            )  # fmt: skip
 
 
 def _is_later_segment(path: Path) -> bool:
