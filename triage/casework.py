@@ -33,7 +33,9 @@ from triage.records import Case, FileRecord, Partition, Source
 from triage.store import Store, record_from_row
 
 # Skipped rows from these stages, or at these locations, are whole regions.
-REGION_STAGES = frozenset({"evidence", "device", "volume", "partition", "filesystem"})
+REGION_STAGES = frozenset(
+    {"evidence", "acquisition", "device", "volume", "partition", "filesystem"}
+)
 _REGION_LOCATION = re.compile(r"^(p\d+(:unallocated\S*)?|partition .*)$")
 
 CASE_FIELDS: tuple[str, ...] = ("case_id", "access_to_children", "risk_band", "note")

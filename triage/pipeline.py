@@ -57,8 +57,15 @@ from triage.hashmatch.kernels import one_blas_thread
 from triage.hashmatch.matcher import Matcher
 from triage.ingest.carve import MAX_ITEM, carve, unallocated_runs
 from triage.ingest.classify import classify
-from triage.ingest.content import iter_chunks, read_record, record_damage
-from triage.ingest.evidence import damage_records, find_evidence, open_device
+from triage.ingest.content import iter_chunks, read_record, record_unreadable
+from triage.ingest.evidence import (
+    DAMAGED,
+    Unreadable,
+    damage_records,
+    find_evidence,
+    open_device,
+    unreadable_records,
+)
 from triage.ingest.media import is_media
 from triage.ingest.volumes import iter_partitions
 from triage.ingest.walk import iter_entries, listing_damage
@@ -271,15 +278,17 @@ def _cached_perceptual(
     return hit
 
 
-def _item_damage(
+def _item_unreadable(
     handle: Any, record: FileRecord, touched: list[tuple[int, int]]
-) -> list[Skipped]:
-    """The damaged E01 chunks in ``record``'s bytes, just read: found by where
-    the record lies (Sleuth Kit may have served its bytes from a cache filled
-    by an earlier read), or, for data without runs, by what this read
-    ``touched``."""
-    ranges = record_damage(handle, record)
-    return damage_records(record.device_id, touched if ranges is None else ranges)
+) -> list[Unreadable]:
+    """What of ``record``'s bytes, just read, the image could not give:
+    found by where the record lies (Sleuth Kit may have served its bytes from
+    a cache filled by an earlier read), or, for data without runs, by the
+    damaged chunks this read ``touched``."""
+    found = record_unreadable(handle, record)
+    if found is None:
+        return [Unreadable(lo, hi, DAMAGED) for lo, hi in touched]
+    return found
 
 
 def _remember_perceptual(
@@ -323,13 +332,20 @@ def _hash_item(
             )
     touched = handle.take_damage()
     out.skipped.extend(damage_records(record.device_id, touched))
-    damage = _item_damage(handle, record, touched)
-    if damage:
-        out.skipped.extend(damage)
-        raise EvidenceError(
-            f"its bytes include {len(damage)} damaged E01 chunk(s) ("
-            + ", ".join(d.where for d in damage)
-            + "), which read as zeros: not hashed"
+    unreadable = _item_unreadable(handle, record, touched)
+    if unreadable:
+        # Hashed as read all the same: no exact match can come of the zeros,
+        # but a perceptual one still can, and that is worth knowing.
+        out.skipped.extend(unreadable_records(record.device_id, unreadable))
+        out.skipped.append(
+            Skipped(
+                record.device_id,
+                where,
+                "hash",
+                "its bytes include what the image cannot give ("
+                + ", ".join(map(str, unreadable))
+                + "), which reads as zeros: hashed as read",
+            )
         )
     if matcher.is_known_good(md5, sha1):
         # Known-good (e.g. NSRL) content: never decoded, never a hit.
@@ -1113,6 +1129,7 @@ def _device_tasks(
             order.append(dev)
             emit(ScanEvent("device-done", dev, evidence=evidence, status="busy"))
             return
+        store.write_skipped(dev, handle.acquisition_skips())
         state = _DeviceState(dev, evidence, device.size, run_id, time.perf_counter())
         states[dev] = state
         order.append(dev)

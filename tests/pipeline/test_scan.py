@@ -3,6 +3,7 @@ stored, resuming, re-matching with a newer set, stop-after, evidence untouched."
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import socket
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import damage_ewf_chunk, evidence_state
+from tests.conftest import damage_ewf_chunk, evidence_state, write_ewf_with_gaps
 from tests.pipeline.corpus import Corpus
 from tests.pipeline.helpers import dump, matched_entries
 from triage import pipeline
@@ -436,8 +437,8 @@ def test_a_damaged_e01_chunk_is_reported_and_the_rest_scanned(
     (damaged,) = [s for s in skipped if s.stage == "evidence"]
     assert damaged.reason == DAMAGE_REASON
     for reason in items.values():
-        assert f"damaged E01 chunk(s) ({damaged.where})" in reason
-        assert "read as zeros: its type cannot be told" in reason
+        assert f"({damaged.where} (damaged E01 chunk))" in reason
+        assert "reads as zeros: its type cannot be told" in reason
     with Store(scanned[0]) as store:
         before = {m.record.display_path for m in store.media(device.device_id)}
     assert "Users/p/wall.jpg" in media
@@ -456,11 +457,12 @@ def test_a_damaged_e01_chunk_is_reported_and_the_rest_scanned(
     assert any(damaged.where in a for a in row.attention)
 
 
-def test_a_picture_damaged_past_its_header_is_not_hashed(
+def test_a_picture_damaged_past_its_header_is_hashed_as_read_and_flagged(
     corpus: Corpus, tmp_path: Path
 ) -> None:
     """Damage in the middle of a large picture: it is still recognised as a
-    JPEG, but its bytes (zeros there) are not hashed, and the item says why."""
+    JPEG and hashed as read (zeros there: no exact match can come of it, a
+    perceptual one still could), and the item says what it holds."""
     from triage.ingest import iter_files
     from triage.ingest.content import read_record
     from triage.ingest.evidence import open_device
@@ -482,13 +484,7 @@ def test_a_picture_damaged_past_its_header_is_not_hashed(
     ).devices
     with Store(db) as store:
         skipped = store.skipped(device.device_id)
-        media = list(store.media(device.device_id))
-    assert media == []
-    (item,) = [s for s in skipped if s.stage == "hash"]
-    assert item.where == "DCIM/big.jpg"
-    assert "damaged E01 chunk(s) (bytes " in item.reason
-    assert item.reason.endswith("which read as zeros: not hashed")
-    assert [s.stage for s in skipped].count("evidence") == 1
+        (item,) = store.media(device.device_id)
     with open_device(first) as handle:
         (rec,) = [
             r
@@ -496,4 +492,63 @@ def test_a_picture_damaged_past_its_header_is_not_hashed(
             if isinstance(r, FileRecord) and r.path == "DCIM/big.jpg"
         ]
         assert rec.media_type == "image/jpeg"  # the header is intact
-        assert read_record(handle, rec) != big  # zeros where the chunk was
+        as_read = read_record(handle, rec)
+    assert as_read != big  # zeros where the chunk was
+    assert item.record.path == "DCIM/big.jpg"
+    assert item.hashes.md5 == hashlib.md5(as_read).hexdigest()
+    (damaged,) = [s for s in skipped if s.stage == "evidence"]
+    (note,) = [s for s in skipped if s.stage == "hash"]
+    assert note.where == "DCIM/big.jpg"
+    assert f"({damaged.where} (damaged E01 chunk))" in note.reason
+    assert note.reason.endswith("which reads as zeros: hashed as read")
+
+
+def test_sectors_the_acquisition_could_not_read_are_reported(
+    corpus: Corpus, tmp_path: Path
+) -> None:
+    """An E01 of a failing drive records the sectors its acquisition could
+    not read (zeros in the image). They are reported as a region the scan
+    could not see, a picture lying across them says so (hashed as read), and
+    a device with nothing known found is not called clean."""
+    from triage.casework import build_queue, open_store
+    from triage.ingest import iter_files
+    from triage.ingest.content import record_extents
+    from triage.ingest.evidence import UNACQUIRED_REASON, open_device
+    from triage.records import FileRecord, Skipped
+    from triage.sample import disk
+    from triage.sample.pictures import encode, make_picture
+
+    big = encode(make_picture(6, 1600, 1200), quality=95)
+    fat = disk.build_filesystem(
+        "fat16", {"DCIM/big.jpg": big, "note.txt": b"n"}, tmp_path / "f.img"
+    )
+    image = fat.read_bytes()
+    with open_device(fat) as handle:
+        (rec,) = [
+            r
+            for r in iter_files(handle, carve=False)
+            if isinstance(r, FileRecord) and r.path == "DCIM/big.jpg"
+        ]
+        ((start, end),) = record_extents(handle, rec) or []
+    first_sector = (start + end) // 2 // 512
+    first = write_ewf_with_gaps(image, tmp_path / "ewf" / "card", [(first_sector, 8)])
+    gap = f"bytes {first_sector * 512}-{(first_sector + 8) * 512 - 1}"
+
+    listed = list(iter_files(first, carve=False))
+    assert Skipped(first.name, gap, "acquisition", UNACQUIRED_REASON) in listed
+
+    db = tmp_path / "gaps.db"
+    (device,) = scan(
+        [first], [corpus.bad_set], db, scheduler="sync", carving=False
+    ).devices
+    with Store(db) as store:
+        skipped = store.skipped(device.device_id)
+        (item,) = store.media(device.device_id)
+    assert Skipped(device.device_id, gap, "acquisition", UNACQUIRED_REASON) in skipped
+    (note,) = [s for s in skipped if s.stage == "hash"]
+    assert note.where == "DCIM/big.jpg" == item.record.path
+    assert f"({gap} (not acquired))" in note.reason
+    with open_store(db) as store:
+        (row,) = build_queue(store)
+    assert row.tier == "needs-attention"
+    assert any(gap in a for a in row.attention)

@@ -59,6 +59,7 @@ def iter_files(
         else open_device(evidence, device_id)
     )
     with opened as handle:
+        yield from handle.acquisition_skips()
         for part in iter_partitions(handle):
             yield from handle.damage_skips()
             if isinstance(part, Skipped):

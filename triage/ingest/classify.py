@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 
 from triage.errors import ArchiveError, EvidenceError
 from triage.ingest.archives import DEFAULT_LIMITS, ArchiveLimits, iter_members
-from triage.ingest.content import open_record, read_record, record_damage
+from triage.ingest.content import open_record, read_record, record_unreadable
 from triage.ingest.evidence import DeviceHandle
 from triage.ingest.media import ARCHIVE, SNIFF_BYTES, identify, is_media, sniff
 from triage.records import FileRecord, Skipped
@@ -52,18 +52,18 @@ def classify(
             continue
         try:
             header = read_record(handle, item, limit=SNIFF_BYTES)
-            damaged = record_damage(handle, item, len(header))
+            unreadable = record_unreadable(handle, item, len(header))
         except (EvidenceError, ArchiveError) as exc:
             yield item
             yield _skip(item, f"unreadable, not classified: {exc}")
             continue
-        if damaged:
+        if unreadable:
             yield item
             yield _skip(
                 item,
-                f"its first bytes lie in {len(damaged)} damaged E01 chunk(s) ("
-                + ", ".join(f"bytes {lo}-{hi - 1}" for lo, hi in damaged)
-                + "), which read as zeros: its type cannot be told",
+                "its first bytes lie in what the image cannot give ("
+                + ", ".join(map(str, unreadable))
+                + "), which reads as zeros: its type cannot be told",
             )
             continue
         mime = sniff(header)

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from triage.errors import FilesystemError
-from triage.ingest.evidence import DeviceHandle
+from triage.ingest.evidence import DeviceHandle, Unreadable
 from triage.ingest.volumes import failure, open_filesystem
 from triage.ingest.walk import ntfs_streams
 from triage.records import FileRecord, Source
@@ -253,14 +253,15 @@ def record_extents(
     return extents or None
 
 
-def record_damage(
+def record_unreadable(
     handle: DeviceHandle, record: FileRecord, head: int | None = None
-) -> list[tuple[int, int]] | None:
-    """The damaged E01 chunks (found so far) under the record's bytes, or
-    under its first ``head`` bytes: one (start, end) byte range per chunk.
-    Empty at once when the device has no known damage (the common case, no
-    lookup); None when the record's place cannot be told (no data runs)."""
-    if not handle.damage_within([(0, handle.size)]):
+) -> list[Unreadable] | None:
+    """The parts of the record's bytes (or of its first ``head`` bytes) that
+    the image cannot give: damaged E01 chunks found so far and acquisition
+    gaps, clipped to the record. Empty at once when the device has neither
+    (the common case, no lookup); None when the record's place cannot be told
+    (no data runs)."""
+    if not handle.has_unreadable():
         return []
     extents = record_extents(handle, record)
     if extents is None:
@@ -273,4 +274,4 @@ def record_damage(
             cut.append((lo, min(hi, lo + left)))
             left -= hi - lo
         extents = cut
-    return handle.damage_within(extents)
+    return handle.unreadable_within(extents)

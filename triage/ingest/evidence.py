@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import pytsk3
 
@@ -106,7 +106,7 @@ class _LibyalReader:
         handle: Any,
         *,
         keep: Sequence[Any] = (),
-        checksums: _EwfChecksums | None = None,
+        checksums: _EwfErrors | None = None,
     ) -> None:
         self._handle = handle
         self._keep = list(keep)  # parent handles that must outlive this one
@@ -136,6 +136,13 @@ class _LibyalReader:
                 {piece for lo, hi in extents for piece in self._checksums.known(lo, hi)}
             )
 
+    def acquisition_gaps(self) -> list[tuple[int, int]]:
+        """Byte ranges the acquisition could not read (zeros in the image)."""
+        if self._checksums is None:
+            return []
+        with self._lock:
+            return self._checksums.acquisition_gaps()
+
     def take_damage(self) -> list[tuple[int, int]]:
         """Damaged byte ranges (start, end) read since the last call."""
         with self._lock:
@@ -148,46 +155,59 @@ class _LibyalReader:
             parent.close()
 
 
-class _EwfChecksums:
-    """The byte ranges of an EWF image whose chunks failed their checksum.
+_COUNT_ARGS = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_uint32), ctypes.c_void_p]
+_RANGE_ARGS = [
+    ctypes.c_void_p,
+    ctypes.c_uint32,
+    ctypes.POINTER(ctypes.c_uint64),
+    ctypes.POINTER(ctypes.c_uint64),
+    ctypes.c_void_p,
+]
 
-    libewf reads a damaged chunk as zeros and goes on (its default), and
-    pyewf has no call that tells; the libewf C API inside pyewf's extension
-    does (``libewf_handle_get_number_of_checksum_errors`` and
-    ``libewf_handle_get_checksum_error``, exported by the extension). They are
-    called through ctypes on the libewf handle a ``pyewf.handle`` wraps: the
-    pointer right after its Python object header (``struct pyewf_handle``).
-    That layout is checked first (object size, and the C handle must report
-    pyewf's media size); where it does not hold, ``of`` returns None and logs
-    that damaged chunks cannot be told from zeros.
+
+def _bind(lib: ctypes.CDLL, name: str, argtypes: list[Any]) -> Any:
+    function = getattr(lib, name)
+    function.argtypes = argtypes
+    function.restype = ctypes.c_int
+    return function
+
+
+class _EwfErrors:
+    """What an EWF image records as unreadable, which libewf reads as zeros
+    without a word and pyewf has no call for:
+
+    * chunks that fail their checksum (damaged image files), found as they
+      are read (``libewf_handle_get_number_of_checksum_errors``/``_error``);
+    * sectors the acquisition could not read from the original device (the
+      image's error2 section: ``libewf_handle_get_number_of_acquiry_errors``/
+      ``_error``).
+
+    Those C functions are exported by pyewf's own extension and called through
+    ctypes on the libewf handle a ``pyewf.handle`` wraps: the pointer right
+    after its Python object header (``struct pyewf_handle``). That layout is
+    checked first (object size, and the C handle must report pyewf's media
+    size); where it does not hold, ``of`` returns None and logs that neither
+    can be told from zeros.
     """
 
     def __init__(self, handle: Any, lib: ctypes.CDLL, pointer: int) -> None:
         self._handle = handle  # keeps the C handle alive
         self._pointer = ctypes.c_void_p(pointer)
-        self._count = lib.libewf_handle_get_number_of_checksum_errors
-        self._count.argtypes = [
-            ctypes.c_void_p,
-            ctypes.POINTER(ctypes.c_uint32),
-            ctypes.c_void_p,
-        ]
-        self._count.restype = ctypes.c_int
-        self._get = lib.libewf_handle_get_checksum_error
-        self._get.argtypes = [
-            ctypes.c_void_p,
-            ctypes.c_uint32,
-            ctypes.POINTER(ctypes.c_uint64),
-            ctypes.POINTER(ctypes.c_uint64),
-            ctypes.c_void_p,
-        ]
-        self._get.restype = ctypes.c_int
+        self._checksum_count = _bind(
+            lib, "libewf_handle_get_number_of_checksum_errors", _COUNT_ARGS
+        )
+        self._checksum_get = _bind(lib, "libewf_handle_get_checksum_error", _RANGE_ARGS)
+        self._acquiry_count = _bind(
+            lib, "libewf_handle_get_number_of_acquiry_errors", _COUNT_ARGS
+        )
+        self._acquiry_get = _bind(lib, "libewf_handle_get_acquiry_error", _RANGE_ARGS)
         self._sector = int(handle.get_bytes_per_sector())
         self._chunk = int(handle.get_chunk_size())
         self._known = 0
         self.damaged: list[tuple[int, int]] = []  # (start, end) byte ranges
 
     @classmethod
-    def of(cls, handle: Any) -> _EwfChecksums | None:
+    def of(cls, handle: Any) -> _EwfErrors | None:
         import pyewf
 
         head = object.__basicsize__
@@ -196,16 +216,14 @@ class _EwfChecksums:
             return None
         try:
             lib = ctypes.CDLL(pyewf.__file__)
-            media_size = lib.libewf_handle_get_media_size
+            media_size = _bind(
+                lib,
+                "libewf_handle_get_media_size",
+                [ctypes.c_void_p, ctypes.POINTER(ctypes.c_uint64), ctypes.c_void_p],
+            )
         except (OSError, AttributeError) as exc:
             log.warning(_NO_CHECKSUMS, exc)
             return None
-        media_size.argtypes = [
-            ctypes.c_void_p,
-            ctypes.POINTER(ctypes.c_uint64),
-            ctypes.c_void_p,
-        ]
-        media_size.restype = ctypes.c_int
         pointer = ctypes.c_void_p.from_address(id(handle) + head).value
         size = ctypes.c_uint64()
         if (
@@ -216,6 +234,35 @@ class _EwfChecksums:
             log.warning(_NO_CHECKSUMS, "the libewf handle does not match pyewf's")
             return None
         return cls(handle, lib, pointer)
+
+    def _count(self, count: Any) -> int:
+        value = ctypes.c_uint32()
+        return (
+            value.value if count(self._pointer, ctypes.byref(value), None) == 1 else 0
+        )
+
+    def _ranges(self, get: Any, count: int) -> list[tuple[int, int]]:
+        """The first ``count`` sector ranges ``get`` gives, as byte ranges."""
+        first, sectors = ctypes.c_uint64(), ctypes.c_uint64()
+        out = []
+        for index in range(count):
+            if (
+                get(
+                    self._pointer,
+                    index,
+                    ctypes.byref(first),
+                    ctypes.byref(sectors),
+                    None,
+                )
+                == 1
+            ):
+                lo = first.value * self._sector
+                out.append((lo, lo + sectors.value * self._sector))
+        return out
+
+    def acquisition_gaps(self) -> list[tuple[int, int]]:
+        """Byte ranges the acquisition could not read (zeros in the image)."""
+        return self._ranges(self._acquiry_get, self._count(self._acquiry_count))
 
     def known(self, start: int, end: int) -> list[tuple[int, int]]:
         """The damaged chunks in ``[start, end)`` among those found so far,
@@ -233,40 +280,21 @@ class _EwfChecksums:
         """The damaged chunks ``[start, end)`` touches (found by this read or
         an earlier one), as (start, end) byte ranges, one per chunk: the same
         read reports the same ranges however libewf has merged its list."""
-        count = ctypes.c_uint32()
-        if self._count(self._pointer, ctypes.byref(count), None) != 1:
-            return []
+        count = self._count(self._checksum_count)
         # libewf keeps merged ranges: a newly damaged chunk next to a known
         # range widens it without adding one, so look again near known ones.
         near = self._chunk
-        if count.value != self._known or any(
+        if count != self._known or any(
             lo - near <= end and start <= hi + near for lo, hi in self.damaged
         ):
-            self._reload(count.value)
+            self.damaged = self._ranges(self._checksum_get, count)
+            self._known = count
         return self.known(start, end)
-
-    def _reload(self, count: int) -> None:
-        first, sectors = ctypes.c_uint64(), ctypes.c_uint64()
-        damaged = []
-        for index in range(count):
-            if (
-                self._get(
-                    self._pointer,
-                    index,
-                    ctypes.byref(first),
-                    ctypes.byref(sectors),
-                    None,
-                )
-                == 1
-            ):
-                lo = first.value * self._sector
-                damaged.append((lo, lo + sectors.value * self._sector))
-        self.damaged, self._known = damaged, count
 
 
 _NO_CHECKSUMS = (
-    "E01 chunk checksums cannot be checked with this pyewf (%s): a damaged "
-    "chunk will read as zeros without an error"
+    "E01 chunk checksums and acquisition errors cannot be read with this pyewf "
+    "(%s): a damaged chunk or an unacquired sector will read as zeros unreported"
 )
 
 
@@ -422,7 +450,7 @@ def _open_ewf(segments: Sequence[str]) -> Reader:
 
     handle = pyewf.handle()
     handle.open(list(segments), "r")
-    return _LibyalReader(handle, checksums=_EwfChecksums.of(handle))
+    return _LibyalReader(handle, checksums=_EwfErrors.of(handle))
 
 
 def _open_vmdk(segments: Sequence[str]) -> Reader:
@@ -671,6 +699,7 @@ class DeviceHandle:
         self._reader = reader
         self.img_info = ContainerImg(reader)
         self.fs_cache: dict[int, Any] = {}
+        self._gaps: list[tuple[int, int]] | None = None
 
     @property
     def size(self) -> int:
@@ -714,6 +743,37 @@ class DeviceHandle:
         """``take_damage`` as ``Skipped`` records, one per damaged chunk."""
         return damage_records(self.device.device_id, self.take_damage())
 
+    def acquisition_gaps(self) -> list[tuple[int, int]]:
+        """Byte ranges of the original device the acquisition could not read,
+        as the image records them (E01 error2 section); they hold zeros.
+        Empty for containers that record none."""
+        if self._gaps is None:
+            gaps = getattr(self._reader, "acquisition_gaps", None)
+            self._gaps = gaps() if gaps is not None else []
+        return self._gaps
+
+    def acquisition_skips(self) -> list[Skipped]:
+        """``acquisition_gaps`` as ``Skipped`` records (stage ``acquisition``)."""
+        return unreadable_records(
+            self.device.device_id,
+            [Unreadable(lo, hi, UNACQUIRED) for lo, hi in self.acquisition_gaps()],
+        )
+
+    def has_unreadable(self) -> bool:
+        """Whether any part of the device is known to read as zeros in place
+        of its content (damaged chunks found so far, or acquisition gaps)."""
+        return bool(self.acquisition_gaps() or self.damage_within([(0, self.size)]))
+
+    def unreadable_within(self, extents: Sequence[tuple[int, int]]) -> list[Unreadable]:
+        """The damaged chunks (found so far) and acquisition gaps in
+        ``extents`` (absolute byte ranges), clipped to them."""
+        out = [Unreadable(lo, hi, DAMAGED) for lo, hi in self.damage_within(extents)]
+        for lo, hi in self.acquisition_gaps():
+            for start, end in extents:
+                if lo < end and start < hi:
+                    out.append(Unreadable(max(lo, start), min(hi, end), UNACQUIRED))
+        return sorted(set(out))
+
     def take_read_error(self) -> str | None:
         """The last container read error (then forgotten), if any.
 
@@ -740,16 +800,45 @@ class DeviceHandle:
 
 
 DAMAGE_REASON = "E01 chunk fails its checksum (damaged image): read as zeros"
+UNACQUIRED_REASON = (
+    "the acquisition could not read these sectors of the original device (the "
+    "E01 records it): the image holds zeros there, not their content"
+)
+DAMAGED, UNACQUIRED = "damaged E01 chunk", "not acquired"
+
+
+class Unreadable(NamedTuple):
+    """A byte range of the device whose content the image cannot give: a
+    ``DAMAGED`` chunk or an ``UNACQUIRED`` gap. Both read as zeros."""
+
+    start: int
+    end: int
+    kind: str
+
+    def __str__(self) -> str:
+        return f"bytes {self.start}-{self.end - 1} ({self.kind})"
+
+
+def unreadable_records(device_id: str, ranges: Sequence[Unreadable]) -> list[Skipped]:
+    """One ``Skipped`` per range: stage ``evidence`` for a damaged chunk,
+    ``acquisition`` for a gap, location ``bytes A-B``."""
+    return [
+        Skipped(device_id, f"bytes {u.start}-{u.end - 1}", "evidence", DAMAGE_REASON)
+        if u.kind == DAMAGED
+        else Skipped(
+            device_id, f"bytes {u.start}-{u.end - 1}", "acquisition", UNACQUIRED_REASON
+        )
+        for u in ranges
+    ]
 
 
 def damage_records(device_id: str, ranges: Sequence[tuple[int, int]]) -> list[Skipped]:
     """One ``Skipped`` (stage ``evidence``, location ``bytes A-B``) per
     damaged range. The reason does not say what was reading, so the row is
     the same whichever reader found it first (resumed scans stay equal)."""
-    return [
-        Skipped(device_id, f"bytes {lo}-{hi - 1}", "evidence", DAMAGE_REASON)
-        for lo, hi in ranges
-    ]
+    return unreadable_records(
+        device_id, [Unreadable(lo, hi, DAMAGED) for lo, hi in ranges]
+    )
 
 
 def _stored_digest(container: str, reader: Reader) -> str | None:
