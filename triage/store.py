@@ -85,7 +85,9 @@ set_digest, entry_id, algorithm, variant))``
 
 ``skipped(device_id, location, stage, reason, PK(device_id, location, stage))``
     Everything that could not be read or processed, and why (nothing is
-    skipped silently). ``location`` is a path, address or partition.
+    skipped silently). ``location`` is a path, address or partition, or
+    ``bytes A-B`` of the device (stage ``evidence``: an E01 chunk failing its
+    checksum; ``acquisition``: sectors the acquisition could not read).
 """
 
 from __future__ import annotations
