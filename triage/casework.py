@@ -6,9 +6,9 @@ report and export only read the database.
 
 Skipped rows are split into *regions* (a whole partition, filesystem,
 unallocated area, the evidence itself, a damaged E01 chunk or sectors the
-acquisition could not read: the device cannot be called clean), *conflicts* (stage ``match``: one hash of an item agrees with
-a set entry and the other does not) and *items* (one file, archive member or
-picture).
+acquisition could not read: the device cannot be called clean), *conflicts*
+(stage ``match``: one hash of an item agrees with a set entry and the other
+does not) and *items* (one file, archive member or picture).
 """
 
 from __future__ import annotations
