@@ -204,15 +204,37 @@ def iter_chunks(
 def read_record(
     handle: DeviceHandle, record: FileRecord, limit: int | None = None
 ) -> bytes:
-    """The record's bytes (at most ``limit``): a header sniff or a whole file."""
-    out = bytearray()
+    """The record's bytes (at most ``limit``): a header sniff or a whole file.
+
+    A filesystem file or carved item is read in one call of its size (or of
+    ``limit``), so its bytes are not copied again here; an archive member is
+    joined from its decompressed pieces."""
+    if not record.archive_path:
+        read, size = _range_reader(handle, record)
+        want = size if limit is None else min(size, max(0, limit))
+        data = read(0, want) if want > 0 else b""
+        if len(data) < want:  # a short read: go on from where it stopped
+            pieces = [data]
+            got = len(data)
+            while got < want and (more := read(got, want - got)):
+                pieces.append(more)
+                got += len(more)
+            if got < want:
+                raise FilesystemError(
+                    f"{_where(handle, record)}: only {got} of {size} bytes readable"
+                )
+            data = b"".join(pieces)
+        return data
+    parts: list[bytes] = []
+    got = 0
     chunk = CHUNK if limit is None else max(1, min(CHUNK, limit))
     for data in iter_chunks(handle, record, chunk):
-        out += data
-        if limit is not None and len(out) >= limit:
-            del out[limit:]
+        parts.append(data)
+        got += len(data)
+        if limit is not None and got >= limit:
             break
-    return bytes(out)
+    out = b"".join(parts)
+    return out if limit is None else out[:limit]
 
 
 def record_extents(
