@@ -336,7 +336,10 @@ def _hash_item(
     if unreadable:
         # Hashed as read all the same: no exact match can come of the zeros,
         # but a perceptual one still can, and that is worth knowing.
-        out.skipped.extend(unreadable_records(record.device_id, unreadable))
+        # Damaged chunks as whole-chunk rows (acquisition gaps were recorded
+        # whole when the device was opened).
+        damaged = [u for u in unreadable if u.kind == DAMAGED]
+        out.skipped.extend(unreadable_records(record.device_id, damaged))
         out.skipped.append(
             Skipped(
                 record.device_id,

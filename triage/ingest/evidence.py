@@ -95,10 +95,10 @@ class RawReader:
 class _LibyalReader:
     """Adapts a libyal handle (pyewf/pyvmdk/pyvhdi/pyqcow) to ``Reader``.
 
-    ``checksums``: for EWF, where the image's chunks fail their checksum.
-    libewf reads such a chunk as zeros; the reader lets it (Sleuth Kit can go
-    on listing the rest) and keeps the damaged ranges a read touched for
-    ``take_damage``, so that every one is reported.
+    ``errors``: for EWF, what the image records as unreadable (``_EwfErrors``).
+    libewf reads a chunk that fails its checksum as zeros; the reader lets it
+    (Sleuth Kit can go on listing the rest) and keeps the damaged ranges a
+    read touched for ``take_damage``, so that every one is reported.
     """
 
     def __init__(
@@ -106,13 +106,13 @@ class _LibyalReader:
         handle: Any,
         *,
         keep: Sequence[Any] = (),
-        checksums: _EwfErrors | None = None,
+        errors: _EwfErrors | None = None,
     ) -> None:
         self._handle = handle
         self._keep = list(keep)  # parent handles that must outlive this one
         self._lock = threading.Lock()  # libyal handles keep a current offset
         self.size = int(handle.get_media_size())
-        self._checksums = checksums
+        self._errors = errors
         self._touched: set[tuple[int, int]] = set()
 
     def read(self, offset: int, size: int) -> bytes:
@@ -121,27 +121,27 @@ class _LibyalReader:
             return b""
         with self._lock:
             data: bytes = self._handle.read_buffer_at_offset(size, offset)
-            if self._checksums is not None:
-                self._touched.update(self._checksums.touched(offset, offset + size))
+            if self._errors is not None:
+                self._touched.update(self._errors.touched(offset, offset + size))
         return data
 
     def damage_within(
         self, extents: Sequence[tuple[int, int]]
     ) -> list[tuple[int, int]]:
         """The damaged chunks known so far that lie in any of ``extents``."""
-        if self._checksums is None:
+        if self._errors is None:
             return []
         with self._lock:
             return sorted(
-                {piece for lo, hi in extents for piece in self._checksums.known(lo, hi)}
+                {piece for lo, hi in extents for piece in self._errors.known(lo, hi)}
             )
 
     def acquisition_gaps(self) -> list[tuple[int, int]]:
         """Byte ranges the acquisition could not read (zeros in the image)."""
-        if self._checksums is None:
+        if self._errors is None:
             return []
         with self._lock:
-            return self._checksums.acquisition_gaps()
+            return self._errors.acquisition_gaps()
 
     def take_damage(self) -> list[tuple[int, int]]:
         """Damaged byte ranges (start, end) read since the last call."""
@@ -450,7 +450,7 @@ def _open_ewf(segments: Sequence[str]) -> Reader:
 
     handle = pyewf.handle()
     handle.open(list(segments), "r")
-    return _LibyalReader(handle, checksums=_EwfErrors.of(handle))
+    return _LibyalReader(handle, errors=_EwfErrors.of(handle))
 
 
 def _open_vmdk(segments: Sequence[str]) -> Reader:
