@@ -344,7 +344,7 @@ def _hash_item(
             Skipped(
                 record.device_id,
                 where,
-                "hash",
+                "unreadable",  # its own stage: a decode error may follow
                 "its bytes include what the image cannot give ("
                 + ", ".join(map(str, unreadable))
                 + "), which reads as zeros: hashed as read",

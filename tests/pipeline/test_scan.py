@@ -497,7 +497,7 @@ def test_a_picture_damaged_past_its_header_is_hashed_as_read_and_flagged(
     assert item.record.path == "DCIM/big.jpg"
     assert item.hashes.md5 == hashlib.md5(as_read).hexdigest()
     (damaged,) = [s for s in skipped if s.stage == "evidence"]
-    (note,) = [s for s in skipped if s.stage == "hash"]
+    (note,) = [s for s in skipped if s.stage == "unreadable"]
     assert note.where == "DCIM/big.jpg"
     assert f"({damaged.where} (damaged E01 chunk))" in note.reason
     assert note.reason.endswith("which reads as zeros: hashed as read")
@@ -547,7 +547,7 @@ def test_sectors_the_acquisition_could_not_read_are_reported(
     assert [s for s in skipped if s.stage == "acquisition"] == [
         Skipped(device.device_id, gap, "acquisition", UNACQUIRED_REASON)
     ]  # once, whole: not again clipped to the picture
-    (note,) = [s for s in skipped if s.stage == "hash"]
+    (note,) = [s for s in skipped if s.stage == "unreadable"]
     assert note.where == "DCIM/big.jpg" == item.record.path
     assert f"({gap} (not acquired))" in note.reason
     with open_store(db) as store:
