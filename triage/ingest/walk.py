@@ -207,8 +207,9 @@ def iter_entries(
 
 def listing_damage(handle: DeviceHandle, partition: Partition) -> list[Skipped]:
     """After listing ``partition``: the damaged E01 chunks the listing read
-    (as zeros), one ``evidence`` row each, and one ``walk`` row saying the
-    listing may miss what was stored there. Empty when nothing was damaged."""
+    (as zeros), one ``evidence`` row each, and one row for the partition
+    (``partition N:listing``) saying the listing may miss what was stored
+    there. Empty when nothing was damaged."""
     ranges = handle.take_damage()
     if not ranges:
         return []
