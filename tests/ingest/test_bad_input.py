@@ -353,3 +353,22 @@ def test_damaged_e01_chunk_is_reported_not_silently_zeros(
         assert handle.take_damage() == []  # each read reports what it touched
         handle.read(where, 1)
         assert handle.take_damage() == [(lo, lo + chunk)]
+
+
+def test_damaged_directory_chunk_is_reported_by_the_listing(
+    images: dict[str, Path], tmp_path: Path
+) -> None:
+    """Damage under a directory's entries: Sleuth Kit lists zeros there, so
+    entries may be missing; the listing says so for the partition, naming the
+    damaged bytes."""
+    first = _copy_set(images["ewf"], tmp_path / "dir")
+    # The 8.3 entry of sub/data.bin, in the "sub" directory's cluster.
+    damage_ewf_chunk(list(first.parent.glob("disk.E*")), b"DATA    BIN")
+    items = list(iter_files(first, carve=False))
+    skips = [i for i in items if isinstance(i, Skipped)]
+    (listing,) = [s for s in skips if s.where.endswith(":listing")]
+    assert "damaged E01 chunk(s) as zeros" in listing.reason
+    assert "may be missing" in listing.reason
+    damaged = [s for s in skips if s.stage == "evidence"]
+    assert damaged and all(d.where[len("bytes ") :] in listing.reason for d in damaged)
+    assert "sub/data.bin" not in {i.path for i in items if isinstance(i, FileRecord)}
