@@ -457,6 +457,30 @@ def test_a_damaged_e01_chunk_is_reported_and_the_rest_scanned(
     assert any(damaged.where in a for a in row.attention)
 
 
+def _card_with_a_big_picture(tmp_path: Path, seed: int) -> tuple[bytes, Path]:
+    """A FAT16 card image holding one 1600x1200 JPEG (over four E01 chunks)."""
+    from triage.sample import disk
+    from triage.sample.pictures import encode, make_picture
+
+    big = encode(make_picture(seed, 1600, 1200), quality=95)
+    assert len(big) > 4 * 32 * 1024
+    files = {"DCIM/big.jpg": big, "note.txt": b"n"}
+    return big, disk.build_filesystem("fat16", files, tmp_path / "f.img")
+
+
+def _scan_alone(corpus: Corpus, first: Path, db: Path) -> tuple[str, list, list]:
+    """Scan one device (sync, no carving): its id, skipped rows and media."""
+    (device,) = scan(
+        [first], [corpus.bad_set], db, scheduler="sync", carving=False
+    ).devices
+    with Store(db) as store:
+        return (
+            device.device_id,
+            store.skipped(device.device_id),
+            list(store.media(device.device_id)),
+        )
+
+
 def test_a_picture_damaged_past_its_header_is_hashed_as_read_and_flagged(
     corpus: Corpus, tmp_path: Path
 ) -> None:
@@ -468,23 +492,11 @@ def test_a_picture_damaged_past_its_header_is_hashed_as_read_and_flagged(
     from triage.ingest.evidence import open_device
     from triage.records import FileRecord
     from triage.sample import disk
-    from triage.sample.pictures import encode, make_picture
 
-    big = encode(make_picture(5, 1600, 1200), quality=95)
-    assert len(big) > 4 * 32 * 1024
-    fat = disk.build_filesystem(
-        "fat16", {"DCIM/big.jpg": big, "note.txt": b"n"}, tmp_path / "f.img"
-    )
+    big, fat = _card_with_a_big_picture(tmp_path, 5)
     (first, *_) = disk.to_ewf(fat, tmp_path / "ewf" / "card")
     damage_ewf_chunk([first], big[len(big) // 2 : len(big) // 2 + 32])
-
-    db = tmp_path / "big.db"
-    (device,) = scan(
-        [first], [corpus.bad_set], db, scheduler="sync", carving=False
-    ).devices
-    with Store(db) as store:
-        skipped = store.skipped(device.device_id)
-        (item,) = store.media(device.device_id)
+    _, skipped, (item,) = _scan_alone(corpus, first, tmp_path / "big.db")
     with open_device(first) as handle:
         (rec,) = [
             r
@@ -515,13 +527,8 @@ def test_sectors_the_acquisition_could_not_read_are_reported(
     from triage.ingest.content import record_extents
     from triage.ingest.evidence import UNACQUIRED_REASON, open_device
     from triage.records import FileRecord, Skipped
-    from triage.sample import disk
-    from triage.sample.pictures import encode, make_picture
 
-    big = encode(make_picture(6, 1600, 1200), quality=95)
-    fat = disk.build_filesystem(
-        "fat16", {"DCIM/big.jpg": big, "note.txt": b"n"}, tmp_path / "f.img"
-    )
+    _, fat = _card_with_a_big_picture(tmp_path, 6)
     image = fat.read_bytes()
     with open_device(fat) as handle:
         (rec,) = [
@@ -538,14 +545,9 @@ def test_sectors_the_acquisition_could_not_read_are_reported(
     assert Skipped(first.name, gap, "acquisition", UNACQUIRED_REASON) in listed
 
     db = tmp_path / "gaps.db"
-    (device,) = scan(
-        [first], [corpus.bad_set], db, scheduler="sync", carving=False
-    ).devices
-    with Store(db) as store:
-        skipped = store.skipped(device.device_id)
-        (item,) = store.media(device.device_id)
+    device_id, skipped, (item,) = _scan_alone(corpus, first, db)
     assert [s for s in skipped if s.stage == "acquisition"] == [
-        Skipped(device.device_id, gap, "acquisition", UNACQUIRED_REASON)
+        Skipped(device_id, gap, "acquisition", UNACQUIRED_REASON)
     ]  # once, whole: not again clipped to the picture
     (note,) = [s for s in skipped if s.stage == "unreadable"]
     assert note.where == "DCIM/big.jpg" == item.record.path
