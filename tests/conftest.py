@@ -117,3 +117,18 @@ def write_ewf_with_gaps(
     finally:
         lib.libewf_handle_free(ctypes.byref(handle), None)
     return out_base.with_name(out_base.name + ".E01")
+
+
+@pytest.fixture(params=["system", "pyewf"])
+def ewf_reader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test with each E01 reader: the system libewf (``_SystemEwf``,
+    the default where it is installed) and pyewf (the fallback)."""
+    from triage.ingest import evidence
+
+    if request.param == "pyewf":
+        monkeypatch.setattr(
+            evidence._SystemEwf, "open", classmethod(lambda cls, s: None)
+        )
+    elif evidence._SystemEwf._library() is None:
+        pytest.skip("the system libewf (libewf2) is not installed")
+    return str(request.param)

@@ -301,7 +301,7 @@ def test_randomly_corrupted_copies_fail_cleanly(fs: str, tmp_path: Path) -> None
 
 
 def test_damaged_e01_chunk_is_reported_not_silently_zeros(
-    images: dict[str, Path], tmp_path: Path
+    images: dict[str, Path], tmp_path: Path, ewf_reader: str
 ) -> None:
     """A byte flipped inside an E01 chunk: libewf reads the chunk as zeros and
     says nothing (checked first: that is why triage asks it). Listing goes on
@@ -356,7 +356,7 @@ def test_damaged_e01_chunk_is_reported_not_silently_zeros(
 
 
 def test_damaged_directory_chunk_is_reported_by_the_listing(
-    images: dict[str, Path], tmp_path: Path
+    images: dict[str, Path], tmp_path: Path, ewf_reader: str
 ) -> None:
     """Damage under a directory's entries: Sleuth Kit lists zeros there, so
     entries may be missing; the listing says so for the partition, naming the

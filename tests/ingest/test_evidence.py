@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import random
 import shutil
 from pathlib import Path
 
@@ -69,7 +70,9 @@ def test_split_raw_found_from_first_segment(
     assert find_evidence(tmp_path) == [segments[0]]
 
 
-def test_ewf_recognised_by_signature_not_name(disk: Path, tmp_path: Path) -> None:
+def test_ewf_recognised_by_signature_not_name(
+    disk: Path, tmp_path: Path, ewf_reader: str
+) -> None:
     require_tools("ewfacquire")
     segments = to_ewf(disk, tmp_path / "e" / "img")
     renamed = tmp_path / "exhibit.bin"
@@ -85,6 +88,66 @@ def test_ewf_recognised_by_signature_not_name(disk: Path, tmp_path: Path) -> Non
     fake = tmp_path / "fake.E01"
     shutil.copy(disk, fake)
     assert identify(fake).name == "raw"
+
+
+@pytest.mark.parametrize("compression", ["empty-block", "fast", "best"])
+def test_both_ewf_readers_give_the_same_bytes(
+    disk: Path, tmp_path: Path, compression: str
+) -> None:
+    """The system libewf (default) and pyewf (fallback) read every byte of a
+    multi-segment E01, compressed or not, the same, and report the same
+    stored digests; an EWF2 image (Ex01) is never given to the system one."""
+    import subprocess
+
+    import pyewf
+
+    from triage.ingest import evidence
+
+    require_tools("ewfacquire")
+    if evidence._SystemEwf._library() is None:
+        pytest.skip("the system libewf (libewf2) is not installed")
+    big = tmp_path / "big.dd"
+    noise = random.Random(3).randbytes(3 * MIB)  # does not compress: segments
+    big.write_bytes(disk.read_bytes() + noise + (b"evidence text " * 4096) * 40)
+    out = tmp_path / "e" / "img"
+    out.parent.mkdir()
+    subprocess.run(
+        ["ewfacquire", "-u", "-q", "-t", str(out), "-f", "encase6", "-c",
+         compression, "-S", str(MIB), "-d", "sha1", str(big)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    segments = pyewf.glob(str(out) + ".E01")
+    assert len(segments) >= 2
+    with open_device(segments[0]) as system:
+        assert isinstance(system._reader._handle, evidence._SystemEwf)  # noqa: SLF001
+        got = system.read(0, system.size)
+        digest = system.device.stored_digest
+    assert got == big.read_bytes()
+    handle = pyewf.handle()
+    handle.open(segments)
+    assert handle.read_buffer_at_offset(handle.get_media_size(), 0) == got
+    stored = handle.get_hash_values()
+    handle.close()
+    assert digest == f"md5:{stored['MD5']} sha1:{stored['SHA1']}"
+    ex01 = tmp_path / "x.Ex01"
+    ex01.write_bytes(b"EVF2\r\n\x81\x00" + bytes(100))
+    assert evidence._SystemEwf.open([str(ex01)]) is None
+
+
+def test_pyewf_is_used_where_the_system_libewf_is_missing(
+    disk: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pyewf
+
+    from triage.ingest import evidence
+
+    require_tools("ewfacquire")
+    monkeypatch.setattr(evidence._SystemEwf, "_lib", None)
+    monkeypatch.setattr(evidence._SystemEwf, "_missing", True)
+    segments = to_ewf(disk, tmp_path / "e" / "img")
+    with open_device(segments[0]) as handle:
+        assert isinstance(handle._reader._handle, pyewf.handle)  # noqa: SLF001
+        assert handle.read(0, handle.size) == disk.read_bytes()
 
 
 def test_later_ewf_segment_opens_the_whole_set(disk: Path, tmp_path: Path) -> None:

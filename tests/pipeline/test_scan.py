@@ -391,6 +391,7 @@ def test_a_damaged_e01_chunk_is_reported_and_the_rest_scanned(
     corpus: Corpus,
     scanned: tuple[Path, ScanSummary, dict, dict],
     tmp_path: Path,
+    ewf_reader: str,
 ) -> None:
     """A flipped byte inside a picture's chunk of an E01: libewf would hand
     over zeros. That picture is reported as not hashed, naming the damaged
@@ -482,7 +483,7 @@ def _scan_alone(corpus: Corpus, first: Path, db: Path) -> tuple[str, list, list]
 
 
 def test_a_picture_damaged_past_its_header_is_hashed_as_read_and_flagged(
-    corpus: Corpus, tmp_path: Path
+    corpus: Corpus, tmp_path: Path, ewf_reader: str
 ) -> None:
     """Damage in the middle of a large picture: it is still recognised as a
     JPEG and hashed as read (zeros there: no exact match can come of it, a
@@ -516,7 +517,7 @@ def test_a_picture_damaged_past_its_header_is_hashed_as_read_and_flagged(
 
 
 def test_sectors_the_acquisition_could_not_read_are_reported(
-    corpus: Corpus, tmp_path: Path
+    corpus: Corpus, tmp_path: Path, ewf_reader: str
 ) -> None:
     """An E01 of a failing drive records the sectors its acquisition could
     not read (zeros in the image). They are reported as a region the scan

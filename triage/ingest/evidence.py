@@ -192,7 +192,7 @@ class _EwfErrors:
 
     def __init__(self, handle: Any, lib: ctypes.CDLL, pointer: int) -> None:
         self._handle = handle  # keeps the C handle alive
-        self._pointer = ctypes.c_void_p(pointer)
+        self._pointer = ctypes.c_void_p(pointer)  # its libewf_handle_t
         self._checksum_count = _bind(
             lib, "libewf_handle_get_number_of_checksum_errors", _COUNT_ARGS
         )
@@ -208,6 +208,9 @@ class _EwfErrors:
 
     @classmethod
     def of(cls, handle: Any) -> _EwfErrors | None:
+        """For a ``pyewf.handle`` (see above) or a ``_SystemEwf``."""
+        if isinstance(handle, _SystemEwf):
+            return cls(handle, handle.lib, handle.pointer)
         import pyewf
 
         head = object.__basicsize__
@@ -443,13 +446,151 @@ def _check_ewf1_segments(segments: Sequence[str]) -> None:
             )
 
 
+class _SystemEwf:
+    """An EWF1 image read through the system's libewf (Debian ``libewf2``,
+    installed with ``ewf-tools``), by its C API through ctypes; it offers the
+    calls ``_LibyalReader`` and ``_stored_digest`` make of a ``pyewf.handle``.
+
+    Why: the pyewf wheel is built without zlib and inflates compressed chunks
+    with libewf's own code, ~4.7x slower than zlib on compressible data (90 vs
+    ~420 MB/s, ``benchmarks/bench_ewf.py``); most acquisitions compress every
+    chunk. The system library is libewf-legacy 20140813, the upstream stable
+    line, linked to zlib. It reads EWF1 (E01/L01/S01) only: EWF2 (Ex01) goes to
+    pyewf, as does everything when the library is missing or will not open
+    the image (``open`` returns None then).
+    """
+
+    _lib: ctypes.CDLL | None = None
+    _missing = False
+
+    def __init__(self, lib: ctypes.CDLL, pointer: ctypes.c_void_p) -> None:
+        self.lib = lib
+        self.pointer = pointer.value or 0
+        self._handle = pointer
+        self._buffer = ctypes.create_string_buffer(0)
+
+    @classmethod
+    def _library(cls) -> ctypes.CDLL | None:
+        if cls._lib is None and not cls._missing:
+            import ctypes.util
+
+            name = ctypes.util.find_library("ewf")
+            try:
+                lib = ctypes.CDLL(name) if name else None
+            except OSError:
+                lib = None
+            if lib is None or not hasattr(lib, "libewf_handle_read_random"):
+                cls._missing = True
+                return None
+            p, size, i64 = ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int64
+            out64 = ctypes.POINTER(ctypes.c_uint64)
+            out32 = ctypes.POINTER(ctypes.c_uint32)
+            for name_, args, restype in (
+                ("libewf_handle_initialize", [ctypes.POINTER(p), p], ctypes.c_int),
+                (
+                    "libewf_handle_open",
+                    [p, ctypes.POINTER(ctypes.c_char_p), ctypes.c_int, ctypes.c_int, p],
+                    ctypes.c_int,
+                ),
+                ("libewf_handle_read_random", [p, p, size, i64, p], ctypes.c_ssize_t),
+                ("libewf_handle_get_media_size", [p, out64, p], ctypes.c_int),
+                ("libewf_handle_get_bytes_per_sector", [p, out32, p], ctypes.c_int),
+                ("libewf_handle_get_chunk_size", [p, out32, p], ctypes.c_int),
+                (
+                    "libewf_handle_get_utf8_hash_value",
+                    [p, ctypes.c_char_p, size, ctypes.c_char_p, size, p],
+                    ctypes.c_int,
+                ),
+                ("libewf_handle_close", [p, p], ctypes.c_int),
+                ("libewf_handle_free", [ctypes.POINTER(p), p], ctypes.c_int),
+                ("libewf_error_sprint", [p, ctypes.c_char_p, size], ctypes.c_int),
+                ("libewf_error_free", [ctypes.POINTER(p)], None),
+            ):
+                function = getattr(lib, name_)
+                function.argtypes = args
+                function.restype = restype
+            cls._lib = lib
+        return cls._lib
+
+    @classmethod
+    def open(cls, segments: Sequence[str]) -> _SystemEwf | None:
+        with open(segments[0], "rb") as fh:
+            if not fh.read(len(_EWF1)) == _EWF1:
+                return None  # EWF2: pyewf
+        lib = cls._library()
+        if lib is None:
+            return None
+        pointer = ctypes.c_void_p()
+        if lib.libewf_handle_initialize(ctypes.byref(pointer), None) != 1:
+            return None
+        names = (ctypes.c_char_p * len(segments))(*(os.fsencode(s) for s in segments))
+        read_only = 1  # LIBEWF_OPEN_READ
+        if lib.libewf_handle_open(pointer, names, len(segments), read_only, None) != 1:
+            lib.libewf_handle_free(ctypes.byref(pointer), None)
+            return None
+        return cls(lib, pointer)
+
+    def _get(self, name: str, kind: type[Any]) -> int:
+        value = kind()
+        if getattr(self.lib, name)(self._handle, ctypes.byref(value), None) != 1:
+            raise OSError(f"{name} failed")
+        return int(value.value)
+
+    def get_media_size(self) -> int:
+        return self._get("libewf_handle_get_media_size", ctypes.c_uint64)
+
+    def get_bytes_per_sector(self) -> int:
+        return self._get("libewf_handle_get_bytes_per_sector", ctypes.c_uint32)
+
+    def get_chunk_size(self) -> int:
+        return self._get("libewf_handle_get_chunk_size", ctypes.c_uint32)
+
+    def read_buffer_at_offset(self, size: int, offset: int) -> bytes:
+        # One buffer, reused (callers hold a lock): no zeroing per read, and
+        # string_at copies exactly what was read.
+        if len(self._buffer) < size:
+            self._buffer = ctypes.create_string_buffer(size)
+        error = ctypes.c_void_p()
+        got = self.lib.libewf_handle_read_random(
+            self._handle, self._buffer, size, offset, ctypes.byref(error)
+        )
+        if got < 0:
+            raise OSError(self._message(error, f"read of {size} bytes at {offset}"))
+        return ctypes.string_at(self._buffer, got)
+
+    def get_hash_values(self) -> dict[str, str]:
+        values = {}
+        for name in ("MD5", "SHA1"):
+            out = ctypes.create_string_buffer(128)
+            found = self.lib.libewf_handle_get_utf8_hash_value(
+                self._handle, name.encode(), len(name), out, len(out), None
+            )
+            if found == 1 and out.value:
+                values[name] = out.value.decode("ascii", "replace")
+        return values
+
+    def _message(self, error: ctypes.c_void_p, what: str) -> str:
+        if not error.value:
+            return f"libewf: {what} failed"
+        text = ctypes.create_string_buffer(2048)
+        self.lib.libewf_error_sprint(error, text, len(text))
+        self.lib.libewf_error_free(ctypes.byref(error))
+        return text.value.decode("utf-8", "replace").strip() or f"libewf: {what}"
+
+    def close(self) -> None:
+        if self._handle.value:
+            self.lib.libewf_handle_close(self._handle, None)
+            self.lib.libewf_handle_free(ctypes.byref(self._handle), None)
+
+
 def _open_ewf(segments: Sequence[str]) -> Reader:
-    import pyewf
-
     _check_ewf1_segments(segments)
+    handle: Any = _SystemEwf.open(segments)
+    if handle is None:
+        import pyewf
 
-    handle = pyewf.handle()
-    handle.open(list(segments), "r")
+        handle = pyewf.handle()
+        handle.open(list(segments), "r")
     return _LibyalReader(handle, errors=_EwfErrors.of(handle))
 
 
