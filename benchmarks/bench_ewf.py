@@ -7,7 +7,9 @@ compress, like JPEG data; compressible text), acquires it with ``ewfacquire``
 twice (``-c empty-block``, as the test and benchmark images are made, and
 ``-c fast``, deflate on every chunk as many acquisitions are), and reads each
 region through ``pyewf`` in 64 KiB calls (what The Sleuth Kit asks for) and in
-1 MiB calls. For reference: the raw image read with ``os.pread``, and zlib
+1 MiB calls, through ``pyewf`` and through the system libewf
+(``triage.ingest.evidence._SystemEwf``, what triage reads E01 with when it is
+installed). For reference: the raw image read with ``os.pread``, and zlib
 inflating the same 32 KiB chunks compressed at level 1 (what a libewf linked
 to zlib would do for ``-c fast``). Warm page cache throughout: this measures
 the CPU cost of the container, not the disk. Prints machine, date and a
@@ -25,6 +27,7 @@ import tempfile
 import time
 import zlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -73,6 +76,8 @@ def main() -> None:
 
     import pyewf
 
+    from triage.ingest.evidence import _SystemEwf
+
     region = args.mib << 20
     rng = np.random.default_rng(SEED)
     regions = {
@@ -108,26 +113,33 @@ def main() -> None:
         for compression in ("empty-block", "fast"):
             base = Path(tmp) / f"ewf-{compression}"
             args_c = ["-c", compression]
-            segments = _acquire(raw, base, args_c)
-            handle = pyewf.handle()
-            handle.open([str(p) for p in segments])
-            try:
-                for i, name in enumerate(regions):
-                    per = []
-                    for block in (64 << 10, 1 << 20):
-                        seconds = _best(
-                            lambda b=block, i=i, h=handle: _read_all(
-                                h.read_buffer_at_offset,
-                                i * region,
-                                region,
-                                b,
-                            ),
-                            args.repeat,
+            segments = [str(p) for p in _acquire(raw, base, args_c)]
+            pyewf_handle = pyewf.handle()
+            pyewf_handle.open(segments)
+            readers: list[tuple[str, Any]] = [("pyewf", pyewf_handle)]
+            system = _SystemEwf.open(segments)
+            if system is not None:
+                readers.append(("system libewf", system))
+            for label, handle in readers:
+                try:
+                    for i, name in enumerate(regions):
+                        per = []
+                        for block in (64 << 10, 1 << 20):
+                            seconds = _best(
+                                lambda b=block, i=i, h=handle: _read_all(
+                                    h.read_buffer_at_offset,
+                                    i * region,
+                                    region,
+                                    b,
+                                ),
+                                args.repeat,
+                            )
+                            per.append(_mbps(region, seconds))
+                        rows.append(
+                            (f"{label}, -c {compression}", name, per[0], per[1])
                         )
-                        per.append(_mbps(region, seconds))
-                    rows.append((f"pyewf, -c {compression}", name, per[0], per[1]))
-            finally:
-                handle.close()
+                finally:
+                    handle.close()
         for name, data in regions.items():
             chunks = [
                 zlib.compress(data[o : o + CHUNK], 1) for o in range(0, region, CHUNK)
