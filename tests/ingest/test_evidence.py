@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import random
 import shutil
@@ -129,6 +130,26 @@ def test_both_ewf_readers_give_the_same_bytes(
     stored = handle.get_hash_values()
     handle.close()
     assert digest == f"md5:{stored['MD5']} sha1:{stored['SHA1']}"
+    # A segment cut short after it was opened: the system libewf reads the
+    # lost chunk as zeros and lists it among its checksum errors, so it is
+    # reported as damage (pyewf raises instead: a read error, also reported).
+    last = Path(segments[-1])
+    with open_device(segments[0]) as cut:
+        last.write_bytes(last.read_bytes()[: last.stat().st_size // 4])
+        assert cut.read(len(got) - 512, 512) == bytes(512)
+        ((lo, hi),) = cut.take_damage()
+        assert lo <= len(got) - 512 < hi
+    # libewf's own words on a failed call, and no call on a closed image.
+    lib = evidence._SystemEwf._library()
+    closed = evidence._SystemEwf.open(segments)
+    assert lib is not None and closed is not None
+    closed.close()
+    with pytest.raises(OSError, match="closed image"):
+        closed.read_buffer_at_offset(512, 0)
+    error = ctypes.c_void_p()
+    buffer = ctypes.create_string_buffer(8)
+    assert lib.libewf_handle_read_random(None, buffer, 8, 0, ctypes.byref(error)) < 0
+    assert closed._message(error, "x").startswith("libewf_handle_read_random: ")
     ex01 = tmp_path / "x.Ex01"
     ex01.write_bytes(b"EVF2\r\n\x81\x00" + bytes(100))
     assert evidence._SystemEwf.open([str(ex01)]) is None

@@ -468,6 +468,10 @@ class _SystemEwf:
         self.pointer = pointer.value or 0
         self._handle = pointer
         self._buffer = ctypes.create_string_buffer(0)
+        self._size = 0
+        self._read = lib.libewf_handle_read_random
+        self._error = ctypes.c_void_p()  # set by libewf on failure, freed after
+        self._error_ref = ctypes.byref(self._error)
 
     @classmethod
     def _library(cls) -> ctypes.CDLL | None:
@@ -548,14 +552,15 @@ class _SystemEwf:
     def read_buffer_at_offset(self, size: int, offset: int) -> bytes:
         # One buffer, reused (callers hold a lock): no zeroing per read, and
         # string_at copies exactly what was read.
-        if len(self._buffer) < size:
+        if self._size < size:
             self._buffer = ctypes.create_string_buffer(size)
-        error = ctypes.c_void_p()
-        got = self.lib.libewf_handle_read_random(
-            self._handle, self._buffer, size, offset, ctypes.byref(error)
-        )
+            self._size = size
+        if not self._handle.value:
+            raise OSError("libewf: read of a closed image")
+        got = self._read(self._handle, self._buffer, size, offset, self._error_ref)
         if got < 0:
-            raise OSError(self._message(error, f"read of {size} bytes at {offset}"))
+            what = f"read of {size} bytes at {offset}"
+            raise OSError(self._message(self._error, what))
         return ctypes.string_at(self._buffer, got)
 
     def get_hash_values(self) -> dict[str, str]:
@@ -581,6 +586,7 @@ class _SystemEwf:
         if self._handle.value:
             self.lib.libewf_handle_close(self._handle, None)
             self.lib.libewf_handle_free(ctypes.byref(self._handle), None)
+            self._handle = ctypes.c_void_p()  # never hand libewf a freed handle
 
 
 def _open_ewf(segments: Sequence[str]) -> Reader:
@@ -940,7 +946,9 @@ class DeviceHandle:
         self.close()
 
 
-DAMAGE_REASON = "E01 chunk fails its checksum (damaged image): read as zeros"
+DAMAGE_REASON = (
+    "E01 chunk fails its checksum or cannot be read (damaged image): read as zeros"
+)
 UNACQUIRED_REASON = (
     "the acquisition could not read these sectors of the original device (the "
     "E01 records it): the image holds zeros there, not their content"
