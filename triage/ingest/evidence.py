@@ -462,6 +462,7 @@ class _SystemEwf:
 
     _lib: ctypes.CDLL | None = None
     _missing = False
+    _REUSE = 4 << 20  # largest read served from the kept buffer
 
     def __init__(self, lib: ctypes.CDLL, pointer: ctypes.c_void_p) -> None:
         self.lib = lib
@@ -550,18 +551,23 @@ class _SystemEwf:
         return self._get("libewf_handle_get_chunk_size", ctypes.c_uint32)
 
     def read_buffer_at_offset(self, size: int, offset: int) -> bytes:
-        # One buffer, reused (callers hold a lock): no zeroing per read, and
-        # string_at copies exactly what was read.
-        if self._size < size:
-            self._buffer = ctypes.create_string_buffer(size)
-            self._size = size
+        # One buffer of up to 4 MiB, reused (callers hold a lock): no zeroing
+        # per read, and string_at copies exactly what was read. A bigger read
+        # (a whole carved picture) gets its own, freed after.
+        if size <= self._REUSE:
+            if self._size < size:
+                self._buffer = ctypes.create_string_buffer(size)
+                self._size = size
+            buffer = self._buffer
+        else:
+            buffer = ctypes.create_string_buffer(size)
         if not self._handle.value:
             raise OSError("libewf: read of a closed image")
-        got = self._read(self._handle, self._buffer, size, offset, self._error_ref)
+        got = self._read(self._handle, buffer, size, offset, self._error_ref)
         if got < 0:
             what = f"read of {size} bytes at {offset}"
             raise OSError(self._message(self._error, what))
-        return ctypes.string_at(self._buffer, got)
+        return ctypes.string_at(buffer, got)
 
     def get_hash_values(self) -> dict[str, str]:
         values = {}
