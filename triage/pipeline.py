@@ -1123,8 +1123,8 @@ def _device_tasks(
                 user=_user(),
             )
         except DeviceBusy as exc:
-            # Leave the device, its status and the other scan's run alone.
-            log.warning("%s", exc)
+            # Leave the device, its status and the other scan's run alone;
+            # the summary carries the reason (the CLI prints it).
             state = _DeviceState(dev, evidence, device.size, -1, time.perf_counter())
             state.busy = str(exc)
             state.walk_done = state.finished = True

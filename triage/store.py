@@ -774,11 +774,11 @@ class Store:
                 (device_id, host),
             ).fetchall():
                 if pid != os.getpid() and _run_alive(pid, started):
-                    raise DeviceBusy(
-                        f"device {device_id} is being scanned now by process "
-                        f"{pid} on {host} (run {run_id}, started {started}) "
-                        f"into {self.path}; not scanned twice: run this again "
-                        "when that scan has finished or been stopped"
+                    raise DeviceBusy(  # callers name the device
+                        f"already being scanned by process {pid} on {host} "
+                        f"(run {run_id}, started {started}) into {self.path}; "
+                        "not scanned twice: run this again when that scan has "
+                        "finished or been stopped"
                     )
             self.set_device_status(device_id, "scanning")
             self.close_stale_runs(device_id)
