@@ -56,7 +56,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("roots", nargs="+", help="checkouts of triage to compare")
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--corpus", default="full", help="full, quick or photos")
+    ap.add_argument(
+        "--corpus", default="full", help="full, quick, photos, full-fast, ..."
+    )
     args = ap.parse_args()
     roots = [str(Path(r).resolve()) for r in args.roots]
     print(f"# ab_scan corpus={args.corpus} rounds={args.rounds} "
