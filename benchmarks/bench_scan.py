@@ -109,20 +109,14 @@ def _fake_video(rng: np.random.Generator, size: int) -> bytes:
     return head + rng.bytes(size - len(head))
 
 
-def _zip(members: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
-        for name, data in members.items():
-            zf.writestr(name, data)
-    return buf.getvalue()
-
-
 def _device_files(
     rng: np.random.Generator, mib: int, tag: str, photos: bool = False
 ) -> tuple[dict[str, bytes], list[str], list[bytes]]:
     """Files for a device of about ``mib`` MiB: ~10% pictures, ~10% video,
     ~65% random filler; or, with ``photos``, a camera roll: ~80% 12 MP
     photos, ~10% video, ~5% filler. Returns (files, deleted paths, pictures)."""
+    from triage.sample import zip_bytes
+
     if photos:
         pics = _photos(rng, max(20, int(mib * 0.8 * (1 << 20) / 1.7e6)))
     else:
@@ -133,8 +127,8 @@ def _device_files(
             files[f"{tag}/docs/scan{i:05d}.dat"] = data  # renamed
         else:
             files[f"{tag}/DCIM/{i // 200:03d}/IMG_{i:05d}.jpg"] = data
-    files[f"{tag}/dl/album.zip"] = _zip(
-        {f"a/{j}.jpg": pics[j] for j in range(0, 40, 4)}
+    files[f"{tag}/dl/album.zip"] = zip_bytes(
+        {f"a/{j}.jpg": pics[j] for j in range(0, 40, 4)}, zipfile.ZIP_STORED
     )
     for i in range(max(1, mib // 100)):
         files[f"{tag}/Movies/clip{i:03d}.mp4"] = _fake_video(rng, 10 << 20)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import io
 import json
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +13,7 @@ from tests.conftest import require_tools
 from tests.ingest.fls_oracle import fls_listing
 from triage.cli import main
 from triage.cli.ls import JSON_FIELDS
+from triage.sample import zip_bytes
 from triage.sample.disk import (
     MIB,
     build_disk,
@@ -29,18 +28,10 @@ PNG = encode(make_picture(12, 64, 64), "PNG")
 PLANTED = encode(make_picture(13, 120, 90), "JPEG")
 
 
-def _zip(members: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, data in members.items():
-            zf.writestr(name, data)
-    return buf.getvalue()
-
-
 FILES = {
     "notes.txt": b"shopping list\n",
     "photos/cat.jpg": JPEG,
-    "photos/album.zip": _zip({"inner/dog.png": PNG, "readme.txt": b"hi"}),
+    "photos/album.zip": zip_bytes({"inner/dog.png": PNG, "readme.txt": b"hi"}),
     "old.jpg": JPEG[:2000],
 }
 

@@ -17,8 +17,6 @@ come from how the devices were built, never from running the scanner.
 
 from __future__ import annotations
 
-import io
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +24,7 @@ from PIL import Image, ImageOps
 
 from triage.hashmatch.hashing import perceptual_hashes
 from triage.hashmatch.hashset import HashEntry, HashSet
-from triage.sample import disk
+from triage.sample import disk, zip_bytes
 from triage.sample.pictures import encode, make_picture
 
 SIZE = (320, 240)
@@ -34,14 +32,6 @@ SIZE = (320, 240)
 
 def _jpeg(seed: int, quality: int = 90, size: tuple[int, int] = SIZE) -> bytes:
     return encode(make_picture(seed, *size), "JPEG", quality)
-
-
-def _zip(members: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, data in members.items():
-            zf.writestr(name, data)
-    return buf.getvalue()
 
 
 @dataclass
@@ -83,8 +73,8 @@ def build_corpus(root: Path) -> Corpus:
         "DCIM/holiday.jpg": other(100),
         "docs/report.dat": known["A"],  # renamed
         "docs/notes.txt": b"shopping list\n" * 50,
-        "dl/pack.zip": _zip({"x/b.jpg": known["B"], "readme.txt": b"hi"}),
-        "dl/outer.zip": _zip({"inner.zip": _zip({"deep/c.jpg": known["C"]})}),
+        "dl/pack.zip": zip_bytes({"x/b.jpg": known["B"], "readme.txt": b"hi"}),
+        "dl/outer.zip": zip_bytes({"inner.zip": zip_bytes({"deep/c.jpg": known["C"]})}),
         "tmp/gone.jpg": known["D"],  # deleted below
         "tmp/keep.png": encode(make_picture(101, 160, 120), "PNG"),
     }

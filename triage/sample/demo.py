@@ -27,17 +27,15 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import random
 import shutil
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from PIL import Image
 
 from triage.errors import UsageError
-from triage.sample import disk
+from triage.sample import disk, zip_bytes
 from triage.sample.pictures import encode, make_picture
 
 MARKER = ".triage-demo"
@@ -76,14 +74,6 @@ class DemoCorpus:
 
 def _jpeg(seed: int, quality: int = 90) -> bytes:
     return encode(make_picture(seed, *SIZE), "JPEG", quality)
-
-
-def _zip(members: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, data in members.items():
-            zf.writestr(name, data)
-    return buf.getvalue()
 
 
 def _documents(seed: int, count: int) -> dict[str, bytes]:
@@ -175,7 +165,7 @@ def build_demo(out: Path) -> DemoCorpus:
     fat = disk.build_filesystem(
         "fat16",
         {**_others(1200, 6, "photos"), "downloads/pack.zip":
-         _zip({"set/p1.jpg": known_jpeg["A-502"], "readme.txt": b"hello"}),
+         zip_bytes({"set/p1.jpg": known_jpeg["A-502"], "readme.txt": b"hello"}),
          "wallpaper.jpg": wallpaper},
         work / "desk.fat16",
     )  # fmt: skip
@@ -197,7 +187,7 @@ def build_demo(out: Path) -> DemoCorpus:
     exfat = disk.build_filesystem(
         "exfat",
         {**_others(1400, 8, "DCIM/Camera"), "Download/backup.zip":
-         _zip({"old.zip": _zip({"2019/IMG_0001.jpg": known_jpeg["C-522"]})}),
+         zip_bytes({"old.zip": zip_bytes({"2019/IMG_0001.jpg": known_jpeg["C-522"]})}),
          "wallpaper.jpg": wallpaper},
         work / "oak-phone.exfat",
     )  # fmt: skip
