@@ -25,7 +25,7 @@ from triage.casework import (
     open_store,
     set_case,
 )
-from triage.cli.common import echo_json
+from triage.cli.common import echo_json, output_option
 from triage.errors import UsageError
 from triage.queue.data import queue_row_json
 from triage.queue.explain import explain
@@ -268,13 +268,7 @@ def register(main: click.Group) -> None:
 
     @main.command("report")
     @DB_OPTION
-    @click.option(
-        "-o",
-        "--output",
-        required=True,
-        type=click.Path(dir_okay=False, path_type=Path),
-        help="The HTML file to write.",
-    )
+    @output_option("The HTML file to write.", dir_okay=False)
     @click.option("--case", "case_id", help="Only this case's devices.")
     @click.option(
         "--previews",
@@ -305,13 +299,7 @@ def register(main: click.Group) -> None:
     @main.command("export")
     @DB_OPTION
     @click.option("--format", "fmt", type=click.Choice(FORMATS), required=True)
-    @click.option(
-        "-o",
-        "--output",
-        required=True,
-        type=click.Path(dir_okay=False, path_type=Path),
-        help="The file to write.",
-    )
+    @output_option("The file to write.", dir_okay=False)
     @click.option("--case", "case_id", help="Only this case's devices.")
     @click.option(
         "--vics-scheme",

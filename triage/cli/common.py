@@ -1,9 +1,11 @@
-"""Shared CLI plumbing: error reporting and JSON output."""
+"""Shared CLI plumbing: error reporting, JSON output, common options."""
 
 from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -35,3 +37,14 @@ def print_error(message: str) -> None:
 def echo_json(obj: Any) -> None:
     """One JSON object per line (JSON Lines), keys sorted for stable output."""
     click.echo(json.dumps(obj, sort_keys=True, default=str))
+
+
+def output_option(help: str, *, dir_okay: bool = True) -> Callable[[Any], Any]:
+    """The required ``-o/--output PATH`` every writing command takes."""
+    return click.option(
+        "-o",
+        "--output",
+        required=True,
+        type=click.Path(dir_okay=dir_okay, path_type=Path),
+        help=help,
+    )

@@ -20,7 +20,7 @@ from typing import Any
 
 import click
 
-from triage.cli.common import ERROR_CONSOLE, echo_json
+from triage.cli.common import ERROR_CONSOLE, echo_json, output_option
 from triage.errors import HashSetError, MediaError, UsageError
 from triage.hashmatch.formats import FORMATS, import_files, infer_scheme
 from triage.hashmatch.formats import normalise_category as _normalise
@@ -48,6 +48,9 @@ INFO_JSON_FIELDS: tuple[str, ...] = (
 
 #: Largest reference picture read into memory by ``build``.
 MAX_REFERENCE_BYTES = 512 << 20
+FORCE_OPTION = click.option(
+    "--force", is_flag=True, help="Replace an existing output file."
+)
 
 
 def warn(message: str) -> None:
@@ -158,13 +161,7 @@ def register(main: click.Group) -> None:
     @click.argument(
         "ref_dir", type=click.Path(exists=True, file_okay=False, path_type=Path)
     )
-    @click.option(
-        "-o",
-        "--output",
-        type=click.Path(path_type=Path),
-        required=True,
-        help="The hash set file to write.",
-    )
+    @output_option("The hash set file to write.")
     @click.option("--name", help="Set name (default: the folder name).")
     @click.option(
         "--categories",
@@ -181,7 +178,7 @@ def register(main: click.Group) -> None:
         type=click.Choice(SCHEMES),
         help="Category scheme (default: caid if every category is A/B/C, else local).",
     )
-    @click.option("--force", is_flag=True, help="Replace an existing output file.")
+    @FORCE_OPTION
     @click.option(
         "--jobs",
         type=click.IntRange(min=1),
@@ -275,13 +272,7 @@ def register(main: click.Group) -> None:
         required=True,
         type=click.Path(exists=True, dir_okay=False, path_type=Path),
     )
-    @click.option(
-        "-o",
-        "--output",
-        type=click.Path(path_type=Path),
-        required=True,
-        help="The hash set file to write.",
-    )
+    @output_option("The hash set file to write.")
     @click.option(
         "--format",
         "fmt",
@@ -305,7 +296,7 @@ def register(main: click.Group) -> None:
         is_flag=True,
         help="Report malformed lines and import the rest.",
     )
-    @click.option("--force", is_flag=True, help="Replace an existing output file.")
+    @FORCE_OPTION
     @click.pass_context
     def import_(
         ctx: click.Context,
