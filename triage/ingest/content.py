@@ -207,27 +207,13 @@ def read_record(
     """The record's bytes (at most ``limit``): a header sniff or a whole file.
 
     A filesystem file or carved item is read in one call of its size (or of
-    ``limit``), so its bytes are not copied again here; an archive member is
-    joined from its decompressed pieces."""
-    if not record.archive_path:
-        read, size = _range_reader(handle, record)
-        want = size if limit is None else min(size, max(0, limit))
-        data = read(0, want) if want > 0 else b""
-        if len(data) < want:  # a short read: go on from where it stopped
-            pieces = [data]
-            got = len(data)
-            while got < want and (more := read(got, want - got)):
-                pieces.append(more)
-                got += len(more)
-            if got < want:
-                raise FilesystemError(
-                    f"{_where(handle, record)}: only {got} of {size} bytes readable"
-                )
-            data = b"".join(pieces)
-        return data
+    ``limit``), so its bytes are not copied again here (``join`` hands back a
+    single piece as it is); an archive member is joined from its
+    decompressed pieces."""
+    whole = CHUNK if record.archive_path else max(CHUNK, record.size)
+    chunk = whole if limit is None else max(1, min(whole, limit))
     parts: list[bytes] = []
     got = 0
-    chunk = CHUNK if limit is None else max(1, min(CHUNK, limit))
     for data in iter_chunks(handle, record, chunk):
         parts.append(data)
         got += len(data)
