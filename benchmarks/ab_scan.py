@@ -2,13 +2,17 @@
 
     git worktree add /tmp/base HEAD~2
     python benchmarks/ab_scan.py /tmp/base . [--rounds 3] [--corpus full]
+        [--workers N] [--cold]
 
 Alternates the checkouts round by round (so a drifting machine does not
 favour one), each in a fresh process that imports ``triage`` from that
-checkout and times ``scan(..., scheduler="sync")`` of a corpus that
-``bench_scan.py`` built (``benchmarks/out/scan/<corpus>``). One process, no
-cluster: this compares the code's work, not Dask's. Prints each time and the
-minimum per checkout. Not collected by pytest.
+checkout and times ``scan()`` of a corpus that ``bench_scan.py`` built
+(``benchmarks/out/scan/<corpus>``). By default ``scheduler="sync"``: one
+process, no cluster, which compares the code's work, not Dask's. With
+``--workers N`` the scan runs on a local cluster of N workers (cluster
+start-up included, as in ``bench_scan.py``); with ``--cold`` the evidence
+files' pages are dropped from the page cache before every scan. Prints each
+time and the minimum per checkout. Not collected by pytest.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 
-def _child(root: str, corpus: str) -> None:
+def _child(root: str, corpus: str, workers: int) -> None:
     sys.path.insert(0, root)
     import triage
 
@@ -44,14 +48,15 @@ def _child(root: str, corpus: str) -> None:
             manifest["devices"],
             [manifest["hashset"]],
             Path(tmp) / "case.db",
-            scheduler="sync",
+            scheduler="sync" if workers == 0 else None,
+            workers=workers or None,
         )
         print(json.dumps({"seconds": time.perf_counter() - start}))
 
 
 def main() -> None:
     if sys.argv[1:2] == ["--child"]:
-        _child(sys.argv[2], sys.argv[3])
+        _child(sys.argv[2], sys.argv[3], int(sys.argv[4]))
         return
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("roots", nargs="+", help="checkouts of triage to compare")
@@ -59,15 +64,32 @@ def main() -> None:
     ap.add_argument(
         "--corpus", default="full", help="full, quick, photos, full-fast, ..."
     )
+    ap.add_argument(
+        "--workers", type=int, default=0, help="local cluster of N (0: sync)"
+    )
+    ap.add_argument("--cold", action="store_true", help="drop evidence pages first")
     args = ap.parse_args()
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from bench_scan import _evidence_files, drop_from_cache
+
+    manifest = json.loads(
+        (
+            REPO / "benchmarks" / "out" / "scan" / args.corpus / "manifest.json"
+        ).read_text()
+    )
+    files = _evidence_files(manifest)
     roots = [str(Path(r).resolve()) for r in args.roots]
     print(f"# ab_scan corpus={args.corpus} rounds={args.rounds} "
+          f"workers={args.workers or 'sync'} cold={args.cold} "
           f"load average {os.getloadavg()[0]:.2f}")  # fmt: skip
     times: dict[str, list[float]] = {r: [] for r in roots}
     for _ in range(args.rounds):
         for root in roots:
+            if args.cold:
+                drop_from_cache(files)
+            child = [root, args.corpus, str(args.workers)]
             done = subprocess.run(
-                [sys.executable, __file__, "--child", root, args.corpus],
+                [sys.executable, __file__, "--child", *child],
                 capture_output=True,
                 text=True,
                 check=False,

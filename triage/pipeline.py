@@ -5,12 +5,14 @@ This is the only module that imports Dask. The work itself is plain functions
 without a cluster; Dask only runs them:
 
 * the **driver** (this process) opens each device, walks its partitions and
-  file entries (metadata only, cheap) and cuts them into bounded chunks of
+  file entries (metadata only) and cuts them into bounded chunks of
   ``chunk_files`` entries, plus carve chunks over unallocated space. Chunk keys
   are deterministic, so a resumed scan skips chunks already in the database.
-  It submits chunks with a bounded number in flight (never a whole device's
-  file list in memory) and writes each finished chunk to the ``Store`` in one
-  transaction, in the driver only;
+  The walk runs in a thread of its own, a bounded queue ahead of the loop that
+  submits chunks (never a whole device's file list in memory), so a long
+  Sleuth Kit call (FAT's orphan search, a big $MFT) does not hold up
+  submitting and storing; that loop, in the main thread, writes each finished
+  chunk to the ``Store`` in one transaction, in the driver only;
 * a **worker** opens the evidence itself (a small per-process cache of open
   handles), classifies by content (archives expanded), reads each media item
   once, computes MD5/SHA-1 and checks exact and known-good matches *before*
@@ -32,14 +34,16 @@ import getpass
 import hashlib
 import logging
 import os
+import queue
 import socket
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 from triage.errors import (
     DeviceBusy,
@@ -70,6 +74,7 @@ from triage.ingest.media import is_media
 from triage.ingest.volumes import iter_partitions
 from triage.ingest.walk import iter_entries, listing_damage
 from triage.records import (
+    Device,
     FileRecord,
     Match,
     MediaHash,
@@ -80,6 +85,7 @@ from triage.records import (
 from triage.store import ChunkWrite, Store
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 #: A files chunk closes at this many entries or this many bytes of files,
 #: whichever comes first: small enough to balance two workers on one device
@@ -608,7 +614,9 @@ class _Runner(Protocol):
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Any: ...
 
-    def wait_some(self, pending: set[Any]) -> tuple[set[Any], set[Any]]: ...
+    def wait_some(
+        self, pending: set[Any], timeout: float | None = None
+    ) -> tuple[set[Any], set[Any]]: ...
 
     def close(self) -> None: ...
 
@@ -628,7 +636,9 @@ class _SyncRunner:
             future.set_exception(exc)
         return future
 
-    def wait_some(self, pending: set[Any]) -> tuple[set[Any], set[Any]]:
+    def wait_some(
+        self, pending: set[Any], timeout: float | None = None
+    ) -> tuple[set[Any], set[Any]]:
         return set(pending), set()
 
     def close(self) -> None:
@@ -670,10 +680,17 @@ class _DaskRunner:
     def submit(self, fn: Callable[..., Any], *args: Any) -> Any:
         return self._client.submit(fn, *args, pure=False)
 
-    def wait_some(self, pending: set[Any]) -> tuple[set[Any], set[Any]]:
+    def wait_some(
+        self, pending: set[Any], timeout: float | None = None
+    ) -> tuple[set[Any], set[Any]]:
         from distributed import wait
 
-        done, not_done = wait(list(pending), return_when="FIRST_COMPLETED")
+        try:
+            done, not_done = wait(
+                list(pending), timeout=timeout, return_when="FIRST_COMPLETED"
+            )
+        except TimeoutError:
+            return set(), set(pending)
         return set(done), set(not_done)
 
     def close(self) -> None:
@@ -845,20 +862,24 @@ def scan(
     }
 
     store = Store(db)
-    # Build (or open) the perceptual index once, here, so that workers only
-    # memory-map it; in-process, this is the matcher the tasks will use.
-    prepared = _matcher(refs, params.index_cache)
-    prepared.prepare()
-    for warning in prepared.warnings:
-        log.warning("%s", warning)
-    del prepared
-    if scheduler != "sync":
-        _MATCHERS.clear()
-    runner: _Runner = (
-        _SyncRunner() if scheduler == "sync" else _DaskRunner(scheduler, workers)
-    )
+    plan = _plan(store, evidence, device_id)
     states: dict[str, _DeviceState] = {}
     order: list[str] = []
+    dropped: set[str] = set()  # devices whose walk is no longer wanted
+    # The walk starts at once, and gets ahead while the index and the cluster
+    # start (the queue between it and the loop below is bounded).
+    walk = _Background(
+        _walk_devices(
+            plan,
+            chunk_files=chunk_files,
+            carve_bytes=carve_bytes,
+            carving=carving,
+            dropped=dropped,
+        ),
+        WALK_AHEAD,
+        "triage-walk",
+    )
+    runner: _Runner | None = None
 
     def emit(event: ScanEvent) -> None:
         if progress is not None:
@@ -889,43 +910,55 @@ def scan(
         store.finish_run(state.run_id, status)
         emit(ScanEvent("device-done", state.device_id, status=status))
 
-    def tasks() -> Iterator[_Task]:
-        for path in evidence:
-            yield from _device_tasks(
-                path,
-                store,
-                states,
-                order,
-                refs,
-                key,
-                parameters,
-                params,
-                case_id=case_id,
-                device_id=device_id,
-                chunk_files=chunk_files,
-                carve_bytes=carve_bytes,
-                carving=carving,
-                stop_after=stop_after,
-                emit=emit,
-                finish=finish,
-            )
-
-    pending: dict[Any, _Task] = {}
-    max_in_flight = 2 * runner.workers + 1
     try:
-        source = tasks()
+        # Build (or open) the perceptual index once, here, so that workers
+        # only memory-map it; in-process, this is the matcher the tasks use.
+        prepared = _matcher(refs, params.index_cache)
+        prepared.prepare()
+        for warning in prepared.warnings:
+            log.warning("%s", warning)
+        del prepared
+        if scheduler != "sync":
+            _MATCHERS.clear()
+        runner = (
+            _SyncRunner() if scheduler == "sync" else _DaskRunner(scheduler, workers)
+        )
+        pending: dict[Any, _Task] = {}
+        max_in_flight = 2 * runner.workers + 1
+        source = _driver_tasks(
+            walk,
+            lambda: not pending,
+            dropped,
+            store,
+            states,
+            order,
+            refs,
+            key,
+            parameters,
+            case_id=case_id,
+            stop_after=stop_after,
+            emit=emit,
+            finish=finish,
+        )
         exhausted = False
         while True:
             while not exhausted and len(pending) < max_in_flight:
-                nxt = next(source, None)
-                if nxt is None:
+                nxt = next(source, _WALK_DONE)
+                if nxt is _WALK_DONE:
                     exhausted = True
-                    break
-                nxt.state.outstanding += 1
-                pending[nxt.submit(runner, refs, params)] = nxt
+                elif nxt is not None:
+                    nxt.state.outstanding += 1
+                    pending[nxt.submit(runner, refs, params)] = nxt
+                    continue
+                break  # the walk has nothing ready (yet): see to results
             if not pending:
-                break
-            done, _ = runner.wait_some(set(pending))
+                if exhausted:
+                    break
+                continue  # nothing to wait for but the walk: it blocks now
+            # With room for more tasks, look at the walk again soon; a task
+            # that finishes meanwhile ends the wait at once.
+            room = not exhausted and len(pending) < max_in_flight
+            done, _ = runner.wait_some(set(pending), WALK_POLL if room else None)
             for fut in done:
                 task = pending.pop(fut)
                 state = task.state
@@ -935,6 +968,7 @@ def scan(
                     # Enough: drop this device's tasks that have not run yet
                     # (they stay undone in the database, for a later scan).
                     state.stopped = True
+                    dropped.add(state.device_id)
                     for other, queued in list(pending.items()):
                         if queued.state is state and not other.done():
                             other.cancel()
@@ -946,10 +980,12 @@ def scan(
             if state.outstanding == 0:
                 finish(state)
     finally:
+        walk.close()
         for state in states.values():
             if not state.finished:
                 store.finish_run(state.run_id, "interrupted")
-        runner.close()
+        if runner is not None:
+            runner.close()
 
     summaries = []
     for dev in order:
@@ -981,8 +1017,8 @@ def scan(
         db=str(db),
         devices=tuple(summaries),
         hashsets=refs,
-        scheduler=runner.name,
-        workers=runner.workers,
+        scheduler=runner.name if runner is not None else "",
+        workers=runner.workers if runner is not None else 0,
         seconds=time.perf_counter() - t0,
     )
 
@@ -1068,181 +1104,336 @@ def _confident(matches: Iterable[Match]) -> int:
     return len({m.address for m in matches if not m.known_good})
 
 
-def _device_tasks(
-    path: Path,
+def _plan(
+    store: Store, evidence: Sequence[Path], device_id: str | None
+) -> list[_Planned]:
+    """The device id of each evidence file: given, already in the database,
+    or a new one (its file name, made unique)."""
+    plan: list[_Planned] = []
+    taken: list[str] = []
+    for path in evidence:
+        where = str(path.resolve()) if path.exists() else str(path)
+        wanted = (
+            device_id
+            or store.device_for_evidence(where)
+            or _free_device_id(store, taken, path)
+        )
+        taken.append(wanted)
+        plan.append(_Planned(path, where, wanted))
+    return plan
+
+
+def _driver_tasks(
+    walk: _Background[_WalkItem],
+    idle: Callable[[], bool],
+    dropped: set[str],
     store: Store,
     states: dict[str, _DeviceState],
     order: list[str],
     refs: tuple[HashSetRef, ...],
     key: str,
     parameters: dict[str, Any],
-    params: ScanParams,
     *,
     case_id: str | None,
-    device_id: str | None,
-    chunk_files: int,
-    carve_bytes: int,
-    carving: bool,
     stop_after: int | None,
     emit: Callable[[ScanEvent], None],
     finish: Callable[[_DeviceState], None],
-) -> Iterator[_Task]:
-    """Open one device in the driver, walk it, and yield its tasks lazily."""
-    evidence = str(path.resolve()) if path.exists() else str(path)
-    wanted = (
-        device_id
-        or store.device_for_evidence(evidence)
-        or _free_device_id(store, states, path)
-    )
-    stack = ExitStack()
-    try:
-        handle = stack.enter_context(open_device(evidence, wanted))
-    except EvidenceError as exc:
-        dev = wanted
-        store.register_failed(dev, evidence, case_id, str(exc))
-        state = _DeviceState(dev, evidence, 0, -1, time.perf_counter())
-        state.failed = str(exc)
-        state.walk_done = True
-        state.finished = True
-        states[dev] = state
-        order.append(dev)
-        emit(ScanEvent("device-done", dev, evidence=evidence, status="failed"))
-        return
-    with stack:
-        device = handle.device
-        dev = device.device_id
-        if dev in states:
-            raise UsageError(f"device {dev} ({evidence}) is given twice")
-        store.register_device(device, case_id)
-        try:
-            run_id = store.begin_scan(
-                dev,
-                hashsets=[h.as_dict() for h in refs],
-                parameters=parameters,
-                host=socket.gethostname(),
-                user=_user(),
-            )
-        except DeviceBusy as exc:
-            # Leave the device, its status and the other scan's run alone;
-            # the summary carries the reason (the CLI prints it).
-            state = _DeviceState(dev, evidence, device.size, -1, time.perf_counter())
-            state.busy = str(exc)
-            state.walk_done = state.finished = True
-            states[dev] = state
-            order.append(dev)
-            emit(ScanEvent("device-done", dev, evidence=evidence, status="busy"))
+) -> Iterator[_Task | None]:
+    """Turn the walk's messages into database rows, events and tasks.
+
+    Runs in the driver's main thread (the only one that uses ``store``).
+    Yields None when the walk has nothing ready and the driver has other
+    things to see to (``idle()`` false: tasks are out); when it is idle,
+    waits for the walk. Items of a device the driver dropped (busy, stopped
+    early) are ignored.
+    """
+    done: dict[str, str] = {}
+    while True:
+        item = walk.get(block=idle())
+        if item is _NOTHING_YET:
+            yield None
+            continue
+        if item is _WALK_DONE:
             return
-        store.write_skipped(dev, handle.acquisition_skips())
-        state = _DeviceState(dev, evidence, device.size, run_id, time.perf_counter())
-        states[dev] = state
-        order.append(dev)
-        row = store.device(dev)
-        if row is not None:
-            state.confident = row.match_count
-        emit(ScanEvent("device-start", dev, evidence=evidence, device_size=device.size))
-        done = store.done_chunks(dev)
-        try:
-            for chunk in _iter_chunks(
-                handle,
-                dev,
-                evidence,
-                chunk_files,
-                carve_bytes,
-                carving,
-                store,
-                state,
-                emit,
-            ):
-                if state.stopped or (
-                    stop_after is not None and state.confident >= stop_after
-                ):
-                    state.stopped = True
-                    break
-                stored = done.get(chunk.chunk_key)
-                if stored == key:
-                    state.chunks_resumed += 1
-                    emit(
-                        ScanEvent(
-                            "chunk",
-                            dev,
-                            files=len(chunk.records),
-                            bytes=chunk.size_hint,
-                        )
+        if isinstance(item, _OpenFailed | _Opened):
+            state = _start_device(item, store, refs, parameters, case_id, states)
+            order.append(state.device_id)
+            if state.run_id < 0:  # failed to open, or busy elsewhere
+                dropped.add(state.device_id)
+                status = "failed" if state.busy is None else "busy"
+                emit(
+                    ScanEvent(
+                        "device-done",
+                        state.device_id,
+                        evidence=state.evidence,
+                        status=status,
                     )
-                    continue
-                if stored is not None:
-                    media = tuple(
-                        (m.hashes, m.known_good)
-                        for m in store.chunk_media(dev, chunk.chunk_key)
-                    )
-                    yield _Task(state, chunk, media)
-                    continue
-                yield _Task(state, chunk)
-        except EvidenceError as exc:
-            state.failed = str(exc)
-        finally:
+                )
+                continue
+            emit(
+                ScanEvent(
+                    "device-start",
+                    state.device_id,
+                    evidence=state.evidence,
+                    device_size=state.size,
+                )
+            )
+            done = store.done_chunks(state.device_id)
+            continue
+        state = states[item.device_id]
+        if state.busy is not None:
+            continue
+        if isinstance(item, _WalkEnd):
+            if item.error is not None and not state.stopped:
+                state.failed = state.failed or item.error
             state.walk_done = True
             if state.outstanding == 0:
                 finish(state)
+            continue
+        if state.stopped or (stop_after is not None and state.confident >= stop_after):
+            state.stopped = True
+            dropped.add(state.device_id)
+            continue
+        if isinstance(item, _Skips):
+            store.write_skipped(state.device_id, item.items)
+        elif isinstance(item, ScanEvent):
+            emit(item)
+        else:
+            yield from _chunk_task(state, item, done, key, store, emit)
 
 
-def _iter_chunks(
+def _start_device(
+    item: _Opened | _OpenFailed,
+    store: Store,
+    refs: tuple[HashSetRef, ...],
+    parameters: dict[str, Any],
+    case_id: str | None,
+    states: dict[str, _DeviceState],
+) -> _DeviceState:
+    """Register a device the walk reached and start its run (run id -1: it
+    could not be opened, or another live scan has it)."""
+    evidence = item.planned.evidence
+    now = time.perf_counter()
+    if isinstance(item, _OpenFailed):
+        dev = item.planned.device_id
+        store.register_failed(dev, evidence, case_id, item.error)
+        state = states[dev] = _DeviceState(dev, evidence, 0, -1, now)
+        state.failed = item.error
+        state.walk_done = state.finished = True
+        return state
+    device = item.device
+    dev = device.device_id
+    if dev in states:
+        raise UsageError(f"device {dev} ({evidence}) is given twice")
+    store.register_device(device, case_id)
+    try:
+        run_id = store.begin_scan(
+            dev,
+            hashsets=[h.as_dict() for h in refs],
+            parameters=parameters,
+            host=socket.gethostname(),
+            user=_user(),
+        )
+    except DeviceBusy as exc:
+        # Leave the device, its status and the other scan's run alone; the
+        # summary carries the reason (the CLI prints it).
+        state = states[dev] = _DeviceState(dev, evidence, device.size, -1, now)
+        state.busy = str(exc)
+        state.walk_done = state.finished = True
+        return state
+    store.write_skipped(dev, item.skipped)
+    state = states[dev] = _DeviceState(dev, evidence, device.size, run_id, now)
+    row = store.device(dev)
+    if row is not None:
+        state.confident = row.match_count
+    return state
+
+
+def _chunk_task(
+    state: _DeviceState,
+    chunk: Chunk,
+    done: dict[str, str],
+    key: str,
+    store: Store,
+    emit: Callable[[ScanEvent], None],
+) -> Iterator[_Task]:
+    """The task a walked chunk needs: none if an earlier run stored it with
+    these hash sets, a re-match if it stored it with others, else a scan."""
+    stored = done.get(chunk.chunk_key)
+    if stored == key:
+        state.chunks_resumed += 1
+        emit(
+            ScanEvent(
+                "chunk",
+                state.device_id,
+                files=len(chunk.records),
+                bytes=chunk.size_hint,
+            )
+        )
+    elif stored is not None:
+        media = tuple(
+            (m.hashes, m.known_good)
+            for m in store.chunk_media(state.device_id, chunk.chunk_key)
+        )
+        yield _Task(state, chunk, media)
+    else:
+        yield _Task(state, chunk)
+
+
+# -- the driver's walk, in a thread of its own --------------------------------
+#
+# Sleuth Kit can spend a long time in one call: FAT's orphan search reads all
+# free space when the walk reaches $OrphanFiles (a second per ~400 MB of E01
+# zeros here), a large NTFS $MFT loads at the first folder. If the loop that
+# submits tasks ran the walk itself, the workers would wait out every such
+# call with nothing queued. So the walk runs in one background thread that
+# works ahead of the submitting loop (at most ``WALK_AHEAD`` items), device
+# after device, and does nothing but ingest: it opens and closes its own
+# device handles and never touches the database. The driver's main thread
+# turns its messages into database rows, progress events and tasks.
+
+#: Items the walk may run ahead of the submitting loop (chunks, their
+#: "walked" events, skip lists): ~64 chunks of at most DEFAULT_CHUNK_FILES
+#: entries each, a few MB of addresses, never a device's whole file list.
+WALK_AHEAD = 128
+#: While there is room for more tasks, how often (seconds) the driver looks
+#: at the walk again when no task has finished.
+WALK_POLL = 0.05
+_WALK_DONE: Any = object()  # the walk is over
+_NOTHING_YET: Any = object()  # the walk has no item ready
+
+
+@dataclass(frozen=True, slots=True)
+class _Planned:
+    """A device to walk, with the id the driver chose for it."""
+
+    path: Path
+    evidence: str
+    device_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Opened:
+    """The walk opened a device (its acquisition gaps read from the image)."""
+
+    planned: _Planned
+    device: Device
+    skipped: tuple[Skipped, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _OpenFailed:
+    planned: _Planned
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Skips:
+    """Skipped items the walk found, for the database."""
+
+    device_id: str
+    items: tuple[Skipped, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _WalkEnd:
+    """The walk is done with a device (``error``: why it stopped early)."""
+
+    device_id: str
+    error: str | None = None
+
+
+_WalkItem = _Opened | _OpenFailed | _Skips | _WalkEnd | ScanEvent | Chunk
+
+
+def _walk_devices(
+    plan: Sequence[_Planned],
+    *,
+    chunk_files: int,
+    carve_bytes: int,
+    carving: bool,
+    dropped: set[str],
+) -> Iterator[_WalkItem]:
+    """Open and walk each planned device in turn; pure ingest, no database.
+
+    ``dropped``: device ids the driver no longer wants (busy, stopped early);
+    the walk of such a device ends at its next item.
+    """
+    for planned in plan:
+        try:
+            handle = open_device(planned.evidence, planned.device_id)
+        except EvidenceError as exc:
+            yield _OpenFailed(planned, str(exc))
+            continue
+        with handle:
+            dev = handle.device.device_id
+            yield _Opened(planned, handle.device, tuple(handle.acquisition_skips()))
+            error = None
+            try:
+                for item in _walk_device(
+                    handle, dev, planned.evidence, chunk_files, carve_bytes, carving
+                ):
+                    if dev in dropped:
+                        break
+                    yield item
+            except EvidenceError as exc:
+                error = str(exc)
+            yield _WalkEnd(dev, error)
+
+
+def _walk_device(
     handle: Any,
     dev: str,
     evidence: str,
     chunk_files: int,
     carve_bytes: int,
     carving: bool,
-    store: Store,
-    state: _DeviceState,
-    emit: Callable[[ScanEvent], None],
-) -> Iterator[Chunk]:
+) -> Iterator[_Skips | ScanEvent | Chunk]:
     """The chunks of a device, in a deterministic order: for each partition,
-    its file entries in batches, then its unallocated space in pieces."""
-    for part in _partitions(handle, dev, evidence, store):
+    its file entries in batches, then its unallocated space in pieces; with
+    the skips and progress found on the way."""
+    file_chunks = 0
+    for part in _partitions(handle, dev, evidence):
+        if isinstance(part, _Skips):
+            yield part
+            continue
         if part.allocated and part.fs_type is not None:
             batch: list[FileRecord] = []
             first = seen = batch_bytes = 0
             try:
                 for entry in iter_entries(handle, part):
                     if isinstance(entry, Skipped):
-                        store.write_skipped(dev, [entry])
+                        yield _Skips(dev, (entry,))
                         continue
                     batch.append(entry)
                     seen += 1
                     batch_bytes += entry.size
-                    state.walked_files += 1
-                    state.walked_bytes += entry.size
                     # A device's first chunks are small (8, 16, 32 files):
                     # results, and a first hit, arrive early.
-                    limit = min(chunk_files, 8 << min(state.file_chunks, 8))
+                    limit = min(chunk_files, 8 << min(file_chunks, 8))
                     if len(batch) >= limit or batch_bytes >= CHUNK_FILE_BYTES:
-                        state.file_chunks += 1
-                        emit(
-                            ScanEvent(
-                                "walked",
-                                dev,
-                                walked_files=len(batch),
-                                walked_bytes=batch_bytes,
-                            )
+                        file_chunks += 1
+                        yield ScanEvent(
+                            "walked",
+                            dev,
+                            walked_files=len(batch),
+                            walked_bytes=batch_bytes,
                         )
                         yield _files_chunk(dev, evidence, part, first, batch)
                         first = seen
                         batch = []
                         batch_bytes = 0
             except FilesystemError as exc:
-                store.write_skipped(
-                    dev, [Skipped(dev, f"p{part.index}", "filesystem", str(exc))]
+                yield _Skips(
+                    dev, (Skipped(dev, f"p{part.index}", "filesystem", str(exc)),)
                 )
-            store.write_skipped(dev, listing_damage(handle, part))
+            yield _Skips(dev, tuple(listing_damage(handle, part)))
             if batch:
-                emit(
-                    ScanEvent(
-                        "walked",
-                        dev,
-                        walked_files=len(batch),
-                        walked_bytes=sum(r.size for r in batch),
-                    )
+                yield ScanEvent(
+                    "walked",
+                    dev,
+                    walked_files=len(batch),
+                    walked_bytes=sum(r.size for r in batch),
                 )
                 yield _files_chunk(dev, evidence, part, first, batch)
         if not carving:
@@ -1259,33 +1450,32 @@ def _iter_chunks(
                     offset += take
                     length -= take
                     if total >= carve_bytes:
-                        emit(ScanEvent("walked", dev, walked_bytes=total))
+                        yield ScanEvent("walked", dev, walked_bytes=total)
                         yield _carve_chunk(dev, evidence, part, ranges)
                         ranges, total = [], 0
         except FilesystemError as exc:
-            store.write_skipped(
-                dev, [Skipped(dev, f"p{part.index}:unallocated", "carve", str(exc))]
+            yield _Skips(
+                dev, (Skipped(dev, f"p{part.index}:unallocated", "carve", str(exc)),)
             )
-        store.write_skipped(dev, handle.damage_skips())
+        yield _Skips(dev, tuple(handle.damage_skips()))
         if ranges:
-            emit(ScanEvent("walked", dev, walked_bytes=total))
+            yield ScanEvent("walked", dev, walked_bytes=total)
             yield _carve_chunk(dev, evidence, part, ranges)
 
 
-def _partitions(
-    handle: Any, dev: str, evidence: str, store: Store
-) -> Iterator[Partition]:
-    """The device's partitions; skips are stored. A device with neither a
-    partition table nor a readable filesystem is carved whole."""
+def _partitions(handle: Any, dev: str, evidence: str) -> Iterator[Partition | _Skips]:
+    """The device's partitions, and what could not be read of its volume
+    system. A device with neither a partition table nor a readable
+    filesystem is carved whole."""
     try:
         for part in iter_partitions(handle):
-            store.write_skipped(dev, handle.damage_skips())
+            yield _Skips(dev, tuple(handle.damage_skips()))
             if isinstance(part, Skipped):
-                store.write_skipped(dev, [part])
+                yield _Skips(dev, (part,))
                 continue
             yield part
     except FilesystemError as exc:
-        store.write_skipped(dev, [Skipped(dev, evidence, "volume", str(exc))])
+        yield _Skips(dev, (Skipped(dev, evidence, "volume", str(exc)),))
         yield Partition(
             device_id=dev,
             evidence=evidence,
@@ -1295,6 +1485,81 @@ def _partitions(
             description="whole device (no readable volume or filesystem)",
             allocated=False,
         )
+
+
+class _Raised(NamedTuple):
+    error: BaseException
+
+
+class _Background(Generic[_T]):
+    """Runs an iterator in a thread of its own and hands its items over, in
+    order, through a queue of at most ``ahead`` items.
+
+    The iterator is also closed in that thread, so a generator that holds
+    resources (open evidence) releases them where it used them. An exception
+    in it is raised here, at the point of the stream where it happened.
+    """
+
+    def __init__(self, source: Iterator[_T], ahead: int, name: str) -> None:
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=ahead)
+        self._stop = threading.Event()
+        self._done = False
+        self._thread = threading.Thread(
+            target=self._run, args=(source,), name=name, daemon=True
+        )
+        self._thread.start()
+
+    def _put(self, item: Any) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self, source: Iterator[_T]) -> None:
+        try:
+            for item in source:
+                if not self._put(item):
+                    break
+            else:
+                self._put(_WALK_DONE)
+        except BaseException as exc:  # handed to the consumer, raised there
+            self._put(_Raised(exc))
+        finally:
+            close = getattr(source, "close", None)
+            if close is not None:
+                close()
+
+    def get(self, block: bool = True) -> _T:
+        """The next item; ``_WALK_DONE`` at the end; ``_NOTHING_YET`` if
+        ``block`` is false and no item is ready. Raises what the iterator
+        raised, where it raised it."""
+        if self._done:
+            return _WALK_DONE
+        try:
+            item = self._queue.get(block=block)
+        except queue.Empty:
+            return _NOTHING_YET
+        if item is _WALK_DONE:
+            self._done = True
+        elif isinstance(item, _Raised):
+            self._done = True
+            raise item.error
+        return item
+
+    def close(self) -> None:
+        """Stop the thread (after its current item) and wait for it."""
+        self._done = True
+        self._stop.set()
+        while self._thread.is_alive():
+            try:
+                while True:
+                    self._queue.get_nowait()
+            except queue.Empty:
+                pass
+            self._thread.join(timeout=0.1)
 
 
 def _files_chunk(

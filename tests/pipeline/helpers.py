@@ -1,9 +1,18 @@
-"""Comparing case databases: what a scan stored, without run ids or times."""
+"""Comparing case databases: what a scan stored, without run ids or times;
+and holding up the driver's walk, as a long Sleuth Kit call would."""
 
 from __future__ import annotations
 
 import sqlite3
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+
+import pytest
+
+from triage import pipeline
+from triage.pipeline import ScanEvent
 
 # table -> columns that must be identical between equivalent scans
 COMPARED: dict[str, tuple[str, ...]] = {
@@ -53,3 +62,33 @@ def matched_entries(db: Path, device_id: str) -> dict[str, set[str]]:
     for entry, path in rows:
         out.setdefault(entry, set()).add(path)
     return out
+
+
+def hold_walk(
+    monkeypatch: pytest.MonkeyPatch, device_id: str, before_entry: int
+) -> tuple[threading.Event, list[bool]]:
+    """Make the driver's walk of ``device_id`` stop before its entry number
+    ``before_entry`` until the returned event is set (at most 30 s), as if
+    Sleuth Kit were in a long call there; the list gets whether it was set."""
+    release = threading.Event()
+    waited: list[bool] = []
+    real = pipeline.iter_entries
+
+    def held(handle: Any, part: Any) -> Iterator[Any]:
+        for n, entry in enumerate(real(handle, part)):
+            if n == before_entry and handle.device.device_id == device_id:
+                waited.append(release.wait(timeout=30))
+            yield entry
+
+    monkeypatch.setattr(pipeline, "iter_entries", held)
+    return release, waited
+
+
+def release_on_first_commit(
+    release: threading.Event, device_id: str
+) -> pipeline.Progress:
+    def progress(event: ScanEvent) -> None:
+        if event.kind == "chunk" and event.device_id == device_id:
+            release.set()
+
+    return progress

@@ -20,7 +20,7 @@ import pytest
 
 from tests.conftest import REPO
 from tests.pipeline.corpus import Corpus
-from tests.pipeline.helpers import dump
+from tests.pipeline.helpers import dump, hold_walk, release_on_first_commit
 from triage.pipeline import scan
 
 # Many small tasks, so a worker can be killed part-way.
@@ -138,6 +138,26 @@ def test_loopback_cluster_matches_sync(
         carve_bytes=CARVE_BYTES,
     )
     assert summary.scheduler == address and summary.workers == 2
+    assert dump(db) == dump(reference)
+
+
+def test_results_come_in_while_the_walk_is_held_up(
+    corpus: Corpus,
+    reference: Path,
+    tmp_path: Path,
+    loopback_cluster: tuple[str, list[subprocess.Popen[bytes]]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On a cluster too, the driver gathers and stores finished chunks while
+    its walk is stuck (here before dev2's second entry, until dev2's first
+    chunk is stored): the wait for results looks at the walk again."""
+    address, _ = loopback_cluster
+    release, waited = hold_walk(monkeypatch, "dev2.001", before_entry=1)
+    db = tmp_path / "held.db"
+    scan(_devices(corpus), _sets(corpus), db, scheduler=address,
+         chunk_files=CHUNK_FILES, carve_bytes=CARVE_BYTES,
+         progress=release_on_first_commit(release, "dev2.001"))  # fmt: skip
+    assert waited == [True]
     assert dump(db) == dump(reference)
 
 

@@ -1,0 +1,136 @@
+"""The driver's walk runs in a thread of its own: results are committed while
+Sleuth Kit is busy in a long call, errors surface where they happened, and
+stopping a scan stops the walk and closes its evidence in that thread."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.pipeline.corpus import Corpus
+from tests.pipeline.helpers import dump, hold_walk, release_on_first_commit
+from triage import pipeline
+from triage.pipeline import ScanEvent, scan
+
+CHUNK_FILES = 2
+
+
+def test_chunks_are_committed_while_the_walk_is_held_up(
+    corpus: Corpus, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first chunk's result is stored while the walk is stuck before its
+    third entry (a driver that walked in its own loop would wait there for
+    ever, so the walk would time out), and the scan ends as a free one."""
+    reference = tmp_path / "free.db"
+    scan([corpus.dev1], [corpus.bad_set], reference, scheduler="sync",
+         chunk_files=CHUNK_FILES)  # fmt: skip
+    release, waited = hold_walk(monkeypatch, "dev1.raw", before_entry=CHUNK_FILES)
+    db = tmp_path / "held.db"
+    scan([corpus.dev1], [corpus.bad_set], db, scheduler="sync",
+         chunk_files=CHUNK_FILES,
+         progress=release_on_first_commit(release, "dev1.raw"))  # fmt: skip
+    assert waited == [True]
+    assert dump(db) == dump(reference)
+
+
+def test_a_failing_scan_stops_the_walk_and_closes_its_evidence(
+    corpus: Corpus, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C in the driver: the walk thread ends, and every device it opened
+    is closed in that thread (never under it, while Sleuth Kit reads)."""
+    handles: list[tuple[str, list[str]]] = []  # opened in, closed in
+    real_open = pipeline.open_device
+
+    def tracked(*args: Any, **kwargs: Any) -> Any:
+        handle = real_open(*args, **kwargs)
+        closed: list[str] = []
+        handles.append((threading.current_thread().name, closed))
+        real_close = handle.close
+
+        def close() -> None:
+            closed.append(threading.current_thread().name)
+            real_close()
+
+        handle.close = close
+        return handle
+
+    monkeypatch.setattr(pipeline, "open_device", tracked)
+
+    def progress(event: ScanEvent) -> None:
+        if event.kind == "chunk":
+            raise KeyboardInterrupt  # the examiner pressed Ctrl-C
+
+    db = tmp_path / "case.db"
+    with pytest.raises(KeyboardInterrupt):
+        scan(corpus.devices, [corpus.bad_set], db, scheduler="sync",
+             chunk_files=CHUNK_FILES, progress=progress)  # fmt: skip
+    walked = [closed for opened, closed in handles if opened == "triage-walk"]
+    assert walked and all(closed == ["triage-walk"] for closed in walked)
+    assert not [t for t in threading.enumerate() if t.name == "triage-walk"]
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        runs = con.execute("SELECT device_id, status FROM runs").fetchall()
+    finally:
+        con.close()
+    assert runs == [("dev1.raw", "interrupted")]  # the driver got no further
+
+
+# -- the thread helper ---------------------------------------------------------
+
+
+def test_background_hands_items_over_in_order_and_raises_where_it_failed() -> None:
+    def source() -> Iterator[int]:
+        yield 1
+        yield 2
+        raise ValueError("bad entry")
+
+    walk = pipeline._Background(source(), ahead=1, name="t")
+    try:
+        assert walk.get() == 1
+        assert walk.get() == 2
+        with pytest.raises(ValueError, match="bad entry"):
+            walk.get()
+        assert walk.get() is pipeline._WALK_DONE
+    finally:
+        walk.close()
+
+
+def test_background_does_not_block_when_asked_not_to() -> None:
+    go = threading.Event()
+
+    def source() -> Iterator[str]:
+        go.wait(timeout=30)
+        yield "late"
+
+    walk = pipeline._Background(source(), ahead=4, name="t")
+    try:
+        assert walk.get(block=False) is pipeline._NOTHING_YET
+        go.set()
+        assert walk.get() == "late"
+        assert walk.get() is pipeline._WALK_DONE
+    finally:
+        walk.close()
+
+
+def test_background_close_stops_the_source_in_its_own_thread() -> None:
+    produced: list[int] = []
+    closed_in: list[str] = []
+
+    def source() -> Iterator[int]:
+        try:
+            for n in range(1000):
+                produced.append(n)
+                yield n
+        finally:
+            closed_in.append(threading.current_thread().name)
+
+    walk = pipeline._Background(source(), ahead=2, name="walker")
+    assert walk.get() == 0
+    walk.close()
+    assert closed_in == ["walker"]
+    assert len(produced) < 10  # bounded: it never ran far ahead
