@@ -29,6 +29,7 @@ same paths as the driver.
 
 from __future__ import annotations
 
+import bisect
 import concurrent.futures
 import getpass
 import hashlib
@@ -1438,21 +1439,27 @@ def _walk_device(
                 yield _files_chunk(dev, evidence, part, first, batch)
         if not carving:
             continue
+        # Free space the walk itself read as zeros (FAT's orphan search reads
+        # all of it) holds nothing to carve: no signature starts with a zero
+        # byte. Only the rest is cut into carve chunks; a picture that runs on
+        # into zeros is still followed there (the reach).
+        zeros = handle.watch_zeros().runs()
         ranges: list[tuple[int, int, int]] = []
         total = 0
         try:
-            for offset, length in unallocated_runs(handle, part):
-                while length > 0:
-                    take = min(length, carve_bytes - total)
-                    extra = min(CARVE_REACH, length - take)
-                    ranges.append((offset, take, extra))
-                    total += take
-                    offset += take
-                    length -= take
-                    if total >= carve_bytes:
-                        yield ScanEvent("walked", dev, walked_bytes=total)
-                        yield _carve_chunk(dev, evidence, part, ranges)
-                        ranges, total = [], 0
+            for run_start, run_length in unallocated_runs(handle, part):
+                run_end = run_start + run_length
+                for offset, end in _outside(run_start, run_end, zeros):
+                    while offset < end:
+                        take = min(end - offset, carve_bytes - total)
+                        extra = min(CARVE_REACH, run_end - offset - take)
+                        ranges.append((offset, take, extra))
+                        total += take
+                        offset += take
+                        if total >= carve_bytes:
+                            yield ScanEvent("walked", dev, walked_bytes=total)
+                            yield _carve_chunk(dev, evidence, part, ranges)
+                            ranges, total = [], 0
         except FilesystemError as exc:
             yield _Skips(
                 dev, (Skipped(dev, f"p{part.index}:unallocated", "carve", str(exc)),)
@@ -1461,6 +1468,24 @@ def _walk_device(
         if ranges:
             yield ScanEvent("walked", dev, walked_bytes=total)
             yield _carve_chunk(dev, evidence, part, ranges)
+
+
+def _outside(
+    start: int, end: int, holes: Sequence[tuple[int, int]]
+) -> Iterator[tuple[int, int]]:
+    """The parts of ``[start, end)`` outside ``holes`` (sorted, disjoint)."""
+    at = start
+    first = bisect.bisect_right(holes, (start, start)) - 1
+    for lo, hi in holes[max(first, 0) :]:
+        if lo >= end:
+            break
+        if hi <= at:
+            continue
+        if lo > at:
+            yield at, lo
+        at = max(at, hi)
+    if at < end:
+        yield at, end
 
 
 def _partitions(handle: Any, dev: str, evidence: str) -> Iterator[Partition | _Skips]:

@@ -246,3 +246,25 @@ def test_block_device_is_raw_evidence(disk: Path) -> None:
         assert from_device == from_file and ("x.txt", 3000) in from_file
     finally:
         subprocess.run(["losetup", "-d", device], capture_output=True, check=False)
+
+
+def test_zero_runs_keep_long_runs_of_zeros_read_in_order() -> None:
+    from triage.ingest.evidence import ZeroRuns
+
+    block = 64 * 1024
+    runs = ZeroRuns(min_run=1 << 20, max_runs=2)
+    for k in range(32):  # 2 MiB of zeros from 1 MiB on, in 64 KiB reads ...
+        runs.saw((1 << 20) + k * block, bytes(block))
+        runs.saw(0, b"\x01" * 512)  # ... with other reads in between
+        runs.saw((1 << 20) + k * block, bytes(block))  # read again: no change
+    runs.saw(8 << 20, bytes(block))  # too short to keep
+    runs.saw(9 << 20, b"\x00" * (block - 1) + b"\x01")  # not all zeros
+    assert runs.runs() == [(1 << 20, 3 << 20)]
+    runs.saw(16 << 20, bytes(1 << 20))
+    runs.saw(32 << 20, bytes(2 << 20))  # a third run: over max_runs
+    runs.saw(40 << 20, bytes(1 << 20))
+    assert runs.runs() == [
+        (1 << 20, 3 << 20),
+        (16 << 20, 17 << 20),
+        (40 << 20, 41 << 20),
+    ]

@@ -15,9 +15,11 @@ import pytest
 
 from tests.conftest import damage_ewf_chunk, evidence_state, write_ewf_with_gaps
 from tests.pipeline.corpus import Corpus
-from tests.pipeline.helpers import dump, matched_entries
+from tests.pipeline.helpers import COMPARED, dump, matched_entries
 from triage import pipeline
 from triage.errors import UsageError
+from triage.ingest.carve import unallocated_runs
+from triage.ingest.evidence import ZeroRuns, open_device
 from triage.pipeline import ScanEvent, ScanSummary, scan
 from triage.store import Store
 
@@ -323,6 +325,66 @@ def test_carving_in_small_pieces_finds_the_same_items(
         assert pieces == whole, carve_bytes
         straddled += straddling
     assert straddled > 0  # some cut really went through a picture
+
+
+def test_free_space_the_walk_read_as_zeros_is_not_carved_again(
+    corpus: Corpus, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """FAT's orphan search reads all free space during the walk; the runs of
+    zeros it met are left out of the carve chunks (and only they: every other
+    free byte is still carved), and the scan stores the same items."""
+    with open_device(corpus.dev1) as handle:
+        watched = handle.watch_zeros()
+        chunks = [
+            item
+            for item in pipeline._walk_device(
+                handle, "dev1.raw", str(corpus.dev1), 64, 1 << 30, True
+            )
+            if isinstance(item, pipeline.Chunk)
+        ]
+        fat = next(c.partition for c in chunks if c.partition.fs_type == "fat16")
+        free = list(unallocated_runs(handle, fat))
+        zeros = watched.runs()
+    carved = sorted(
+        (at, at + n)
+        for c in chunks
+        if c.partition == fat
+        for at, n, _ in c.carve_ranges
+    )
+    assert zeros  # the walk met long runs of zeros in the FAT free space
+    skipped = [
+        (max(zs, lo), min(ze, lo + n))
+        for zs, ze in zeros
+        for lo, n in free
+        if zs < lo + n and lo < ze
+    ]
+    assert sum(e - s for s, e in skipped) > 1 << 20
+    # Carved and skipped ranges together are exactly the free space.
+    assert _merge(sorted(carved + skipped)) == _merge([(lo, lo + n) for lo, n in free])
+    assert all(e <= zs or s >= ze for s, e in carved for zs, ze in zeros)
+
+    def stored(db: Path) -> dict[str, list[tuple[object, ...]]]:
+        """What the scan stored, but for how free space was cut into chunks."""
+        scan([corpus.dev1], [corpus.bad_set], db, scheduler="sync")
+        rows = {k: v for k, v in dump(db).items() if k != "chunks"}
+        key = COMPARED["media"].index("chunk_key")
+        rows["media"] = [r[:key] + r[key + 1 :] for r in rows["media"]]
+        return rows
+
+    skipping = stored(tmp_path / "skip.db")
+    monkeypatch.setattr(ZeroRuns, "runs", lambda self: [])
+    assert stored(tmp_path / "all.db") == skipping
+    assert "e-D" in matched_entries(tmp_path / "skip.db", "dev1.raw")  # deleted
+
+
+def _merge(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for start, end in ranges:
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return out
 
 
 def test_same_file_names_in_two_folders_get_two_device_ids(

@@ -134,3 +134,12 @@ def test_background_close_stops_the_source_in_its_own_thread() -> None:
     walk.close()
     assert closed_in == ["walker"]
     assert len(produced) < 10  # bounded: it never ran far ahead
+
+
+def test_outside_gives_what_the_holes_leave() -> None:
+    holes = [(10, 20), (20, 25), (40, 50), (90, 200)]
+    assert list(pipeline._outside(0, 100, holes)) == [(0, 10), (25, 40), (50, 90)]
+    assert list(pipeline._outside(12, 45, holes)) == [(25, 40)]
+    assert list(pipeline._outside(60, 80, holes)) == [(60, 80)]
+    assert list(pipeline._outside(95, 150, holes)) == []
+    assert list(pipeline._outside(0, 5, [])) == [(0, 5)]

@@ -21,6 +21,7 @@ import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from types import TracebackType
 from typing import Any, NamedTuple, Protocol
@@ -810,14 +811,69 @@ def find_evidence(folder: Path | str) -> list[Path]:
 # --- the handle ---------------------------------------------------------------
 
 
+class ZeroRuns:
+    """Long runs of zero bytes seen in what was read, merged as reads follow
+    one another (Sleuth Kit's FAT orphan search reads all free space in 64
+    KiB blocks, in order).
+
+    Only runs of at least ``min_run`` bytes are kept, and at most
+    ``max_runs`` of them (a few MB of memory at worst); reads that are not
+    all zeros are ignored. What it reports is what the reader gave: a damaged
+    E01 chunk, which libewf reads as zeros, is zeros here too (and reported
+    as damage by the reader).
+    """
+
+    def __init__(self, min_run: int = 1 << 20, max_runs: int = 1 << 16) -> None:
+        self.min_run = min_run
+        self.max_runs = max_runs
+        self._done: list[tuple[int, int]] = []
+        self._start = self._end = -1
+
+    def saw(self, offset: int, data: bytes) -> None:
+        """Note a read of ``data`` at ``offset``."""
+        if not data or data != _zeros(len(data)):
+            return
+        end = offset + len(data)
+        if self._start <= offset <= self._end:
+            self._end = max(self._end, end)
+            return
+        self._close()
+        self._start, self._end = offset, end
+
+    def _close(self) -> None:
+        if self._end - self._start >= self.min_run and len(self._done) < self.max_runs:
+            self._done.append((self._start, self._end))
+        self._start = self._end = -1
+
+    def runs(self) -> list[tuple[int, int]]:
+        """The runs so far, (start, end) absolute, sorted and disjoint."""
+        found = list(self._done)
+        if self._end - self._start >= self.min_run:
+            found.append((self._start, self._end))
+        merged: list[tuple[int, int]] = []
+        for start, end in sorted(found):
+            if merged and start <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+            else:
+                merged.append((start, end))
+        return merged
+
+
+@lru_cache(maxsize=8)
+def _zeros(size: int) -> bytes:
+    return bytes(size)
+
+
 class ContainerImg(pytsk3.Img_Info):
-    """A ``pytsk3.Img_Info`` over any ``Reader``, counting what TSK reads."""
+    """A ``pytsk3.Img_Info`` over any ``Reader``, counting what TSK reads
+    (and, when ``zero_runs`` is set, noting long runs of zeros in it)."""
 
     def __init__(self, reader: Reader) -> None:
         self._reader = reader
         self.bytes_read = 0
         self.read_calls = 0
         self.read_error: str | None = None
+        self.zero_runs: ZeroRuns | None = None
         super().__init__(url="", type=pytsk3.TSK_IMG_TYPE_EXTERNAL)
 
     def read(self, offset: int, size: int) -> bytes:
@@ -831,6 +887,8 @@ class ContainerImg(pytsk3.Img_Info):
             raise
         self.bytes_read += len(data)
         self.read_calls += 1
+        if self.zero_runs is not None:
+            self.zero_runs.saw(offset, data)
         return data
 
     def get_size(self) -> int:
@@ -875,6 +933,15 @@ class DeviceHandle:
             raise EvidenceError(
                 f"{self.device.device_id}: {self.take_read_error() or exc}"
             ) from exc
+
+    def watch_zeros(self) -> ZeroRuns:
+        """From now on, note long runs of zeros in what is read through this
+        handle (Sleuth Kit's reads and ``read``), so that a later pass over
+        the same bytes (carving free space the walk has read) can leave them
+        out."""
+        if self.img_info.zero_runs is None:
+            self.img_info.zero_runs = ZeroRuns()
+        return self.img_info.zero_runs
 
     def take_damage(self) -> list[tuple[int, int]]:
         """Byte ranges (start, end) read since the last call that the
