@@ -60,7 +60,7 @@ from triage.hashmatch.hashing import digest_stream, perceptual_hashes
 from triage.hashmatch.hashset import HashSet
 from triage.hashmatch.kernels import one_blas_thread
 from triage.hashmatch.matcher import Matcher
-from triage.ingest.carve import MAX_ITEM, carve, unallocated_runs
+from triage.ingest.carve import MAX_ITEM, carve, unallocated_runs, zeros_hold_nothing
 from triage.ingest.classify import classify
 from triage.ingest.content import iter_chunks, read_record, record_unreadable
 from triage.ingest.evidence import (
@@ -1443,7 +1443,7 @@ def _walk_device(
         # all of it) holds nothing to carve: no signature starts with a zero
         # byte. Only the rest is cut into carve chunks; a picture that runs on
         # into zeros is still followed there (the reach).
-        zeros = handle.watch_zeros().runs()
+        zeros = handle.watch_zeros().runs() if zeros_hold_nothing() else []
         ranges: list[tuple[int, int, int]] = []
         total = 0
         try:

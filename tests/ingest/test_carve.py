@@ -479,3 +479,15 @@ def test_an_item_straddling_the_run_end_is_followed_into_the_reach_only(
     after = carve(device, region(device.size), cut, device.size - cut)  # type: ignore[arg-type]
     offsets = [i.carve_offset for i in after if isinstance(i, FileRecord)]
     assert offsets == [cut + 20_000]
+
+
+def test_a_format_whose_magic_starts_with_zero_stops_zero_skipping(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from triage.ingest import carve as carving
+
+    assert carving.zeros_hold_nothing()
+    ico = carving.CarveFormat("ico", b"\x00\x00\x01\x00", "image/x-icon", "ico",
+                              carving.CARVERS["bmp"].parse)  # fmt: skip
+    monkeypatch.setitem(carving.CARVERS, "ico", ico)
+    assert not carving.zeros_hold_nothing()

@@ -596,6 +596,13 @@ CARVERS: dict[str, CarveFormat] = {
 _OVERLAP = max(len(c.magic) for c in CARVERS.values()) - 1
 
 
+def zeros_hold_nothing() -> bool:
+    """Whether no registered format's signature starts with a zero byte, so
+    that nothing can start inside a run of zeros and a carver may leave such
+    runs out (a format whose magic began with 0x00 would turn this off)."""
+    return all(fmt.magic[:1] != b"\0" for fmt in CARVERS.values())
+
+
 class _Signatures:
     """Every signature of ``formats`` in one window, found in one vectorised
     pass (candidates by first byte, then the remaining magic bytes), and
