@@ -8,8 +8,8 @@ without a cluster; Dask only runs them:
   file entries (metadata only) and cuts them into bounded chunks of
   ``chunk_files`` entries, plus carve chunks over unallocated space. Chunk keys
   are deterministic, so a resumed scan skips chunks already in the database.
-  The walk runs in a thread of its own, a bounded queue ahead of the loop that
-  submits chunks (never a whole device's file list in memory), so a long
+  The walk runs in a thread per device, a bounded queue ahead of the loop
+  that submits chunks (never a whole device's file list in memory), so a long
   Sleuth Kit call (FAT's orphan search, a big $MFT) does not hold up
   submitting and storing; that loop, in the main thread, writes each finished
   chunk to the ``Store`` in one transaction, in the driver only;
@@ -866,20 +866,12 @@ def scan(
     plan = _plan(store, evidence, device_id)
     states: dict[str, _DeviceState] = {}
     order: list[str] = []
-    dropped: set[str] = set()  # devices whose walk is no longer wanted
     # The walk starts at once, and gets ahead while the index and the cluster
     # start (the queue between it and the loop below is bounded).
-    walk = _Background(
-        _walk_devices(
-            plan,
-            chunk_files=chunk_files,
-            carve_bytes=carve_bytes,
-            carving=carving,
-            dropped=dropped,
-        ),
-        WALK_AHEAD,
-        "triage-walk",
+    walk = _Walks(
+        plan, chunk_files=chunk_files, carve_bytes=carve_bytes, carving=carving
     )
+    walk.start()
     runner: _Runner | None = None
 
     def emit(event: ScanEvent) -> None:
@@ -929,7 +921,6 @@ def scan(
         source = _driver_tasks(
             walk,
             lambda: not pending,
-            dropped,
             store,
             states,
             order,
@@ -968,8 +959,7 @@ def scan(
                 if stop_after is not None and state.confident >= stop_after:
                     # Enough: drop this device's tasks that have not run yet
                     # (they stay undone in the database, for a later scan).
-                    state.stopped = True
-                    dropped.add(state.device_id)
+                    _stop_device(state, walk)
                     for other, queued in list(pending.items()):
                         if queued.state is state and not other.done():
                             other.cancel()
@@ -1125,9 +1115,8 @@ def _plan(
 
 
 def _driver_tasks(
-    walk: _Background[_WalkItem],
+    walk: _Walks,
     idle: Callable[[], bool],
-    dropped: set[str],
     store: Store,
     states: dict[str, _DeviceState],
     order: list[str],
@@ -1160,7 +1149,7 @@ def _driver_tasks(
             state = _start_device(item, store, refs, parameters, case_id, states)
             order.append(state.device_id)
             if state.run_id < 0:  # failed to open, or busy elsewhere
-                dropped.add(state.device_id)
+                walk.drop(state.device_id)
                 status = "failed" if state.busy is None else "busy"
                 emit(
                     ScanEvent(
@@ -1192,8 +1181,9 @@ def _driver_tasks(
                 finish(state)
             continue
         if state.stopped or (stop_after is not None and state.confident >= stop_after):
-            state.stopped = True
-            dropped.add(state.device_id)
+            _stop_device(state, walk)
+            if state.outstanding == 0:
+                finish(state)
             continue
         if isinstance(item, _Skips):
             store.write_skipped(state.device_id, item.items)
@@ -1201,6 +1191,15 @@ def _driver_tasks(
             emit(item)
         else:
             yield from _chunk_task(state, item, done, key, store, emit)
+
+
+def _stop_device(state: _DeviceState, walk: _Walks) -> None:
+    """Stop a device early (``--stop-after``): no more of its walk is
+    wanted; it is finished once its tasks out are in."""
+    state.stopped = True
+    if not state.walk_done:
+        walk.drop(state.device_id)
+        state.walk_done = True
 
 
 def _start_device(
@@ -1281,17 +1280,17 @@ def _chunk_task(
         yield _Task(state, chunk)
 
 
-# -- the driver's walk, in a thread of its own --------------------------------
+# -- the driver's walk, in threads of its own ---------------------------------
 #
 # Sleuth Kit can spend a long time in one call: FAT's orphan search reads all
 # free space when the walk reaches $OrphanFiles (a second per ~400 MB of E01
 # zeros here), a large NTFS $MFT loads at the first folder. If the loop that
 # submits tasks ran the walk itself, the workers would wait out every such
-# call with nothing queued. So the walk runs in one background thread that
-# works ahead of the submitting loop (at most ``WALK_AHEAD`` items), device
-# after device, and does nothing but ingest: it opens and closes its own
-# device handles and never touches the database. The driver's main thread
-# turns its messages into database rows, progress events and tasks.
+# call with nothing queued. So each device is walked in a background thread
+# that works ahead of the submitting loop (at most ``WALK_AHEAD`` items) and
+# does nothing but ingest: it opens and closes its own device handle and
+# never touches the database (``_Walks`` runs them in order). The driver's
+# main thread turns their messages into database rows, events and tasks.
 
 #: Items the walk may run ahead of the submitting loop (chunks, their
 #: "walked" events, skip lists): ~64 chunks of at most DEFAULT_CHUNK_FILES
@@ -1347,39 +1346,107 @@ class _WalkEnd:
 _WalkItem = _Opened | _OpenFailed | _Skips | _WalkEnd | ScanEvent | Chunk
 
 
-def _walk_devices(
-    plan: Sequence[_Planned],
-    *,
-    chunk_files: int,
-    carve_bytes: int,
-    carving: bool,
-    dropped: set[str],
+def _walk_one(
+    planned: _Planned, *, chunk_files: int, carve_bytes: int, carving: bool
 ) -> Iterator[_WalkItem]:
-    """Open and walk each planned device in turn; pure ingest, no database.
-
-    ``dropped``: device ids the driver no longer wants (busy, stopped early);
-    the walk of such a device ends at its next item.
-    """
-    for planned in plan:
+    """Open and walk one planned device; pure ingest, no database. Ends with
+    ``_WalkEnd`` (or is just ``_OpenFailed``)."""
+    try:
+        handle = open_device(planned.evidence, planned.device_id)
+    except EvidenceError as exc:
+        yield _OpenFailed(planned, str(exc))
+        return
+    with handle:
+        dev = handle.device.device_id
+        yield _Opened(planned, handle.device, tuple(handle.acquisition_skips()))
+        error = None
         try:
-            handle = open_device(planned.evidence, planned.device_id)
+            yield from _walk_device(
+                handle, dev, planned.evidence, chunk_files, carve_bytes, carving
+            )
         except EvidenceError as exc:
-            yield _OpenFailed(planned, str(exc))
-            continue
-        with handle:
-            dev = handle.device.device_id
-            yield _Opened(planned, handle.device, tuple(handle.acquisition_skips()))
-            error = None
-            try:
-                for item in _walk_device(
-                    handle, dev, planned.evidence, chunk_files, carve_bytes, carving
-                ):
-                    if dev in dropped:
-                        break
-                    yield item
-            except EvidenceError as exc:
-                error = str(exc)
-            yield _WalkEnd(dev, error)
+            error = str(exc)
+        yield _WalkEnd(dev, error)
+
+
+class _Walks:
+    """The walk of every planned device, in order, each device in a thread of
+    its own (``_Background``).
+
+    The next device's walk starts as soon as the current one has walked
+    everything, so it gets ahead while the current device's chunks are still
+    being worked. A device the driver drops (busy elsewhere, stopped early)
+    is let go: its thread stops at its next item and closes its evidence
+    itself, and the walk goes on with the next device at once, even if that
+    thread is still inside a long Sleuth Kit call (which cannot be
+    interrupted; it finishes in the background).
+    """
+
+    def __init__(
+        self,
+        plan: Sequence[_Planned],
+        *,
+        chunk_files: int,
+        carve_bytes: int,
+        carving: bool,
+    ) -> None:
+        self._plan = list(plan)
+        self._options = {
+            "chunk_files": chunk_files,
+            "carve_bytes": carve_bytes,
+            "carving": carving,
+        }
+        self._walks: list[tuple[str, _Background[_WalkItem]]] = []  # in order
+        self._let_go: list[_Background[_WalkItem]] = []
+
+    def start(self) -> None:
+        """Start walking the first device (``get`` would, when first called)."""
+        if not self._walks:
+            self._start_next()
+
+    def _start_next(self) -> None:
+        if self._plan:
+            planned = self._plan.pop(0)
+            walk = _Background(
+                _walk_one(planned, **self._options),  # type: ignore[arg-type]
+                WALK_AHEAD,
+                "triage-walk",
+            )
+            self._walks.append((planned.device_id, walk))
+
+    def get(self, block: bool = True) -> _WalkItem:
+        """The next item of the walk (``_WALK_DONE`` after the last device;
+        ``_NOTHING_YET`` if ``block`` is false and none is ready)."""
+        while True:
+            if not self._walks:
+                self._start_next()
+                if not self._walks:
+                    return _WALK_DONE
+            _, current = self._walks[0]
+            if current.finished and len(self._walks) == 1:
+                self._start_next()  # get ahead on the next device
+            item = current.get(block=block)
+            if item is _WALK_DONE:
+                self._walks.pop(0)
+                continue
+            return item
+
+    def drop(self, device_id: str) -> None:
+        """Stop walking ``device_id`` (if it is still being walked)."""
+        for k, (dev, walk) in enumerate(self._walks):
+            if dev == device_id:
+                del self._walks[k]
+                walk.let_go()
+                self._let_go.append(walk)
+                return
+
+    def close(self) -> None:
+        """Stop every walk; wait for those not let go earlier."""
+        for walk in self._let_go:
+            walk.let_go()
+        for _, walk in self._walks:
+            walk.close()
+        self._walks = []
 
 
 def _walk_device(
@@ -1529,6 +1596,7 @@ class _Background(Generic[_T]):
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=ahead)
         self._stop = threading.Event()
         self._done = False
+        self.finished = False  # the source is exhausted (items may be queued)
         self._thread = threading.Thread(
             target=self._run, args=(source,), name=name, daemon=True
         )
@@ -1549,8 +1617,10 @@ class _Background(Generic[_T]):
                 if not self._put(item):
                     break
             else:
+                self.finished = True
                 self._put(_WALK_DONE)
         except BaseException as exc:  # handed to the consumer, raised there
+            self.finished = True
             self._put(_Raised(exc))
         finally:
             close = getattr(source, "close", None)
@@ -1574,10 +1644,15 @@ class _Background(Generic[_T]):
             raise item.error
         return item
 
-    def close(self) -> None:
-        """Stop the thread (after its current item) and wait for it."""
+    def let_go(self) -> None:
+        """Stop the thread after its current item, without waiting for it:
+        it closes its source itself, in its own time."""
         self._done = True
         self._stop.set()
+
+    def close(self) -> None:
+        """Stop the thread (after its current item) and wait for it."""
+        self.let_go()
         while self._thread.is_alive():
             try:
                 while True:

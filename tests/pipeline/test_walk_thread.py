@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,30 @@ def test_chunks_are_committed_while_the_walk_is_held_up(
          progress=release_on_first_commit(release, "dev1.raw"))  # fmt: skip
     assert waited == [True]
     assert dump(db) == dump(reference)
+
+
+def test_a_device_stopped_early_does_not_wait_for_its_walk(
+    corpus: Corpus, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--stop-after: dev1 stops at its first hit while its walk is stuck
+    further on (as in FAT's orphan search of a big card); the scan goes on
+    to dev3 and ends without waiting for that walk, which stops by itself
+    once it can and closes dev1 in its own thread."""
+    release, waited = hold_walk(monkeypatch, "dev1.raw", before_entry=5)
+    try:
+        summary = scan([corpus.dev1, corpus.dev3], [corpus.bad_set],
+                       tmp_path / "case.db", scheduler="sync", chunk_files=1,
+                       stop_after=1)  # fmt: skip
+        assert waited == []  # the scan ended while dev1's walk was still stuck
+    finally:
+        release.set()
+    assert [d.status for d in summary.devices] == ["stopped-early", "scanned"]
+    for _ in range(100):
+        if not [t for t in threading.enumerate() if t.name == "triage-walk"]:
+            break
+        time.sleep(0.05)
+    assert waited == [True]
+    assert not [t for t in threading.enumerate() if t.name == "triage-walk"]
 
 
 def test_a_failing_scan_stops_the_walk_and_closes_its_evidence(
