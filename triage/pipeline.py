@@ -1391,11 +1391,9 @@ class _Walks:
         carving: bool,
     ) -> None:
         self._plan = list(plan)
-        self._options = {
-            "chunk_files": chunk_files,
-            "carve_bytes": carve_bytes,
-            "carving": carving,
-        }
+        self._chunk_files = chunk_files
+        self._carve_bytes = carve_bytes
+        self._carving = carving
         self._walks: list[tuple[str, _Background[_WalkItem]]] = []  # in order
         self._let_go: list[_Background[_WalkItem]] = []
 
@@ -1407,11 +1405,13 @@ class _Walks:
     def _start_next(self) -> None:
         if self._plan:
             planned = self._plan.pop(0)
-            walk = _Background(
-                _walk_one(planned, **self._options),  # type: ignore[arg-type]
-                WALK_AHEAD,
-                "triage-walk",
+            items = _walk_one(
+                planned,
+                chunk_files=self._chunk_files,
+                carve_bytes=self._carve_bytes,
+                carving=self._carving,
             )
+            walk = _Background(items, WALK_AHEAD, "triage-walk")
             self._walks.append((planned.device_id, walk))
 
     def get(self, block: bool = True) -> _WalkItem:
