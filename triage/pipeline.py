@@ -1299,6 +1299,9 @@ WALK_AHEAD = 128
 #: While there is room for more tasks, how often (seconds) the driver looks
 #: at the walk again when no task has finished.
 WALK_POLL = 0.05
+#: Walks of devices dropped mid-walk that may still run (each finishing the
+#: Sleuth Kit call it is in) while the next device is walked.
+LET_GO_AT_ONCE = 1
 _WALK_DONE: Any = object()  # the walk is over
 _NOTHING_YET: Any = object()  # the walk has no item ready
 
@@ -1404,6 +1407,12 @@ class _Walks:
 
     def _start_next(self) -> None:
         if self._plan:
+            # A walk let go may still be inside a long Sleuth Kit call (an
+            # orphan search of a big card), using a core: never more than
+            # LET_GO_AT_ONCE of them; beyond that, wait for the oldest.
+            self._let_go = [w for w in self._let_go if w.alive]
+            while len(self._let_go) > LET_GO_AT_ONCE:
+                self._let_go.pop(0).close()
             planned = self._plan.pop(0)
             items = _walk_one(
                 planned,
@@ -1643,6 +1652,11 @@ class _Background(Generic[_T]):
             self._done = True
             raise item.error
         return item
+
+    @property
+    def alive(self) -> bool:
+        """Whether the thread is still running (maybe inside its source)."""
+        return self._thread.is_alive()
 
     def let_go(self) -> None:
         """Stop the thread after its current item, without waiting for it:

@@ -168,3 +168,38 @@ def test_outside_gives_what_the_holes_leave() -> None:
     assert list(pipeline._outside(60, 80, holes)) == [(60, 80)]
     assert list(pipeline._outside(95, 150, holes)) == []
     assert list(pipeline._outside(0, 5, [])) == [(0, 5)]
+
+
+def test_at_most_one_walk_let_go_runs_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Walks dropped mid-call finish in the background, but only one at a
+    time: dropping a second one makes the next device wait for the first."""
+    gates = {d: threading.Event() for d in ("d1", "d2", "d3")}
+    ended: list[str] = []
+
+    def walk_one(planned: Any, **_: Any) -> Iterator[Any]:
+        try:
+            yield ("start", planned.device_id)
+            gates[planned.device_id].wait(timeout=30)  # a long Sleuth Kit call
+            yield ("end", planned.device_id)
+        finally:
+            ended.append(planned.device_id)
+
+    monkeypatch.setattr(pipeline, "_walk_one", walk_one)
+    plan = [pipeline._Planned(Path(d), d, d) for d in ("d1", "d2", "d3")]
+    walks = pipeline._Walks(plan, chunk_files=1, carve_bytes=1 << 20, carving=True)
+    try:
+        assert walks.get() == ("start", "d1")
+        walks.drop("d1")  # let go while stuck: d2 starts at once
+        assert walks.get() == ("start", "d2")
+        assert ended == []
+        walks.drop("d2")  # a second one: d3 waits until d1's walk is over
+        threading.Timer(0.2, gates["d1"].set).start()
+        assert walks.get() == ("start", "d3")
+        assert ended == ["d1"]
+        gates["d3"].set()
+        assert walks.get() == ("end", "d3")
+        assert walks.get() is pipeline._WALK_DONE
+    finally:
+        for gate in gates.values():
+            gate.set()
+        walks.close()
