@@ -21,6 +21,7 @@ import pytest
 from tests.conftest import REPO
 from tests.pipeline.corpus import Corpus
 from tests.pipeline.helpers import dump, hold_walk, release_on_first_commit
+from triage import pipeline
 from triage.pipeline import scan
 
 # Many small tasks, so a worker can be killed part-way.
@@ -119,6 +120,37 @@ def test_local_cluster_matches_sync(
     )
     assert summary.scheduler == "local" and summary.workers == 2
     assert dump(db) == dump(reference)
+
+
+def _worker_settings() -> dict[str, object]:
+    import threadpoolctl
+
+    return {
+        "malloc_trim": os.environ.get("MALLOC_TRIM_THRESHOLD_"),
+        "blas_threads": sorted(
+            {
+                i["num_threads"]
+                for i in threadpoolctl.threadpool_info()
+                if i["user_api"] == "blas"
+            }
+        ),  # fmt: skip
+    }
+
+
+def test_local_workers_keep_the_settings_decoding_needs() -> None:
+    """The local cluster's workers (forked from a forkserver) run one BLAS
+    thread each and without the nanny's MALLOC_TRIM_THRESHOLD_, which makes
+    decoding cost 2.4-2.6x the CPU (benchmarks/README.md)."""
+    runner = pipeline._DaskRunner(None, 2)
+    try:
+        client = runner._client
+        workers = list(client.scheduler_info()["workers"])
+        assert len(workers) == 2
+        for worker in workers:
+            got = client.submit(_worker_settings, workers=[worker], pure=False)
+            assert got.result(timeout=60) == {"malloc_trim": None, "blas_threads": [1]}
+    finally:
+        runner.close()
 
 
 def test_loopback_cluster_matches_sync(
