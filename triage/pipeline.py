@@ -29,27 +29,23 @@ same paths as the driver.
 
 from __future__ import annotations
 
-import bisect
 import concurrent.futures
 import getpass
 import hashlib
 import logging
 import os
-import queue
 import socket
-import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generic, NamedTuple, Protocol, TypeVar
+from typing import Any, Protocol
 
 from triage.errors import (
     DeviceBusy,
     EvidenceError,
-    FilesystemError,
     HashSetError,
     MediaError,
     TriageError,
@@ -60,7 +56,7 @@ from triage.hashmatch.hashing import digest_stream, perceptual_hashes
 from triage.hashmatch.hashset import HashSet
 from triage.hashmatch.kernels import one_blas_thread
 from triage.hashmatch.matcher import Matcher
-from triage.ingest.carve import MAX_ITEM, carve, unallocated_runs, zeros_hold_nothing
+from triage.ingest.carve import carve
 from triage.ingest.classify import classify
 from triage.ingest.content import iter_chunks, read_record, record_unreadable
 from triage.ingest.evidence import (
@@ -72,38 +68,42 @@ from triage.ingest.evidence import (
     unreadable_records,
 )
 from triage.ingest.media import is_media
-from triage.ingest.volumes import iter_partitions
-from triage.ingest.walk import iter_entries, listing_damage
 from triage.records import (
-    Device,
     FileRecord,
     Match,
     MediaHash,
-    Partition,
     PerceptualHash,
     Skipped,
 )
 from triage.store import ChunkWrite, Store
+from triage.walking import (
+    CHUNK_FILE_BYTES,
+    NOTHING_YET,
+    WALK_DONE,
+    Chunk,
+    Opened,
+    OpenFailed,
+    Planned,
+    ScanEvent,
+    Skips,
+    WalkEnd,
+    Walks,
+)
 
 log = logging.getLogger(__name__)
-_T = TypeVar("_T")
 
 #: A files chunk closes at this many entries or this many bytes of files,
 #: whichever comes first: small enough to balance two workers on one device
 #: and to reach a first hit early, large enough that Dask's per-task overhead
 #: (~1 ms) is noise next to decoding.
 DEFAULT_CHUNK_FILES = 64
-CHUNK_FILE_BYTES = 256 << 20
 DEFAULT_CARVE_BYTES = 128 << 20
-#: Where a run of free space is cut into carve chunks, a picture that starts
-#: before the cut may run on past it: each chunk may read on into the rest of
-#: the run, up to the longest item any carver follows (``MAX_ITEM``), but only
-#: to follow such a picture (nothing there is searched; items that start after
-#: the cut belong to the next chunk). So a straddling picture comes out whole.
-CARVE_REACH = MAX_ITEM
 #: Images up to this size are read whole and decoded; larger media (and all
 #: video) are hashed as a stream (MD5/SHA-1 only) so memory stays bounded.
 DEFAULT_MAX_DECODE_BYTES = 64 << 20
+#: While there is room for more tasks, how often (seconds) the driver looks
+#: at the walk again when no task has finished.
+WALK_POLL = 0.05
 #: Dask settings for the workers of a LocalCluster this module starts.
 #: The nanny's default MALLOC_TRIM_THRESHOLD_=65536 makes glibc hand memory
 #: back after every large free: the decode/PDQ loop then spends 2.6x the CPU
@@ -157,28 +157,6 @@ class ScanParams:
     # built once, then shared read-only by every worker process.
     index_cache: str | None = None
     decode: bool = True  # False: cryptographic hashes and exact matches only
-
-
-@dataclass(frozen=True, slots=True)
-class Chunk:
-    """A bounded unit of work: some file entries of a partition, or some
-    unallocated byte ranges of it to carve. Addresses only; picklable."""
-
-    device_id: str
-    evidence: str
-    chunk_key: str
-    partition: Partition
-    records: tuple[FileRecord, ...] = ()
-    # (absolute offset, length, bytes past the range an item starting in it may
-    # run on into: the rest of the free run, up to CARVE_REACH)
-    carve_ranges: tuple[tuple[int, int, int], ...] = ()
-
-    @property
-    def size_hint(self) -> int:
-        """Bytes of evidence the chunk covers (for progress)."""
-        return sum(r.size for r in self.records) + sum(
-            n for _, n, _ in self.carve_ranges
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -541,29 +519,6 @@ def _reason(exc: BaseException) -> str:
 # -- the driver --------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class ScanEvent:
-    """Progress of a scan, for a live display.
-
-    ``kind``: "device-start", "walked" (more entries found), "chunk" (a chunk
-    was committed to the database, or found done by an earlier run),
-    "device-done". The callback runs in the driver right after the commit, so
-    a test can kill the scan there and know exactly what was stored.
-    """
-
-    kind: str
-    device_id: str
-    evidence: str = ""
-    device_size: int = 0
-    files: int = 0
-    bytes: int = 0
-    media: int = 0
-    matches: int = 0
-    walked_files: int = 0
-    walked_bytes: int = 0
-    status: str = ""
-
-
 class Progress(Protocol):
     def __call__(self, event: ScanEvent) -> None: ...
 
@@ -874,7 +829,7 @@ def scan(
     order: list[str] = []
     # The walk starts at once, and gets ahead while the index and the cluster
     # start (the queue between it and the loop below is bounded).
-    walk = _Walks(
+    walk = Walks(
         plan, chunk_files=chunk_files, carve_bytes=carve_bytes, carving=carving
     )
     walk.start()
@@ -941,8 +896,8 @@ def scan(
         exhausted = False
         while True:
             while not exhausted and len(pending) < max_in_flight:
-                nxt = next(source, _WALK_DONE)
-                if nxt is _WALK_DONE:
+                nxt = next(source, WALK_DONE)
+                if nxt is WALK_DONE:
                     exhausted = True
                 elif nxt is not None:
                     nxt.state.outstanding += 1
@@ -1103,10 +1058,10 @@ def _confident(matches: Iterable[Match]) -> int:
 
 def _plan(
     store: Store, evidence: Sequence[Path], device_id: str | None
-) -> list[_Planned]:
+) -> list[Planned]:
     """The device id of each evidence file: given, already in the database,
     or a new one (its file name, made unique)."""
-    plan: list[_Planned] = []
+    plan: list[Planned] = []
     taken: list[str] = []
     for path in evidence:
         where = str(path.resolve()) if path.exists() else str(path)
@@ -1116,12 +1071,12 @@ def _plan(
             or _free_device_id(store, taken, path)
         )
         taken.append(wanted)
-        plan.append(_Planned(path, where, wanted))
+        plan.append(Planned(path, where, wanted))
     return plan
 
 
 def _driver_tasks(
-    walk: _Walks,
+    walk: Walks,
     idle: Callable[[], bool],
     store: Store,
     states: dict[str, _DeviceState],
@@ -1146,12 +1101,12 @@ def _driver_tasks(
     done: dict[str, str] = {}
     while True:
         item = walk.get(block=idle())
-        if item is _NOTHING_YET:
+        if item is NOTHING_YET:
             yield None
             continue
-        if item is _WALK_DONE:
+        if item is WALK_DONE:
             return
-        if isinstance(item, _OpenFailed | _Opened):
+        if isinstance(item, OpenFailed | Opened):
             state = _start_device(item, store, refs, parameters, case_id, states)
             order.append(state.device_id)
             if state.run_id < 0:  # failed to open, or busy elsewhere
@@ -1179,7 +1134,7 @@ def _driver_tasks(
         state = states[item.device_id]
         if state.busy is not None:
             continue
-        if isinstance(item, _WalkEnd):
+        if isinstance(item, WalkEnd):
             if item.error is not None and not state.stopped:
                 state.failed = state.failed or item.error
             state.walk_done = True
@@ -1191,7 +1146,7 @@ def _driver_tasks(
             if state.outstanding == 0:
                 finish(state)
             continue
-        if isinstance(item, _Skips):
+        if isinstance(item, Skips):
             store.write_skipped(state.device_id, item.items)
         elif isinstance(item, ScanEvent):
             emit(item)
@@ -1199,7 +1154,7 @@ def _driver_tasks(
             yield from _chunk_task(state, item, done, key, store, emit)
 
 
-def _stop_device(state: _DeviceState, walk: _Walks) -> None:
+def _stop_device(state: _DeviceState, walk: Walks) -> None:
     """Stop a device early (``--stop-after``): no more of its walk is
     wanted; it is finished once its tasks out are in."""
     state.stopped = True
@@ -1209,7 +1164,7 @@ def _stop_device(state: _DeviceState, walk: _Walks) -> None:
 
 
 def _start_device(
-    item: _Opened | _OpenFailed,
+    item: Opened | OpenFailed,
     store: Store,
     refs: tuple[HashSetRef, ...],
     parameters: dict[str, Any],
@@ -1220,7 +1175,7 @@ def _start_device(
     could not be opened, or another live scan has it)."""
     evidence = item.planned.evidence
     now = time.perf_counter()
-    if isinstance(item, _OpenFailed):
+    if isinstance(item, OpenFailed):
         dev = item.planned.device_id
         store.register_failed(dev, evidence, case_id, item.error)
         state = states[dev] = _DeviceState(dev, evidence, 0, -1, now)
@@ -1284,419 +1239,6 @@ def _chunk_task(
         yield _Task(state, chunk, media)
     else:
         yield _Task(state, chunk)
-
-
-# -- the driver's walk, in threads of its own ---------------------------------
-#
-# Sleuth Kit can spend a long time in one call: FAT's orphan search reads all
-# free space when the walk reaches $OrphanFiles (a second per ~400 MB of E01
-# zeros here), a large NTFS $MFT loads at the first folder. If the loop that
-# submits tasks ran the walk itself, the workers would wait out every such
-# call with nothing queued. So each device is walked in a background thread
-# that works ahead of the submitting loop (at most ``WALK_AHEAD`` items) and
-# does nothing but ingest: it opens and closes its own device handle and
-# never touches the database (``_Walks`` runs them in order). The driver's
-# main thread turns their messages into database rows, events and tasks.
-
-#: Items the walk may run ahead of the submitting loop (chunks, their
-#: "walked" events, skip lists): ~64 chunks of at most DEFAULT_CHUNK_FILES
-#: entries each, a few MB of addresses, never a device's whole file list.
-WALK_AHEAD = 128
-#: While there is room for more tasks, how often (seconds) the driver looks
-#: at the walk again when no task has finished.
-WALK_POLL = 0.05
-#: Walks of devices dropped mid-walk that may still run (each finishing the
-#: Sleuth Kit call it is in) while the next device is walked.
-LET_GO_AT_ONCE = 1
-_WALK_DONE: Any = object()  # the walk is over
-_NOTHING_YET: Any = object()  # the walk has no item ready
-
-
-@dataclass(frozen=True, slots=True)
-class _Planned:
-    """A device to walk, with the id the driver chose for it."""
-
-    path: Path
-    evidence: str
-    device_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class _Opened:
-    """The walk opened a device (its acquisition gaps read from the image)."""
-
-    planned: _Planned
-    device: Device
-    skipped: tuple[Skipped, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class _OpenFailed:
-    planned: _Planned
-    error: str
-
-
-@dataclass(frozen=True, slots=True)
-class _Skips:
-    """Skipped items the walk found, for the database."""
-
-    device_id: str
-    items: tuple[Skipped, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class _WalkEnd:
-    """The walk is done with a device (``error``: why it stopped early)."""
-
-    device_id: str
-    error: str | None = None
-
-
-_WalkItem = _Opened | _OpenFailed | _Skips | _WalkEnd | ScanEvent | Chunk
-
-
-def _walk_one(
-    planned: _Planned, *, chunk_files: int, carve_bytes: int, carving: bool
-) -> Iterator[_WalkItem]:
-    """Open and walk one planned device; pure ingest, no database. Ends with
-    ``_WalkEnd`` (or is just ``_OpenFailed``)."""
-    try:
-        handle = open_device(planned.evidence, planned.device_id)
-    except EvidenceError as exc:
-        yield _OpenFailed(planned, str(exc))
-        return
-    with handle:
-        dev = handle.device.device_id
-        yield _Opened(planned, handle.device, tuple(handle.acquisition_skips()))
-        error = None
-        try:
-            yield from _walk_device(
-                handle, dev, planned.evidence, chunk_files, carve_bytes, carving
-            )
-        except EvidenceError as exc:
-            error = str(exc)
-        yield _WalkEnd(dev, error)
-
-
-class _Walks:
-    """The walk of every planned device, in order, each device in a thread of
-    its own (``_Background``).
-
-    The next device's walk starts as soon as the current one has walked
-    everything, so it gets ahead while the current device's chunks are still
-    being worked. A device the driver drops (busy elsewhere, stopped early)
-    is let go: its thread stops at its next item and closes its evidence
-    itself, and the walk goes on with the next device at once, even if that
-    thread is still inside a long Sleuth Kit call (which cannot be
-    interrupted; it finishes in the background).
-    """
-
-    def __init__(
-        self,
-        plan: Sequence[_Planned],
-        *,
-        chunk_files: int,
-        carve_bytes: int,
-        carving: bool,
-    ) -> None:
-        self._plan = list(plan)
-        self._chunk_files = chunk_files
-        self._carve_bytes = carve_bytes
-        self._carving = carving
-        self._walks: list[tuple[str, _Background[_WalkItem]]] = []  # in order
-        self._let_go: list[_Background[_WalkItem]] = []
-
-    def start(self) -> None:
-        """Start walking the first device (``get`` would, when first called)."""
-        if not self._walks:
-            self._start_next()
-
-    def _start_next(self) -> None:
-        if self._plan:
-            # A walk let go may still be inside a long Sleuth Kit call (an
-            # orphan search of a big card), using a core: never more than
-            # LET_GO_AT_ONCE of them; beyond that, wait for the oldest.
-            self._let_go = [w for w in self._let_go if w.alive]
-            while len(self._let_go) > LET_GO_AT_ONCE:
-                self._let_go.pop(0).close()
-            planned = self._plan.pop(0)
-            items = _walk_one(
-                planned,
-                chunk_files=self._chunk_files,
-                carve_bytes=self._carve_bytes,
-                carving=self._carving,
-            )
-            walk = _Background(items, WALK_AHEAD, "triage-walk")
-            self._walks.append((planned.device_id, walk))
-
-    def get(self, block: bool = True) -> _WalkItem:
-        """The next item of the walk (``_WALK_DONE`` after the last device;
-        ``_NOTHING_YET`` if ``block`` is false and none is ready)."""
-        while True:
-            if not self._walks:
-                self._start_next()
-                if not self._walks:
-                    return _WALK_DONE
-            _, current = self._walks[0]
-            if current.finished and len(self._walks) == 1:
-                self._start_next()  # get ahead on the next device
-            item = current.get(block=block)
-            if item is _WALK_DONE:
-                self._walks.pop(0)
-                continue
-            return item
-
-    def drop(self, device_id: str) -> None:
-        """Stop walking ``device_id`` (if it is still being walked)."""
-        for k, (dev, walk) in enumerate(self._walks):
-            if dev == device_id:
-                del self._walks[k]
-                walk.let_go()
-                self._let_go.append(walk)
-                return
-
-    def close(self) -> None:
-        """Stop every walk; wait for those not let go earlier."""
-        for walk in self._let_go:
-            walk.let_go()
-        for _, walk in self._walks:
-            walk.close()
-        self._walks = []
-
-
-def _walk_device(
-    handle: Any,
-    dev: str,
-    evidence: str,
-    chunk_files: int,
-    carve_bytes: int,
-    carving: bool,
-) -> Iterator[_Skips | ScanEvent | Chunk]:
-    """The chunks of a device, in a deterministic order: for each partition,
-    its file entries in batches, then its unallocated space in pieces; with
-    the skips and progress found on the way."""
-    file_chunks = 0
-    for part in _partitions(handle, dev, evidence):
-        if isinstance(part, _Skips):
-            yield part
-            continue
-        if part.allocated and part.fs_type is not None:
-            batch: list[FileRecord] = []
-            first = seen = batch_bytes = 0
-            try:
-                for entry in iter_entries(handle, part):
-                    if isinstance(entry, Skipped):
-                        yield _Skips(dev, (entry,))
-                        continue
-                    batch.append(entry)
-                    seen += 1
-                    batch_bytes += entry.size
-                    # A device's first chunks are small (8, 16, 32 files):
-                    # results, and a first hit, arrive early.
-                    limit = min(chunk_files, 8 << min(file_chunks, 8))
-                    if len(batch) >= limit or batch_bytes >= CHUNK_FILE_BYTES:
-                        file_chunks += 1
-                        yield ScanEvent(
-                            "walked",
-                            dev,
-                            walked_files=len(batch),
-                            walked_bytes=batch_bytes,
-                        )
-                        yield _files_chunk(dev, evidence, part, first, batch)
-                        first = seen
-                        batch = []
-                        batch_bytes = 0
-            except FilesystemError as exc:
-                yield _Skips(
-                    dev, (Skipped(dev, f"p{part.index}", "filesystem", str(exc)),)
-                )
-            yield _Skips(dev, tuple(listing_damage(handle, part)))
-            if batch:
-                yield ScanEvent(
-                    "walked",
-                    dev,
-                    walked_files=len(batch),
-                    walked_bytes=sum(r.size for r in batch),
-                )
-                yield _files_chunk(dev, evidence, part, first, batch)
-        if not carving:
-            continue
-        # Free space the walk itself read as zeros (FAT's orphan search reads
-        # all of it) holds nothing to carve: no signature starts with a zero
-        # byte. Only the rest is cut into carve chunks; a picture that runs on
-        # into zeros is still followed there (the reach).
-        zeros = handle.watch_zeros().runs() if zeros_hold_nothing() else []
-        ranges: list[tuple[int, int, int]] = []
-        total = 0
-        try:
-            for run_start, run_length in unallocated_runs(handle, part):
-                run_end = run_start + run_length
-                for offset, end in _outside(run_start, run_end, zeros):
-                    while offset < end:
-                        take = min(end - offset, carve_bytes - total)
-                        extra = min(CARVE_REACH, run_end - offset - take)
-                        ranges.append((offset, take, extra))
-                        total += take
-                        offset += take
-                        if total >= carve_bytes:
-                            yield ScanEvent("walked", dev, walked_bytes=total)
-                            yield _carve_chunk(dev, evidence, part, ranges)
-                            ranges, total = [], 0
-        except FilesystemError as exc:
-            yield _Skips(
-                dev, (Skipped(dev, f"p{part.index}:unallocated", "carve", str(exc)),)
-            )
-        yield _Skips(dev, tuple(handle.damage_skips()))
-        if ranges:
-            yield ScanEvent("walked", dev, walked_bytes=total)
-            yield _carve_chunk(dev, evidence, part, ranges)
-
-
-def _outside(
-    start: int, end: int, holes: Sequence[tuple[int, int]]
-) -> Iterator[tuple[int, int]]:
-    """The parts of ``[start, end)`` outside ``holes`` (sorted, disjoint)."""
-    at = start
-    first = bisect.bisect_right(holes, (start, start)) - 1
-    for lo, hi in holes[max(first, 0) :]:
-        if lo >= end:
-            break
-        if hi <= at:
-            continue
-        if lo > at:
-            yield at, lo
-        at = max(at, hi)
-    if at < end:
-        yield at, end
-
-
-def _partitions(handle: Any, dev: str, evidence: str) -> Iterator[Partition | _Skips]:
-    """The device's partitions, and what could not be read of its volume
-    system. A device with neither a partition table nor a readable
-    filesystem is carved whole."""
-    try:
-        for part in iter_partitions(handle):
-            yield _Skips(dev, tuple(handle.damage_skips()))
-            if isinstance(part, Skipped):
-                yield _Skips(dev, (part,))
-                continue
-            yield part
-    except FilesystemError as exc:
-        yield _Skips(dev, (Skipped(dev, evidence, "volume", str(exc)),))
-        yield Partition(
-            device_id=dev,
-            evidence=evidence,
-            index=0,
-            offset=0,
-            length=int(handle.size),
-            description="whole device (no readable volume or filesystem)",
-            allocated=False,
-        )
-
-
-class _Raised(NamedTuple):
-    error: BaseException
-
-
-class _Background(Generic[_T]):
-    """Runs an iterator in a thread of its own and hands its items over, in
-    order, through a queue of at most ``ahead`` items.
-
-    The iterator is also closed in that thread, so a generator that holds
-    resources (open evidence) releases them where it used them. An exception
-    in it is raised here, at the point of the stream where it happened.
-    """
-
-    def __init__(self, source: Iterator[_T], ahead: int, name: str) -> None:
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=ahead)
-        self._stop = threading.Event()
-        self._done = False
-        self.finished = False  # the source is exhausted (items may be queued)
-        self._thread = threading.Thread(
-            target=self._run, args=(source,), name=name, daemon=True
-        )
-        self._thread.start()
-
-    def _put(self, item: Any) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _run(self, source: Iterator[_T]) -> None:
-        try:
-            for item in source:
-                if not self._put(item):
-                    break
-            else:
-                self.finished = True
-                self._put(_WALK_DONE)
-        except BaseException as exc:  # handed to the consumer, raised there
-            self.finished = True
-            self._put(_Raised(exc))
-        finally:
-            close = getattr(source, "close", None)
-            if close is not None:
-                close()
-
-    def get(self, block: bool = True) -> _T:
-        """The next item; ``_WALK_DONE`` at the end; ``_NOTHING_YET`` if
-        ``block`` is false and no item is ready. Raises what the iterator
-        raised, where it raised it."""
-        if self._done:
-            return _WALK_DONE
-        try:
-            item = self._queue.get(block=block)
-        except queue.Empty:
-            return _NOTHING_YET
-        if item is _WALK_DONE:
-            self._done = True
-        elif isinstance(item, _Raised):
-            self._done = True
-            raise item.error
-        return item
-
-    @property
-    def alive(self) -> bool:
-        """Whether the thread is still running (maybe inside its source)."""
-        return self._thread.is_alive()
-
-    def let_go(self) -> None:
-        """Stop the thread after its current item, without waiting for it:
-        it closes its source itself, in its own time."""
-        self._done = True
-        self._stop.set()
-
-    def close(self) -> None:
-        """Stop the thread (after its current item) and wait for it."""
-        self.let_go()
-        while self._thread.is_alive():
-            try:
-                while True:
-                    self._queue.get_nowait()
-            except queue.Empty:
-                pass
-            self._thread.join(timeout=0.1)
-
-
-def _files_chunk(
-    dev: str, evidence: str, part: Partition, first: int, batch: list[FileRecord]
-) -> Chunk:
-    digest = hashlib.sha1("\n".join(r.address for r in batch).encode()).hexdigest()
-    key = f"p{part.index}:files:{first}+{len(batch)}:{digest[:12]}"
-    return Chunk(dev, evidence, key, part, records=tuple(batch))
-
-
-def _carve_chunk(
-    dev: str, evidence: str, part: Partition, ranges: list[tuple[int, int, int]]
-) -> Chunk:
-    start = ranges[0][0]
-    end = ranges[-1][0] + ranges[-1][1]
-    key = f"p{part.index}:carve:{start}+{end - start}:{len(ranges)}"
-    return Chunk(dev, evidence, key, part, carve_ranges=tuple(ranges))
 
 
 def _user() -> str:

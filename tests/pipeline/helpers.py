@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from triage import pipeline
+from triage import pipeline, walking
 from triage.pipeline import ScanEvent
 
 # table -> columns that must be identical between equivalent scans
@@ -72,7 +72,7 @@ def hold_walk(
     Sleuth Kit were in a long call there; the list gets whether it was set."""
     release = threading.Event()
     waited: list[bool] = []
-    real = pipeline.iter_entries
+    real = walking.iter_entries
 
     def held(handle: Any, part: Any) -> Iterator[Any]:
         for n, entry in enumerate(real(handle, part)):
@@ -80,7 +80,7 @@ def hold_walk(
                 waited.append(release.wait(timeout=30))
             yield entry
 
-    monkeypatch.setattr(pipeline, "iter_entries", held)
+    monkeypatch.setattr(walking, "iter_entries", held)
     return release, waited
 
 

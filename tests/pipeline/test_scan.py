@@ -16,7 +16,7 @@ import pytest
 from tests.conftest import damage_ewf_chunk, evidence_state, write_ewf_with_gaps
 from tests.pipeline.corpus import Corpus
 from tests.pipeline.helpers import COMPARED, dump, matched_entries
-from triage import pipeline
+from triage import pipeline, walking
 from triage.errors import UsageError
 from triage.ingest import carve
 from triage.ingest.carve import unallocated_runs
@@ -338,10 +338,10 @@ def test_free_space_the_walk_read_as_zeros_is_not_carved_again(
         watched = handle.watch_zeros()
         chunks = [
             item
-            for item in pipeline._walk_device(
+            for item in walking._walk_device(
                 handle, "dev1.raw", str(corpus.dev1), 64, 1 << 30, True
             )
-            if isinstance(item, pipeline.Chunk)
+            if isinstance(item, walking.Chunk)
         ]
         fat = next(c.partition for c in chunks if c.partition.fs_type == "fat16")
         free = list(unallocated_runs(handle, fat))

@@ -1,6 +1,7 @@
-"""The driver's walk runs in a thread of its own: results are committed while
-Sleuth Kit is busy in a long call, errors surface where they happened, and
-stopping a scan stops the walk and closes its evidence in that thread."""
+"""The driver's walk (``triage.walking``) runs in threads of its own:
+results are committed while Sleuth Kit is busy in a long call, errors surface
+where they happened, and stopping a scan stops the walk and closes its
+evidence in that thread."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import pytest
 
 from tests.pipeline.corpus import Corpus
 from tests.pipeline.helpers import dump, hold_walk, release_on_first_commit
-from triage import pipeline
+from triage import walking
 from triage.pipeline import ScanEvent, scan
 
 CHUNK_FILES = 2
@@ -69,7 +70,7 @@ def test_a_failing_scan_stops_the_walk_and_closes_its_evidence(
     """Ctrl-C in the driver: the walk thread ends, and every device it opened
     is closed in that thread (never under it, while Sleuth Kit reads)."""
     handles: list[tuple[str, list[str]]] = []  # opened in, closed in
-    real_open = pipeline.open_device
+    real_open = walking.open_device
 
     def tracked(*args: Any, **kwargs: Any) -> Any:
         handle = real_open(*args, **kwargs)
@@ -84,7 +85,7 @@ def test_a_failing_scan_stops_the_walk_and_closes_its_evidence(
         handle.close = close
         return handle
 
-    monkeypatch.setattr(pipeline, "open_device", tracked)
+    monkeypatch.setattr(walking, "open_device", tracked)
 
     def progress(event: ScanEvent) -> None:
         if event.kind == "chunk":
@@ -114,13 +115,13 @@ def test_background_hands_items_over_in_order_and_raises_where_it_failed() -> No
         yield 2
         raise ValueError("bad entry")
 
-    walk = pipeline._Background(source(), ahead=1, name="t")
+    walk = walking.Background(source(), ahead=1, name="t")
     try:
         assert walk.get() == 1
         assert walk.get() == 2
         with pytest.raises(ValueError, match="bad entry"):
             walk.get()
-        assert walk.get() is pipeline._WALK_DONE
+        assert walk.get() is walking.WALK_DONE
     finally:
         walk.close()
 
@@ -132,12 +133,12 @@ def test_background_does_not_block_when_asked_not_to() -> None:
         go.wait(timeout=30)
         yield "late"
 
-    walk = pipeline._Background(source(), ahead=4, name="t")
+    walk = walking.Background(source(), ahead=4, name="t")
     try:
-        assert walk.get(block=False) is pipeline._NOTHING_YET
+        assert walk.get(block=False) is walking.NOTHING_YET
         go.set()
         assert walk.get() == "late"
-        assert walk.get() is pipeline._WALK_DONE
+        assert walk.get() is walking.WALK_DONE
     finally:
         walk.close()
 
@@ -154,7 +155,7 @@ def test_background_close_stops_the_source_in_its_own_thread() -> None:
         finally:
             closed_in.append(threading.current_thread().name)
 
-    walk = pipeline._Background(source(), ahead=2, name="walker")
+    walk = walking.Background(source(), ahead=2, name="walker")
     assert walk.get() == 0
     walk.close()
     assert closed_in == ["walker"]
@@ -163,11 +164,11 @@ def test_background_close_stops_the_source_in_its_own_thread() -> None:
 
 def test_outside_gives_what_the_holes_leave() -> None:
     holes = [(10, 20), (20, 25), (40, 50), (90, 200)]
-    assert list(pipeline._outside(0, 100, holes)) == [(0, 10), (25, 40), (50, 90)]
-    assert list(pipeline._outside(12, 45, holes)) == [(25, 40)]
-    assert list(pipeline._outside(60, 80, holes)) == [(60, 80)]
-    assert list(pipeline._outside(95, 150, holes)) == []
-    assert list(pipeline._outside(0, 5, [])) == [(0, 5)]
+    assert list(walking._outside(0, 100, holes)) == [(0, 10), (25, 40), (50, 90)]
+    assert list(walking._outside(12, 45, holes)) == [(25, 40)]
+    assert list(walking._outside(60, 80, holes)) == [(60, 80)]
+    assert list(walking._outside(95, 150, holes)) == []
+    assert list(walking._outside(0, 5, [])) == [(0, 5)]
 
 
 def test_at_most_one_walk_let_go_runs_on(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -184,9 +185,9 @@ def test_at_most_one_walk_let_go_runs_on(monkeypatch: pytest.MonkeyPatch) -> Non
         finally:
             ended.append(planned.device_id)
 
-    monkeypatch.setattr(pipeline, "_walk_one", walk_one)
-    plan = [pipeline._Planned(Path(d), d, d) for d in ("d1", "d2", "d3")]
-    walks = pipeline._Walks(plan, chunk_files=1, carve_bytes=1 << 20, carving=True)
+    monkeypatch.setattr(walking, "walk_one", walk_one)
+    plan = [walking.Planned(Path(d), d, d) for d in ("d1", "d2", "d3")]
+    walks = walking.Walks(plan, chunk_files=1, carve_bytes=1 << 20, carving=True)
     try:
         assert walks.get() == ("start", "d1")
         walks.drop("d1")  # let go while stuck: d2 starts at once
@@ -198,7 +199,7 @@ def test_at_most_one_walk_let_go_runs_on(monkeypatch: pytest.MonkeyPatch) -> Non
         assert ended == ["d1"]
         gates["d3"].set()
         assert walks.get() == ("end", "d3")
-        assert walks.get() is pipeline._WALK_DONE
+        assert walks.get() is walking.WALK_DONE
     finally:
         for gate in gates.values():
             gate.set()
