@@ -704,10 +704,7 @@ class _DeviceState:
     chunks_resumed: int = 0
     chunks_rematched: int = 0
     task_seconds: float = 0.0
-    file_chunks: int = 0
     seconds: float = 0.0
-    walked_files: int = 0
-    walked_bytes: int = 0
     finished: bool = False
 
 
