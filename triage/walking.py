@@ -263,6 +263,9 @@ def _walk_device(
     its file entries in batches, then its unallocated space in pieces; with
     the skips and progress found on the way."""
     file_chunks = 0
+    # From the first read on, note runs of zeros in what the walk reads (FAT's
+    # orphan search reads all free space): carving leaves them out below.
+    zeros_read = handle.watch_zeros()
     for part in _partitions(handle, dev, evidence):
         if isinstance(part, Skips):
             yield part
@@ -312,7 +315,7 @@ def _walk_device(
         # all of it) holds nothing to carve: no signature starts with a zero
         # byte. Only the rest is cut into carve chunks; a picture that runs on
         # into zeros is still followed there (the reach).
-        zeros = handle.watch_zeros().runs() if zeros_hold_nothing() else []
+        zeros = zeros_read.runs() if zeros_hold_nothing() else []
         ranges: list[tuple[int, int, int]] = []
         total = 0
         try:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import damage_ewf_chunk, evidence_state, write_ewf_with_gaps
-from tests.pipeline.corpus import Corpus
+from tests.pipeline.corpus import Corpus, _jpeg
 from tests.pipeline.helpers import COMPARED, dump, matched_entries
 from triage import pipeline, walking
 from triage.errors import UsageError
@@ -22,6 +22,7 @@ from triage.ingest import carve
 from triage.ingest.carve import unallocated_runs
 from triage.ingest.evidence import ZeroRuns, open_device
 from triage.pipeline import ScanEvent, ScanSummary, scan
+from triage.sample import disk
 from triage.store import Store
 
 CHUNK_FILES = 2
@@ -328,42 +329,61 @@ def test_carving_in_small_pieces_finds_the_same_items(
     assert straddled > 0  # some cut really went through a picture
 
 
+def _carved_and_zeros(
+    evidence: Path, fs_type: str
+) -> tuple[list[tuple[int, int]], list[tuple[int, int]], list[tuple[int, int]]]:
+    """Walk a device as the scan driver does: the carve ranges of its
+    ``fs_type`` partition, the zero runs the walk met, that partition's free
+    runs (all as (start, end))."""
+    with open_device(evidence) as handle:
+        chunks = [
+            item
+            for item in walking._walk_device(
+                handle, "dev", str(evidence), 64, 1 << 30, True
+            )
+            if isinstance(item, walking.Chunk)
+        ]
+        fs = next(c.partition for c in chunks if c.partition.fs_type == fs_type)
+        free = [(lo, lo + n) for lo, n in unallocated_runs(handle, fs)]
+        zeros = handle.watch_zeros().runs()
+    carved = sorted(
+        (at, at + n) for c in chunks if c.partition == fs for at, n, _ in c.carve_ranges
+    )
+    return carved, zeros, free
+
+
+def _check_zero_runs_left_out(
+    carved: list[tuple[int, int]],
+    zeros: list[tuple[int, int]],
+    free: list[tuple[int, int]],
+) -> None:
+    skipped = [
+        (max(zs, lo), min(ze, hi))
+        for zs, ze in zeros
+        for lo, hi in free
+        if zs < hi and lo < ze
+    ]
+    assert sum(e - s for s, e in skipped) > 1 << 20
+    # Carved and skipped ranges together are exactly the free space.
+    assert _merge(sorted(carved + skipped)) == _merge(free)
+    assert all(e <= zs or s >= ze for s, e in carved for zs, ze in zeros)
+
+
 def test_free_space_the_walk_read_as_zeros_is_not_carved_again(
     corpus: Corpus, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """FAT's orphan search reads all free space during the walk; the runs of
     zeros it met are left out of the carve chunks (and only they: every other
     free byte is still carved), and the scan stores the same items."""
-    with open_device(corpus.dev1) as handle:
-        watched = handle.watch_zeros()
-        chunks = [
-            item
-            for item in walking._walk_device(
-                handle, "dev1.raw", str(corpus.dev1), 64, 1 << 30, True
-            )
-            if isinstance(item, walking.Chunk)
-        ]
-        fat = next(c.partition for c in chunks if c.partition.fs_type == "fat16")
-        free = list(unallocated_runs(handle, fat))
-        zeros = watched.runs()
-    carved = sorted(
-        (at, at + n)
-        for c in chunks
-        if c.partition == fat
-        for at, n, _ in c.carve_ranges
-    )
-    assert zeros  # the walk met long runs of zeros in the FAT free space
-    assert carve.zeros_hold_nothing()  # so the carver leaves them out
-    skipped = [
-        (max(zs, lo), min(ze, lo + n))
-        for zs, ze in zeros
-        for lo, n in free
-        if zs < lo + n and lo < ze
-    ]
-    assert sum(e - s for s, e in skipped) > 1 << 20
-    # Carved and skipped ranges together are exactly the free space.
-    assert _merge(sorted(carved + skipped)) == _merge([(lo, lo + n) for lo, n in free])
-    assert all(e <= zs or s >= ze for s, e in carved for zs, ze in zeros)
+    assert carve.zeros_hold_nothing()  # so the carver may leave zeros out
+    _check_zero_runs_left_out(*_carved_and_zeros(corpus.dev1, "fat16"))
+    # A bare filesystem (no partition table): its walk is the first thing
+    # read from the device, and is watched too.
+    bare = disk.build_filesystem(
+        "fat16", {"a/b.jpg": _jpeg(5), "c.jpg": _jpeg(6)}, tmp_path / "bare.fat",
+        size_mb=16, deleted=["c.jpg"],
+    )  # fmt: skip
+    _check_zero_runs_left_out(*_carved_and_zeros(bare, "fat16"))
 
     def stored(db: Path) -> dict[str, list[tuple[object, ...]]]:
         """What the scan stored, but for how free space was cut into chunks."""
