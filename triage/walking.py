@@ -243,9 +243,8 @@ class Walks:
                 return
 
     def close(self) -> None:
-        """Stop every walk; wait for those not let go earlier."""
-        for walk in self._let_go:
-            walk.let_go()
+        """Stop every walk; wait for those not let go earlier (those end on
+        their own, when the Sleuth Kit call they are in returns)."""
         for _, walk in self._walks:
             walk.close()
         self._walks = []
