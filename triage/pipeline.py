@@ -125,6 +125,10 @@ WORKER_CONFIG: dict[str, Any] = {
     "distributed.worker.profile.enabled": False,
     "distributed.admin.system-monitor.gil.enabled": False,
 }
+#: What the forkserver imports before it forks any worker: Dask, and the task
+#: code with all it needs (numpy, scipy, Pillow, pytsk3...), which each worker
+#: otherwise imports when its first task arrives (0.28 s here).
+WORKER_PRELOAD = ("distributed", "triage.pipeline")
 
 
 # -- records passed to workers ------------------------------------------------
@@ -607,6 +611,30 @@ class _SyncRunner:
         close_worker_caches()
 
 
+def _start_forkserver() -> None:
+    """Start the forkserver a local cluster forks its workers from, now.
+
+    Called before the scan's own set-up (hash sets, index, the walk), so the
+    forkserver imports ``WORKER_PRELOAD`` meanwhile, on the other core, and
+    the workers start with the task code loaded. It starts with the
+    environment the nanny would give it (``WORKER_CONFIG``'s pre-spawn
+    variables, which the nanny also sets in this process; a variable already
+    set wins, as in Dask), since the forked workers keep it. Nothing happens
+    if it is running already: the rest of this process's clusters reuse it.
+    """
+    import multiprocessing.forkserver
+
+    import dask
+    from distributed.utils import get_mp_context
+
+    with dask.config.set(WORKER_CONFIG):
+        context = get_mp_context()
+    context.set_forkserver_preload(list(WORKER_PRELOAD))
+    environ = WORKER_CONFIG["distributed.nanny.pre-spawn-environ"]
+    os.environ.update({k: os.environ.get(k, str(v)) for k, v in environ.items()})
+    multiprocessing.forkserver.ensure_running()
+
+
 class _DaskRunner:
     """Runs tasks on a dask.distributed cluster (local or remote)."""
 
@@ -820,6 +848,8 @@ def scan(
         "workers": workers,
     }
 
+    if scheduler is None:
+        _start_forkserver()
     store = Store(db)
     plan = _plan(store, evidence, device_id)
     states: dict[str, _DeviceState] = {}
