@@ -2,7 +2,7 @@
 
     git worktree add /tmp/base HEAD~2
     python benchmarks/ab_scan.py /tmp/base . [--rounds 3] [--corpus full]
-        [--workers N] [--cold]
+        [--workers N] [--cold] [--stop-after N]
 
 Alternates the checkouts round by round (so a drifting machine does not
 favour one), each in a fresh process that imports ``triage`` from that
@@ -11,8 +11,10 @@ checkout and times ``scan()`` of a corpus that ``bench_scan.py`` built
 process, no cluster, which compares the code's work, not Dask's. With
 ``--workers N`` the scan runs on a local cluster of N workers (cluster
 start-up included, as in ``bench_scan.py``); with ``--cold`` the evidence
-files' pages are dropped from the page cache before every scan. Prints each
-time and the minimum per checkout. Not collected by pytest.
+files' pages are dropped from the page cache before every scan; with
+``--stop-after N`` it times triage mode (the whole run, cluster close
+included). Prints each time and the minimum per checkout. Not collected by
+pytest.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 
-def _child(root: str, corpus: str, workers: int) -> None:
+def _child(root: str, corpus: str, workers: int, stop_after: int) -> None:
     sys.path.insert(0, root)
     import triage
 
@@ -50,13 +52,14 @@ def _child(root: str, corpus: str, workers: int) -> None:
             Path(tmp) / "case.db",
             scheduler="sync" if workers == 0 else None,
             workers=workers or None,
+            stop_after=stop_after or None,
         )
         print(json.dumps({"seconds": time.perf_counter() - start}))
 
 
 def main() -> None:
     if sys.argv[1:2] == ["--child"]:
-        _child(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+        _child(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
         return
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("roots", nargs="+", help="checkouts of triage to compare")
@@ -68,6 +71,9 @@ def main() -> None:
         "--workers", type=int, default=0, help="local cluster of N (0: sync)"
     )
     ap.add_argument("--cold", action="store_true", help="drop evidence pages first")
+    ap.add_argument(
+        "--stop-after", type=int, default=0, help="triage mode: stop after N hits"
+    )
     args = ap.parse_args()
     sys.path.insert(0, str(REPO / "benchmarks"))
     from bench_scan import _evidence_files, drop_from_cache
@@ -81,13 +87,14 @@ def main() -> None:
     roots = [str(Path(r).resolve()) for r in args.roots]
     print(f"# ab_scan corpus={args.corpus} rounds={args.rounds} "
           f"workers={args.workers or 'sync'} cold={args.cold} "
+          f"stop_after={args.stop_after or None} "
           f"load average {os.getloadavg()[0]:.2f}")  # fmt: skip
     times: dict[str, list[float]] = {r: [] for r in roots}
     for _ in range(args.rounds):
         for root in roots:
             if args.cold:
                 drop_from_cache(files)
-            child = [root, args.corpus, str(args.workers)]
+            child = [root, args.corpus, str(args.workers), str(args.stop_after)]
             done = subprocess.run(
                 [sys.executable, __file__, "--child", *child],
                 capture_output=True,

@@ -36,6 +36,7 @@ import logging
 import os
 import socket
 import time
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack
@@ -185,6 +186,9 @@ class ChunkResult:
     bytes_read: int = 0  # bytes of media content read
     decoded: int = 0  # items decoded (not served from the digest cache)
     seconds: float = 0.0
+    # Given up part-way because the driver stopped the device (--stop-after):
+    # the rest is empty and the chunk is not done.
+    abandoned: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -378,6 +382,24 @@ def _hash_item(
     )
 
 
+# Devices the driver has stopped early, as (scan token, device id): told to
+# every worker by ``Client.run`` (``stop_chunks``), so that a chunk of such a
+# device still running gives up at its next item instead of decoding on for
+# nothing (its result would be dropped: the driver cancels it). The token
+# keeps scans that share a cluster apart.
+_STOPPED: set[tuple[str, str]] = set()
+
+
+def stop_chunks(token: str, device_id: str) -> None:
+    """Worker side: chunks of ``device_id`` in scan ``token`` give up."""
+    _STOPPED.add((token, device_id))
+
+
+def forget_stopped(token: str) -> None:
+    """Worker side: drop what ``stop_chunks`` noted for scan ``token``."""
+    _STOPPED.difference_update({k for k in _STOPPED if k[0] == token})
+
+
 class _Counted:
     """Iterate byte blocks, counting them."""
 
@@ -405,11 +427,16 @@ class _ChunkOut:
 
 
 def process_chunk(
-    chunk: Chunk, hashsets: Sequence[HashSetRef], params: ScanParams = ScanParams()
+    chunk: Chunk,
+    hashsets: Sequence[HashSetRef],
+    params: ScanParams = ScanParams(),
+    stop_token: str | None = None,
 ) -> ChunkResult:
     """Classify, hash and match every media item of one chunk (worker side).
 
     A problem with one item becomes a ``Skipped`` and the chunk goes on.
+    With ``stop_token``, the chunk gives up (an empty, ``abandoned`` result)
+    at the first item after ``stop_chunks(stop_token, chunk.device_id)``.
 
     Raises:
         EvidenceError: the evidence itself cannot be opened (the device fails).
@@ -426,7 +453,18 @@ def process_chunk(
         found = _carve_ranges(handle, chunk)
     else:
         found = classify(handle, chunk.records)
+    stopped = (stop_token, chunk.device_id)
     for item in found:
+        if stopped in _STOPPED:
+            return ChunkResult(
+                chunk.device_id,
+                chunk.chunk_key,
+                (),
+                (),
+                (),
+                seconds=time.perf_counter() - start,
+                abandoned=True,
+            )
         if isinstance(item, Skipped):
             out.skipped.append(item)
             continue
@@ -576,6 +614,7 @@ class ScanSummary:
 class _Runner(Protocol):
     workers: int
     name: str
+    stop_token: str | None  # names this scan's stopped devices to its workers
     lost: tuple[type[BaseException], ...]  # "a worker died running the task"
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Any: ...
@@ -583,6 +622,8 @@ class _Runner(Protocol):
     def wait_some(
         self, pending: set[Any], timeout: float | None = None
     ) -> tuple[set[Any], set[Any]]: ...
+
+    def stop_chunks(self, device_id: str) -> None: ...
 
     def close(self) -> None: ...
 
@@ -593,6 +634,7 @@ class _SyncRunner:
     workers = 1
     name = "sync"
     lost: tuple[type[BaseException], ...] = ()
+    stop_token: str | None = None
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Any:
         future: concurrent.futures.Future[Any] = concurrent.futures.Future()
@@ -606,6 +648,9 @@ class _SyncRunner:
         self, pending: set[Any], timeout: float | None = None
     ) -> tuple[set[Any], set[Any]]:
         return set(pending), set()
+
+    def stop_chunks(self, device_id: str) -> None:
+        pass  # each task has run to its end by the time it is submitted
 
     def close(self) -> None:
         close_worker_caches()
@@ -644,6 +689,8 @@ class _DaskRunner:
 
         self.lost: tuple[type[BaseException], ...] = (KilledWorker,)
         self._cluster: Any = None
+        self.stop_token: str | None = uuid.uuid4().hex
+        self._stopped = False
         if scheduler is None:
             n = workers or os.cpu_count() or 1
             with dask.config.set(WORKER_CONFIG):
@@ -683,7 +730,23 @@ class _DaskRunner:
             return set(), set(pending)
         return set(done), set(not_done)
 
+    def stop_chunks(self, device_id: str) -> None:
+        # A round trip to every worker (milliseconds: the function runs on
+        # their event loops, not behind their tasks). Waited for, so that it
+        # is not lost if the client closes next; a worker that fails to take
+        # it runs its chunk to the end, as without it.
+        started = time.perf_counter()
+        self._client.run(stop_chunks, self.stop_token, device_id, on_error="ignore")
+        log.debug(
+            "stop %s told to workers in %.3f s",
+            device_id,
+            time.perf_counter() - started,
+        )
+        self._stopped = True
+
     def close(self) -> None:
+        if self._stopped and self._cluster is None:  # a shared cluster lives on
+            self._client.run(forget_stopped, self.stop_token, on_error="ignore")
         self._client.close()
         if self._cluster is not None:
             self._cluster.close()
@@ -701,7 +764,9 @@ class _Task:
         self, runner: _Runner, refs: tuple[HashSetRef, ...], params: ScanParams
     ) -> Any:
         if self.stored is None:
-            return runner.submit(process_chunk, self.chunk, refs, params)
+            return runner.submit(
+                process_chunk, self.chunk, refs, params, runner.stop_token
+            )
         return runner.submit(
             rematch_chunk,
             self.chunk.device_id,
@@ -948,11 +1013,15 @@ def scan(
                     # Enough: drop this device's tasks that have not run yet
                     # (they stay undone in the database, for a later scan).
                     _stop_device(state, walk)
+                    running = False
                     for other, queued in list(pending.items()):
                         if queued.state is state and not other.done():
                             other.cancel()
                             del pending[other]
                             state.outstanding -= 1
+                            running = True
+                    if running:  # a cancelled task may be running: end it
+                        runner.stop_chunks(state.device_id)
                 if state.walk_done and state.outstanding == 0:
                     finish(state)
         for state in states.values():
@@ -1044,6 +1113,8 @@ def _collect(
         )
         state.chunks_rematched += 1
         confident = _confident(result.matches)
+    elif result.abandoned:
+        return  # the device was stopped: the chunk stays undone
     else:
         assert isinstance(result, ChunkResult)
         store.write_chunk(

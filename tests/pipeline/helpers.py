@@ -92,3 +92,55 @@ def release_on_first_commit(
             release.set()
 
     return progress
+
+
+class HeldChunk:
+    """Hold the first chunk a worker runs, at its first item, until the
+    driver tells the workers to stop its device (``--stop-after``); record
+    every chunk's result. For workers in threads of this process: Dask
+    pickles ``process_chunk`` and the functions ``Client.run`` sends, so the
+    stand-ins are module functions (pickled by name) reaching this state."""
+
+    stop_told = threading.Event()
+    held_done = threading.Event()
+    first = threading.Lock()  # taken, never released, by the held chunk
+    waited: list[bool] = []
+    results: list[pipeline.ChunkResult] = []
+    real = (pipeline.stop_chunks, pipeline.forget_stopped, pipeline._hash_item,
+            pipeline.process_chunk)  # fmt: skip
+
+    @classmethod
+    def install(cls, monkeypatch: pytest.MonkeyPatch) -> None:
+        cls.stop_told.clear()
+        cls.held_done.clear()
+        cls.first = threading.Lock()
+        cls.waited.clear()
+        cls.results.clear()
+        for name, fn in (("stop_chunks", _told_stop), ("forget_stopped", _forget),
+                         ("_hash_item", _held_hash_item),
+                         ("process_chunk", _recorded_chunk)):  # fmt: skip
+            monkeypatch.setattr(pipeline, name, fn)
+
+
+def _told_stop(token: str, device_id: str) -> None:
+    HeldChunk.real[0](token, device_id)
+    HeldChunk.stop_told.set()
+
+
+def _forget(token: str) -> None:
+    HeldChunk.held_done.wait(30)  # not before the held chunk has looked
+    HeldChunk.real[1](token)
+
+
+def _held_hash_item(*args: Any, **kwargs: Any) -> None:
+    if HeldChunk.first.acquire(blocking=False):
+        HeldChunk.waited.append(HeldChunk.stop_told.wait(30))
+    HeldChunk.real[2](*args, **kwargs)
+
+
+def _recorded_chunk(*args: Any) -> pipeline.ChunkResult:
+    result: pipeline.ChunkResult = HeldChunk.real[3](*args)
+    HeldChunk.results.append(result)
+    if result.abandoned:
+        HeldChunk.held_done.set()
+    return result

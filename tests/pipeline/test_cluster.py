@@ -20,7 +20,12 @@ import pytest
 
 from tests.conftest import REPO
 from tests.pipeline.corpus import Corpus
-from tests.pipeline.helpers import dump, hold_walk, release_on_first_commit
+from tests.pipeline.helpers import (
+    HeldChunk,
+    dump,
+    hold_walk,
+    release_on_first_commit,
+)
 from triage import pipeline
 from triage.pipeline import scan
 
@@ -151,6 +156,37 @@ def test_local_workers_keep_the_settings_decoding_needs() -> None:
             assert got.result(timeout=60) == {"malloc_trim": None, "blas_threads": [1]}
     finally:
         runner.close()
+
+
+def test_stop_after_ends_a_running_chunk_of_the_stopped_device(
+    corpus: Corpus, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When ``--stop-after`` stops a device, its chunk still running on a
+    worker gives up at its next item (the driver has cancelled it) instead of
+    decoding on for nothing, and holding up the rest of the batch and the
+    cluster's close. Workers in threads of this process, so that the test
+    can hold one chunk: the first one, at its first picture, until the stop
+    reaches the workers; the other worker finds the first match meanwhile."""
+    from distributed import LocalCluster
+
+    HeldChunk.install(monkeypatch)
+    db = tmp_path / "stopped.db"
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+    ) as cluster:
+        summary = scan([corpus.dev1], [corpus.bad_set], db,
+                       scheduler=cluster.scheduler_address, chunk_files=3,
+                       carve_bytes=CARVE_BYTES, stop_after=1)  # fmt: skip
+    assert HeldChunk.waited == [True]  # released by the stop, not the time-out
+    (device,) = summary.devices
+    assert device.status == "stopped-early"
+    # The held chunk, and any other of the device running at that moment.
+    gave_up = [r for r in HeldChunk.results if r.abandoned]
+    assert gave_up and all(r.media == () for r in gave_up)
+    with sqlite3.connect(db) as con:
+        done = {key for (key,) in con.execute("SELECT chunk_key FROM chunks")}
+    assert not done & {r.chunk_key for r in gave_up}  # undone: a later scan
+    assert not pipeline._STOPPED  # forgotten at the end: the cluster lives on
 
 
 def test_loopback_cluster_matches_sync(

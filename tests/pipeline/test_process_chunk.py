@@ -158,3 +158,37 @@ def test_missing_evidence_fails_the_chunk(corpus: Corpus, tmp_path: Path) -> Non
                  records=chunk.records)  # fmt: skip
     with pytest.raises(EvidenceError, match="gone.001"):
         process_chunk(gone, load_hashsets([corpus.bad_set]))
+
+
+def test_a_chunk_of_a_stopped_device_gives_up_at_its_next_item(
+    corpus: Corpus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``stop_chunks`` (sent to the workers when ``--stop-after`` stops a
+    device) ends a running chunk of that device, and only of that scan."""
+    refs = load_hashsets([corpus.bad_set])
+    chunk = _dev2_chunk(corpus)
+    hashed: list[str] = []
+    real = pipeline._hash_item
+
+    def hash_then_stop(handle, item, *args, **kwargs):  # type: ignore[no-untyped-def]
+        hashed.append(item.path)
+        real(handle, item, *args, **kwargs)
+        pipeline.stop_chunks("scan-1", chunk.device_id)
+
+    monkeypatch.setattr(pipeline, "_hash_item", hash_then_stop)
+    try:
+        result = process_chunk(chunk, refs, stop_token="scan-1")
+        assert result.abandoned
+        assert len(hashed) == 1  # the item after the stop is not looked at
+        assert (result.media, result.matches, result.skipped) == ((), (), ())
+        assert result.chunk_key == chunk.chunk_key
+
+        # Another scan (another token), or no token: the stop is not theirs.
+        monkeypatch.setattr(pipeline, "_hash_item", real)
+        for token in ("scan-2", None):
+            other = process_chunk(chunk, refs, stop_token=token)
+            assert not other.abandoned and len(other.media) == 8
+    finally:
+        pipeline.forget_stopped("scan-1")
+        pipeline.close_worker_caches()
+    assert not pipeline._STOPPED
