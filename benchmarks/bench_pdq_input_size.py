@@ -57,7 +57,10 @@ def main() -> None:
                     cost[target].append(time.perf_counter() - start)
                     drift[target].append(hamming(reference, variants[0][1]))
     print(f"\n{len(drift[None])} JPEGs")
-    print("| PDQ input short side | mean bits | 95th pct | max | > 10 bits | PDQ+dihedral ms |")
+    print(
+        "| PDQ input short side | mean bits | 95th pct | max | > 10 bits "
+        "| PDQ+dihedral ms |"
+    )
     print("|---|---|---|---|---|---|")
     for target in TARGETS:
         d = np.array(drift[target])

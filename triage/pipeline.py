@@ -735,18 +735,25 @@ class _DaskRunner:
         # their event loops, not behind their tasks). Waited for, so that it
         # is not lost if the client closes next; a worker that fails to take
         # it runs its chunk to the end, as without it.
-        started = time.perf_counter()
-        self._client.run(stop_chunks, self.stop_token, device_id, on_error="ignore")
-        log.debug(
-            "stop %s told to workers in %.3f s",
-            device_id,
-            time.perf_counter() - started,
-        )
         self._stopped = True
+        self._tell(stop_chunks, self.stop_token, device_id)
+
+    def _tell(self, fn: Callable[..., None], *args: Any) -> None:
+        """Run ``fn(*args)`` on every worker now; a lost connection only
+        costs what the call would have saved (logged)."""
+        started = time.perf_counter()
+        try:
+            self._client.run(fn, *args, on_error="ignore")
+        except OSError as exc:  # distributed's CommClosedError among them
+            log.warning("could not tell the workers %s%s: %s", fn.__name__, args, exc)
+            return
+        log.debug(
+            "%s%s on workers: %.3f s", fn.__name__, args, time.perf_counter() - started
+        )
 
     def close(self) -> None:
         if self._stopped and self._cluster is None:  # a shared cluster lives on
-            self._client.run(forget_stopped, self.stop_token, on_error="ignore")
+            self._tell(forget_stopped, self.stop_token)
         self._client.close()
         if self._cluster is not None:
             self._cluster.close()

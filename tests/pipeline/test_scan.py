@@ -10,6 +10,7 @@ import socket
 import sqlite3
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,6 +23,7 @@ from triage.ingest import carve
 from triage.ingest.carve import unallocated_runs
 from triage.ingest.evidence import ZeroRuns, open_device
 from triage.pipeline import ScanEvent, ScanSummary, scan
+from triage.records import Partition
 from triage.sample import disk
 from triage.store import Store
 
@@ -271,6 +273,49 @@ def test_stop_after_first_match_stops_early_and_times_the_hit(
     again = scan([corpus.dev1], [corpus.bad_set], db, scheduler="sync", chunk_files=1)
     assert again.devices[0].status == "scanned"
     assert again.devices[0].matches == full.devices[0].matches
+
+
+def test_a_chunk_that_gave_up_is_not_stored_as_done() -> None:
+    """A chunk result ``abandoned`` after its device was stopped writes
+    nothing: stored, its empty media list would mark the chunk done and lose
+    its files for the later full scan. (The driver cancels such chunks before
+    it tells workers to stop, so it should never collect one.)"""
+    import concurrent.futures
+
+    class NoWrites:
+        def write_chunk(self, chunk: object) -> None:
+            raise AssertionError("an abandoned chunk was stored")
+
+    state = pipeline._DeviceState("dev", "dev.raw", 0, run_id=1, started=0.0)
+    part = Partition("dev", "dev.raw", 0, 0, 1 << 20, "bare filesystem")
+    chunk = pipeline.Chunk("dev", "dev.raw", "c1", part)
+    future: concurrent.futures.Future[pipeline.ChunkResult] = (
+        concurrent.futures.Future()
+    )
+    future.set_result(pipeline.ChunkResult("dev", "c1", (), (), (), abandoned=True))
+    store: Any = NoWrites()
+    pipeline._collect(future, pipeline._Task(state, chunk), store,
+                      pipeline._SyncRunner(), {}, (), pipeline.ScanParams(), "",
+                      lambda event: None)  # fmt: skip
+    assert (state.chunks_done, state.files, state.confident) == (0, 0, 0)
+
+
+def test_a_stop_the_workers_cannot_be_told_is_logged_not_raised(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Telling workers to end a stopped device's chunks only saves time: if
+    the connection to the cluster is gone, the scan goes on (and says so)."""
+
+    class Gone:
+        def run(self, *args: object, **kwargs: object) -> None:
+            raise OSError("connection closed")
+
+    runner = object.__new__(pipeline._DaskRunner)
+    runner._client = Gone()
+    runner.stop_token = "scan-1"
+    runner.stop_chunks("dev1.raw")
+    assert "could not tell the workers stop_chunks" in caplog.text
+    assert "dev1.raw" in caplog.text and "connection closed" in caplog.text
 
 
 def test_bad_arguments_are_refused_before_any_work(corpus: Corpus, db: Path) -> None:
