@@ -102,6 +102,12 @@ DEFAULT_CARVE_BYTES = 128 << 20
 #: Images up to this size are read whole and decoded; larger media (and all
 #: video) are hashed as a stream (MD5/SHA-1 only) so memory stays bounded.
 DEFAULT_MAX_DECODE_BYTES = 64 << 20
+#: Devices walked at a time, their chunks in turn, in triage mode
+#: (``--stop-after``): the first look at each of a batch comes early, and a
+#: device with known images is not kept waiting behind large devices without
+#: any. Each costs a thread, an open evidence file and up to ``WALK_AHEAD``
+#: walked items in the driver.
+TRIAGE_DEVICES_AT_ONCE = 4
 #: While there is room for more tasks, how often (seconds) the driver looks
 #: at the walk again when no task has finished.
 WALK_POLL = 0.05
@@ -865,6 +871,7 @@ def scan(
     workers: int | None = None,
     scheduler: str | None = None,
     stop_after: int | None = None,
+    devices_at_once: int | None = None,
     chunk_files: int = DEFAULT_CHUNK_FILES,
     carve_bytes: int = DEFAULT_CARVE_BYTES,
     carving: bool = True,
@@ -876,6 +883,11 @@ def scan(
     One evidence path is one device (the first segment of an E01 or split raw
     image); a folder is every evidence file in it. A device that cannot be
     opened is marked failed with its error and the others go on.
+
+    ``devices_at_once`` devices are walked at a time and their chunks
+    interleaved (default: ``TRIAGE_DEVICES_AT_ONCE`` with ``stop_after``, so
+    that a device with known images is reached early even behind a large
+    device without any; else 1, one device after the other).
 
     Raises:
         UsageError: bad arguments (checked before any work starts).
@@ -895,6 +907,10 @@ def scan(
         raise UsageError("--stop-after must be at least 1")
     if workers is not None and workers < 1:
         raise UsageError("--workers must be at least 1")
+    if devices_at_once is not None and devices_at_once < 1:
+        raise UsageError("--devices-at-once must be at least 1")
+    if devices_at_once is None:
+        devices_at_once = TRIAGE_DEVICES_AT_ONCE if stop_after is not None else 1
     if scheduler not in (None, "sync") and not str(scheduler).startswith(
         ("tcp://", "tls://", "inproc://")
     ):
@@ -914,6 +930,7 @@ def scan(
         "carve_bytes": carve_bytes,
         "carving": carving,
         "stop_after": stop_after,
+        "devices_at_once": devices_at_once,
         "max_decode_bytes": params.max_decode_bytes,
         "decode": params.decode,
         "scheduler": scheduler or "local",
@@ -929,7 +946,11 @@ def scan(
     # The walk starts at once, and gets ahead while the index and the cluster
     # start (the queue between it and the loop below is bounded).
     walk = Walks(
-        plan, chunk_files=chunk_files, carve_bytes=carve_bytes, carving=carving
+        plan,
+        chunk_files=chunk_files,
+        carve_bytes=carve_bytes,
+        carving=carving,
+        at_once=devices_at_once,
     )
     walk.start()
     runner: _Runner | None = None
@@ -1043,7 +1064,8 @@ def scan(
             runner.close()
 
     summaries = []
-    for dev in order:
+    given = {planned.device_id: k for k, planned in enumerate(plan)}
+    for dev in sorted(order, key=lambda d: given.get(d, len(given))):  # as given
         state = states[dev]
         row = store.device(dev)
         assert row is not None
@@ -1203,7 +1225,7 @@ def _driver_tasks(
     waits for the walk. Items of a device the driver dropped (busy, stopped
     early) are ignored.
     """
-    done: dict[str, str] = {}
+    done: dict[str, dict[str, str]] = {}  # device -> chunks stored earlier
     while True:
         item = walk.get(block=idle())
         if item is NOTHING_YET:
@@ -1234,7 +1256,7 @@ def _driver_tasks(
                     device_size=state.size,
                 )
             )
-            done = store.done_chunks(state.device_id)
+            done[state.device_id] = store.done_chunks(state.device_id)
             continue
         state = states[item.device_id]
         if state.busy is not None:
@@ -1256,7 +1278,7 @@ def _driver_tasks(
         elif isinstance(item, ScanEvent):
             emit(item)
         else:
-            yield from _chunk_task(state, item, done, key, store, emit)
+            yield from _chunk_task(state, item, done[state.device_id], key, store, emit)
 
 
 def _stop_device(state: _DeviceState, walk: Walks) -> None:

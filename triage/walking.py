@@ -167,11 +167,14 @@ def walk_one(
 
 class Walks:
     """The walk of every planned device, in order, each device in a thread of
-    its own (``Background``).
+    its own (``Background``), ``at_once`` devices at a time.
 
-    The next device's walk starts as soon as the current one has walked
-    everything, so it gets ahead while the current device's chunks are still
-    being worked. A device the driver drops (busy elsewhere, stopped early)
+    The items of the ``at_once`` oldest walks are handed out in turn (one
+    from each that has one ready), so their chunks interleave; with 1, one
+    device after the other. A device's walk no longer counts once it has
+    walked everything: the next device's walk starts then, and gets ahead
+    while the earlier device's chunks are still being worked (its items wait
+    their turn). A device the driver drops (busy elsewhere, stopped early)
     is let go: its thread stops at its next item and closes its evidence
     itself, and the walk goes on with the next device at once, even if that
     thread is still inside a long Sleuth Kit call (which cannot be
@@ -185,17 +188,28 @@ class Walks:
         chunk_files: int,
         carve_bytes: int,
         carving: bool,
+        at_once: int = 1,
     ) -> None:
+        if at_once < 1:
+            raise ValueError("at_once must be at least 1")
         self._plan = list(plan)
         self._chunk_files = chunk_files
         self._carve_bytes = carve_bytes
         self._carving = carving
+        self._at_once = at_once
         self._walks: list[tuple[str, Background[WalkItem]]] = []  # in order
         self._let_go: list[Background[WalkItem]] = []
+        self._turn = 0  # which of the walks read in turn goes next
+        self._ready = threading.Event()  # set by a walk when it queues an item
 
     def start(self) -> None:
-        """Start walking the first device (``get`` would, when first called)."""
-        if not self._walks:
+        """Start walking the first devices (``get`` would, when first called)."""
+        self._fill()
+
+    def _fill(self) -> None:
+        while self._plan and (
+            sum(1 for _, w in self._walks if not w.finished) < self._at_once
+        ):
             self._start_next()
 
     def _start_next(self) -> None:
@@ -213,25 +227,32 @@ class Walks:
                 carve_bytes=self._carve_bytes,
                 carving=self._carving,
             )
-            walk = Background(items, WALK_AHEAD, "triage-walk")
+            walk = Background(items, WALK_AHEAD, "triage-walk", ready=self._ready)
             self._walks.append((planned.device_id, walk))
 
     def get(self, block: bool = True) -> WalkItem:
         """The next item of the walk (``WALK_DONE`` after the last device;
         ``NOTHING_YET`` if ``block`` is false and none is ready)."""
         while True:
+            self._fill()
             if not self._walks:
-                self._start_next()
-                if not self._walks:
-                    return WALK_DONE
-            _, current = self._walks[0]
-            if current.finished and len(self._walks) == 1:
-                self._start_next()  # get ahead on the next device
-            item = current.get(block=block)
-            if item is WALK_DONE:
-                self._walks.pop(0)
-                continue
-            return item
+                return WALK_DONE
+            self._ready.clear()  # an item queued from now on sets it again
+            readable = min(len(self._walks), self._at_once)
+            for k in range(readable):
+                i = (self._turn + k) % readable
+                item = self._walks[i][1].get(block=False)
+                if item is NOTHING_YET:
+                    continue
+                if item is WALK_DONE:
+                    del self._walks[i]
+                    break  # look again: the walks have moved up
+                self._turn = i + 1
+                return item
+            else:
+                if not block:
+                    return NOTHING_YET
+                self._ready.wait(0.1)
 
     def drop(self, device_id: str) -> None:
         """Stop walking ``device_id`` (if it is still being walked)."""
@@ -396,8 +417,15 @@ class Background(Generic[_T]):
     in it is raised here, at the point of the stream where it happened.
     """
 
-    def __init__(self, source: Iterator[_T], ahead: int, name: str) -> None:
+    def __init__(
+        self,
+        source: Iterator[_T],
+        ahead: int,
+        name: str,
+        ready: threading.Event | None = None,
+    ) -> None:
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=ahead)
+        self._ready = ready  # set after each item queued, if given
         self._stop = threading.Event()
         self._done = False
         self.finished = False  # the source is exhausted (items may be queued)
@@ -410,9 +438,11 @@ class Background(Generic[_T]):
         while not self._stop.is_set():
             try:
                 self._queue.put(item, timeout=0.1)
-                return True
             except queue.Full:
                 continue
+            if self._ready is not None:
+                self._ready.set()
+            return True
         return False
 
     def _run(self, source: Iterator[_T]) -> None:

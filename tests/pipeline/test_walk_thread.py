@@ -204,3 +204,163 @@ def test_at_most_one_walk_let_go_runs_on(monkeypatch: pytest.MonkeyPatch) -> Non
         for gate in gates.values():
             gate.set()
         walks.close()
+
+
+def _fake_walks(
+    monkeypatch: pytest.MonkeyPatch,
+    devices: dict[str, int],
+    at_once: int,
+    gates: dict[str, threading.Event] | None = None,
+) -> tuple[walking.Walks, list[str]]:
+    """Walks over fake devices, each yielding ``devices[d]`` items (after its
+    gate, if it has one); the list gets each device whose walk has ended."""
+    ended: list[str] = []
+
+    def walk_one(planned: Any, **_: Any) -> Iterator[Any]:
+        dev = planned.device_id
+        try:
+            if gates and dev in gates:
+                gates[dev].wait(timeout=30)
+            for k in range(devices[dev]):
+                yield (dev, k)
+        finally:
+            ended.append(dev)
+
+    monkeypatch.setattr(walking, "walk_one", walk_one)
+    plan = [walking.Planned(Path(d), d, d) for d in devices]
+    walks = walking.Walks(
+        plan, chunk_files=1, carve_bytes=1 << 20, carving=True, at_once=at_once
+    )
+    return walks, ended
+
+
+def _drain(walks: walking.Walks) -> list[Any]:
+    items = []
+    while (item := walks.get()) is not walking.WALK_DONE:
+        items.append(item)
+    return items
+
+
+def _wait_for(ended: list[str], n: int) -> None:
+    for _ in range(600):
+        if len(ended) >= n:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"walks ended: {ended}")
+
+
+def test_walks_hand_out_devices_in_turn(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With ``at_once=2`` two devices are walked together and their items
+    come one from each in turn; with 1, one device after the other."""
+    walks, ended = _fake_walks(monkeypatch, {"A": 3, "B": 3}, at_once=2)
+    try:
+        walks.start()
+        _wait_for(ended, 2)  # both walked in full before anything was read
+        assert _drain(walks) == [("A", 0), ("B", 0), ("A", 1), ("B", 1),
+                                 ("A", 2), ("B", 2)]  # fmt: skip
+    finally:
+        walks.close()
+    walks, ended = _fake_walks(monkeypatch, {"A": 3, "B": 3}, at_once=1)
+    try:
+        assert _drain(walks) == [("A", 0), ("A", 1), ("A", 2),
+                                 ("B", 0), ("B", 1), ("B", 2)]  # fmt: skip
+    finally:
+        walks.close()
+    with pytest.raises(ValueError):
+        walking.Walks([], chunk_files=1, carve_bytes=1 << 20, carving=True, at_once=0)
+
+
+def test_a_device_walked_in_full_makes_room_for_the_next(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``at_once=2``: once A is walked, C's walk starts and C's items come
+    while B's walk is still stuck (a long Sleuth Kit call)."""
+    gates = {"B": threading.Event()}
+    walks, ended = _fake_walks(
+        monkeypatch, {"A": 1, "B": 1, "C": 2}, at_once=2, gates=gates
+    )
+    try:
+        assert walks.get() == ("A", 0)
+        assert walks.get() == ("C", 0)  # B is still held
+        assert walks.get() == ("C", 1)
+        assert walks.get(block=False) is walking.NOTHING_YET
+        assert "B" not in ended
+        gates["B"].set()
+        assert _drain(walks) == [("B", 0)]
+    finally:
+        gates["B"].set()
+        walks.close()
+
+
+def _events(
+    corpus: Corpus, db: Path, **kwargs: Any
+) -> tuple[list[ScanEvent], list[str]]:
+    events: list[ScanEvent] = []
+    summary = scan([corpus.dev3, corpus.dev1], [corpus.bad_set], db,
+                   scheduler="sync", chunk_files=1, progress=events.append,
+                   **kwargs)  # fmt: skip
+    return events, [d.status for d in summary.devices]
+
+
+def _dev3_chunks_before_dev1_hits(events: list[ScanEvent]) -> tuple[int, int]:
+    """(dev3 chunks stored before dev1's first hit, dev3 chunks in all)."""
+    first_hit = next(
+        k
+        for k, e in enumerate(events)
+        if e.kind == "chunk" and e.device_id == "dev1.raw" and e.matches
+    )
+    dev3 = [k for k, e in enumerate(events)
+            if e.kind == "chunk" and e.device_id == "dev3.E01"]  # fmt: skip
+    return sum(1 for k in dev3 if k < first_hit), len(dev3)
+
+
+def test_triage_reaches_a_device_with_known_images_behind_one_without(
+    corpus: Corpus, tmp_path: Path
+) -> None:
+    """--stop-after walks several devices at once: dev1 (known images),
+    given after dev3 (none), has its first hit after a few of dev3's chunks;
+    one device at a time, after nearly all of them (all but those still in
+    flight: 3 with one process). dev3 is scanned in full either way, to the
+    same rows."""
+    events, statuses = _events(corpus, tmp_path / "turns.db", stop_after=1)
+    assert statuses == ["scanned", "stopped-early"]  # in the order given
+    before, total = _dev3_chunks_before_dev1_hits(events)
+    assert total > 10 and before <= 3
+    one, statuses = _events(
+        corpus, tmp_path / "one.db", stop_after=1, devices_at_once=1
+    )
+    assert statuses == ["scanned", "stopped-early"]
+    before, total = _dev3_chunks_before_dev1_hits(one)
+    assert before >= total - 3
+
+    def dev3_rows(db: Path) -> dict[str, list[tuple[object, ...]]]:
+        return {t: [r for r in rows if r[0] == "dev3.E01"]
+                for t, rows in dump(db).items()}  # fmt: skip
+
+    assert dev3_rows(tmp_path / "turns.db") == dev3_rows(tmp_path / "one.db")
+
+    # Finishing the triage run, devices in turn, resumes each device from its
+    # own stored chunks and ends as a full scan would.
+    def full(db: Path, at_once: int) -> list[tuple[str, int, int]]:
+        summary = scan([corpus.dev3, corpus.dev1], [corpus.bad_set], db,
+                       scheduler="sync", chunk_files=1,
+                       devices_at_once=at_once)  # fmt: skip
+        return [(d.status, d.chunks_resumed, d.chunks_done) for d in summary.devices]
+
+    resumed = full(tmp_path / "turns.db", 2)
+    fresh = full(tmp_path / "fresh.db", 1)
+    assert dump(tmp_path / "turns.db") == dump(tmp_path / "fresh.db")
+    (s3, resumed3, done3), (s1, resumed1, done1) = resumed
+    assert (s3, s1) == ("scanned", "scanned")
+    assert done3 == 0 and resumed3 == fresh[0][2]  # dev3: all stored already
+    assert resumed1 > 0 and resumed1 + done1 == fresh[1][2]
+
+
+def test_a_full_scan_of_devices_in_turn_stores_the_same(
+    corpus: Corpus, tmp_path: Path
+) -> None:
+    devices = [corpus.dev1, corpus.dev2, corpus.dev3]
+    for name, at_once in (("one.db", 1), ("three.db", 3)):
+        scan(devices, [corpus.bad_set, corpus.good_set], tmp_path / name,
+             scheduler="sync", chunk_files=2, devices_at_once=at_once)  # fmt: skip
+    assert dump(tmp_path / "one.db") == dump(tmp_path / "three.db")

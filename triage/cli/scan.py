@@ -161,6 +161,12 @@ def register(main: click.Group) -> None:
         help="Stop a device after N confidently matched items (marked stopped-early).",
     )
     @click.option(
+        "--devices-at-once",
+        type=click.IntRange(min=1),
+        help="Devices walked at a time, their work interleaved "
+        "(default: 4 with --stop-after, else 1).",
+    )
+    @click.option(
         "--chunk-files",
         type=click.IntRange(min=1),
         default=None,
@@ -176,6 +182,7 @@ def register(main: click.Group) -> None:
         workers: int | None,
         scheduler: str | None,
         stop_after: int | None,
+        devices_at_once: int | None,
         chunk_files: int | None,
         as_json: bool,
     ) -> None:
@@ -200,6 +207,7 @@ def register(main: click.Group) -> None:
             "workers": workers,
             "scheduler": scheduler,
             "stop_after": stop_after,
+            "devices_at_once": devices_at_once,
             "chunk_files": chunk_files or DEFAULT_CHUNK_FILES,
         }
         if live:
