@@ -174,7 +174,9 @@ class Walks:
     device after the other. A device's walk no longer counts once it has
     walked everything: the next device's walk starts then, and gets ahead
     while the earlier device's chunks are still being worked (its items wait
-    their turn). A device the driver drops (busy elsewhere, stopped early)
+    their turn), up to ``2 * at_once`` walks in all, so the driver never
+    holds more than that many devices' ``WALK_AHEAD`` items, however many
+    devices the batch has. A device the driver drops (busy elsewhere, stopped early)
     is let go: its thread stops at its next item and closes its evidence
     itself, and the walk goes on with the next device at once, even if that
     thread is still inside a long Sleuth Kit call (which cannot be
@@ -207,8 +209,12 @@ class Walks:
         self._fill()
 
     def _fill(self) -> None:
-        while self._plan and (
-            sum(1 for _, w in self._walks if not w.finished) < self._at_once
+        # At most 2 x at_once walks: those read in turn, and as many walked
+        # in full ahead of them; each holds up to WALK_AHEAD items.
+        while (
+            self._plan
+            and len(self._walks) < 2 * self._at_once
+            and sum(1 for _, w in self._walks if not w.finished) < self._at_once
         ):
             self._start_next()
 

@@ -364,3 +364,30 @@ def test_a_full_scan_of_devices_in_turn_stores_the_same(
         scan(devices, [corpus.bad_set, corpus.good_set], tmp_path / name,
              scheduler="sync", chunk_files=2, devices_at_once=at_once)  # fmt: skip
     assert dump(tmp_path / "one.db") == dump(tmp_path / "three.db")
+
+
+def test_walks_get_ahead_by_at_most_as_many_devices_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """However many devices, and however fast they are walked, at most
+    2 x ``at_once`` are walked before their items are read: the driver's
+    memory does not grow with the batch."""
+    walks, ended = _fake_walks(monkeypatch, {f"d{k}": 1 for k in range(10)}, 2)
+    fake, started = walking.walk_one, []
+
+    def counted(planned: Any, **kwargs: Any) -> Iterator[Any]:
+        started.append(planned.device_id)
+        return fake(planned, **kwargs)
+
+    monkeypatch.setattr(walking, "walk_one", counted)
+    try:
+        walks.start()
+        _wait_for(ended, 2)
+        assert walks.get() == ("d0", 0)
+        _wait_for(ended, 4)
+        time.sleep(0.2)  # time to start more, if it would
+        assert started == ["d0", "d1", "d2", "d3"]
+        assert sorted(_drain(walks)) == [(f"d{k}", 0) for k in range(1, 10)]
+        assert len(started) == 10
+    finally:
+        walks.close()
