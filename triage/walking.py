@@ -93,7 +93,8 @@ class ScanEvent:
 #: entries each, a few MB of addresses, never a device's whole file list.
 WALK_AHEAD = 128
 #: Walks of devices dropped mid-walk that may still run (each finishing the
-#: Sleuth Kit call it is in) while the next device is walked.
+#: Sleuth Kit call it is in) while the next device is walked, per device
+#: walked at once.
 LET_GO_AT_ONCE = 1
 WALK_DONE: Any = object()  # the walk is over
 NOTHING_YET: Any = object()  # the walk has no item ready
@@ -222,9 +223,10 @@ class Walks:
         if self._plan:
             # A walk let go may still be inside a long Sleuth Kit call (an
             # orphan search of a big card), using a core: never more than
-            # LET_GO_AT_ONCE of them; beyond that, wait for the oldest.
+            # LET_GO_AT_ONCE per device walked at once; beyond that, wait for
+            # the oldest.
             self._let_go = [w for w in self._let_go if w.alive]
-            while len(self._let_go) > LET_GO_AT_ONCE:
+            while len(self._let_go) > LET_GO_AT_ONCE * self._at_once:
                 self._let_go.pop(0).close()
             planned = self._plan.pop(0)
             items = walk_one(

@@ -391,3 +391,42 @@ def test_walks_get_ahead_by_at_most_as_many_devices_again(
         assert len(started) == 10
     finally:
         walks.close()
+
+
+def test_walks_let_go_run_on_one_per_device_walked_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With 2 devices at once, two walks dropped mid-call may finish in the
+    background while the next two devices are walked; a third makes the
+    next device wait for the oldest."""
+    names = ("d1", "d2", "d3", "d4", "d5")
+    gates = {d: threading.Event() for d in names}
+    ended: list[str] = []
+
+    def walk_one(planned: Any, **_: Any) -> Iterator[Any]:
+        try:
+            yield ("start", planned.device_id)
+            gates[planned.device_id].wait(timeout=30)  # a long Sleuth Kit call
+            yield ("end", planned.device_id)
+        finally:
+            ended.append(planned.device_id)
+
+    monkeypatch.setattr(walking, "walk_one", walk_one)
+    plan = [walking.Planned(Path(d), d, d) for d in names]
+    walks = walking.Walks(
+        plan, chunk_files=1, carve_bytes=1 << 20, carving=True, at_once=2
+    )
+    try:
+        assert {walks.get(), walks.get()} == {("start", "d1"), ("start", "d2")}
+        walks.drop("d1")
+        walks.drop("d2")  # two let go: d3 and d4 start at once
+        assert {walks.get(), walks.get()} == {("start", "d3"), ("start", "d4")}
+        assert ended == []
+        walks.drop("d3")  # a third: d5 waits until d1's walk is over
+        threading.Timer(0.2, gates["d1"].set).start()
+        assert walks.get() == ("start", "d5")
+        assert ended == ["d1"]
+    finally:
+        for gate in gates.values():
+            gate.set()
+        walks.close()
