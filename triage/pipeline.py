@@ -1265,11 +1265,13 @@ def _driver_tasks(
             if item.error is not None and not state.stopped:
                 state.failed = state.failed or item.error
             state.walk_done = True
+            done.pop(state.device_id, None)  # no more of its chunks to come
             if state.outstanding == 0:
                 finish(state)
             continue
         if state.stopped or (stop_after is not None and state.confident >= stop_after):
             _stop_device(state, walk)
+            done.pop(state.device_id, None)
             if state.outstanding == 0:
                 finish(state)
             continue
