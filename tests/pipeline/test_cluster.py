@@ -122,8 +122,11 @@ def test_local_cluster_matches_sync(
         workers=2,
         chunk_files=CHUNK_FILES,
         carve_bytes=CARVE_BYTES,
+        devices_at_once=3,  # the three devices' chunks in turn (loopback: 1)
     )
     assert summary.scheduler == "local" and summary.workers == 2
+    assert [d.device_id for d in summary.devices] == ["dev1.raw", "dev2.001",
+                                                      "dev3.E01"]  # fmt: skip
     assert dump(db) == dump(reference)
 
 
