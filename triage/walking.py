@@ -27,7 +27,7 @@ from triage.errors import EvidenceError, FilesystemError
 from triage.ingest.carve import MAX_ITEM, unallocated_runs, zeros_hold_nothing
 from triage.ingest.evidence import open_device
 from triage.ingest.volumes import iter_partitions
-from triage.ingest.walk import iter_entries, listing_damage
+from triage.ingest.walk import SYSTEM_FOLDERS, iter_entries, listing_damage
 from triage.records import Device, FileRecord, Partition, Skipped
 
 _T = TypeVar("_T")
@@ -302,7 +302,7 @@ def _walk_device(
             batch: list[FileRecord] = []
             first = seen = batch_bytes = 0
             try:
-                for entry in iter_entries(handle, part):
+                for entry in iter_entries(handle, part, defer=SYSTEM_FOLDERS):
                     if isinstance(entry, Skipped):
                         yield Skips(dev, (entry,))
                         continue

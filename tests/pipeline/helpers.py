@@ -74,8 +74,8 @@ def hold_walk(
     waited: list[bool] = []
     real = walking.iter_entries
 
-    def held(handle: Any, part: Any) -> Iterator[Any]:
-        for n, entry in enumerate(real(handle, part)):
+    def held(handle: Any, part: Any, **kwargs: Any) -> Iterator[Any]:
+        for n, entry in enumerate(real(handle, part, **kwargs)):
             if n == before_entry and handle.device.device_id == device_id:
                 waited.append(release.wait(timeout=30))
             yield entry

@@ -22,6 +22,11 @@ A directory is entered once (a map of visited directory inodes), so a corrupt
 tree that points a folder back at its parent cannot loop: the second visit is
 a ``Skipped`` ("directory loop" when the folder is its own ancestor).
 Entries stream out one directory at a time; nothing holds the whole listing.
+
+The order is Sleuth Kit's, depth first, except that top-level folders named in
+``defer`` (``SYSTEM_FOLDERS`` for a scan) are walked after all the rest: a
+triage scan reaches users' files before the operating system's thousands of
+icons and wallpapers. Every entry is still listed, once.
 """
 
 from __future__ import annotations
@@ -45,6 +50,23 @@ _NTFS_DATA = int(pytsk3.TSK_FS_ATTR_TYPE_NTFS_DATA)
 _NTFS_IDXROOT = int(pytsk3.TSK_FS_ATTR_TYPE_NTFS_IDXROOT)
 _VOLUME_LABEL = "(Volume Label Entry)"
 ORPHAN_DIR = "$OrphanFiles"
+#: Top-level folders of operating systems and installed programs (lower case):
+#: a scan walks them last. Users' folders, the recycle bin, orphan files and
+#: everything else come first; iOS and Android user data (``private``,
+#: ``data``, ``media``) are not here.
+SYSTEM_FOLDERS = frozenset(
+    {
+        # Windows
+        "windows", "program files", "program files (x86)", "programdata",
+        "$windows.~bt", "$windows.~ws", "$winreagent", "perflogs", "recovery",
+        "msocache", "intel", "amd", "nvidia", "drivers",
+        # Linux and other Unix systems
+        "usr", "lib", "lib32", "lib64", "libx32", "bin", "sbin", "boot", "etc",
+        "opt", "snap", "srv", "var", "proc", "sys", "dev", "run",
+        # macOS
+        "system", "library", "applications", "cores",
+    }
+)  # fmt: skip
 
 
 def _decode(raw: bytes | None) -> str:
@@ -85,7 +107,7 @@ def _skip(partition: Partition, where: str, reason: str) -> Skipped:
 
 
 def iter_entries(
-    handle: DeviceHandle, partition: Partition
+    handle: DeviceHandle, partition: Partition, *, defer: frozenset[str] = frozenset()
 ) -> Iterator[FileRecord | Skipped]:
     """Every regular file of the partition's filesystem, deleted and orphan too.
 
@@ -107,13 +129,22 @@ def iter_entries(
     visited: dict[int, str] = {root: "/"}  # directory inode -> where first seen
     # Depth-first, one open directory per level: (entries, path prefix, inode).
     stack: list[tuple[Iterator[Any], str, int]] = []
+    later: list[tuple[str, int]] = []  # deferred top-level folders: (path, inode)
     try:
         stack.append((iter(fs.open_dir(inode=root)), "", root))
     except (OSError, RuntimeError) as exc:  # pytsk3 raises both
         why = failure(handle, exc)
         yield _skip(partition, "/", f"cannot read the root folder: {why}")
         return
-    while stack:
+    while stack or later:
+        if not stack:
+            path, inode = later.pop(0)
+            try:
+                stack.append((iter(fs.open_dir(inode=inode)), f"{path}/", inode))
+            except (OSError, RuntimeError) as exc:  # pytsk3 raises both
+                why = failure(handle, exc)
+                yield _skip(partition, path, f"cannot open folder: {why}")
+            continue
         entries, prefix, _ = stack[-1]
         try:
             tsk_file = next(entries)
@@ -158,6 +189,9 @@ def iter_entries(
                 yield _skip(partition, path, reason)
                 continue
             visited[inode] = path
+            if not prefix and name.lower() in defer:
+                later.append((path, inode))
+                continue
             try:
                 stack.append((iter(fs.open_dir(inode=inode)), f"{path}/", inode))
             except (OSError, RuntimeError) as exc:  # pytsk3 raises both
