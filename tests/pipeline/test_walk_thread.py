@@ -171,23 +171,35 @@ def test_outside_gives_what_the_holes_leave() -> None:
     assert list(walking._outside(0, 5, [])) == [(0, 5)]
 
 
-def test_at_most_one_walk_let_go_runs_on(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Walks dropped mid-call finish in the background, but only one at a
-    time: dropping a second one makes the next device wait for the first."""
-    gates = {d: threading.Event() for d in ("d1", "d2", "d3")}
+def _stuck_walks(
+    monkeypatch: pytest.MonkeyPatch, names: tuple[str, ...], at_once: int = 1
+) -> tuple[walking.Walks, dict[str, threading.Event], list[str]]:
+    """Walks of fake devices that each yield ("start", d), then sit in "a
+    long Sleuth Kit call" until their gate is set (at most 30 s), then yield
+    ("end", d); the list gets each device whose walk has ended."""
+    gates = {d: threading.Event() for d in names}
     ended: list[str] = []
 
     def walk_one(planned: Any, **_: Any) -> Iterator[Any]:
         try:
             yield ("start", planned.device_id)
-            gates[planned.device_id].wait(timeout=30)  # a long Sleuth Kit call
+            gates[planned.device_id].wait(timeout=30)
             yield ("end", planned.device_id)
         finally:
             ended.append(planned.device_id)
 
     monkeypatch.setattr(walking, "walk_one", walk_one)
-    plan = [walking.Planned(Path(d), d, d) for d in ("d1", "d2", "d3")]
-    walks = walking.Walks(plan, chunk_files=1, carve_bytes=1 << 20, carving=True)
+    plan = [walking.Planned(Path(d), d, d) for d in names]
+    walks = walking.Walks(
+        plan, chunk_files=1, carve_bytes=1 << 20, carving=True, at_once=at_once
+    )
+    return walks, gates, ended
+
+
+def test_at_most_one_walk_let_go_runs_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Walks dropped mid-call finish in the background, but only one at a
+    time: dropping a second one makes the next device wait for the first."""
+    walks, gates, ended = _stuck_walks(monkeypatch, ("d1", "d2", "d3"))
     try:
         assert walks.get() == ("start", "d1")
         walks.drop("d1")  # let go while stuck: d2 starts at once
@@ -400,22 +412,7 @@ def test_walks_let_go_run_on_one_per_device_walked_at_once(
     background while the next two devices are walked; a third makes the
     next device wait for the oldest."""
     names = ("d1", "d2", "d3", "d4", "d5")
-    gates = {d: threading.Event() for d in names}
-    ended: list[str] = []
-
-    def walk_one(planned: Any, **_: Any) -> Iterator[Any]:
-        try:
-            yield ("start", planned.device_id)
-            gates[planned.device_id].wait(timeout=30)  # a long Sleuth Kit call
-            yield ("end", planned.device_id)
-        finally:
-            ended.append(planned.device_id)
-
-    monkeypatch.setattr(walking, "walk_one", walk_one)
-    plan = [walking.Planned(Path(d), d, d) for d in names]
-    walks = walking.Walks(
-        plan, chunk_files=1, carve_bytes=1 << 20, carving=True, at_once=2
-    )
+    walks, gates, ended = _stuck_walks(monkeypatch, names, at_once=2)
     try:
         assert {walks.get(), walks.get()} == {("start", "d1"), ("start", "d2")}
         walks.drop("d1")

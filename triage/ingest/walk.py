@@ -130,6 +130,16 @@ def iter_entries(
     # Depth-first, one open directory per level: (entries, path prefix, inode).
     stack: list[tuple[Iterator[Any], str, int]] = []
     later: list[tuple[str, int]] = []  # deferred top-level folders: (path, inode)
+
+    def enter(path: str, inode: int) -> Skipped | None:
+        """Open a folder's listing on top of the stack, or say why not."""
+        try:
+            stack.append((iter(fs.open_dir(inode=inode)), f"{path}/", inode))
+        except (OSError, RuntimeError) as exc:  # pytsk3 raises both
+            why = failure(handle, exc)
+            return _skip(partition, path, f"cannot open folder: {why}")
+        return None
+
     try:
         stack.append((iter(fs.open_dir(inode=root)), "", root))
     except (OSError, RuntimeError) as exc:  # pytsk3 raises both
@@ -138,12 +148,8 @@ def iter_entries(
         return
     while stack or later:
         if not stack:
-            path, inode = later.pop(0)
-            try:
-                stack.append((iter(fs.open_dir(inode=inode)), f"{path}/", inode))
-            except (OSError, RuntimeError) as exc:  # pytsk3 raises both
-                why = failure(handle, exc)
-                yield _skip(partition, path, f"cannot open folder: {why}")
+            if (skip := enter(*later.pop(0))) is not None:
+                yield skip
             continue
         entries, prefix, _ = stack[-1]
         try:
@@ -191,12 +197,8 @@ def iter_entries(
             visited[inode] = path
             if not prefix and name.lower() in defer:
                 later.append((path, inode))
-                continue
-            try:
-                stack.append((iter(fs.open_dir(inode=inode)), f"{path}/", inode))
-            except (OSError, RuntimeError) as exc:  # pytsk3 raises both
-                why = failure(handle, exc)
-                yield _skip(partition, path, f"cannot open folder: {why}")
+            elif (skip := enter(path, inode)) is not None:
+                yield skip
             continue
         if not (meta_type == _REG or (meta is None and name_type == _NAME_REG)):
             continue
