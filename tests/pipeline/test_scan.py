@@ -325,6 +325,8 @@ def test_bad_arguments_are_refused_before_any_work(corpus: Corpus, db: Path) -> 
         scan([corpus.dev1], [corpus.bad_set], db, scheduler="threads")
     with pytest.raises(UsageError, match="stop-after"):
         scan([corpus.dev1], [corpus.bad_set], db, stop_after=0, scheduler="sync")
+    with pytest.raises(UsageError, match="devices-at-once"):
+        scan([corpus.dev1], [corpus.bad_set], db, devices_at_once=0, scheduler="sync")
     assert not db.exists()
 
 
