@@ -48,3 +48,15 @@ class UsageError(TriageError):
     """The command was asked something it cannot do."""
 
     exit_code = 2
+
+
+class UnknownNameError(UsageError, LookupError):
+    """A name that no registry table holds (a format, algorithm, filesystem...)."""
+
+    def __init__(self, kind: str, name: str, known: tuple[str, ...]) -> None:
+        super().__init__(
+            f"unknown {kind} {name!r}; known: {', '.join(known) or '(none)'}"
+        )
+        self.kind = kind
+        self.name = name
+        self.known = known
