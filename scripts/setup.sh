@@ -26,7 +26,7 @@ fi
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
-if ! .venv/bin/python -c "import triage, pytest, pytsk3, pyewf, faiss, dask" 2>/dev/null \
+if ! .venv/bin/python -c "import triage, pytest, pytsk3, pyewf, dask" 2>/dev/null \
    || [ pyproject.toml -nt .venv/.installed ]; then
     .venv/bin/python -m pip install -q --upgrade pip
     .venv/bin/python -m pip install -q -e '.[test]'
