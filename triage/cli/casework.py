@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -29,7 +30,7 @@ from triage.cli.common import echo_json, output_option
 from triage.errors import UsageError
 from triage.queue.data import queue_row_json
 from triage.queue.explain import explain
-from triage.queue.export import FORMATS, VICS_SCHEMES, export
+from triage.queue.export import EXPORTERS, VICS_SCHEMES, export
 from triage.queue.rank import ACCESS_WEIGHT, RISK_BANDS, RankedDevice
 from triage.queue.report import make_previews, render_report
 
@@ -141,181 +142,207 @@ def _print_queue(console: Console, rows: list[RankedDevice]) -> None:
             console.print(Text(f"{r.rank:>3}. {r.device_id}: {r.reason}"))
 
 
+@click.group("case")
+def case_group() -> None:
+    """Cases: what investigators know about risk to children."""
+
+
+@case_group.command("set")
+@click.argument("case_id")
+@click.option(
+    "--access-to-children",
+    type=click.Choice(list(ACCESS_WEIGHT)),
+    help="Does the suspect live with, work with, or have regular contact "
+    "with children? 'unknown' is weighted as probable contact.",
+)
+@click.option("--risk-band", type=click.Choice(list(RISK_BANDS)))
+@click.option("--note", help="Free text shown in the report.")
+@DB_OPTION
+def case_set(
+    case_id: str,
+    access_to_children: str | None,
+    risk_band: str | None,
+    note: str | None,
+    db: Path,
+) -> None:
+    """Create or update CASE_ID (options not given keep their value)."""
+    with open_store(db, create=True) as store:
+        case = set_case(
+            store,
+            case_id,
+            access_to_children=access_to_children,
+            risk_band=risk_band,
+            note=note,
+        )
+    click.echo(
+        f"case {case.case_id}: access to children {case.access_to_children}, "
+        f"risk band {case.risk_band or 'not assessed'}"
+    )
+
+
+@case_group.command("import")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@DB_OPTION
+def case_import(path: Path, db: Path) -> None:
+    """Import cases from CSV or JSON (case_id, access_to_children,
+    risk_band, note). Every row is checked before any is written."""
+    with open_store(db, create=True) as store:
+        cases = import_cases(store, path)
+    click.echo(f"imported {len(cases)} case(s) from {path}")
+
+
+def _print_cases(rows: list[dict[str, Any]]) -> None:
+    """The cases as a table, with each case's devices counted by status."""
+    table = Table(title="Cases")
+    for col in ("case", "access to children", "risk band", "devices", "note"):
+        table.add_column(col, overflow="fold")
+    for row in rows:
+        table.add_row(
+            Text(row["case_id"]),
+            Text(row["access_to_children"]),
+            Text(row["risk_band"] or "not assessed"),
+            Text(
+                f"{row['devices']} "
+                + ", ".join(f"{k} {v}" for k, v in row["device_status"].items())
+            ),
+            Text(row["note"] or ""),
+        )
+    Console().print(table)
+
+
+@case_group.command("list")
+@DB_OPTION
+@click.option("--json", "as_json", is_flag=True, help="One JSON object a line.")
+def case_list_cmd(db: Path, as_json: bool) -> None:
+    """List cases with their safeguarding details and device counts."""
+    with open_store(db) as store:
+        rows = case_list(store)
+    if as_json:
+        for row in rows:
+            echo_json(row)
+        return
+    _print_cases(rows)
+
+
+def _explain_one(
+    rows: list[RankedDevice],
+    device_id: str,
+    db: Path,
+    case_id: str | None,
+    as_json: bool,
+) -> None:
+    """Print why ``device_id`` has its rank (``queue --explain``).
+
+    Raises:
+        UsageError: the device is not in the queue.
+    """
+    found = [r for r in rows if r.device_id == device_id]
+    if not found:
+        raise UsageError(
+            f"no device {device_id!r} in {db}" + (f" case {case_id}" if case_id else "")
+        )
+    if as_json:
+        row = queue_row_json(found[0])
+        row["explain"] = explain(found[0])
+        echo_json(row)
+    else:
+        click.echo("\n".join(explain(found[0])))
+
+
+@click.command("queue")
+@DB_OPTION
+@click.option("--case", "case_id", help="Only this case's devices.")
+@click.option(
+    "--all-cases", is_flag=True, help="Every device in the database (default)."
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object a line.")
+@click.option("--limit", type=click.IntRange(min=1), help="Show the top N.")
+@click.option("--explain", "explain_device", metavar="DEVICE", help="Explain one rank.")
+def queue_cmd(
+    db: Path,
+    case_id: str | None,
+    all_cases: bool,
+    as_json: bool,
+    limit: int | None,
+    explain_device: str | None,
+) -> None:
+    """Rank devices for examination, with a reason for every rank."""
+    if case_id and all_cases:
+        raise UsageError("give --case or --all-cases, not both")
+    with open_store(db) as store:
+        rows = build_queue(store, case_id)
+    if explain_device is not None:
+        _explain_one(rows, explain_device, db, case_id, as_json)
+        return
+    if limit is not None:
+        rows = rows[:limit]
+    if as_json:
+        for r in rows:
+            echo_json(queue_row_json(r))
+        return
+    if not rows:
+        click.echo("no devices" + (f" in case {case_id}" if case_id else ""))
+        return
+    _print_queue(Console(), rows)
+
+
+@click.command("report")
+@DB_OPTION
+@output_option("The HTML file to write.", dir_okay=False)
+@click.option("--case", "case_id", help="Only this case's devices.")
+@click.option(
+    "--previews",
+    is_flag=True,
+    help="Embed blurred greyscale thumbnails of matched media (read back "
+    "from the evidence, read-only), revealed on click.",
+)
+def report_cmd(db: Path, output: Path, case_id: str | None, previews: bool) -> None:
+    """Write one self-contained HTML report (no network, no images unless
+    --previews)."""
+    with open_store(db) as store:
+        data = case_data(store, case_id)
+    thumbs = None
+    if previews:
+        thumbs = make_previews(iter_preview_sources(data, PREVIEW_MAX_BYTES))
+    evidence = _evidence_paths([d.segments for d in data.devices])
+    _write_output(output, render_report(data, thumbs), evidence)
+    click.echo(
+        f"wrote {output} ({len(data.devices)} device(s)"
+        + (
+            f", {sum(v.startswith('data:') for v in thumbs.values())} previews"
+            if thumbs is not None
+            else ""
+        )
+        + ")"
+    )
+
+
+@click.command("export")
+@DB_OPTION
+@click.option("--format", "fmt", type=click.Choice(EXPORTERS.names()), required=True)
+@output_option("The file to write.", dir_okay=False)
+@click.option("--case", "case_id", help="Only this case's devices.")
+@click.option(
+    "--vics-scheme",
+    type=click.Choice(VICS_SCHEMES),
+    default="auto",
+    show_default=True,
+    help="Category numbering of a VICS export: caid (A/B/C as 1/2/3) or "
+    "vics (Project VIC 0-4); auto is caid when every match is CAID-graded.",
+)
+def export_cmd(
+    db: Path, fmt: str, output: Path, case_id: str | None, vics_scheme: str
+) -> None:
+    """Export the queue and matches as JSON, CSV (one row per match) or
+    VICS 2.0 JSON (matched media, for full-examination tools)."""
+    with open_store(db) as store:
+        data = case_data(store, case_id)
+    evidence = _evidence_paths([d.segments for d in data.devices])
+    _write_output(output, export(data, fmt, vics_scheme=vics_scheme), evidence)
+    click.echo(f"wrote {output} ({fmt}, {len(data.devices)} device(s))")
+
+
 def register(main: click.Group) -> None:
     """Add the casework commands to ``main``."""
-
-    @main.group("case")
-    def case_group() -> None:
-        """Cases: what investigators know about risk to children."""
-
-    @case_group.command("set")
-    @click.argument("case_id")
-    @click.option(
-        "--access-to-children",
-        type=click.Choice(list(ACCESS_WEIGHT)),
-        help="Does the suspect live with, work with, or have regular contact "
-        "with children? 'unknown' is weighted as probable contact.",
-    )
-    @click.option("--risk-band", type=click.Choice(list(RISK_BANDS)))
-    @click.option("--note", help="Free text shown in the report.")
-    @DB_OPTION
-    def case_set(
-        case_id: str,
-        access_to_children: str | None,
-        risk_band: str | None,
-        note: str | None,
-        db: Path,
-    ) -> None:
-        """Create or update CASE_ID (options not given keep their value)."""
-        with open_store(db, create=True) as store:
-            case = set_case(
-                store,
-                case_id,
-                access_to_children=access_to_children,
-                risk_band=risk_band,
-                note=note,
-            )
-        click.echo(
-            f"case {case.case_id}: access to children {case.access_to_children}, "
-            f"risk band {case.risk_band or 'not assessed'}"
-        )
-
-    @case_group.command("import")
-    @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
-    @DB_OPTION
-    def case_import(path: Path, db: Path) -> None:
-        """Import cases from CSV or JSON (case_id, access_to_children,
-        risk_band, note). Every row is checked before any is written."""
-        with open_store(db, create=True) as store:
-            cases = import_cases(store, path)
-        click.echo(f"imported {len(cases)} case(s) from {path}")
-
-    @case_group.command("list")
-    @DB_OPTION
-    @click.option("--json", "as_json", is_flag=True, help="One JSON object a line.")
-    def case_list_cmd(db: Path, as_json: bool) -> None:
-        """List cases with their safeguarding details and device counts."""
-        with open_store(db) as store:
-            rows = case_list(store)
-        if as_json:
-            for row in rows:
-                echo_json(row)
-            return
-        table = Table(title="Cases")
-        for col in ("case", "access to children", "risk band", "devices", "note"):
-            table.add_column(col, overflow="fold")
-        for row in rows:
-            table.add_row(
-                Text(row["case_id"]),
-                Text(row["access_to_children"]),
-                Text(row["risk_band"] or "not assessed"),
-                Text(
-                    f"{row['devices']} "
-                    + ", ".join(f"{k} {v}" for k, v in row["device_status"].items())
-                ),
-                Text(row["note"] or ""),
-            )
-        Console().print(table)
-
-    @main.command("queue")
-    @DB_OPTION
-    @click.option("--case", "case_id", help="Only this case's devices.")
-    @click.option(
-        "--all-cases", is_flag=True, help="Every device in the database (default)."
-    )
-    @click.option("--json", "as_json", is_flag=True, help="One JSON object a line.")
-    @click.option("--limit", type=click.IntRange(min=1), help="Show the top N.")
-    @click.option(
-        "--explain", "explain_device", metavar="DEVICE", help="Explain one rank."
-    )
-    def queue_cmd(
-        db: Path,
-        case_id: str | None,
-        all_cases: bool,
-        as_json: bool,
-        limit: int | None,
-        explain_device: str | None,
-    ) -> None:
-        """Rank devices for examination, with a reason for every rank."""
-        if case_id and all_cases:
-            raise UsageError("give --case or --all-cases, not both")
-        with open_store(db) as store:
-            rows = build_queue(store, case_id)
-        if explain_device is not None:
-            found = [r for r in rows if r.device_id == explain_device]
-            if not found:
-                raise UsageError(
-                    f"no device {explain_device!r} in {db}"
-                    + (f" case {case_id}" if case_id else "")
-                )
-            if as_json:
-                row = queue_row_json(found[0])
-                row["explain"] = explain(found[0])
-                echo_json(row)
-            else:
-                click.echo("\n".join(explain(found[0])))
-            return
-        if limit is not None:
-            rows = rows[:limit]
-        if as_json:
-            for r in rows:
-                echo_json(queue_row_json(r))
-            return
-        if not rows:
-            click.echo("no devices" + (f" in case {case_id}" if case_id else ""))
-            return
-        _print_queue(Console(), rows)
-
-    @main.command("report")
-    @DB_OPTION
-    @output_option("The HTML file to write.", dir_okay=False)
-    @click.option("--case", "case_id", help="Only this case's devices.")
-    @click.option(
-        "--previews",
-        is_flag=True,
-        help="Embed blurred greyscale thumbnails of matched media (read back "
-        "from the evidence, read-only), revealed on click.",
-    )
-    def report_cmd(db: Path, output: Path, case_id: str | None, previews: bool) -> None:
-        """Write one self-contained HTML report (no network, no images unless
-        --previews)."""
-        with open_store(db) as store:
-            data = case_data(store, case_id)
-        thumbs = None
-        if previews:
-            thumbs = make_previews(iter_preview_sources(data, PREVIEW_MAX_BYTES))
-        evidence = _evidence_paths([d.segments for d in data.devices])
-        _write_output(output, render_report(data, thumbs), evidence)
-        click.echo(
-            f"wrote {output} ({len(data.devices)} device(s)"
-            + (
-                f", {sum(v.startswith('data:') for v in thumbs.values())} previews"
-                if thumbs is not None
-                else ""
-            )
-            + ")"
-        )
-
-    @main.command("export")
-    @DB_OPTION
-    @click.option("--format", "fmt", type=click.Choice(FORMATS), required=True)
-    @output_option("The file to write.", dir_okay=False)
-    @click.option("--case", "case_id", help="Only this case's devices.")
-    @click.option(
-        "--vics-scheme",
-        type=click.Choice(VICS_SCHEMES),
-        default="auto",
-        show_default=True,
-        help="Category numbering of a VICS export: caid (A/B/C as 1/2/3) or "
-        "vics (Project VIC 0-4); auto is caid when every match is CAID-graded.",
-    )
-    def export_cmd(
-        db: Path, fmt: str, output: Path, case_id: str | None, vics_scheme: str
-    ) -> None:
-        """Export the queue and matches as JSON, CSV (one row per match) or
-        VICS 2.0 JSON (matched media, for full-examination tools)."""
-        with open_store(db) as store:
-            data = case_data(store, case_id)
-        evidence = _evidence_paths([d.segments for d in data.devices])
-        _write_output(output, export(data, fmt, vics_scheme=vics_scheme), evidence)
-        click.echo(f"wrote {output} ({fmt}, {len(data.devices)} device(s))")
+    for command in (case_group, queue_cmd, report_cmd, export_cmd):
+        main.add_command(command)

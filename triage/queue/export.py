@@ -13,7 +13,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,6 +26,7 @@ from triage.queue.score import (
     load_calibration,
     match_probability,
 )
+from triage.registry import Registry
 
 VICS_CONTEXT = (
     "http://github.com/VICSDATAMODEL/ProjectVic/DataModels/2.0.xml/Default/"
@@ -32,7 +34,6 @@ VICS_CONTEXT = (
 )
 EXPORT_FORMAT = "triage-export"
 EXPORT_VERSION = 1
-FORMATS: tuple[str, ...] = ("json", "csv", "vics")
 
 # VICS Category is an integer whose meaning depends on the category scheme the
 # receiving tool is set to (Griffeye, for one, is configured for Project VIC
@@ -340,6 +341,49 @@ def export_vics(
     return json.dumps(doc, indent=2) + "\n"
 
 
+@dataclass(frozen=True, slots=True)
+class ExportOptions:
+    """What a caller may ask of an export; each format reads what it uses."""
+
+    vics_scheme: str = "auto"  # category numbering of VICS (VICS_SCHEMES)
+
+
+@dataclass(frozen=True, slots=True)
+class Exporter:
+    """One export format: its name (a ``triage export --format`` choice), what
+    it holds, and the function that writes it as text."""
+
+    name: str
+    description: str
+    write: Callable[[CaseData, Calibration | None, ExportOptions], str]
+
+
+# Every export format, in ``--format`` order. A new format is a function that
+# writes text from ``CaseData`` plus one ``EXPORTERS.register(Exporter(...))``.
+EXPORTERS: Registry[Exporter] = Registry("export format")
+
+
+def _write_json(data: CaseData, cal: Calibration | None, _: ExportOptions) -> str:
+    return export_json(data, cal)
+
+
+def _write_csv(data: CaseData, cal: Calibration | None, _: ExportOptions) -> str:
+    return export_csv(data, cal)
+
+
+def _write_vics(data: CaseData, cal: Calibration | None, opts: ExportOptions) -> str:
+    return export_vics(data, opts.vics_scheme, cal)
+
+
+EXPORTERS.register(
+    Exporter("json", "queue, matched media, skipped items, audit trail", _write_json)
+)
+EXPORTERS.register(Exporter("csv", "one row per match, queue order", _write_csv))
+EXPORTERS.register(
+    Exporter("vics", "Project VIC VICS 2.0 JSON of counted matched media", _write_vics)
+)
+
+
 def export(
     data: CaseData,
     fmt: str,
@@ -347,11 +391,10 @@ def export(
     *,
     vics_scheme: str = "auto",
 ) -> str:
-    """The export in ``fmt`` (one of ``FORMATS``)."""
-    if fmt == "json":
-        return export_json(data, calibration)
-    if fmt == "csv":
-        return export_csv(data, calibration)
-    if fmt == "vics":
-        return export_vics(data, vics_scheme, calibration)
-    raise UsageError(f"unknown export format {fmt!r}; known: {', '.join(FORMATS)}")
+    """The export in ``fmt`` (a name in ``EXPORTERS``).
+
+    Raises:
+        UnknownNameError: no such format (a ``UsageError``; it lists the known).
+    """
+    exporter = EXPORTERS.get(fmt)
+    return exporter.write(data, calibration, ExportOptions(vics_scheme=vics_scheme))
