@@ -112,35 +112,26 @@ def prepare_output(out: Path) -> None:
     (out / MARKER).write_text("made by 'triage demo'; safe to delete\n")
 
 
-def build_demo(out: Path) -> DemoCorpus:
-    """Generate the demo evidence, reference pictures, known-good list and cases."""
-    work = out / "build"
-    evidence = out / "evidence"
-    evidence.mkdir(parents=True, exist_ok=True)
-    work.mkdir(parents=True, exist_ok=True)
-
-    known = {f"{cat}-{seed}": (cat, make_picture(seed, *SIZE))
-             for cat, seeds in KNOWN.items() for seed in seeds}  # fmt: skip
-    known_jpeg = {name: encode(img, "JPEG", 92) for name, (_, img) in known.items()}
-
-    reference = out / "reference"
+def _write_reference(
+    reference: Path, known: dict[str, tuple[str, Image.Image]], jpeg: dict[str, bytes]
+) -> None:
+    """Write each known picture's JPEG as ``reference/<category>/<name>.jpg``."""
     for name, (cat, _) in known.items():
         target = reference / cat / f"{name}.jpg"
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(known_jpeg[name])
+        target.write_bytes(jpeg[name])
 
-    wallpaper = _jpeg(900, 95)  # known-good: on every device, never a match
-    good_list = out / "known-good.md5"
-    good_list.write_text(f"{hashlib.md5(wallpaper).hexdigest()}  wallpaper.jpg\n")
 
-    corpus = DemoCorpus(out, reference, good_list, out / "cases.csv")
-
-    # OP-ELM laptop: NTFS on GPT, acquired to E01.
+def _elm_laptop(
+    work: Path, evidence: Path, known: dict[str, bytes], wallpaper: bytes
+) -> DemoDevice:
+    """OP-ELM laptop: NTFS on GPT, acquired to E01; one known picture
+    renamed ``.dat``, one deleted."""
     laptop_files = {
         **_others(1000, 12, "Users/sam/Pictures"),
         **_documents(1, 15),
-        "Users/sam/AppData/cache/blob0001.dat": known_jpeg["A-501"],  # renamed
-        "Users/sam/Downloads/img_2231.jpg": known_jpeg["B-511"],  # deleted below
+        "Users/sam/AppData/cache/blob0001.dat": known["A-501"],  # renamed
+        "Users/sam/Downloads/img_2231.jpg": known["B-511"],  # deleted below
         "Windows/Web/wallpaper.jpg": wallpaper,
     }
     ntfs = disk.build_filesystem(
@@ -148,24 +139,33 @@ def build_demo(out: Path) -> DemoCorpus:
         deleted=["Users/sam/Downloads/img_2231.jpg"],
     )  # fmt: skip
     gpt = disk.build_disk(work / "laptop.raw", [ntfs], "gpt")
-    laptop = disk.to_ewf(gpt, evidence / "elm-laptop")[0]
-    corpus.devices.append(DemoDevice("OP-ELM", laptop, 2))
+    return DemoDevice("OP-ELM", disk.to_ewf(gpt, evidence / "elm-laptop")[0], 2)
 
-    # OP-ELM USB stick: bare FAT32, nothing known.
+
+def _elm_usb(evidence: Path, wallpaper: bytes) -> DemoDevice:
+    """OP-ELM USB stick: bare FAT32, nothing known."""
     usb = disk.build_filesystem(
         "fat32",
         {**_others(1100, 8, "DCIM/100CAM"), **_documents(2, 5),
          "wallpaper.jpg": wallpaper},
         evidence / "elm-usb.raw",
     )  # fmt: skip
-    corpus.devices.append(DemoDevice("OP-ELM", usb, 0))
+    return DemoDevice("OP-ELM", usb, 0)
 
-    # OP-ASH desktop: MBR with FAT16 and ext4; zip, resized copy, carved.
-    resized = known["C-521"][1].resize((320, 240), Image.Resampling.LANCZOS)
+
+def _ash_desktop(
+    work: Path,
+    evidence: Path,
+    known: dict[str, bytes],
+    resized: Image.Image,
+    wallpaper: bytes,
+) -> DemoDevice:
+    """OP-ASH desktop: MBR with FAT16 and ext4; a known picture in a zip, a
+    resized copy, and one in unpartitioned space."""
     fat = disk.build_filesystem(
         "fat16",
         {**_others(1200, 6, "photos"), "downloads/pack.zip":
-         zip_bytes({"set/p1.jpg": known_jpeg["A-502"], "readme.txt": b"hello"}),
+         zip_bytes({"set/p1.jpg": known["A-502"], "readme.txt": b"hello"}),
          "wallpaper.jpg": wallpaper},
         work / "desk.fat16",
     )  # fmt: skip
@@ -179,27 +179,29 @@ def build_demo(out: Path) -> DemoCorpus:
     gap_at = -(-(disk.MIB + fat.stat().st_size) // 4096) * 4096 + 8192
     desk = disk.build_disk(
         evidence / "ash-desktop.raw", [fat, ext4], "mbr",
-        gap=2 * disk.MIB, gap_data={gap_at: known_jpeg["B-512"]},
+        gap=2 * disk.MIB, gap_data={gap_at: known["B-512"]},
     )  # fmt: skip
-    corpus.devices.append(DemoDevice("OP-ASH", desk, 3))
+    return DemoDevice("OP-ASH", desk, 3)
 
-    # OP-OAK phone card: exFAT, split raw; a known picture in a nested zip.
+
+def _oak_phone(
+    work: Path, evidence: Path, known: dict[str, bytes], wallpaper: bytes
+) -> DemoDevice:
+    """OP-OAK phone card: exFAT, split raw; a known picture in a nested zip."""
     exfat = disk.build_filesystem(
         "exfat",
         {**_others(1400, 8, "DCIM/Camera"), "Download/backup.zip":
-         zip_bytes({"old.zip": zip_bytes({"2019/IMG_0001.jpg": known_jpeg["C-522"]})}),
+         zip_bytes({"old.zip": zip_bytes({"2019/IMG_0001.jpg": known["C-522"]})}),
          "wallpaper.jpg": wallpaper},
         work / "oak-phone.exfat",
     )  # fmt: skip
     phone = disk.to_split_raw(exfat, evidence / "oak-phone", 4 * disk.MIB, "001")[0]
-    corpus.devices.append(DemoDevice("OP-OAK", phone, 1))
+    return DemoDevice("OP-OAK", phone, 1)
 
-    # OP-YEW memory card: unreadable.
-    card = evidence / "yew-card.raw"
-    card.write_bytes(random.Random(7).randbytes(2 * disk.MIB))
-    corpus.broken.append(DemoDevice("OP-YEW", card, 0))
 
-    with open(corpus.cases_csv, "w", newline="") as fh:
+def _write_cases(path: Path) -> None:
+    """The demo's cases, as ``triage case import`` reads them."""
+    with open(path, "w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["case_id", "access_to_children", "risk_band", "note"])
         writer.writerow(["OP-ELM", "lives-with", "very-high",
@@ -208,5 +210,35 @@ def build_demo(out: Path) -> DemoCorpus:
         writer.writerow(["OP-OAK", "works-with", "high", "Sports coach (demo)"])
         writer.writerow(["OP-YEW", "unknown", "", "Not yet assessed (demo)"])
 
+
+def build_demo(out: Path) -> DemoCorpus:
+    """Generate the demo evidence, reference pictures, known-good list and cases."""
+    work = out / "build"
+    evidence = out / "evidence"
+    evidence.mkdir(parents=True, exist_ok=True)
+    work.mkdir(parents=True, exist_ok=True)
+
+    known = {f"{cat}-{seed}": (cat, make_picture(seed, *SIZE))
+             for cat, seeds in KNOWN.items() for seed in seeds}  # fmt: skip
+    known_jpeg = {name: encode(img, "JPEG", 92) for name, (_, img) in known.items()}
+    _write_reference(out / "reference", known, known_jpeg)
+    wallpaper = _jpeg(900, 95)  # known-good: on every device, never a match
+    good_list = out / "known-good.md5"
+    good_list.write_text(f"{hashlib.md5(wallpaper).hexdigest()}  wallpaper.jpg\n")
+
+    corpus = DemoCorpus(out, out / "reference", good_list, out / "cases.csv")
+    resized = known["C-521"][1].resize((320, 240), Image.Resampling.LANCZOS)
+    corpus.devices += [
+        _elm_laptop(work, evidence, known_jpeg, wallpaper),
+        _elm_usb(evidence, wallpaper),
+        _ash_desktop(work, evidence, known_jpeg, resized, wallpaper),
+        _oak_phone(work, evidence, known_jpeg, wallpaper),
+    ]
+    # OP-YEW memory card: unreadable.
+    card = evidence / "yew-card.raw"
+    card.write_bytes(random.Random(7).randbytes(2 * disk.MIB))
+    corpus.broken.append(DemoDevice("OP-YEW", card, 0))
+
+    _write_cases(corpus.cases_csv)
     shutil.rmtree(work)
     return corpus

@@ -25,8 +25,11 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+
+from triage.registry import Registry
 
 MIB = 1 << 20
 SECTOR = 512
@@ -39,41 +42,6 @@ DISK_ID_MBR = "0x5452a9e1"
 DISK_GUID = "8D2A7C3E-11B4-4F6A-9C0D-5E4F3A2B1C0D"
 LABEL = "TRIAGE"
 
-FILESYSTEMS: tuple[str, ...] = (
-    "fat12",
-    "fat16",
-    "fat32",
-    "exfat",
-    "ext2",
-    "ext3",
-    "ext4",
-    "ntfs",
-    "iso9660",
-)
-# Filesystems whose builder can delete files after writing them.
-DELETABLE: frozenset[str] = frozenset(FILESYSTEMS) - {"iso9660"}
-
-# Smallest sensible size per filesystem (MiB): FAT32 needs >= 65525 clusters.
-_DEFAULT_MB = {
-    "fat12": 4,
-    "fat16": 16,
-    "fat32": 40,
-    "exfat": 8,
-    "ext2": 8,
-    "ext3": 16,
-    "ext4": 16,
-    "ntfs": 16,
-    "iso9660": 0,
-}
-# MBR partition type bytes and GPT type GUIDs (sfdisk understands both).
-_MBR_TYPE = {
-    "fat12": "01",
-    "fat16": "06",
-    "fat32": "0c",
-    "exfat": "07",
-    "ntfs": "07",
-    "iso9660": "83",
-}
 _GPT_BASIC_DATA = "EBD0A0A2-B9E5-4433-87C0-68B6B72699C7"
 _GPT_LINUX = "0FC63DAF-8483-4772-8E79-3D69D8477DE4"
 
@@ -139,7 +107,20 @@ def _size_mb(fs: str, files: Mapping[str, bytes], size_mb: int | None) -> int:
     if size_mb is not None:
         return size_mb
     payload = sum(len(d) for d in files.values()) + 4096 * len(files)
-    return _DEFAULT_MB[fs] + math.ceil(payload * 1.3 / MIB)
+    return SAMPLE_FILESYSTEMS.get(fs).default_mb + math.ceil(payload * 1.3 / MIB)
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """One filesystem build: what every builder is given."""
+
+    fs: str
+    files: Mapping[str, bytes]
+    src: Path  # ``files`` written out, with FIXED_MTIME
+    out: Path
+    size: int  # MiB
+    gone: Sequence[str]  # files and folders to delete after writing
+    label: str
 
 
 def build_filesystem(
@@ -185,66 +166,52 @@ def build_filesystem(
         out.unlink()
     out.parent.mkdir(parents=True, exist_ok=True)
     size = _size_mb(fs, files, size_mb)
-    builder = _BUILDERS[fs]
     with tempfile.TemporaryDirectory(prefix="triage-sample-") as tmp:
         src = Path(tmp) / "src"
         src.mkdir()
         write_tree(files, src)
-        builder(fs, files, src, out, size, gone, label)
+        SAMPLE_FILESYSTEMS.get(fs).build(_Job(fs, files, src, out, size, gone, label))
     return out
 
 
-def _build_fat(
-    fs: str,
-    files: Mapping[str, bytes],
-    src: Path,
-    out: Path,
-    size: int,
-    gone: list[str],
-    label: str,
-) -> None:
-    bits = fs[3:]
-    args = ["mkfs.fat", "-C", "-F", bits, "-i", VOLUME_ID, "-n", label[:11]]
+def _build_fat(job: _Job) -> None:
+    """FAT12/16/32 with ``mkfs.fat -C``, filled and pruned with mtools."""
+    bits = job.fs[3:]
+    args = ["mkfs.fat", "-C", "-F", bits, "-i", VOLUME_ID, "-n", job.label[:11]]
     if bits == "32":
         args += ["-s", "1"]
-    _run([*args, str(out), str(size * 1024)])
+    _run([*args, str(job.out), str(job.size * 1024)])
     env = {"MTOOLS_SKIP_CHECK": "1"}
-    image = str(out)
-    for folder in _parents(files):
+    image = str(job.out)
+    for folder in _parents(job.files):
         _run(["mmd", "-i", image, f"::/{folder}"], env=env)
-    for rel in files:
-        _run(["mcopy", "-m", "-i", image, str(src / rel), f"::/{rel}"], env=env)
-    for rel in gone:
-        tool = "mdel" if rel in files else "mdeltree"
+    for rel in job.files:
+        _run(["mcopy", "-m", "-i", image, str(job.src / rel), f"::/{rel}"], env=env)
+    for rel in job.gone:
+        tool = "mdel" if rel in job.files else "mdeltree"
         _run([tool, "-i", image, f"::/{rel}"], env=env)
 
 
-def _build_ext(
-    fs: str,
-    files: Mapping[str, bytes],
-    src: Path,
-    out: Path,
-    size: int,
-    gone: list[str],
-    label: str,
-) -> None:
+def _build_ext(job: _Job) -> None:
+    """ext2/3/4 with ``mke2fs -d``; deletions with ``debugfs``."""
     env = {"E2FSPROGS_FAKE_TIME": str(FIXED_MTIME)}
     _run(
         [
-            "mke2fs", "-q", "-F", "-t", fs, "-d", str(src), "-L", label[:16],
-            "-U", EXT_UUID, "-E", f"root_owner=0:0,hash_seed={EXT_UUID}",
-            "-b", "1024", str(out), f"{size * 1024}",
+            "mke2fs", "-q", "-F", "-t", job.fs, "-d", str(job.src),
+            "-L", job.label[:16], "-U", EXT_UUID,
+            "-E", f"root_owner=0:0,hash_seed={EXT_UUID}",
+            "-b", "1024", str(job.out), f"{job.size * 1024}",
         ],
         env=env,
     )  # fmt: skip
-    for rel in gone:
-        if rel in files:
-            _run(["debugfs", "-w", "-R", f"rm /{rel}", str(out)], env=env)
+    for rel in job.gone:
+        if rel in job.files:
+            _run(["debugfs", "-w", "-R", f"rm /{rel}", str(job.out)], env=env)
             continue
-        inside, subs = _tree(files, rel)
+        inside, subs = _tree(job.files, rel)
         commands = [f"rm /{f}" for f in inside] + [f"rmdir /{d}" for d in subs]
         for command in commands:
-            _run(["debugfs", "-w", "-R", command, str(out)], env=env)
+            _run(["debugfs", "-w", "-R", command, str(job.out)], env=env)
 
 
 @contextmanager
@@ -292,7 +259,7 @@ def _unmount(mountpoint: Path, proc: subprocess.Popen[bytes]) -> None:
 
 
 def _copy_then_delete(
-    files: Mapping[str, bytes], src: Path, mnt: Path, gone: list[str]
+    files: Mapping[str, bytes], src: Path, mnt: Path, gone: Sequence[str]
 ) -> None:
     for folder in _parents(files):
         (mnt / folder).mkdir(exist_ok=True)
@@ -313,24 +280,32 @@ def _copy_then_delete(
             os.utime(mnt / folder, (FIXED_MTIME, FIXED_MTIME))
 
 
-def _build_ntfs(
-    fs: str,
-    files: Mapping[str, bytes],
-    src: Path,
-    out: Path,
-    size: int,
-    gone: list[str],
-    label: str,
+def _format_and_fill(
+    job: _Job,
+    mkfs: Sequence[str],
+    mount: Callable[[Path], AbstractContextManager[object]],
 ) -> None:
-    with open(out, "wb") as fh:
-        fh.truncate(size * MIB)
-    _run(["mkntfs", "-F", "-q", "-f", "-T", "-s", "512", "-L", label, str(out)])
+    """Format a blank image of ``job.size`` MiB with ``mkfs`` (the image path
+    is appended), mount it with ``mount(mountpoint)``, copy the files in and
+    delete ``job.gone``: for filesystems only a driver can write."""
+    with open(job.out, "wb") as fh:
+        fh.truncate(job.size * MIB)
+    _run([*mkfs, str(job.out)])
     with tempfile.TemporaryDirectory(prefix="triage-mnt-") as mnt_dir:
         mnt = Path(mnt_dir)
-        opts = "no_detach,streams_interface=windows"
-        cmd = ["ntfs-3g", "-o", opts, str(out), str(mnt)]
-        with _fuse_mount(cmd, mnt):
-            _copy_then_delete(files, src, mnt, gone)
+        with mount(mnt):
+            _copy_then_delete(job.files, job.src, mnt, job.gone)
+
+
+def _build_ntfs(job: _Job) -> None:
+    """NTFS with ``mkntfs``, filled through the ntfs-3g FUSE driver."""
+    mkfs = ["mkntfs", "-F", "-q", "-f", "-T", "-s", "512", "-L", job.label]
+    opts = "no_detach,streams_interface=windows"
+    _format_and_fill(
+        job,
+        mkfs,
+        lambda mnt: _fuse_mount(["ntfs-3g", "-o", opts, str(job.out), str(mnt)], mnt),
+    )
 
 
 @contextmanager
@@ -342,52 +317,60 @@ def _loop_device(image: Path) -> Iterator[str]:
         subprocess.run(["losetup", "-d", dev], capture_output=True, check=False)
 
 
-def _build_exfat(
-    fs: str,
-    files: Mapping[str, bytes],
-    src: Path,
-    out: Path,
-    size: int,
-    gone: list[str],
-    label: str,
-) -> None:
-    with open(out, "wb") as fh:
-        fh.truncate(size * MIB)
-    _run(["mkfs.exfat", "-L", label[:11], str(out)])
-    with tempfile.TemporaryDirectory(prefix="triage-mnt-") as mnt_dir:
-        mnt = Path(mnt_dir)
-        with _loop_device(out) as dev:
-            with _fuse_mount(["mount.exfat-fuse", "-d", dev, str(mnt)], mnt):
-                _copy_then_delete(files, src, mnt, gone)
+@contextmanager
+def _exfat_mount(image: Path, mnt: Path) -> Iterator[Path]:
+    """Mount an exFAT image with ``mount.exfat-fuse`` over a loop device."""
+    with _loop_device(image) as dev:
+        with _fuse_mount(["mount.exfat-fuse", "-d", dev, str(mnt)], mnt):
+            yield mnt
 
 
-def _build_iso(
-    fs: str,
-    files: Mapping[str, bytes],
-    src: Path,
-    out: Path,
-    size: int,
-    gone: list[str],
-    label: str,
-) -> None:
+def _build_exfat(job: _Job) -> None:
+    """exFAT with ``mkfs.exfat``, filled through the exfat FUSE driver."""
+    mkfs = ["mkfs.exfat", "-L", job.label[:11]]
+    _format_and_fill(job, mkfs, lambda mnt: _exfat_mount(job.out, mnt))
+
+
+def _build_iso(job: _Job) -> None:
+    """ISO 9660 with Rock Ridge and Joliet, by ``genisoimage`` (read-only)."""
     _run(
-        ["genisoimage", "-quiet", "-R", "-J", "-V", label, "-o", str(out), str(src)],
+        ["genisoimage", "-quiet", "-R", "-J", "-V", job.label,
+         "-o", str(job.out), str(job.src)],
         env={"SOURCE_DATE_EPOCH": str(FIXED_MTIME)},
-    )
+    )  # fmt: skip
 
 
-_Builder = Callable[[str, Mapping[str, bytes], Path, Path, int, list[str], str], None]
-_BUILDERS: dict[str, _Builder] = {
-    "fat12": _build_fat,
-    "fat16": _build_fat,
-    "fat32": _build_fat,
-    "exfat": _build_exfat,
-    "ext2": _build_ext,
-    "ext3": _build_ext,
-    "ext4": _build_ext,
-    "ntfs": _build_ntfs,
-    "iso9660": _build_iso,
-}
+@dataclass(frozen=True, slots=True)
+class SampleFilesystem:
+    """How to build one kind of filesystem image, and what it needs."""
+
+    name: str
+    build: Callable[[_Job], None]
+    default_mb: int  # smallest sensible size: FAT32 needs >= 65525 clusters
+    mbr_type: str  # MBR partition type byte (sfdisk)
+    deletable: bool = True  # can its builder delete files after writing them?
+
+
+# Every filesystem build_filesystem can make, in the order tests list them.
+SAMPLE_FILESYSTEMS: Registry[SampleFilesystem] = Registry("sample filesystem")
+for _sample in (
+    SampleFilesystem("fat12", _build_fat, 4, "01"),
+    SampleFilesystem("fat16", _build_fat, 16, "06"),
+    SampleFilesystem("fat32", _build_fat, 40, "0c"),
+    SampleFilesystem("exfat", _build_exfat, 8, "07"),
+    SampleFilesystem("ext2", _build_ext, 8, "83"),
+    SampleFilesystem("ext3", _build_ext, 16, "83"),
+    SampleFilesystem("ext4", _build_ext, 16, "83"),
+    SampleFilesystem("ntfs", _build_ntfs, 16, "07"),
+    SampleFilesystem("iso9660", _build_iso, 0, "83", deletable=False),
+):
+    SAMPLE_FILESYSTEMS.register(_sample)
+
+FILESYSTEMS: tuple[str, ...] = SAMPLE_FILESYSTEMS.names()
+# Filesystems whose builder can delete files after writing them.
+DELETABLE: frozenset[str] = frozenset(
+    f.name for f in SAMPLE_FILESYSTEMS.values() if f.deletable
+)
 
 
 def _fs_kind(image: Path) -> str:
@@ -409,6 +392,124 @@ def _fs_kind(image: Path) -> str:
 
 def _align(sector: int, to: int = 2048) -> int:
     return -(-sector // to) * to
+
+
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """Where each partition of a disk goes, in sectors."""
+
+    parts: tuple[tuple[int, int, str], ...]  # (start, sectors, filesystem kind)
+    ext_start: int | None  # the extended partition's start (MBR, extended only)
+    total_sectors: int
+
+
+def _check_request(
+    images: Sequence[Path], table: str, extended: bool, plant: Mapping[int, bytes]
+) -> None:
+    """Refuse a table, partition count or option that cannot be built."""
+    if table not in ("mbr", "gpt", "none"):
+        raise ValueError(f"unknown partition table {table!r}; known: mbr, gpt, none")
+    if extended and table != "mbr":
+        raise ValueError("extended/logical partitions exist only in an MBR")
+    if not images:
+        raise ValueError("build_disk needs at least one filesystem image")
+    if table == "none" and (len(images) != 1 or plant):
+        raise ValueError("table='none' takes exactly one filesystem and no gaps")
+    if table == "mbr" and not extended and len(images) > 4:
+        raise ValueError("an MBR holds at most 4 primary partitions: use extended")
+
+
+def _lay_out(images: Sequence[Path], extended: bool, gap: int) -> _Layout:
+    """Partitions on 1 MiB boundaries, ``gap`` bytes free after each, room
+    for each logical partition's EBR and for the GPT backup header."""
+    gap_sectors = max(1, -(-gap // SECTOR))
+    parts: list[tuple[int, int, str]] = []
+    cursor = 2048
+    ext_start: int | None = None
+    for n, image in enumerate(images):
+        sectors = -(-image.stat().st_size // SECTOR)
+        kind = _fs_kind(image)
+        if extended and n == 1:
+            ext_start = cursor
+            cursor += 2048  # room for the first EBR
+        elif extended and n > 1:
+            cursor = _align(cursor + 1)  # room for the next EBR
+        start = cursor
+        parts.append((start, sectors, kind))
+        cursor = _align(start + sectors + gap_sectors)
+    return _Layout(tuple(parts), ext_start, cursor + 2048)
+
+
+def _sfdisk_script(table: str, layout: _Layout, extended: bool) -> list[str]:
+    """The ``sfdisk`` input lines that write ``layout`` as an MBR or GPT."""
+    if table == "mbr":
+        lines = ["label: dos", f"label-id: {DISK_ID_MBR}", "unit: sectors", ""]
+        for n, (start, sectors, kind) in enumerate(layout.parts):
+            ptype = (
+                SAMPLE_FILESYSTEMS.get(kind).mbr_type
+                if kind in SAMPLE_FILESYSTEMS
+                else "83"
+            )
+            if extended and n == 1 and layout.ext_start is not None:
+                last_start, last_sectors, _ = layout.parts[-1]
+                size = last_start + last_sectors - layout.ext_start
+                lines.append(f"start={layout.ext_start}, size={size}, type=5")
+            lines.append(f"start={start}, size={sectors}, type={ptype}")
+        return lines
+    lines = ["label: gpt", f"label-id: {DISK_GUID}", "unit: sectors", ""]
+    for n, (start, sectors, kind) in enumerate(layout.parts):
+        ptype = _GPT_LINUX if kind in ("ext", "iso9660") else _GPT_BASIC_DATA
+        uuid = f"{DISK_GUID[:-4]}{n + 1:04X}"
+        lines.append(f"start={start}, size={sectors}, type={ptype}, uuid={uuid}")
+    return lines
+
+
+def _check_gap_data(
+    plant: Mapping[int, bytes], layout: _Layout, extended: bool
+) -> None:
+    """Refuse planted bytes outside the free space between partitions."""
+    taken = [(s * SECTOR, (s + n) * SECTOR) for s, n, _ in layout.parts]
+    for offset, data in plant.items():
+        end = offset + len(data)
+        if offset < MIB or end > layout.total_sectors * SECTOR - MIB:
+            raise ValueError(f"gap_data at {offset} is outside the free space")
+        if any(offset < b and end > a for a, b in taken):
+            raise ValueError(f"gap_data at {offset} overlaps a partition")
+        ebrs = layout.parts[1:]
+        if extended and any(offset <= (s - 1) * SECTOR < end for s, _, _ in ebrs):
+            raise ValueError(f"gap_data at {offset} overlaps an extended boot record")
+
+
+def _write_disk(
+    out: Path,
+    script: list[str],
+    layout: _Layout,
+    images: Sequence[Path],
+    plant: Mapping[int, bytes],
+) -> None:
+    """Write the partition table with ``sfdisk``, then the filesystems and
+    the planted bytes at their offsets."""
+    if out.exists():
+        out.unlink()
+    with open(out, "wb") as fh:
+        fh.truncate(layout.total_sectors * SECTOR)
+    done = subprocess.run(
+        ["sfdisk", "--no-reread", "--no-tell-kernel", "-q", str(out)],
+        input="\n".join(script) + "\n",
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise BuildError(f"sfdisk failed: {done.stderr.strip()}")
+    with open(out, "r+b") as disk:
+        for (start, _, _), image in zip(layout.parts, images, strict=True):
+            disk.seek(start * SECTOR)
+            with open(image, "rb") as src:
+                shutil.copyfileobj(src, disk, MIB)
+        for offset, data in plant.items():
+            disk.seek(offset)
+            disk.write(data)
 
 
 def build_disk(
@@ -435,84 +536,14 @@ def build_disk(
     out = Path(out)
     images = [Path(p) for p in filesystems]
     plant = dict(gap_data or {})
-    if table not in ("mbr", "gpt", "none"):
-        raise ValueError(f"unknown partition table {table!r}; known: mbr, gpt, none")
-    if extended and table != "mbr":
-        raise ValueError("extended/logical partitions exist only in an MBR")
-    if not images:
-        raise ValueError("build_disk needs at least one filesystem image")
+    _check_request(images, table, extended, plant)
     if table == "none":
-        if len(images) != 1 or plant:
-            raise ValueError("table='none' takes exactly one filesystem and no gaps")
         shutil.copyfile(images[0], out)
         return out
-    if table == "mbr" and not extended and len(images) > 4:
-        raise ValueError("an MBR holds at most 4 primary partitions: use extended")
-
-    gap_sectors = max(1, -(-gap // SECTOR))
-    layout: list[tuple[int, int, str]] = []  # (start, sectors, kind)
-    lines: list[str] = []
-    cursor = 2048
-    ext_start: int | None = None
-    for n, image in enumerate(images):
-        sectors = -(-image.stat().st_size // SECTOR)
-        kind = _fs_kind(image)
-        if extended and n == 1:
-            ext_start = cursor
-            cursor += 2048  # room for the first EBR
-        elif extended and n > 1:
-            cursor = _align(cursor + 1)  # room for the next EBR
-        start = cursor
-        layout.append((start, sectors, kind))
-        cursor = _align(start + sectors + gap_sectors)
-    total_sectors = cursor + 2048  # room for the GPT backup header
-
-    if table == "mbr":
-        lines += ["label: dos", f"label-id: {DISK_ID_MBR}", "unit: sectors", ""]
-        for n, (start, sectors, kind) in enumerate(layout):
-            ptype = _MBR_TYPE.get(kind, "83")
-            if extended and n == 1 and ext_start is not None:
-                ext_end = layout[-1][0] + layout[-1][1]
-                lines.append(f"start={ext_start}, size={ext_end - ext_start}, type=5")
-            lines.append(f"start={start}, size={sectors}, type={ptype}")
-    else:
-        lines += ["label: gpt", f"label-id: {DISK_GUID}", "unit: sectors", ""]
-        for n, (start, sectors, kind) in enumerate(layout):
-            ptype = _GPT_LINUX if kind in ("ext", "iso9660") else _GPT_BASIC_DATA
-            uuid = f"{DISK_GUID[:-4]}{n + 1:04X}"
-            lines.append(f"start={start}, size={sectors}, type={ptype}, uuid={uuid}")
-
-    taken = [(s * SECTOR, (s + n) * SECTOR) for s, n, _ in layout]
-    for offset, data in plant.items():
-        end = offset + len(data)
-        if offset < MIB or end > total_sectors * SECTOR - MIB:
-            raise ValueError(f"gap_data at {offset} is outside the free space")
-        if any(offset < b and end > a for a, b in taken):
-            raise ValueError(f"gap_data at {offset} overlaps a partition")
-        if extended and any(offset <= (s - 1) * SECTOR < end for s, _, _ in layout[1:]):
-            raise ValueError(f"gap_data at {offset} overlaps an extended boot record")
-
-    if out.exists():
-        out.unlink()
-    with open(out, "wb") as fh:
-        fh.truncate(total_sectors * SECTOR)
-    done = subprocess.run(
-        ["sfdisk", "--no-reread", "--no-tell-kernel", "-q", str(out)],
-        input="\n".join(lines) + "\n",
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise BuildError(f"sfdisk failed: {done.stderr.strip()}")
-    with open(out, "r+b") as disk:
-        for (start, _, _), image in zip(layout, images, strict=True):
-            disk.seek(start * SECTOR)
-            with open(image, "rb") as src:
-                shutil.copyfileobj(src, disk, MIB)
-        for offset, data in plant.items():
-            disk.seek(offset)
-            disk.write(data)
+    layout = _lay_out(images, extended, gap)
+    script = _sfdisk_script(table, layout, extended)
+    _check_gap_data(plant, layout, extended)
+    _write_disk(out, script, layout, images, plant)
     return out
 
 
