@@ -446,28 +446,38 @@ def _volume(confident: int) -> float:
     return min(1.0, math.log10(1 + confident) / 3)
 
 
-def score_device(
-    facts: DeviceFacts, calibration: Calibration | None = None
-) -> DeviceScore:
-    """Score the device's matches (see the module docstring for the rule)."""
-    cal = calibration or load_calibration()
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    """A match that counts: its ``p``, its grade, and the known item it is for."""
+
+    p: float
+    grade: Grade
+    item: tuple[str, str]  # (set name, entry id)
+    match: DeviceMatch
+
+
+def _is_exact(m: DeviceMatch) -> bool:
+    return m.algorithm.lower() in EXACT_ALGORITHMS
+
+
+def _candidates(
+    facts: DeviceFacts, cal: Calibration
+) -> tuple[list[_Candidate], list[str]]:
+    """The matches that count (rule 2), and what did not, in words."""
     ignored: list[str] = []
     known_good_files = {
-        m.address
-        for m in facts.matches
-        if m.known_good and m.algorithm.lower() in EXACT_ALGORITHMS
+        m.address for m in facts.matches if m.known_good and _is_exact(m)
     }
     n_good = sum(1 for m in facts.matches if m.known_good)
     if n_good:
         ignored.append(f"{n_good} known-good match(es) never count")
-    # candidates: (p, grade, item key, match)
-    candidates: list[tuple[float, Grade, tuple[str, str], DeviceMatch]] = []
+    candidates: list[_Candidate] = []
     dropped_pc = dropped_np = too_far = 0
     uncalibrated: dict[str, int] = {}
     for m in facts.matches:
         if m.known_good:
             continue
-        exact = m.algorithm.lower() in EXACT_ALGORITHMS
+        exact = _is_exact(m)
         if not exact and m.address in known_good_files:
             dropped_pc += 1
             continue
@@ -482,7 +492,7 @@ def score_device(
         if p <= 0.0:
             too_far += 1
             continue
-        candidates.append((p, g, (m.set_name, str(m.entry_id)), m))
+        candidates.append(_Candidate(p, g, (m.set_name, str(m.entry_id)), m))
     if dropped_pc:
         ignored.append(
             f"{dropped_pc} perceptual match(es) on files exactly in a known-good set"
@@ -495,47 +505,58 @@ def score_device(
         ignored.append(
             f"{n} {name} match(es): no calibration for {name!r} ({cal.source})"
         )
+    return candidates, ignored
 
+
+def _assign(candidates: list[_Candidate]) -> tuple[list[KnownItem], int]:
+    """Rule 3: one item per known item and one known item per file, greedy,
+    best evidence first (deterministic). Also how many known items were left
+    with no file of their own."""
     # All files matching each item (for the deleted-only / carved / archive flags).
     files_of: dict[tuple[str, str], dict[str, DeviceMatch]] = {}
-    for _, _, key, m in candidates:
-        files_of.setdefault(key, {}).setdefault(m.address, m)
-
-    # Greedy one-file-one-item assignment, best evidence first; deterministic.
-    candidates.sort(
-        key=lambda c: (-c[0], -c[1].weight, c[2], c[3].address, c[3].algorithm)
+    for c in candidates:
+        files_of.setdefault(c.item, {}).setdefault(c.match.address, c.match)
+    ordered = sorted(
+        candidates,
+        key=lambda c: (
+            -c.p,
+            -c.grade.weight,
+            c.item,
+            c.match.address,
+            c.match.algorithm,
+        ),
     )
     used_items: set[tuple[str, str]] = set()
     used_files: set[str] = set()
     items: list[KnownItem] = []
-    for p, g, key, m in candidates:
-        if key in used_items or m.address in used_files:
+    for c in ordered:
+        m = c.match
+        if c.item in used_items or m.address in used_files:
             continue
-        used_items.add(key)
+        used_items.add(c.item)
         used_files.add(m.address)
-        copies = files_of[key]
+        copies = files_of[c.item].values()
         items.append(
             KnownItem(
-                set_name=key[0],
-                entry_id=key[1],
-                probability=p,
-                grade=g,
+                set_name=c.item[0],
+                entry_id=c.item[1],
+                probability=c.p,
+                grade=c.grade,
                 algorithm=m.algorithm,
                 distance=m.distance,
                 copies=len(copies),
-                deleted_only=all(c.deleted or c.carved for c in copies.values()),
-                carved=any(c.carved for c in copies.values()),
-                in_archive=any(c.in_archive for c in copies.values()),
+                deleted_only=all(f.deleted or f.carved for f in copies),
+                carved=any(f.carved for f in copies),
+                in_archive=any(f.in_archive for f in copies),
                 best_path=m.path or m.address,
             )
         )
-    unassigned = len({c[2] for c in candidates} - used_items)
-    if unassigned:
-        ignored.append(
-            f"{unassigned} known item(s) matched only by files already counted "
-            "for a better match"
-        )
+    return items, len(set(files_of) - used_items)
 
+
+def _factors(items: list[KnownItem]) -> tuple[Factor, ...]:
+    """Rules 4-7: likelihood, severity, volume and evidence, each with how
+    it was reached."""
     miss = 1.0
     for item in items:
         miss *= 1.0 - item.probability
@@ -545,7 +566,7 @@ def score_device(
     n_conf = sum(1 for i in items if i.confident)
     volume = _volume(n_conf)
     evidence = W_LIKELIHOOD * likelihood + W_SEVERITY * severity + W_VOLUME * volume
-    factors = (
+    return (
         Factor(
             "likelihood",
             likelihood,
@@ -569,6 +590,22 @@ def score_device(
             f"{W_VOLUME:g} volume",
         ),
     )
+
+
+def score_device(
+    facts: DeviceFacts, calibration: Calibration | None = None
+) -> DeviceScore:
+    """Score the device's matches (see the module docstring for the rule)."""
+    cal = calibration or load_calibration()
+    candidates, ignored = _candidates(facts, cal)
+    items, unassigned = _assign(candidates)
+    if unassigned:
+        ignored.append(
+            f"{unassigned} known item(s) matched only by files already counted "
+            "for a better match"
+        )
+    factors = _factors(items)
+    likelihood, severity, volume, evidence = (f.value for f in factors)
     return DeviceScore(
         device_id=facts.device_id,
         likelihood=likelihood,
