@@ -9,8 +9,10 @@ import pytest
 
 from tests.conftest import require_tools
 from triage.sample.disk import (
+    DELETABLE,
     FILESYSTEMS,
     MIB,
+    SAMPLE_FILESYSTEMS,
     build_disk,
     build_filesystem,
     partition_offsets,
@@ -133,6 +135,15 @@ def test_bad_filesystem_requests_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="not in files"):
         build_filesystem("ext2", FILES, tmp_path / "e.img", deleted=["nope"])
     assert "iso9660" in FILESYSTEMS and "exfat" in FILESYSTEMS
+
+
+def test_one_table_of_sample_filesystems() -> None:
+    assert FILESYSTEMS == SAMPLE_FILESYSTEMS.names()
+    assert FILESYSTEMS[:3] == ("fat12", "fat16", "fat32")
+    assert DELETABLE == frozenset(FILESYSTEMS) - {"iso9660"}
+    for name, sample in SAMPLE_FILESYSTEMS.items():
+        assert sample.name == name and sample.default_mb >= 0
+        assert len(sample.mbr_type) == 2  # one hex byte, as sfdisk takes it
 
 
 @pytest.mark.parametrize(("naming", "names"), [
