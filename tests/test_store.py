@@ -20,10 +20,12 @@ from triage.records import (
     PerceptualHash,
     Skipped,
     Source,
+    Stage,
 )
 from triage.store import (
     _MIGRATIONS,
     _READ_AS_NEXT,
+    LOCATION_COLUMNS,
     SCHEMA_VERSION,
     ChunkWrite,
     Store,
@@ -85,7 +87,9 @@ def _chunk(run_id: int, key: str = "p1:files:0+2:abc") -> ChunkWrite:
             Match(a.address, "bad", "D1", "e1", "pdq", 3, "A", "caid", False, "rot90"),
             Match(b.address, "nsrl", "D2", "n1", "sha1", 0, None, "nsrl", True),
         ],
-        skipped=[Skipped("dev1", "docs/broken.jpg", "hash", "truncated JPEG")],
+        skipped=[
+            Skipped.at_path("dev1", "docs/broken.jpg", Stage.HASH, "truncated JPEG")
+        ],
         bytes_read=4321,
     )
 
@@ -111,7 +115,7 @@ def _run(store: Store) -> int:
 
 def test_new_database_has_schema_version_wal_and_foreign_keys(tmp_path: Path) -> None:
     with Store(tmp_path / "c.db") as s:
-        assert s.schema_version() == SCHEMA_VERSION == 2
+        assert s.schema_version() == SCHEMA_VERSION == 3
         assert s.execute("PRAGMA journal_mode")[0][0] == "wal"
         assert s.execute("PRAGMA foreign_keys")[0][0] == 1
         tables = {r[0] for r in s.execute("SELECT name FROM sqlite_master")}
@@ -133,6 +137,7 @@ def _make_version_1(path: Path) -> int:
     with Store(path) as s:  # a version-1 database: no runs.pid
         s.register_device(DEV, "C")
         run = _run(s)
+    _downgrade_to_2(path)
     db = sqlite3.connect(path)
     db.execute("ALTER TABLE runs DROP COLUMN pid")
     db.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
@@ -141,11 +146,21 @@ def _make_version_1(path: Path) -> int:
     return run
 
 
+def _downgrade_to_2(path: Path) -> None:
+    """Make a current database what version 2 wrote: location text only."""
+    db = sqlite3.connect(path)
+    for column in LOCATION_COLUMNS:
+        db.execute(f"ALTER TABLE skipped DROP COLUMN {column}")
+    db.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    db.commit()
+    db.close()
+
+
 def test_version_1_database_is_migrated_in_place(tmp_path: Path) -> None:
     path = tmp_path / "c.db"
     run = _make_version_1(path)
     with Store(path) as s:
-        assert s.schema_version() == 2
+        assert s.schema_version() == SCHEMA_VERSION
         (got,) = s.runs("dev1")
         assert got["run_id"] == run and got["pid"] is None  # kept, now with pid
         assert s.device("dev1") is not None
@@ -173,7 +188,7 @@ def test_read_only_reads_a_version_1_database_without_changing_it(
             s.set_case(Case("C", "lives-with"))
     assert _state(path) == before
     with Store(path) as s:  # a writer still migrates it
-        assert s.schema_version() == 2
+        assert s.schema_version() == SCHEMA_VERSION
 
 
 def test_every_migration_has_a_read_only_view() -> None:
@@ -191,10 +206,11 @@ def test_read_only_refuses_missing_empty_and_newer(tmp_path: Path) -> None:
     with Store(tmp_path / "new.db"):
         pass
     db = sqlite3.connect(tmp_path / "new.db")
-    db.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+    newer = SCHEMA_VERSION + 1
+    db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (newer,))
     db.commit()
     db.close()
-    with pytest.raises(StoreError, match="schema version 3"):
+    with pytest.raises(StoreError, match=f"schema version {newer}"):
         Store(tmp_path / "new.db", read_only=True)
 
 
@@ -273,7 +289,7 @@ def test_a_reused_pid_is_not_taken_for_the_scan(store: Store) -> None:
     assert [r["status"] for r in store.runs("dev1")] == ["interrupted", "running"]
 
 
-@pytest.mark.parametrize("version", [0, 3, 99])
+@pytest.mark.parametrize("version", [0, SCHEMA_VERSION + 1, 99])
 def test_other_schema_version_is_refused(tmp_path: Path, version: int) -> None:
     path = tmp_path / "c.db"
     Store(path).close()

@@ -29,14 +29,17 @@ from triage.errors import TriageError, UsageError
 from triage.queue.data import CaseData, DeviceDetail, MatchedMedia
 from triage.queue.rank import ACCESS_WEIGHT, RISK_BANDS, RankedDevice, rank
 from triage.queue.score import Calibration, DeviceFacts, DeviceMatch, load_calibration
-from triage.records import Case, FileRecord, Partition, Source
+from triage.records import Case, FileRecord, Partition, Scope, Skipped, Source, Stage
 from triage.store import Store, record_from_row
 
-# Skipped rows from these stages, or at these locations, are whole regions.
+# Skipped rows from these stages, or at these kinds of location, are whole
+# regions; the rest are items (a file, member, carved item, one position).
 REGION_STAGES = frozenset(
-    {"evidence", "acquisition", "device", "volume", "partition", "filesystem"}
+    {Stage.EVIDENCE, Stage.ACQUISITION, Stage.VOLUME, Stage.FILESYSTEM}
 )
-_REGION_LOCATION = re.compile(r"^(p\d+(:unallocated\S*)?|partition .*)$")
+REGION_SCOPES = frozenset(
+    {Scope.DEVICE, Scope.BYTES, Scope.VOLUME, Scope.FILESYSTEM, Scope.PARTITION}
+)
 
 CASE_FIELDS: tuple[str, ...] = ("case_id", "access_to_children", "risk_band", "note")
 
@@ -194,9 +197,9 @@ def import_cases(store: Store, path: str | Path) -> list[Case]:
 # -- facts ------------------------------------------------------------------
 
 
-def is_region(location: str, stage: str) -> bool:
+def is_region(skipped: Skipped) -> bool:
     """Whether a skipped row is a whole region (see the module docstring)."""
-    return stage in REGION_STAGES or bool(_REGION_LOCATION.match(location))
+    return skipped.stage in REGION_STAGES or skipped.location.scope in REGION_SCOPES
 
 
 def _case_filter(case_id: str | None) -> tuple[str, tuple[str, ...]]:
@@ -251,16 +254,7 @@ def load_facts(store: Store, case_id: str | None = None) -> list[DeviceFacts]:
         args,
     ):
         matches.setdefault(r["device_id"], []).append(_device_match(r))
-    skipped: dict[str, list[tuple[str, str, str]]] = {}
-    for r in store.execute(
-        "SELECT s.device_id, s.location, s.stage, s.reason FROM skipped s "
-        f"JOIN devices d ON d.device_id = s.device_id{where} "
-        "ORDER BY s.device_id, s.location, s.stage",
-        args,
-    ):
-        skipped.setdefault(r["device_id"], []).append(
-            (r["location"], r["stage"], r["reason"])
-        )
+    skipped = store.skipped_by_device(case_id)
     interrupted = store.interrupted_devices()
     out = []
     for d in devices:
@@ -279,14 +273,10 @@ def load_facts(store: Store, case_id: str | None = None) -> list[DeviceFacts]:
                 archive_media=int(d["n_archive"]),
                 skipped_count=len(skips),
                 unreadable=tuple(
-                    f"{loc}: {reason}"
-                    for loc, stage, reason in skips
-                    if is_region(loc, stage)
+                    f"{s.where}: {s.reason}" for s in skips if is_region(s)
                 ),
                 conflicts=tuple(
-                    f"{loc}: {reason}"
-                    for loc, stage, reason in skips
-                    if stage == "match"
+                    f"{s.where}: {s.reason}" for s in skips if s.stage is Stage.MATCH
                 ),
                 failure=d["error"],
                 first_hit_seconds=d["first_hit_seconds"],
@@ -402,14 +392,7 @@ def case_data(
     for row in queue:
         dev = row.device_id
         d = store.execute("SELECT * FROM devices WHERE device_id = ?", (dev,))[0]
-        skipped = tuple(
-            (r["location"], r["stage"], r["reason"])
-            for r in store.execute(
-                "SELECT location, stage, reason FROM skipped WHERE device_id = ? "
-                "ORDER BY location, stage",
-                (dev,),
-            )
-        )
+        skipped = tuple((s.where, str(s.stage), s.reason) for s in store.skipped(dev))
         details.append(
             DeviceDetail(
                 row=row,

@@ -4,7 +4,9 @@ Only the scan driver (``triage.pipeline``) writes during a scan; the queue and
 report read. SQLite in WAL mode, so readers never block the writer, with
 foreign keys on. The schema is versioned in ``meta`` (``schema_version``); a
 database of an older version is migrated in place when opened for writing
-(version 1 -> 2: ``runs.pid`` added), in one transaction; a newer one, or one
+(version 1 -> 2: ``runs.pid`` added; 2 -> 3: the location columns of
+``skipped``, filled once from each row's location text), in one
+transaction; a newer one, or one
 no migration exists for, is refused with a ``StoreError`` that says which
 version it has and which this ``triage`` reads.
 
@@ -19,11 +21,11 @@ hashes, matches, skips and the ``chunks`` row that says it is done), with
 ``INSERT OR REPLACE`` on natural keys, so a scan killed at any point and run
 again never loses or duplicates a row.
 
-Schema (version 2). Times are POSIX seconds (REAL) unless named ``*_at``,
+Schema (version 3). Times are POSIX seconds (REAL) unless named ``*_at``,
 which are ISO-8601 UTC text. JSON columns hold JSON text.
 
 ``meta(key PK, value)``
-    ``schema_version`` = "2", ``created_at``, ``created_by`` (tool version).
+    ``schema_version`` = "3", ``created_at``, ``created_by`` (tool version).
 
 ``cases(case_id PK, access_to_children NOT NULL DEFAULT 'unknown', risk_band,
 note, updated_at)``
@@ -83,21 +85,38 @@ set_digest, entry_id, algorithm, variant))``
     A media item matched an entry of a hash set. Re-scanning with a new
     version of a set (same name, other digest) replaces that set's rows.
 
-``skipped(device_id, location, stage, reason, PK(device_id, location, stage))``
+``skipped(device_id, location, stage, reason, scope, partition_index, path,
+inner_location, byte_start, byte_end, PK(device_id, location, stage))``
     Everything that could not be read or processed, and why (nothing is
-    skipped silently). ``location`` is a path, address or partition, or
-    ``bytes A-B`` of the device (stage ``evidence``: an E01 chunk failing its
-    checksum; ``acquisition``: sectors the acquisition could not read).
+    skipped silently): a ``records.Skipped``. ``stage`` is a ``records.Stage``
+    (ingest|volume|filesystem|carve|hash|unreadable|match|evidence|
+    acquisition). Where it is, as columns (a ``records.Location``): ``scope``
+    (file|device|bytes|volume|filesystem|partition|position), the partition
+    index, the display ``path`` of a file (or the evidence file), the
+    ``inner_location`` inside it (archive member path, a folder, "listing",
+    "unallocated", a volume's description) and the device bytes
+    ``byte_start``..``byte_end`` (end exclusive; start only: one offset).
+    ``location`` is the text people read, rendered from those columns (e.g.
+    ``DCIM/a.jpg``, ``x.zip!b.png``, ``partition 2 @ 1048576 (NTFS)``,
+    ``p2:unallocated@0+4096``, ``bytes A-B``: stage ``evidence``, an E01
+    chunk failing its checksum; ``acquisition``, sectors the acquisition
+    could not read); it is the key and the sort order, never parsed back.
+    Version-2 rows are converted once by the migration
+    (``legacy_location``): each location text form becomes its columns
+    (rendering back to the same text); any other text is a file's display
+    path (no partition) or, stage ``volume``, the evidence file.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import json
 import os
+import re
 import socket
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -109,23 +128,61 @@ from triage.records import (
     Case,
     Device,
     FileRecord,
+    Location,
     Match,
     MediaHash,
     PerceptualHash,
+    Scope,
     Skipped,
     Source,
+    Stage,
 )
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+
+#: A migration step: SQL, or a function given the connection (for what SQL
+#: alone cannot do, such as turning old location text into columns).
+Step = str | Callable[[sqlite3.Connection], None]
+
+#: The ``skipped`` columns that hold a problem's location (version 3).
+LOCATION_COLUMNS: tuple[str, ...] = (
+    "scope",
+    "partition_index",
+    "path",
+    "inner_location",
+    "byte_start",
+    "byte_end",
+)
+
 #: How to bring an older database up to the next version, in place.
-_MIGRATIONS: dict[int, tuple[str, ...]] = {
+_MIGRATIONS: dict[int, tuple[Step, ...]] = {
     1: ("ALTER TABLE runs ADD COLUMN pid INTEGER",),  # 1 -> 2
+    2: (  # 2 -> 3: structured locations of skipped rows
+        "ALTER TABLE skipped ADD COLUMN scope TEXT NOT NULL DEFAULT 'file'",
+        "ALTER TABLE skipped ADD COLUMN partition_index INTEGER",
+        "ALTER TABLE skipped ADD COLUMN path TEXT",
+        "ALTER TABLE skipped ADD COLUMN inner_location TEXT",
+        "ALTER TABLE skipped ADD COLUMN byte_start INTEGER",
+        "ALTER TABLE skipped ADD COLUMN byte_end INTEGER",
+        lambda db: _fill_locations(db),
+    ),
 }
 #: How a read-only reader sees an older database as the next version without
 #: changing it: TEMP views, which shadow the main tables on that connection
 #: only. One entry per migration (a test checks).
-_READ_AS_NEXT: dict[int, tuple[str, ...]] = {
+_READ_AS_NEXT: dict[int, tuple[Step, ...]] = {
     1: ("CREATE TEMP VIEW runs AS SELECT *, NULL AS pid FROM main.runs",),
+    2: (
+        lambda db: db.create_function(
+            "triage_legacy_location", 3, _legacy_part, deterministic=True
+        ),
+        "CREATE TEMP VIEW skipped AS SELECT *, "
+        + ", ".join(
+            f"triage_legacy_location(location, stage, {i}) AS {c}"
+            for i, c in enumerate(LOCATION_COLUMNS)
+        )
+        + " FROM main.skipped",
+    ),
 }
 
 DEVICE_STATUSES: tuple[str, ...] = (
@@ -259,9 +316,101 @@ CREATE TABLE skipped (
     location TEXT NOT NULL,
     stage TEXT NOT NULL,
     reason TEXT NOT NULL,
+    scope TEXT NOT NULL DEFAULT 'file',
+    partition_index INTEGER,
+    path TEXT,
+    inner_location TEXT,
+    byte_start INTEGER,
+    byte_end INTEGER,
     PRIMARY KEY (device_id, location, stage)
 );
 """
+
+# Location text as versions 1 and 2 wrote it, by the stages that wrote each
+# form; anything else is a file's display path (or, stage volume, the
+# evidence file). Used once, by the 2 -> 3 migration (and by read-only
+# readers of an older database).
+_LEGACY_FORMS: tuple[tuple[frozenset[str], Scope, re.Pattern[str]], ...] = (
+    (
+        frozenset({"evidence", "acquisition"}),
+        Scope.BYTES,
+        re.compile(r"bytes (?P<start>\d+)-(?P<last>\d+)"),
+    ),
+    (
+        frozenset({"volume", "carve"}),
+        Scope.VOLUME,
+        re.compile(
+            r"partition (?P<p>\d+) @ (?P<start>\d+)(?: \((?P<inner>.+)\))?", re.S
+        ),
+    ),
+    (
+        frozenset({"ingest"}),
+        Scope.FILESYSTEM,
+        re.compile(r"partition (?P<p>\d+)(?::(?P<inner>.+))?", re.S),
+    ),
+    (
+        frozenset({"carve"}),
+        Scope.POSITION,
+        re.compile(r"p(?P<p>\d+) @ (?P<start>\d+)"),
+    ),
+    (
+        frozenset({"filesystem", "carve"}),
+        Scope.PARTITION,
+        re.compile(
+            r"p(?P<p>\d+)(?::(?P<inner>[^@]+))?(?:@(?P<start>\d+)\+(?P<n>\d+))?"
+        ),
+    ),
+)
+
+
+@functools.lru_cache(maxsize=4096)
+def legacy_location(text: str, stage: str) -> Location:
+    """The structured location of a version-2 ``skipped.location``. Every
+    result renders back to ``text`` exactly (else it is kept as a path)."""
+    for stages, scope, pattern in _LEGACY_FORMS:
+        m = pattern.fullmatch(text) if stage in stages else None
+        if m is None:
+            continue
+        g = m.groupdict()
+        start = int(g["start"]) if g.get("start") else None
+        end = None
+        if g.get("last"):
+            end = int(g["last"]) + 1
+        elif g.get("n") and start is not None:
+            end = start + int(g["n"])
+        part = int(g["p"]) if g.get("p") else None
+        loc = Location(scope, part, None, g.get("inner"), start, end)
+        if str(loc) == text:
+            return loc
+    return Location(Scope.DEVICE if stage == "volume" else Scope.FILE, path=text)
+
+
+def _location_columns(loc: Location) -> tuple[str | int | None, ...]:
+    return (str(loc.scope), loc.partition, loc.path, loc.inner, loc.start, loc.end)
+
+
+def _legacy_part(text: str, stage: str, index: int) -> str | int | None:
+    """SQL function for read-only readers: one column of ``legacy_location``."""
+    return _location_columns(legacy_location(text, stage))[index]
+
+
+def _fill_locations(db: sqlite3.Connection) -> None:
+    """2 -> 3: set the location columns of every skipped row from its text."""
+    rows = db.execute("SELECT rowid, location, stage FROM skipped").fetchall()
+    db.executemany(
+        "UPDATE skipped SET "
+        + ", ".join(f"{c} = ?" for c in LOCATION_COLUMNS)
+        + " WHERE rowid = ?",
+        [(*_location_columns(legacy_location(t, s)), r) for r, t, s in rows],
+    )
+
+
+def _run_steps(db: sqlite3.Connection, steps: Iterable[Step]) -> None:
+    for step in steps:
+        if isinstance(step, str):
+            db.execute(step)
+        else:
+            step(db)
 
 
 def _process_exists(pid: int) -> bool:
@@ -519,8 +668,7 @@ class Store:
                 f"than {SCHEMA_VERSION} and no migration exists for it"
             )
         for step in range(version, SCHEMA_VERSION):
-            for statement in _READ_AS_NEXT[step]:
-                self._db.execute(statement)
+            _run_steps(self._db, _READ_AS_NEXT[step])
 
     def _migrate(self, version: int) -> None:
         """Bring a database of an older schema ``version`` up to date, in one
@@ -536,8 +684,7 @@ class Store:
             )
         with self._transaction():
             for step in range(version, SCHEMA_VERSION):
-                for statement in _MIGRATIONS[step]:
-                    self._db.execute(statement)
+                _run_steps(self._db, _MIGRATIONS[step])
             self._db.execute(
                 "UPDATE meta SET value = ? WHERE key = 'schema_version'",
                 (str(SCHEMA_VERSION),),
@@ -906,11 +1053,7 @@ class Store:
                 ],
             )
             self._write_matches(dev, chunk.matches)
-            self._db.executemany(
-                "INSERT OR REPLACE INTO skipped(device_id, location, stage, reason) "
-                "VALUES (?, ?, ?, ?)",
-                [(dev, s.where, s.stage, s.reason) for s in chunk.skipped],
-            )
+            self._insert_skipped(dev, chunk.skipped)
             self._db.execute(
                 "INSERT OR REPLACE INTO chunks(device_id, chunk_key, run_id, items, "
                 "done_at, sets_key) VALUES (?, ?, ?, ?, ?, ?)",
@@ -936,11 +1079,7 @@ class Store:
         if not skipped:
             return
         with self._transaction():
-            self._db.executemany(
-                "INSERT OR REPLACE INTO skipped(device_id, location, stage, reason) "
-                "VALUES (?, ?, ?, ?)",
-                [(device_id, s.where, s.stage, s.reason) for s in skipped],
-            )
+            self._insert_skipped(device_id, skipped)
             self._refresh_counts(device_id)
 
     def rematch_chunk(
@@ -985,6 +1124,18 @@ class Store:
                 (run_id, sets_key, _now(), device_id, chunk_key),
             )
             self._refresh_counts(device_id)
+
+    def _insert_skipped(self, device_id: str, skipped: Iterable[Skipped]) -> None:
+        self._db.executemany(
+            "INSERT OR REPLACE INTO skipped(device_id, location, stage, reason, "
+            + ", ".join(LOCATION_COLUMNS)
+            + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (device_id, s.where, str(s.stage), s.reason)
+                + _location_columns(s.location)
+                for s in skipped
+            ],
+        )
 
     def _write_matches(self, device_id: str, matches: Iterable[Match]) -> None:
         self._db.executemany(
@@ -1099,13 +1250,28 @@ class Store:
         ]
 
     def skipped(self, device_id: str) -> list[Skipped]:
+        """A device's skipped rows, in location order."""
         return [
-            Skipped(device_id, r["location"], r["stage"], r["reason"])
+            skipped_from_row(r)
             for r in self._db.execute(
                 "SELECT * FROM skipped WHERE device_id = ? ORDER BY location, stage",
                 (device_id,),
             )
         ]
+
+    def skipped_by_device(self, case_id: str | None = None) -> dict[str, list[Skipped]]:
+        """Every device's (of one case) skipped rows, in location order."""
+        where, args = (
+            ("", ()) if case_id is None else (" WHERE d.case_id = ?", (case_id,))
+        )
+        out: dict[str, list[Skipped]] = {}
+        for r in self._db.execute(
+            "SELECT s.* FROM skipped s JOIN devices d ON d.device_id = s.device_id"
+            f"{where} ORDER BY s.device_id, s.location, s.stage",
+            args,
+        ):
+            out.setdefault(r["device_id"], []).append(skipped_from_row(r))
+        return out
 
     def perceptual_for_digest(self, md5: str) -> tuple[PerceptualHash, ...] | None:
         """Perceptual hashes already computed for content with this MD5 (any
@@ -1129,6 +1295,19 @@ class Store:
     def execute(self, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
         """Run a read query (for the queue, report and tests)."""
         return self._db.execute(sql, tuple(args)).fetchall()
+
+
+def skipped_from_row(r: sqlite3.Row) -> Skipped:
+    """The ``Skipped`` a ``skipped`` row stands for, from its columns."""
+    location = Location(
+        Scope(r["scope"]),
+        r["partition_index"],
+        r["path"],
+        r["inner_location"],
+        r["byte_start"],
+        r["byte_end"],
+    )
+    return Skipped(r["device_id"], location, Stage(r["stage"]), r["reason"])
 
 
 def _device_row(r: sqlite3.Row) -> DeviceRow:
