@@ -23,13 +23,12 @@ from triage.records import (
     Stage,
 )
 from triage.store import (
-    _MIGRATIONS,
-    _READ_AS_NEXT,
     LOCATION_COLUMNS,
     SCHEMA_VERSION,
     ChunkWrite,
     Store,
 )
+from triage.store.migrations import MIGRATIONS, READ_AS_NEXT
 
 DEV = Device("dev1", ("/evidence/dev1.E01", "/evidence/dev1.E02"), "ewf", 1 << 20)
 
@@ -192,7 +191,7 @@ def test_read_only_reads_a_version_1_database_without_changing_it(
 
 
 def test_every_migration_has_a_read_only_view() -> None:
-    assert set(_READ_AS_NEXT) == set(_MIGRATIONS)
+    assert set(READ_AS_NEXT) == set(MIGRATIONS)
 
 
 def test_read_only_refuses_missing_empty_and_newer(tmp_path: Path) -> None:
@@ -439,3 +438,24 @@ def test_schema_page_is_the_store_docstring() -> None:
     page = (Path(__file__).parents[1] / "docs" / "schema.md").read_text()
     block = page.split("```text\n", 1)[1].split("```", 1)[0]
     assert block.strip() == (triage.store.__doc__ or "").strip()
+
+
+#: SQL in triage outside the case-database package that is not about the case
+#: database: the NSRL RDS hash-set format is itself an SQLite file, read there.
+_NOT_CASE_DATABASE = {"triage/hashmatch/formats.py"}
+
+
+def test_no_case_database_sql_outside_the_store_package() -> None:
+    import re
+
+    root = Path(__file__).parents[1]
+    sql = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE FROM|CREATE|ALTER TABLE)\b")
+    found = [
+        f"{path.relative_to(root)}:{n}"
+        for path in sorted((root / "triage").rglob("*.py"))
+        if "store" not in path.relative_to(root / "triage").parts[:1]
+        and str(path.relative_to(root)) not in _NOT_CASE_DATABASE
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if sql.search(line) or re.search(r"\.execute\(", line)
+    ]
+    assert found == []

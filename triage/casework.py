@@ -202,12 +202,6 @@ def is_region(skipped: Skipped) -> bool:
     return skipped.stage in REGION_STAGES or skipped.location.scope in REGION_SCOPES
 
 
-def _case_filter(case_id: str | None) -> tuple[str, tuple[str, ...]]:
-    if case_id is None:
-        return "", ()
-    return " WHERE d.case_id = ?", (case_id,)
-
-
 def _device_match(r: sqlite3.Row) -> DeviceMatch:
     """A ``matches`` row joined with its ``media`` row, as the queue sees it."""
     return DeviceMatch(
@@ -231,28 +225,9 @@ def _device_match(r: sqlite3.Row) -> DeviceMatch:
 
 def load_facts(store: Store, case_id: str | None = None) -> list[DeviceFacts]:
     """``DeviceFacts`` for every device (of one case), in device-id order."""
-    where, args = _case_filter(case_id)
-    devices = store.execute(
-        "SELECT d.*, "
-        "(SELECT COUNT(*) FROM media m WHERE m.device_id = d.device_id) AS n_media,"
-        " (SELECT COUNT(*) FROM media m WHERE m.device_id = d.device_id "
-        "AND m.deleted = 1) AS n_deleted,"
-        " (SELECT COUNT(*) FROM media m WHERE m.device_id = d.device_id "
-        "AND m.source = 'carved') AS n_carved,"
-        " (SELECT COUNT(*) FROM media m WHERE m.device_id = d.device_id "
-        "AND m.source = 'archive') AS n_archive "
-        f"FROM devices d{where} ORDER BY d.device_id",
-        args,
-    )
+    devices = store.device_facts_rows(case_id)
     matches: dict[str, list[DeviceMatch]] = {}
-    for r in store.execute(
-        "SELECT x.*, m.display_path, m.path, m.deleted, m.source, m.archive_path "
-        "FROM matches x JOIN devices d ON d.device_id = x.device_id "
-        "LEFT JOIN media m ON m.device_id = x.device_id AND m.address = x.address"
-        f"{where} ORDER BY x.device_id, x.address, x.set_name, x.entry_id, "
-        "x.algorithm, x.variant",
-        args,
-    ):
+    for r in store.match_rows(case_id):
         matches.setdefault(r["device_id"], []).append(_device_match(r))
     skipped = store.skipped_by_device(case_id)
     interrupted = store.interrupted_devices()
@@ -323,16 +298,7 @@ def _file_sha256(path: Path) -> str:
 def _matched_media(store: Store, device_id: str, evidence: str) -> list[MatchedMedia]:
     by_address: dict[str, list[DeviceMatch]] = {}
     rows: dict[str, Any] = {}
-    for r in store.execute(
-        "SELECT x.*, m.display_path, m.path, m.deleted, m.source, "
-        "m.archive_path, m.size, m.md5, m.sha1, m.carve_offset, m.media_type, "
-        "m.partition_index, m.partition_offset, m.inode, m.orphan, m.mtime, "
-        "m.atime, m.ctime, m.crtime "
-        "FROM matches x LEFT JOIN media m ON m.device_id = x.device_id "
-        "AND m.address = x.address WHERE x.device_id = ? "
-        "ORDER BY x.address, x.set_name, x.entry_id, x.algorithm, x.variant",
-        (device_id,),
-    ):
+    for r in store.matched_media_rows(device_id):
         addr = r["address"]
         rows.setdefault(addr, r)
         by_address.setdefault(addr, []).append(_device_match(r))
@@ -391,7 +357,7 @@ def case_data(
     details = []
     for row in queue:
         dev = row.device_id
-        d = store.execute("SELECT * FROM devices WHERE device_id = ?", (dev,))[0]
+        d = store.device_columns(dev)
         skipped = tuple((s.where, str(s.stage), s.reason) for s in store.skipped(dev))
         details.append(
             DeviceDetail(
@@ -406,7 +372,7 @@ def case_data(
                 runs=tuple(store.runs(dev)),
             )
         )
-    meta = {r["key"]: r["value"] for r in store.execute("SELECT key, value FROM meta")}
+    meta = store.meta()
     return CaseData(
         database=str(store.path),
         database_sha256=_file_sha256(store.path),
@@ -503,15 +469,8 @@ def iter_preview_sources(
 
 def case_list(store: Store) -> list[dict[str, Any]]:
     """``triage case list`` rows: each case with its device counts."""
-    counts: dict[str, dict[str, int]] = {}
-    for r in store.execute(
-        "SELECT case_id, status, COUNT(*) AS n FROM devices GROUP BY case_id, status"
-    ):
-        counts.setdefault(r["case_id"] or "", {})[r["status"]] = r["n"]
-    updated = {
-        r["case_id"]: r["updated_at"]
-        for r in store.execute("SELECT case_id, updated_at FROM cases")
-    }
+    counts = store.device_status_counts()
+    updated = store.case_updated_at()
     out = []
     for case in store.cases():
         c = counts.get(case.case_id, {})
