@@ -4,7 +4,8 @@ This sits at the CLI level: it reads the case database (``triage.store``) and
 hands plain records to the pure queue functions (``triage.queue``). Queue,
 report and export only read the database.
 
-Skipped rows are split into *regions* (a whole partition, filesystem,
+Skipped rows are split, by their stage and the scope of their location
+(columns, never parsed text), into *regions* (a whole partition, filesystem,
 unallocated area, the evidence itself, a damaged E01 chunk or sectors the
 acquisition could not read: the device cannot be called clean), *conflicts*
 (stage ``match``: one hash of an item agrees with a set entry and the other
