@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from triage.casework import is_region
+from triage.errors import StoreError
 from triage.records import (
     Device,
     FileRecord,
@@ -215,3 +216,15 @@ def test_legacy_text_that_fits_no_form_stays_a_path() -> None:
         Scope.DEVICE, path="/e/d.E01"
     )
     assert legacy_location("p1 @ 7", "carve") == Location(Scope.POSITION, 1, start=7)
+
+
+def test_a_stage_this_triage_does_not_know_is_a_store_error(tmp_path: Path) -> None:
+    path = tmp_path / "c.db"
+    _written(path)
+    db = sqlite3.connect(path)
+    db.execute("UPDATE skipped SET stage = 'teleport' WHERE location = 'p2'")
+    db.commit()
+    db.close()
+    with Store(path, read_only=True) as store:
+        with pytest.raises(StoreError, match="'p2'.*teleport"):
+            store.skipped("dev1")

@@ -13,6 +13,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
+from triage.errors import StoreError
 from triage.records import (
     FileRecord,
     Location,
@@ -53,16 +54,26 @@ def record_from_row(row: sqlite3.Row, device_id: str, evidence: str) -> FileReco
 
 
 def skipped_from_row(r: sqlite3.Row) -> Skipped:
-    """The ``Skipped`` a ``skipped`` row stands for, from its columns."""
+    """The ``Skipped`` a ``skipped`` row stands for, from its columns.
+
+    Raises:
+        StoreError: the row names a stage or scope this triage does not know.
+    """
+    try:
+        stage, scope = Stage(r["stage"]), Scope(r["scope"])
+    except ValueError as exc:
+        raise StoreError(
+            f"skipped row of {r['device_id']} at {r['location']!r}: {exc}"
+        ) from exc
     location = Location(
-        Scope(r["scope"]),
+        scope,
         r["partition_index"],
         r["path"],
         r["inner_location"],
         r["byte_start"],
         r["byte_end"],
     )
-    return Skipped(r["device_id"], location, Stage(r["stage"]), r["reason"])
+    return Skipped(r["device_id"], location, stage, r["reason"])
 
 
 @dataclass(frozen=True, slots=True)
