@@ -50,6 +50,10 @@ CASES: list[tuple[Skipped, str]] = [
         Skipped.at_file(MEMBER, Stage.INGEST, "dup", member="c.jpg"),
         "x.zip!in.zip!b.png!c.jpg",
     ),
+    (  # a crafted zip's member with an empty name still shows its "!"
+        Skipped.at_file(FILE, Stage.INGEST, "odd", member=""),
+        "DCIM/a.jpg!",
+    ),
     (Skipped.at_file(CARVED, Stage.HASH, "cut short"), "<carved @ 4096>"),
     (
         Skipped.at_file(CARVED, Stage.INGEST, "zip", member="m.jpg"),

@@ -154,17 +154,18 @@ class Location:
         if self.scope is Scope.VOLUME:
             desc = f" ({inner})" if inner else ""
             return f"partition {self.partition} @ {self.start}{desc}"
+        place = "" if inner is None else f":{inner}"
         if self.scope is Scope.FILESYSTEM:
-            return f"partition {self.partition}" + (f":{inner}" if inner else "")
+            return f"partition {self.partition}{place}"
         if self.scope is Scope.PARTITION:
-            text = f"p{self.partition}" + (f":{inner}" if inner else "")
+            text = f"p{self.partition}{place}"
             if self.start is not None and self.end is not None:
                 text += f"@{self.start}+{self.end - self.start}"
             return text
         if self.scope is Scope.POSITION:
             return f"p{self.partition} @ {self.start}"
         path = self.path or ""
-        return f"{path}!{inner}" if inner else path
+        return path if inner is None else f"{path}!{inner}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,7 +188,12 @@ class Skipped:
 
     @classmethod
     def at_file(
-        cls, record: FileRecord, stage: Stage, reason: str, *, member: str = ""
+        cls,
+        record: FileRecord,
+        stage: Stage,
+        reason: str,
+        *,
+        member: str | None = None,
     ) -> Skipped:
         """A file, archive member or carved item (``member``: a member of it
         that is not a record of its own)."""
@@ -197,11 +203,10 @@ class Skipped:
             end = None if start is None else start + record.size
         else:
             path = record.path
-            inner = "!".join(p for p in (*record.archive_path, member) if p)
+            parts = (*record.archive_path, *(() if member is None else (member,)))
+            inner = "!".join(parts) if parts else None
             start = end = None
-        at = Location(
-            Scope.FILE, record.partition_index, path, inner or None, start, end
-        )
+        at = Location(Scope.FILE, record.partition_index, path, inner, start, end)
         return cls(record.device_id, at, stage, reason)
 
     @classmethod
@@ -241,11 +246,16 @@ class Skipped:
 
     @classmethod
     def at_filesystem(
-        cls, partition: Partition, stage: Stage, reason: str, *, inner: str = ""
+        cls,
+        partition: Partition,
+        stage: Stage,
+        reason: str,
+        *,
+        inner: str | None = None,
     ) -> Skipped:
         """The filesystem of ``partition``, or a place in it (a folder path,
         "listing")."""
-        at = Location(Scope.FILESYSTEM, partition.index, inner=inner or None)
+        at = Location(Scope.FILESYSTEM, partition.index, inner=inner)
         return cls(partition.device_id, at, stage, reason)
 
     @classmethod
@@ -255,13 +265,13 @@ class Skipped:
         stage: Stage,
         reason: str,
         *,
-        inner: str = "",
+        inner: str | None = None,
         start: int | None = None,
         end: int | None = None,
     ) -> Skipped:
         """``partition`` as the scan cuts it up, or an area of it
         ("unallocated"), optionally bytes ``start`` to ``end`` of the device."""
-        at = Location(Scope.PARTITION, partition.index, None, inner or None, start, end)
+        at = Location(Scope.PARTITION, partition.index, None, inner, start, end)
         return cls(partition.device_id, at, stage, reason)
 
     @classmethod

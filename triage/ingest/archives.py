@@ -128,12 +128,12 @@ class _Budget:
         self.size = limits.max_total_size
 
 
-def _where(record: FileRecord, *inner: str) -> str:
-    """The place inside ``record`` a problem is at ("" for the archive itself)."""
-    return "!".join(inner)
+def _where(record: FileRecord, *inner: str) -> str | None:
+    """The place inside ``record`` a problem is at (None: the archive itself)."""
+    return "!".join(inner) if inner else None
 
 
-def _skip(record: FileRecord, where: str, reason: str) -> Skipped:
+def _skip(record: FileRecord, where: str | None, reason: str) -> Skipped:
     return Skipped.at_file(record, Stage.INGEST, reason, member=where)
 
 
