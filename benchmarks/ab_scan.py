@@ -38,7 +38,7 @@ def _child(root: str, corpus: str, workers: int, stop_after: int) -> None:
     if not triage.__file__ or not triage.__file__.startswith(root):
         raise SystemExit(f"imported triage from {triage.__file__}, not {root}")
     from triage.hashmatch.kernels import one_blas_thread
-    from triage.pipeline import scan
+    from triage.scan import scan
 
     one_blas_thread()
     manifest = json.loads(

@@ -1,7 +1,7 @@
 """``triage scan``: scan devices for known images into a case database.
 
-The pipeline (and Dask) is imported only when the command runs, so the rest of
-the CLI starts fast.
+The scan package (and Dask) is imported only when the command runs, so the
+rest of the CLI starts fast.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from rich.table import Table
 from triage.cli.common import echo_json, print_error
 
 if TYPE_CHECKING:
-    from triage.pipeline import ScanEvent, ScanSummary
+    from triage.scan import ScanEvent, ScanSummary
 
 #: Exit status when the scan ran but at least one device failed, or was left
 #: alone because another scan on this machine is scanning it now ("busy").
@@ -195,7 +195,7 @@ def register(main: click.Group) -> None:
         any device failed or was busy.
         """
         from triage.errors import UsageError
-        from triage.pipeline import DEFAULT_CHUNK_FILES, scan
+        from triage.scan import DEFAULT_CHUNK_FILES, scan
 
         if workers is not None and scheduler not in (None, "sync"):
             raise UsageError("--workers and --scheduler exclude each other")
