@@ -32,7 +32,8 @@ from triage.records import Match, MediaHash
 from triage.scan import tasks
 from triage.scan.plan import (
     check_arguments,
-    expand_evidence,
+    default_params,
+    evidence_to_scan,
     load_hashsets,
     plan_devices,
     sets_key,
@@ -524,6 +525,17 @@ class ScanDriver:
             if not state.finished:
                 self.store.finish_run(state.run_id, "interrupted")
 
+    def summary(self, db: str, plan: Sequence[Planned], seconds: float) -> ScanSummary:
+        """The scan's outcome (once it is over)."""
+        return ScanSummary(
+            db=db,
+            devices=self.summaries(plan),
+            hashsets=self.refs,
+            scheduler=self.runner.name,
+            workers=self.runner.workers,
+            seconds=seconds,
+        )
+
     def summaries(self, plan: Sequence[Planned]) -> tuple[DeviceSummary, ...]:
         """Each device's outcome, in the order the devices were given."""
         out = []
@@ -605,17 +617,11 @@ def scan(
     """
     t0 = time.perf_counter()
     if params is None:
-        params = ScanParams(
-            index_cache=str(Path(db).with_name(Path(db).name + ".index"))
-        )
+        params = default_params(db)
     devices_at_once = check_arguments(
         chunk_files, carve_bytes, stop_after, workers, devices_at_once, scheduler
     )
-    evidence = expand_evidence(evidence_paths)
-    if not evidence:
-        raise UsageError("no evidence to scan")
-    if device_id is not None and len(evidence) != 1:
-        raise UsageError("--device-id names one device: give exactly one evidence")
+    evidence = evidence_to_scan(evidence_paths, device_id)
     refs = load_hashsets(hashsets)
     parameters = {
         "chunk_files": chunk_files,
@@ -628,15 +634,11 @@ def scan(
         "decode": params.decode,
         "scheduler": scheduler or "local",
         "workers": workers,
-    }
+    }  # stored in each device's run row
     if scheduler is None:
-        from triage.scan.dask_runner import start_forkserver
-
-        start_forkserver()
+        _start_forkserver()
     store = Store(db)
     plan = plan_devices(store, evidence, device_id)
-    # The walk starts at once, and gets ahead while the index and the cluster
-    # start (the queue between it and the driver is bounded).
     walk = Walks(
         plan,
         chunk_files=chunk_files,
@@ -644,6 +646,43 @@ def scan(
         carving=carving,
         at_once=devices_at_once,
     )
+    driver = _drive(
+        store,
+        walk,
+        plan,
+        scheduler,
+        workers,
+        refs,
+        params,
+        parameters=parameters,
+        case_id=case_id,
+        stop_after=stop_after,
+        progress=progress,
+    )
+    summary = driver.summary(str(db), plan, time.perf_counter() - t0)
+    store.close()
+    return summary
+
+
+def _drive(
+    store: Store,
+    walk: Walks,
+    plan: Sequence[Planned],
+    scheduler: str | None,
+    workers: int | None,
+    refs: tuple[HashSetRef, ...],
+    params: ScanParams,
+    *,
+    parameters: dict[str, Any],
+    case_id: str | None,
+    stop_after: int | None,
+    progress: Progress | None,
+) -> ScanDriver:
+    """Start the walk, open the runner and run a driver until the scan is
+    over; whatever happens, stop the walk, mark the runs not finished as
+    interrupted and close the runner. Returns the driver, done."""
+    # The walk starts at once, and gets ahead while the index and the cluster
+    # start (the queue between it and the driver is bounded).
     walk.start()
     runner: Runner | None = None
     driver: ScanDriver | None = None
@@ -667,16 +706,15 @@ def scan(
             driver.interrupt_unfinished()
         if runner is not None:
             runner.close()
-    summaries = driver.summaries(plan)
-    store.close()
-    return ScanSummary(
-        db=str(db),
-        devices=summaries,
-        hashsets=refs,
-        scheduler=runner.name,
-        workers=runner.workers,
-        seconds=time.perf_counter() - t0,
-    )
+    return driver
+
+
+def _start_forkserver() -> None:
+    """Start the local cluster's forkserver now (it loads the task code
+    meanwhile)."""
+    from triage.scan.dask_runner import start_forkserver
+
+    start_forkserver()
 
 
 def open_runner(

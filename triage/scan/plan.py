@@ -11,7 +11,7 @@ from pathlib import Path
 from triage.errors import UsageError
 from triage.hashmatch.hashset import HashSet
 from triage.ingest.evidence import find_evidence
-from triage.scan.tasks import HashSetRef
+from triage.scan.tasks import HashSetRef, ScanParams
 from triage.scan.walk import Planned
 from triage.store import Store
 
@@ -74,6 +74,26 @@ def sets_key(hashsets: Sequence[HashSetRef]) -> str:
     """A short id of a collection of hash sets (order does not matter)."""
     joined = "\n".join(sorted(h.digest for h in hashsets))
     return hashlib.sha1(joined.encode()).hexdigest()[:16]
+
+
+def default_params(db: str | Path) -> ScanParams:
+    """What chunks produce unless told otherwise: the perceptual index's
+    tables kept beside the database (``case.db.index``)."""
+    return ScanParams(index_cache=str(Path(db).with_name(Path(db).name + ".index")))
+
+
+def evidence_to_scan(paths: Sequence[str | Path], device_id: str | None) -> list[Path]:
+    """The evidence files the arguments name (``expand_evidence``).
+
+    Raises:
+        UsageError: none, or several for one ``device_id``.
+    """
+    evidence = expand_evidence(paths)
+    if not evidence:
+        raise UsageError("no evidence to scan")
+    if device_id is not None and len(evidence) != 1:
+        raise UsageError("--device-id names one device: give exactly one evidence")
+    return evidence
 
 
 def expand_evidence(paths: Sequence[str | Path]) -> list[Path]:
