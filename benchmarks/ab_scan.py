@@ -38,7 +38,11 @@ def _child(root: str, corpus: str, workers: int, stop_after: int) -> None:
     if not triage.__file__ or not triage.__file__.startswith(root):
         raise SystemExit(f"imported triage from {triage.__file__}, not {root}")
     from triage.hashmatch.kernels import one_blas_thread
-    from triage.scan import scan
+
+    try:
+        from triage.scan import scan
+    except ImportError:  # a checkout from before triage/scan/ (issue 12)
+        from triage.pipeline import scan  # type: ignore[no-redef]
 
     one_blas_thread()
     manifest = json.loads(
