@@ -105,6 +105,10 @@ def main() -> None:
                 text=True,
                 check=False,
                 cwd=tempfile.gettempdir(),
+                # Workers fork from a forkserver that imports triage before
+                # any sys.path change reaches it (Python 3.11 drops it): only
+                # the environment makes them import this checkout's triage.
+                env={**os.environ, "PYTHONPATH": root},
             )
             if done.returncode != 0:
                 raise SystemExit(done.stderr[-2000:])
