@@ -10,8 +10,8 @@ import pytest
 from tests.pipeline.corpus import Corpus
 from triage import pipeline
 from triage.ingest.evidence import open_device
+from triage.ingest.listing import iter_entries
 from triage.ingest.volumes import iter_partitions
-from triage.ingest.walk import iter_entries
 from triage.pipeline import (
     Chunk,
     ChunkResult,

@@ -1,7 +1,8 @@
 """Ingest: open any seized-device image and find every piece of media on it.
 
 ``iter_files`` composes the stages for one device: partitions
-(:mod:`.volumes`) -> filesystem entries (:mod:`.walk`) -> content signature
+(:mod:`.volumes`) -> filesystem entries (:mod:`.listing`, through
+the backends of :mod:`.filesystems`) -> content signature
 and archive expansion (:mod:`.classify`) -> carving of unallocated and
 unpartitioned space (:mod:`.carve`). Every stage streams; a problem with one
 item or partition is a ``Skipped`` record and the rest goes on.
@@ -50,8 +51,8 @@ def iter_files(
     from triage.ingest.carve import carve_partition
     from triage.ingest.classify import classify
     from triage.ingest.evidence import DeviceHandle, open_device
+    from triage.ingest.listing import iter_entries, listing_damage
     from triage.ingest.volumes import iter_partitions
-    from triage.ingest.walk import iter_entries, listing_damage
 
     opened = (
         nullcontext(evidence)

@@ -1,12 +1,10 @@
 """Carve JPEG and PNG pictures out of unallocated and unpartitioned space.
 
-``unallocated_runs(handle, partition)`` turns a filesystem's own allocation map
-into absolute byte runs of free space: the FAT (FAT12/16/32), the ``$Bitmap``
-file (NTFS, read through Sleuth Kit), the block-group bitmaps (ext2/3/4), the
-allocation bitmap (exFAT) and the allocation file (HFS+). Reading the map costs
-a few reads per filesystem, where listing every block (``blkls -l``) costs a
-line per block. Regions outside any partition, and partitions whose filesystem
-cannot be read, are one run each.
+``unallocated_runs(handle, partition)`` asks the partition's filesystem
+backend for its free space (``Filesystem.free_runs``: read from the
+filesystem's own allocation map, see ``filesystems/allocation.py``). Regions
+outside any partition, and partitions whose filesystem cannot be read, are
+one run each.
 
 ``carve(handle, partition, offset, length)`` streams a run in aligned blocks,
 finds JPEG (``FF D8 FF``), PNG, GIF, BMP and WebP signatures with
@@ -30,12 +28,13 @@ import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 from triage.errors import EvidenceError, FilesystemError
-from triage.ingest.volumes import open_filesystem
+from triage.ingest.evidence import DeviceHandle
+from triage.ingest.filesystems import free_space_types, open_filesystem
 from triage.records import FileRecord, Partition, Skipped, Source
 
 BLOCK = 1 << 20  # read and scan unit; runs are streamed one block at a time
@@ -59,227 +58,14 @@ class Device(Protocol):
     def read(self, offset: int, size: int) -> bytes: ...
 
 
-# --- allocation maps ----------------------------------------------------------
-
-
-def _runs_from_free(free: np.ndarray) -> Iterator[tuple[int, int]]:
-    """(first index, count) of each run of True in a boolean array."""
-    if free.size == 0:
-        return
-    padded = np.concatenate(([False], free, [False])).astype(np.int8)
-    edges = np.flatnonzero(np.diff(padded))
-    for start, stop in zip(edges[0::2], edges[1::2], strict=True):
-        yield int(start), int(stop - start)
-
-
-def _bitmap_free(
-    bitmap: bytes, count: int, order: Literal["little", "big"] = "little"
-) -> np.ndarray:
-    """Bits of an allocation bitmap (least significant bit first unless
-    ``order="big"``): True where free."""
-    bits = np.unpackbits(np.frombuffer(bitmap, dtype=np.uint8), bitorder=order)
-    bits = bits[:count]
-    free = bits == 0
-    if free.size < count:  # a short bitmap: unknown clusters are not claimed free
-        free = np.concatenate((free, np.zeros(count - free.size, dtype=bool)))
-    return free
-
-
-def _merge_runs(runs: Iterable[tuple[int, int]]) -> Iterator[tuple[int, int]]:
-    """Runs in order, adjacent ones joined (a run crossing a chunk or group)."""
-    pending: tuple[int, int] | None = None
-    for start, count in runs:
-        if pending is not None and pending[0] + pending[1] == start:
-            pending = (pending[0], pending[1] + count)
-            continue
-        if pending is not None:
-            yield pending
-        pending = (start, count)
-    if pending is not None:
-        yield pending
-
-
-_MAP_CHUNK = 8 << 20  # bitmap bytes looked at at once: 64 Mi units, 64 MiB of flags
-
-
-def _bitmap_runs(
-    chunks: Iterable[bytes], count: int, order: Literal["little", "big"] = "little"
+def unallocated_runs(
+    handle: DeviceHandle, partition: Partition
 ) -> Iterator[tuple[int, int]]:
-    """(first unit, units) of each free run of a bitmap read in chunks, so a
-    large volume's map never sits in memory as one array of flags."""
-
-    def pieces() -> Iterator[tuple[int, int]]:
-        base = 0
-        for chunk in chunks:
-            units = min(len(chunk) * 8, count - base)
-            if units <= 0:
-                return
-            for start, run in _runs_from_free(_bitmap_free(chunk, units, order)):
-                yield base + start, run
-            base += units
-
-    return _merge_runs(pieces())
-
-
-def _to_bytes(
-    runs: Iterable[tuple[int, int]], base: int, unit: int
-) -> Iterator[tuple[int, int]]:
-    for start, count in runs:
-        yield base + start * unit, count * unit
-
-
-def _fat_runs(
-    handle: Device, partition: Partition, fs: Any
-) -> Iterator[tuple[int, int]]:
-    boot = handle.read(partition.offset, 512)
-    (bps, spc, reserved, nfats, root_entries, total16, _media, fatsz16) = (
-        struct.unpack_from("<HBHBHHBH", boot, 11)
-    )
-    total32, fatsz32 = struct.unpack_from("<II", boot, 32)
-    fatsz = fatsz16 or fatsz32
-    total = total16 or total32
-    if not (bps and spc and fatsz and total) or fatsz * bps > partition.length:
-        raise FilesystemError(
-            f"FAT boot sector at offset {partition.offset} is not sane"
-        )
-    first_data = reserved + nfats * fatsz + (root_entries * 32 + bps - 1) // bps
-    clusters = (total - first_data) // spc
-    fat = handle.read(partition.offset + reserved * bps, fatsz * bps)
-    index = np.arange(2, clusters + 2, dtype=np.int64)
-    if clusters < 4085:  # FAT12: 1.5 bytes per entry
-        raw = np.frombuffer(fat + b"\0\0", dtype=np.uint8).astype(np.uint16)
-        at = index * 3 // 2
-        word = raw[at] | (raw[at + 1] << 8)
-        entries = np.where(index % 2 == 1, word >> 4, word & 0x0FFF)
-    elif clusters < 65525:
-        entries = np.frombuffer(fat, dtype="<u2")[2 : clusters + 2]
-    else:
-        entries = np.frombuffer(fat, dtype="<u4")[2 : clusters + 2] & 0x0FFFFFFF
-    base = partition.offset + first_data * bps
-    yield from _to_bytes(_runs_from_free(entries == 0), base, spc * bps)
-
-
-def _meta_file_chunks(
-    fs: Any, inode: int | None = None, path: str | None = None
-) -> Iterator[bytes]:
-    """A filesystem metadata file (an allocation bitmap), read through Sleuth
-    Kit in chunks."""
-    name = path or f"inode {inode}"
-    try:
-        entry = fs.open_meta(inode=inode) if inode is not None else fs.open(path)
-        size = int(entry.info.meta.size)
-    except OSError as exc:
-        raise FilesystemError(f"cannot open the allocation map {name}: {exc}") from exc
-    for offset in range(0, size, _MAP_CHUNK):
-        try:
-            chunk = bytes(entry.read_random(offset, min(_MAP_CHUNK, size - offset)))
-        except OSError as exc:
-            raise FilesystemError(
-                f"cannot read the allocation map {name} at byte {offset}: {exc}"
-            ) from exc
-        if not chunk:
-            return
-        yield chunk
-
-
-def _ntfs_runs(
-    handle: Device, partition: Partition, fs: Any
-) -> Iterator[tuple[int, int]]:
-    bitmap = _meta_file_chunks(fs, inode=6)  # $Bitmap: one bit per cluster
-    runs = _bitmap_runs(bitmap, int(fs.info.block_count))
-    yield from _to_bytes(runs, partition.offset, int(fs.info.block_size))
-
-
-def _hfs_runs(
-    handle: Device, partition: Partition, fs: Any
-) -> Iterator[tuple[int, int]]:
-    # $AllocationFile (catalog id 6): one bit per block, most significant first.
-    bitmap = _meta_file_chunks(fs, inode=6)
-    runs = _bitmap_runs(bitmap, int(fs.info.block_count), order="big")
-    yield from _to_bytes(runs, partition.offset, int(fs.info.block_size))
-
-
-def _exfat_runs(
-    handle: Device, partition: Partition, fs: Any
-) -> Iterator[tuple[int, int]]:
-    boot = handle.read(partition.offset, 512)
-    heap_offset, cluster_count = struct.unpack_from("<II", boot, 88)
-    sector = 1 << boot[108]
-    cluster = sector << boot[109]
-    runs = _bitmap_runs(_meta_file_chunks(fs, path="/$ALLOC_BITMAP"), cluster_count)
-    yield from _to_bytes(runs, partition.offset + heap_offset * sector, cluster)
-
-
-def _ext_runs(
-    handle: Device, partition: Partition, fs: Any
-) -> Iterator[tuple[int, int]]:
-    sb = handle.read(partition.offset + 1024, 1024)
-    blocks_lo, first_data, log_size, per_group = (
-        struct.unpack_from("<I", sb, 4)[0],
-        struct.unpack_from("<I", sb, 20)[0],
-        struct.unpack_from("<I", sb, 24)[0],
-        struct.unpack_from("<I", sb, 32)[0],
-    )
-    incompat = struct.unpack_from("<I", sb, 96)[0]
-    is64 = bool(incompat & 0x80)
-    desc_size = struct.unpack_from("<H", sb, 254)[0] if is64 else 32
-    blocks = blocks_lo | (struct.unpack_from("<I", sb, 336)[0] << 32 if is64 else 0)
-    block = 1024 << min(log_size, 6)
-    if not per_group or desc_size < 32 or blocks * block > 2 * partition.length:
-        raise FilesystemError(
-            f"ext superblock at offset {partition.offset} is not sane"
-        )
-    if incompat & 0x10:
-        raise FilesystemError(
-            "ext META_BG group-descriptor layout is not supported for carving"
-        )
-    groups = (blocks - first_data + per_group - 1) // per_group
-    table = handle.read(partition.offset + (first_data + 1) * block, groups * desc_size)
-
-    def group_runs() -> Iterator[tuple[int, int]]:
-        for group in range(groups):
-            desc = table[group * desc_size : (group + 1) * desc_size]
-            bitmap_block = struct.unpack_from("<I", desc, 0)[0]
-            if is64 and desc_size >= 64:
-                bitmap_block |= struct.unpack_from("<I", desc, 0x20)[0] << 32
-            in_group = min(per_group, blocks - first_data - group * per_group)
-            first = group * per_group
-            if struct.unpack_from("<H", desc, 0x12)[0] & 0x2:
-                # BLOCK_UNINIT: the bitmap was never written; Sleuth Kit (and
-                # blkls) count the group as free too.
-                yield first, in_group
-                continue
-            at = partition.offset + bitmap_block * block
-            bitmap = handle.read(at, (in_group + 7) // 8)
-            for start, run in _runs_from_free(_bitmap_free(bitmap, in_group)):
-                yield first + start, run
-
-    runs = _merge_runs(group_runs())
-    yield from _to_bytes(runs, partition.offset + first_data * block, block)
-
-
-#: Filesystem type (as ``Partition.fs_type`` names it) -> allocation-map reader.
-ALLOCATION_MAPS: dict[
-    str, Callable[[Device, Partition, Any], Iterator[tuple[int, int]]]
-] = {
-    "fat12": _fat_runs,
-    "fat16": _fat_runs,
-    "fat32": _fat_runs,
-    "ntfs": _ntfs_runs,
-    "exfat": _exfat_runs,
-    "ext2": _ext_runs,
-    "ext3": _ext_runs,
-    "ext4": _ext_runs,
-    "hfs+": _hfs_runs,
-    "iso9660": lambda handle, partition, fs: iter(()),  # no free space by design
-}
-
-
-def unallocated_runs(handle: Any, partition: Partition) -> Iterator[tuple[int, int]]:
     """Absolute (offset, length) byte runs of ``partition`` that hold no file.
 
     An unpartitioned region, or a partition with no readable filesystem, is
-    one run: all of it.
+    one run: all of it. Otherwise the filesystem backend's ``free_runs``
+    (read from the filesystem's own allocation map).
 
     Raises:
         FilesystemError: the filesystem type has no allocation-map reader here
@@ -290,16 +76,16 @@ def unallocated_runs(handle: Any, partition: Partition) -> Iterator[tuple[int, i
         if partition.length > 0:
             yield partition.offset, partition.length
         return
-    reader = ALLOCATION_MAPS.get(partition.fs_type)
-    if reader is None:
+    known = free_space_types()
+    if partition.fs_type not in known:
         raise FilesystemError(
             f"{partition.device_id}: partition {partition.index}: unallocated space "
             f"of {partition.fs_type} is not carved (no allocation-map reader; "
-            f"known: {', '.join(sorted(ALLOCATION_MAPS))})"
+            f"known: {', '.join(sorted(known))})"
         )
     fs = open_filesystem(handle, partition.offset)
     try:
-        runs = list(reader(handle, partition, fs))
+        runs = list(fs.free_runs(partition))
     except (struct.error, IndexError, ValueError) as exc:
         raise FilesystemError(
             f"{partition.device_id}: partition {partition.index}: allocation map of "

@@ -3,10 +3,10 @@
 Every container (raw, split raw, EWF, VMDK, VHD/VHDX, QCOW2) registers once in
 ``CONTAINERS``: a name, how to recognise it (signature first, file name only
 for raw segments), how to find its segments from the first one, and how to
-open them as a flat ``Reader``. ``open_device`` wraps the reader in
-``ContainerImg``, a ``pytsk3.Img_Info`` subclass, so The Sleuth Kit reads any
-container the same way; the subclass also counts the bytes read, which the
-ingest benchmark reports.
+open them as a flat ``Reader``. ``open_device`` wraps the reader in a
+``DeviceHandle``, through which every backend reads any container the same
+way (the Sleuth Kit adapter lives in ``triage.ingest._sleuthkit``); the
+handle also counts the bytes read, which the ingest benchmark reports.
 
 Evidence is never written: raw segments are opened with ``open(path, "rb")``,
 the libyal libraries (libewf, libvmdk, libvhdi, libqcow) with mode ``"r"``.
@@ -25,8 +25,6 @@ from functools import lru_cache
 from pathlib import Path
 from types import TracebackType
 from typing import Any, NamedTuple, Protocol
-
-import pytsk3
 
 from triage.errors import EvidenceError
 from triage.records import Device, Skipped
@@ -864,53 +862,25 @@ def _zeros(size: int) -> bytes:
     return bytes(size)
 
 
-class ContainerImg(pytsk3.Img_Info):
-    """A ``pytsk3.Img_Info`` over any ``Reader``, counting what TSK reads
-    (and, when ``zero_runs`` is set, noting long runs of zeros in it)."""
-
-    def __init__(self, reader: Reader) -> None:
-        self._reader = reader
-        self.bytes_read = 0
-        self.read_calls = 0
-        self.read_error: str | None = None
-        self.zero_runs: ZeroRuns | None = None
-        super().__init__(url="", type=pytsk3.TSK_IMG_TYPE_EXTERNAL)
-
-    def read(self, offset: int, size: int) -> bytes:
-        try:
-            data = self._reader.read(offset, size)
-        except OSError as exc:
-            # Sleuth Kit turns this into its own vague error; keep the real one.
-            self.read_error = f"cannot read {size} bytes at offset {offset}: " + (
-                _clean(exc)
-            )
-            raise
-        self.bytes_read += len(data)
-        self.read_calls += 1
-        if self.zero_runs is not None:
-            self.zero_runs.saw(offset, data)
-        return data
-
-    def get_size(self) -> int:
-        return self._reader.size
-
-    def close(self) -> None:
-        """TSK calls this too; the reader is closed by ``DeviceHandle``."""
-
-
 class DeviceHandle:
-    """An open device: its ``Device`` record, a reader and a TSK image.
+    """An open device: its ``Device`` record and a counting reader.
 
-    Use as a context manager. ``fs_cache`` keeps one ``pytsk3.FS_Info`` per
-    partition offset, so walking and reading share the parsed filesystem.
+    Use as a context manager. Every read (``read``, and the filesystem and
+    volume backends' reads through ``read_media``) is counted, and long runs
+    of zeros in it are noted once ``watch_zeros`` is called. ``cache`` holds
+    what backends parse once per device (the Sleuth Kit image adapter, one
+    opened filesystem per partition offset) so walking and reading share
+    it; it is dropped on close.
     """
 
     def __init__(self, device: Device, reader: Reader) -> None:
         self.device = device
         self._reader = reader
-        self.img_info = ContainerImg(reader)
-        self.fs_cache: dict[int, Any] = {}
+        self.cache: dict[object, Any] = {}
         self._gaps: list[tuple[int, int]] | None = None
+        self._bytes_read = 0
+        self._read_error: str | None = None
+        self._zero_runs: ZeroRuns | None = None
 
     @property
     def size(self) -> int:
@@ -918,8 +888,28 @@ class DeviceHandle:
 
     @property
     def bytes_read(self) -> int:
-        """Bytes read from the evidence through TSK and ``read`` so far."""
-        return int(self.img_info.bytes_read)
+        """Bytes read from the evidence through the backends and ``read``."""
+        return self._bytes_read
+
+    def read_media(self, offset: int, size: int) -> bytes:
+        """Media bytes by absolute offset, as the container gives them.
+
+        For backends whose library reads through a callback (Sleuth Kit):
+        the container's ``OSError`` passes through, and its message is kept
+        for ``take_read_error``, since the library reports it in vaguer
+        words of its own.
+        """
+        try:
+            data = self._reader.read(offset, size)
+        except OSError as exc:
+            self._read_error = f"cannot read {size} bytes at offset {offset}: " + (
+                _clean(exc)
+            )
+            raise
+        self._bytes_read += len(data)
+        if self._zero_runs is not None:
+            self._zero_runs.saw(offset, data)
+        return data
 
     def read(self, offset: int, size: int) -> bytes:
         """Read media bytes by absolute offset (short at the end of the media).
@@ -928,7 +918,7 @@ class DeviceHandle:
             EvidenceError: the container could not deliver the bytes.
         """
         try:
-            return bytes(self.img_info.read(offset, size))
+            return bytes(self.read_media(offset, size))
         except OSError as exc:
             raise EvidenceError(
                 f"{self.device.device_id}: {self.take_read_error() or exc}"
@@ -939,9 +929,9 @@ class DeviceHandle:
         handle (Sleuth Kit's reads and ``read``), so that a later pass over
         the same bytes (carving free space the walk has read) can leave them
         out."""
-        if self.img_info.zero_runs is None:
-            self.img_info.zero_runs = ZeroRuns()
-        return self.img_info.zero_runs
+        if self._zero_runs is None:
+            self._zero_runs = ZeroRuns()
+        return self._zero_runs
 
     def take_damage(self) -> list[tuple[int, int]]:
         """Byte ranges (start, end) read since the last call that the
@@ -1000,11 +990,11 @@ class DeviceHandle:
         Sleuth Kit reports a failed read of the container in its own words;
         this is what the container library actually said.
         """
-        message, self.img_info.read_error = self.img_info.read_error, None
+        message, self._read_error = self._read_error, None
         return message
 
     def close(self) -> None:
-        self.fs_cache.clear()
+        self.cache.clear()
         self._reader.close()
 
     def __enter__(self) -> DeviceHandle:
