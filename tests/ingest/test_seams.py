@@ -125,3 +125,84 @@ def test_a_new_backend_gets_the_shared_walk() -> None:
     [record] = [i for i in items if isinstance(i, FileRecord) and i.size == 2]
     stream = fs.open_file(record)
     assert stream.read_at(0, 10) == b"22" and stream.read() == b"22"
+
+
+# --- expanders ----------------------------------------------------------------
+
+
+def test_expanders_table_declares_what_is_not_expanded() -> None:
+    from triage.ingest.expanders import EXPANDERS, NotExpanded, expandable
+
+    assert {"zip", "tar", "gzip"} <= set(EXPANDERS.names())
+    unexpanded = {
+        name: e.reason for name, e in EXPANDERS.items() if isinstance(e, NotExpanded)
+    }
+    assert set(unexpanded) == {"7z", "rar", "zstd", "cab", "bzip2", "xz"}
+    assert unexpanded["7z"] == "7z archive recognised but not expanded"
+    assert expandable("bzip2") and not expandable("rar")
+
+
+def test_an_expander_can_address_members_that_are_not_paths(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A container whose members are cut out of it ("entry N"), read back by
+    that address: the shape Thumbs.db or thumbcache expanders will have."""
+    import io
+    from contextlib import ExitStack
+    from typing import IO
+
+    from triage.ingest import archives
+    from triage.ingest.expanders import base
+    from triage.ingest.expanders.nesting import one_member
+    from triage.registry import Registry
+
+    class Entries(base.Expander):
+        """Toy container: "TOYC" then records of 1 length byte + data."""
+
+        name = "toy"
+        signatures = ("toy",)
+
+        def recognise(self, sniffed: base.Sniffed) -> bool:
+            return sniffed.signature == "toy"
+
+        def _entries(self, source: IO[bytes]) -> list[bytes]:
+            data, out, pos = source.read(), [], 4
+            while pos < len(data):
+                out.append(data[pos + 1 : pos + 1 + data[pos]])
+                pos += 1 + data[pos]
+            source.seek(0)
+            return out
+
+        def members(self, source, record, limits, budget):  # type: ignore[no-untyped-def]
+            for n, data in enumerate(self._entries(source)):
+                yield from one_member(
+                    record,
+                    f"entry {n}",
+                    len(data),
+                    None,
+                    lambda d=data: base.Bounded(io.BytesIO(d), len(d), "x"),
+                    limits,
+                    budget,
+                )
+
+        def open_member(self, source, name, limits, stack: ExitStack):  # type: ignore[no-untyped-def]
+            data = self._entries(source)[int(name.split()[1])]
+            return base.Bounded(io.BytesIO(data), len(data), name), None
+
+    table: Registry[base.Expander] = Registry("expander")
+    table.register(Entries())
+    monkeypatch.setattr(base, "EXPANDERS", table)
+    monkeypatch.setattr(archives, "EXPANDERS", table)
+    from triage.ingest.expanders import nesting
+
+    for module in (nesting, archives):  # a signature "toy" in media's table
+        monkeypatch.setattr(
+            module, "sniff_source", lambda source: base.Sniffed("toy", archive=True)
+        )
+    gif = b"GIF89a" + bytes(20)
+    blob = b"TOYC" + bytes([3]) + b"abc" + bytes([len(gif)]) + gif
+    outer = FileRecord("dev", "/e", 0, 0, "Thumbs.db", len(blob), inode=5)
+    members = list(archives.iter_members(io.BytesIO(blob), outer))
+    assert [m.archive_path for m in members] == [("entry 0",), ("entry 1",)]
+    assert [m.media_type for m in members] == [None, "image/gif"]
+    assert archives.read_member(blob, ("entry 1",)) == gif
