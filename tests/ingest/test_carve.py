@@ -488,7 +488,12 @@ def test_a_format_whose_magic_starts_with_zero_stops_zero_skipping(
     from triage.ingest import carve as carving
 
     assert carving.zeros_hold_nothing()
+    from triage.registry import Registry
+
     ico = carving.CarveFormat("ico", b"\x00\x00\x01\x00", "image/x-icon", "ico",
-                              carving.CARVERS["bmp"].parse)  # fmt: skip
-    monkeypatch.setitem(carving.CARVERS, "ico", ico)
+                              carving.CARVERS.get("bmp").parse)  # fmt: skip
+    table: Registry[carving.CarveFormat] = Registry("carve format")
+    for fmt in (*carving.CARVERS.values(), ico):
+        table.register(fmt)
+    monkeypatch.setattr(carving, "CARVERS", table)
     assert not carving.zeros_hold_nothing()

@@ -206,3 +206,22 @@ def test_an_expander_can_address_members_that_are_not_paths(
     assert [m.archive_path for m in members] == [("entry 0",), ("entry 1",)]
     assert [m.media_type for m in members] == [None, "image/gif"]
     assert archives.read_member(blob, ("entry 1",)) == gif
+
+
+# --- containers, carvers, media signatures ----------------------------------------
+
+
+def test_containers_carvers_and_signatures_are_registries() -> None:
+    from triage.ingest.carve import CARVERS
+    from triage.ingest.evidence import CONTAINERS
+    from triage.ingest.media import SIGNATURES
+    from triage.registry import Registry
+
+    # Identification order: signatures first, split raw by name, raw last.
+    assert CONTAINERS.names() == ("ewf", "vmdk", "vhdx", "vhd", "qcow", "split", "raw")
+    assert CARVERS.names() == ("jpeg", "png", "gif", "bmp", "webp")
+    assert SIGNATURES.names()[:2] == ("jpeg", "png")
+    for table in (CONTAINERS, CARVERS, SIGNATURES):
+        assert isinstance(table, Registry)
+    with pytest.raises(UnknownNameError, match="known: jpeg, png, gif, bmp, webp"):
+        CARVERS.get("tiff")

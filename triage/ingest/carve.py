@@ -7,9 +7,10 @@ outside any partition, and partitions whose filesystem cannot be read, are
 one run each.
 
 ``carve(handle, partition, offset, length)`` streams a run in aligned blocks,
-finds JPEG (``FF D8 FF``), PNG, GIF, BMP and WebP signatures with
-``bytes.find`` (so zeros and random data cost a memchr-speed pass, not a Python
-loop per byte), and follows each candidate's structure: JPEG markers and
+finds the signatures of the registered carvers (``triage.ingest.carvers``, one
+module a format: JPEG ``FF D8 FF``, PNG, GIF, BMP and WebP) in one vectorised
+pass (so zeros and random data cost a memchr-speed pass, not a Python loop
+per byte), and follows each candidate's structure: JPEG markers and
 segment lengths through the entropy-coded scans to EOI, PNG chunks with their
 CRCs to IEND, GIF blocks to the trailer, the sizes a BMP header (every field
 checked) and a WebP's RIFF chunks declare. A candidate
@@ -22,30 +23,33 @@ inside a carved JPEG is not reported twice.
 
 from __future__ import annotations
 
-import re
 import struct
-import zlib
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
 import numpy as np
 
 from triage.errors import EvidenceError, FilesystemError
+from triage.ingest.carvers import CARVERS, MAX_ITEM, CarveFormat
 from triage.ingest.evidence import DeviceHandle
 from triage.ingest.filesystems import free_space_types, open_filesystem
 from triage.records import FileRecord, Partition, Skipped, Source
 
+__all__ = [
+    "BLOCK",
+    "CARVERS",
+    "DEFAULT_FORMATS",
+    "MAX_ITEM",
+    "CarveFormat",
+    "carve",
+    "carve_formats",
+    "carve_partition",
+    "unallocated_runs",
+    "zeros_hold_nothing",
+]
+
 BLOCK = 1 << 20  # read and scan unit; runs are streamed one block at a time
-MAX_JPEG = 64 << 20  # largest picture followed before it is cut off
-MAX_PNG = 128 << 20
-MAX_GIF = 64 << 20
-MAX_BMP = 256 << 20
-MAX_WEBP = 64 << 20
-#: The longest item any format follows: how far past a run's end an item that
-#: starts in the run may need to be read to come out whole.
-MAX_ITEM = max(MAX_JPEG, MAX_PNG, MAX_GIF, MAX_BMP, MAX_WEBP)
 _CACHE_BLOCKS = 4
 
 
@@ -144,241 +148,6 @@ class _Cached:
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
-@dataclass(frozen=True, slots=True)
-class _Found:
-    size: int
-    complete: bool
-
-
-# JPEG markers allowed between SOI and the first scan.
-_JPEG_HEADER_MARKERS = (
-    set(range(0xE0, 0xF0))  # APPn
-    | {0xDB, 0xC4, 0xDD, 0xFE, 0xCC}  # DQT DHT DRI COM DAC
-    | {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
-)
-_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
-
-
-def _parse_jpeg(read: Callable[[int, int], bytes], start: int) -> _Found | None:
-    """Follow a JPEG from its SOI; None if it is not a JPEG at all."""
-    pos = start + 2
-    seen_sof = seen_sos = False
-    segments = 0
-    while pos - start < MAX_JPEG:
-        head = read(pos, 4)
-        if len(head) < 2 or head[0] != 0xFF:
-            break
-        marker = head[1]
-        if marker == 0xFF:  # fill byte
-            pos += 1
-            continue
-        if marker == 0xD9:
-            if seen_sos:
-                return _Found(pos + 2 - start, True)
-            break
-        if marker not in _JPEG_HEADER_MARKERS and marker != 0xDA:
-            break
-        if len(head) < 4:
-            break
-        length = struct.unpack(">H", head[2:4])[0]
-        if length < 2:
-            break
-        if marker in _SOF:
-            seen_sof = True
-        segments += 1
-        pos += 2 + length
-        if marker == 0xDA:
-            if not seen_sof:
-                break
-            seen_sos = True
-            pos, at_marker = _scan_entropy(read, pos, start + MAX_JPEG)
-            if not at_marker:
-                break
-    if not seen_sos:
-        return None  # not enough structure to call it a JPEG
-    return _Found(min(pos, start + MAX_JPEG) - start, False)
-
-
-# 0xFF followed by a byte that ends entropy-coded data: not a stuffed zero, a
-# restart marker (RST0-7) or another 0xFF (fill).
-_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
-
-
-def _scan_entropy(
-    read: Callable[[int, int], bytes], pos: int, limit: int
-) -> tuple[int, bool]:
-    """(offset of the first marker after entropy-coded data, True) -- not a
-    stuffed 0xFF00 or a restart marker -- or (where the run or the size limit
-    ended, False)."""
-    step = 1 << 16
-    while pos < limit:
-        data = read(pos, min(step + 1, limit - pos + 1))
-        found = _MARKER.search(data)
-        if found is not None:
-            return pos + found.start(), True
-        if len(data) < 2:
-            return pos + len(data), False
-        pos += len(data) - 1
-    return limit, False
-
-
-def _parse_png(read: Callable[[int, int], bytes], start: int) -> _Found | None:
-    """Follow a PNG chunk by chunk with CRC checks; None if IHDR is not valid."""
-    pos = start + 8
-    first = True
-    while pos - start < MAX_PNG:
-        head = read(pos, 8)
-        if len(head) < 8:
-            break
-        length = struct.unpack(">I", head[:4])[0]
-        kind = head[4:8]
-        if (
-            length > 0x7FFFFFFF
-            or not kind.isalpha()
-            or pos + 12 + length - start > MAX_PNG
-        ):
-            break
-        if first and (kind != b"IHDR" or length != 13):
-            return None
-        body = read(pos + 4, 4 + length + 4)
-        if len(body) < 8 + length:
-            break
-        (crc,) = struct.unpack(">I", body[-4:])
-        if zlib.crc32(body[:-4]) != crc:
-            if first:
-                return None
-            break
-        first = False
-        pos += 12 + length
-        if kind == b"IEND":
-            return _Found(pos - start, True)
-    if first:
-        return None
-    return _Found(pos - start, False)
-
-
-@dataclass(frozen=True, slots=True)
-class CarveFormat:
-    """A carvable format: its signature, parser and how a carved item is named."""
-
-    name: str
-    magic: bytes
-    mime: str
-    extension: str
-    parse: Callable[[Callable[[int, int], bytes], int], _Found | None]
-
-
-def _parse_gif(read: Callable[[int, int], bytes], start: int) -> _Found | None:
-    """Follow a GIF block by block to its trailer; None without one image."""
-    head = read(start, 13)
-    if len(head) < 13 or head[:6] not in (b"GIF87a", b"GIF89a"):
-        return None
-    width, height, packed = struct.unpack_from("<HHB", head, 6)
-    if not width or not height:
-        return None
-    pos = start + 13 + (3 << ((packed & 7) + 1) if packed & 0x80 else 0)
-    images = 0
-    while pos - start < MAX_GIF:
-        kind = read(pos, 1)
-        if kind == b"\x3b":  # trailer
-            return _Found(pos + 1 - start, True) if images else None
-        if kind == b"\x2c":  # image descriptor, local colour table, LZW data
-            desc = read(pos, 10)
-            if len(desc) < 10:
-                break
-            table = 3 << ((desc[9] & 7) + 1) if desc[9] & 0x80 else 0
-            code_size = read(pos + 10 + table, 1)
-            if not code_size or not 1 <= code_size[0] <= 12:
-                break
-            pos += 10 + table + 1
-            images += 1
-        elif kind == b"\x21" and len(read(pos, 2)) == 2:  # extension
-            pos += 2
-        else:
-            break
-        end = _skip_sub_blocks(read, pos, start + MAX_GIF)
-        if end is None:
-            break
-        pos = end
-    return _Found(pos - start, False) if images else None
-
-
-def _skip_sub_blocks(
-    read: Callable[[int, int], bytes], pos: int, limit: int
-) -> int | None:
-    """The offset after a run of GIF data sub-blocks and its terminator."""
-    while pos < limit:
-        size = read(pos, 1)
-        if not size:
-            return None
-        if size == b"\x00":
-            return pos + 1
-        pos += 1 + size[0]
-    return None
-
-
-_BMP_HEADERS = {12, 40, 52, 56, 108, 124}
-
-
-def _parse_bmp(read: Callable[[int, int], bytes], start: int) -> _Found | None:
-    """A BMP is as long as its header says, if every header field is sane."""
-    head = read(start, 54)
-    if len(head) < 26 or head[:2] != b"BM":
-        return None
-    size, reserved, pixels, dib = struct.unpack_from("<IIII", head, 2)
-    if reserved or dib not in _BMP_HEADERS or not 14 + dib <= pixels < size <= MAX_BMP:
-        return None
-    if dib == 12:
-        width, height, planes, bpp = struct.unpack_from("<HHHH", head, 18)
-        compression = 0
-    else:
-        if len(head) < 54:
-            return None
-        width, height, planes, bpp, compression = struct.unpack_from("<iiHHI", head, 18)
-    if not (0 < width <= 1 << 16 and 0 < abs(height) <= 1 << 16 and planes == 1):
-        return None
-    if bpp not in (1, 4, 8, 16, 24, 32) or compression > 6:
-        return None
-    if (
-        compression == 0
-        and pixels + ((width * bpp + 31) // 32) * 4 * abs(height) > size
-    ):
-        return None  # an uncompressed bitmap holds all its rows
-    return _Found(size, len(read(start + size - 1, 1)) == 1)  # cut by carve()
-
-
-def _parse_webp(read: Callable[[int, int], bytes], start: int) -> _Found | None:
-    """A WebP is a RIFF container: its chunks must tile the declared size."""
-    head = read(start, 16)
-    if len(head) < 16 or head[8:12] != b"WEBP" or head[12:16] not in _WEBP_CHUNKS:
-        return None
-    total = 8 + struct.unpack_from("<I", head, 4)[0]
-    if total > MAX_WEBP or total < 20:
-        return None
-    pos = start + 12
-    while pos < start + total:
-        chunk = read(pos, 8)
-        if len(chunk) < 8:
-            return _Found(pos - start, False)
-        length = struct.unpack_from("<I", chunk, 4)[0]
-        if not all(0x20 <= c <= 0x7E for c in chunk[:4]):  # a FourCC is ASCII
-            return _Found(pos - start, False) if pos > start + 12 else None
-        pos += 8 + length + (length & 1)
-    if pos != start + total:
-        return None
-    return _Found(total, len(read(start + total - 1, 1)) == 1)  # cut by carve()
-
-
-_WEBP_CHUNKS = {b"VP8 ", b"VP8L", b"VP8X"}
-
-#: Carvable formats by name.
-CARVERS: dict[str, CarveFormat] = {
-    "jpeg": CarveFormat("jpeg", b"\xff\xd8\xff", "image/jpeg", "jpg", _parse_jpeg),
-    "png": CarveFormat("png", b"\x89PNG\r\n\x1a\n", "image/png", "png", _parse_png),
-    "gif": CarveFormat("gif", b"GIF8", "image/gif", "gif", _parse_gif),
-    "bmp": CarveFormat("bmp", b"BM", "image/bmp", "bmp", _parse_bmp),
-    "webp": CarveFormat("webp", b"RIFF", "image/webp", "webp", _parse_webp),
-}
 _OVERLAP = max(len(c.magic) for c in CARVERS.values()) - 1
 
 
@@ -448,7 +217,7 @@ def carve_formats(names: Iterable[str] | None = None) -> tuple[CarveFormat, ...]
         raise ValueError(
             f"unknown carve format(s) {', '.join(unknown)}; known: {', '.join(CARVERS)}"
         )
-    return tuple(CARVERS[name] for name in names)
+    return tuple(CARVERS.get(name) for name in names)
 
 
 def carve(
