@@ -24,6 +24,8 @@ the same bytes); a path ending in ":stream" reads that NTFS stream.
 
 from __future__ import annotations
 
+import calendar
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -67,6 +69,9 @@ FS_TYPES: dict[int, str] = {
     int(pytsk3.TSK_FS_TYPE_APFS): "apfs",
 }
 _FAT_TYPES = frozenset({"fat12", "fat16", "fat32", "exfat"})
+#: Filesystems whose times are local wall-clock times with no zone, which
+#: Sleuth Kit converts with the process's zone (see ``wall_clock_as_utc``).
+LOCAL_TIME_TYPES = _FAT_TYPES | {"iso9660"}
 
 _APFS_MAGIC = b"NXSB"  # at byte 32 of an APFS container superblock
 _REG = int(pytsk3.TSK_FS_META_TYPE_REG)
@@ -85,10 +90,29 @@ def _decode(raw: bytes | None) -> str:
     return raw.decode("utf-8", "replace") if raw else ""
 
 
-def _time(meta: Any, name: str) -> float | None:
+def wall_clock_as_utc(seconds: int) -> int:
+    """Undo Sleuth Kit's ``mktime`` of a zoneless wall-clock time.
+
+    Sleuth Kit turns a FAT, exFAT or ISO 9660 date and time into seconds
+    with the process's local zone (``mktime``, DST guessed). ``localtime``
+    gives that wall clock back, and ``timegm`` reads it as UTC: the time the
+    device stored, labelled UTC, whatever the examiner's zone, without
+    touching the process's ``TZ``. The same as Sleuth Kit run under
+    ``TZ=UTC``, with one edge case: a stored time that falls in the
+    examiner's own spring-forward gap (02:30 on the night New York's clocks
+    jump to 03:00) does not exist locally, ``mktime`` moves it past the gap,
+    and it reads one DST shift (usually an hour) late. Machines whose zone
+    has no DST (UTC, Asia/Kolkata) are exact.
+    """
+    return calendar.timegm(time.localtime(seconds))
+
+
+def _time(meta: Any, name: str, local: bool) -> float | None:
     seconds = int(getattr(meta, name, 0) or 0)
     if seconds == 0:
         return None  # Sleuth Kit's "no such time" (FAT has no ctime, ...)
+    if local:
+        seconds = wall_clock_as_utc(seconds)
     nano = int(getattr(meta, f"{name}_nano", 0) or 0)
     return seconds + nano / 1e9
 
@@ -206,6 +230,7 @@ class TskFilesystem(Filesystem):
         meta_unalloc = meta is not None and bool(int(meta.flags) & _META_UNALLOC)
         if meta is None:
             return Entry(name, inode, False, deleted=name_unalloc, streams=(("", 0),))
+        local = self.fs_type in LOCAL_TIME_TYPES
         streams: list[tuple[str, int]] = []
         if self.fs_type == "ntfs":
             streams = [(s, size) for s, size, _, _ in ntfs_streams(tsk_file)]
@@ -216,10 +241,10 @@ class TskFilesystem(Filesystem):
             deleted=name_unalloc or meta_unalloc,
             # fls "(realloc)": the name is deleted but its inode is in use again.
             reallocated=name_unalloc and not meta_unalloc,
-            mtime=_time(meta, "mtime"),
-            atime=_time(meta, "atime"),
-            ctime=_time(meta, "ctime"),
-            crtime=_time(meta, "crtime"),
+            mtime=_time(meta, "mtime", local),
+            atime=_time(meta, "atime", local),
+            ctime=_time(meta, "ctime", local),
+            crtime=_time(meta, "crtime", local),
             streams=tuple(streams) or (("", int(meta.size)),),
         )
 
