@@ -119,3 +119,27 @@ def test_a_wall_time_in_the_local_dst_gap_reads_one_hour_late() -> None:
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert done.stdout.split() == ["3600", "0"]
+
+
+def test_the_cli_names_the_zone_in_force_only_when_unset() -> None:
+    """``keep_local_zone_steady`` (called by the CLI, never on import) sets an
+    unset TZ to the zone already in force, and leaves a set one alone."""
+    code = (
+        "import os, time\n"
+        "before = time.localtime(1_700_000_000)\n"
+        "from triage.ingest import keep_local_zone_steady\n"
+        "keep_local_zone_steady()\n"
+        "print(os.environ.get('TZ'), time.localtime(1_700_000_000) == before)"
+    )
+    unset = {k: v for k, v in os.environ.items() if k != "TZ"}
+    for env, expected in (
+        (unset, ":/etc/localtime True"),
+        ({**unset, "TZ": "Asia/Kolkata"}, "Asia/Kolkata True"),
+    ):
+        if env is unset and not Path("/etc/localtime").exists():
+            continue
+        done = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True,
+            check=True,
+        )  # fmt: skip
+        assert done.stdout.strip() == expected

@@ -24,7 +24,7 @@ the same bytes); a path ending in ":stream" reads that NTFS stream.
 
 from __future__ import annotations
 
-import calendar
+import os
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -90,12 +90,12 @@ def _decode(raw: bytes | None) -> str:
     return raw.decode("utf-8", "replace") if raw else ""
 
 
-def wall_clock_as_utc(seconds: int) -> int:
+def wall_clock_as_utc(seconds: int, zone: str | None = None) -> int:
     """Undo Sleuth Kit's ``mktime`` of a zoneless wall-clock time.
 
     Sleuth Kit turns a FAT, exFAT or ISO 9660 date and time into seconds
     with the process's local zone (``mktime``, DST guessed). ``localtime``
-    gives that wall clock back, and ``timegm`` reads it as UTC: the time the
+    gives that wall clock back, read as UTC (``timegm``): the time the
     device stored, labelled UTC, whatever the examiner's zone, without
     touching the process's ``TZ``. The same as Sleuth Kit run under
     ``TZ=UTC``, with one edge case: a stored time that falls in the
@@ -104,15 +104,40 @@ def wall_clock_as_utc(seconds: int) -> int:
     and it reads one DST shift (usually an hour) late. Machines whose zone
     has no DST (UTC, Asia/Kolkata) are exact.
     """
-    return calendar.timegm(time.localtime(seconds))
+    # timegm(localtime(t)) is t plus the local offset in force at t; it is
+    # kept per hour when the whole hour has one offset, and per ``zone`` (the
+    # caller's ``TZ``: a host that changes it gets fresh offsets).
+    key = (zone, seconds // 3600)
+    offset = _OFFSETS.get(key)
+    if offset is None:
+        offset = time.localtime(seconds).tm_gmtoff
+        hour = key[1] * 3600
+        if time.localtime(hour).tm_gmtoff == offset == _offset_at(hour + 3599):
+            if len(_OFFSETS) >= 1 << 16:
+                _OFFSETS.clear()
+            _OFFSETS[key] = offset
+    return seconds + offset
 
 
-def _time(meta: Any, name: str, local: bool) -> float | None:
+_OFFSETS: dict[tuple[str | None, int], int] = {}
+
+
+def _offset_at(seconds: int) -> int:
+    return time.localtime(seconds).tm_gmtoff
+
+
+#: ``_time``'s ``zone`` for a filesystem whose times are UTC already.
+_UTC = object()
+
+
+def _time(meta: Any, name: str, zone: object) -> float | None:
+    """A time of ``meta``; ``zone`` is the process's ``TZ`` for a local-time
+    filesystem (converted, see ``wall_clock_as_utc``), else ``_UTC``."""
     seconds = int(getattr(meta, name, 0) or 0)
     if seconds == 0:
         return None  # Sleuth Kit's "no such time" (FAT has no ctime, ...)
-    if local:
-        seconds = wall_clock_as_utc(seconds)
+    if zone is not _UTC:
+        seconds = wall_clock_as_utc(seconds, zone)  # type: ignore[arg-type]
     nano = int(getattr(meta, f"{name}_nano", 0) or 0)
     return seconds + nano / 1e9
 
@@ -186,9 +211,13 @@ class TskFilesystem(Filesystem):
             listing = iter(self._fs.open_dir(inode=ref))
         except TSK_ERRORS as exc:
             raise FilesystemError(failure(self.handle, exc)) from exc
-        return self._entries(listing, top=ref == self.root)
+        # Looked up once a folder (os.environ is slow to ask per timestamp).
+        zone = os.environ.get("TZ") if self.fs_type in LOCAL_TIME_TYPES else _UTC
+        return self._entries(listing, top=ref == self.root, zone=zone)
 
-    def _entries(self, listing: Iterator[Any], top: bool) -> Iterator[Entry]:
+    def _entries(
+        self, listing: Iterator[Any], top: bool, zone: object
+    ) -> Iterator[Entry]:
         is_fat = self.fs_type in _FAT_TYPES
         while True:
             try:
@@ -201,14 +230,16 @@ class TskFilesystem(Filesystem):
             name = _decode(name_info.name)
             if name in (".", ".."):
                 continue
-            entry = self._entry(tsk_file, name_info, name)
+            entry = self._entry(tsk_file, name_info, name, zone)
             if entry is None:
                 continue
             if top and is_fat and not entry.is_folder and name.endswith(_VOLUME_LABEL):
                 continue  # the volume label: not a file
             yield entry
 
-    def _entry(self, tsk_file: Any, name_info: Any, name: str) -> Entry | None:
+    def _entry(
+        self, tsk_file: Any, name_info: Any, name: str, zone: object
+    ) -> Entry | None:
         """The folder or regular file ``tsk_file`` is, or None for others."""
         meta = tsk_file.info.meta
         inode = int(name_info.meta_addr)
@@ -230,7 +261,6 @@ class TskFilesystem(Filesystem):
         meta_unalloc = meta is not None and bool(int(meta.flags) & _META_UNALLOC)
         if meta is None:
             return Entry(name, inode, False, deleted=name_unalloc, streams=(("", 0),))
-        local = self.fs_type in LOCAL_TIME_TYPES
         streams: list[tuple[str, int]] = []
         if self.fs_type == "ntfs":
             streams = [(s, size) for s, size, _, _ in ntfs_streams(tsk_file)]
@@ -241,10 +271,10 @@ class TskFilesystem(Filesystem):
             deleted=name_unalloc or meta_unalloc,
             # fls "(realloc)": the name is deleted but its inode is in use again.
             reallocated=name_unalloc and not meta_unalloc,
-            mtime=_time(meta, "mtime", local),
-            atime=_time(meta, "atime", local),
-            ctime=_time(meta, "ctime", local),
-            crtime=_time(meta, "crtime", local),
+            mtime=_time(meta, "mtime", zone),
+            atime=_time(meta, "atime", zone),
+            ctime=_time(meta, "ctime", zone),
+            crtime=_time(meta, "crtime", zone),
             streams=tuple(streams) or (("", int(meta.size)),),
         )
 
