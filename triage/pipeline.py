@@ -75,6 +75,7 @@ from triage.records import (
     MediaHash,
     PerceptualHash,
     Skipped,
+    Stage,
 )
 from triage.store import ChunkWrite, Store
 from triage.walking import (
@@ -327,10 +328,9 @@ def _hash_item(
         out.bytes_read += counted.total
         if decodable:
             out.skipped.append(
-                Skipped(
-                    record.device_id,
-                    where,
-                    "hash",
+                Skipped.at_file(
+                    record,
+                    Stage.HASH,
                     f"image of {record.size} bytes is larger than the decode "
                     f"limit ({params.max_decode_bytes}); MD5/SHA-1 only",
                 )
@@ -346,10 +346,9 @@ def _hash_item(
         damaged = [u for u in unreadable if u.kind == DAMAGED]
         out.skipped.extend(unreadable_records(record.device_id, damaged))
         out.skipped.append(
-            Skipped(
-                record.device_id,
-                where,
-                "unreadable",  # its own stage: a decode error may follow
+            Skipped.at_file(
+                record,
+                Stage.UNREADABLE,  # its own stage: a decode error may follow
                 "its bytes include what the image cannot give ("
                 + ", ".join(map(str, unreadable))
                 + "), which reads as zeros: hashed as read",
@@ -379,7 +378,7 @@ def _hash_item(
         _remember_perceptual(md5, cached)
     out.local[md5] = cached
     if isinstance(cached, str):
-        out.skipped.append(Skipped(record.device_id, where, "hash", cached))
+        out.skipped.append(Skipped.at_file(record, Stage.HASH, cached))
         out.media.append(MediaItem(record, MediaHash(record.address, md5, sha1)))
         return
     hashes, width, height = cached
@@ -483,9 +482,7 @@ def process_chunk(
         try:
             _hash_item(handle, item, matcher, params, out)
         except (MediaError, EvidenceError, OSError) as exc:
-            out.skipped.append(
-                Skipped(chunk.device_id, item.display_path, "hash", _reason(exc))
-            )
+            out.skipped.append(Skipped.at_file(item, Stage.HASH, _reason(exc)))
     out.skipped.extend(handle.damage_skips())  # carving, file headers
     items = [(m.record.display_path, m.hashes) for m in out.media]
     out.matches = _match_batch(matcher, chunk.device_id, items, out.skipped)
@@ -507,11 +504,13 @@ def _carve_ranges(handle: Any, chunk: Chunk) -> Iterator[FileRecord | Skipped]:
         try:
             yield from carve(handle, chunk.partition, offset, length, reach=extra)
         except (EvidenceError, OSError) as exc:
-            yield Skipped(
-                chunk.device_id,
-                f"p{chunk.partition.index}:unallocated@{offset}+{length}",
-                "carve",
+            yield Skipped.at_partition(
+                chunk.partition,
+                Stage.CARVE,
                 _reason(exc),
+                inner="unallocated",
+                start=offset,
+                end=offset + length,
             )
 
 
@@ -531,7 +530,7 @@ def _match_batch(
             (where for where, h in items if h.md5 in conflict or h.sha1 in conflict),
             "?",
         )
-        skipped.append(Skipped(device_id, owner, "match", conflict))
+        skipped.append(Skipped.at_path(device_id, owner, Stage.MATCH, conflict))
     del matcher.conflicts[before:]
     return [m for per_item in found for m in per_item]
 

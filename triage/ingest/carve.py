@@ -34,7 +34,7 @@ from triage.errors import EvidenceError, FilesystemError
 from triage.ingest.carvers import CARVERS, MAX_ITEM, CarveFormat
 from triage.ingest.evidence import DeviceHandle
 from triage.ingest.filesystems import free_space_types, open_filesystem
-from triage.records import FileRecord, Partition, Skipped, Source
+from triage.records import FileRecord, Partition, Skipped, Source, Stage
 
 __all__ = [
     "BLOCK",
@@ -303,11 +303,12 @@ def carve_partition(
     try:
         runs = list(unallocated_runs(handle, partition))
     except FilesystemError as exc:
-        yield Skipped(
-            device_id=partition.device_id,
-            where=f"partition {partition.index} @ {partition.offset}",
-            stage="carve",
-            reason=str(exc).split(": ", 2)[-1],
+        yield Skipped.at_volume(
+            partition.device_id,
+            partition.index,
+            partition.offset,
+            Stage.CARVE,
+            str(exc).split(": ", 2)[-1],
         )
         return
     for offset, length in runs:
@@ -317,9 +318,6 @@ def carve_partition(
 def _unreadable(
     partition: Partition, at: int, what: str, exc: BaseException
 ) -> Skipped:
-    return Skipped(
-        device_id=partition.device_id,
-        where=f"p{partition.index} @ {at}",
-        stage="carve",
-        reason=f"device unreadable, {what}: {exc}",
+    return Skipped.at_position(
+        partition, at, Stage.CARVE, f"device unreadable, {what}: {exc}"
     )

@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 from triage.errors import EvidenceError
 from triage.ingest.containers import CONTAINERS, HEAD_BYTES, Container, Reader
 from triage.ingest.containers.base import clean_error, is_later_segment, split_names
-from triage.records import Device, Skipped
+from triage.records import Device, Skipped, Stage
 
 __all__ = [
     "CONTAINERS",
@@ -341,10 +341,10 @@ def unreadable_records(device_id: str, ranges: Sequence[Unreadable]) -> list[Ski
     """One ``Skipped`` per range: stage ``evidence`` for a damaged chunk,
     ``acquisition`` for a gap, location ``bytes A-B``."""
     return [
-        Skipped(device_id, f"bytes {u.start}-{u.end - 1}", "evidence", DAMAGE_REASON)
+        Skipped.at_bytes(device_id, u.start, u.end, Stage.EVIDENCE, DAMAGE_REASON)
         if u.kind == DAMAGED
-        else Skipped(
-            device_id, f"bytes {u.start}-{u.end - 1}", "acquisition", UNACQUIRED_REASON
+        else Skipped.at_bytes(
+            device_id, u.start, u.end, Stage.ACQUISITION, UNACQUIRED_REASON
         )
         for u in ranges
     ]

@@ -20,7 +20,7 @@ from triage.errors import FilesystemError
 from triage.ingest.evidence import DeviceHandle
 from triage.ingest.filesystems import base, cached_filesystem, open_filesystem
 from triage.ingest.filesystems.base import ORPHAN_DIR
-from triage.records import FileRecord, Partition, Skipped
+from triage.records import FileRecord, Partition, Skipped, Stage
 
 __all__ = ["ORPHAN_DIR", "SYSTEM_FOLDERS", "iter_entries", "listing_damage"]
 
@@ -57,9 +57,7 @@ def iter_entries(
     try:
         fs = open_filesystem(handle, partition.offset)
     except FilesystemError as exc:
-        yield Skipped(
-            handle.device.device_id, f"partition {partition.index}", "ingest", str(exc)
-        )
+        yield Skipped.at_filesystem(partition, Stage.INGEST, str(exc))
         return
     yield from fs.iter_entries(partition, defer=defer)
 

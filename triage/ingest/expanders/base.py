@@ -49,7 +49,7 @@ from typing import IO, Any, Protocol
 
 from triage.errors import ArchiveError
 from triage.ingest.media import ARCHIVE, SIGNATURES, SNIFF_BYTES, identify, is_media
-from triage.records import FileRecord, Skipped, Source
+from triage.records import FileRecord, Skipped, Source, Stage
 from triage.registry import Registry
 
 GIB = 1 << 30
@@ -103,14 +103,13 @@ class Budget:
         self.size = limits.max_total_size
 
 
-def member_where(record: FileRecord, *inner: str) -> str:
-    return "!".join((record.display_path, *inner))
+def member_where(record: FileRecord, *inner: str) -> str | None:
+    """The place inside ``record`` a problem is at (None: the archive itself)."""
+    return "!".join(inner) if inner else None
 
 
-def skip(record: FileRecord, where: str, reason: str) -> Skipped:
-    return Skipped(
-        device_id=record.device_id, where=where, stage="ingest", reason=reason
-    )
+def skip(record: FileRecord, where: str | None, reason: str) -> Skipped:
+    return Skipped.at_file(record, Stage.INGEST, reason, member=where)
 
 
 class Stream(Protocol):

@@ -96,7 +96,7 @@ def one_member(
             return
         if len(member.archive_path) >= limits.max_depth:
             yield skip(
-                member,
+                record,
                 where,
                 f"archive nested deeper than {limits.max_depth} levels; not expanded",
             )
@@ -104,7 +104,7 @@ def one_member(
         try:
             spool = spill(reader, limits, header)
         except ZIP_ERRORS + (ArchiveError,) as exc:
-            yield skip(member, where, f"nested archive unreadable: {exc}")
+            yield skip(record, where, f"nested archive unreadable: {exc}")
             return
     with spool:
         yield from walk(spool, member, limits, budget)

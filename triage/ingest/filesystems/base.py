@@ -32,7 +32,7 @@ from typing import Any, ClassVar
 
 from triage.errors import FilesystemError
 from triage.ingest.evidence import DeviceHandle, damage_records
-from triage.records import FileRecord, Partition, Skipped, Source
+from triage.records import FileRecord, Partition, Skipped, Source, Stage
 from triage.registry import Registry
 
 #: Where a walk puts files the filesystem no longer links to any folder
@@ -109,9 +109,7 @@ def record_where(handle: DeviceHandle, record: FileRecord) -> str:
 
 
 def _skip(partition: Partition, where: str, reason: str) -> Skipped:
-    return Skipped(
-        partition.device_id, f"partition {partition.index}:{where}", "ingest", reason
-    )
+    return Skipped.at_filesystem(partition, Stage.INGEST, reason, inner=where)
 
 
 class Filesystem(ABC):

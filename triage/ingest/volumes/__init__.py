@@ -27,7 +27,7 @@ from triage.ingest.volumes import (
     tsk,  # noqa: F401  (registers gpt, mbr, ...)
 )
 from triage.ingest.volumes.base import VOLUME_SYSTEMS, Slot, VolumeSystem
-from triage.records import Partition, Skipped
+from triage.records import Partition, Skipped, Stage
 
 __all__ = ["VOLUME_SYSTEMS", "Slot", "VolumeSystem", "iter_partitions"]
 
@@ -71,13 +71,13 @@ def iter_partitions(handle: DeviceHandle) -> Iterator[Partition | Skipped]:
         except FilesystemError as exc:
             if system.bare:
                 raise
-            desc = slot.description
-            yield Skipped(
-                device_id=dev.device_id,
-                where=f"partition {slot.index} @ {slot.offset}"
-                + (f" ({desc})" if desc else ""),
-                stage="volume",
-                reason=str(exc).split(": ", 1)[-1],
+            yield Skipped.at_volume(
+                dev.device_id,
+                slot.index,
+                slot.offset,
+                Stage.VOLUME,
+                str(exc).split(": ", 1)[-1],
+                description=slot.description,
             )
             # Still a region of the device: carving can search it whole.
             yield Partition(**common)  # type: ignore[arg-type]
