@@ -56,6 +56,7 @@ from urllib.parse import quote
 
 from triage.errors import HashSetError
 from triage.hashmatch.hashset import COLUMNS, HashEntry, HashSet, normalise_hex
+from triage.hashmatch.signals import SIGNALS, Signal
 
 SNIFF_BYTES = 1 << 16
 
@@ -229,15 +230,19 @@ def _hashes(lines: _Lines, number: int, pairs: Iterable[tuple[str, str]]):
 
 # --- CSV ----------------------------------------------------------------------
 
+
+def _signal_aliases(names: Callable[[Signal], Iterable[str]]) -> dict[str, str]:
+    """Lowercase spelling -> hash column, for every registered signal."""
+    return {
+        spelling.lower(): signal.name
+        for signal in SIGNALS.values()
+        if signal.name in COLUMNS
+        for spelling in names(signal)
+    }
+
+
 _CSV_ALIASES = {
-    "md5": "md5",
-    "sha1": "sha1",
-    "sha-1": "sha1",
-    "sha_1": "sha1",
-    "pdq": "pdq",
-    "phash": "phash",
-    "p-hash": "phash",
-    "dhash": "dhash",
+    **_signal_aliases(lambda s: (s.name, s.csv_column, *s.csv_aliases)),
     "category": "category",
     "cat": "category",
     "name": "name",
@@ -560,14 +565,12 @@ class _JsonStream:
             return line, obj
 
 
-_VICS_ALT = {
-    "pdq": "pdq",
-    "phash": "phash",
-    "md5": "md5",
-    "sha1": "sha1",
-    "sha-1": "sha1",
-    "dhash": "dhash",
-}
+#: ``AlternativeHashes`` names taken (others, such as PhotoDNA, are counted).
+_VICS_ALT = _signal_aliases(lambda s: (s.name, s.vics_name, *s.vics_aliases))
+#: Exact digests VICS carries as fields of a media object (``MD5``, ``SHA1``).
+_VICS_FIELDS = tuple(
+    (s.vics_name, s.name) for s in SIGNALS.values() if s.is_exact and s.vics_name
+)
 
 
 def _ci(obj: dict[str, Any], key: str) -> Any:
@@ -596,7 +599,7 @@ def _vics_media(media: Any, number: int, path: Path, lines: _Lines) -> HashEntry
     if isinstance(files, list):
         holders.extend(f for f in files if isinstance(f, dict))
     for holder in holders:
-        for key, column in (("MD5", "md5"), ("SHA1", "sha1")):
+        for key, column in _VICS_FIELDS:
             value = _ci(holder, key)
             if isinstance(value, str) and value.strip():
                 pairs.append((column, value))

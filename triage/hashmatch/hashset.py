@@ -47,7 +47,7 @@ import numpy as np
 import numpy.typing as npt
 
 from triage.errors import HashSetError
-from triage.hashmatch.algorithms import ALGORITHMS
+from triage.hashmatch.signals import SIGNALS, get_signal
 
 FORMAT_NAME = "triage-hashset"
 FORMAT_VERSION = 1
@@ -55,10 +55,12 @@ MAGIC = b"TRIAGEHS"
 _PREFIX = struct.Struct("<8sIIQ")
 _ALIGN = 64
 
-#: The hash columns a set file can hold (every registered algorithm) and their
-#: width in bytes. A column with no hashes is not written, so registering a new
-#: algorithm changes neither old files nor their digests.
-COLUMNS: dict[str, int] = {a.name: a.bits // 8 for a in ALGORITHMS.values()}
+#: The hash columns a set file can hold (every registered fixed-width signal)
+#: and their width in bytes. A column with no hashes is not written, so
+#: registering a new signal changes neither old files nor their digests.
+COLUMNS: dict[str, int] = {
+    s.name: s.width for s in SIGNALS.values() if s.width is not None
+}
 _HEX = {c: re.compile(f"[0-9a-f]{{{2 * w}}}") for c, w in COLUMNS.items()}
 KINDS = ("known-bad", "known-good")
 SCHEMES = ("caid", "vics", "nsrl", "local")
@@ -92,7 +94,7 @@ def normalise_hex(column: str, value: str) -> str:
     """
     text = value.strip().lower()
     if _HEX[column].fullmatch(text) is None:
-        return ALGORITHMS[column].normalise(value)  # raises, naming the problem
+        return get_signal(column).normalise(value)  # raises, naming the problem
     return text
 
 

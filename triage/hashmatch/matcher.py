@@ -36,12 +36,15 @@ import numpy as np
 import numpy.typing as npt
 
 from triage.errors import HashSetError
-from triage.hashmatch.algorithms import ALGORITHMS, get_algorithm
 from triage.hashmatch.hashset import COLUMNS, HashSet
 from triage.hashmatch.index import HammingIndex
+from triage.hashmatch.signals import (
+    exact_signals,
+    get_signal,
+    perceptual_signals,
+)
 from triage.records import Match, MediaHash, PerceptualHash
 
-EXACT_ALGORITHMS = ("sha1", "md5")  # preference order when both match
 _VARIANT_ORIGINAL = "original"
 
 
@@ -104,12 +107,10 @@ class Matcher:
         if len(set(digests)) != len(digests):
             twice = sorted({s.name for s in self.sets if digests.count(s.digest) > 1})
             raise HashSetError(f"the same hash set is given twice: {', '.join(twice)}")
-        self.thresholds = {
-            a.name: a.default_threshold for a in ALGORITHMS.values() if a.is_perceptual
-        }
+        self.thresholds = {s.name: s.threshold for s in perceptual_signals()}
         for name, value in (thresholds or {}).items():
-            algorithm = get_algorithm(name)
-            if not algorithm.is_perceptual or not 0 <= value <= algorithm.bits:
+            algorithm = get_signal(name)
+            if not algorithm.is_perceptual or not 0 <= value <= (algorithm.bits or 0):
                 raise HashSetError(
                     f"threshold {value} for {name}: must be a perceptual "
                     f"algorithm and 0..{algorithm.bits}"
@@ -118,7 +119,7 @@ class Matcher:
         self.threads = threads
         self.conflicts: list[str] = []
         self._exact = [
-            {c: _ExactColumn(*s.table(c), len(s)) for c in EXACT_ALGORITHMS}
+            {e.name: _ExactColumn(*s.table(e.name), len(s)) for e in exact_signals()}
             for s in self.sets
         ]
         self._perceptual: dict[str, _Perceptual | None] = {}
@@ -253,7 +254,7 @@ class Matcher:
         skip = [set(keys) for keys in exclude] or [set() for _ in items]
         order = {name: i for i, name in enumerate(self.thresholds)}
         for algorithm in self.thresholds:
-            spec = ALGORITHMS[algorithm]
+            spec = get_signal(algorithm)
             owners: list[tuple[int, PerceptualHash]] = []
             raw: list[bytes] = []
             for item_index, (_, hashes) in enumerate(items):
@@ -267,7 +268,7 @@ class Matcher:
             built = self._index(algorithm)
             if built is None:
                 continue
-            width = spec.bits // 8
+            width = COLUMNS[algorithm]
             if any(len(r) != width for r in raw):
                 raise ValueError(f"a {algorithm} value is not {width} bytes")
             queries = np.frombuffer(b"".join(raw), dtype=np.uint8).reshape(-1, width)
