@@ -111,7 +111,7 @@ def _run(store: Store) -> int:
 
 def test_new_database_has_schema_version_wal_and_foreign_keys(tmp_path: Path) -> None:
     with Store(tmp_path / "c.db") as s:
-        assert s.schema_version() == SCHEMA_VERSION == 2
+        assert s.schema_version() == SCHEMA_VERSION == 3
         assert s.execute("PRAGMA journal_mode")[0][0] == "wal"
         assert s.execute("PRAGMA foreign_keys")[0][0] == 1
         tables = {r[0] for r in s.execute("SELECT name FROM sqlite_master")}
@@ -129,13 +129,29 @@ def test_reopen_keeps_data(tmp_path: Path) -> None:
         assert row.case_id == "C"
 
 
-def _make_version_1(path: Path) -> int:
-    with Store(path) as s:  # a version-1 database: no runs.pid
+def _make_version_2(path: Path, version: str = "2") -> int:
+    """A version-2 database: media.sha1, no digests table."""
+    with Store(path) as s:
         s.register_device(DEV, "C")
         run = _run(s)
+        s.write_chunk(_chunk(run))
+    db = sqlite3.connect(path)
+    db.execute("ALTER TABLE media ADD COLUMN sha1 TEXT")
+    db.execute(
+        "UPDATE media SET sha1 = (SELECT value FROM digests d WHERE d.algorithm = "
+        "'sha1' AND d.device_id = media.device_id AND d.address = media.address)"
+    )
+    db.execute("DROP TABLE digests")
+    db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (version,))
+    db.commit()
+    db.close()
+    return run
+
+
+def _make_version_1(path: Path) -> int:
+    run = _make_version_2(path, "1")  # a version-1 database: no runs.pid either
     db = sqlite3.connect(path)
     db.execute("ALTER TABLE runs DROP COLUMN pid")
-    db.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     db.commit()
     db.close()
     return run
@@ -145,7 +161,7 @@ def test_version_1_database_is_migrated_in_place(tmp_path: Path) -> None:
     path = tmp_path / "c.db"
     run = _make_version_1(path)
     with Store(path) as s:
-        assert s.schema_version() == 2
+        assert s.schema_version() == 3
         (got,) = s.runs("dev1")
         assert got["run_id"] == run and got["pid"] is None  # kept, now with pid
         assert s.device("dev1") is not None
@@ -173,7 +189,24 @@ def test_read_only_reads_a_version_1_database_without_changing_it(
             s.set_case(Case("C", "lives-with"))
     assert _state(path) == before
     with Store(path) as s:  # a writer still migrates it
+        assert s.schema_version() == 3
+
+
+def test_version_2_digest_columns_move_to_the_digests_table(tmp_path: Path) -> None:
+    path = tmp_path / "c.db"
+    run = _make_version_2(path)
+    written = {rec.address: hashes for rec, hashes, _ in _chunk(run).media}
+    before = _state(path)
+    with Store(path, read_only=True) as s:  # read as version 3, file unchanged
         assert s.schema_version() == 2
+        assert {m.record.address: m.hashes for m in s.media("dev1")} == written
+    assert _state(path) == before
+    with Store(path) as s:
+        assert s.schema_version() == 3
+        assert {m.record.address: m.hashes for m in s.media("dev1")} == written
+        columns = {r["name"] for r in s.execute("PRAGMA table_info(media)")}
+        assert "md5" in columns and "sha1" not in columns
+        assert len(s.execute("SELECT * FROM digests")) == 6  # md5, sha1 of 3
 
 
 def test_every_migration_has_a_read_only_view() -> None:
@@ -191,10 +224,10 @@ def test_read_only_refuses_missing_empty_and_newer(tmp_path: Path) -> None:
     with Store(tmp_path / "new.db"):
         pass
     db = sqlite3.connect(tmp_path / "new.db")
-    db.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+    db.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
     db.commit()
     db.close()
-    with pytest.raises(StoreError, match="schema version 3"):
+    with pytest.raises(StoreError, match="schema version 4"):
         Store(tmp_path / "new.db", read_only=True)
 
 
@@ -273,7 +306,7 @@ def test_a_reused_pid_is_not_taken_for_the_scan(store: Store) -> None:
     assert [r["status"] for r in store.runs("dev1")] == ["interrupted", "running"]
 
 
-@pytest.mark.parametrize("version", [0, 3, 99])
+@pytest.mark.parametrize("version", [0, 4, 99])
 def test_other_schema_version_is_refused(tmp_path: Path, version: int) -> None:
     path = tmp_path / "c.db"
     Store(path).close()

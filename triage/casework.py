@@ -335,7 +335,7 @@ def _matched_media(store: Store, device_id: str, evidence: str) -> list[MatchedM
     rows: dict[str, Any] = {}
     for r in store.execute(
         "SELECT x.*, m.display_path, m.path, m.deleted, m.source, "
-        "m.archive_path, m.size, m.md5, m.sha1, m.carve_offset, m.media_type, "
+        "m.archive_path, m.size, m.carve_offset, m.media_type, "
         "m.partition_index, m.partition_offset, m.inode, m.orphan, m.mtime, "
         "m.atime, m.ctime, m.crtime "
         "FROM matches x LEFT JOIN media m ON m.device_id = x.device_id "
@@ -346,6 +346,7 @@ def _matched_media(store: Store, device_id: str, evidence: str) -> list[MatchedM
         addr = r["address"]
         rows.setdefault(addr, r)
         by_address.setdefault(addr, []).append(_device_match(r))
+    digests = store.digests(device_id, by_address)
     out = []
     for addr, ms in by_address.items():
         r = rows[addr]
@@ -358,8 +359,7 @@ def _matched_media(store: Store, device_id: str, evidence: str) -> list[MatchedM
                 address=addr,
                 path=ms[0].path,
                 size=r["size"],
-                md5=r["md5"],
-                sha1=r["sha1"],
+                digests=tuple(digests[addr]),
                 deleted=bool(r["deleted"]),
                 carved=r["source"] == Source.CARVED,
                 archive=r["source"] == Source.ARCHIVE,

@@ -40,7 +40,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -53,7 +53,7 @@ from triage.errors import (
     UsageError,
 )
 from triage.hashmatch.decode import DecodeError
-from triage.hashmatch.hashing import digest_stream, perceptual_hashes
+from triage.hashmatch.hashing import exact_digests, perceptual_hashes
 from triage.hashmatch.hashset import HashSet
 from triage.hashmatch.kernels import one_blas_thread
 from triage.hashmatch.matcher import Matcher
@@ -318,12 +318,12 @@ def _hash_item(
     if decodable and record.size <= params.max_decode_bytes:
         data: bytes | None = read_record(handle, record)
         assert data is not None
-        md5, sha1 = digest_stream([data])
+        digests = exact_digests([data])
         out.bytes_read += len(data)
     else:
         data = None
         counted = _Counted(iter_chunks(handle, record))
-        md5, sha1 = digest_stream(counted)
+        digests = exact_digests(counted)
         out.bytes_read += counted.total
         if decodable:
             out.skipped.append(
@@ -355,12 +355,14 @@ def _hash_item(
                 + "), which reads as zeros: hashed as read",
             )
         )
-    if matcher.is_known_good(md5, sha1):
+    plain = MediaHash(record.address, digests=digests)
+    md5 = plain.md5  # the content key of the perceptual cache
+    if matcher.is_known_good(digests):
         # Known-good (e.g. NSRL) content: never decoded, never a hit.
-        out.media.append(MediaItem(record, MediaHash(record.address, md5, sha1), True))
+        out.media.append(MediaItem(record, plain, True))
         return
     if data is None:
-        out.media.append(MediaItem(record, MediaHash(record.address, md5, sha1)))
+        out.media.append(MediaItem(record, plain))
         return
     cached = out.local.get(md5) or _cached_perceptual(md5)
     if cached is None:
@@ -380,11 +382,11 @@ def _hash_item(
     out.local[md5] = cached
     if isinstance(cached, str):
         out.skipped.append(Skipped(record.device_id, where, "hash", cached))
-        out.media.append(MediaItem(record, MediaHash(record.address, md5, sha1)))
+        out.media.append(MediaItem(record, plain))
         return
     hashes, width, height = cached
     out.media.append(
-        MediaItem(record, MediaHash(record.address, md5, sha1, hashes, width, height))
+        MediaItem(record, replace(plain, perceptual=hashes, width=width, height=height))
     )
 
 
@@ -528,7 +530,7 @@ def _match_batch(
     found = matcher.match_many([hashes for _, hashes in items])
     for conflict in matcher.conflicts[before:]:
         owner = next(
-            (where for where, h in items if h.md5 in conflict or h.sha1 in conflict),
+            (where for where, h in items if any(v in conflict for _, v in h.digests)),
             "?",
         )
         skipped.append(Skipped(device_id, owner, "match", conflict))
@@ -549,7 +551,7 @@ def rematch_chunk(
     needs_reading = any(
         was_known_good
         and not hashes.perceptual
-        and not matcher.is_known_good(hashes.md5, hashes.sha1)
+        and not matcher.is_known_good(hashes.digests)
         for hashes, was_known_good in media
     )  # excluded as known-good before, never decoded: the chunk must be re-read
     conflicts: list[Skipped] = []

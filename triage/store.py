@@ -4,7 +4,8 @@ Only the scan driver (``triage.pipeline``) writes during a scan; the queue and
 report read. SQLite in WAL mode, so readers never block the writer, with
 foreign keys on. The schema is versioned in ``meta`` (``schema_version``); a
 database of an older version is migrated in place when opened for writing
-(version 1 -> 2: ``runs.pid`` added), in one transaction; a newer one, or one
+(version 1 -> 2: ``runs.pid`` added; 2 -> 3: ``media.sha1`` moved into
+``digests``), in one transaction; a newer one, or one
 no migration exists for, is refused with a ``StoreError`` that says which
 version it has and which this ``triage`` reads.
 
@@ -19,11 +20,11 @@ hashes, matches, skips and the ``chunks`` row that says it is done), with
 ``INSERT OR REPLACE`` on natural keys, so a scan killed at any point and run
 again never loses or duplicates a row.
 
-Schema (version 2). Times are POSIX seconds (REAL) unless named ``*_at``,
+Schema (version 3). Times are POSIX seconds (REAL) unless named ``*_at``,
 which are ISO-8601 UTC text. JSON columns hold JSON text.
 
 ``meta(key PK, value)``
-    ``schema_version`` = "2", ``created_at``, ``created_by`` (tool version).
+    ``schema_version`` = "3", ``created_at``, ``created_by`` (tool version).
 
 ``cases(case_id PK, access_to_children NOT NULL DEFAULT 'unknown', risk_band,
 note, updated_at)``
@@ -62,7 +63,7 @@ PK(device_id, chunk_key))``
 
 ``media(device_id, address, path, partition_index, inode, size, source,
 deleted, orphan, archive_path JSON, carve_offset, media_type, mtime, atime,
-ctime, crtime, md5, sha1, width, height, display_path, chunk_key, known_good,
+ctime, crtime, md5, width, height, display_path, chunk_key, known_good,
 decoded, partition_offset, PK(device_id, address))``
     One row per media item (image/video, by content signature, not by name),
     including deleted files, archive members and carved items. ``address`` is
@@ -71,6 +72,13 @@ decoded, partition_offset, PK(device_id, address))``
     ``perceptual``); 0 with ``known_good`` = 0 means decoding failed and a
     ``skipped`` row says why. ``partition_offset`` (bytes from the start of
     the device) lets a reader re-open the item without the volume system.
+    ``md5`` is the content key (indexed): identical content is decoded once
+    and carved copies are tied to listed files by it.
+
+``digests(device_id, address, algorithm, value, PK(device_id, address,
+algorithm))``
+    Exact digests (hex) of media rows, one row per exact signal computed
+    (``md5``, ``sha1``, ...): a new exact signal needs no new column.
 
 ``perceptual(device_id, address, algorithm, variant, value, quality,
 PK(device_id, address, algorithm, variant))``
@@ -105,6 +113,7 @@ from typing import Any
 
 from triage import __version__
 from triage.errors import DeviceBusy, StoreError
+from triage.hashmatch.signals import exact_signals
 from triage.records import (
     Case,
     Device,
@@ -116,16 +125,32 @@ from triage.records import (
     Source,
 )
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+# Version 2 kept an item's MD5 and SHA-1 in media columns.
+_V2_DIGESTS = (
+    "SELECT device_id, address, 'md5' AS algorithm, md5 AS value "
+    "FROM main.media WHERE md5 IS NOT NULL UNION ALL "
+    "SELECT device_id, address, 'sha1', sha1 FROM main.media WHERE sha1 IS NOT NULL"
+)
 #: How to bring an older database up to the next version, in place.
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: ("ALTER TABLE runs ADD COLUMN pid INTEGER",),  # 1 -> 2
+    2: (  # 2 -> 3: exact digests move to their own table (md5 stays the key)
+        "CREATE TABLE digests (device_id TEXT NOT NULL, address TEXT NOT NULL, "
+        "algorithm TEXT NOT NULL, value TEXT NOT NULL, "
+        "PRIMARY KEY (device_id, address, algorithm), "
+        "FOREIGN KEY (device_id, address) REFERENCES media(device_id, address) "
+        "ON DELETE CASCADE)",
+        f"INSERT INTO digests(device_id, address, algorithm, value) {_V2_DIGESTS}",
+        "ALTER TABLE media DROP COLUMN sha1",
+    ),
 }
 #: How a read-only reader sees an older database as the next version without
 #: changing it: TEMP views, which shadow the main tables on that connection
 #: only. One entry per migration (a test checks).
 _READ_AS_NEXT: dict[int, tuple[str, ...]] = {
     1: ("CREATE TEMP VIEW runs AS SELECT *, NULL AS pid FROM main.runs",),
+    2: (f"CREATE TEMP VIEW digests AS {_V2_DIGESTS}",),
 }
 
 DEVICE_STATUSES: tuple[str, ...] = (
@@ -215,7 +240,6 @@ CREATE TABLE media (
     ctime REAL,
     crtime REAL,
     md5 TEXT,
-    sha1 TEXT,
     width INTEGER,
     height INTEGER,
     display_path TEXT,
@@ -227,6 +251,15 @@ CREATE TABLE media (
 );
 CREATE INDEX media_md5 ON media(md5);
 CREATE INDEX media_chunk ON media(device_id, chunk_key);
+CREATE TABLE digests (
+    device_id TEXT NOT NULL,
+    address TEXT NOT NULL,
+    algorithm TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (device_id, address, algorithm),
+    FOREIGN KEY (device_id, address) REFERENCES media(device_id, address)
+        ON DELETE CASCADE
+);
 CREATE TABLE perceptual (
     device_id TEXT NOT NULL,
     address TEXT NOT NULL,
@@ -856,10 +889,10 @@ class Store:
             self._db.executemany(
                 "INSERT OR REPLACE INTO media(device_id, address, path, "
                 "partition_index, inode, size, source, deleted, orphan, archive_path,"
-                " carve_offset, media_type, mtime, atime, ctime, crtime, md5, sha1, "
+                " carve_offset, media_type, mtime, atime, ctime, crtime, md5, "
                 "width, height, display_path, chunk_key, known_good, decoded, "
                 "partition_offset) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-                "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         dev,
@@ -878,8 +911,7 @@ class Store:
                         rec.atime,
                         rec.ctime,
                         rec.crtime,
-                        mh.md5,
-                        mh.sha1,
+                        mh.md5 or None,
                         mh.width,
                         mh.height,
                         rec.display_path,
@@ -895,6 +927,18 @@ class Store:
             # Replace, never merge: a re-run of the chunk is the whole truth.
             self._db.executemany(
                 "DELETE FROM perceptual WHERE device_id = ? AND address = ?", addresses
+            )
+            self._db.executemany(
+                "DELETE FROM digests WHERE device_id = ? AND address = ?", addresses
+            )
+            self._db.executemany(
+                "INSERT INTO digests(device_id, address, algorithm, value) "
+                "VALUES (?, ?, ?, ?)",
+                [
+                    (dev, mh.address, name, value)
+                    for _, mh, _ in chunk.media
+                    for name, value in mh.digests
+                ],
             )
             self._db.executemany(
                 "INSERT OR REPLACE INTO perceptual(device_id, address, algorithm, "
@@ -960,6 +1004,7 @@ class Store:
         exact known-good match now covers is marked ``known_good``.
         """
         names = sorted(set(set_names))
+        exact = [signal.name for signal in exact_signals()]
         with self._transaction():
             placeholders = ",".join("?" * len(names))
             if names:
@@ -975,9 +1020,10 @@ class Store:
             self._db.execute(
                 "UPDATE media SET known_good = EXISTS (SELECT 1 FROM matches m "
                 "  WHERE m.device_id = media.device_id AND m.address = media.address"
-                "  AND m.known_good = 1 AND m.algorithm IN ('md5', 'sha1')) "
+                "  AND m.known_good = 1 AND m.algorithm IN "
+                f"  ({','.join('?' * len(exact))})) "
                 "WHERE device_id = ? AND chunk_key = ?",
-                (device_id, chunk_key),
+                (*exact, device_id, chunk_key),
             )
             self._db.execute(
                 "UPDATE chunks SET run_id = ?, sets_key = ?, done_at = ? "
@@ -1058,6 +1104,7 @@ class Store:
             by_address[p["address"]].append(
                 PerceptualHash(p["algorithm"], p["value"], p["variant"], p["quality"])
             )
+        digests = self.digests(device_id, by_address)
         device = self._db.execute(
             "SELECT evidence FROM devices WHERE device_id = ?", (device_id,)
         ).fetchone()
@@ -1065,16 +1112,33 @@ class Store:
         for r in rows:
             record = record_from_row(r, device_id, device["evidence"])
             hashes = MediaHash(
-                address=r["address"],
-                md5=r["md5"],
-                sha1=r["sha1"],
+                r["address"],
+                r["md5"],
                 perceptual=tuple(by_address[r["address"]]),
                 width=r["width"],
                 height=r["height"],
+                digests=digests[r["address"]],
             )
             out.append(
                 StoredMedia(record, hashes, bool(r["known_good"]), bool(r["decoded"]))
             )
+        return out
+
+    def digests(
+        self, device_id: str, addresses: Iterable[str]
+    ) -> dict[str, list[tuple[str, str]]]:
+        """Exact digests ``(algorithm, hex)`` of the media at ``addresses``."""
+        wanted = list(addresses)
+        out: dict[str, list[tuple[str, str]]] = {a: [] for a in wanted}
+        for start in range(0, len(wanted), 500):
+            batch = wanted[start : start + 500]
+            for d in self._db.execute(
+                "SELECT address, algorithm, value FROM digests WHERE device_id = ? "
+                f"AND address IN ({','.join('?' * len(batch))}) "
+                "ORDER BY address, algorithm",
+                (device_id, *batch),
+            ):
+                out[d["address"]].append((d["algorithm"], d["value"]))
         return out
 
     def matches(self, device_id: str) -> list[Match]:

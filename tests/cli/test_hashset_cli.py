@@ -148,7 +148,7 @@ def test_import_nsrl_is_known_good_and_format_choice(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.stderr
     hs = HashSet.load(out)
     assert hs.kind == "known-good" and hs.name == "NSRLFile"
-    assert Matcher([hs]).is_known_good(md5, sha1)
+    assert Matcher([hs]).is_known_good({"md5": md5, "sha1": sha1})
     wrong = _run(
         "hashset",
         "import",

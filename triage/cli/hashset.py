@@ -127,7 +127,7 @@ def _hash_reference(path: Path, entry_id: str) -> tuple[list[tuple[str, str]], s
         media = hash_media(entry_id, data, media_type, where=str(path), dihedral=False)
     except UndecodableMediaError as exc:
         raise MediaError(f"cannot decode {media_type}: {exc.reason}") from exc
-    pairs = [("md5", media.md5), ("sha1", media.sha1)]
+    pairs = [(name, value) for name, value in media.digests if name in COLUMNS]
     notes = []
     for h in media.perceptual:
         if h.algorithm not in COLUMNS or h.variant not in ("original", "trimmed"):

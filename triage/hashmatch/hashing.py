@@ -21,7 +21,7 @@ decoded); perceptual hashes come from ``perceptual_hashes``, which decodes via
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from PIL import Image
@@ -271,16 +271,15 @@ def hash_media(
 ) -> MediaHash:
     """All hashes of one media item held in memory.
 
-    Pictures (``image/*``) get perceptual hashes; videos and unknown types get
-    MD5/SHA-1 only. ``where`` (default: ``address``) names the item in errors.
+    Every item gets every exact signal's digest; pictures (``image/*``) get
+    perceptual hashes too. ``where`` (default: ``address``) names the item in errors.
 
     Raises:
         UndecodableMediaError: a picture that cannot be decoded or is of an
-            unsupported image type; ``.media_hash`` holds MD5/SHA-1 and
+            unsupported image type; ``.media_hash`` holds the digests and
             ``.reason`` the cause, for the caller's ``Skipped`` record.
     """
-    md5, sha1 = digest_stream((data,))
-    plain = MediaHash(address=address, md5=md5, sha1=sha1)
+    plain = MediaHash(address, digests=exact_digests((data,)))
     mime = (media_type or "").split(";", 1)[0].strip().lower()
     if not mime.startswith("image/"):
         return plain
@@ -296,13 +295,8 @@ def hash_media(
         )
     except DecodeError as exc:
         raise UndecodableMediaError(exc.where, exc.reason, plain) from exc
-    return MediaHash(
-        address=address,
-        md5=md5,
-        sha1=sha1,
-        perceptual=result.hashes,
-        width=result.width,
-        height=result.height,
+    return replace(
+        plain, perceptual=result.hashes, width=result.width, height=result.height
     )
 
 
