@@ -327,7 +327,7 @@ def register(main: click.Group) -> None:
             raise HashSetError("no entries were imported; the set was not written")
         built.write(output)
         counts = built.counts()
-        held = ", ".join(f"{counts[c]} {c}" for c in COLUMNS if counts[c])
+        held = ", ".join(f"{counts[c]} {c}" for c in COLUMNS if counts.get(c))
         click.echo(
             f"{output}: {len(built)} entries ({held}), {len(report.bad_lines)} bad "
             f"lines skipped, {built.kind}, scheme {built.scheme}, {built.digest}"
@@ -353,7 +353,7 @@ def register(main: click.Group) -> None:
         counts = data["counts"]
         click.echo(f"  entries:  {counts['entries']}")
         for column in COLUMNS:
-            if counts[column]:
+            if counts.get(column):
                 click.echo(f"  {column + ':':9} {counts[column]}")
         if data["categories"]:
             cats = ", ".join(f"{c}: {n}" for c, n in data["categories"].items())

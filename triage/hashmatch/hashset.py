@@ -61,6 +61,10 @@ _ALIGN = 64
 COLUMNS: dict[str, int] = {
     s.name: s.width for s in SIGNALS.values() if s.width is not None
 }
+#: The columns of format version 1 (the signals of its day): ``counts`` always
+#: lists them, even empty, so what ``hashset info`` shows of a set does not
+#: change when a signal is registered; later columns are listed when held.
+V1_COLUMNS: tuple[str, ...] = ("md5", "sha1", "pdq", "phash", "dhash")
 _HEX = {c: re.compile(f"[0-9a-f]{{{2 * w}}}") for c, w in COLUMNS.items()}
 KINDS = ("known-bad", "known-good")
 SCHEMES = ("caid", "vics", "nsrl", "local")
@@ -398,9 +402,13 @@ class HashSet:
         return self._names.get(row) or None
 
     def counts(self) -> dict[str, int]:
-        """Number of entries and of hashes per column."""
+        """Number of entries and of hashes per column: every column of format
+        version 1, and any later column the set holds hashes of."""
         out = {"entries": len(self)}
-        out.update({c: len(self._tables[c][1]) for c in COLUMNS})
+        for column in COLUMNS:
+            held = len(self._tables[column][1])
+            if held or column in V1_COLUMNS:
+                out[column] = held
         return out
 
     def category_counts(self) -> dict[str, int]:
