@@ -33,7 +33,7 @@ from PIL import Image
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from triage.hashmatch.hashing import hash_media  # noqa: E402
+from triage.hashmatch.policy import hash_media  # noqa: E402
 from triage.hashmatch.signals import bits_to_hex, hamming  # noqa: E402
 from triage.sample.pictures import encode, make_picture  # noqa: E402
 

@@ -40,7 +40,8 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -52,11 +53,10 @@ from triage.errors import (
     TriageError,
     UsageError,
 )
-from triage.hashmatch.decode import DecodeError
-from triage.hashmatch.hashing import exact_digests, perceptual_hashes
 from triage.hashmatch.hashset import HashSet
 from triage.hashmatch.kernels import one_blas_thread
 from triage.hashmatch.matcher import Matcher
+from triage.hashmatch.policy import HashPolicy, PictureOutcome, Unhashed, with_picture
 from triage.ingest.carve import carve
 from triage.ingest.classify import classify
 from triage.ingest.content import iter_chunks, read_record, record_unreadable
@@ -73,7 +73,6 @@ from triage.records import (
     FileRecord,
     Match,
     MediaHash,
-    PerceptualHash,
     Skipped,
 )
 from triage.store import ChunkWrite, Store
@@ -213,11 +212,9 @@ _HANDLE_CACHE_SIZE = 4
 _HANDLES: OrderedDict[tuple[str, str], tuple[ExitStack, Any]] = OrderedDict()
 _MATCHERS: dict[tuple[tuple[str, str], ...], Matcher] = {}
 _DIGEST_CACHE_SIZE = 4096
-# md5 -> (hashes, width, height) or the MediaError message: identical content
-# is decoded once per worker process, across chunks and devices.
-_PERCEPTUAL: OrderedDict[
-    str, tuple[tuple[PerceptualHash, ...], int | None, int | None] | str
-] = OrderedDict()
+# md5 -> what decoding gave (the hashes, or why there are none): identical
+# content is decoded once per worker process, across chunks and devices.
+_PERCEPTUAL: OrderedDict[str, PictureOutcome] = OrderedDict()
 
 
 def _handle(evidence: str, device_id: str) -> Any:
@@ -274,9 +271,7 @@ def _matcher(hashsets: Sequence[HashSetRef], index_cache: str | None = None) -> 
     return matcher
 
 
-def _cached_perceptual(
-    md5: str,
-) -> tuple[tuple[PerceptualHash, ...], int | None, int | None] | str | None:
+def _cached_perceptual(md5: str) -> PictureOutcome | None:
     hit = _PERCEPTUAL.get(md5)
     if hit is not None:
         _PERCEPTUAL.move_to_end(md5)
@@ -296,45 +291,20 @@ def _item_unreadable(
     return found
 
 
-def _remember_perceptual(
-    md5: str, value: tuple[tuple[PerceptualHash, ...], int | None, int | None] | str
-) -> None:
+def _remember_perceptual(md5: str, value: PictureOutcome) -> None:
     _PERCEPTUAL[md5] = value
     while len(_PERCEPTUAL) > _DIGEST_CACHE_SIZE:
         _PERCEPTUAL.popitem(last=False)
 
 
-def _hash_item(
-    handle: Any,
-    record: FileRecord,
-    matcher: Matcher,
-    params: ScanParams,
-    out: _ChunkOut,
-) -> None:
-    """Hash one media item, cheapest checks first, and match it."""
-    where = record.display_path
-    media_type = record.media_type or ""
-    decodable = params.decode and media_type.startswith("image/")
-    if decodable and record.size <= params.max_decode_bytes:
-        data: bytes | None = read_record(handle, record)
-        assert data is not None
-        digests = exact_digests([data])
-        out.bytes_read += len(data)
-    else:
-        data = None
-        counted = _Counted(iter_chunks(handle, record))
-        digests = exact_digests(counted)
-        out.bytes_read += counted.total
-        if decodable:
-            out.skipped.append(
-                Skipped(
-                    record.device_id,
-                    where,
-                    "hash",
-                    f"image of {record.size} bytes is larger than the decode "
-                    f"limit ({params.max_decode_bytes}); MD5/SHA-1 only",
-                )
-            )
+@lru_cache(maxsize=8)
+def _policy(params: ScanParams) -> HashPolicy:
+    """The per-item hashing rule for a scan with ``params``."""
+    return HashPolicy(decode=params.decode, max_decode_bytes=params.max_decode_bytes)
+
+
+def _note_damage(handle: Any, record: FileRecord, out: _ChunkOut) -> None:
+    """Record what of ``record``'s bytes, just read, the image could not give."""
     touched = handle.take_damage()
     out.skipped.extend(damage_records(record.device_id, touched))
     unreadable = _item_unreadable(handle, record, touched)
@@ -348,15 +318,57 @@ def _hash_item(
         out.skipped.append(
             Skipped(
                 record.device_id,
-                where,
+                record.display_path,
                 "unreadable",  # its own stage: a decode error may follow
                 "its bytes include what the image cannot give ("
                 + ", ".join(map(str, unreadable))
                 + "), which reads as zeros: hashed as read",
             )
         )
+
+
+def _picture(
+    policy: HashPolicy, md5: str, data: bytes, record: FileRecord, out: _ChunkOut
+) -> PictureOutcome:
+    """The decoded picture's outcome, decoded once per content (MD5) per
+    worker process."""
+    cached = out.local.get(md5) or _cached_perceptual(md5)
+    if cached is None:
+        cached = policy.picture(data, record.media_type, where=record.display_path)
+        if not isinstance(cached, Unhashed) or cached.decoded:
+            out.decoded += 1
+        _remember_perceptual(md5, cached)
+    out.local[md5] = cached
+    return cached
+
+
+def _hash_item(
+    handle: Any,
+    record: FileRecord,
+    matcher: Matcher,
+    params: ScanParams,
+    out: _ChunkOut,
+) -> None:
+    """Hash one media item by the scan's policy, cheapest checks first, and
+    match it."""
+    policy = _policy(params)
+    if policy.decodes(record.media_type, record.size):
+        data: bytes | None = read_record(handle, record)
+        assert data is not None
+        digests = policy.digests([data])
+        out.bytes_read += len(data)
+    else:
+        data = None
+        counted = _Counted(iter_chunks(handle, record))
+        digests = policy.digests(counted)
+        out.bytes_read += counted.total
+        note = policy.size_note(record.media_type, record.size)
+        if note is not None:
+            out.skipped.append(
+                Skipped(record.device_id, record.display_path, "hash", note)
+            )
+    _note_damage(handle, record, out)
     plain = MediaHash(record.address, digests=digests)
-    md5 = plain.md5  # the content key of the perceptual cache
     if matcher.is_known_good(digests):
         # Known-good (e.g. NSRL) content: never decoded, never a hit.
         out.media.append(MediaItem(record, plain, True))
@@ -364,30 +376,15 @@ def _hash_item(
     if data is None:
         out.media.append(MediaItem(record, plain))
         return
-    cached = out.local.get(md5) or _cached_perceptual(md5)
-    if cached is None:
-        try:
-            result = perceptual_hashes(data, record.media_type, where=where)
-        except DecodeError as exc:
-            cached = exc.reason
-        except MediaError as exc:
-            cached = str(exc)
-        else:
-            out.decoded += 1
-            if result.hashes:
-                cached = (tuple(result.hashes), result.width, result.height)
-            else:  # decoded, but nothing to hash (e.g. a 3x3 picture)
-                cached = "; ".join(result.notes) or "no perceptual hash computed"
-        _remember_perceptual(md5, cached)
-    out.local[md5] = cached
-    if isinstance(cached, str):
-        out.skipped.append(Skipped(record.device_id, where, "hash", cached))
+    outcome = _picture(policy, plain.md5, data, record, out)
+    if isinstance(outcome, Unhashed):
+        out.skipped.append(
+            Skipped(record.device_id, record.display_path, "hash", outcome.reason)
+        )
         out.media.append(MediaItem(record, plain))
         return
-    hashes, width, height = cached
-    out.media.append(
-        MediaItem(record, replace(plain, perceptual=hashes, width=width, height=height))
-    )
+    hashes, _ = with_picture(plain, outcome)
+    out.media.append(MediaItem(record, hashes))
 
 
 # Devices the driver has stopped early, as (scan token, device id): told to
@@ -426,9 +423,7 @@ class _ChunkOut:
     media: list[MediaItem] = field(default_factory=list)
     matches: list[Match] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
-    local: dict[
-        str, tuple[tuple[PerceptualHash, ...], int | None, int | None] | str
-    ] = field(default_factory=dict)
+    local: dict[str, PictureOutcome] = field(default_factory=dict)
     files: int = 0
     bytes_read: int = 0
     decoded: int = 0

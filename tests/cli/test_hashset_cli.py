@@ -11,9 +11,9 @@ from click.testing import CliRunner
 
 from triage.cli import main
 from triage.cli.hashset import INFO_JSON_FIELDS
-from triage.hashmatch.hashing import hash_media
 from triage.hashmatch.hashset import HashSet
 from triage.hashmatch.matcher import Matcher
+from triage.hashmatch.policy import hash_media
 from triage.sample.pictures import encode, make_picture
 
 

@@ -26,12 +26,11 @@ from triage.hashmatch.hashing import (
     DIHEDRAL_VARIANTS,
     TRIMMED,
     PerceptualResult,
-    UndecodableMediaError,
     digest_stream,
     find_border,
-    hash_media,
     perceptual_hashes,
 )
+from triage.hashmatch.policy import UndecodableMediaError, hash_media
 from triage.hashmatch.signals import SIGNALS, bits_to_hex, hamming
 from triage.records import MediaHash
 from triage.sample.pictures import TRANSFORMS, encode, make_picture, package_photos

@@ -10,9 +10,9 @@ import pytest
 from PIL import Image, ImageDraw
 
 from triage.errors import HashSetError
-from triage.hashmatch.hashing import hash_media
 from triage.hashmatch.hashset import HashEntry, HashSet
 from triage.hashmatch.matcher import Matcher
+from triage.hashmatch.policy import hash_media
 from triage.records import MediaHash, PerceptualHash
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from tests.pipeline.corpus import Corpus
 from triage import pipeline
+from triage.hashmatch import policy
 from triage.ingest.evidence import open_device
 from triage.ingest.volumes import iter_partitions
 from triage.ingest.walk import iter_entries
@@ -103,7 +104,7 @@ def test_rematch_uses_stored_hashes_only(
     def fail(*args: object, **kw: object) -> None:
         raise AssertionError("rematch must not read or decode")
 
-    monkeypatch.setattr(pipeline, "perceptual_hashes", fail)
+    monkeypatch.setattr(policy, "perceptual_hashes", fail)
     monkeypatch.setattr(pipeline, "_handle", fail)
     refs = load_hashsets([corpus.bad_set_v2, corpus.good_set])
     stored = [(m.hashes, m.known_good) for m in result.media]

@@ -19,6 +19,7 @@ from tests.pipeline.corpus import Corpus, _jpeg
 from tests.pipeline.helpers import COMPARED, dump, matched_entries
 from triage import pipeline, walking
 from triage.errors import UsageError
+from triage.hashmatch import policy
 from triage.ingest import carve
 from triage.ingest.carve import unallocated_runs
 from triage.ingest.evidence import ZeroRuns, open_device
@@ -200,7 +201,7 @@ def test_newer_hash_set_rematches_stored_hashes_without_decoding(
     def no_decoding(*args: object, **kw: object) -> None:
         raise AssertionError("re-matching must not decode")
 
-    monkeypatch.setattr(pipeline, "perceptual_hashes", no_decoding)
+    monkeypatch.setattr(policy, "perceptual_hashes", no_decoding)
     pipeline.close_worker_caches()
     summary = scan(
         [corpus.dev1, corpus.dev2],

@@ -24,8 +24,8 @@ from triage.cli.common import ERROR_CONSOLE, echo_json, output_option
 from triage.errors import HashSetError, MediaError, UsageError
 from triage.hashmatch.formats import FORMATS, import_files, infer_scheme
 from triage.hashmatch.formats import normalise_category as _normalise
-from triage.hashmatch.hashing import UndecodableMediaError, hash_media
 from triage.hashmatch.hashset import COLUMNS, KINDS, SCHEMES, HashEntry, HashSet
+from triage.hashmatch.policy import HashPolicy
 from triage.ingest.media import SNIFF_BYTES, sniff
 
 #: Exit status when the set was written but some items were skipped.
@@ -48,6 +48,9 @@ INFO_JSON_FIELDS: tuple[str, ...] = (
 
 #: Largest reference picture read into memory by ``build``.
 MAX_REFERENCE_BYTES = 512 << 20
+#: How ``build`` hashes a reference picture: the scan's signals, without the
+#: dihedral variants (the scan computes those of the seized copy instead).
+REFERENCE_POLICY = HashPolicy(dihedral=False)
 FORCE_OPTION = click.option(
     "--force", is_flag=True, help="Replace an existing output file."
 )
@@ -123,20 +126,13 @@ def _hash_reference(path: Path, entry_id: str) -> tuple[list[tuple[str, str]], s
     media_type = sniff(data[:SNIFF_BYTES])
     if media_type is None or not media_type.startswith("image/"):
         raise MediaError(f"not a picture (content: {media_type or 'unknown'})")
-    try:
-        media = hash_media(entry_id, data, media_type, where=str(path), dihedral=False)
-    except UndecodableMediaError as exc:
-        raise MediaError(f"cannot decode {media_type}: {exc.reason}") from exc
-    pairs = [(name, value) for name, value in media.digests if name in COLUMNS]
-    notes = []
-    for h in media.perceptual:
-        if h.algorithm not in COLUMNS or h.variant not in ("original", "trimmed"):
-            continue
-        if h.algorithm == "pdq" and h.quality is not None and h.quality < 50:
-            notes.append(f"PDQ ({h.variant}) quality {h.quality} < 50 not stored")
-            continue
-        pairs.append((h.algorithm, h.value))
-    return pairs, "; ".join(notes)
+    media, unhashed = REFERENCE_POLICY.hash_item(
+        entry_id, data, media_type, where=str(path)
+    )
+    if unhashed is not None and not unhashed.decoded:
+        raise MediaError(f"cannot decode {media_type}: {unhashed.reason}")
+    pairs, notes = REFERENCE_POLICY.reference_values(media)
+    return [(c, v) for c, v in pairs if c in COLUMNS], "; ".join(notes)
 
 
 def _hash_reference_job(

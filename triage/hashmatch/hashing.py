@@ -1,9 +1,8 @@
-"""Hash media: MD5/SHA-1 of the bytes, PDQ and pHash of the picture.
+"""Compute signals: exact digests of the bytes, perceptual values of a picture.
 
-``hash_media`` is what the pipeline calls per item. Cryptographic digests are
-always computed (they match exact copies even when a picture cannot be
-decoded); perceptual hashes come from ``perceptual_hashes``, which decodes via
-``triage.hashmatch.decode`` (small, greyscale, safe) and returns:
+``exact_digests`` streams bytes through the exact signals (MD5, SHA-1, ...).
+``perceptual_hashes`` decodes via ``triage.hashmatch.decode`` (small,
+greyscale, safe) and runs the perceptual signals, returning:
 
 - PDQ of the picture ("original") and, by default, its seven dihedral variants
   (what the PDQ of the rotated or mirrored picture would be), so a rotated or
@@ -16,18 +15,20 @@ decoded); perceptual hashes come from ``perceptual_hashes``, which decodes via
 - pHash (imagehash) of the picture.
 - When the picture has a uniform border (letterbox, pillarbox, a frame), PDQ
   and pHash of the picture inside it, with variant "trimmed".
+
+What an item gets, under which floors, is ``triage.hashmatch.policy``'s rule.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
 
 from triage.errors import UsageError
-from triage.hashmatch.decode import DecodeError, decode_luma
+from triage.hashmatch.decode import decode_luma
 from triage.hashmatch.signals import (
     DIHEDRAL_VARIANTS,
     ExactSignal,
@@ -36,7 +37,7 @@ from triage.hashmatch.signals import (
     get_signal,
 )
 from triage.hashmatch.signals.pdq import PDQ
-from triage.records import MediaHash, PerceptualHash
+from triage.records import PerceptualHash
 
 TRIMMED = "trimmed"
 #: The perceptual signals the scan and ``hashset build`` compute.
@@ -69,15 +70,6 @@ class PerceptualResult:
     format: str  # Pillow format name
     trimmed_box: tuple[int, int, int, int] | None = None  # left, top, right, bottom
     notes: tuple[str, ...] = ()  # decoder warnings, or why a hash is missing
-
-
-class UndecodableMediaError(DecodeError):
-    """A picture could not be perceptually hashed; ``media_hash`` still holds
-    its MD5 and SHA-1 so exact matching goes on."""
-
-    def __init__(self, where: str, reason: str, media_hash: MediaHash) -> None:
-        super().__init__(where, reason)
-        self.media_hash = media_hash
 
 
 def exact_digests(
@@ -259,58 +251,15 @@ def perceptual_hashes(
     )
 
 
-def hash_media(
-    address: str,
-    data: bytes,
-    media_type: str | None,
-    *,
-    where: str | None = None,
-    algorithms: Sequence[str] = DEFAULT_PERCEPTUAL,
-    dihedral: bool = True,
-    trim: bool = True,
-) -> MediaHash:
-    """All hashes of one media item held in memory.
-
-    Every item gets every exact signal's digest; pictures (``image/*``) get
-    perceptual hashes too. ``where`` (default: ``address``) names the item in errors.
-
-    Raises:
-        UndecodableMediaError: a picture that cannot be decoded or is of an
-            unsupported image type; ``.media_hash`` holds the digests and
-            ``.reason`` the cause, for the caller's ``Skipped`` record.
-    """
-    plain = MediaHash(address, digests=exact_digests((data,)))
-    mime = (media_type or "").split(";", 1)[0].strip().lower()
-    if not mime.startswith("image/"):
-        return plain
-    label = where or address
-    try:
-        result = perceptual_hashes(
-            data,
-            media_type,
-            where=label,
-            algorithms=algorithms,
-            dihedral=dihedral,
-            trim=trim,
-        )
-    except DecodeError as exc:
-        raise UndecodableMediaError(exc.where, exc.reason, plain) from exc
-    return replace(
-        plain, perceptual=result.hashes, width=result.width, height=result.height
-    )
-
-
 __all__ = [
     "DEFAULT_DIGESTS",
     "DEFAULT_PERCEPTUAL",
     "DIHEDRAL_VARIANTS",
     "TRIMMED",
     "PerceptualResult",
-    "UndecodableMediaError",
     "digest_stream",
     "exact_digests",
     "find_border",
-    "hash_media",
     "pdq_from_luma",
     "perceptual_hashes",
     "perceptual_signals_named",
