@@ -2,7 +2,7 @@
 
 Naive: full-size decode to RGB, ``imagehash.phash`` on it and
 ``pdqhash.compute`` on the full array (plus MD5/SHA-1 of the bytes).
-Fast: ``triage.hashmatch.hashing.hash_media`` (DCT-scaled greyscale decode to a
+Fast: ``triage.hashmatch.policy.hash_media`` (DCT-scaled greyscale decode to a
 short side of >= 512 px, border trimming on), with and without the seven PDQ
 dihedral variants. All on the same generated pictures, in one run; the time per
 picture is the median of ``--repeat`` runs after one warm-up.
