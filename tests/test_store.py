@@ -20,14 +20,15 @@ from triage.records import (
     PerceptualHash,
     Skipped,
     Source,
+    Stage,
 )
 from triage.store import (
-    _MIGRATIONS,
-    _READ_AS_NEXT,
+    LOCATION_COLUMNS,
     SCHEMA_VERSION,
     ChunkWrite,
     Store,
 )
+from triage.store.migrations import MIGRATIONS, READ_AS_NEXT
 
 DEV = Device("dev1", ("/evidence/dev1.E01", "/evidence/dev1.E02"), "ewf", 1 << 20)
 
@@ -85,7 +86,9 @@ def _chunk(run_id: int, key: str = "p1:files:0+2:abc") -> ChunkWrite:
             Match(a.address, "bad", "D1", "e1", "pdq", 3, "A", "caid", False, "rot90"),
             Match(b.address, "nsrl", "D2", "n1", "sha1", 0, None, "nsrl", True),
         ],
-        skipped=[Skipped("dev1", "docs/broken.jpg", "hash", "truncated JPEG")],
+        skipped=[
+            Skipped.at_path("dev1", "docs/broken.jpg", Stage.HASH, "truncated JPEG")
+        ],
         bytes_read=4321,
     )
 
@@ -111,7 +114,7 @@ def _run(store: Store) -> int:
 
 def test_new_database_has_schema_version_wal_and_foreign_keys(tmp_path: Path) -> None:
     with Store(tmp_path / "c.db") as s:
-        assert s.schema_version() == SCHEMA_VERSION == 3
+        assert s.schema_version() == SCHEMA_VERSION == 4
         assert s.execute("PRAGMA journal_mode")[0][0] == "wal"
         assert s.execute("PRAGMA foreign_keys")[0][0] == 1
         tables = {r[0] for r in s.execute("SELECT name FROM sqlite_master")}
@@ -129,12 +132,21 @@ def test_reopen_keeps_data(tmp_path: Path) -> None:
         assert row.case_id == "C"
 
 
-def _make_version_2(path: Path, version: str = "2") -> int:
-    """A version-2 database: media.sha1, no digests table."""
-    with Store(path) as s:
+def _make_version_1(path: Path) -> int:
+    with Store(path) as s:  # a version-1 database: no runs.pid
         s.register_device(DEV, "C")
         run = _run(s)
-        s.write_chunk(_chunk(run))
+    _downgrade_to_2(path)
+    db = sqlite3.connect(path)
+    db.execute("ALTER TABLE runs DROP COLUMN pid")
+    db.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    db.commit()
+    db.close()
+    return run
+
+
+def _downgrade_to_3(path: Path) -> None:
+    """Make a current database what version 3 wrote: media.sha1, no digests."""
     db = sqlite3.connect(path)
     db.execute("ALTER TABLE media ADD COLUMN sha1 TEXT")
     db.execute(
@@ -142,26 +154,27 @@ def _make_version_2(path: Path, version: str = "2") -> int:
         "'sha1' AND d.device_id = media.device_id AND d.address = media.address)"
     )
     db.execute("DROP TABLE digests")
-    db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (version,))
+    db.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
     db.commit()
     db.close()
-    return run
 
 
-def _make_version_1(path: Path) -> int:
-    run = _make_version_2(path, "1")  # a version-1 database: no runs.pid either
+def _downgrade_to_2(path: Path) -> None:
+    """Make a current database what version 2 wrote: location text only."""
+    _downgrade_to_3(path)
     db = sqlite3.connect(path)
-    db.execute("ALTER TABLE runs DROP COLUMN pid")
+    for column in LOCATION_COLUMNS:
+        db.execute(f"ALTER TABLE skipped DROP COLUMN {column}")
+    db.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
     db.commit()
     db.close()
-    return run
 
 
 def test_version_1_database_is_migrated_in_place(tmp_path: Path) -> None:
     path = tmp_path / "c.db"
     run = _make_version_1(path)
     with Store(path) as s:
-        assert s.schema_version() == 3
+        assert s.schema_version() == SCHEMA_VERSION
         (got,) = s.runs("dev1")
         assert got["run_id"] == run and got["pid"] is None  # kept, now with pid
         assert s.device("dev1") is not None
@@ -189,20 +202,24 @@ def test_read_only_reads_a_version_1_database_without_changing_it(
             s.set_case(Case("C", "lives-with"))
     assert _state(path) == before
     with Store(path) as s:  # a writer still migrates it
-        assert s.schema_version() == 3
+        assert s.schema_version() == SCHEMA_VERSION
 
 
-def test_version_2_digest_columns_move_to_the_digests_table(tmp_path: Path) -> None:
+def test_version_3_digest_columns_move_to_the_digests_table(tmp_path: Path) -> None:
     path = tmp_path / "c.db"
-    run = _make_version_2(path)
+    with Store(path) as s:
+        s.register_device(DEV, "C")
+        run = _run(s)
+        s.write_chunk(_chunk(run))
+    _downgrade_to_3(path)
     written = {rec.address: hashes for rec, hashes, _ in _chunk(run).media}
     before = _state(path)
-    with Store(path, read_only=True) as s:  # read as version 3, file unchanged
-        assert s.schema_version() == 2
+    with Store(path, read_only=True) as s:  # read as migrated, file unchanged
+        assert s.schema_version() == 3
         assert {m.record.address: m.hashes for m in s.media("dev1")} == written
     assert _state(path) == before
     with Store(path) as s:
-        assert s.schema_version() == 3
+        assert s.schema_version() == SCHEMA_VERSION
         assert {m.record.address: m.hashes for m in s.media("dev1")} == written
         columns = {r["name"] for r in s.execute("PRAGMA table_info(media)")}
         assert "md5" in columns and "sha1" not in columns
@@ -210,7 +227,7 @@ def test_version_2_digest_columns_move_to_the_digests_table(tmp_path: Path) -> N
 
 
 def test_every_migration_has_a_read_only_view() -> None:
-    assert set(_READ_AS_NEXT) == set(_MIGRATIONS)
+    assert set(READ_AS_NEXT) == set(MIGRATIONS)
 
 
 def test_read_only_refuses_missing_empty_and_newer(tmp_path: Path) -> None:
@@ -224,10 +241,11 @@ def test_read_only_refuses_missing_empty_and_newer(tmp_path: Path) -> None:
     with Store(tmp_path / "new.db"):
         pass
     db = sqlite3.connect(tmp_path / "new.db")
-    db.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
+    newer = SCHEMA_VERSION + 1
+    db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (newer,))
     db.commit()
     db.close()
-    with pytest.raises(StoreError, match="schema version 4"):
+    with pytest.raises(StoreError, match=f"schema version {newer}"):
         Store(tmp_path / "new.db", read_only=True)
 
 
@@ -306,7 +324,7 @@ def test_a_reused_pid_is_not_taken_for_the_scan(store: Store) -> None:
     assert [r["status"] for r in store.runs("dev1")] == ["interrupted", "running"]
 
 
-@pytest.mark.parametrize("version", [0, 4, 99])
+@pytest.mark.parametrize("version", [0, SCHEMA_VERSION + 1, 99])
 def test_other_schema_version_is_refused(tmp_path: Path, version: int) -> None:
     path = tmp_path / "c.db"
     Store(path).close()
@@ -456,3 +474,24 @@ def test_schema_page_is_the_store_docstring() -> None:
     page = (Path(__file__).parents[1] / "docs" / "schema.md").read_text()
     block = page.split("```text\n", 1)[1].split("```", 1)[0]
     assert block.strip() == (triage.store.__doc__ or "").strip()
+
+
+#: SQL in triage outside the case-database package that is not about the case
+#: database: the NSRL RDS hash-set format is itself an SQLite file, read there.
+_NOT_CASE_DATABASE = {"triage/hashmatch/formats/nsrl_rds3.py"}  # reads NSRL SQLite
+
+
+def test_no_case_database_sql_outside_the_store_package() -> None:
+    import re
+
+    root = Path(__file__).parents[1]
+    sql = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE FROM|CREATE|ALTER TABLE)\b")
+    found = [
+        f"{path.relative_to(root)}:{n}"
+        for path in sorted((root / "triage").rglob("*.py"))
+        if "store" not in path.relative_to(root / "triage").parts[:1]
+        and str(path.relative_to(root)) not in _NOT_CASE_DATABASE
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if sql.search(line) or re.search(r"\.execute\(", line)
+    ]
+    assert found == []

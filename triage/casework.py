@@ -4,7 +4,8 @@ This sits at the CLI level: it reads the case database (``triage.store``) and
 hands plain records to the pure queue functions (``triage.queue``). Queue,
 report and export only read the database.
 
-Skipped rows are split into *regions* (a whole partition, filesystem,
+Skipped rows are split, by their stage and the scope of their location
+(columns, never parsed text), into *regions* (a whole partition, filesystem,
 unallocated area, the evidence itself, a damaged E01 chunk or sectors the
 acquisition could not read: the device cannot be called clean), *conflicts*
 (stage ``match``: one hash of an item agrees with a set entry and the other
@@ -29,14 +30,17 @@ from triage.errors import TriageError, UsageError
 from triage.queue.data import CaseData, DeviceDetail, MatchedMedia
 from triage.queue.rank import ACCESS_WEIGHT, RISK_BANDS, RankedDevice, rank
 from triage.queue.score import Calibration, DeviceFacts, DeviceMatch, load_calibration
-from triage.records import Case, FileRecord, Partition, Source
+from triage.records import Case, FileRecord, Partition, Scope, Skipped, Source, Stage
 from triage.store import Store, record_from_row
 
-# Skipped rows from these stages, or at these locations, are whole regions.
+# Skipped rows from these stages, or at these kinds of location, are whole
+# regions; the rest are items (a file, member, carved item, one position).
 REGION_STAGES = frozenset(
-    {"evidence", "acquisition", "device", "volume", "partition", "filesystem"}
+    {Stage.EVIDENCE, Stage.ACQUISITION, Stage.VOLUME, Stage.FILESYSTEM}
 )
-_REGION_LOCATION = re.compile(r"^(p\d+(:unallocated\S*)?|partition .*)$")
+REGION_SCOPES = frozenset(
+    {Scope.DEVICE, Scope.BYTES, Scope.VOLUME, Scope.FILESYSTEM, Scope.PARTITION}
+)
 
 CASE_FIELDS: tuple[str, ...] = ("case_id", "access_to_children", "risk_band", "note")
 
@@ -194,15 +198,9 @@ def import_cases(store: Store, path: str | Path) -> list[Case]:
 # -- facts ------------------------------------------------------------------
 
 
-def is_region(location: str, stage: str) -> bool:
+def is_region(skipped: Skipped) -> bool:
     """Whether a skipped row is a whole region (see the module docstring)."""
-    return stage in REGION_STAGES or bool(_REGION_LOCATION.match(location))
-
-
-def _case_filter(case_id: str | None) -> tuple[str, tuple[str, ...]]:
-    if case_id is None:
-        return "", ()
-    return " WHERE d.case_id = ?", (case_id,)
+    return skipped.stage in REGION_STAGES or skipped.location.scope in REGION_SCOPES
 
 
 def _device_match(r: sqlite3.Row) -> DeviceMatch:
@@ -228,39 +226,11 @@ def _device_match(r: sqlite3.Row) -> DeviceMatch:
 
 def load_facts(store: Store, case_id: str | None = None) -> list[DeviceFacts]:
     """``DeviceFacts`` for every device (of one case), in device-id order."""
-    where, args = _case_filter(case_id)
-    devices = store.execute(
-        "SELECT d.*, "
-        "(SELECT COUNT(*) FROM media m WHERE m.device_id = d.device_id) AS n_media,"
-        " (SELECT COUNT(*) FROM media m WHERE m.device_id = d.device_id "
-        "AND m.deleted = 1) AS n_deleted,"
-        " (SELECT COUNT(*) FROM media m WHERE m.device_id = d.device_id "
-        "AND m.source = 'carved') AS n_carved,"
-        " (SELECT COUNT(*) FROM media m WHERE m.device_id = d.device_id "
-        "AND m.source = 'archive') AS n_archive "
-        f"FROM devices d{where} ORDER BY d.device_id",
-        args,
-    )
+    devices = store.device_facts_rows(case_id)
     matches: dict[str, list[DeviceMatch]] = {}
-    for r in store.execute(
-        "SELECT x.*, m.display_path, m.path, m.deleted, m.source, m.archive_path "
-        "FROM matches x JOIN devices d ON d.device_id = x.device_id "
-        "LEFT JOIN media m ON m.device_id = x.device_id AND m.address = x.address"
-        f"{where} ORDER BY x.device_id, x.address, x.set_name, x.entry_id, "
-        "x.algorithm, x.variant",
-        args,
-    ):
+    for r in store.match_rows(case_id):
         matches.setdefault(r["device_id"], []).append(_device_match(r))
-    skipped: dict[str, list[tuple[str, str, str]]] = {}
-    for r in store.execute(
-        "SELECT s.device_id, s.location, s.stage, s.reason FROM skipped s "
-        f"JOIN devices d ON d.device_id = s.device_id{where} "
-        "ORDER BY s.device_id, s.location, s.stage",
-        args,
-    ):
-        skipped.setdefault(r["device_id"], []).append(
-            (r["location"], r["stage"], r["reason"])
-        )
+    skipped = store.skipped_by_device(case_id)
     interrupted = store.interrupted_devices()
     out = []
     for d in devices:
@@ -279,14 +249,10 @@ def load_facts(store: Store, case_id: str | None = None) -> list[DeviceFacts]:
                 archive_media=int(d["n_archive"]),
                 skipped_count=len(skips),
                 unreadable=tuple(
-                    f"{loc}: {reason}"
-                    for loc, stage, reason in skips
-                    if is_region(loc, stage)
+                    f"{s.where}: {s.reason}" for s in skips if is_region(s)
                 ),
                 conflicts=tuple(
-                    f"{loc}: {reason}"
-                    for loc, stage, reason in skips
-                    if stage == "match"
+                    f"{s.where}: {s.reason}" for s in skips if s.stage is Stage.MATCH
                 ),
                 failure=d["error"],
                 first_hit_seconds=d["first_hit_seconds"],
@@ -333,16 +299,7 @@ def _file_sha256(path: Path) -> str:
 def _matched_media(store: Store, device_id: str, evidence: str) -> list[MatchedMedia]:
     by_address: dict[str, list[DeviceMatch]] = {}
     rows: dict[str, Any] = {}
-    for r in store.execute(
-        "SELECT x.*, m.display_path, m.path, m.deleted, m.source, "
-        "m.archive_path, m.size, m.carve_offset, m.media_type, "
-        "m.partition_index, m.partition_offset, m.inode, m.orphan, m.mtime, "
-        "m.atime, m.ctime, m.crtime "
-        "FROM matches x LEFT JOIN media m ON m.device_id = x.device_id "
-        "AND m.address = x.address WHERE x.device_id = ? "
-        "ORDER BY x.address, x.set_name, x.entry_id, x.algorithm, x.variant",
-        (device_id,),
-    ):
+    for r in store.matched_media_rows(device_id):
         addr = r["address"]
         rows.setdefault(addr, r)
         by_address.setdefault(addr, []).append(_device_match(r))
@@ -401,15 +358,8 @@ def case_data(
     details = []
     for row in queue:
         dev = row.device_id
-        d = store.execute("SELECT * FROM devices WHERE device_id = ?", (dev,))[0]
-        skipped = tuple(
-            (r["location"], r["stage"], r["reason"])
-            for r in store.execute(
-                "SELECT location, stage, reason FROM skipped WHERE device_id = ? "
-                "ORDER BY location, stage",
-                (dev,),
-            )
-        )
+        d = store.device_columns(dev)
+        skipped = tuple((s.where, str(s.stage), s.reason) for s in store.skipped(dev))
         details.append(
             DeviceDetail(
                 row=row,
@@ -423,7 +373,7 @@ def case_data(
                 runs=tuple(store.runs(dev)),
             )
         )
-    meta = {r["key"]: r["value"] for r in store.execute("SELECT key, value FROM meta")}
+    meta = store.meta()
     return CaseData(
         database=str(store.path),
         database_sha256=_file_sha256(store.path),
@@ -520,15 +470,8 @@ def iter_preview_sources(
 
 def case_list(store: Store) -> list[dict[str, Any]]:
     """``triage case list`` rows: each case with its device counts."""
-    counts: dict[str, dict[str, int]] = {}
-    for r in store.execute(
-        "SELECT case_id, status, COUNT(*) AS n FROM devices GROUP BY case_id, status"
-    ):
-        counts.setdefault(r["case_id"] or "", {})[r["status"]] = r["n"]
-    updated = {
-        r["case_id"]: r["updated_at"]
-        for r in store.execute("SELECT case_id, updated_at FROM cases")
-    }
+    counts = store.device_status_counts()
+    updated = store.case_updated_at()
     out = []
     for case in store.cases():
         c = counts.get(case.case_id, {})

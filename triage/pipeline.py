@@ -74,6 +74,7 @@ from triage.records import (
     Match,
     MediaHash,
     Skipped,
+    Stage,
 )
 from triage.store import ChunkWrite, Store
 from triage.walking import (
@@ -316,10 +317,9 @@ def _note_damage(handle: Any, record: FileRecord, out: _ChunkOut) -> None:
         damaged = [u for u in unreadable if u.kind == DAMAGED]
         out.skipped.extend(unreadable_records(record.device_id, damaged))
         out.skipped.append(
-            Skipped(
-                record.device_id,
-                record.display_path,
-                "unreadable",  # its own stage: a decode error may follow
+            Skipped.at_file(
+                record,
+                Stage.UNREADABLE,  # its own stage: a decode error may follow
                 "its bytes include what the image cannot give ("
                 + ", ".join(map(str, unreadable))
                 + "), which reads as zeros: hashed as read",
@@ -364,9 +364,7 @@ def _hash_item(
         out.bytes_read += counted.total
         note = policy.size_note(record.media_type, record.size)
         if note is not None:
-            out.skipped.append(
-                Skipped(record.device_id, record.display_path, "hash", note)
-            )
+            out.skipped.append(Skipped.at_file(record, Stage.HASH, note))
     _note_damage(handle, record, out)
     plain = MediaHash(record.address, digests=digests)
     if matcher.is_known_good(digests):
@@ -378,9 +376,7 @@ def _hash_item(
         return
     outcome = _picture(policy, plain.md5, data, record, out)
     if isinstance(outcome, Unhashed):
-        out.skipped.append(
-            Skipped(record.device_id, record.display_path, "hash", outcome.reason)
-        )
+        out.skipped.append(Skipped.at_file(record, Stage.HASH, outcome.reason))
         out.media.append(MediaItem(record, plain))
         return
     hashes, _ = with_picture(plain, outcome)
@@ -480,9 +476,7 @@ def process_chunk(
         try:
             _hash_item(handle, item, matcher, params, out)
         except (MediaError, EvidenceError, OSError) as exc:
-            out.skipped.append(
-                Skipped(chunk.device_id, item.display_path, "hash", _reason(exc))
-            )
+            out.skipped.append(Skipped.at_file(item, Stage.HASH, _reason(exc)))
     out.skipped.extend(handle.damage_skips())  # carving, file headers
     items = [(m.record.display_path, m.hashes) for m in out.media]
     out.matches = _match_batch(matcher, chunk.device_id, items, out.skipped)
@@ -504,11 +498,13 @@ def _carve_ranges(handle: Any, chunk: Chunk) -> Iterator[FileRecord | Skipped]:
         try:
             yield from carve(handle, chunk.partition, offset, length, reach=extra)
         except (EvidenceError, OSError) as exc:
-            yield Skipped(
-                chunk.device_id,
-                f"p{chunk.partition.index}:unallocated@{offset}+{length}",
-                "carve",
+            yield Skipped.at_partition(
+                chunk.partition,
+                Stage.CARVE,
                 _reason(exc),
+                inner="unallocated",
+                start=offset,
+                end=offset + length,
             )
 
 
@@ -528,7 +524,7 @@ def _match_batch(
             (where for where, h in items if any(v in conflict for _, v in h.digests)),
             "?",
         )
-        skipped.append(Skipped(device_id, owner, "match", conflict))
+        skipped.append(Skipped.at_path(device_id, owner, Stage.MATCH, conflict))
     del matcher.conflicts[before:]
     return [m for per_item in found for m in per_item]
 

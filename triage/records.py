@@ -103,18 +103,185 @@ class FileRecord:
         return self.media_type is not None
 
 
+class Stage(StrEnum):
+    """Which step of the work a problem stopped."""
+
+    INGEST = "ingest"  # listing a filesystem, classifying, expanding an archive
+    VOLUME = "volume"  # the volume system, or a partition's filesystem, will not open
+    FILESYSTEM = "filesystem"  # a filesystem walk stopped part-way
+    CARVE = "carve"  # free space could not be found or read for carving
+    HASH = "hash"  # an item could not be read, decoded or hashed
+    UNREADABLE = "unreadable"  # an item's bytes include what the image cannot give
+    MATCH = "match"  # one exact hash of an item agrees with a set entry, one not
+    EVIDENCE = "evidence"  # an E01 chunk failing its checksum (reads as zeros)
+    ACQUISITION = "acquisition"  # sectors the acquisition could not read
+
+
+class Scope(StrEnum):
+    """What a ``Location`` points at; each renders as triage always wrote it."""
+
+    FILE = "file"  # a file, archive member or carved item: "path!member"
+    DEVICE = "device"  # the evidence file itself: its path
+    BYTES = "bytes"  # bytes of the device: "bytes 512-1023" (inclusive end)
+    VOLUME = "volume"  # a volume-system entry: "partition 2 @ 1048576 (NTFS)"
+    FILESYSTEM = "filesystem"  # in partition 2's filesystem: "partition 2:/a/b"
+    PARTITION = "partition"  # a partition or its free space: "p2:unallocated@0+4096"
+    POSITION = "position"  # one point of a partition's region: "p2 @ 40960"
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """Where a problem is: structured, so nothing has to parse it back.
+
+    ``partition`` is the volume-system index; ``path`` the display path of a
+    file (or the evidence file); ``inner`` a place inside it (archive member
+    path, a folder of a filesystem, "unallocated", a volume's description,
+    later "entry 7"); ``start``/``end`` a byte range of the device (``end``
+    exclusive) or one offset (``end`` None). ``str()`` gives the text shown in
+    ``ls``, the queue, the report and exports.
+    """
+
+    scope: Scope
+    partition: int | None = None
+    path: str | None = None
+    inner: str | None = None
+    start: int | None = None
+    end: int | None = None
+
+    def __str__(self) -> str:
+        inner = self.inner
+        if self.scope is Scope.BYTES:
+            return f"bytes {self.start}-{(self.end or 0) - 1}"
+        if self.scope is Scope.VOLUME:
+            desc = f" ({inner})" if inner else ""
+            return f"partition {self.partition} @ {self.start}{desc}"
+        place = "" if inner is None else f":{inner}"
+        if self.scope is Scope.FILESYSTEM:
+            return f"partition {self.partition}{place}"
+        if self.scope is Scope.PARTITION:
+            text = f"p{self.partition}{place}"
+            if self.start is not None and self.end is not None:
+                text += f"@{self.start}+{self.end - self.start}"
+            return text
+        if self.scope is Scope.POSITION:
+            return f"p{self.partition} @ {self.start}"
+        path = self.path or ""
+        return path if inner is None else f"{path}!{inner}"
+
+
 @dataclass(frozen=True, slots=True)
 class Skipped:
-    """Something that could not be read or processed, and why.
+    """Something that could not be read or processed, where, and why.
 
     Nothing is skipped silently: every skip becomes one of these, stored with
-    the scan, and shown in the report.
+    the scan, and shown in the report. Build one with the ``at_*`` helpers.
     """
 
     device_id: str
-    where: str  # a path, address, partition or evidence file the problem belongs to
-    stage: str  # "ingest", "hash", "match", ...
+    location: Location
+    stage: Stage
     reason: str
+
+    @property
+    def where(self) -> str:
+        """The location as people read it (``ls``, report, exports)."""
+        return str(self.location)
+
+    @classmethod
+    def at_file(
+        cls,
+        record: FileRecord,
+        stage: Stage,
+        reason: str,
+        *,
+        member: str | None = None,
+    ) -> Skipped:
+        """A file, archive member or carved item (``member``: a member of it
+        that is not a record of its own)."""
+        if record.source is Source.CARVED:  # shown as "<carved @ N>"
+            path, inner = record.display_path, member
+            start = record.carve_offset
+            end = None if start is None else start + record.size
+        else:
+            path = record.path
+            parts = (*record.archive_path, *(() if member is None else (member,)))
+            inner = "!".join(parts) if parts else None
+            start = end = None
+        at = Location(Scope.FILE, record.partition_index, path, inner, start, end)
+        return cls(record.device_id, at, stage, reason)
+
+    @classmethod
+    def at_path(cls, device_id: str, path: str, stage: Stage, reason: str) -> Skipped:
+        """An item known only by its display path."""
+        return cls(device_id, Location(Scope.FILE, path=path), stage, reason)
+
+    @classmethod
+    def at_device(
+        cls, device_id: str, evidence: str, stage: Stage, reason: str
+    ) -> Skipped:
+        """The evidence as a whole (``evidence``: its first file)."""
+        return cls(device_id, Location(Scope.DEVICE, path=evidence), stage, reason)
+
+    @classmethod
+    def at_bytes(
+        cls, device_id: str, start: int, end: int, stage: Stage, reason: str
+    ) -> Skipped:
+        """Bytes ``start`` to ``end`` (exclusive) of the device."""
+        at = Location(Scope.BYTES, start=start, end=end)
+        return cls(device_id, at, stage, reason)
+
+    @classmethod
+    def at_volume(
+        cls,
+        device_id: str,
+        index: int,
+        offset: int,
+        stage: Stage,
+        reason: str,
+        *,
+        description: str = "",
+    ) -> Skipped:
+        """Volume-system entry ``index`` at byte ``offset`` of the device."""
+        at = Location(Scope.VOLUME, index, inner=description or None, start=offset)
+        return cls(device_id, at, stage, reason)
+
+    @classmethod
+    def at_filesystem(
+        cls,
+        partition: Partition,
+        stage: Stage,
+        reason: str,
+        *,
+        inner: str | None = None,
+    ) -> Skipped:
+        """The filesystem of ``partition``, or a place in it (a folder path,
+        "listing")."""
+        at = Location(Scope.FILESYSTEM, partition.index, inner=inner)
+        return cls(partition.device_id, at, stage, reason)
+
+    @classmethod
+    def at_partition(
+        cls,
+        partition: Partition,
+        stage: Stage,
+        reason: str,
+        *,
+        inner: str | None = None,
+        start: int | None = None,
+        end: int | None = None,
+    ) -> Skipped:
+        """``partition`` as the scan cuts it up, or an area of it
+        ("unallocated"), optionally bytes ``start`` to ``end`` of the device."""
+        at = Location(Scope.PARTITION, partition.index, None, inner, start, end)
+        return cls(partition.device_id, at, stage, reason)
+
+    @classmethod
+    def at_position(
+        cls, partition: Partition, offset: int, stage: Stage, reason: str
+    ) -> Skipped:
+        """Byte ``offset`` of the device, inside ``partition``'s region."""
+        at = Location(Scope.POSITION, partition.index, start=offset)
+        return cls(partition.device_id, at, stage, reason)
 
 
 @dataclass(frozen=True, slots=True)

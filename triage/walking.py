@@ -28,7 +28,7 @@ from triage.ingest.carve import MAX_ITEM, unallocated_runs, zeros_hold_nothing
 from triage.ingest.evidence import open_device
 from triage.ingest.volumes import iter_partitions
 from triage.ingest.walk import SYSTEM_FOLDERS, iter_entries, listing_damage
-from triage.records import Device, FileRecord, Partition, Skipped
+from triage.records import Device, FileRecord, Partition, Skipped, Stage
 
 _T = TypeVar("_T")
 
@@ -326,7 +326,7 @@ def _walk_device(
                         batch_bytes = 0
             except FilesystemError as exc:
                 yield Skips(
-                    dev, (Skipped(dev, f"p{part.index}", "filesystem", str(exc)),)
+                    dev, (Skipped.at_partition(part, Stage.FILESYSTEM, str(exc)),)
                 )
             yield Skips(dev, tuple(listing_damage(handle, part)))
             if batch:
@@ -362,7 +362,12 @@ def _walk_device(
                             ranges, total = [], 0
         except FilesystemError as exc:
             yield Skips(
-                dev, (Skipped(dev, f"p{part.index}:unallocated", "carve", str(exc)),)
+                dev,
+                (
+                    Skipped.at_partition(
+                        part, Stage.CARVE, str(exc), inner="unallocated"
+                    ),
+                ),
             )
         yield Skips(dev, tuple(handle.damage_skips()))
         if ranges:
@@ -400,7 +405,7 @@ def _partitions(handle: Any, dev: str, evidence: str) -> Iterator[Partition | Sk
                 continue
             yield part
     except FilesystemError as exc:
-        yield Skips(dev, (Skipped(dev, evidence, "volume", str(exc)),))
+        yield Skips(dev, (Skipped.at_device(dev, evidence, Stage.VOLUME, str(exc)),))
         yield Partition(
             device_id=dev,
             evidence=evidence,

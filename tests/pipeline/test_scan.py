@@ -659,7 +659,7 @@ def test_sectors_the_acquisition_could_not_read_are_reported(
     from triage.ingest import iter_files
     from triage.ingest.content import record_extents
     from triage.ingest.evidence import UNACQUIRED_REASON, open_device
-    from triage.records import FileRecord, Skipped
+    from triage.records import FileRecord, Skipped, Stage
 
     _, fat = _card_with_a_big_picture(tmp_path, 6)
     image = fat.read_bytes()
@@ -674,13 +674,19 @@ def test_sectors_the_acquisition_could_not_read_are_reported(
     first = write_ewf_with_gaps(image, tmp_path / "ewf" / "card", [(first_sector, 8)])
     gap = f"bytes {first_sector * 512}-{(first_sector + 8) * 512 - 1}"
 
+    def gap_skip(device: str) -> Skipped:
+        start, end = first_sector * 512, (first_sector + 8) * 512
+        return Skipped.at_bytes(
+            device, start, end, Stage.ACQUISITION, UNACQUIRED_REASON
+        )
+
     listed = list(iter_files(first, carve=False))
-    assert Skipped(first.name, gap, "acquisition", UNACQUIRED_REASON) in listed
+    assert gap_skip(first.name) in listed
 
     db = tmp_path / "gaps.db"
     device_id, skipped, (item,) = _scan_alone(corpus, first, db)
     assert [s for s in skipped if s.stage == "acquisition"] == [
-        Skipped(device_id, gap, "acquisition", UNACQUIRED_REASON)
+        gap_skip(device_id)
     ]  # once, whole: not again clipped to the picture
     (note,) = [s for s in skipped if s.stage == "unreadable"]
     assert note.where == "DCIM/big.jpg" == item.record.path

@@ -18,7 +18,7 @@ from triage.casework import (
     set_case,
 )
 from triage.errors import StoreError, UsageError
-from triage.records import Case, Skipped
+from triage.records import Case, Partition, Skipped, Stage
 from triage.store import Store
 
 CASES = [
@@ -45,8 +45,8 @@ def planted_devices() -> list[Dev]:
         Dev("work-tablet", "WORK", [Item("clean.jpg", b"c")]),
         Dev("home-clean", "HOME", [Item("cat.jpg", b"k")]),
         Dev("none-broken", "NONE", [], skipped=[
-            Skipped("none-broken", "partition 2 @ 1048576 (NTFS)", "volume",
-                    "cannot open filesystem: bad MFT"),
+            Skipped.at_volume("none-broken", 2, 1048576, Stage.VOLUME,
+                              "cannot open filesystem: bad MFT", description="NTFS"),
         ]),  # fmt: skip
         Dev("unk-failed", "UNK", status="failed", error="E01 segment 2 missing"),
         Dev("home-nsrl", "HOME", [
@@ -162,13 +162,21 @@ def test_bad_cases_file_names_the_line(tmp_path: Path, text: str, message: str) 
         read_cases_file(path)
 
 
+P0 = Partition("d", "/evidence/d.E01", 0, 0, 1 << 20, "FAT16")
+P1 = Partition("d", "/evidence/d.E01", 1, 1 << 20, 1 << 20, "FAT16")
+
+
 def test_skipped_rows_split_into_regions_conflicts_and_items(tmp_path: Path) -> None:
     skips = [
-        Skipped("d", "p0", "filesystem", "walk stopped: bad inode table"),
-        Skipped("d", "p1:unallocated@0+4096", "carve", "read error"),
-        Skipped("d", "DCIM/x.jpg", "match", "md5 agrees with caid#5, sha1 not"),
-        Skipped("d", "DCIM/bad.jpg", "hash", "cannot decode JPEG"),
-        Skipped("d", "/evidence/d.E01", "volume", "no partition table"),
+        Skipped.at_partition(P0, Stage.FILESYSTEM, "walk stopped: bad inode table"),
+        Skipped.at_partition(
+            P1, Stage.CARVE, "read error", inner="unallocated", start=0, end=4096
+        ),
+        Skipped.at_path(
+            "d", "DCIM/x.jpg", Stage.MATCH, "md5 agrees with caid#5, sha1 not"
+        ),
+        Skipped.at_path("d", "DCIM/bad.jpg", Stage.HASH, "cannot decode JPEG"),
+        Skipped.at_device("d", "/evidence/d.E01", Stage.VOLUME, "no partition table"),
     ]
     db = populate(
         tmp_path / "c.db", [], [Dev("d", None, [Item("a", b"a")], skipped=skips)]

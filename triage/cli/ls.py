@@ -22,7 +22,7 @@ import click
 
 from triage.cli.common import ERROR_CONSOLE, echo_json, print_error
 from triage.errors import EvidenceError, TriageError
-from triage.records import FileRecord, Skipped
+from triage.records import FileRecord, Skipped, Stage
 
 #: Exit status when at least one device, partition or argument could not be read.
 EXIT_DEVICE_FAILED = EvidenceError.exit_code
@@ -182,7 +182,7 @@ def register(main: click.Group) -> None:
                     carve=not no_carve,
                 ):
                     if isinstance(entry, Skipped):
-                        failed |= entry.stage == "volume"
+                        failed |= entry.stage is Stage.VOLUME
                         partial = True
                         _print_skipped(entry, as_json)
                     elif as_json:

@@ -56,7 +56,7 @@ from typing import IO, Any, BinaryIO, Protocol, cast
 from triage.errors import ArchiveError
 from triage.ingest.content import RecordIO
 from triage.ingest.media import ARCHIVE, SNIFF_BYTES, identify, is_media, sniff
-from triage.records import FileRecord, Skipped, Source
+from triage.records import FileRecord, Skipped, Source, Stage
 
 GIB = 1 << 30
 MIB = 1 << 20
@@ -128,14 +128,13 @@ class _Budget:
         self.size = limits.max_total_size
 
 
-def _where(record: FileRecord, *inner: str) -> str:
-    return "!".join((record.display_path, *inner))
+def _where(record: FileRecord, *inner: str) -> str | None:
+    """The place inside ``record`` a problem is at (None: the archive itself)."""
+    return "!".join(inner) if inner else None
 
 
-def _skip(record: FileRecord, where: str, reason: str) -> Skipped:
-    return Skipped(
-        device_id=record.device_id, where=where, stage="ingest", reason=reason
-    )
+def _skip(record: FileRecord, where: str | None, reason: str) -> Skipped:
+    return Skipped.at_file(record, Stage.INGEST, reason, member=where)
 
 
 def _is_encrypted(info: zipfile.ZipInfo) -> bool:
@@ -669,7 +668,7 @@ def _one_member(
             return
         if len(member.archive_path) >= limits.max_depth:
             yield _skip(
-                member,
+                record,
                 where,
                 f"archive nested deeper than {limits.max_depth} levels; not expanded",
             )
@@ -677,7 +676,7 @@ def _one_member(
         try:
             spool = _spill(reader, limits, header)
         except ZIP_ERRORS + (ArchiveError,) as exc:
-            yield _skip(member, where, f"nested archive unreadable: {exc}")
+            yield _skip(record, where, f"nested archive unreadable: {exc}")
             return
     with spool:
         yield from _walk(spool, member, limits, budget)

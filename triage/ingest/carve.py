@@ -36,7 +36,7 @@ import numpy as np
 
 from triage.errors import EvidenceError, FilesystemError
 from triage.ingest.volumes import open_filesystem
-from triage.records import FileRecord, Partition, Skipped, Source
+from triage.records import FileRecord, Partition, Skipped, Source, Stage
 
 BLOCK = 1 << 20  # read and scan unit; runs are streamed one block at a time
 MAX_JPEG = 64 << 20  # largest picture followed before it is cut off
@@ -748,11 +748,12 @@ def carve_partition(
     try:
         runs = list(unallocated_runs(handle, partition))
     except FilesystemError as exc:
-        yield Skipped(
-            device_id=partition.device_id,
-            where=f"partition {partition.index} @ {partition.offset}",
-            stage="carve",
-            reason=str(exc).split(": ", 2)[-1],
+        yield Skipped.at_volume(
+            partition.device_id,
+            partition.index,
+            partition.offset,
+            Stage.CARVE,
+            str(exc).split(": ", 2)[-1],
         )
         return
     for offset, length in runs:
@@ -762,9 +763,6 @@ def carve_partition(
 def _unreadable(
     partition: Partition, at: int, what: str, exc: BaseException
 ) -> Skipped:
-    return Skipped(
-        device_id=partition.device_id,
-        where=f"p{partition.index} @ {at}",
-        stage="carve",
-        reason=f"device unreadable, {what}: {exc}",
+    return Skipped.at_position(
+        partition, at, Stage.CARVE, f"device unreadable, {what}: {exc}"
     )

@@ -18,16 +18,11 @@ from triage.ingest.archives import DEFAULT_LIMITS, ArchiveLimits, iter_members
 from triage.ingest.content import open_record, read_record, record_unreadable
 from triage.ingest.evidence import DeviceHandle
 from triage.ingest.media import ARCHIVE, SNIFF_BYTES, identify, is_media, sniff
-from triage.records import FileRecord, Skipped
+from triage.records import FileRecord, Skipped, Stage
 
 
 def _skip(record: FileRecord, reason: str) -> Skipped:
-    return Skipped(
-        device_id=record.device_id,
-        where=record.display_path,
-        stage="ingest",
-        reason=reason,
-    )
+    return Skipped.at_file(record, Stage.INGEST, reason)
 
 
 def classify(

@@ -29,7 +29,7 @@ from typing import Any, NamedTuple, Protocol
 import pytsk3
 
 from triage.errors import EvidenceError
-from triage.records import Device, Skipped
+from triage.records import Device, Skipped, Stage
 
 log = logging.getLogger(__name__)
 
@@ -1045,10 +1045,10 @@ def unreadable_records(device_id: str, ranges: Sequence[Unreadable]) -> list[Ski
     """One ``Skipped`` per range: stage ``evidence`` for a damaged chunk,
     ``acquisition`` for a gap, location ``bytes A-B``."""
     return [
-        Skipped(device_id, f"bytes {u.start}-{u.end - 1}", "evidence", DAMAGE_REASON)
+        Skipped.at_bytes(device_id, u.start, u.end, Stage.EVIDENCE, DAMAGE_REASON)
         if u.kind == DAMAGED
-        else Skipped(
-            device_id, f"bytes {u.start}-{u.end - 1}", "acquisition", UNACQUIRED_REASON
+        else Skipped.at_bytes(
+            device_id, u.start, u.end, Stage.ACQUISITION, UNACQUIRED_REASON
         )
         for u in ranges
     ]

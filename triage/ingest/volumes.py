@@ -21,7 +21,7 @@ import pytsk3
 
 from triage.errors import EvidenceError, FilesystemError
 from triage.ingest.evidence import DeviceHandle
-from triage.records import Partition, Skipped
+from triage.records import Partition, Skipped, Stage
 
 # Sleuth Kit's filesystem type -> the name ``Partition.fs_type`` carries.
 FS_TYPES: dict[int, str] = {
@@ -144,12 +144,13 @@ def iter_partitions(handle: DeviceHandle) -> Iterator[Partition | Skipped]:
             try:
                 fs = open_filesystem(handle, offset)
             except FilesystemError as exc:
-                yield Skipped(
-                    device_id=dev.device_id,
-                    where=f"partition {part.addr} @ {offset}"
-                    + (f" ({desc})" if desc else ""),
-                    stage="volume",
-                    reason=str(exc).split(": ", 1)[-1],
+                yield Skipped.at_volume(
+                    dev.device_id,
+                    int(part.addr),
+                    offset,
+                    Stage.VOLUME,
+                    str(exc).split(": ", 1)[-1],
+                    description=desc,
                 )
                 # Still a region of the device: carving can search it whole.
                 yield Partition(**common)  # type: ignore[arg-type]

@@ -39,7 +39,7 @@ import pytsk3
 from triage.errors import FilesystemError
 from triage.ingest.evidence import DeviceHandle, damage_records
 from triage.ingest.volumes import failure, open_filesystem
-from triage.records import FileRecord, Partition, Skipped, Source
+from triage.records import FileRecord, Partition, Skipped, Source, Stage
 
 _REG = int(pytsk3.TSK_FS_META_TYPE_REG)
 _DIR_META = (int(pytsk3.TSK_FS_META_TYPE_DIR), int(pytsk3.TSK_FS_META_TYPE_VIRT_DIR))
@@ -101,9 +101,7 @@ def ntfs_streams(tsk_file: Any) -> list[tuple[str, int, int, int]]:
 
 
 def _skip(partition: Partition, where: str, reason: str) -> Skipped:
-    return Skipped(
-        partition.device_id, f"partition {partition.index}:{where}", "ingest", reason
-    )
+    return Skipped.at_filesystem(partition, Stage.INGEST, reason, inner=where)
 
 
 def iter_entries(
@@ -121,7 +119,7 @@ def iter_entries(
     try:
         fs = open_filesystem(handle, partition.offset)
     except FilesystemError as exc:
-        yield Skipped(dev.device_id, f"partition {partition.index}", "ingest", str(exc))
+        yield Skipped.at_filesystem(partition, Stage.INGEST, str(exc))
         return
     is_ntfs = partition.fs_type == "ntfs"
     is_fat = partition.fs_type in ("fat12", "fat16", "fat32", "exfat")
