@@ -38,7 +38,11 @@ def _child(root: str, corpus: str, workers: int, stop_after: int) -> None:
     if not triage.__file__ or not triage.__file__.startswith(root):
         raise SystemExit(f"imported triage from {triage.__file__}, not {root}")
     from triage.hashmatch.kernels import one_blas_thread
-    from triage.pipeline import scan
+
+    try:
+        from triage.scan import scan
+    except ImportError:  # a checkout from before triage/scan/ (issue 12)
+        from triage.pipeline import scan  # type: ignore[no-redef]
 
     one_blas_thread()
     manifest = json.loads(
@@ -101,6 +105,10 @@ def main() -> None:
                 text=True,
                 check=False,
                 cwd=tempfile.gettempdir(),
+                # Workers fork from a forkserver that imports triage before
+                # any sys.path change reaches it (Python 3.11 drops it): only
+                # the environment makes them import this checkout's triage.
+                env={**os.environ, "PYTHONPATH": root},
             )
             if done.returncode != 0:
                 raise SystemExit(done.stderr[-2000:])

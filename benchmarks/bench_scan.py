@@ -19,7 +19,7 @@ in one run on the same machine:
   in one process and split over two (the floor for two cores);
 * the naive scanner: walk allocated files by extension, decode in full,
   pHash, compare by brute force with every set entry;
-* ``triage.pipeline.scan`` with 1 and 2 local worker processes (warm cache),
+* ``triage.scan.scan`` with 1 and 2 local worker processes (warm cache),
   and with 2 after dropping the evidence from the page cache (cold), each in
   a fresh subprocess: driver CPU time from ``getrusage``; peak RSS of the
   driver and of the largest worker-side process from ``VmHWM`` in
@@ -396,7 +396,7 @@ def naive_scan(manifest: dict[str, Any]) -> tuple[float, int, int]:
 
 
 def _run_scan_child(config: dict[str, Any]) -> dict[str, Any]:
-    from triage.pipeline import scan
+    from triage.scan import scan
 
     t = time.perf_counter()
     summary = scan(

@@ -33,7 +33,7 @@ sys.path.insert(0, str(REPO))
 def _round(
     devices: list[str], hashset: str, workers: int, at_once: int
 ) -> tuple[float, float, int]:
-    from triage.pipeline import ScanEvent, scan
+    from triage.scan import ScanEvent, scan
 
     first: dict[str, float] = {}
     start = time.perf_counter()
@@ -57,7 +57,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args()
     from triage.hashmatch.kernels import one_blas_thread
-    from triage.pipeline import TRIAGE_DEVICES_AT_ONCE
+    from triage.scan import TRIAGE_DEVICES_AT_ONCE
 
     one_blas_thread()
     out = REPO / "benchmarks" / "out" / "scan"

@@ -39,7 +39,8 @@ def main() -> None:
 
     from distributed import get_task_stream
 
-    import triage.pipeline as pipeline
+    from triage.scan import scan
+    from triage.scan.dask_runner import DaskRunner
 
     manifest = json.loads(
         (REPO / "benchmarks" / "out" / "scan" / args.corpus / "manifest.json")
@@ -47,8 +48,8 @@ def main() -> None:
     )  # fmt: skip
     marks: dict[str, float] = {}
     stream: list[dict[str, Any]] = []
-    runner_init = pipeline._DaskRunner.__init__
-    runner_close = pipeline._DaskRunner.close
+    runner_init = DaskRunner.__init__
+    runner_close = DaskRunner.close
 
     def init(self: Any, *a: Any, **k: Any) -> None:
         runner_init(self, *a, **k)
@@ -61,11 +62,11 @@ def main() -> None:
         stream.extend(self._stream.data)
         runner_close(self)
 
-    pipeline._DaskRunner.__init__ = init  # type: ignore[method-assign]
-    pipeline._DaskRunner.close = close  # type: ignore[method-assign]
+    DaskRunner.__init__ = init  # type: ignore[method-assign]
+    DaskRunner.close = close  # type: ignore[method-assign]
     with tempfile.TemporaryDirectory(prefix="timeline-") as tmp:
         marks["start"] = time.time()
-        summary = pipeline.scan(
+        summary = scan(
             manifest["devices"],
             [manifest["hashset"]],
             Path(tmp) / "case.db",

@@ -1,6 +1,7 @@
-"""The layering rule holds: records <- ingest <- hashmatch <- queue <- store <-
-pipeline/casework <- cli, and only the pipeline imports Dask (import-linter
-contracts in pyproject.toml)."""
+"""The layering rule holds: records/errors <- registry <- ingest <- hashmatch <-
+queue <- store <- scan.walk <- scan.tasks <- scan.plan/runner/dask_runner <-
+scan.driver/casework <- cli, and Dask is imported in exactly one module,
+triage.scan.dask_runner (import-linter contracts in pyproject.toml)."""
 
 from __future__ import annotations
 

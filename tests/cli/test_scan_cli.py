@@ -7,8 +7,8 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from tests.pipeline.conftest import corpus  # noqa: F401 - session fixture
-from tests.pipeline.corpus import Corpus
+from tests.scan.conftest import corpus  # noqa: F401 - session fixture
+from tests.scan.corpus import Corpus
 from triage.cli import main
 
 DEVICE_FIELDS = {

@@ -55,7 +55,7 @@ def test_system_folders_come_last_and_nothing_is_lost(fs: str, tmp_path: Path) -
 
 def test_the_scan_walks_system_folders_last(tmp_path: Path) -> None:
     require_tools("mkfs.fat", "mcopy")
-    from triage.walking import Chunk, Planned, walk_one
+    from triage.scan.walk import Chunk, Planned, walk_one
 
     image = build_filesystem("fat32", FILES, tmp_path / "fat.img", size_mb=40)
     planned = Planned(image, str(image), "dev")

@@ -37,7 +37,7 @@ def cli(*args: str) -> str:
 @pytest.fixture(scope="module")
 def scanned(tmp_path_factory: pytest.TempPathFactory) -> Path:
     require_tools("mkfs.fat", "mcopy")
-    pytest.importorskip("triage.pipeline")
+    pytest.importorskip("triage.scan")
     tmp = tmp_path_factory.mktemp("e2e")
     known = {"k1": (pic(101), "A"), "k2": (pic(102), "A"), "k3": (pic(103), "C")}
     hs = HashSet.from_entries(

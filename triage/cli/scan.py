@@ -1,7 +1,7 @@
 """``triage scan``: scan devices for known images into a case database.
 
-The pipeline (and Dask) is imported only when the command runs, so the rest of
-the CLI starts fast.
+The scan package (and Dask) is imported only when the command runs, so the
+rest of the CLI starts fast.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from rich.table import Table
 from triage.cli.common import echo_json, print_error
 
 if TYPE_CHECKING:
-    from triage.pipeline import ScanEvent, ScanSummary
+    from triage.scan import ScanEvent, ScanSummary
 
 #: Exit status when the scan ran but at least one device failed, or was left
 #: alone because another scan on this machine is scanning it now ("busy").
@@ -195,12 +195,9 @@ def register(main: click.Group) -> None:
         any device failed or was busy.
         """
         from triage.errors import UsageError
-        from triage.pipeline import DEFAULT_CHUNK_FILES, scan
 
         if workers is not None and scheduler not in (None, "sync"):
             raise UsageError("--workers and --scheduler exclude each other")
-        console = Console(stderr=False)
-        live = sys.stdout.isatty() and not as_json
         kwargs: dict[str, Any] = {
             "case_id": case_id,
             "device_id": device_id,
@@ -208,18 +205,33 @@ def register(main: click.Group) -> None:
             "scheduler": scheduler,
             "stop_after": stop_after,
             "devices_at_once": devices_at_once,
-            "chunk_files": chunk_files or DEFAULT_CHUNK_FILES,
+            "chunk_files": chunk_files,
         }
-        if live:
-            with LiveProgress(console) as display:
-                summary = scan(
-                    list(evidence), list(hashsets), db, progress=display, **kwargs
-                )
-        else:
-            summary = scan(list(evidence), list(hashsets), db, **kwargs)
-        if as_json:
-            echo_json(summary.as_dict())
-        else:
-            _print_summary(console, summary)
-        if any(d.status in ("failed", "busy") for d in summary.devices):
-            click.get_current_context().exit(EXIT_DEVICE_FAILED)
+        _run_scan(list(evidence), list(hashsets), db, as_json, kwargs)
+
+
+def _run_scan(
+    evidence: list[str],
+    hashsets: list[str],
+    db: str,
+    as_json: bool,
+    kwargs: dict[str, Any],
+) -> None:
+    """Run the scan (with a live display on a terminal), print its summary,
+    and exit 3 if a device failed or was busy."""
+    from triage.scan import DEFAULT_CHUNK_FILES, scan
+
+    kwargs["chunk_files"] = kwargs["chunk_files"] or DEFAULT_CHUNK_FILES
+    console = Console(stderr=False)
+    live = sys.stdout.isatty() and not as_json
+    if live:
+        with LiveProgress(console) as display:
+            summary = scan(evidence, hashsets, db, progress=display, **kwargs)
+    else:
+        summary = scan(evidence, hashsets, db, **kwargs)
+    if as_json:
+        echo_json(summary.as_dict())
+    else:
+        _print_summary(console, summary)
+    if any(d.status in ("failed", "busy") for d in summary.devices):
+        click.get_current_context().exit(EXIT_DEVICE_FAILED)

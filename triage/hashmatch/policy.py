@@ -1,7 +1,7 @@
 """One per-item hashing policy: what is hashed, with which signals, under
 which floors.
 
-The scan (``triage.pipeline``), :func:`hash_media` (below)
+The scan (``triage.scan.tasks``), :func:`hash_media` (below)
 and ``triage hashset build`` all follow a :class:`HashPolicy`:
 
 - every item gets the digest of every exact signal (or of those named),

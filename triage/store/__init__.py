@@ -7,7 +7,7 @@ perceptual hashes, matches, skips) and ``queries`` (what the queue, report,
 export and case list read). ``Store`` is all of them; no SQL lives outside
 this package.
 
-Only the scan driver (``triage.pipeline``) writes during a scan; the queue and
+Only the scan driver (``triage.scan.driver``) writes during a scan; the queue and
 report read. SQLite in WAL mode, so readers never block the writer, with
 foreign keys on. The schema is versioned in ``meta`` (``schema_version``); a
 database of an older version is migrated in place when opened for writing

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import require_tools
-from tests.pipeline.corpus import Corpus, build_corpus
+from tests.scan.corpus import Corpus, build_corpus
 
 
 @pytest.fixture(scope="session")

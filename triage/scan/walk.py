@@ -8,7 +8,7 @@ call with nothing queued. So each device is walked in a background thread
 that works ahead of the submitting loop (at most ``WALK_AHEAD`` items) and
 does nothing but ingest: it opens and closes its own device handle and
 never touches the database (``Walks`` runs them in order). The driver's main
-thread (``triage.pipeline``) turns their messages into database rows, events
+thread (``triage.scan.driver``) turns their messages into database rows, events
 and tasks. No Dask here: plain threads and queues, testable alone.
 """
 
@@ -18,7 +18,7 @@ import bisect
 import hashlib
 import queue
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, NamedTuple, TypeVar
@@ -299,44 +299,9 @@ def _walk_device(
             yield part
             continue
         if part.allocated and part.fs_type is not None:
-            batch: list[FileRecord] = []
-            first = seen = batch_bytes = 0
-            try:
-                for entry in iter_entries(handle, part, defer=SYSTEM_FOLDERS):
-                    if isinstance(entry, Skipped):
-                        yield Skips(dev, (entry,))
-                        continue
-                    batch.append(entry)
-                    seen += 1
-                    batch_bytes += entry.size
-                    # A device's first chunks are small (8, 16, 32 files):
-                    # results, and a first hit, arrive early.
-                    limit = min(chunk_files, 8 << min(file_chunks, 8))
-                    if len(batch) >= limit or batch_bytes >= CHUNK_FILE_BYTES:
-                        file_chunks += 1
-                        yield ScanEvent(
-                            "walked",
-                            dev,
-                            walked_files=len(batch),
-                            walked_bytes=batch_bytes,
-                        )
-                        yield _files_chunk(dev, evidence, part, first, batch)
-                        first = seen
-                        batch = []
-                        batch_bytes = 0
-            except FilesystemError as exc:
-                yield Skips(
-                    dev, (Skipped.at_partition(part, Stage.FILESYSTEM, str(exc)),)
-                )
-            yield Skips(dev, tuple(listing_damage(handle, part)))
-            if batch:
-                yield ScanEvent(
-                    "walked",
-                    dev,
-                    walked_files=len(batch),
-                    walked_bytes=sum(r.size for r in batch),
-                )
-                yield _files_chunk(dev, evidence, part, first, batch)
+            file_chunks = yield from _file_chunks(
+                handle, dev, evidence, part, chunk_files, file_chunks
+            )
         if not carving:
             continue
         # Free space the walk itself read as zeros (FAT's orphan search reads
@@ -344,35 +309,93 @@ def _walk_device(
         # byte. Only the rest is cut into carve chunks; a picture that runs on
         # into zeros is still followed there (the reach).
         zeros = zeros_read.runs() if zeros_hold_nothing() else []
-        ranges: list[tuple[int, int, int]] = []
-        total = 0
-        try:
-            for run_start, run_length in unallocated_runs(handle, part):
-                run_end = run_start + run_length
-                for offset, end in _outside(run_start, run_end, zeros):
-                    while offset < end:
-                        take = min(end - offset, carve_bytes - total)
-                        extra = min(CARVE_REACH, run_end - offset - take)
-                        ranges.append((offset, take, extra))
-                        total += take
-                        offset += take
-                        if total >= carve_bytes:
-                            yield ScanEvent("walked", dev, walked_bytes=total)
-                            yield _carve_chunk(dev, evidence, part, ranges)
-                            ranges, total = [], 0
-        except FilesystemError as exc:
-            yield Skips(
-                dev,
-                (
-                    Skipped.at_partition(
-                        part, Stage.CARVE, str(exc), inner="unallocated"
-                    ),
-                ),
-            )
-        yield Skips(dev, tuple(handle.damage_skips()))
-        if ranges:
-            yield ScanEvent("walked", dev, walked_bytes=total)
-            yield _carve_chunk(dev, evidence, part, ranges)
+        yield from _carve_chunks(handle, dev, evidence, part, carve_bytes, zeros)
+
+
+def _file_chunks(
+    handle: Any,
+    dev: str,
+    evidence: str,
+    part: Partition,
+    chunk_files: int,
+    file_chunks: int,
+) -> Generator[Skips | ScanEvent | Chunk, None, int]:
+    """A partition's file entries in batches (``file_chunks``: how many the
+    device had before); returns how many it has after."""
+    batch: list[FileRecord] = []
+    first = seen = batch_bytes = 0
+    try:
+        for entry in iter_entries(handle, part, defer=SYSTEM_FOLDERS):
+            if isinstance(entry, Skipped):
+                yield Skips(dev, (entry,))
+                continue
+            batch.append(entry)
+            seen += 1
+            batch_bytes += entry.size
+            # A device's first chunks are small (8, 16, 32 files):
+            # results, and a first hit, arrive early.
+            limit = min(chunk_files, 8 << min(file_chunks, 8))
+            if len(batch) >= limit or batch_bytes >= CHUNK_FILE_BYTES:
+                file_chunks += 1
+                yield ScanEvent(
+                    "walked",
+                    dev,
+                    walked_files=len(batch),
+                    walked_bytes=batch_bytes,
+                )
+                yield _files_chunk(dev, evidence, part, first, batch)
+                first = seen
+                batch = []
+                batch_bytes = 0
+    except FilesystemError as exc:
+        yield Skips(dev, (Skipped.at_partition(part, Stage.FILESYSTEM, str(exc)),))
+    yield Skips(dev, tuple(listing_damage(handle, part)))
+    if batch:
+        yield ScanEvent(
+            "walked",
+            dev,
+            walked_files=len(batch),
+            walked_bytes=sum(r.size for r in batch),
+        )
+        yield _files_chunk(dev, evidence, part, first, batch)
+    return file_chunks
+
+
+def _carve_chunks(
+    handle: Any,
+    dev: str,
+    evidence: str,
+    part: Partition,
+    carve_bytes: int,
+    zeros: Sequence[tuple[int, int]],
+) -> Iterator[Skips | ScanEvent | Chunk]:
+    """A partition's free space outside ``zeros``, in carve chunks of
+    ``carve_bytes``, each range with its reach into the rest of its run."""
+    ranges: list[tuple[int, int, int]] = []
+    total = 0
+    try:
+        for run_start, run_length in unallocated_runs(handle, part):
+            run_end = run_start + run_length
+            for offset, end in _outside(run_start, run_end, zeros):
+                while offset < end:
+                    take = min(end - offset, carve_bytes - total)
+                    extra = min(CARVE_REACH, run_end - offset - take)
+                    ranges.append((offset, take, extra))
+                    total += take
+                    offset += take
+                    if total >= carve_bytes:
+                        yield ScanEvent("walked", dev, walked_bytes=total)
+                        yield _carve_chunk(dev, evidence, part, ranges)
+                        ranges, total = [], 0
+    except FilesystemError as exc:
+        yield Skips(
+            dev,
+            (Skipped.at_partition(part, Stage.CARVE, str(exc), inner="unallocated"),),
+        )
+    yield Skips(dev, tuple(handle.damage_skips()))
+    if ranges:
+        yield ScanEvent("walked", dev, walked_bytes=total)
+        yield _carve_chunk(dev, evidence, part, ranges)
 
 
 def _outside(

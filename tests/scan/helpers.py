@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from triage import pipeline, walking
-from triage.pipeline import ScanEvent
+from triage.scan import ScanEvent, driver, tasks
+from triage.scan import walk as walking
 
 # table -> columns that must be identical between equivalent scans
 COMPARED: dict[str, tuple[str, ...]] = {
@@ -87,7 +87,7 @@ def hold_walk(
 
 def release_on_first_commit(
     release: threading.Event, device_id: str
-) -> pipeline.Progress:
+) -> driver.Progress:
     def progress(event: ScanEvent) -> None:
         if event.kind == "chunk" and event.device_id == device_id:
             release.set()
@@ -106,9 +106,9 @@ class HeldChunk:
     held_done = threading.Event()
     first = threading.Lock()  # taken, never released, by the held chunk
     waited: list[bool] = []
-    results: list[pipeline.ChunkResult] = []
-    real = (pipeline.stop_chunks, pipeline.forget_stopped, pipeline._hash_item,
-            pipeline.process_chunk)  # fmt: skip
+    results: list[tasks.ChunkResult] = []
+    real = (tasks.stop_chunks, tasks.forget_stopped, tasks._hash_item,
+            tasks.process_chunk)  # fmt: skip
 
     @classmethod
     def install(cls, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -120,7 +120,7 @@ class HeldChunk:
         for name, fn in (("stop_chunks", _told_stop), ("forget_stopped", _forget),
                          ("_hash_item", _held_hash_item),
                          ("process_chunk", _recorded_chunk)):  # fmt: skip
-            monkeypatch.setattr(pipeline, name, fn)
+            monkeypatch.setattr(tasks, name, fn)
 
 
 def _told_stop(token: str, device_id: str) -> None:
@@ -139,8 +139,8 @@ def _held_hash_item(*args: Any, **kwargs: Any) -> None:
     HeldChunk.real[2](*args, **kwargs)
 
 
-def _recorded_chunk(*args: Any) -> pipeline.ChunkResult:
-    result: pipeline.ChunkResult = HeldChunk.real[3](*args)
+def _recorded_chunk(*args: Any) -> tasks.ChunkResult:
+    result: tasks.ChunkResult = HeldChunk.real[3](*args)
     HeldChunk.results.append(result)
     if result.abandoned:
         HeldChunk.held_done.set()

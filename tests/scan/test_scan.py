@@ -15,17 +15,18 @@ from typing import Any
 import pytest
 
 from tests.conftest import damage_ewf_chunk, evidence_state, write_ewf_with_gaps
-from tests.pipeline.corpus import Corpus, _jpeg
-from tests.pipeline.helpers import COMPARED, dump, matched_entries
-from triage import pipeline, walking
+from tests.scan.corpus import Corpus, _jpeg
+from tests.scan.helpers import COMPARED, dump, matched_entries
 from triage.errors import UsageError
 from triage.hashmatch import policy
 from triage.ingest import carve
 from triage.ingest.carve import unallocated_runs
 from triage.ingest.evidence import ZeroRuns, open_device
-from triage.pipeline import ScanEvent, ScanSummary, scan
 from triage.records import Partition
 from triage.sample import disk
+from triage.scan import ScanEvent, ScanSummary, dask_runner, driver, scan, tasks
+from triage.scan import walk as walking
+from triage.scan.runner import SyncRunner
 from triage.store import Store
 
 CHUNK_FILES = 2
@@ -202,7 +203,7 @@ def test_newer_hash_set_rematches_stored_hashes_without_decoding(
         raise AssertionError("re-matching must not decode")
 
     monkeypatch.setattr(policy, "perceptual_hashes", no_decoding)
-    pipeline.close_worker_caches()
+    tasks.close_worker_caches()
     summary = scan(
         [corpus.dev1, corpus.dev2],
         [corpus.bad_set_v2, corpus.good_set],
@@ -287,17 +288,20 @@ def test_a_chunk_that_gave_up_is_not_stored_as_done() -> None:
         def write_chunk(self, chunk: object) -> None:
             raise AssertionError("an abandoned chunk was stored")
 
-    state = pipeline._DeviceState("dev", "dev.raw", 0, run_id=1, started=0.0)
+    state = driver.DeviceState("dev", "dev.raw", 0, run_id=1, started=0.0)
     part = Partition("dev", "dev.raw", 0, 0, 1 << 20, "bare filesystem")
-    chunk = pipeline.Chunk("dev", "dev.raw", "c1", part)
-    future: concurrent.futures.Future[pipeline.ChunkResult] = (
-        concurrent.futures.Future()
-    )
-    future.set_result(pipeline.ChunkResult("dev", "c1", (), (), (), abandoned=True))
+    chunk = walking.Chunk("dev", "dev.raw", "c1", part)
+    future: concurrent.futures.Future[tasks.ChunkResult] = concurrent.futures.Future()
+    future.set_result(tasks.ChunkResult("dev", "c1", (), (), (), abandoned=True))
     store: Any = NoWrites()
-    pipeline._collect(future, pipeline._Task(state, chunk), store,
-                      pipeline._SyncRunner(), {}, (), pipeline.ScanParams(), "",
-                      lambda event: None)  # fmt: skip
+    walk: Any = None  # collecting never looks at the walk
+    runner = SyncRunner()
+    try:
+        scan_driver = driver.ScanDriver(store, walk, runner, (), tasks.ScanParams(),
+                                        parameters={})  # fmt: skip
+        scan_driver.collect(future, driver.Task(state, chunk))
+    finally:
+        runner.close()
     assert (state.chunks_done, state.files, state.confident) == (0, 0, 0)
 
 
@@ -311,7 +315,7 @@ def test_a_stop_the_workers_cannot_be_told_is_logged_not_raised(
         def run(self, *args: object, **kwargs: object) -> None:
             raise OSError("connection closed")
 
-    runner = object.__new__(pipeline._DaskRunner)
+    runner = object.__new__(dask_runner.DaskRunner)
     runner._client = Gone()
     runner.stop_token = "scan-1"
     runner.stop_chunks("dev1.raw")

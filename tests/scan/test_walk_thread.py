@@ -1,4 +1,4 @@
-"""The driver's walk (``triage.walking``) runs in threads of its own:
+"""The driver's walk (``triage.scan.walk``) runs in threads of its own:
 results are committed while Sleuth Kit is busy in a long call, errors surface
 where they happened, and stopping a scan stops the walk and closes its
 evidence in that thread."""
@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from tests.pipeline.corpus import Corpus
-from tests.pipeline.helpers import dump, hold_walk, release_on_first_commit
-from triage import walking
-from triage.pipeline import ScanEvent, scan
+from tests.scan.corpus import Corpus
+from tests.scan.helpers import dump, hold_walk, release_on_first_commit
+from triage.scan import ScanEvent, scan
+from triage.scan import walk as walking
 
 CHUNK_FILES = 2
 

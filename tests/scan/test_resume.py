@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
-from tests.pipeline.corpus import Corpus
-from tests.pipeline.helpers import dump
+from tests.scan.corpus import Corpus
+from tests.scan.helpers import dump
 from triage.casework import load_facts
-from triage.pipeline import scan
+from triage.scan import scan
 from triage.store import Store
 
 CHUNK_FILES = 2
@@ -25,7 +25,7 @@ CHUNK_FILES = 2
 # triage knows about the test. ``argv[2]`` devices are walked at a time.
 _KILLED_SCAN = """
 import os, signal, sys
-from triage.pipeline import scan
+from triage.scan import scan
 
 limit, at_once, db = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 hashsets, evidence = sys.argv[4:6], sys.argv[6:]

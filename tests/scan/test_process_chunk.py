@@ -7,20 +7,20 @@ from pathlib import Path
 
 import pytest
 
-from tests.pipeline.corpus import Corpus
-from triage import pipeline
+from tests.scan.corpus import Corpus
 from triage.hashmatch import policy
 from triage.ingest.evidence import open_device
 from triage.ingest.volumes import iter_partitions
 from triage.ingest.walk import iter_entries
-from triage.pipeline import (
+from triage.records import FileRecord, Partition
+from triage.scan import (
     Chunk,
     ChunkResult,
     load_hashsets,
     process_chunk,
     rematch_chunk,
+    tasks,
 )
-from triage.records import FileRecord, Partition
 
 
 def _dev2_chunk(corpus: Corpus) -> Chunk:
@@ -36,12 +36,12 @@ def _dev2_chunk(corpus: Corpus) -> Chunk:
 
 @pytest.fixture
 def result(corpus: Corpus) -> ChunkResult:
-    pipeline.close_worker_caches()  # a cold worker: no cached hashes
+    tasks.close_worker_caches()  # a cold worker: no cached hashes
     refs = load_hashsets([corpus.bad_set, corpus.good_set])
     try:
         return process_chunk(_dev2_chunk(corpus), refs)
     finally:
-        pipeline.close_worker_caches()
+        tasks.close_worker_caches()
 
 
 def test_every_picture_is_hashed_and_matched(result: ChunkResult) -> None:
@@ -105,7 +105,7 @@ def test_rematch_uses_stored_hashes_only(
         raise AssertionError("rematch must not read or decode")
 
     monkeypatch.setattr(policy, "perceptual_hashes", fail)
-    monkeypatch.setattr(pipeline, "_handle", fail)
+    monkeypatch.setattr(tasks.WorkerState, "handle", fail)
     refs = load_hashsets([corpus.bad_set_v2, corpus.good_set])
     stored = [(m.hashes, m.known_good) for m in result.media]
     again = rematch_chunk("dev2.001", "test", stored, refs)
@@ -146,7 +146,7 @@ def test_carve_chunk_finds_the_gap_picture(corpus: Corpus) -> None:
     try:
         got = process_chunk(chunk, refs)
     finally:
-        pipeline.close_worker_caches()
+        tasks.close_worker_caches()
     assert [m.record.carve_offset for m in got.media] == [gap_at]
     assert [m.entry_id for m in got.matches] == ["e-E"]
 
@@ -169,14 +169,14 @@ def test_a_chunk_of_a_stopped_device_gives_up_at_its_next_item(
     refs = load_hashsets([corpus.bad_set])
     chunk = _dev2_chunk(corpus)
     hashed: list[str] = []
-    real = pipeline._hash_item
+    real = tasks._hash_item
 
     def hash_then_stop(handle, item, *args, **kwargs):  # type: ignore[no-untyped-def]
         hashed.append(item.path)
         real(handle, item, *args, **kwargs)
-        pipeline.stop_chunks("scan-1", chunk.device_id)
+        tasks.stop_chunks("scan-1", chunk.device_id)
 
-    monkeypatch.setattr(pipeline, "_hash_item", hash_then_stop)
+    monkeypatch.setattr(tasks, "_hash_item", hash_then_stop)
     try:
         result = process_chunk(chunk, refs, stop_token="scan-1")
         assert result.abandoned
@@ -185,11 +185,11 @@ def test_a_chunk_of_a_stopped_device_gives_up_at_its_next_item(
         assert result.chunk_key == chunk.chunk_key
 
         # Another scan (another token), or no token: the stop is not theirs.
-        monkeypatch.setattr(pipeline, "_hash_item", real)
+        monkeypatch.setattr(tasks, "_hash_item", real)
         for token in ("scan-2", None):
             other = process_chunk(chunk, refs, stop_token=token)
             assert not other.abandoned and len(other.media) == 8
     finally:
-        pipeline.forget_stopped("scan-1")
-        pipeline.close_worker_caches()
-    assert not pipeline._STOPPED
+        tasks.forget_stopped("scan-1")
+        tasks.close_worker_caches()
+    assert not tasks.worker_state().stopped

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from tests.pipeline.conftest import corpus  # noqa: F401 - session fixture
-from tests.pipeline.corpus import Corpus, _jpeg
+from tests.scan.conftest import corpus  # noqa: F401 - session fixture
+from tests.scan.corpus import Corpus, _jpeg
 from triage.cli import main
 from triage.hashmatch.formats import import_files
 from triage.hashmatch.signals import SIGNALS

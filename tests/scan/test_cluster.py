@@ -19,15 +19,14 @@ import dask
 import pytest
 
 from tests.conftest import REPO
-from tests.pipeline.corpus import Corpus
-from tests.pipeline.helpers import (
+from tests.scan.corpus import Corpus
+from tests.scan.helpers import (
     HeldChunk,
     dump,
     hold_walk,
     release_on_first_commit,
 )
-from triage import pipeline
-from triage.pipeline import scan
+from triage.scan import dask_runner, scan, tasks
 
 # Many small tasks, so a worker can be killed part-way.
 CHUNK_FILES = 1
@@ -149,7 +148,7 @@ def test_local_workers_keep_the_settings_decoding_needs() -> None:
     """The local cluster's workers (forked from a forkserver) run one BLAS
     thread each and without the nanny's MALLOC_TRIM_THRESHOLD_, which makes
     decoding cost 2.4-2.6x the CPU (benchmarks/README.md)."""
-    runner = pipeline._DaskRunner(None, 2)
+    runner = dask_runner.DaskRunner(None, 2)
     try:
         client = runner._client
         workers = list(client.scheduler_info()["workers"])
@@ -180,6 +179,8 @@ def test_stop_after_ends_a_running_chunk_of_the_stopped_device(
         summary = scan([corpus.dev1], [corpus.bad_set], db,
                        scheduler=cluster.scheduler_address, chunk_files=3,
                        carve_bytes=CARVE_BYTES, stop_after=1)  # fmt: skip
+        # The workers' state (in this process), while the cluster lives on.
+        assert not tasks.worker_state().stopped  # forgotten at the end
     assert HeldChunk.waited == [True]  # released by the stop, not the time-out
     (device,) = summary.devices
     assert device.status == "stopped-early"
@@ -189,7 +190,6 @@ def test_stop_after_ends_a_running_chunk_of_the_stopped_device(
     with sqlite3.connect(db) as con:
         done = {key for (key,) in con.execute("SELECT chunk_key FROM chunks")}
     assert not done & {r.chunk_key for r in gave_up}  # undone: a later scan
-    assert not pipeline._STOPPED  # forgotten at the end: the cluster lives on
 
 
 def test_loopback_cluster_matches_sync(

@@ -1,0 +1,174 @@
+"""The scan on a Dask cluster: the only module in triage that imports Dask.
+
+It runs the plain task functions of ``triage.scan.tasks`` and adds nothing
+to them: a local cluster (workers forked from a forkserver that has the task
+code loaded, with the environment decoding needs), or a client of a running
+``dask scheduler`` (``--scheduler tcp://HOST:PORT``); a ``WorkerPlugin`` that
+installs a ``WorkerState`` on each worker (set up when the worker joins, torn
+down when it leaves); and ``Client.run`` to tell every worker that the driver
+stopped a device. Workers must see the evidence and hash-set files at the
+same paths as the driver.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing.forkserver
+import os
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import dask
+from distributed import Client, KilledWorker, LocalCluster, WorkerPlugin, wait
+from distributed.utils import get_mp_context
+
+from triage.errors import UsageError
+from triage.scan import tasks
+
+log = logging.getLogger(__name__)
+
+#: Dask settings for the workers of a LocalCluster this module starts.
+#: The nanny's default MALLOC_TRIM_THRESHOLD_=65536 makes glibc hand memory
+#: back after every large free: the decode/PDQ loop then spends 2.6x the CPU
+#: (measured, see benchmarks/README.md). The statistical profiler samples
+#: every worker thread each 10 ms, only for the dashboard. Both are off; the
+#: thread limits (one BLAS/OpenMP thread per single-threaded worker) stay.
+#: Workers are forked from a forkserver (a fresh, single-threaded process that
+#: has imported Dask and numpy once), not spawned each from scratch: less
+#: start-up CPU per worker (0.3 against 0.7 s here) and a quicker close. The
+#: forkserver starts with the environment above, so workers keep it (checked:
+#: one OpenBLAS thread, no MALLOC_TRIM_THRESHOLD_).
+WORKER_CONFIG: dict[str, Any] = {
+    "distributed.worker.multiprocessing-method": "forkserver",
+    "distributed.nanny.pre-spawn-environ": {
+        "OMP_NUM_THREADS": 1,
+        "MKL_NUM_THREADS": 1,
+        "OPENBLAS_NUM_THREADS": 1,
+    },
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.system-monitor.gil.enabled": False,
+}
+#: What the forkserver imports before it forks any worker: Dask, and the task
+#: code with all it needs (numpy, scipy, Pillow, pytsk3...), which each worker
+#: otherwise imports when its first task arrives (0.28 s here); and this
+#: module, where the worker plugin's class lives.
+WORKER_PRELOAD = ("distributed", "triage.scan.tasks", "triage.scan.dask_runner")
+
+
+class WorkerStatePlugin(WorkerPlugin):
+    """Installs a ``WorkerState`` on a worker: its caches live as long as the
+    worker does. Idempotent: a second scan on a shared cluster keeps the
+    state (and the caches) the workers have, never tears it down under the
+    first scan's running tasks."""
+
+    name = "triage-worker-state"
+    idempotent = True
+
+    def __init__(self) -> None:
+        self.state: tasks.WorkerState | None = None
+
+    def setup(self, worker: Any) -> None:
+        self.state = tasks.WorkerState()
+        self.state.setup()
+        tasks.install_worker_state(self.state)
+
+    def teardown(self, worker: Any) -> None:
+        if self.state is not None:
+            tasks.uninstall_worker_state(self.state)
+            self.state = None
+
+
+def start_forkserver() -> None:
+    """Start the forkserver a local cluster forks its workers from, now.
+
+    Called before the scan's own set-up (hash sets, index, the walk), so the
+    forkserver imports ``WORKER_PRELOAD`` meanwhile, on the other core, and
+    the workers start with the task code loaded. It starts with the
+    environment the nanny would give it (``WORKER_CONFIG``'s pre-spawn
+    variables, which the nanny also sets in this process; a variable already
+    set wins, as in Dask), since the forked workers keep it. Nothing happens
+    if it is running already: the rest of this process's clusters reuse it.
+    """
+    with dask.config.set(WORKER_CONFIG):
+        context = get_mp_context()
+    context.set_forkserver_preload(list(WORKER_PRELOAD))
+    environ = WORKER_CONFIG["distributed.nanny.pre-spawn-environ"]
+    os.environ.update({k: os.environ.get(k, str(v)) for k, v in environ.items()})
+    multiprocessing.forkserver.ensure_running()
+
+
+class DaskRunner:
+    """Runs tasks on a dask.distributed cluster (local or remote)."""
+
+    def __init__(self, scheduler: str | None, workers: int | None) -> None:
+        self.lost: tuple[type[BaseException], ...] = (KilledWorker,)
+        self._cluster: Any = None
+        self.stop_token: str | None = uuid.uuid4().hex
+        self._stopped = False
+        if scheduler is None:
+            n = workers or os.cpu_count() or 1
+            with dask.config.set(WORKER_CONFIG):
+                self._cluster = LocalCluster(
+                    n_workers=n,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=":0",  # any free port: never collide
+                    silence_logs=logging.ERROR,
+                )
+            self._client = Client(self._cluster)
+            self.name = "local"
+        else:
+            try:
+                self._client = Client(scheduler, timeout=30)
+            except (OSError, TimeoutError) as exc:
+                raise UsageError(
+                    f"cannot reach the Dask scheduler at {scheduler}: {exc}"
+                ) from exc
+            self.name = scheduler
+        self._client.register_plugin(WorkerStatePlugin())
+        info = self._client.scheduler_info()
+        self.workers = max(1, len(info.get("workers", {})) or (workers or 1))
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return self._client.submit(fn, *args, pure=False)
+
+    def wait_some(
+        self, pending: set[Any], timeout: float | None = None
+    ) -> tuple[set[Any], set[Any]]:
+        try:
+            done, not_done = wait(
+                list(pending), timeout=timeout, return_when="FIRST_COMPLETED"
+            )
+        except TimeoutError:
+            return set(), set(pending)
+        return set(done), set(not_done)
+
+    def stop_chunks(self, device_id: str) -> None:
+        # A round trip to every worker (milliseconds: the function runs on
+        # their event loops, not behind their tasks). Waited for, so that it
+        # is not lost if the client closes next; a worker that fails to take
+        # it runs its chunk to the end, as without it.
+        self._stopped = True
+        self._tell(tasks.stop_chunks, self.stop_token, device_id)
+
+    def _tell(self, fn: Callable[..., None], *args: Any) -> None:
+        """Run ``fn(*args)`` on every worker now; a lost connection only
+        costs what the call would have saved (logged)."""
+        started = time.perf_counter()
+        try:
+            self._client.run(fn, *args, on_error="ignore")
+        except OSError as exc:  # distributed's CommClosedError among them
+            log.warning("could not tell the workers %s%s: %s", fn.__name__, args, exc)
+            return
+        log.debug(
+            "%s%s on workers: %.3f s", fn.__name__, args, time.perf_counter() - started
+        )
+
+    def close(self) -> None:
+        if self._stopped and self._cluster is None:  # a shared cluster lives on
+            self._tell(tasks.forget_stopped, self.stop_token)
+        self._client.close()
+        if self._cluster is not None:
+            self._cluster.close()
