@@ -145,32 +145,7 @@ class ResultsMixin(StoreBase):
                     for rec, mh, known_good in chunk.media
                 ],
             )
-            addresses = [(dev, rec.address) for rec, _, _ in chunk.media]
-            # Replace, never merge: a re-run of the chunk is the whole truth.
-            self._db.executemany(
-                "DELETE FROM perceptual WHERE device_id = ? AND address = ?", addresses
-            )
-            self._db.executemany(
-                "DELETE FROM digests WHERE device_id = ? AND address = ?", addresses
-            )
-            self._db.executemany(
-                "INSERT INTO digests(device_id, address, algorithm, value) "
-                "VALUES (?, ?, ?, ?)",
-                [
-                    (dev, mh.address, name, value)
-                    for _, mh, _ in chunk.media
-                    for name, value in mh.digests
-                ],
-            )
-            self._db.executemany(
-                "INSERT OR REPLACE INTO perceptual(device_id, address, algorithm, "
-                "variant, value, quality) VALUES (?, ?, ?, ?, ?, ?)",
-                [
-                    (dev, mh.address, p.algorithm, p.variant, p.value, p.quality)
-                    for _, mh, _ in chunk.media
-                    for p in mh.perceptual
-                ],
-            )
+            self._write_hashes(dev, [mh for _, mh, _ in chunk.media])
             self._write_matches(dev, chunk.matches)
             self._insert_skipped(dev, chunk.skipped)
             self._db.execute(
@@ -191,6 +166,35 @@ class ResultsMixin(StoreBase):
                 (chunk.bytes_read, dev),
             )
             self._refresh_counts(dev)
+
+    def _write_hashes(self, dev: str, hashes: Sequence[MediaHash]) -> None:
+        """The exact digests and perceptual hashes of media rows just written:
+        replaced, never merged (a re-run of the chunk is the whole truth)."""
+        addresses = [(dev, mh.address) for mh in hashes]
+        self._db.executemany(
+            "DELETE FROM perceptual WHERE device_id = ? AND address = ?", addresses
+        )
+        self._db.executemany(
+            "DELETE FROM digests WHERE device_id = ? AND address = ?", addresses
+        )
+        self._db.executemany(
+            "INSERT INTO digests(device_id, address, algorithm, value) "
+            "VALUES (?, ?, ?, ?)",
+            [
+                (dev, mh.address, name, value)
+                for mh in hashes
+                for name, value in mh.digests
+            ],
+        )
+        self._db.executemany(
+            "INSERT OR REPLACE INTO perceptual(device_id, address, algorithm, "
+            "variant, value, quality) VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (dev, mh.address, p.algorithm, p.variant, p.value, p.quality)
+                for mh in hashes
+                for p in mh.perceptual
+            ],
+        )
 
     def write_skipped(self, device_id: str, skipped: Iterable[Skipped]) -> None:
         """Record skips found outside a chunk (e.g. an unreadable partition)."""
