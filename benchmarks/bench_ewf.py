@@ -8,7 +8,7 @@ twice (``-c empty-block``, as the test and benchmark images are made, and
 ``-c fast``, deflate on every chunk as many acquisitions are), and reads each
 region through ``pyewf`` in 64 KiB calls (what The Sleuth Kit asks for) and in
 1 MiB calls, through ``pyewf`` and through the system libewf
-(``triage.ingest.evidence._SystemEwf``, what triage reads E01 with when it is
+(``triage.ingest.containers.ewf._SystemEwf``, what triage reads E01 with when it is
 installed). For reference: the raw image read with ``os.pread``, and zlib
 inflating the same 32 KiB chunks compressed at level 1 (what a libewf linked
 to zlib would do for ``-c fast``). Warm page cache throughout: this measures
@@ -76,7 +76,7 @@ def main() -> None:
 
     import pyewf
 
-    from triage.ingest.evidence import _SystemEwf
+    from triage.ingest.containers.ewf import _SystemEwf
 
     region = args.mib << 20
     rng = np.random.default_rng(SEED)

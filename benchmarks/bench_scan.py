@@ -363,8 +363,8 @@ def naive_scan(manifest: dict[str, Any]) -> tuple[float, int, int]:
     from triage.hashmatch.hashset import HashSet
     from triage.ingest.content import read_record
     from triage.ingest.evidence import open_device
+    from triage.ingest.listing import iter_entries
     from triage.ingest.volumes import iter_partitions
-    from triage.ingest.walk import iter_entries
     from triage.records import Skipped
 
     hs = HashSet.load(manifest["hashset"])

@@ -123,7 +123,7 @@ def write_ewf_with_gaps(
 def ewf_reader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Run a test with each E01 reader: the system libewf (``_SystemEwf``,
     the default where it is installed) and pyewf (the fallback)."""
-    from triage.ingest import evidence
+    from triage.ingest.containers import ewf as evidence
 
     if request.param == "pyewf":
         monkeypatch.setattr(

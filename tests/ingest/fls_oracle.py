@@ -65,7 +65,7 @@ def fls_listing(
 ) -> Listing:
     """(path, size, deleted) of every regular file fls lists at ``offset``.
 
-    Same rule as ``triage.ingest.walk``: metadata type ``r``, or no metadata
+    Same rule as ``triage.ingest.filesystems.tsk``: metadata type ``r``, or no metadata
     and name type ``r``; the FAT volume label entry is not a file.
     """
     args = ["fls", "-r", "-p", "-l", "-o", str(offset // 512)]

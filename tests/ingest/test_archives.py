@@ -566,7 +566,7 @@ def test_cached_reads_parse_a_directory_once_and_extract_nesting_once(
 def test_large_nested_archives_are_cached_in_unnamed_files(
     jpeg: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from triage.ingest.archives import _ChainCache
+    from triage.ingest.archives import _ChainCache  # the read-back cache
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     cache = _ChainCache(nested=1)

@@ -25,7 +25,8 @@ from triage.ingest.carve import (
     unallocated_runs,
 )
 from triage.ingest.evidence import open_device
-from triage.ingest.volumes import iter_partitions, open_filesystem
+from triage.ingest.filesystems import open_filesystem
+from triage.ingest.volumes import iter_partitions
 from triage.records import FileRecord, Partition, Skipped, Source
 from triage.sample.disk import build_filesystem
 from triage.sample.pictures import encode, make_picture
@@ -225,7 +226,7 @@ def test_unallocated_runs_equal_blkls(
     with open_device(image) as handle:
         [part] = [p for p in iter_partitions(handle) if isinstance(p, Partition)]
         assert part.fs_type == fs
-        unit = int(open_filesystem(handle, part.offset).info.block_size)
+        unit = open_filesystem(handle, part.offset).block_size
         runs = list(unallocated_runs(handle, part))
     ours: set[int] = set()
     for offset, length in runs:
@@ -254,7 +255,7 @@ def test_hfs_plus_allocation_file_equals_blkls(dfvfs_dir: Path) -> None:
     with open_device(image) as handle:
         [part] = [p for p in iter_partitions(handle) if isinstance(p, Partition)]
         assert part.fs_type == "hfs+"
-        unit = int(open_filesystem(handle, 0).info.block_size)
+        unit = open_filesystem(handle, 0).block_size
         ours = {
             block
             for offset, length in unallocated_runs(handle, part)
@@ -446,7 +447,7 @@ def test_default_formats_are_jpeg_and_png(jpeg: bytes) -> None:
 
 
 def test_bitmap_runs_merge_across_chunks() -> None:
-    from triage.ingest.carve import _bitmap_runs
+    from triage.ingest.filesystems.allocation import bitmap_runs as _bitmap_runs
 
     # Least significant bit first: 16 free, 8 used, 4 used, then free (cut at 30).
     chunks = [b"\x00", b"\x00\xff", b"\x0f"]
@@ -487,7 +488,12 @@ def test_a_format_whose_magic_starts_with_zero_stops_zero_skipping(
     from triage.ingest import carve as carving
 
     assert carving.zeros_hold_nothing()
+    from triage.registry import Registry
+
     ico = carving.CarveFormat("ico", b"\x00\x00\x01\x00", "image/x-icon", "ico",
-                              carving.CARVERS["bmp"].parse)  # fmt: skip
-    monkeypatch.setitem(carving.CARVERS, "ico", ico)
+                              carving.CARVERS.get("bmp").parse)  # fmt: skip
+    table: Registry[carving.CarveFormat] = Registry("carve format")
+    for fmt in (*carving.CARVERS.values(), ico):
+        table.register(fmt)
+    monkeypatch.setattr(carving, "CARVERS", table)
     assert not carving.zeros_hold_nothing()

@@ -18,18 +18,18 @@ from PIL import Image
 from tests.conftest import require_tools
 from triage.ingest.classify import classify
 from triage.ingest.evidence import open_device
+from triage.ingest.expanders import is_expandable
+from triage.ingest.listing import iter_entries
 from triage.ingest.media import (
     SIGNATURES,
     SNIFF_BYTES,
     Signature,
     is_archive,
-    is_expandable,
     is_media,
     register,
     sniff,
 )
 from triage.ingest.volumes import iter_partitions
-from triage.ingest.walk import iter_entries
 from triage.records import FileRecord, Partition, Skipped
 from triage.sample.disk import build_filesystem
 

@@ -9,8 +9,8 @@ import pytest
 
 from tests.conftest import require_tools
 from triage.ingest.evidence import open_device
+from triage.ingest.listing import SYSTEM_FOLDERS, iter_entries
 from triage.ingest.volumes import iter_partitions
-from triage.ingest.walk import SYSTEM_FOLDERS, iter_entries
 from triage.records import FileRecord, Partition
 from triage.sample.disk import build_filesystem
 

@@ -10,8 +10,8 @@ import pytest
 from tests.scan.corpus import Corpus
 from triage.hashmatch import policy
 from triage.ingest.evidence import open_device
+from triage.ingest.listing import iter_entries
 from triage.ingest.volumes import iter_partitions
-from triage.ingest.walk import iter_entries
 from triage.records import FileRecord, Partition
 from triage.scan import (
     Chunk,

@@ -31,8 +31,10 @@ COMMAND_MODULES: tuple[str, ...] = (
 def main(ctx: click.Context, debug: bool) -> None:
     """Digital triage of seized devices for known images."""
     from triage.hashmatch.kernels import one_blas_thread
+    from triage.ingest import keep_local_zone_steady
 
     one_blas_thread()  # hashing's small products: a 2nd BLAS thread only spins
+    keep_local_zone_steady()  # same zone; Sleuth Kit's FAT times stat it less
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
 

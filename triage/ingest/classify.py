@@ -5,7 +5,8 @@ non-media file is never read in full). Media get ``media_type`` set; a zip is
 yielded and then its members (already classified, nested zips walked, bombs
 reported) through :mod:`triage.ingest.archives` over a seekable read-only view
 of its bytes; other archive formats are recognised and reported as not
-expanded, so an examiner knows they are there.
+expanded (with the reason their ``EXPANDERS`` entry gives), so an examiner
+knows they are there.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from triage.errors import ArchiveError, EvidenceError
 from triage.ingest.archives import DEFAULT_LIMITS, ArchiveLimits, iter_members
 from triage.ingest.content import open_record, read_record, record_unreadable
 from triage.ingest.evidence import DeviceHandle
+from triage.ingest.expanders import expandable, not_expanded_reason
 from triage.ingest.media import ARCHIVE, SNIFF_BYTES, identify, is_media, sniff
 from triage.records import FileRecord, Skipped, Stage
 
@@ -67,8 +69,8 @@ def classify(
         signature = identify(header)
         if signature is None or signature.kind != ARCHIVE:
             continue
-        if not signature.expand:
-            yield _skip(record, f"{signature.name} archive recognised but not expanded")
+        if not expandable(signature.name):
+            yield _skip(record, not_expanded_reason(signature.name))
         elif archives:
             yield from _expand(handle, record, limits)
 

@@ -17,6 +17,8 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from triage.registry import Registry
+
 #: How many leading bytes a file costs to classify. Enough for an ``ftyp`` box
 #: with a long list of compatible brands, a Matroska EBML header and the
 #: ``ustar`` magic of a tar file at offset 257.
@@ -31,27 +33,30 @@ ARCHIVE = "archive"
 class Signature:
     """One recognisable format.
 
-    ``expand`` says whether :mod:`triage.ingest.archives` walks the members
-    (zip, tar, gzip; bzip2 and xz when they hold a tar); other archives are
-    recognised so they can be reported as not expanded.
+    Whether an archive's members are walked is not said here: the
+    ``EXPANDERS`` table (``triage.ingest.expanders``) says it, with the reason
+    for the formats recognised but not expanded.
     """
 
     name: str
     mime: str
     kind: str  # IMAGE | VIDEO | ARCHIVE
     test: Callable[[bytes], bool]
-    expand: bool = False
 
 
-SIGNATURES: dict[str, Signature] = {}
+#: Every recognisable format, most specific first (tried in this order).
+SIGNATURES: Registry[Signature] = Registry("media signature")
 
 
 def register(signature: Signature) -> Signature:
-    """Add a signature to the table; names are unique."""
+    """Add a signature to the table (usable as a decorator); names are unique.
+
+    Raises:
+        ValueError: "duplicate signature name ..." when the name is taken.
+    """
     if signature.name in SIGNATURES:
         raise ValueError(f"duplicate signature name {signature.name!r}")
-    SIGNATURES[signature.name] = signature
-    return signature
+    return SIGNATURES.register(signature)
 
 
 def _prefix(*magics: bytes) -> Callable[[bytes], bool]:
@@ -250,7 +255,7 @@ def _tar(header: bytes) -> bool:
 
 _ASF_GUID = bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c")
 
-# The table, most specific first (dicts keep insertion order).
+# The table, most specific first (registration order is lookup order).
 for _sig in (
     Signature("jpeg", "image/jpeg", IMAGE, _prefix(b"\xff\xd8\xff")),
     Signature("png", "image/png", IMAGE, _prefix(b"\x89PNG\r\n\x1a\n")),
@@ -277,22 +282,19 @@ for _sig in (
         "application/zip",
         ARCHIVE,
         _prefix(b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08PK\x03\x04"),
-        expand=True,
     ),
     Signature(
         "7z", "application/x-7z-compressed", ARCHIVE, _prefix(b"7z\xbc\xaf\x27\x1c")
     ),
     Signature("rar", "application/vnd.rar", ARCHIVE, _prefix(b"Rar!\x1a\x07")),
-    Signature(
-        "gzip", "application/gzip", ARCHIVE, _prefix(b"\x1f\x8b\x08"), expand=True
-    ),
-    Signature("bzip2", "application/x-bzip2", ARCHIVE, _bzip2, expand=True),
-    Signature("xz", "application/x-xz", ARCHIVE, _prefix(b"\xfd7zXZ\x00"), expand=True),
+    Signature("gzip", "application/gzip", ARCHIVE, _prefix(b"\x1f\x8b\x08")),
+    Signature("bzip2", "application/x-bzip2", ARCHIVE, _bzip2),
+    Signature("xz", "application/x-xz", ARCHIVE, _prefix(b"\xfd7zXZ\x00")),
     Signature("zstd", "application/zstd", ARCHIVE, _prefix(b"\x28\xb5\x2f\xfd")),
     Signature(
         "cab", "application/vnd.ms-cab-compressed", ARCHIVE, _prefix(b"MSCF\0\0\0\0")
     ),
-    Signature("tar", "application/x-tar", ARCHIVE, _tar, expand=True),
+    Signature("tar", "application/x-tar", ARCHIVE, _tar),
 ):
     register(_sig)
 
@@ -329,8 +331,3 @@ def is_media(mime: str | None) -> bool:
 def is_archive(mime: str | None) -> bool:
     """True for any recognised archive, expanded or not."""
     return any(s.kind == ARCHIVE and s.mime == mime for s in SIGNATURES.values())
-
-
-def is_expandable(mime: str | None) -> bool:
-    """True for archives whose members :mod:`triage.ingest.archives` walks."""
-    return any(s.expand and s.mime == mime for s in SIGNATURES.values())

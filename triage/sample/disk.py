@@ -82,8 +82,14 @@ class BuildError(RuntimeError):
     """A tool used to build a sample image failed; the message has its stderr."""
 
 
+#: The building tools run in UTC (their environment only, never this
+#: process's): mtools and the exFAT driver write file times as local wall
+#: clock, so images hold the same times on every machine.
+_TOOL_ENV = {"TZ": "UTC"}
+
+
 def _run(args: Sequence[str], *, env: Mapping[str, str] | None = None) -> str:
-    full_env = {**os.environ, **(env or {})}
+    full_env = {**os.environ, **_TOOL_ENV, **(env or {})}
     try:
         done = subprocess.run(
             list(args), capture_output=True, text=True, env=full_env, check=False
@@ -258,7 +264,9 @@ def _fuse_mount(command: Sequence[str], mountpoint: Path) -> Iterator[Path]:
     mount (``sync`` included).
     """
     with tempfile.TemporaryFile(mode="w+") as log:
-        proc = subprocess.Popen(list(command), stdout=log, stderr=log)
+        proc = subprocess.Popen(
+            list(command), stdout=log, stderr=log, env={**os.environ, **_TOOL_ENV}
+        )
         try:
             deadline = time.monotonic() + 20
             while not os.path.ismount(mountpoint):

@@ -26,8 +26,8 @@ from typing import Any, Generic, NamedTuple, TypeVar
 from triage.errors import EvidenceError, FilesystemError
 from triage.ingest.carve import MAX_ITEM, unallocated_runs, zeros_hold_nothing
 from triage.ingest.evidence import open_device
+from triage.ingest.listing import SYSTEM_FOLDERS, iter_entries, listing_damage
 from triage.ingest.volumes import iter_partitions
-from triage.ingest.walk import SYSTEM_FOLDERS, iter_entries, listing_damage
 from triage.records import Device, FileRecord, Partition, Skipped, Stage
 
 _T = TypeVar("_T")

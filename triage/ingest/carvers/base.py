@@ -1,0 +1,53 @@
+"""What every carver is, and the table they register in.
+
+A carver (one module each: ``jpeg``, ``png``, ``gif``, ``bmp``, ``webp``) is
+a ``CarveFormat``: its magic bytes, MIME type, file extension, and a parser
+that follows an item's structure from its first byte (``read(offset, size)``
+over the device, absolute offsets) and says how long it is and whether it
+came out whole. It registers in ``CARVERS``; ``triage.ingest.carve`` finds
+every registered magic in one vectorised pass and hands each hit to its
+parser.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from triage.registry import Registry
+
+MAX_JPEG = 64 << 20  # largest picture followed before it is cut off
+MAX_PNG = 128 << 20
+MAX_GIF = 64 << 20
+MAX_BMP = 256 << 20
+MAX_WEBP = 64 << 20
+#: The longest item any format follows: how far past a run's end an item that
+#: starts in the run may need to be read to come out whole.
+MAX_ITEM = max(MAX_JPEG, MAX_PNG, MAX_GIF, MAX_BMP, MAX_WEBP)
+
+#: ``read(offset, size)`` of the device's bytes (short at its end).
+Read = Callable[[int, int], bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """What a parser found: the item's length, and whether it ended well."""
+
+    size: int
+    complete: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CarveFormat:
+    """A carvable format: its signature, parser and how a carved item is named."""
+
+    name: str
+    magic: bytes
+    mime: str
+    extension: str
+    parse: Callable[[Read, int], Found | None]
+
+
+#: Carvable formats by name, in registration order (ties at one offset go
+#: to the earlier one).
+CARVERS: Registry[CarveFormat] = Registry("carve format")

@@ -1,0 +1,41 @@
+"""Expanders: files that hold other files, behind one interface (``base``).
+
+``EXPANDERS`` holds one entry per format: ``zip`` (``zip_archive.py``),
+``tar`` with gzip/bzip2/xz (``tar_archive.py``), single-file ``gzip``
+(``gzip_stream.py``), and the formats recognised but not expanded
+(``not_expanded.py``). ``nesting.walk`` lists a file's members through them;
+``triage.ingest.archives`` is the public face (``iter_members``,
+``read_member``). A new format (7z, Thumbs.db, a PDF's pictures) is a module
+subclassing ``Expander`` that calls ``EXPANDERS.register(...)``, plus its
+import here.
+"""
+
+from __future__ import annotations
+
+from triage.ingest.expanders import (  # noqa: F401  (each registers itself)
+    gzip_stream,
+    not_expanded,
+    tar_archive,
+    zip_archive,
+)
+from triage.ingest.expanders.base import (
+    DEFAULT_LIMITS,
+    EXPANDERS,
+    ArchiveLimits,
+    Expander,
+    NotExpanded,
+    expandable,
+    is_expandable,
+    not_expanded_reason,
+)
+
+__all__ = [
+    "DEFAULT_LIMITS",
+    "EXPANDERS",
+    "ArchiveLimits",
+    "Expander",
+    "NotExpanded",
+    "expandable",
+    "is_expandable",
+    "not_expanded_reason",
+]
