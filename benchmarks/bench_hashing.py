@@ -2,7 +2,7 @@
 
 Naive: full-size decode to RGB, ``imagehash.phash`` on it and
 ``pdqhash.compute`` on the full array (plus MD5/SHA-1 of the bytes).
-Fast: ``triage.hashmatch.hashing.hash_media`` (DCT-scaled greyscale decode to a
+Fast: ``triage.hashmatch.policy.hash_media`` (DCT-scaled greyscale decode to a
 short side of >= 512 px, border trimming on), with and without the seven PDQ
 dihedral variants. All on the same generated pictures, in one run; the time per
 picture is the median of ``--repeat`` runs after one warm-up.
@@ -33,8 +33,8 @@ from PIL import Image
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from triage.hashmatch.algorithms import bits_to_hex, hamming  # noqa: E402
-from triage.hashmatch.hashing import hash_media  # noqa: E402
+from triage.hashmatch.policy import hash_media  # noqa: E402
+from triage.hashmatch.signals import bits_to_hex, hamming  # noqa: E402
 from triage.sample.pictures import encode, make_picture  # noqa: E402
 
 CASES = (

@@ -44,7 +44,7 @@ def main() -> None:
     from PIL import Image
 
     from triage.hashmatch import kernels
-    from triage.hashmatch.algorithms import bits_to_hex
+    from triage.hashmatch.signals import bits_to_hex
     from triage.sample.pictures import make_picture
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])

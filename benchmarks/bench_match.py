@@ -159,7 +159,7 @@ def exact_lookup_bench(rng: np.random.Generator) -> dict[str, float]:
     misses = [rng.bytes(16).hex() for _ in range(50_000)]
     t0 = time.perf_counter()
     for value in probes + misses:
-        matcher.match_exact("x", value, None)
+        matcher.match_exact("x", {"md5": value, "sha1": None})
     search_s = (time.perf_counter() - t0) / 100_000
     before = rss()
     t0 = time.perf_counter()

@@ -21,9 +21,9 @@ import numpy as np
 import pdqhash
 from PIL import Image
 
-from triage.hashmatch.algorithms import bits_to_hex, hamming
 from triage.hashmatch.decode import _reduce, decode_full_rgb, decode_luma
 from triage.hashmatch.hashing import pdq_from_luma
+from triage.hashmatch.signals import bits_to_hex, hamming
 from triage.sample.pictures import encode, make_picture, package_photos
 
 SEED = 2026

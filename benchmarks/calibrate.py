@@ -39,8 +39,8 @@ from PIL import Image
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from triage.hashmatch.algorithms import ALGORITHMS  # noqa: E402
 from triage.hashmatch.hashing import perceptual_hashes  # noqa: E402
+from triage.hashmatch.signals import SIGNALS  # noqa: E402
 from triage.sample.pictures import (  # noqa: E402
     TRANSFORMS,
     encode,
@@ -202,7 +202,7 @@ def refit() -> None:
         }
         report[name] = {
             "bits": table["bits"],
-            "default_threshold": ALGORITHMS[name].default_threshold,
+            "default_threshold": SIGNALS.get(name).default_threshold,
             "copies_by_transform": table["copies_by_transform"],
             **fit(table["bits"], by_transform, np.array(table["unrelated_histogram"])),
         }
@@ -295,7 +295,7 @@ def main() -> None:
     report: dict[str, dict[str, object]] = {}
     transform_names = list(TRANSFORMS)
     for a in ALGOS:
-        bits = ALGORITHMS[a].bits
+        bits = SIGNALS.get(a).bits
         ref_bits = to_bits(refs[a])
         true_d: dict[str, list[int]] = defaultdict(list)
         misses: dict[str, list[str]] = defaultdict(list)
@@ -303,7 +303,7 @@ def main() -> None:
         for index, tname, values in queries:
             d = distances(to_bits(values[a]), ref_bits).min(axis=0)  # per ref
             true_d[tname].append(int(d[index]))
-            if d[index] > ALGORITHMS[a].default_threshold:
+            if d[index] > SIGNALS.get(a).default_threshold:
                 misses[tname].append(f"{bases[index][0]}:{int(d[index])}")
             others = np.delete(d, index)
             false_d.extend(int(x) for x in others)
@@ -338,7 +338,7 @@ def main() -> None:
             f"0.001% quantile {np.quantile(false_arr, 1e-5):.0f}, "
             f"0.1% quantile {np.quantile(false_arr, 1e-3):.0f}"
         )
-        limit = ALGORITHMS[a].default_threshold
+        limit = SIGNALS.get(a).default_threshold
         print(f"# misses at the default threshold {limit} (base:distance), up to 8:")
         for tname in transform_names:
             if misses[tname] and len(misses[tname]) < len(true_d[tname]) / 2:
@@ -353,7 +353,7 @@ def main() -> None:
         }
         report[a] = {
             "bits": bits,
-            "default_threshold": ALGORITHMS[a].default_threshold,
+            "default_threshold": SIGNALS.get(a).default_threshold,
             "copies_by_transform": {
                 t: {str(d): n for d, n in c.items()} for t, c in by_transform.items()
             },

@@ -114,7 +114,7 @@ def _run(store: Store) -> int:
 
 def test_new_database_has_schema_version_wal_and_foreign_keys(tmp_path: Path) -> None:
     with Store(tmp_path / "c.db") as s:
-        assert s.schema_version() == SCHEMA_VERSION == 3
+        assert s.schema_version() == SCHEMA_VERSION == 4
         assert s.execute("PRAGMA journal_mode")[0][0] == "wal"
         assert s.execute("PRAGMA foreign_keys")[0][0] == 1
         tables = {r[0] for r in s.execute("SELECT name FROM sqlite_master")}
@@ -145,8 +145,23 @@ def _make_version_1(path: Path) -> int:
     return run
 
 
+def _downgrade_to_3(path: Path) -> None:
+    """Make a current database what version 3 wrote: media.sha1, no digests."""
+    db = sqlite3.connect(path)
+    db.execute("ALTER TABLE media ADD COLUMN sha1 TEXT")
+    db.execute(
+        "UPDATE media SET sha1 = (SELECT value FROM digests d WHERE d.algorithm = "
+        "'sha1' AND d.device_id = media.device_id AND d.address = media.address)"
+    )
+    db.execute("DROP TABLE digests")
+    db.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+    db.commit()
+    db.close()
+
+
 def _downgrade_to_2(path: Path) -> None:
     """Make a current database what version 2 wrote: location text only."""
+    _downgrade_to_3(path)
     db = sqlite3.connect(path)
     for column in LOCATION_COLUMNS:
         db.execute(f"ALTER TABLE skipped DROP COLUMN {column}")
@@ -188,6 +203,27 @@ def test_read_only_reads_a_version_1_database_without_changing_it(
     assert _state(path) == before
     with Store(path) as s:  # a writer still migrates it
         assert s.schema_version() == SCHEMA_VERSION
+
+
+def test_version_3_digest_columns_move_to_the_digests_table(tmp_path: Path) -> None:
+    path = tmp_path / "c.db"
+    with Store(path) as s:
+        s.register_device(DEV, "C")
+        run = _run(s)
+        s.write_chunk(_chunk(run))
+    _downgrade_to_3(path)
+    written = {rec.address: hashes for rec, hashes, _ in _chunk(run).media}
+    before = _state(path)
+    with Store(path, read_only=True) as s:  # read as migrated, file unchanged
+        assert s.schema_version() == 3
+        assert {m.record.address: m.hashes for m in s.media("dev1")} == written
+    assert _state(path) == before
+    with Store(path) as s:
+        assert s.schema_version() == SCHEMA_VERSION
+        assert {m.record.address: m.hashes for m in s.media("dev1")} == written
+        columns = {r["name"] for r in s.execute("PRAGMA table_info(media)")}
+        assert "md5" in columns and "sha1" not in columns
+        assert len(s.execute("SELECT * FROM digests")) == 6  # md5, sha1 of 3
 
 
 def test_every_migration_has_a_read_only_view() -> None:
@@ -442,7 +478,7 @@ def test_schema_page_is_the_store_docstring() -> None:
 
 #: SQL in triage outside the case-database package that is not about the case
 #: database: the NSRL RDS hash-set format is itself an SQLite file, read there.
-_NOT_CASE_DATABASE = {"triage/hashmatch/formats.py"}
+_NOT_CASE_DATABASE = {"triage/hashmatch/formats/nsrl_rds3.py"}  # reads NSRL SQLite
 
 
 def test_no_case_database_sql_outside_the_store_package() -> None:

@@ -303,6 +303,7 @@ def _matched_media(store: Store, device_id: str, evidence: str) -> list[MatchedM
         addr = r["address"]
         rows.setdefault(addr, r)
         by_address.setdefault(addr, []).append(_device_match(r))
+    digests = store.digests(device_id, by_address)
     out = []
     for addr, ms in by_address.items():
         r = rows[addr]
@@ -315,8 +316,7 @@ def _matched_media(store: Store, device_id: str, evidence: str) -> list[MatchedM
                 address=addr,
                 path=ms[0].path,
                 size=r["size"],
-                md5=r["md5"],
-                sha1=r["sha1"],
+                digests=tuple(digests[addr]),
                 deleted=bool(r["deleted"]),
                 carved=r["source"] == Source.CARVED,
                 archive=r["source"] == Source.ARCHIVE,

@@ -8,6 +8,7 @@ which reopen the evidence themselves. Standard library only.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -291,16 +292,61 @@ class PerceptualHash:
     quality: int | None = None  # PDQ quality 0-100
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class MediaHash:
-    """All hashes of one media item."""
+    """All hashes of one media item.
+
+    ``digests`` holds its exact digests as ``(signal name, lowercase hex)``
+    pairs, sorted by name: whichever exact signals were computed (MD5, SHA-1,
+    SHA-256, ...). MD5 is also the item's *content key*: the scan caches
+    perceptual results by it, the case database indexes media by it and ties
+    carved copies to listed files with it, so every item carries one. The
+    positional ``md5`` and ``sha1`` arguments are shorthands for those two
+    digests; ``digests=`` gives any others.
+    """
 
     address: str  # FileRecord.address
-    md5: str
-    sha1: str
-    perceptual: tuple[PerceptualHash, ...] = ()
-    width: int | None = None  # of the decoded image, when decoded
-    height: int | None = None
+    digests: tuple[tuple[str, str], ...]
+    perceptual: tuple[PerceptualHash, ...]
+    width: int | None  # of the decoded image, when decoded
+    height: int | None
+
+    def __init__(
+        self,
+        address: str,
+        md5: str | None = None,
+        sha1: str | None = None,
+        perceptual: tuple[PerceptualHash, ...] = (),
+        width: int | None = None,
+        height: int | None = None,
+        *,
+        digests: Iterable[tuple[str, str]] = (),
+    ) -> None:
+        found = {name: value for name, value in digests if value}
+        for name, value in (("md5", md5), ("sha1", sha1)):
+            if value:
+                found[name] = value
+        object.__setattr__(self, "address", address)
+        object.__setattr__(self, "digests", tuple(sorted(found.items())))
+        object.__setattr__(self, "perceptual", tuple(perceptual))
+        object.__setattr__(self, "width", width)
+        object.__setattr__(self, "height", height)
+
+    def digest(self, name: str) -> str | None:
+        """The exact digest by signal ``name``, None when not computed."""
+        for key, value in self.digests:
+            if key == name:
+                return value
+        return None
+
+    @property
+    def md5(self) -> str:
+        """The content key (see the class docstring); "" when absent."""
+        return self.digest("md5") or ""
+
+    @property
+    def sha1(self) -> str:
+        return self.digest("sha1") or ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,9 +11,9 @@ from click.testing import CliRunner
 
 from triage.cli import main
 from triage.cli.hashset import INFO_JSON_FIELDS
-from triage.hashmatch.hashing import hash_media
 from triage.hashmatch.hashset import HashSet
 from triage.hashmatch.matcher import Matcher
+from triage.hashmatch.policy import hash_media
 from triage.sample.pictures import encode, make_picture
 
 
@@ -148,7 +148,7 @@ def test_import_nsrl_is_known_good_and_format_choice(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.stderr
     hs = HashSet.load(out)
     assert hs.kind == "known-good" and hs.name == "NSRLFile"
-    assert Matcher([hs]).is_known_good(md5, sha1)
+    assert Matcher([hs]).is_known_good({"md5": md5, "sha1": sha1})
     wrong = _run(
         "hashset",
         "import",

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 
 from triage.errors import UsageError
-from triage.hashmatch.algorithms import (
-    ALGORITHMS,
+from triage.hashmatch.hashing import perceptual_hashes
+from triage.hashmatch.signals import (
+    SIGNALS,
     calibration,
     copy_probability,
 )
-from triage.hashmatch.hashing import perceptual_hashes
 from triage.sample.pictures import TRANSFORMS, encode, make_picture
 
 PERCEPTUAL = ("pdq", "phash", "dhash")
@@ -25,7 +25,7 @@ def test_file_layout() -> None:
     assert set(doc["transforms"]) >= set(TRANSFORMS) - {"crop-10"}
     for name in PERCEPTUAL:
         table = doc["algorithms"][name]
-        bits = ALGORITHMS[name].bits
+        bits = SIGNALS.get(name).bits
         assert table["bits"] == bits
         for key in ("copy_histogram", "unrelated_histogram", "p_copy"):
             assert len(table[key]) == bits + 1, (name, key)
@@ -40,13 +40,13 @@ def test_p_copy_is_a_non_increasing_probability(name: str) -> None:
     assert all(0.0 <= x <= 1.0 for x in p)
     assert all(a >= b for a, b in zip(p, p[1:], strict=False))
     assert p[0] > 0.95
-    assert p[ALGORITHMS[name].bits // 2] < 0.05  # the unrelated median
+    assert p[SIGNALS.get(name).bits // 2] < 0.05  # the unrelated median
 
 
 @pytest.mark.parametrize("name", PERCEPTUAL)
 def test_registry_thresholds_are_the_calibrated_ones(name: str) -> None:
     table = calibration()["algorithms"][name]
-    threshold = ALGORITHMS[name].default_threshold
+    threshold = SIGNALS.get(name).default_threshold
     assert table["default_threshold"] == threshold
     # No unrelated pair of the calibration set matched at the default...
     assert sum(table["unrelated_histogram"][: threshold + 1]) == 0
@@ -70,7 +70,7 @@ def test_copy_probability() -> None:
 @pytest.mark.parametrize("name", PERCEPTUAL)
 def test_copy_probability_follows_the_table_and_the_prior(name: str) -> None:
     table = calibration()["algorithms"][name]
-    for distance in (0, 5, ALGORITHMS[name].default_threshold, 20, 40):
+    for distance in (0, 5, SIGNALS.get(name).default_threshold, 20, 40):
         assert copy_probability(name, distance) == pytest.approx(
             table["p_copy"][distance], abs=1e-4
         )
@@ -94,10 +94,10 @@ def test_live_copies_fall_where_the_calibration_says() -> None:
             result = perceptual_hashes(encode(copy, "PNG"), "image/png", where="c")
             for name in ("pdq", "phash"):
                 distance = min(
-                    ALGORITHMS[name].bits
+                    SIGNALS.get(name).bits
                     if h.algorithm != name
                     else bin(int(h.value, 16) ^ int(reference[name], 16)).count("1")
                     for h in result.hashes
                 )
-                assert distance <= ALGORITHMS[name].default_threshold
+                assert distance <= SIGNALS.get(name).default_threshold
                 assert copy_probability(name, distance) > 0.9

@@ -12,7 +12,7 @@ import pytest
 
 from triage.errors import HashSetError
 from triage.hashmatch.formats import (
-    FORMATS,
+    HASHSET_FORMATS,
     detect_format,
     import_files,
     normalise_category,
@@ -431,7 +431,7 @@ def test_numeric_csv_categories_stay_local_unless_said(tmp_path: Path) -> None:
 
 
 def test_registry_is_one_dict_with_every_format() -> None:
-    assert set(FORMATS) == {
+    assert set(HASHSET_FORMATS) == {
         "csv",
         "vics",
         "md5sum",

@@ -16,7 +16,6 @@ import pytest
 from PIL import Image
 
 from triage.errors import MediaError, UsageError
-from triage.hashmatch.algorithms import ALGORITHMS, bits_to_hex, hamming
 from triage.hashmatch.decode import (
     MAX_IMAGE_PIXELS,
     DecodeError,
@@ -27,17 +26,17 @@ from triage.hashmatch.hashing import (
     DIHEDRAL_VARIANTS,
     TRIMMED,
     PerceptualResult,
-    UndecodableMediaError,
     digest_stream,
     find_border,
-    hash_media,
     perceptual_hashes,
 )
+from triage.hashmatch.policy import UndecodableMediaError, hash_media
+from triage.hashmatch.signals import SIGNALS, bits_to_hex, hamming
 from triage.records import MediaHash
 from triage.sample.pictures import TRANSFORMS, encode, make_picture, package_photos
 
-PDQ = ALGORITHMS["pdq"]
-PHASH = ALGORITHMS["phash"]
+PDQ = SIGNALS.get("pdq")
+PHASH = SIGNALS.get("phash")
 
 
 @cache
@@ -496,7 +495,7 @@ def test_transformed_copies_match(
             data, mime = encode(copy, "JPEG", 90), "image/jpeg"
         result = perceptual_hashes(data, mime, where=transform)
         for name in EXPECTED_MATCH[transform]:
-            algorithm = ALGORITHMS[name]
+            algorithm = SIGNALS.get(name)
             distance = best(result, name, value(reference, name))
             assert algorithm.matches(distance), (seed, transform, name, distance)
 

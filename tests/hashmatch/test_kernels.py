@@ -14,7 +14,7 @@ import pytest
 from PIL import Image, ImageFilter
 
 from triage.hashmatch import kernels
-from triage.hashmatch.algorithms import bits_to_hex, hamming
+from triage.hashmatch.signals import bits_to_hex, hamming
 from triage.sample.pictures import make_picture
 
 # (height, width): landscape, portrait, square, the decoder's usual sizes,

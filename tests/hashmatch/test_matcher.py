@@ -10,9 +10,9 @@ import pytest
 from PIL import Image, ImageDraw
 
 from triage.errors import HashSetError
-from triage.hashmatch.hashing import hash_media
 from triage.hashmatch.hashset import HashEntry, HashSet
 from triage.hashmatch.matcher import Matcher
+from triage.hashmatch.policy import hash_media
 from triage.records import MediaHash, PerceptualHash
 
 
@@ -66,29 +66,37 @@ def sets() -> tuple[HashSet, HashSet]:
 def test_exact_md5_and_sha1(sets) -> None:
     bad, good = sets
     matcher = Matcher([bad, good])
-    (m,) = matcher.match_exact("p0:i5:a.jpg", _h("m7", 16), _h("s7", 20))
+    (m,) = matcher.match_exact(
+        "p0:i5:a.jpg", {"md5": _h("m7", 16), "sha1": _h("s7", 20)}
+    )
     assert (m.set_name, m.set_digest, m.entry_id) == ("caid", bad.digest, "vic-7")
     assert (m.algorithm, m.distance, m.category, m.scheme) == ("sha1", 0, "B", "caid")
     assert not m.known_good and m.address == "p0:i5:a.jpg"
     # md5 alone (no sha1 given) still matches, named md5
-    (m,) = matcher.match_exact("x", _h("m7", 16).upper().lower(), None)
+    (m,) = matcher.match_exact("x", {"md5": _h("m7", 16).upper().lower()})
     assert m.algorithm == "md5"
-    assert matcher.match_exact("x", _h("nope", 16), _h("nope", 20)) == []
+    assert (
+        matcher.match_exact("x", {"md5": _h("nope", 16), "sha1": _h("nope", 20)}) == []
+    )
 
 
 def test_md5_collision_is_not_a_match_and_is_recorded(sets) -> None:
     matcher = Matcher(list(sets))
-    assert matcher.match_exact("x", _h("m3", 16), _h("other", 20)) == []
+    assert (
+        matcher.match_exact("x", {"md5": _h("m3", 16), "sha1": _h("other", 20)}) == []
+    )
     assert len(matcher.conflicts) == 1 and "vic-3" in matcher.conflicts[0]
 
 
 def test_known_good(sets) -> None:
     bad, good = sets
     matcher = Matcher([bad, good])
-    assert matcher.is_known_good(_h("g4", 16), _h("gs4", 20))
-    assert matcher.is_known_good(None, _h("gs4", 20))
-    assert not matcher.is_known_good(_h("m4", 16), _h("s4", 20))  # known-bad
-    (m,) = matcher.match_exact("x", _h("g4", 16), _h("gs4", 20))
+    assert matcher.is_known_good({"md5": _h("g4", 16), "sha1": _h("gs4", 20)})
+    assert matcher.is_known_good({"md5": None, "sha1": _h("gs4", 20)})
+    assert not matcher.is_known_good(
+        {"md5": _h("m4", 16), "sha1": _h("s4", 20)}
+    )  # known-bad
+    (m,) = matcher.match_exact("x", {"md5": _h("g4", 16), "sha1": _h("gs4", 20)})
     assert m.known_good and m.set_name == "nsrl" and m.scheme == "nsrl"
 
 
@@ -154,7 +162,7 @@ def test_several_sets_report_each_set(sets) -> None:
     with pytest.raises(HashSetError, match="given twice: caid"):
         Matcher([bad, bad])
     same_name = HashSet.from_entries(BAD[:2], name="caid", scheme="caid")
-    found = Matcher([bad, same_name]).match_exact("a", _h("m1", 16), None)
+    found = Matcher([bad, same_name]).match_exact("a", {"md5": _h("m1", 16)})
     assert sorted(m.set_digest for m in found) == sorted([bad.digest, same_name.digest])
 
 

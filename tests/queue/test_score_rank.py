@@ -385,10 +385,10 @@ def test_uncalibrated_or_too_distant_matches_are_listed_not_fatal() -> None:
 
 
 def test_builtin_tables_follow_registered_thresholds() -> None:
-    from triage.hashmatch.algorithms import ALGORITHMS
+    from triage.hashmatch.signals import SIGNALS
 
     for name, table in BUILTIN_CALIBRATION.items():
-        threshold = ALGORITHMS[name].default_threshold
+        threshold = SIGNALS.get(name).default_threshold
         assert CAL.probability(name, threshold) == pytest.approx(0.5)
         assert table[-1][1] == 0.0
 

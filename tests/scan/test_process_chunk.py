@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.scan.corpus import Corpus
+from triage.hashmatch import policy
 from triage.ingest.evidence import open_device
 from triage.ingest.listing import iter_entries
 from triage.ingest.volumes import iter_partitions
@@ -103,7 +104,7 @@ def test_rematch_uses_stored_hashes_only(
     def fail(*args: object, **kw: object) -> None:
         raise AssertionError("rematch must not read or decode")
 
-    monkeypatch.setattr(tasks, "perceptual_hashes", fail)
+    monkeypatch.setattr(policy, "perceptual_hashes", fail)
     monkeypatch.setattr(tasks.WorkerState, "handle", fail)
     refs = load_hashsets([corpus.bad_set_v2, corpus.good_set])
     stored = [(m.hashes, m.known_good) for m in result.media]

@@ -18,6 +18,7 @@ from tests.conftest import damage_ewf_chunk, evidence_state, write_ewf_with_gaps
 from tests.scan.corpus import Corpus, _jpeg
 from tests.scan.helpers import COMPARED, dump, matched_entries
 from triage.errors import UsageError
+from triage.hashmatch import policy
 from triage.ingest import carve
 from triage.ingest.carve import unallocated_runs
 from triage.ingest.evidence import ZeroRuns, open_device
@@ -201,7 +202,7 @@ def test_newer_hash_set_rematches_stored_hashes_without_decoding(
     def no_decoding(*args: object, **kw: object) -> None:
         raise AssertionError("re-matching must not decode")
 
-    monkeypatch.setattr(tasks, "perceptual_hashes", no_decoding)
+    monkeypatch.setattr(policy, "perceptual_hashes", no_decoding)
     tasks.close_worker_caches()
     summary = scan(
         [corpus.dev1, corpus.dev2],

@@ -22,10 +22,10 @@ import click
 
 from triage.cli.common import ERROR_CONSOLE, echo_json, output_option
 from triage.errors import HashSetError, MediaError, UsageError
-from triage.hashmatch.formats import FORMATS, import_files, infer_scheme
+from triage.hashmatch.formats import HASHSET_FORMATS, import_files, infer_scheme
 from triage.hashmatch.formats import normalise_category as _normalise
-from triage.hashmatch.hashing import UndecodableMediaError, hash_media
 from triage.hashmatch.hashset import COLUMNS, KINDS, SCHEMES, HashEntry, HashSet
+from triage.hashmatch.policy import HashPolicy
 from triage.ingest.media import SNIFF_BYTES, sniff
 
 #: Exit status when the set was written but some items were skipped.
@@ -48,6 +48,9 @@ INFO_JSON_FIELDS: tuple[str, ...] = (
 
 #: Largest reference picture read into memory by ``build``.
 MAX_REFERENCE_BYTES = 512 << 20
+#: How ``build`` hashes a reference picture: the scan's signals, without the
+#: dihedral variants (the scan computes those of the seized copy instead).
+REFERENCE_POLICY = HashPolicy(dihedral=False)
 FORCE_OPTION = click.option(
     "--force", is_flag=True, help="Replace an existing output file."
 )
@@ -123,20 +126,13 @@ def _hash_reference(path: Path, entry_id: str) -> tuple[list[tuple[str, str]], s
     media_type = sniff(data[:SNIFF_BYTES])
     if media_type is None or not media_type.startswith("image/"):
         raise MediaError(f"not a picture (content: {media_type or 'unknown'})")
-    try:
-        media = hash_media(entry_id, data, media_type, where=str(path), dihedral=False)
-    except UndecodableMediaError as exc:
-        raise MediaError(f"cannot decode {media_type}: {exc.reason}") from exc
-    pairs = [("md5", media.md5), ("sha1", media.sha1)]
-    notes = []
-    for h in media.perceptual:
-        if h.algorithm not in COLUMNS or h.variant not in ("original", "trimmed"):
-            continue
-        if h.algorithm == "pdq" and h.quality is not None and h.quality < 50:
-            notes.append(f"PDQ ({h.variant}) quality {h.quality} < 50 not stored")
-            continue
-        pairs.append((h.algorithm, h.value))
-    return pairs, "; ".join(notes)
+    media, unhashed = REFERENCE_POLICY.hash_item(
+        entry_id, data, media_type, where=str(path)
+    )
+    if unhashed is not None and not unhashed.decoded:
+        raise MediaError(f"cannot decode {media_type}: {unhashed.reason}")
+    pairs, notes = REFERENCE_POLICY.reference_values(media)
+    return [(c, v) for c, v in pairs if c in COLUMNS], "; ".join(notes)
 
 
 def _hash_reference_job(
@@ -150,215 +146,216 @@ def _hash_reference_job(
     return pairs, note, None
 
 
+@click.group("hashset")
+def hashset() -> None:
+    """Build, import and inspect known-image hash sets."""
+
+
+@hashset.command("build")
+@click.argument(
+    "ref_dir", type=click.Path(exists=True, file_okay=False, path_type=Path)
+)
+@output_option("The hash set file to write.")
+@click.option("--name", help="Set name (default: the folder name).")
+@click.option(
+    "--categories",
+    "categories_csv",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="CSV with path,category (paths relative to REF_DIR). "
+    "Default: the first sub-folder name, e.g. REF_DIR/A/x.jpg is A.",
+)
+@click.option(
+    "--kind", type=click.Choice(KINDS), default="known-bad", show_default=True
+)
+@click.option(
+    "--scheme",
+    type=click.Choice(SCHEMES),
+    help="Category scheme (default: caid if every category is A/B/C, else local).",
+)
+@FORCE_OPTION
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Worker processes hashing pictures.",
+)
+@click.pass_context
+def build(
+    ctx: click.Context,
+    ref_dir: Path,
+    output: Path,
+    name: str | None,
+    categories_csv: Path | None,
+    kind: str,
+    scheme: str | None,
+    force: bool,
+    jobs: int,
+) -> None:
+    """Hash the reference pictures under REF_DIR into a set file."""
+    _check_output(output, force)
+    given = _categories_csv(categories_csv) if categories_csv else None
+    raw: list[HashEntry] = []
+    failed = 0
+    paths = list(_reference_files(ref_dir))
+    todo = [(p, p.relative_to(ref_dir).as_posix()) for p in paths]
+    if jobs > 1 and len(todo) > 1:
+        with ProcessPoolExecutor(min(jobs, len(todo))) as pool:
+            results = list(pool.map(_hash_reference_job, todo, chunksize=4))
+    else:
+        results = [_hash_reference_job(job) for job in todo]
+    for path, (pairs, note, error) in zip(paths, results, strict=True):
+        rel = path.relative_to(ref_dir).as_posix()
+        if error is not None:
+            warn(f"{path}: {error}")
+            failed += 1
+            continue
+        if note:
+            warn(f"{path}: {note}")
+        if given is not None:
+            category = given.get(rel)
+        else:
+            parts = Path(rel).parts
+            category = parts[0] if len(parts) > 1 else None
+        raw.append(HashEntry(rel, category, path.name, tuple(pairs)))
+    if not raw:
+        raise HashSetError(
+            f"{ref_dir}: no reference picture could be hashed"
+            + (f" ({failed} failed)" if failed else " (the folder is empty)")
+        )
+    if given is not None:
+        missing = sorted(set(given) - {e.entry_id for e in raw})
+        for rel in missing:
+            warn(f"{categories_csv}: {rel} is not a hashed picture in {ref_dir}")
+    chosen = scheme or infer_scheme(e.category for e in raw)
+    entries = []
+    for entry in raw:
+        try:
+            category = _normalise(chosen, entry.category)
+        except ValueError as exc:
+            raise HashSetError(f"{ref_dir / entry.entry_id}: {exc}") from exc
+        entries.append(HashEntry(entry.entry_id, category, entry.name, entry.hashes))
+    built = HashSet.from_entries(
+        entries,
+        name=name or ref_dir.resolve().name,
+        kind=kind,
+        scheme=chosen,
+        sources=[
+            {
+                "folder": ref_dir.resolve().name,
+                "format": "pictures",
+                "entries": len(entries),
+                "failed": failed,
+            }
+        ],
+    )
+    built.write(output)
+    click.echo(
+        f"{output}: {len(built)} pictures ({failed} skipped), {built.kind}, "
+        f"scheme {built.scheme}, {built.digest}"
+    )
+    if failed:
+        ctx.exit(EXIT_ITEMS_SKIPPED)
+
+
+@hashset.command("import")
+@click.argument(
+    "files",
+    nargs=-1,
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+)
+@output_option("The hash set file to write.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["auto", *HASHSET_FORMATS]),
+    default="auto",
+    show_default=True,
+)
+@click.option("--name", help="Set name (default: the first file's name).")
+@click.option(
+    "--kind",
+    type=click.Choice(KINDS),
+    help="Default: known-good for NSRL, else known-bad.",
+)
+@click.option(
+    "--scheme",
+    type=click.Choice(SCHEMES),
+    help="Category scheme (default from the format or categories).",
+)
+@click.option(
+    "--skip-bad-lines",
+    is_flag=True,
+    help="Report malformed lines and import the rest.",
+)
+@FORCE_OPTION
+@click.pass_context
+def import_(
+    ctx: click.Context,
+    files: tuple[Path, ...],
+    output: Path,
+    fmt: str,
+    name: str | None,
+    kind: str | None,
+    scheme: str | None,
+    skip_bad_lines: bool,
+    force: bool,
+) -> None:
+    """Import published hash set FILES into one set file."""
+    _check_output(output, force)
+    built, report = import_files(
+        files,
+        fmt,
+        name=name or files[0].stem,
+        kind=kind,
+        scheme=scheme,
+        skip_bad_lines=skip_bad_lines,
+    )
+    for bad in report.bad_lines:
+        warn(f"skipped {bad}")
+    for hash_name, count in sorted(report.ignored.items()):
+        warn(f"ignored {count} {hash_name} hashes (not matched by triage)")
+    if not len(built):
+        raise HashSetError("no entries were imported; the set was not written")
+    built.write(output)
+    counts = built.counts()
+    held = ", ".join(f"{counts[c]} {c}" for c in COLUMNS if counts.get(c))
+    click.echo(
+        f"{output}: {len(built)} entries ({held}), {len(report.bad_lines)} bad "
+        f"lines skipped, {built.kind}, scheme {built.scheme}, {built.digest}"
+    )
+    if report.bad_lines:
+        ctx.exit(EXIT_ITEMS_SKIPPED)
+
+
+@hashset.command("info")
+@click.argument(
+    "set_file", type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+def info(set_file: Path, as_json: bool) -> None:
+    """Show what SET_FILE holds, and verify its digest."""
+    hs = HashSet.load(set_file)
+    data = info_json(hs)
+    if as_json:
+        echo_json(data)
+        return
+    click.echo(f"{hs.path}")
+    for key in ("name", "kind", "scheme", "version", "created", "digest"):
+        click.echo(f"  {key + ':':9} {data[key]}")
+    counts = data["counts"]
+    click.echo(f"  entries:  {counts['entries']}")
+    for column in COLUMNS:
+        if counts.get(column):
+            click.echo(f"  {column + ':':9} {counts[column]}")
+    if data["categories"]:
+        cats = ", ".join(f"{c}: {n}" for c, n in data["categories"].items())
+        click.echo(f"  categories: {cats}")
+    for source in data["sources"]:
+        click.echo("  source:   " + ", ".join(f"{k}={v}" for k, v in source.items()))
+
+
 def register(main: click.Group) -> None:
     """Add ``triage hashset`` to ``main``."""
-
-    @main.group("hashset")
-    def hashset() -> None:
-        """Build, import and inspect known-image hash sets."""
-
-    @hashset.command("build")
-    @click.argument(
-        "ref_dir", type=click.Path(exists=True, file_okay=False, path_type=Path)
-    )
-    @output_option("The hash set file to write.")
-    @click.option("--name", help="Set name (default: the folder name).")
-    @click.option(
-        "--categories",
-        "categories_csv",
-        type=click.Path(exists=True, dir_okay=False, path_type=Path),
-        help="CSV with path,category (paths relative to REF_DIR). "
-        "Default: the first sub-folder name, e.g. REF_DIR/A/x.jpg is A.",
-    )
-    @click.option(
-        "--kind", type=click.Choice(KINDS), default="known-bad", show_default=True
-    )
-    @click.option(
-        "--scheme",
-        type=click.Choice(SCHEMES),
-        help="Category scheme (default: caid if every category is A/B/C, else local).",
-    )
-    @FORCE_OPTION
-    @click.option(
-        "--jobs",
-        type=click.IntRange(min=1),
-        default=1,
-        show_default=True,
-        help="Worker processes hashing pictures.",
-    )
-    @click.pass_context
-    def build(
-        ctx: click.Context,
-        ref_dir: Path,
-        output: Path,
-        name: str | None,
-        categories_csv: Path | None,
-        kind: str,
-        scheme: str | None,
-        force: bool,
-        jobs: int,
-    ) -> None:
-        """Hash the reference pictures under REF_DIR into a set file."""
-        _check_output(output, force)
-        given = _categories_csv(categories_csv) if categories_csv else None
-        raw: list[HashEntry] = []
-        failed = 0
-        paths = list(_reference_files(ref_dir))
-        todo = [(p, p.relative_to(ref_dir).as_posix()) for p in paths]
-        if jobs > 1 and len(todo) > 1:
-            with ProcessPoolExecutor(min(jobs, len(todo))) as pool:
-                results = list(pool.map(_hash_reference_job, todo, chunksize=4))
-        else:
-            results = [_hash_reference_job(job) for job in todo]
-        for path, (pairs, note, error) in zip(paths, results, strict=True):
-            rel = path.relative_to(ref_dir).as_posix()
-            if error is not None:
-                warn(f"{path}: {error}")
-                failed += 1
-                continue
-            if note:
-                warn(f"{path}: {note}")
-            if given is not None:
-                category = given.get(rel)
-            else:
-                parts = Path(rel).parts
-                category = parts[0] if len(parts) > 1 else None
-            raw.append(HashEntry(rel, category, path.name, tuple(pairs)))
-        if not raw:
-            raise HashSetError(
-                f"{ref_dir}: no reference picture could be hashed"
-                + (f" ({failed} failed)" if failed else " (the folder is empty)")
-            )
-        if given is not None:
-            missing = sorted(set(given) - {e.entry_id for e in raw})
-            for rel in missing:
-                warn(f"{categories_csv}: {rel} is not a hashed picture in {ref_dir}")
-        chosen = scheme or infer_scheme(e.category for e in raw)
-        entries = []
-        for entry in raw:
-            try:
-                category = _normalise(chosen, entry.category)
-            except ValueError as exc:
-                raise HashSetError(f"{ref_dir / entry.entry_id}: {exc}") from exc
-            entries.append(
-                HashEntry(entry.entry_id, category, entry.name, entry.hashes)
-            )
-        built = HashSet.from_entries(
-            entries,
-            name=name or ref_dir.resolve().name,
-            kind=kind,
-            scheme=chosen,
-            sources=[
-                {
-                    "folder": ref_dir.resolve().name,
-                    "format": "pictures",
-                    "entries": len(entries),
-                    "failed": failed,
-                }
-            ],
-        )
-        built.write(output)
-        click.echo(
-            f"{output}: {len(built)} pictures ({failed} skipped), {built.kind}, "
-            f"scheme {built.scheme}, {built.digest}"
-        )
-        if failed:
-            ctx.exit(EXIT_ITEMS_SKIPPED)
-
-    @hashset.command("import")
-    @click.argument(
-        "files",
-        nargs=-1,
-        required=True,
-        type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    )
-    @output_option("The hash set file to write.")
-    @click.option(
-        "--format",
-        "fmt",
-        type=click.Choice(["auto", *FORMATS]),
-        default="auto",
-        show_default=True,
-    )
-    @click.option("--name", help="Set name (default: the first file's name).")
-    @click.option(
-        "--kind",
-        type=click.Choice(KINDS),
-        help="Default: known-good for NSRL, else known-bad.",
-    )
-    @click.option(
-        "--scheme",
-        type=click.Choice(SCHEMES),
-        help="Category scheme (default from the format or categories).",
-    )
-    @click.option(
-        "--skip-bad-lines",
-        is_flag=True,
-        help="Report malformed lines and import the rest.",
-    )
-    @FORCE_OPTION
-    @click.pass_context
-    def import_(
-        ctx: click.Context,
-        files: tuple[Path, ...],
-        output: Path,
-        fmt: str,
-        name: str | None,
-        kind: str | None,
-        scheme: str | None,
-        skip_bad_lines: bool,
-        force: bool,
-    ) -> None:
-        """Import published hash set FILES into one set file."""
-        _check_output(output, force)
-        built, report = import_files(
-            files,
-            fmt,
-            name=name or files[0].stem,
-            kind=kind,
-            scheme=scheme,
-            skip_bad_lines=skip_bad_lines,
-        )
-        for bad in report.bad_lines:
-            warn(f"skipped {bad}")
-        for hash_name, count in sorted(report.ignored.items()):
-            warn(f"ignored {count} {hash_name} hashes (not matched by triage)")
-        if not len(built):
-            raise HashSetError("no entries were imported; the set was not written")
-        built.write(output)
-        counts = built.counts()
-        held = ", ".join(f"{counts[c]} {c}" for c in COLUMNS if counts[c])
-        click.echo(
-            f"{output}: {len(built)} entries ({held}), {len(report.bad_lines)} bad "
-            f"lines skipped, {built.kind}, scheme {built.scheme}, {built.digest}"
-        )
-        if report.bad_lines:
-            ctx.exit(EXIT_ITEMS_SKIPPED)
-
-    @hashset.command("info")
-    @click.argument(
-        "set_file", type=click.Path(exists=True, dir_okay=False, path_type=Path)
-    )
-    @click.option("--json", "as_json", is_flag=True, help="One JSON object.")
-    def info(set_file: Path, as_json: bool) -> None:
-        """Show what SET_FILE holds, and verify its digest."""
-        hs = HashSet.load(set_file)
-        data = info_json(hs)
-        if as_json:
-            echo_json(data)
-            return
-        click.echo(f"{hs.path}")
-        for key in ("name", "kind", "scheme", "version", "created", "digest"):
-            click.echo(f"  {key + ':':9} {data[key]}")
-        counts = data["counts"]
-        click.echo(f"  entries:  {counts['entries']}")
-        for column in COLUMNS:
-            if counts[column]:
-                click.echo(f"  {column + ':':9} {counts[column]}")
-        if data["categories"]:
-            cats = ", ".join(f"{c}: {n}" for c, n in data["categories"].items())
-            click.echo(f"  categories: {cats}")
-        for source in data["sources"]:
-            click.echo(
-                "  source:   " + ", ".join(f"{k}={v}" for k, v in source.items())
-            )
+    main.add_command(hashset)

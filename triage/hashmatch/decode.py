@@ -13,8 +13,8 @@ twice that, so panoramas do not keep their full width).
 ``pdqhash.compute`` on the full-size RGB array.
 
 Everything read here is evidence from a seized device and may be malformed or
-hostile: only the formats in ``FORMATS`` are opened (never EPS, which would
-run Ghostscript), a picture above ``MAX_IMAGE_PIXELS`` is refused before its
+hostile: only the formats in ``PILLOW_FORMATS`` are opened (never EPS, which
+would run Ghostscript), a picture above ``MAX_IMAGE_PIXELS`` is refused before its
 pixels are decoded, only the first frame of an animation is read, and every
 failure becomes a ``DecodeError`` naming the item and the reason.
 
@@ -79,13 +79,13 @@ _WANTED: dict[str, tuple[str, ...]] = {
 }
 Image.init()
 # Only formats this Pillow build can open (AVIF and JPEG 2000 depend on it).
-FORMATS: dict[str, tuple[str, ...]] = {
+PILLOW_FORMATS: dict[str, tuple[str, ...]] = {
     mime: tuple(f for f in formats if f in Image.OPEN)
     for mime, formats in _WANTED.items()
     if any(f in Image.OPEN for f in formats)
 }
-ALL_FORMATS: tuple[str, ...] = tuple(
-    dict.fromkeys(f for v in FORMATS.values() for f in v)
+ALL_PILLOW_FORMATS: tuple[str, ...] = tuple(
+    dict.fromkeys(f for v in PILLOW_FORMATS.values() for f in v)
 )
 
 # What Pillow's decoders raise on malformed data. Listed on purpose (no
@@ -134,9 +134,9 @@ def allowed_formats(media_type: str | None, where: str) -> tuple[str, ...]:
         DecodeError: the type is not a still image we decode.
     """
     if media_type is None:
-        return ALL_FORMATS
+        return ALL_PILLOW_FORMATS
     mime = media_type.split(";", 1)[0].strip().lower()
-    formats = FORMATS.get(mime)
+    formats = PILLOW_FORMATS.get(mime)
     if formats is None:
         kind = "not an image" if not mime.startswith("image/") else "unsupported"
         raise DecodeError(where, f"{kind} type {media_type!r}: no perceptual hash")

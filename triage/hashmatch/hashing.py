@@ -1,9 +1,8 @@
-"""Hash media: MD5/SHA-1 of the bytes, PDQ and pHash of the picture.
+"""Compute signals: exact digests of the bytes, perceptual values of a picture.
 
-``hash_media`` is what the pipeline calls per item. Cryptographic digests are
-always computed (they match exact copies even when a picture cannot be
-decoded); perceptual hashes come from ``perceptual_hashes``, which decodes via
-``triage.hashmatch.decode`` (small, greyscale, safe) and returns:
+``exact_digests`` streams bytes through the exact signals (MD5, SHA-1, ...).
+``perceptual_hashes`` decodes via ``triage.hashmatch.decode`` (small,
+greyscale, safe) and runs the perceptual signals, returning:
 
 - PDQ of the picture ("original") and, by default, its seven dihedral variants
   (what the PDQ of the rotated or mirrored picture would be), so a rotated or
@@ -16,37 +15,35 @@ decoded); perceptual hashes come from ``perceptual_hashes``, which decodes via
 - pHash (imagehash) of the picture.
 - When the picture has a uniform border (letterbox, pillarbox, a frame), PDQ
   and pHash of the picture inside it, with variant "trimmed".
+
+What an item gets, under which floors, is ``triage.hashmatch.policy``'s rule.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-import imagehash
 import numpy as np
 from PIL import Image
 
 from triage.errors import UsageError
-from triage.hashmatch import kernels
-from triage.hashmatch.algorithms import ALGORITHMS, get_algorithm
-from triage.hashmatch.decode import FORMATS, DecodeError, decode_luma
-from triage.records import MediaHash, PerceptualHash
-
-DIHEDRAL_VARIANTS: tuple[str, ...] = (
-    "original",
-    "rot90",
-    "rot180",
-    "rot270",
-    "flipx",
-    "flipy",
-    "flipplus",
-    "flipminus",
+from triage.hashmatch.decode import decode_luma
+from triage.hashmatch.signals import (
+    DIHEDRAL_VARIANTS,
+    ExactSignal,
+    PerceptualSignal,
+    exact_signals,
+    get_signal,
 )
+from triage.hashmatch.signals.pdq import PDQ
+from triage.records import PerceptualHash
+
 TRIMMED = "trimmed"
+#: The perceptual signals the scan and ``hashset build`` compute.
 DEFAULT_PERCEPTUAL: tuple[str, ...] = ("pdq", "phash")
-IMPLEMENTED: tuple[str, ...] = ("pdq", "phash", "dhash")
+#: The exact digests ``digest_stream`` gives when not told which.
+DEFAULT_DIGESTS: tuple[str, ...] = ("md5", "sha1")
 
 # PDQ's reference refuses pictures smaller than this on either side
 # (MIN_HASHABLE_DIM); below it there is nothing perceptual to hash.
@@ -75,45 +72,48 @@ class PerceptualResult:
     notes: tuple[str, ...] = ()  # decoder warnings, or why a hash is missing
 
 
-class UndecodableMediaError(DecodeError):
-    """A picture could not be perceptually hashed; ``media_hash`` still holds
-    its MD5 and SHA-1 so exact matching goes on."""
+def exact_digests(
+    chunks: Iterable[bytes], names: Sequence[str] | None = None
+) -> tuple[tuple[str, str], ...]:
+    """``(signal, lowercase hex)`` of the concatenated ``chunks``, streamed once
+    through every exact signal named (default: every registered one).
 
-    def __init__(self, where: str, reason: str, media_hash: MediaHash) -> None:
-        super().__init__(where, reason)
-        self.media_hash = media_hash
-
-
-def digest_stream(chunks: Iterable[bytes]) -> tuple[str, str]:
-    """MD5 and SHA-1 (lowercase hex) of the concatenated ``chunks``, streamed."""
-    md5 = hashlib.md5(usedforsecurity=False)
-    sha1 = hashlib.sha1(usedforsecurity=False)
+    Raises:
+        UnknownNameError: a name no signal has.
+        UsageError: a name of a signal that is not exact.
+    """
+    chosen = exact_signals() if names is None else _exact(names)
+    hashers = [s.new_hasher() for s in chosen]
     for chunk in chunks:
-        md5.update(chunk)
-        sha1.update(chunk)
-    return md5.hexdigest(), sha1.hexdigest()
+        for hasher in hashers:
+            hasher.update(chunk)
+    return tuple((s.name, h.hexdigest()) for s, h in zip(chosen, hashers, strict=True))
+
+
+def _exact(names: Sequence[str]) -> tuple[ExactSignal, ...]:
+    out: list[ExactSignal] = []
+    for name in names:
+        signal = get_signal(name)
+        if not isinstance(signal, ExactSignal):
+            raise UsageError(f"{name!r} is not an exact hash algorithm")
+        out.append(signal)
+    return tuple(out)
+
+
+def digest_stream(
+    chunks: Iterable[bytes], names: Sequence[str] = DEFAULT_DIGESTS
+) -> tuple[str, ...]:
+    """The digests (lowercase hex) of the concatenated ``chunks`` by the exact
+    signals ``names``, in that order, streamed."""
+    return tuple(value for _, value in exact_digests(chunks, names))
 
 
 def pdq_from_luma(
     luma: np.ndarray, *, dihedral: bool = True
 ) -> tuple[list[tuple[str, str]], int]:
-    """PDQ of a greyscale uint8 array: ``([(variant, hex), ...], quality)``.
-
-    Computed by ``triage.hashmatch.kernels`` (Meta's algorithm as two small
-    linear maps); ``pdqhash`` on the same pixels is the reference in tests.
-    """
-    values, quality = kernels.pdq(luma, dihedral=dihedral)
-    return list(zip(DIHEDRAL_VARIANTS, values, strict=False)), quality
-
-
-def phash_from_luma(luma: np.ndarray) -> str:
-    """imagehash's pHash (64 bits, hex) of a greyscale uint8 array."""
-    return kernels.phash(luma)
-
-
-def dhash_from_luma(luma: Image.Image) -> str:
-    """imagehash dHash (64 bits) of a greyscale picture, as hex."""
-    return str(imagehash.dhash(luma))
+    """PDQ of a greyscale uint8 array: ``([(variant, hex), ...], quality)``."""
+    values = PDQ.compute(luma, dihedral=dihedral)
+    return [(variant, value) for variant, value, _ in values], values[0][2] or 0
 
 
 def find_border(luma: np.ndarray) -> tuple[int, int, int, int] | None:
@@ -163,34 +163,32 @@ def find_border(luma: np.ndarray) -> tuple[int, int, int, int] | None:
 
 def _hash_picture(
     luma_img: Image.Image,
-    algorithms: Sequence[str],
+    signals: Sequence[PerceptualSignal],
     *,
     dihedral: bool,
     variant_name: str | None,
 ) -> list[PerceptualHash]:
     luma = np.asarray(luma_img)
-    out: list[PerceptualHash] = []
-    for name in algorithms:
-        if name == "pdq":
-            pdq, quality = pdq_from_luma(luma, dihedral=dihedral)
-            out.extend(
-                PerceptualHash("pdq", value, variant_name or variant, quality)
-                for variant, value in pdq
-            )
-        elif name == "phash":
-            out.append(
-                PerceptualHash(
-                    "phash", phash_from_luma(luma), variant_name or "original"
-                )
-            )
-        elif name == "dhash":
-            out.append(
-                PerceptualHash(
-                    "dhash", dhash_from_luma(luma_img), variant_name or "original"
-                )
-            )
-        else:
-            raise UsageError(f"no perceptual hasher is implemented for {name!r}")
+    return [
+        PerceptualHash(signal.name, value, variant_name or variant, quality)
+        for signal in signals
+        for variant, value, quality in signal.compute(luma, dihedral=dihedral)
+    ]
+
+
+def perceptual_signals_named(names: Sequence[str]) -> list[PerceptualSignal]:
+    """The perceptual signals called ``names``.
+
+    Raises:
+        UnknownNameError: a name no signal has.
+        UsageError: a signal that is not perceptual.
+    """
+    out: list[PerceptualSignal] = []
+    for name in names:
+        signal = get_signal(name)
+        if not isinstance(signal, PerceptualSignal):
+            raise UsageError(f"{name!r} is not a perceptual hash algorithm")
+        out.append(signal)
     return out
 
 
@@ -214,11 +212,7 @@ def perceptual_hashes(
             wrong type, bomb, truncated, corrupt.
         UsageError: an unknown or non-perceptual algorithm name.
     """
-    for name in algorithms:
-        if not get_algorithm(name).is_perceptual:
-            raise UsageError(f"{name!r} is not a perceptual hash algorithm")
-        if get_algorithm(name).name not in IMPLEMENTED:
-            raise UsageError(f"no perceptual hasher is implemented for {name!r}")
+    signals = perceptual_signals_named(algorithms)
     decoded = decode_luma(data, media_type, where=where)
     luma_img = decoded.luma
     notes = list(decoded.notes)
@@ -229,8 +223,7 @@ def perceptual_hashes(
         return PerceptualResult(
             (), decoded.width, decoded.height, decoded.format, None, tuple(notes)
         )
-    names = [get_algorithm(n).name for n in algorithms]
-    hashes = _hash_picture(luma_img, names, dihedral=dihedral, variant_name=None)
+    hashes = _hash_picture(luma_img, signals, dihedral=dihedral, variant_name=None)
     trimmed_box = None
     if trim:
         box = find_border(np.asarray(luma_img))
@@ -238,7 +231,7 @@ def perceptual_hashes(
             inner = luma_img.crop(box)
             if min(inner.size) >= MIN_HASHABLE_SIDE:
                 hashes += _hash_picture(
-                    inner, names, dihedral=False, variant_name=TRIMMED
+                    inner, signals, dihedral=False, variant_name=TRIMMED
                 )
                 sx = decoded.width / luma_img.width
                 sy = decoded.height / luma_img.height
@@ -258,72 +251,16 @@ def perceptual_hashes(
     )
 
 
-def is_hashable_picture(media_type: str | None) -> bool:
-    """Whether ``media_type`` is a still-image type we decode for perceptual hashes."""
-    return (
-        media_type is not None
-        and media_type.split(";", 1)[0].strip().lower() in FORMATS
-    )
-
-
-def hash_media(
-    address: str,
-    data: bytes,
-    media_type: str | None,
-    *,
-    where: str | None = None,
-    algorithms: Sequence[str] = DEFAULT_PERCEPTUAL,
-    dihedral: bool = True,
-    trim: bool = True,
-) -> MediaHash:
-    """All hashes of one media item held in memory.
-
-    Pictures (``image/*``) get perceptual hashes; videos and unknown types get
-    MD5/SHA-1 only. ``where`` (default: ``address``) names the item in errors.
-
-    Raises:
-        UndecodableMediaError: a picture that cannot be decoded or is of an
-            unsupported image type; ``.media_hash`` holds MD5/SHA-1 and
-            ``.reason`` the cause, for the caller's ``Skipped`` record.
-    """
-    md5, sha1 = digest_stream((data,))
-    plain = MediaHash(address=address, md5=md5, sha1=sha1)
-    mime = (media_type or "").split(";", 1)[0].strip().lower()
-    if not mime.startswith("image/"):
-        return plain
-    label = where or address
-    try:
-        result = perceptual_hashes(
-            data,
-            media_type,
-            where=label,
-            algorithms=algorithms,
-            dihedral=dihedral,
-            trim=trim,
-        )
-    except DecodeError as exc:
-        raise UndecodableMediaError(exc.where, exc.reason, plain) from exc
-    return MediaHash(
-        address=address,
-        md5=md5,
-        sha1=sha1,
-        perceptual=result.hashes,
-        width=result.width,
-        height=result.height,
-    )
-
-
 __all__ = [
-    "ALGORITHMS",
+    "DEFAULT_DIGESTS",
     "DEFAULT_PERCEPTUAL",
     "DIHEDRAL_VARIANTS",
     "TRIMMED",
     "PerceptualResult",
-    "UndecodableMediaError",
     "digest_stream",
+    "exact_digests",
     "find_border",
-    "hash_media",
-    "is_hashable_picture",
     "pdq_from_luma",
     "perceptual_hashes",
+    "perceptual_signals_named",
 ]

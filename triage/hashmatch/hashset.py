@@ -47,7 +47,7 @@ import numpy as np
 import numpy.typing as npt
 
 from triage.errors import HashSetError
-from triage.hashmatch.algorithms import ALGORITHMS
+from triage.hashmatch.signals import SIGNALS, get_signal
 
 FORMAT_NAME = "triage-hashset"
 FORMAT_VERSION = 1
@@ -55,10 +55,16 @@ MAGIC = b"TRIAGEHS"
 _PREFIX = struct.Struct("<8sIIQ")
 _ALIGN = 64
 
-#: The hash columns a set file can hold (every registered algorithm) and their
-#: width in bytes. A column with no hashes is not written, so registering a new
-#: algorithm changes neither old files nor their digests.
-COLUMNS: dict[str, int] = {a.name: a.bits // 8 for a in ALGORITHMS.values()}
+#: The hash columns a set file can hold (every registered fixed-width signal)
+#: and their width in bytes. A column with no hashes is not written, so
+#: registering a new signal changes neither old files nor their digests.
+COLUMNS: dict[str, int] = {
+    s.name: s.width for s in SIGNALS.values() if s.width is not None
+}
+#: The columns of format version 1 (the signals of its day): ``counts`` always
+#: lists them, even empty, so what ``hashset info`` shows of a set does not
+#: change when a signal is registered; later columns are listed when held.
+V1_COLUMNS: tuple[str, ...] = ("md5", "sha1", "pdq", "phash", "dhash")
 _HEX = {c: re.compile(f"[0-9a-f]{{{2 * w}}}") for c, w in COLUMNS.items()}
 KINDS = ("known-bad", "known-good")
 SCHEMES = ("caid", "vics", "nsrl", "local")
@@ -92,7 +98,7 @@ def normalise_hex(column: str, value: str) -> str:
     """
     text = value.strip().lower()
     if _HEX[column].fullmatch(text) is None:
-        return ALGORITHMS[column].normalise(value)  # raises, naming the problem
+        return get_signal(column).normalise(value)  # raises, naming the problem
     return text
 
 
@@ -396,9 +402,13 @@ class HashSet:
         return self._names.get(row) or None
 
     def counts(self) -> dict[str, int]:
-        """Number of entries and of hashes per column."""
+        """Number of entries and of hashes per column: every column of format
+        version 1, and any later column the set holds hashes of."""
         out = {"entries": len(self)}
-        out.update({c: len(self._tables[c][1]) for c in COLUMNS})
+        for column in COLUMNS:
+            held = len(self._tables[column][1])
+            if held or column in V1_COLUMNS:
+                out[column] = held
         return out
 
     def category_counts(self) -> dict[str, int]:
@@ -532,50 +542,130 @@ class HashSet:
                 ``verify``) the content does not match its recorded digest.
         """
         where = str(path)
+        size, version, header = _read_header(where)
+        arrays = _Arrays(where, size, {a["name"]: a for a in header["arrays"]})
+        cats = arrays.get("entries.category")
         try:
-            size = os.path.getsize(where)
-            with open(where, "rb") as handle:
-                prefix = handle.read(_PREFIX.size)
-                if len(prefix) < _PREFIX.size or not prefix.startswith(MAGIC):
-                    raise HashSetError(f"{where}: not a triage hash set file")
-                _, version, _, header_length = _PREFIX.unpack(prefix)
-                if version > FORMAT_VERSION:
-                    raise HashSetError(
-                        f"{where}: hash set format version {version} is newer than "
-                        f"this triage supports ({FORMAT_VERSION}); upgrade triage"
-                    )
-                if header_length > size:
-                    raise HashSetError(f"{where}: truncated (header runs past the end)")
-                raw_header = handle.read(header_length)
-        except OSError as exc:
-            raise HashSetError(f"{where}: cannot read hash set: {exc}") from exc
-        try:
-            header = json.loads(raw_header.decode("utf-8"))
-            arrays = {a["name"]: a for a in header["arrays"]}
-            name, kind, scheme = header["name"], header["kind"], header["scheme"]
-            stored_digest = header["digest"]
-        except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise HashSetError(f"{where}: the header is damaged: {exc}") from exc
-        if header.get("format") != FORMAT_NAME:
-            raise HashSetError(f"{where}: not a {FORMAT_NAME} file")
+            result = cls(
+                name=header["name"],
+                kind=header["kind"],
+                scheme=header["scheme"],
+                created=str(header.get("created", "")),
+                sources=tuple(header.get("sources", ())),
+                categories=tuple(header.get("categories", ())),
+                ids=arrays.strings("ids"),
+                names=arrays.strings("names", len(cats)),
+                cats=cats,
+                tables=arrays.hash_tables(),
+                digest=header["digest"],
+                version=version,
+                path=where,
+            )
+        except HashSetError as exc:
+            raise HashSetError(f"{where}: {exc}") from exc
+        result._check_loaded(verify)
+        return result
 
-        def column(key: str) -> npt.NDArray[Any]:
-            try:
-                spec = arrays[key]
-                dtype = np.dtype(spec["dtype"])
-                shape = tuple(int(d) for d in spec["shape"])
-                offset, nbytes = int(spec["offset"]), int(spec["nbytes"])
-            except (KeyError, TypeError, ValueError) as exc:
+    def _check_loaded(self, verify: bool) -> None:
+        """Check a loaded set's columns agree (and, with ``verify``, its digest).
+
+        Raises:
+            HashSetError: they do not; the message names the file.
+        """
+        where, n = self.path, len(self)
+        if len(self._cats) != n or len(self._names) != n:
+            raise HashSetError(f"{where}: entry columns differ in length")
+        if n and int(self._cats.max()) > len(self.categories):
+            raise HashSetError(f"{where}: a category code has no category name")
+        for c in COLUMNS:
+            rows = self._tables[c][1]
+            if len(rows) and int(rows.max()) >= n:
+                raise HashSetError(f"{where}: a {c} row points past the entries")
+        if verify and self._compute_digest() != self.digest:
+            raise HashSetError(
+                f"{where}: content does not match its digest {self.digest}: "
+                "the file is corrupt or was altered"
+            )
+
+
+def _read_header(where: str) -> tuple[int, int, dict[str, Any]]:
+    """File size, format version and the JSON header of the set file at
+    ``where``.
+
+    Raises:
+        HashSetError: not a set file, a newer version, truncated or damaged.
+    """
+    try:
+        size = os.path.getsize(where)
+        with open(where, "rb") as handle:
+            prefix = handle.read(_PREFIX.size)
+            if len(prefix) < _PREFIX.size or not prefix.startswith(MAGIC):
+                raise HashSetError(f"{where}: not a triage hash set file")
+            _, version, _, header_length = _PREFIX.unpack(prefix)
+            if version > FORMAT_VERSION:
                 raise HashSetError(
-                    f"{where}: array {key} is missing or damaged"
-                ) from exc
-            if nbytes != int(np.prod(shape)) * dtype.itemsize or offset + nbytes > size:
-                raise HashSetError(f"{where}: truncated or damaged at array {key}")
-            if nbytes == 0:
-                return np.zeros(shape, dtype=dtype)
-            return np.memmap(where, dtype=dtype, mode="r", offset=offset, shape=shape)
+                    f"{where}: hash set format version {version} is newer than "
+                    f"this triage supports ({FORMAT_VERSION}); upgrade triage"
+                )
+            if header_length > size:
+                raise HashSetError(f"{where}: truncated (header runs past the end)")
+            raw_header = handle.read(header_length)
+    except OSError as exc:
+        raise HashSetError(f"{where}: cannot read hash set: {exc}") from exc
+    try:
+        header: dict[str, Any] = json.loads(raw_header.decode("utf-8"))
+        missing = [k for k in ("name", "kind", "scheme", "digest") if k not in header]
+        if missing:
+            raise KeyError(missing[0])
+        if not all(isinstance(a["name"], str) for a in header["arrays"]):
+            raise TypeError("an array without a name")
+    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise HashSetError(f"{where}: the header is damaged: {exc}") from exc
+    if header.get("format") != FORMAT_NAME:
+        raise HashSetError(f"{where}: not a {FORMAT_NAME} file")
+    return size, version, header
 
-        unknown = {k.split(".")[0] for k in arrays if not k.startswith("entries.")}
+
+class _Arrays:
+    """The arrays of a set file, memory-mapped read-only on request."""
+
+    def __init__(self, where: str, size: int, specs: dict[str, Any]) -> None:
+        self.where = where
+        self.size = size
+        self.specs = specs
+
+    def get(self, key: str) -> npt.NDArray[Any]:
+        """The array called ``key``.
+
+        Raises:
+            HashSetError: it is missing, damaged or runs past the end.
+        """
+        where = self.where
+        try:
+            spec = self.specs[key]
+            dtype = np.dtype(spec["dtype"])
+            shape = tuple(int(d) for d in spec["shape"])
+            offset, nbytes = int(spec["offset"]), int(spec["nbytes"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise HashSetError(f"{where}: array {key} is missing or damaged") from exc
+        if (
+            nbytes != int(np.prod(shape)) * dtype.itemsize
+            or offset + nbytes > self.size
+        ):
+            raise HashSetError(f"{where}: truncated or damaged at array {key}")
+        if nbytes == 0:
+            return np.zeros(shape, dtype=dtype)
+        return np.memmap(where, dtype=dtype, mode="r", offset=offset, shape=shape)
+
+    def hash_tables(self) -> dict[str, tuple[U8Array, U32Array]]:
+        """Every hash column (empty where the file has none).
+
+        Raises:
+            HashSetError: a column of a signal this triage does not know, or
+                one of the wrong type or width.
+        """
+        where = self.where
+        unknown = {k.split(".")[0] for k in self.specs if not k.startswith("entries.")}
         unknown -= set(COLUMNS)
         if unknown:
             raise HashSetError(
@@ -584,65 +674,37 @@ class HashSet:
             )
         tables = {}
         for c, width in COLUMNS.items():
-            if f"{c}.rows" not in arrays:
-                empty = np.zeros((0, width), np.uint8), np.zeros(0, np.uint32)
-                tables[c] = empty
+            if f"{c}.rows" not in self.specs:
+                tables[c] = np.zeros((0, width), np.uint8), np.zeros(0, np.uint32)
                 continue
-            hashes, rows = column(f"{c}.hashes"), column(f"{c}.rows")
+            hashes, rows = self.get(f"{c}.hashes"), self.get(f"{c}.rows")
             if hashes.dtype != np.uint8 or rows.dtype != np.uint32:
                 raise HashSetError(f"{where}: {c} arrays have the wrong type")
             if hashes.ndim != 2 or hashes.shape[1] != width or len(rows) != len(hashes):
                 raise HashSetError(f"{where}: {c} hashes are not {width}-byte rows")
             tables[c] = (hashes, rows)
-        cats = column("entries.category")
-        ids = _Strings(column("entries.ids.blob"), column("entries.ids.offsets"))
-        names = (
-            _Strings(column("entries.names.blob"), column("entries.names.offsets"))
-            if "entries.names.offsets" in arrays
-            else _Strings.empty(len(cats))
-        )
-        for label, strings in (("ids", ids), ("names", names)):
-            offsets = strings.offsets
-            if (
-                offsets.dtype not in (np.uint32, np.uint64)
-                or len(offsets) == 0
-                or int(offsets[-1]) != len(strings.blob)
-                or int(offsets[0]) != 0
-            ):
-                raise HashSetError(f"{where}: the entry {label} are damaged")
-        try:
-            result = cls(
-                name=name,
-                kind=kind,
-                scheme=scheme,
-                created=str(header.get("created", "")),
-                sources=tuple(header.get("sources", ())),
-                categories=tuple(header.get("categories", ())),
-                ids=ids,
-                names=names,
-                cats=cats,
-                tables=tables,
-                digest=stored_digest,
-                version=version,
-                path=where,
-            )
-        except HashSetError as exc:
-            raise HashSetError(f"{where}: {exc}") from exc
-        n = len(result)
-        if len(cats) != n or len(result._names) != n:
-            raise HashSetError(f"{where}: entry columns differ in length")
-        if n and int(cats.max()) > len(result.categories):
-            raise HashSetError(f"{where}: a category code has no category name")
-        for c in COLUMNS:
-            rows = tables[c][1]
-            if len(rows) and int(rows.max()) >= n:
-                raise HashSetError(f"{where}: a {c} row points past the entries")
-        if verify and result._compute_digest() != stored_digest:
-            raise HashSetError(
-                f"{where}: content does not match its digest {stored_digest}: "
-                "the file is corrupt or was altered"
-            )
-        return result
+        return tables
+
+    def strings(self, label: str, absent: int | None = None) -> _Strings:
+        """The entry ``label`` strings (``ids``, ``names``); ``absent`` empty
+        strings when the file has none and may omit them.
+
+        Raises:
+            HashSetError: the strings are damaged.
+        """
+        key = f"entries.{label}"
+        if absent is not None and f"{key}.offsets" not in self.specs:
+            return _Strings.empty(absent)
+        strings = _Strings(self.get(f"{key}.blob"), self.get(f"{key}.offsets"))
+        offsets = strings.offsets
+        if (
+            offsets.dtype not in (np.uint32, np.uint64)
+            or len(offsets) == 0
+            or int(offsets[-1]) != len(strings.blob)
+            or int(offsets[0]) != 0
+        ):
+            raise HashSetError(f"{self.where}: the entry {label} are damaged")
+        return strings
 
 
 def _align(offset: int) -> int:

@@ -1,11 +1,13 @@
 """Match media hashes against one or more loaded hash sets.
 
-Exact matching (MD5, SHA-1) is a binary search in each set's sorted column:
-the sets are already sorted by hash bytes on disk, so nothing is copied but the
-first 8 bytes of each hash, as big-endian ``uint64`` search keys. If an entry
-carries both MD5 and SHA-1 and a file agrees on one but contradicts the other,
-that is a hash collision, not the known file: it is not a match, and is
-recorded in :attr:`Matcher.conflicts` so it can be reported.
+Exact matching (every exact signal a set holds: MD5, SHA-1, ...) is a binary
+search in each set's sorted column: the sets are already sorted by hash bytes
+on disk, so nothing is copied but the first 8 bytes of each hash, as
+big-endian ``uint64`` search keys. If an entry carries several exact digests
+and a file agrees on one but contradicts another (the file has that digest,
+the entry has one of that kind, and they differ), that is a hash collision,
+not the known file: it is not a match, and is recorded in
+:attr:`Matcher.conflicts` so it can be reported.
 
 Perceptual matching uses one exact :class:`~triage.hashmatch.index.HammingIndex`
 per algorithm over the hashes of every set at once, built on first use at the
@@ -13,8 +15,9 @@ algorithm's threshold (``default_threshold`` unless overridden). Every query
 variant of an item (PDQ original, dihedral and trimmed; pHash original and
 trimmed) is searched; PDQ values below the algorithm's quality floor (50) are
 never matched. Per item, each set entry is reported once: an exact match if
-there is one (SHA-1 before MD5), else its smallest perceptual distance (PDQ
-before pHash, then the original variant first on a tie).
+there is one (named by the widest signal that agrees: SHA-1 before MD5), else
+its smallest perceptual distance (PDQ before pHash, then the original variant
+first on a tie).
 
 Use :meth:`Matcher.match_many` for batches: the perceptual search is
 vectorised over the whole batch. With ``index_cache`` (a folder) the index
@@ -36,13 +39,25 @@ import numpy as np
 import numpy.typing as npt
 
 from triage.errors import HashSetError
-from triage.hashmatch.algorithms import ALGORITHMS, get_algorithm
 from triage.hashmatch.hashset import COLUMNS, HashSet
 from triage.hashmatch.index import HammingIndex
+from triage.hashmatch.signals import (
+    SIGNALS,
+    exact_signals,
+    get_signal,
+    perceptual_signals,
+)
 from triage.records import Match, MediaHash, PerceptualHash
 
-EXACT_ALGORITHMS = ("sha1", "md5")  # preference order when both match
 _VARIANT_ORIGINAL = "original"
+
+#: An item's exact digests: signal name -> hex, or ``(name, hex)`` pairs (as
+#: ``MediaHash.digests``); None or "" where a digest is not known.
+Digests = Mapping[str, str | None] | Iterable[tuple[str, str | None]]
+
+
+def _pairs(digests: Digests) -> Iterable[tuple[str, str | None]]:
+    return digests.items() if isinstance(digests, Mapping) else digests
 
 
 class _ExactColumn:
@@ -104,12 +119,10 @@ class Matcher:
         if len(set(digests)) != len(digests):
             twice = sorted({s.name for s in self.sets if digests.count(s.digest) > 1})
             raise HashSetError(f"the same hash set is given twice: {', '.join(twice)}")
-        self.thresholds = {
-            a.name: a.default_threshold for a in ALGORITHMS.values() if a.is_perceptual
-        }
+        self.thresholds = {s.name: s.threshold for s in perceptual_signals()}
         for name, value in (thresholds or {}).items():
-            algorithm = get_algorithm(name)
-            if not algorithm.is_perceptual or not 0 <= value <= algorithm.bits:
+            algorithm = get_signal(name)
+            if not algorithm.is_perceptual or not 0 <= value <= (algorithm.bits or 0):
                 raise HashSetError(
                     f"threshold {value} for {name}: must be a perceptual "
                     f"algorithm and 0..{algorithm.bits}"
@@ -118,65 +131,57 @@ class Matcher:
         self.threads = threads
         self.conflicts: list[str] = []
         self._exact = [
-            {c: _ExactColumn(*s.table(c), len(s)) for c in EXACT_ALGORITHMS}
+            {e.name: _ExactColumn(*s.table(e.name), len(s)) for e in exact_signals()}
             for s in self.sets
         ]
         self._perceptual: dict[str, _Perceptual | None] = {}
         self._lock = threading.Lock()
 
     # --- exact ---------------------------------------------------------------
-    def _exact_rows(
-        self, set_index: int, md5: str | None, sha1: str | None
-    ) -> dict[int, str]:
-        """Entry rows of one set matched exactly, with the algorithm that matched."""
+    def _exact_rows(self, set_index: int, digests: Digests) -> dict[int, str]:
+        """Entry rows of one set matched exactly, with the signal that matched."""
         columns = self._exact[set_index]
+        given = {n: v for n, v in _pairs(digests) if v and n in columns}
         found: dict[str, set[int]] = {}
-        for name, value in (("md5", md5), ("sha1", sha1)):
-            if value:
-                raw = bytes.fromhex(value)
-                if len(raw) != COLUMNS[name]:
-                    raise ValueError(f"{name} {value!r} has the wrong length")
-                found[name] = columns[name].lookup(raw)
-            else:
-                found[name] = set()
+        for name, value in given.items():
+            raw = bytes.fromhex(value)
+            if len(raw) != COLUMNS[name]:
+                raise ValueError(f"{name} {value!r} has the wrong length")
+            found[name] = columns[name].lookup(raw)
         out: dict[int, str] = {}
-        for row in found["md5"] | found["sha1"]:
-            by_md5, by_sha1 = row in found["md5"], row in found["sha1"]
-            contradicted = (
-                by_md5 and not by_sha1 and sha1 and columns["sha1"].present[row]
-            ) or (by_sha1 and not by_md5 and md5 and columns["md5"].present[row])
-            if contradicted:
+        for row in set().union(*found.values()):
+            agree = [n for n in columns if n in found and row in found[n]]
+            if any(columns[n].present[row] for n in given if n not in agree):
                 hs = self.sets[set_index]
+                shown = " / ".join(f"{n} {given[n]}" for n in SIGNALS if n in given)
+                some = "one hash" if len(agree) == 1 else f"{len(agree)} hashes"
                 self.conflicts.append(
-                    f"md5 {md5} / sha1 {sha1}: agrees with only one hash of entry "
+                    f"{shown}: agrees with only {some} of entry "
                     f"{hs.entry_id(row)} in set {hs.name} (a collision, not a match)"
                 )
                 continue
-            out[row] = "sha1" if by_sha1 else "md5"
+            out[row] = agree[0]  # columns run strongest first
         return out
 
-    def _exact_all(
-        self, md5: str | None, sha1: str | None
-    ) -> dict[tuple[int, int], str]:
+    def _exact_all(self, digests: Digests) -> dict[tuple[int, int], str]:
         return {
             (i, row): algorithm
             for i in range(len(self.sets))
-            for row, algorithm in self._exact_rows(i, md5, sha1).items()
+            for row, algorithm in self._exact_rows(i, digests).items()
         }
 
-    def match_exact(
-        self, address: str, md5: str | None, sha1: str | None
-    ) -> list[Match]:
-        """Exact MD5/SHA-1 matches in every set."""
+    def match_exact(self, address: str, digests: Digests) -> list[Match]:
+        """Exact matches in every set of an item's ``digests`` (signal name ->
+        hex, or such pairs; None or "" for a digest not known)."""
         return [
             self._make(address, i, row, algorithm, 0)
-            for (i, row), algorithm in sorted(self._exact_all(md5, sha1).items())
+            for (i, row), algorithm in sorted(self._exact_all(digests).items())
         ]
 
-    def is_known_good(self, md5: str | None, sha1: str | None) -> bool:
+    def is_known_good(self, digests: Digests) -> bool:
         """Whether a known-good set (e.g. NSRL) holds this file exactly."""
         return any(
-            hs.known_good and self._exact_rows(i, md5, sha1)
+            hs.known_good and self._exact_rows(i, digests)
             for i, hs in enumerate(self.sets)
         )
 
@@ -253,7 +258,7 @@ class Matcher:
         skip = [set(keys) for keys in exclude] or [set() for _ in items]
         order = {name: i for i, name in enumerate(self.thresholds)}
         for algorithm in self.thresholds:
-            spec = ALGORITHMS[algorithm]
+            spec = get_signal(algorithm)
             owners: list[tuple[int, PerceptualHash]] = []
             raw: list[bytes] = []
             for item_index, (_, hashes) in enumerate(items):
@@ -267,7 +272,7 @@ class Matcher:
             built = self._index(algorithm)
             if built is None:
                 continue
-            width = spec.bits // 8
+            width = COLUMNS[algorithm]
             if any(len(r) != width for r in raw):
                 raise ValueError(f"a {algorithm} value is not {width} bytes")
             queries = np.frombuffer(b"".join(raw), dtype=np.uint8).reshape(-1, width)
@@ -303,7 +308,7 @@ class Matcher:
 
     def match_many(self, media_hashes: Sequence[MediaHash]) -> list[list[Match]]:
         """:meth:`match` for a batch, with one vectorised perceptual search."""
-        exact = [self._exact_all(m.md5, m.sha1) for m in media_hashes]
+        exact = [self._exact_all(m.digests) for m in media_hashes]
         perceptual = self._perceptual_many(
             [(m.address, m.perceptual) for m in media_hashes], exclude=exact
         )

@@ -22,8 +22,7 @@ class MatchedMedia:
     address: str
     path: str
     size: int | None
-    md5: str | None
-    sha1: str | None
+    digests: tuple[tuple[str, str], ...]  # (exact signal, hex), by name
     deleted: bool
     carved: bool
     archive: bool
@@ -34,6 +33,15 @@ class MatchedMedia:
     # A carved item: the listed files on the device with the same MD5 (a
     # deleted file whose clusters carving found again, most often).
     same_content_as: tuple[str, ...] = ()
+
+    def digest(self, name: str) -> str | None:
+        """The exact digest by signal ``name``, None when not stored."""
+        return dict(self.digests).get(name)
+
+    @property
+    def md5(self) -> str | None:
+        """The content key (as ``MediaHash.md5``)."""
+        return self.digest("md5")
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from triage.errors import UsageError
+from triage.hashmatch.signals import SIGNALS, Signal
 from triage.queue.data import CaseData, MatchedMedia, queue_row_json
 from triage.queue.score import (
     Calibration,
@@ -45,6 +46,10 @@ EXPORT_VERSION = 1
 CAID_TO_NUMBER: dict[str, int] = {"A": 1, "B": 2, "C": 3}
 VICS_SCHEMES: tuple[str, ...] = ("auto", "caid", "vics")
 
+#: The exact digests exported for each item (every registered exact signal, in
+#: registration order), under their CSV column / VICS field names.
+EXACT_SIGNALS = tuple(s for s in SIGNALS.values() if s.is_exact)
+
 CSV_COLUMNS: tuple[str, ...] = (
     "rank",
     "device_id",
@@ -52,8 +57,7 @@ CSV_COLUMNS: tuple[str, ...] = (
     "tier",
     "path",
     "address",
-    "md5",
-    "sha1",
+    *(s.csv_column for s in EXACT_SIGNALS),
     "size",
     "deleted",
     "carved",
@@ -82,13 +86,19 @@ def _rounded(p: float | None) -> float | None:
     return None if p is None else round(p, 6)
 
 
+def _digests(
+    item: MatchedMedia, column: Callable[[Signal], str]
+) -> dict[str, str | None]:
+    """The item's exact digests, named by ``column`` of each exact signal."""
+    return {column(s): item.digest(s.name) for s in EXACT_SIGNALS}
+
+
 def _media_json(item: MatchedMedia, cal: Calibration) -> dict[str, Any]:
     return {
         "address": item.address,
         "path": item.path,
         "size": item.size,
-        "md5": item.md5,
-        "sha1": item.sha1,
+        **_digests(item, lambda s: s.csv_column),
         "media_type": item.media_type,
         "deleted": item.deleted,
         "carved": item.carved,
@@ -180,8 +190,7 @@ def iter_csv_rows(
                     "tier": d.row.tier,
                     "path": item.path,
                     "address": item.address,
-                    "md5": item.md5,
-                    "sha1": item.sha1,
+                    **_digests(item, lambda s: s.csv_column),
                     "size": item.size,
                     "deleted": int(item.deleted),
                     "carved": int(item.carved),
@@ -323,8 +332,12 @@ def export_vics(
                     {
                         "MediaID": 0,
                         "Category": category,
-                        "MD5": item.md5.upper(),
-                        "SHA1": (item.sha1 or "").upper() or None,
+                        **{
+                            name: (value or "").upper() or None
+                            for name, value in _digests(
+                                item, lambda s: s.vics_name
+                            ).items()
+                        },
                         "MediaSize": item.size,
                         "MimeType": item.media_type,
                         "IsPrecategorized": "true",

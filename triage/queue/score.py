@@ -39,8 +39,10 @@ from importlib import resources
 from pathlib import Path
 
 from triage.errors import UsageError
+from triage.hashmatch.signals import exact_signals, perceptual_signals
 
-EXACT_ALGORITHMS = frozenset({"md5", "sha1", "sha256"})
+#: Signals whose matches are exact (the registered exact signals).
+EXACT_ALGORITHMS = frozenset(s.name for s in exact_signals())
 # An exact hash match is the listed file; the residue allows for a mislabelled
 # set entry, never for a hash collision.
 EXACT_PROBABILITY = 0.999
@@ -58,7 +60,7 @@ W_VOLUME = 0.15
 # documents 31 (of 256 bits) as the confident-match threshold and unrelated
 # pictures sit near 128; we place p = 0.5 AT the threshold (conservative) and
 # fall to ~0 at 2.6 thresholds, well before unrelated territory. Every
-# perceptual algorithm in triage.hashmatch.algorithms gets this shape scaled to
+# perceptual signal in triage.hashmatch.signals gets this shape scaled to
 # its own default threshold.
 BUILTIN_SHAPE: tuple[tuple[float, float], ...] = (
     (0.0, 0.99),
@@ -81,12 +83,10 @@ def builtin_table(threshold: int) -> tuple[tuple[int, float], ...]:
 
 
 def _builtin_calibration() -> dict[str, tuple[tuple[int, float], ...]]:
-    from triage.hashmatch.algorithms import ALGORITHMS
-
     return {
-        name: builtin_table(alg.default_threshold)
-        for name, alg in ALGORITHMS.items()
-        if alg.is_perceptual and alg.default_threshold > 0
+        signal.name: builtin_table(signal.threshold)
+        for signal in perceptual_signals()
+        if signal.threshold > 0
     }
 
 

@@ -7,9 +7,11 @@ Both take picklable addresses and open the evidence themselves, so the same
 functions run in a test, in the driver's own process (``scheduler="sync"``)
 and on a Dask worker (``triage.scan.dask_runner`` only calls them).
 
-A worker reads each media item once, computes MD5/SHA-1 and checks exact and
-known-good matches *before* any decoding, then decodes once per distinct
-content (PDQ, pHash) and matches perceptually.
+A worker reads each media item once, computes its exact digests (MD5, SHA-1,
+SHA-256: every exact signal) and checks exact and known-good matches *before*
+any decoding, then decodes once per distinct content (PDQ, pHash) and matches
+perceptually; what is hashed, under which floors, is ``triage.hashmatch.
+policy``'s rule.
 
 What a worker keeps between tasks (open evidence handles, the loaded hash
 sets and their index, the decoded-hash cache, the devices the driver has
@@ -25,14 +27,14 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from triage.errors import EvidenceError, HashSetError, MediaError
-from triage.hashmatch.decode import DecodeError
-from triage.hashmatch.hashing import digest_stream, perceptual_hashes
 from triage.hashmatch.hashset import HashSet
 from triage.hashmatch.kernels import one_blas_thread
 from triage.hashmatch.matcher import Matcher
+from triage.hashmatch.policy import HashPolicy, PictureOutcome, Unhashed, with_picture
 from triage.ingest.carve import carve
 from triage.ingest.classify import classify
 from triage.ingest.content import iter_chunks, read_record, record_unreadable
@@ -48,14 +50,13 @@ from triage.records import (
     FileRecord,
     Match,
     MediaHash,
-    PerceptualHash,
     Skipped,
     Stage,
 )
 from triage.scan.walk import Chunk
 
 #: Images up to this size are read whole and decoded; larger media (and all
-#: video) are hashed as a stream (MD5/SHA-1 only) so memory stays bounded.
+#: video) are hashed as a stream (exact digests only) so memory stays bounded.
 DEFAULT_MAX_DECODE_BYTES = 64 << 20
 
 # -- records passed to workers and back ---------------------------------------
@@ -131,8 +132,8 @@ class RematchResult:
 
 _HANDLE_CACHE_SIZE = 4
 _DIGEST_CACHE_SIZE = 4096
-#: What a content's decoding gave: (hashes, width, height), or why it failed.
-Perceptual = tuple[tuple[PerceptualHash, ...], int | None, int | None] | str
+#: What a content's decoding gave: its hashes, or why there are none.
+Perceptual = PictureOutcome
 
 
 class WorkerState:
@@ -305,36 +306,14 @@ def _item_unreadable(
     return found
 
 
-def _hash_item(
-    handle: Any,
-    record: FileRecord,
-    matcher: Matcher,
-    params: ScanParams,
-    out: _ChunkOut,
-) -> None:
-    """Hash one media item, cheapest checks first, and match it."""
-    where = record.display_path
-    media_type = record.media_type or ""
-    decodable = params.decode and media_type.startswith("image/")
-    if decodable and record.size <= params.max_decode_bytes:
-        data: bytes | None = read_record(handle, record)
-        assert data is not None
-        md5, sha1 = digest_stream([data])
-        out.bytes_read += len(data)
-    else:
-        data = None
-        counted = _Counted(iter_chunks(handle, record))
-        md5, sha1 = digest_stream(counted)
-        out.bytes_read += counted.total
-        if decodable:
-            out.skipped.append(
-                Skipped.at_file(
-                    record,
-                    Stage.HASH,
-                    f"image of {record.size} bytes is larger than the decode "
-                    f"limit ({params.max_decode_bytes}); MD5/SHA-1 only",
-                )
-            )
+@lru_cache(maxsize=8)
+def _policy(params: ScanParams) -> HashPolicy:
+    """The per-item hashing rule for a scan with ``params``."""
+    return HashPolicy(decode=params.decode, max_decode_bytes=params.max_decode_bytes)
+
+
+def _note_damage(handle: Any, record: FileRecord, out: _ChunkOut) -> None:
+    """Record what of ``record``'s bytes, just read, the image could not give."""
     touched = handle.take_damage()
     out.skipped.extend(damage_records(record.device_id, touched))
     unreadable = _item_unreadable(handle, record, touched)
@@ -354,37 +333,62 @@ def _hash_item(
                 + "), which reads as zeros: hashed as read",
             )
         )
-    if matcher.is_known_good(md5, sha1):
-        # Known-good (e.g. NSRL) content: never decoded, never a hit.
-        out.media.append(MediaItem(record, MediaHash(record.address, md5, sha1), True))
-        return
-    if data is None:
-        out.media.append(MediaItem(record, MediaHash(record.address, md5, sha1)))
-        return
+
+
+def _picture(
+    policy: HashPolicy, md5: str, data: bytes, record: FileRecord, out: _ChunkOut
+) -> Perceptual:
+    """The decoded picture's outcome, decoded once per content (MD5) per
+    worker process."""
     cached = out.local.get(md5) or _cached_perceptual(md5)
     if cached is None:
-        try:
-            result = perceptual_hashes(data, record.media_type, where=where)
-        except DecodeError as exc:
-            cached = exc.reason
-        except MediaError as exc:
-            cached = str(exc)
-        else:
+        cached = policy.picture(data, record.media_type, where=record.display_path)
+        if not isinstance(cached, Unhashed) or cached.decoded:
             out.decoded += 1
-            if result.hashes:
-                cached = (tuple(result.hashes), result.width, result.height)
-            else:  # decoded, but nothing to hash (e.g. a 3x3 picture)
-                cached = "; ".join(result.notes) or "no perceptual hash computed"
         _remember_perceptual(md5, cached)
     out.local[md5] = cached
-    if isinstance(cached, str):
-        out.skipped.append(Skipped.at_file(record, Stage.HASH, cached))
-        out.media.append(MediaItem(record, MediaHash(record.address, md5, sha1)))
+    return cached
+
+
+def _hash_item(
+    handle: Any,
+    record: FileRecord,
+    matcher: Matcher,
+    params: ScanParams,
+    out: _ChunkOut,
+) -> None:
+    """Hash one media item by the scan's policy, cheapest checks first, and
+    match it."""
+    policy = _policy(params)
+    if policy.decodes(record.media_type, record.size):
+        data: bytes | None = read_record(handle, record)
+        assert data is not None
+        digests = policy.digests([data])
+        out.bytes_read += len(data)
+    else:
+        data = None
+        counted = _Counted(iter_chunks(handle, record))
+        digests = policy.digests(counted)
+        out.bytes_read += counted.total
+        note = policy.size_note(record.media_type, record.size)
+        if note is not None:
+            out.skipped.append(Skipped.at_file(record, Stage.HASH, note))
+    _note_damage(handle, record, out)
+    plain = MediaHash(record.address, digests=digests)
+    if matcher.is_known_good(digests):
+        # Known-good (e.g. NSRL) content: never decoded, never a hit.
+        out.media.append(MediaItem(record, plain, True))
         return
-    hashes, width, height = cached
-    out.media.append(
-        MediaItem(record, MediaHash(record.address, md5, sha1, hashes, width, height))
-    )
+    if data is None:
+        out.media.append(MediaItem(record, plain))
+        return
+    outcome = _picture(policy, plain.md5, data, record, out)
+    if isinstance(outcome, Unhashed):
+        out.skipped.append(Skipped.at_file(record, Stage.HASH, outcome.reason))
+        out.media.append(MediaItem(record, plain))
+        return
+    hashes, _ = with_picture(plain, outcome)
+    out.media.append(MediaItem(record, hashes))
 
 
 class _Counted:
@@ -405,9 +409,7 @@ class _ChunkOut:
     media: list[MediaItem] = field(default_factory=list)
     matches: list[Match] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
-    local: dict[
-        str, tuple[tuple[PerceptualHash, ...], int | None, int | None] | str
-    ] = field(default_factory=dict)
+    local: dict[str, Perceptual] = field(default_factory=dict)
     files: int = 0
     bytes_read: int = 0
     decoded: int = 0
@@ -510,7 +512,7 @@ def _match_batch(
     found = matcher.match_many([hashes for _, hashes in items])
     for conflict in matcher.conflicts[before:]:
         owner = next(
-            (where for where, h in items if h.md5 in conflict or h.sha1 in conflict),
+            (where for where, h in items if any(v in conflict for _, v in h.digests)),
             "?",
         )
         skipped.append(Skipped.at_path(device_id, owner, Stage.MATCH, conflict))
@@ -531,7 +533,7 @@ def rematch_chunk(
     needs_reading = any(
         was_known_good
         and not hashes.perceptual
-        and not matcher.is_known_good(hashes.md5, hashes.sha1)
+        and not matcher.is_known_good(hashes.digests)
         for hashes, was_known_good in media
     )  # excluded as known-good before, never decoded: the chunk must be re-read
     conflicts: list[Skipped] = []

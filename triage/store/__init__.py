@@ -12,8 +12,8 @@ report read. SQLite in WAL mode, so readers never block the writer, with
 foreign keys on. The schema is versioned in ``meta`` (``schema_version``); a
 database of an older version is migrated in place when opened for writing
 (version 1 -> 2: ``runs.pid`` added; 2 -> 3: the location columns of
-``skipped``, filled once from each row's location text), in one
-transaction; a newer one, or one
+``skipped``, filled once from each row's location text; 3 -> 4:
+``media.sha1`` moved into ``digests``), in one transaction; a newer one, or one
 no migration exists for, is refused with a ``StoreError`` that says which
 version it has and which this ``triage`` reads.
 
@@ -28,11 +28,11 @@ hashes, matches, skips and the ``chunks`` row that says it is done), with
 ``INSERT OR REPLACE`` on natural keys, so a scan killed at any point and run
 again never loses or duplicates a row.
 
-Schema (version 3). Times are POSIX seconds (REAL) unless named ``*_at``,
+Schema (version 4). Times are POSIX seconds (REAL) unless named ``*_at``,
 which are ISO-8601 UTC text. JSON columns hold JSON text.
 
 ``meta(key PK, value)``
-    ``schema_version`` = "3", ``created_at``, ``created_by`` (tool version).
+    ``schema_version`` = "4", ``created_at``, ``created_by`` (tool version).
 
 ``cases(case_id PK, access_to_children NOT NULL DEFAULT 'unknown', risk_band,
 note, updated_at)``
@@ -71,7 +71,7 @@ PK(device_id, chunk_key))``
 
 ``media(device_id, address, path, partition_index, inode, size, source,
 deleted, orphan, archive_path JSON, carve_offset, media_type, mtime, atime,
-ctime, crtime, md5, sha1, width, height, display_path, chunk_key, known_good,
+ctime, crtime, md5, width, height, display_path, chunk_key, known_good,
 decoded, partition_offset, PK(device_id, address))``
     One row per media item (image/video, by content signature, not by name),
     including deleted files, archive members and carved items. ``address`` is
@@ -80,6 +80,13 @@ decoded, partition_offset, PK(device_id, address))``
     ``perceptual``); 0 with ``known_good`` = 0 means decoding failed and a
     ``skipped`` row says why. ``partition_offset`` (bytes from the start of
     the device) lets a reader re-open the item without the volume system.
+    ``md5`` is the content key (indexed): identical content is decoded once
+    and carved copies are tied to listed files by it.
+
+``digests(device_id, address, algorithm, value, PK(device_id, address,
+algorithm))``
+    Exact digests (hex) of media rows, one row per exact signal computed
+    (``md5``, ``sha1``, ...): a new exact signal needs no new column.
 
 ``perceptual(device_id, address, algorithm, variant, value, quality,
 PK(device_id, address, algorithm, variant))``

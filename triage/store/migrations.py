@@ -107,6 +107,48 @@ def _register_legacy_function(db: sqlite3.Connection) -> None:
     db.create_function("triage_legacy_location", 3, _legacy_part, deterministic=True)
 
 
+# Versions 1 to 3 kept an item's MD5 and SHA-1 in media columns.
+_V3_DIGESTS = (
+    "SELECT device_id, address, 'md5' AS algorithm, md5 AS value "
+    "FROM main.media WHERE md5 IS NOT NULL UNION ALL "
+    "SELECT device_id, address, 'sha1', sha1 FROM main.media WHERE sha1 IS NOT NULL"
+)
+
+
+def _has_digests(db: sqlite3.Connection) -> bool:
+    """Whether the file already has the version-4 ``digests`` table."""
+    return (
+        db.execute(
+            "SELECT 1 FROM main.sqlite_master WHERE type = 'table' AND name = 'digests'"
+        ).fetchone()
+        is not None
+    )
+
+
+def _move_digests(db: sqlite3.Connection) -> None:
+    """3 -> 4: copy media.md5/sha1 into ``digests`` and drop media.sha1 (md5
+    stays: it is the content key). Nothing to do where the table exists."""
+    if _has_digests(db):
+        return
+    db.execute(
+        "CREATE TABLE digests (device_id TEXT NOT NULL, address TEXT NOT NULL, "
+        "algorithm TEXT NOT NULL, value TEXT NOT NULL, "
+        "PRIMARY KEY (device_id, address, algorithm), "
+        "FOREIGN KEY (device_id, address) REFERENCES media(device_id, address) "
+        "ON DELETE CASCADE)"
+    )
+    db.execute(
+        f"INSERT INTO digests(device_id, address, algorithm, value) {_V3_DIGESTS}"
+    )
+    db.execute("ALTER TABLE media DROP COLUMN sha1")
+
+
+def _view_digests(db: sqlite3.Connection) -> None:
+    """Read-only 3 -> 4: ``digests`` as a TEMP view over media.md5/sha1."""
+    if not _has_digests(db):
+        db.execute(f"CREATE TEMP VIEW digests AS {_V3_DIGESTS}")
+
+
 #: How to bring a database of version N up to N + 1, in place.
 MIGRATIONS: dict[int, tuple[Step, ...]] = {
     1: ("ALTER TABLE runs ADD COLUMN pid INTEGER",),  # 1 -> 2
@@ -119,6 +161,7 @@ MIGRATIONS: dict[int, tuple[Step, ...]] = {
         "ALTER TABLE skipped ADD COLUMN byte_end INTEGER",
         _fill_locations,
     ),
+    3: (_move_digests,),  # 3 -> 4: exact digests get their own table
 }
 #: How a read-only reader sees a database of version N as N + 1 without
 #: changing it: TEMP views, which shadow the main tables on that connection
@@ -134,4 +177,5 @@ READ_AS_NEXT: dict[int, tuple[Step, ...]] = {
         )
         + " FROM main.skipped",
     ),
+    3: (_view_digests,),
 }

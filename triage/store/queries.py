@@ -65,12 +65,12 @@ class QueriesMixin(StoreBase):
     def matched_media_rows(self, device_id: str) -> list[sqlite3.Row]:
         """A device's matches with the whole address and hashes of each matched
         item: the ``matches`` columns plus the item's ``media`` columns that
-        ``results.record_from_row`` reads and ``size``, ``md5``, ``sha1``,
+        ``results.record_from_row`` reads and ``size``, ``md5``,
         ``display_path`` (NULL if no media row), by address, set, entry,
-        algorithm and variant."""
+        algorithm and variant. Exact digests: ``digests``."""
         return self._db.execute(
             "SELECT x.*, m.display_path, m.path, m.deleted, m.source, "
-            "m.archive_path, m.size, m.md5, m.sha1, m.carve_offset, m.media_type, "
+            "m.archive_path, m.size, m.md5, m.carve_offset, m.media_type, "
             "m.partition_index, m.partition_offset, m.inode, m.orphan, m.mtime, "
             "m.atime, m.ctime, m.crtime "
             "FROM matches x LEFT JOIN media m ON m.device_id = x.device_id "

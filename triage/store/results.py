@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from triage.errors import StoreError
+from triage.hashmatch.signals import exact_signals
 from triage.records import (
     FileRecord,
     Location,
@@ -110,10 +111,10 @@ class ResultsMixin(StoreBase):
             self._db.executemany(
                 "INSERT OR REPLACE INTO media(device_id, address, path, "
                 "partition_index, inode, size, source, deleted, orphan, archive_path,"
-                " carve_offset, media_type, mtime, atime, ctime, crtime, md5, sha1, "
+                " carve_offset, media_type, mtime, atime, ctime, crtime, md5, "
                 "width, height, display_path, chunk_key, known_good, decoded, "
                 "partition_offset) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-                "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         dev,
@@ -132,8 +133,7 @@ class ResultsMixin(StoreBase):
                         rec.atime,
                         rec.ctime,
                         rec.crtime,
-                        mh.md5,
-                        mh.sha1,
+                        mh.md5 or None,
                         mh.width,
                         mh.height,
                         rec.display_path,
@@ -145,20 +145,7 @@ class ResultsMixin(StoreBase):
                     for rec, mh, known_good in chunk.media
                 ],
             )
-            addresses = [(dev, rec.address) for rec, _, _ in chunk.media]
-            # Replace, never merge: a re-run of the chunk is the whole truth.
-            self._db.executemany(
-                "DELETE FROM perceptual WHERE device_id = ? AND address = ?", addresses
-            )
-            self._db.executemany(
-                "INSERT OR REPLACE INTO perceptual(device_id, address, algorithm, "
-                "variant, value, quality) VALUES (?, ?, ?, ?, ?, ?)",
-                [
-                    (dev, mh.address, p.algorithm, p.variant, p.value, p.quality)
-                    for _, mh, _ in chunk.media
-                    for p in mh.perceptual
-                ],
-            )
+            self._write_hashes(dev, [mh for _, mh, _ in chunk.media])
             self._write_matches(dev, chunk.matches)
             self._insert_skipped(dev, chunk.skipped)
             self._db.execute(
@@ -179,6 +166,35 @@ class ResultsMixin(StoreBase):
                 (chunk.bytes_read, dev),
             )
             self._refresh_counts(dev)
+
+    def _write_hashes(self, dev: str, hashes: Sequence[MediaHash]) -> None:
+        """The exact digests and perceptual hashes of media rows just written:
+        replaced, never merged (a re-run of the chunk is the whole truth)."""
+        addresses = [(dev, mh.address) for mh in hashes]
+        self._db.executemany(
+            "DELETE FROM perceptual WHERE device_id = ? AND address = ?", addresses
+        )
+        self._db.executemany(
+            "DELETE FROM digests WHERE device_id = ? AND address = ?", addresses
+        )
+        self._db.executemany(
+            "INSERT INTO digests(device_id, address, algorithm, value) "
+            "VALUES (?, ?, ?, ?)",
+            [
+                (dev, mh.address, name, value)
+                for mh in hashes
+                for name, value in mh.digests
+            ],
+        )
+        self._db.executemany(
+            "INSERT OR REPLACE INTO perceptual(device_id, address, algorithm, "
+            "variant, value, quality) VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (dev, mh.address, p.algorithm, p.variant, p.value, p.quality)
+                for mh in hashes
+                for p in mh.perceptual
+            ],
+        )
 
     def write_skipped(self, device_id: str, skipped: Iterable[Skipped]) -> None:
         """Record skips found outside a chunk (e.g. an unreadable partition)."""
@@ -206,6 +222,7 @@ class ResultsMixin(StoreBase):
         exact known-good match now covers is marked ``known_good``.
         """
         names = sorted(set(set_names))
+        exact = [signal.name for signal in exact_signals()]
         with self._transaction():
             placeholders = ",".join("?" * len(names))
             if names:
@@ -221,9 +238,10 @@ class ResultsMixin(StoreBase):
             self._db.execute(
                 "UPDATE media SET known_good = EXISTS (SELECT 1 FROM matches m "
                 "  WHERE m.device_id = media.device_id AND m.address = media.address"
-                "  AND m.known_good = 1 AND m.algorithm IN ('md5', 'sha1')) "
+                "  AND m.known_good = 1 AND m.algorithm IN "
+                f"  ({','.join('?' * len(exact))})) "
                 "WHERE device_id = ? AND chunk_key = ?",
-                (device_id, chunk_key),
+                (*exact, device_id, chunk_key),
             )
             self._db.execute(
                 "UPDATE chunks SET run_id = ?, sets_key = ?, done_at = ? "
@@ -314,6 +332,7 @@ class ResultsMixin(StoreBase):
             by_address[p["address"]].append(
                 PerceptualHash(p["algorithm"], p["value"], p["variant"], p["quality"])
             )
+        digests = self.digests(device_id, by_address)
         device = self._db.execute(
             "SELECT evidence FROM devices WHERE device_id = ?", (device_id,)
         ).fetchone()
@@ -321,12 +340,12 @@ class ResultsMixin(StoreBase):
         for r in rows:
             record = record_from_row(r, device_id, device["evidence"])
             hashes = MediaHash(
-                address=r["address"],
-                md5=r["md5"],
-                sha1=r["sha1"],
+                r["address"],
+                r["md5"],
                 perceptual=tuple(by_address[r["address"]]),
                 width=r["width"],
                 height=r["height"],
+                digests=digests[r["address"]],
             )
             out.append(
                 StoredMedia(record, hashes, bool(r["known_good"]), bool(r["decoded"]))
@@ -363,6 +382,23 @@ class ResultsMixin(StoreBase):
                 (device_id,),
             )
         ]
+
+    def digests(
+        self, device_id: str, addresses: Iterable[str]
+    ) -> dict[str, list[tuple[str, str]]]:
+        """Exact digests ``(algorithm, hex)`` of the media at ``addresses``."""
+        wanted = list(addresses)
+        out: dict[str, list[tuple[str, str]]] = {a: [] for a in wanted}
+        for start in range(0, len(wanted), 500):
+            batch = wanted[start : start + 500]
+            for d in self._db.execute(
+                "SELECT address, algorithm, value FROM digests WHERE device_id = ? "
+                f"AND address IN ({','.join('?' * len(batch))}) "
+                "ORDER BY address, algorithm",
+                (device_id, *batch),
+            ):
+                out[d["address"]].append((d["algorithm"], d["value"]))
+        return out
 
     def perceptual_for_digest(self, md5: str) -> tuple[PerceptualHash, ...] | None:
         """Perceptual hashes already computed for content with this MD5 (any

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from triage.records import Location
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 DEVICE_STATUSES: tuple[str, ...] = (
     "awaiting",
@@ -114,7 +114,6 @@ CREATE TABLE media (
     ctime REAL,
     crtime REAL,
     md5 TEXT,
-    sha1 TEXT,
     width INTEGER,
     height INTEGER,
     display_path TEXT,
@@ -126,6 +125,15 @@ CREATE TABLE media (
 );
 CREATE INDEX media_md5 ON media(md5);
 CREATE INDEX media_chunk ON media(device_id, chunk_key);
+CREATE TABLE digests (
+    device_id TEXT NOT NULL,
+    address TEXT NOT NULL,
+    algorithm TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (device_id, address, algorithm),
+    FOREIGN KEY (device_id, address) REFERENCES media(device_id, address)
+        ON DELETE CASCADE
+);
 CREATE TABLE perceptual (
     device_id TEXT NOT NULL,
     address TEXT NOT NULL,

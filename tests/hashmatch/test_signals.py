@@ -1,46 +1,50 @@
-"""The algorithm registry and the hex/Hamming helpers."""
+"""The signal table (one module per hash algorithm) and the hex/Hamming helpers."""
 
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
+from typing import ClassVar
 
 import pytest
 
-from triage.errors import UsageError
-from triage.hashmatch import algorithms
-from triage.hashmatch.algorithms import (
-    ALGORITHMS,
-    CRYPTOGRAPHIC,
+from triage.errors import UnknownNameError, UsageError
+from triage.hashmatch.signals import (
+    EXACT,
     PERCEPTUAL,
-    HashAlgorithm,
+    SIGNALS,
+    ExactSignal,
+    PerceptualSignal,
+    Signal,
     bits_to_hex,
     bytes_to_hex,
-    get_algorithm,
+    get_signal,
     hamming,
     hamming_bytes,
     hex_to_bytes,
-    register_algorithm,
 )
+from triage.hashmatch.signals import md5 as md5_module
 
 
 def test_registry_holds_the_expected_algorithms() -> None:
-    assert {"md5", "sha1", "pdq", "phash", "dhash"} <= set(ALGORITHMS)
-    assert ALGORITHMS["md5"].kind == CRYPTOGRAPHIC and ALGORITHMS["md5"].bits == 128
-    assert ALGORITHMS["sha1"].bits == 160
-    pdq = ALGORITHMS["pdq"]
+    assert {"md5", "sha1", "pdq", "phash", "dhash"} <= set(SIGNALS)
+    assert SIGNALS.get("md5").kind == EXACT and SIGNALS.get("md5").bits == 128
+    assert SIGNALS.get("sha1").bits == 160
+    pdq = SIGNALS.get("pdq")
     assert pdq.kind == PERCEPTUAL and pdq.bits == 256 and pdq.hex_length == 64
     assert pdq.quality_floor == 50
     assert 0 < pdq.default_threshold < 64
-    assert ALGORITHMS["phash"].bits == 64
-    for algo in ALGORITHMS.values():
+    assert SIGNALS.get("phash").bits == 64
+    for algo in SIGNALS.values():
         assert algo.name == algo.name.lower()
-        if algo.kind == CRYPTOGRAPHIC:
+        if algo.kind == EXACT:
             assert algo.default_threshold == 0
 
 
 def test_unknown_algorithm_lists_the_known_ones() -> None:
     with pytest.raises(UsageError) as info:
-        get_algorithm("sha256x")
+        get_signal("sha256x")
+    assert isinstance(info.value, UnknownNameError)
     message = str(info.value)
     assert "sha256x" in message
     for name in ("md5", "sha1", "pdq", "phash"):
@@ -48,33 +52,61 @@ def test_unknown_algorithm_lists_the_known_ones() -> None:
 
 
 def test_lookup_is_case_insensitive() -> None:
-    assert get_algorithm(" PDQ ") is ALGORITHMS["pdq"]
+    assert get_signal(" PDQ ") is SIGNALS.get("pdq")
 
 
 def test_duplicate_names_are_rejected() -> None:
     with pytest.raises(ValueError, match="already registered"):
-        register_algorithm(HashAlgorithm("md5", CRYPTOGRAPHIC, 128, 0))
-    assert ALGORITHMS["md5"] is algorithms.MD5
+        SIGNALS.register(_exact("md5", 128, 0))
+    assert SIGNALS.get("md5") is md5_module.MD5
+
+
+def _exact(name: str, bits: int, threshold: int) -> Signal:
+    return ExactSignal(
+        name=name,
+        bits=bits,
+        threshold=threshold,
+        hashlib_name="md5",
+        csv_column=name,
+        vics_name=name.upper(),
+    )
+
+
+def _perceptual(name: str, bits: int, threshold: int) -> Signal:
+    return PerceptualSignal(
+        name=name, bits=bits, threshold=threshold, csv_column=name, vics_name=name
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Fuzzy(PerceptualSignal):
+    kind: ClassVar[str] = "fuzzy"
 
 
 @pytest.mark.parametrize(
     "algorithm",
     [
-        HashAlgorithm("Upper", PERCEPTUAL, 64, 8),
-        HashAlgorithm("oddbits", PERCEPTUAL, 63, 8),
-        HashAlgorithm("weird", "fuzzy", 64, 8),
-        HashAlgorithm("inexact", CRYPTOGRAPHIC, 128, 3),
+        lambda: _perceptual("Upper", 64, 8),
+        lambda: _perceptual("oddbits", 63, 8),
+        lambda: _Fuzzy(
+            name="weird", bits=64, threshold=8, csv_column="w", vics_name="w"
+        ),
+        lambda: _exact("inexact", 128, 3),
     ],
 )
-def test_inconsistent_algorithms_are_rejected(algorithm: HashAlgorithm) -> None:
-    before = dict(ALGORITHMS)
+def test_inconsistent_algorithms_are_rejected(algorithm) -> None:
+    before = SIGNALS.items()
     with pytest.raises(ValueError):
-        register_algorithm(algorithm)
-    assert before == ALGORITHMS
+        SIGNALS.register(algorithm())
+    assert before == SIGNALS.items()
+
+
+def test_kinds_are_exact_or_perceptual() -> None:
+    assert {s.kind for s in SIGNALS.values()} == {EXACT, PERCEPTUAL}
 
 
 def test_normalise_checks_length_and_hex() -> None:
-    md5 = ALGORITHMS["md5"]
+    md5 = SIGNALS.get("md5")
     assert md5.normalise(" D41D8CD98F00B204E9800998ECF8427E\n") == (
         "d41d8cd98f00b204e9800998ecf8427e"
     )
@@ -87,7 +119,7 @@ def test_normalise_checks_length_and_hex() -> None:
 
 
 def test_quality_floor_and_threshold() -> None:
-    pdq = ALGORITHMS["pdq"]
+    pdq = SIGNALS.get("pdq")
     assert not pdq.usable(49)
     assert pdq.usable(50) and pdq.usable(None)
     assert pdq.matches(pdq.default_threshold)
