@@ -23,6 +23,7 @@ from triage.hashmatch.signals import SIGNALS, Signal
 from triage.queue.data import CaseData, MatchedMedia, queue_row_json
 from triage.queue.score import (
     Calibration,
+    DeviceMatch,
     grade,
     load_calibration,
     match_probability,
@@ -93,6 +94,20 @@ def _digests(
     return {column(s): item.digest(s.name) for s in EXACT_SIGNALS}
 
 
+def _match_fields(m: DeviceMatch) -> dict[str, Any]:
+    """What the JSON and CSV exports write alike about one match."""
+    return {
+        "set_name": m.set_name,
+        "set_digest": m.set_digest,
+        "entry_id": m.entry_id,
+        "algorithm": m.algorithm,
+        "variant": m.variant,
+        "distance": m.distance,
+        "category": m.category,
+        "scheme": m.scheme,
+    }
+
+
 def _media_json(item: MatchedMedia, cal: Calibration) -> dict[str, Any]:
     return {
         "address": item.address,
@@ -107,14 +122,7 @@ def _media_json(item: MatchedMedia, cal: Calibration) -> dict[str, Any]:
         "same_content_as": list(item.same_content_as),
         "matches": [
             {
-                "set_name": m.set_name,
-                "set_digest": m.set_digest,
-                "entry_id": m.entry_id,
-                "algorithm": m.algorithm,
-                "variant": m.variant,
-                "distance": m.distance,
-                "category": m.category,
-                "scheme": m.scheme,
+                **_match_fields(m),
                 "known_good": m.known_good,
                 "p": _rounded(match_probability(m, cal)),
             }
@@ -196,14 +204,7 @@ def iter_csv_rows(
                     "carved": int(item.carved),
                     "archive": int(item.archive),
                     "carve_offset": item.carve_offset,
-                    "set_name": m.set_name,
-                    "set_digest": m.set_digest,
-                    "entry_id": m.entry_id,
-                    "algorithm": m.algorithm,
-                    "variant": m.variant,
-                    "distance": m.distance,
-                    "category": m.category,
-                    "scheme": m.scheme,
+                    **_match_fields(m),
                     "known_good": int(m.known_good),
                     "p": "" if p is None else round(p, 6),
                 }
