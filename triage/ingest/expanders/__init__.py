@@ -3,9 +3,11 @@
 ``EXPANDERS`` holds one entry per format: ``zip`` (``zip_archive.py``),
 ``tar`` with gzip/bzip2/xz (``tar_archive.py``), single-file ``gzip``
 (``gzip_stream.py``), and the formats recognised but not expanded
-(``not_expanded.py``). ``nesting.walk`` lists a file's members through them;
-``triage.ingest.archives`` is the public face (``iter_members``,
-``read_member``). A new format (7z, Thumbs.db, a PDF's pictures) is a module
+(``not_expanded.py``), and the thumbnail caches (``picture_cache.py``:
+``thumbcache`` for thumbcache_*.db, ``thumbs.db``, ``android-thumbnails``),
+whose members are pictures cut out of the file. ``nesting.walk`` lists a
+file's members through them; ``triage.ingest.archives`` is the public face
+(``iter_members``, ``read_member``). A new format (7z, Thumbs.db, a PDF's pictures) is a module
 subclassing ``Expander`` that calls ``EXPANDERS.register(...)``, plus its
 import here.
 """
@@ -13,9 +15,12 @@ import here.
 from __future__ import annotations
 
 from triage.ingest.expanders import (  # noqa: F401  (each registers itself)
+    android_thumbs,
     gzip_stream,
     not_expanded,
     tar_archive,
+    thumbcache,
+    thumbs_db,
     zip_archive,
 )
 from triage.ingest.expanders.base import (

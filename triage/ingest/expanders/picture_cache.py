@@ -1,0 +1,144 @@
+"""What every thumbnail-cache expander shares: pictures cut out of one file.
+
+A cache (thumbcache_*.db, Thumbs.db, Android .thumbdata and imgcache) is not
+an archive: its members are byte ranges of the file (or of one of its OLE
+streams) that a parser finds. A ``PictureCache`` subclass only says where
+they are (``scan``: ``Cut`` records in file order, and a ``Problem`` for each
+part it cannot read); this base turns them into members with
+``source=THUMBNAIL_CACHE``, counts them against the archive limits, and cuts
+one out again by its address for the read-back (the parsed cuts are the
+index the read-back cache keeps).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+from abc import abstractmethod
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import IO
+
+from triage.errors import ArchiveError
+from triage.ingest.expanders.base import (
+    ArchiveLimits,
+    Bounded,
+    Budget,
+    Expander,
+    member_where,
+    skip,
+)
+from triage.ingest.expanders.nesting import one_member
+from triage.records import FileRecord, Skipped, Source
+
+#: The largest thumbnail cut out of a cache (a 2560 px BMP is 26 MB).
+MAX_THUMBNAIL = 32 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class Cut:
+    """One picture in a cache: its address (``name``) and where its bytes are:
+    ``size`` bytes at ``offset`` of the file, or of the OLE ``stream``."""
+
+    name: str
+    offset: int
+    size: int
+    stream: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """A part of the cache not read: at ``where`` (an entry; None: the file)."""
+
+    where: str | None
+    reason: str
+
+
+class PictureCache(Expander):
+    """A file whose members are pictures cut out of it (see the module doc)."""
+
+    @abstractmethod
+    def scan(self, source: IO[bytes]) -> Iterator[Cut | Problem]:
+        """Every picture of the cache in ``source``, and every problem met."""
+
+    def read_cut(self, source: IO[bytes], cut: Cut) -> bytes:
+        """The bytes of one cut (``scan`` checked they lie inside the file).
+
+        Raises:
+            ArchiveError: they do not (the file changed, or a stream is short).
+        """
+        source.seek(cut.offset)
+        data = source.read(cut.size)
+        if len(data) != cut.size:
+            raise ArchiveError(
+                f"{cut.name}: only {len(data)} of {cut.size} bytes in the file"
+            )
+        return data
+
+    def _open_cut(self, source: IO[bytes], cut: Cut) -> Bounded:
+        if cut.size > MAX_THUMBNAIL:
+            raise ArchiveError(
+                f"{cut.name}: {cut.size} bytes, over the {MAX_THUMBNAIL}-byte "
+                "limit for a thumbnail; not read"
+            )
+        return Bounded(io.BytesIO(self.read_cut(source, cut)), cut.size, cut.name)
+
+    def members(
+        self,
+        source: IO[bytes],
+        record: FileRecord,
+        limits: ArchiveLimits,
+        budget: Budget,
+    ) -> Iterator[FileRecord | Skipped]:
+        depth = len(record.archive_path) + 1
+        for found in self.scan(source):
+            if isinstance(found, Problem):
+                yield skip(
+                    record, member_where(record, *_parts(found.where)), found.reason
+                )
+                continue
+            if budget.members <= 0 or budget.size < found.size:
+                yield skip(
+                    record,
+                    member_where(record),
+                    f"more pictures than the limit of {limits.max_members} members "
+                    f"or {limits.max_total_size} bytes; the rest not read",
+                )
+                return
+            budget.members -= 1
+            budget.size -= found.size
+            for item in one_member(
+                record,
+                found.name,
+                found.size,
+                None,
+                lambda cut=found: self._open_cut(source, cut),  # type: ignore[misc]
+                limits,
+                budget,
+            ):
+                if isinstance(item, FileRecord) and len(item.archive_path) == depth:
+                    item = dataclasses.replace(item, source=Source.THUMBNAIL_CACHE)
+                yield item
+
+    def _index(self, source: IO[bytes]) -> dict[str, Cut]:
+        return {c.name: c for c in self.scan(source) if isinstance(c, Cut)}
+
+    def open_member(
+        self, source: IO[bytes], name: str, limits: ArchiveLimits, stack: ExitStack
+    ) -> tuple[Bounded, object | None]:
+        index = self._index(source)
+        if name not in index:
+            raise KeyError(f"no picture {name!r} in the cache")
+        return self._open_cut(source, index[name]), index
+
+    def open_indexed(
+        self, source: IO[bytes], index: object, name: str, limits: ArchiveLimits
+    ) -> Bounded | None:
+        if not isinstance(index, dict) or not isinstance(index.get(name), Cut):
+            return None
+        return self._open_cut(source, index[name])
+
+
+def _parts(where: str | None) -> tuple[str, ...]:
+    return () if where is None else (where,)

@@ -1,0 +1,162 @@
+"""Thumbs.db (an OLE compound file): every thumbnail, named from its Catalog.
+
+Windows XP keeps one stream per thumbnail, named by its index written
+backwards ("21" for entry 12), and a ``Catalog`` stream: a 16-byte header
+(header length, version, entry count, thumbnail width and height), then per
+entry its length, index, modification time (FILETIME) and the original file
+name (UTF-16, NUL-terminated). Each entry's stream starts with a small header
+(its length in the first four bytes, the picture's length at byte 8) before
+the JPEG. Vista and later write Thumbs.db only on network shares, with
+streams named by size and hash (``256_1a2b3c4d5e6f7788``) holding a header
+and a JPEG, PNG or BMP.
+
+The compound file is read with ``olefile`` from the evidence bytes. Any OLE
+file (a Word 97 document too) is offered here: one with no thumbnail streams
+has no members. A stream olefile cannot follow (a broken FAT chain) is a
+``Problem`` naming the entry, and the other streams are still read.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from collections.abc import Iterator
+from typing import IO
+
+import olefile
+
+from triage.errors import ArchiveError
+from triage.ingest.expanders.base import EXPANDERS
+from triage.ingest.expanders.picture_cache import (
+    MAX_THUMBNAIL,
+    Cut,
+    PictureCache,
+    Problem,
+)
+from triage.ingest.media import ARCHIVE, Signature, _prefix, register
+
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_SIZED = re.compile(r"\d+_[0-9a-fA-F]+")
+_PICTURE_MAGICS = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"BM")
+#: How far into a stream its picture may start (past the stream's header).
+MAX_STREAM_HEADER = 64
+#: olefile's errors for a damaged file or stream.
+OLE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    ValueError,
+    IndexError,
+    KeyError,
+    struct.error,
+    UnicodeDecodeError,
+    RecursionError,
+)
+_STREAM_ERRORS = (*OLE_ERRORS, ArchiveError)
+
+
+def catalog_names(catalog: bytes) -> dict[int, str]:
+    """Index -> original file name, from an XP ``Catalog`` stream."""
+    names: dict[int, str] = {}
+    if len(catalog) < 16:
+        return names
+    header_length = struct.unpack_from("<H", catalog, 0)[0] or 16
+    count = struct.unpack_from("<I", catalog, 4)[0]
+    pos = header_length
+    for _ in range(count):
+        if pos + 16 > len(catalog):
+            break
+        size, index = struct.unpack_from("<II", catalog, pos)
+        if size < 16 or pos + size > len(catalog):
+            break
+        raw = catalog[pos + 16 : pos + size]
+        end = next((i for i in range(0, len(raw) - 1, 2) if raw[i : i + 2] == b"\0\0"),
+                   len(raw) - len(raw) % 2)  # fmt: skip
+        names[index] = raw[:end].decode("utf-16-le", "replace")
+        pos += size
+    return names
+
+
+def picture_span(stream: bytes) -> tuple[int, int] | None:
+    """(offset, length) of the picture in a thumbnail stream, past its header."""
+    if len(stream) >= 12:
+        header, _, declared = struct.unpack_from("<III", stream, 0)
+        if 12 <= header <= MAX_STREAM_HEADER and stream[header:].startswith(
+            _PICTURE_MAGICS
+        ):
+            left = len(stream) - header
+            return header, declared if 0 < declared <= left else left
+    for at in range(0, min(len(stream), MAX_STREAM_HEADER + 1)):
+        if stream.startswith(_PICTURE_MAGICS, at):
+            return at, len(stream) - at
+    return None
+
+
+class ThumbsDbExpander(PictureCache):
+    """A Thumbs.db: the thumbnails in its streams."""
+
+    name = "thumbs.db"
+    signatures = ("ole",)
+
+    def scan(self, source: IO[bytes]) -> Iterator[Cut | Problem]:
+        try:
+            ole = olefile.OleFileIO(source)
+        except OLE_ERRORS as exc:
+            yield Problem(None, f"damaged compound file, not read: {exc}")
+            return
+        with ole:
+            streams = [p[0] for p in ole.listdir(streams=True) if len(p) == 1]
+            names: dict[int, str] = {}
+            if "Catalog" in streams:
+                try:
+                    names = catalog_names(_stream(ole, "Catalog"))
+                except _STREAM_ERRORS as exc:
+                    yield Problem("Catalog", f"catalog unreadable: {exc}")
+            for stream in streams:
+                where = _address(stream, names)
+                if where is None:
+                    continue
+                try:
+                    data = _stream(ole, stream)
+                except _STREAM_ERRORS as exc:
+                    yield Problem(where, f"stream {stream!r} unreadable: {exc}")
+                    continue
+                span = picture_span(data)
+                if span is None:
+                    yield Problem(where, f"stream {stream!r} holds no picture")
+                    continue
+                yield Cut(where, span[0], span[1], stream)
+
+    def read_cut(self, source: IO[bytes], cut: Cut) -> bytes:
+        try:
+            with olefile.OleFileIO(source) as ole:
+                data = _stream(ole, cut.stream or "")
+        except OLE_ERRORS as exc:
+            raise ArchiveError(f"{cut.name}: stream unreadable: {exc}") from exc
+        piece = data[cut.offset : cut.offset + cut.size]
+        if len(piece) != cut.size:
+            raise ArchiveError(f"{cut.name}: stream shorter than its picture")
+        return piece
+
+
+def _address(stream: str, names: dict[int, str]) -> str | None:
+    """A thumbnail stream's member address; None for other streams."""
+    if stream.isdigit():
+        index = int(stream[::-1])
+        name = names.get(index)
+        return f"entry {index} ({name})" if name else f"entry {index}"
+    if _SIZED.fullmatch(stream):
+        return f"entry {stream}"
+    return None
+
+
+def _stream(ole: olefile.OleFileIO, name: str) -> bytes:
+    """A whole stream, refused above ``MAX_THUMBNAIL`` bytes."""
+    size = ole.get_size(name)
+    if size > MAX_THUMBNAIL:
+        raise ArchiveError(f"stream of {size} bytes, over the thumbnail limit")
+    with ole.openstream(name) as stream:
+        data: bytes = stream.read(size)
+    return data
+
+
+register(Signature("ole", "application/x-ole-storage", ARCHIVE, _prefix(OLE_MAGIC)))
+EXPANDERS.register(ThumbsDbExpander())
