@@ -7,9 +7,9 @@
 ``thumbcache`` for thumbcache_*.db, ``thumbs.db``, ``android-thumbnails``),
 whose members are pictures cut out of the file. ``nesting.walk`` lists a
 file's members through them; ``triage.ingest.archives`` is the public face
-(``iter_members``, ``read_member``). A new format (7z, Thumbs.db, a PDF's pictures) is a module
-subclassing ``Expander`` that calls ``EXPANDERS.register(...)``, plus its
-import here.
+(``iter_members``, ``read_member``). A new format (7z, a PDF's pictures) is
+a module subclassing ``Expander`` that calls ``EXPANDERS.register(...)``, plus
+its import here.
 """
 
 from __future__ import annotations

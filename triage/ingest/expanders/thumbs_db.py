@@ -50,7 +50,7 @@ OLE_ERRORS: tuple[type[BaseException], ...] = (
     UnicodeDecodeError,
     RecursionError,
 )
-_STREAM_ERRORS = (*OLE_ERRORS, ArchiveError)
+_STREAM_ERRORS: tuple[type[BaseException], ...] = (*OLE_ERRORS, ArchiveError)
 
 
 def catalog_names(catalog: bytes) -> dict[int, str]:
@@ -155,6 +155,10 @@ def _stream(ole: olefile.OleFileIO, name: str) -> bytes:
         raise ArchiveError(f"stream of {size} bytes, over the thumbnail limit")
     with ole.openstream(name) as stream:
         data: bytes = stream.read(size)
+    if len(data) < size:  # olefile stops quietly where a FAT chain breaks
+        raise ArchiveError(
+            f"broken FAT chain: only {len(data)} of {size} bytes can be followed"
+        )
     return data
 
 
