@@ -220,7 +220,11 @@ def _device_match(r: sqlite3.Row) -> DeviceMatch:
         deleted=bool(r["deleted"]),
         carved=r["source"] == Source.CARVED,
         in_archive=r["source"] == Source.ARCHIVE
-        or (r["archive_path"] not in (None, "[]")),
+        or (
+            r["archive_path"] not in (None, "[]")
+            and r["source"] != Source.THUMBNAIL_CACHE
+        ),
+        thumbnail_cache=r["source"] == Source.THUMBNAIL_CACHE,
     )
 
 

@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from tests.scan.helpers import matched_entries
+from triage.casework import build_queue, open_store
 from triage.cli import main
 from triage.hashmatch.hashing import perceptual_hashes
 from triage.hashmatch.hashset import HashEntry, HashSet
@@ -147,3 +148,13 @@ def test_ls_json_shows_the_thumbnail_cache_source(case: Case) -> None:
         "thumbnail-cache"
     )
     assert cached["Pics/Thumbs.db!entry 2 (holiday.jpg)"] == "thumbnail-cache"
+
+
+def test_queue_reason_says_the_items_survive_only_in_thumbnail_caches(
+    case: Case,
+) -> None:
+    with open_store(case.db) as store:
+        rows = {r.facts.device_id: r for r in build_queue(store)}
+    assert ("3 known images only in a thumbnail cache (viewed on this device; "
+            "original not found)") in rows["laptop.raw"].reason  # fmt: skip
+    assert "thumbnail" not in rows["negative.raw"].reason

@@ -213,6 +213,12 @@ def reason_line(
         archived = sum(1 for i in confident if i.in_archive)
         if archived:
             head += f", {archived} in archives"
+        thumbnails = sum(1 for i in confident if i.thumbnail_only)
+        if thumbnails:
+            head += (
+                f", {_plural(thumbnails, 'known image')} only in a thumbnail cache "
+                "(viewed on this device; original not found)"
+            )
         if facts.status == "stopped-early":
             head += " (scan stopped early: counts are a lower bound)"
         elif facts.status == "interrupted":

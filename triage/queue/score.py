@@ -339,6 +339,9 @@ class DeviceMatch:
     deleted: bool = False
     carved: bool = False
     in_archive: bool = False
+    # Kept by a thumbnail cache (the system showed the picture; source
+    # "thumbnail-cache"), not a file of its own.
+    thumbnail_cache: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -378,6 +381,7 @@ class KnownItem:
     carved: bool  # some copy was carved
     in_archive: bool  # some copy is inside an archive
     best_path: str
+    thumbnail_only: bool = False  # every copy is in a thumbnail cache
 
     @property
     def exact(self) -> bool:
@@ -549,6 +553,7 @@ def _assign(candidates: list[_Candidate]) -> tuple[list[KnownItem], int]:
                 carved=any(f.carved for f in copies),
                 in_archive=any(f.in_archive for f in copies),
                 best_path=m.path or m.address,
+                thumbnail_only=all(f.thumbnail_cache for f in copies),
             )
         )
     return items, len(set(files_of) - used_items)
