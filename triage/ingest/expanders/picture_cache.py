@@ -39,12 +39,15 @@ MAX_THUMBNAIL = 32 << 20
 @dataclass(frozen=True, slots=True)
 class Cut:
     """One picture in a cache: its address (``name``) and where its bytes are:
-    ``size`` bytes at ``offset`` of the file, or of the OLE ``stream``."""
+    ``size`` bytes at ``offset`` of the file, or of the OLE ``stream``.
+    ``data``: the bytes, when the parser had to read them anyway (never kept
+    in the read-back index)."""
 
     name: str
     offset: int
     size: int
     stream: str | None = None
+    data: bytes | None = dataclasses.field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +85,8 @@ class PictureCache(Expander):
                 f"{cut.name}: {cut.size} bytes, over the {MAX_THUMBNAIL}-byte "
                 "limit for a thumbnail; not read"
             )
-        return Bounded(io.BytesIO(self.read_cut(source, cut)), cut.size, cut.name)
+        data = self.read_cut(source, cut) if cut.data is None else cut.data
+        return Bounded(io.BytesIO(data), cut.size, cut.name)
 
     def members(
         self,
@@ -122,7 +126,11 @@ class PictureCache(Expander):
                 yield item
 
     def _index(self, source: IO[bytes]) -> dict[str, Cut]:
-        return {c.name: c for c in self.scan(source) if isinstance(c, Cut)}
+        return {
+            c.name: dataclasses.replace(c, data=None)
+            for c in self.scan(source)
+            if isinstance(c, Cut)
+        }
 
     def open_member(
         self, source: IO[bytes], name: str, limits: ArchiveLimits, stack: ExitStack

@@ -123,7 +123,8 @@ class ThumbsDbExpander(PictureCache):
                 if span is None:
                     yield Problem(where, f"stream {stream!r} holds no picture")
                     continue
-                yield Cut(where, span[0], span[1], stream)
+                piece = data[span[0] : span[0] + span[1]]
+                yield Cut(where, span[0], span[1], stream, piece)
 
     def read_cut(self, source: IO[bytes], cut: Cut) -> bytes:
         try:
