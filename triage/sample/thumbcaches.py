@@ -5,9 +5,8 @@
   Checksums are written as zero (readers do not check them).
 - ``thumbs_db``: an XP Thumbs.db (``Catalog`` + one stream per entry) with
   optional Vista-style ``256_<hash>`` streams, in an OLE compound file written
-  by ``compound_file`` (version 3, 512-byte sectors). Every stream is padded
-  to the 4,096-byte mini-stream cut-off so no mini FAT is needed; Windows puts
-  small streams in the mini stream, which olefile reads alike.
+  by ``compound_file`` (version 3, 512-byte sectors; streams under 4,096
+  bytes in the mini stream, as Windows writes them).
 - ``thumbdata``: an Android ``MiniThumbFile`` (``.thumbdata3/4``) and
   ``imgcache``: a Gallery ``BlobCache`` data file.
 
@@ -29,6 +28,7 @@ _ENDOFCHAIN, _FREESECT, _FATSECT, _NOSTREAM = (
 )
 SECTOR = 512
 MINI_CUTOFF = 4096
+MINI_SECTOR = 64
 
 
 def thumbcache_db(
@@ -65,25 +65,62 @@ def thumbcache_db(
     return bytes(header + body)
 
 
-def compound_file(streams: Mapping[str, bytes]) -> bytes:
-    """An OLE compound file (v3) whose root storage holds ``streams``."""
-    names = sorted(streams, key=lambda n: (len(n), n.upper()))
-    data = [streams[n] + b"\0" * max(0, MINI_CUTOFF - len(streams[n])) for n in names]
-    fat: list[int] = []
-    starts: list[int] = []
-    for blob in data:
+def _chain(first: int, count: int) -> list[int]:
+    return [first + i + 1 for i in range(count - 1)] + [_ENDOFCHAIN]
+
+
+class _Sectors:
+    """The sectors of a compound file being written, and their FAT."""
+
+    def __init__(self) -> None:
+        self.fat: list[int] = []
+        self.body = bytearray()
+
+    def place(self, blob: bytes) -> int:
+        """Append ``blob`` as a chain of sectors; its first sector."""
         count = -(-len(blob) // SECTOR)
-        starts.append(len(fat))
-        fat += [len(fat) + i + 1 for i in range(count - 1)] + [_ENDOFCHAIN]
-    entries = [_dir_entry("Root Entry", 5, _ENDOFCHAIN, 0, 1 if names else _NOSTREAM)]
-    for i, (name, blob) in enumerate(zip(names, data, strict=True)):
+        first = len(self.fat)
+        self.fat += _chain(first, count)
+        self.body += blob + b"\0" * (count * SECTOR - len(blob))
+        return first
+
+
+def compound_file(streams: Mapping[str, bytes]) -> bytes:
+    """An OLE compound file (v3) whose root storage holds ``streams``: those
+    under 4,096 bytes in the mini stream (64-byte sectors, mini FAT), the
+    others in 512-byte sectors of the FAT."""
+    names = sorted(streams, key=lambda n: (len(n), n.upper()))
+    out, mini = _Sectors(), bytearray()
+    minifat: list[int] = []
+    starts: dict[str, int] = {}
+    for name in names:
+        blob = streams[name]
+        if not blob:
+            starts[name] = _ENDOFCHAIN
+        elif len(blob) >= MINI_CUTOFF:
+            starts[name] = out.place(blob)
+        else:
+            count = -(-len(blob) // MINI_SECTOR)
+            starts[name] = len(minifat)
+            minifat += _chain(len(minifat), count)
+            mini += blob + b"\0" * (count * MINI_SECTOR - len(blob))
+    root_start = minifat_start = _ENDOFCHAIN
+    minifat_sectors = 0
+    if mini:
+        root_start = out.place(bytes(mini))
+        raw = struct.pack(f"<{len(minifat)}I", *minifat)
+        raw += b"\xff" * (-len(raw) % SECTOR)  # FREESECT
+        minifat_start, minifat_sectors = out.place(raw), len(raw) // SECTOR
+    entries = [
+        _dir_entry("Root Entry", 5, root_start, len(mini), 1 if names else _NOSTREAM)
+    ]
+    for i, name in enumerate(names):
         right = i + 2 if i + 1 < len(names) else _NOSTREAM
-        entries.append(_dir_entry(name, 2, starts[i], len(blob), _NOSTREAM, right))
+        size = len(streams[name])
+        entries.append(_dir_entry(name, 2, starts[name], size, _NOSTREAM, right))
     directory = b"".join(entries)
-    directory += b"\0" * (-len(directory) % SECTOR)
-    dir_start = len(fat)
-    count = len(directory) // SECTOR
-    fat += [dir_start + i + 1 for i in range(count - 1)] + [_ENDOFCHAIN]
+    dir_start = out.place(directory + b"\0" * (-len(directory) % SECTOR))
+    fat = out.fat
     fat_sectors = 0
     while fat_sectors * (SECTOR // 4) < len(fat) + fat_sectors:
         fat_sectors += 1
@@ -95,11 +132,10 @@ def compound_file(streams: Mapping[str, bytes]) -> bytes:
     header = struct.pack(
         "<8s16sHHHHH6sIIIIIIIII109I",
         b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", b"\0" * 16, 0x3E, 3, 0xFFFE, 9, 6,
-        b"\0" * 6, 0, fat_sectors, dir_start, 0, MINI_CUTOFF, _ENDOFCHAIN, 0,
-        _ENDOFCHAIN, 0, *difat,
+        b"\0" * 6, 0, fat_sectors, dir_start, 0, MINI_CUTOFF, minifat_start,
+        minifat_sectors, _ENDOFCHAIN, 0, *difat,
     )  # fmt: skip
-    body = b"".join(blob + b"\0" * (-len(blob) % SECTOR) for blob in data)
-    return header + body + directory + struct.pack(f"<{len(fat)}I", *fat)
+    return header + bytes(out.body) + struct.pack(f"<{len(fat)}I", *fat)
 
 
 def _dir_entry(

@@ -47,6 +47,9 @@ class Cut:
     offset: int
     size: int
     stream: str | None = None
+    #: Where the bytes lie in the file when not in one run: (offset, length)
+    #: pieces, in order (an OLE stream's sectors).
+    pieces: tuple[tuple[int, int], ...] = ()
     data: bytes | None = dataclasses.field(default=None, repr=False, compare=False)
 
 
@@ -71,8 +74,10 @@ class PictureCache(Expander):
         Raises:
             ArchiveError: they do not (the file changed, or a stream is short).
         """
-        source.seek(cut.offset)
-        data = source.read(cut.size)
+        data = b""
+        for offset, length in cut.pieces or ((cut.offset, cut.size),):
+            source.seek(offset)
+            data += source.read(length)
         if len(data) != cut.size:
             raise ArchiveError(
                 f"{cut.name}: only {len(data)} of {cut.size} bytes in the file"

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import IO
 
 import olefile
@@ -124,9 +124,12 @@ class ThumbsDbExpander(PictureCache):
                     yield Problem(where, f"stream {stream!r} holds no picture")
                     continue
                 piece = data[span[0] : span[0] + span[1]]
-                yield Cut(where, span[0], span[1], stream, piece)
+                pieces = stream_pieces(ole, stream, span[0], span[1])
+                yield Cut(where, span[0], span[1], stream, pieces, piece)
 
     def read_cut(self, source: IO[bytes], cut: Cut) -> bytes:
+        if cut.pieces:
+            return super().read_cut(source, cut)
         try:
             with olefile.OleFileIO(source) as ole:
                 data = _stream(ole, cut.stream or "")
@@ -136,6 +139,62 @@ class ThumbsDbExpander(PictureCache):
         if len(piece) != cut.size:
             raise ArchiveError(f"{cut.name}: stream shorter than its picture")
         return piece
+
+
+def stream_pieces(
+    ole: olefile.OleFileIO, name: str, offset: int, size: int
+) -> tuple[tuple[int, int], ...]:
+    """Where bytes ``offset``..``offset + size`` of a root stream lie in the
+    file, from the FAT (or the mini FAT inside the root's chain), merged into
+    runs; () when the chain cannot be followed (the stream is then read
+    through olefile again)."""
+    entry = next((k for k in ole.root.kids if k.name == name), None)
+    if entry is None or size <= 0:
+        return ()
+    big = ole.sectorsize
+    if entry.size >= ole.minisectorcutoff:
+        spans = _spans(ole.fat, entry.isectStart, big, offset, size)
+        return _merge([((s + 1) * big + at, n) for s, at, n in spans])
+    ole.loadminifat()
+    small = _spans(ole.minifat, entry.isectStart, ole.minisectorsize, offset, size)
+    mini_size = ole.root.size
+    pieces = []
+    for sector, at, length in small:
+        start = sector * ole.minisectorsize + at
+        if start + length > mini_size:
+            return ()
+        for s, inner, n in _spans(ole.fat, ole.root.isectStart, big, start, length):
+            pieces.append(((s + 1) * big + inner, n))
+    return _merge(pieces)
+
+
+def _spans(
+    fat: Sequence[int], start: int, sector: int, offset: int, size: int
+) -> list[tuple[int, int, int]]:
+    """(sector, offset in it, length) covering ``offset``..``offset + size``
+    of the chain from ``start``; [] when the chain breaks first."""
+    first, last = offset // sector, (offset + size - 1) // sector
+    out: list[tuple[int, int, int]] = []
+    current = start
+    for index in range(last + 1):
+        if not 0 <= current < len(fat):
+            return []
+        if index >= first:
+            lo = max(offset, index * sector)
+            hi = min(offset + size, (index + 1) * sector)
+            out.append((current, lo - index * sector, hi - lo))
+        current = fat[current]
+    return out
+
+
+def _merge(pieces: list[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
+    merged: list[tuple[int, int]] = []
+    for at, length in pieces:
+        if merged and merged[-1][0] + merged[-1][1] == at:
+            merged[-1] = (merged[-1][0], merged[-1][1] + length)
+        else:
+            merged.append((at, length))
+    return tuple(merged)
 
 
 def _address(stream: str, names: dict[int, str]) -> str | None:
