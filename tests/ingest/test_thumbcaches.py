@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import struct
+import zipfile
 
 import olefile
 import pytest
@@ -173,3 +174,20 @@ def test_thumbnails_decode_as_the_pictures_they_are() -> None:
     data = tc.thumbcache_db([("1a2b3c4d5e6f7788", _jpeg(7))])
     picture = read_member(data, ("entry 1 (1a2b3c4d5e6f7788)",))
     assert Image.open(io.BytesIO(picture)).size == (256, 192)
+
+
+def test_a_cache_inside_a_zip_is_found_by_content() -> None:
+    picture = _jpeg(9)
+    cache = tc.thumbcache_db([("1a2b3c4d5e6f7788", picture)])
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("backup/renamed.bin", cache)
+    data = buffer.getvalue()
+    items = [
+        i for i in iter_members(io.BytesIO(data), RECORD) if isinstance(i, FileRecord)
+    ]
+    assert [(i.archive_path, i.source) for i in items] == [
+        (("backup/renamed.bin",), Source.ARCHIVE),
+        (("backup/renamed.bin", "entry 1 (1a2b3c4d5e6f7788)"), Source.THUMBNAIL_CACHE),
+    ]
+    assert read_member(data, items[1].archive_path) == picture
