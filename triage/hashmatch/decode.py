@@ -49,7 +49,7 @@ from triage.registry import Registry
 # this kept PDQ at a mean of 3 bits (95th percentile 10) from the full-decode
 # reference over 198 JPEGs; down to 256 px it was 7.9 (95th percentile 20).
 # The worst cases are periodic textures, whose PDQ moves as much under any
-# resize (benchmarks/bench_hashing.py --drift; table in benchmarks/README.md).
+# resize (benchmarks/bench_hashing.py --drift; table in benchmarks/HISTORY.md).
 DECODE_MIN_SIDE = 512
 
 # Largest picture (width x height) we agree to decode: 256 megapixels, above
