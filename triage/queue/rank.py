@@ -32,7 +32,7 @@ low 0.25, not assessed 0.5.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from triage.errors import UsageError
@@ -40,6 +40,7 @@ from triage.queue.score import (
     Calibration,
     DeviceFacts,
     DeviceScore,
+    KnownItem,
     load_calibration,
     score_device,
 )
@@ -184,6 +185,28 @@ def _plural(n: int, word: str, plural: str | None = None) -> str:
     return f"{n} {word if n == 1 else (plural or word + 's')}"
 
 
+def _where_found(confident: Sequence[KnownItem]) -> str:
+    """ ", 1 exact / 1 near-identical, 1 only in deleted space, ...": how the
+    confident items matched and where their copies are."""
+    out = ""
+    exact = sum(1 for i in confident if i.exact)
+    if exact != len(confident):
+        out += f", {exact} exact / {len(confident) - exact} near-identical"
+    deleted_only = sum(1 for i in confident if i.deleted_only)
+    if deleted_only:
+        out += f", {deleted_only} only in deleted space"
+    archived = sum(1 for i in confident if i.in_archive)
+    if archived:
+        out += f", {archived} in archives"
+    thumbnails = sum(1 for i in confident if i.thumbnail_only)
+    if thumbnails:
+        out += (
+            f", {_plural(thumbnails, 'known image')} only in a thumbnail cache "
+            "(viewed on this device; original not found)"
+        )
+    return out
+
+
 def reason_line(
     facts: DeviceFacts, score: DeviceScore, case: Case, flags: tuple[str, ...]
 ) -> str:
@@ -204,21 +227,7 @@ def reason_line(
             )
         )
         head = f"{_plural(len(confident), 'known image')} ({breakdown})"
-        exact = sum(1 for i in confident if i.exact)
-        if exact != len(confident):
-            head += f", {exact} exact / {len(confident) - exact} near-identical"
-        deleted_only = sum(1 for i in confident if i.deleted_only)
-        if deleted_only:
-            head += f", {deleted_only} only in deleted space"
-        archived = sum(1 for i in confident if i.in_archive)
-        if archived:
-            head += f", {archived} in archives"
-        thumbnails = sum(1 for i in confident if i.thumbnail_only)
-        if thumbnails:
-            head += (
-                f", {_plural(thumbnails, 'known image')} only in a thumbnail cache "
-                "(viewed on this device; original not found)"
-            )
+        head += _where_found(confident)
         if facts.status == "stopped-early":
             head += " (scan stopped early: counts are a lower bound)"
         elif facts.status == "interrupted":

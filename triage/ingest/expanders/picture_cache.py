@@ -13,6 +13,7 @@ index the read-back cache keeps).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import io
 from abc import abstractmethod
 from collections.abc import Iterator
@@ -24,10 +25,8 @@ from triage.errors import ArchiveError
 from triage.ingest.expanders.base import (
     ArchiveLimits,
     Bounded,
-    Budget,
     Expander,
-    member_where,
-    skip,
+    Expansion,
 )
 from triage.ingest.expanders.nesting import one_member
 from triage.records import FileRecord, Skipped, Source
@@ -93,39 +92,23 @@ class PictureCache(Expander):
         data = self.read_cut(source, cut) if cut.data is None else cut.data
         return Bounded(io.BytesIO(data), cut.size, cut.name)
 
-    def members(
-        self,
-        source: IO[bytes],
-        record: FileRecord,
-        limits: ArchiveLimits,
-        budget: Budget,
-    ) -> Iterator[FileRecord | Skipped]:
-        depth = len(record.archive_path) + 1
+    def members(self, job: Expansion) -> Iterator[FileRecord | Skipped]:
+        source, budget, limits = job.source, job.budget, job.limits
+        depth = len(job.record.archive_path) + 1
         for found in self.scan(source):
             if isinstance(found, Problem):
-                yield skip(
-                    record, member_where(record, *_parts(found.where)), found.reason
-                )
+                yield job.skip(found.reason, *_parts(found.where))
                 continue
             if budget.members <= 0 or budget.size < found.size:
-                yield skip(
-                    record,
-                    member_where(record),
+                yield job.skip(
                     f"more pictures than the limit of {limits.max_members} members "
-                    f"or {limits.max_total_size} bytes; the rest not read",
+                    f"or {limits.max_total_size} bytes; the rest not read"
                 )
                 return
             budget.members -= 1
             budget.size -= found.size
-            for item in one_member(
-                record,
-                found.name,
-                found.size,
-                None,
-                lambda cut=found: self._open_cut(source, cut),  # type: ignore[misc]
-                limits,
-                budget,
-            ):
+            opener = functools.partial(self._open_cut, source, found)
+            for item in one_member(job, found.name, found.size, None, opener):
                 if isinstance(item, FileRecord) and len(item.archive_path) == depth:
                     item = dataclasses.replace(item, source=Source.THUMBNAIL_CACHE)
                 yield item
