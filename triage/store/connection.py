@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -21,27 +23,6 @@ from triage.store.schema import SCHEMA, SCHEMA_VERSION
 def now() -> str:
     """The current time as stored: ISO-8601 UTC, whole seconds."""
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
-
-
-class _Tx:
-    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on an error."""
-
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self._db = db
-
-    def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc_type is None:
-            self._db.execute("COMMIT")
-        else:
-            self._db.execute("ROLLBACK")
 
 
 class StoreBase:
@@ -195,9 +176,17 @@ class StoreBase:
                 (str(SCHEMA_VERSION),),
             )
 
-    def _transaction(self) -> _Tx:
-        """``with self._transaction():`` all of it, or (on an error) none."""
-        return _Tx(self._db)
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """``with self._transaction():`` all of it, or (on an error) none:
+        BEGIN IMMEDIATE ... COMMIT, or ROLLBACK."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
 
     def _steps_from(
         self, version: int, table: dict[int, tuple[Step, ...]]
