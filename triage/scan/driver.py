@@ -634,21 +634,19 @@ def scan(
         carving=carving,
         at_once=devices_at_once,
     )
-    driver = _drive(
+    new_runner = partial(open_runner, scheduler, workers, refs, params)
+    new_driver = partial(
+        ScanDriver,
+        store,
         walk,
-        partial(open_runner, scheduler, workers, refs, params),
-        partial(
-            ScanDriver,
-            store,
-            walk,
-            refs=refs,
-            params=params,
-            parameters=parameters,
-            case_id=case_id,
-            stop_after=stop_after,
-            progress=progress,
-        ),
+        refs=refs,
+        params=params,
+        parameters=parameters,
+        case_id=case_id,
+        stop_after=stop_after,
+        progress=progress,
     )
+    driver = _drive(walk, new_runner, new_driver)
     summary = driver.summary(str(db), plan, time.perf_counter() - t0)
     store.close()
     return summary
