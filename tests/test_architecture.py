@@ -59,8 +59,9 @@ def test_mypy_is_clean() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-# Modules and functions stay small enough to read: no module over 800 lines and
-# no function over 80 (issue 12). Add an exception here only with its reason.
+# Modules and functions outside the tests stay small enough to read: no module
+# over 800 lines and no function over 80 (issue 12), in the package and the
+# benchmarks. Add an exception here only with its reason.
 MAX_MODULE_LINES = 800
 MAX_FUNCTION_LINES = 80
 SIZE_EXCEPTIONS: dict[str, str] = {}
@@ -68,7 +69,8 @@ SIZE_EXCEPTIONS: dict[str, str] = {}
 
 def test_no_module_or_function_too_long() -> None:
     too_long = []
-    for path in sorted((REPO / "triage").rglob("*.py")):
+    paths = [*(REPO / "triage").rglob("*.py"), *(REPO / "benchmarks").glob("*.py")]
+    for path in sorted(paths):
         name = str(path.relative_to(REPO))
         source = path.read_text(encoding="utf-8")
         if source.count("\n") > MAX_MODULE_LINES and name not in SIZE_EXCEPTIONS:
