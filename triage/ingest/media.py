@@ -27,6 +27,9 @@ SNIFF_BYTES = 4096
 IMAGE = "image"
 VIDEO = "video"
 ARCHIVE = "archive"
+#: A file that is neither media nor an archive but may hold pictures (a PDF,
+#: an SQLite database): registered by the expander that reads it.
+CONTAINER = "container"
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +43,7 @@ class Signature:
 
     name: str
     mime: str
-    kind: str  # IMAGE | VIDEO | ARCHIVE
+    kind: str  # IMAGE | VIDEO | ARCHIVE | CONTAINER
     test: Callable[[bytes], bool]
 
 

@@ -3,7 +3,11 @@
 ``EXPANDERS`` holds one entry per format: ``zip`` (``zip_archive.py``),
 ``tar`` with gzip/bzip2/xz (``tar_archive.py``), single-file ``gzip``
 (``gzip_stream.py``), and the formats recognised but not expanded
-(``not_expanded.py``). ``nesting.walk`` lists a file's members through them;
+(``not_expanded.py``); and the inner sources (``embedded.py``), whose
+members are pictures inside files that are not archives: a JPEG's EXIF
+thumbnail and MPF images (``exif_thumbnail.py``), a PDF's image objects
+(``pdf_images.py``), an SQLite database's picture BLOBs
+(``sqlite_blobs.py``). ``nesting.walk`` lists a file's members through them;
 ``triage.ingest.archives`` is the public face (``iter_members``,
 ``read_member``). A new format (7z, Thumbs.db, a PDF's pictures) is a module
 subclassing ``Expander`` that calls ``EXPANDERS.register(...)``, plus its
@@ -13,8 +17,11 @@ import here.
 from __future__ import annotations
 
 from triage.ingest.expanders import (  # noqa: F401  (each registers itself)
+    exif_thumbnail,
     gzip_stream,
     not_expanded,
+    pdf_images,
+    sqlite_blobs,
     tar_archive,
     zip_archive,
 )

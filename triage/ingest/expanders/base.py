@@ -178,11 +178,16 @@ def spill(reader: Stream, limits: ArchiveLimits, head: bytes = b"") -> IO[bytes]
 
 
 def member_record(
-    base: FileRecord, name: str, size: int, mtime: float | None, mime: str | None
+    base: FileRecord,
+    name: str,
+    size: int,
+    mtime: float | None,
+    mime: str | None,
+    source: Source = Source.ARCHIVE,
 ) -> FileRecord:
     return dataclasses.replace(
         base,
-        source=Source.ARCHIVE,
+        source=source,
         archive_path=(*base.archive_path, name),
         size=size,
         mtime=mtime,

@@ -30,7 +30,7 @@ from triage.ingest.expanders.base import (
     spill,
 )
 from triage.ingest.media import ARCHIVE, SNIFF_BYTES, identify, sniff
-from triage.records import FileRecord, Skipped
+from triage.records import FileRecord, Skipped, Source
 
 
 def walk(
@@ -69,30 +69,33 @@ def one_member(
     open_member: Callable[[], Bounded],
     limits: ArchiveLimits,
     budget: Budget,
+    source: Source = Source.ARCHIVE,
 ) -> Iterator[FileRecord | Skipped]:
-    """Sniff one member, yield it, and walk it if it is an archive itself."""
+    """Sniff one member, yield it, and walk it if it holds files itself (an
+    archive, or a file an inner source expands: a JPEG, a PDF...)."""
     where = member_where(record, name)
     try:
         reader = open_member()
     except ZIP_ERRORS + (ArchiveError,) as exc:
-        yield member_record(record, name, size, mtime, None)
+        yield member_record(record, name, size, mtime, None, source)
         yield skip(record, where, f"member unreadable: {exc}")
         return
     with reader:
         try:
             header = read_up_to(reader, SNIFF_BYTES)
         except ZIP_ERRORS + (ArchiveError,) as exc:
-            yield member_record(record, name, size, mtime, None)
+            yield member_record(record, name, size, mtime, None, source)
             yield skip(record, where, f"member unreadable: {exc}")
             return
         mime = sniff(header)
-        member = member_record(record, name, size, mtime, mime)
+        member = member_record(record, name, size, mtime, mime, source)
         yield member
         signature = identify(header)
-        if signature is None or signature.kind != ARCHIVE:
+        if signature is None:
             return
         if not expandable(signature.name):
-            yield skip(record, where, not_expanded_reason(signature.name))
+            if signature.kind == ARCHIVE:
+                yield skip(record, where, not_expanded_reason(signature.name))
             return
         if len(member.archive_path) >= limits.max_depth:
             yield skip(
