@@ -98,6 +98,10 @@ def one_member(
                 yield skip(record, where, not_expanded_reason(signature.name))
             return
         if len(member.archive_path) >= limits.max_depth:
+            if member.is_media:
+                # A picture's own thumbnails past the depth limit: the
+                # picture itself is listed and hashed; nothing else is lost.
+                return
             yield skip(
                 record,
                 where,
