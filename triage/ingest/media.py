@@ -311,7 +311,8 @@ def identify(header: bytes) -> Signature | None:
 
 
 def sniff(header: bytes) -> str | None:
-    """The MIME type of a file from its first bytes (media or archive), or None.
+    """The MIME type of a file from its first bytes (media or archive), or None
+    (also for a ``CONTAINER``: ``identify`` tells those).
 
     ``header`` should be the first :data:`SNIFF_BYTES` of the file (fewer for a
     short file). ISO-BMFF files get their precise type (``image/heic``,
@@ -319,8 +320,8 @@ def sniff(header: bytes) -> str | None:
     from its DocType.
     """
     signature = identify(header)
-    if signature is None:
-        return None
+    if signature is None or signature.kind == CONTAINER:
+        return None  # a PDF or a database is no media type of ours
     if signature.name.startswith("isobmff"):
         return ftyp_mime(header)
     return signature.mime
