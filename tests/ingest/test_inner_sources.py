@@ -107,7 +107,9 @@ def test_thumbnail_running_past_its_segment_is_skipped(
     assert "runs past the EXIF segment" in skipped[0].reason
 
 
-def test_truncated_and_mutated_jpegs_never_raise(known: bytes, main_jpeg: bytes) -> None:
+def test_truncated_and_mutated_jpegs_never_raise(
+    known: bytes, main_jpeg: bytes
+) -> None:
     photo = jpeg_with_thumbnail(main_jpeg, known)
     rng = np.random.default_rng(5)
     for cut in (3, 10, 30, 200, len(known) // 2):
@@ -269,8 +271,11 @@ def test_office_and_opendocument_media_are_reached_through_zip(
         "word/document.xml": b"<w:document/>",
         "word/media/image1.jpeg": known,
     })  # fmt: skip
-    odt = zip_bytes({"mimetype": b"application/vnd.oasis.opendocument.text",
-                     "content.xml": b"<office/>", "Pictures/10000.png": png})  # fmt: skip
+    odt = zip_bytes({
+        "mimetype": b"application/vnd.oasis.opendocument.text",
+        "content.xml": b"<office/>",
+        "Pictures/10000.png": png,
+    })  # fmt: skip
     for data, member, content in (
         (docx, ("word/media/image1.jpeg",), known),
         (odt, ("Pictures/10000.png",), png),

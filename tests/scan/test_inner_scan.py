@@ -12,14 +12,17 @@ built; the scan is the in-process one, and its case database is read back.
 from __future__ import annotations
 
 import hashlib
+import json
 import sqlite3
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from tests.conftest import require_tools
 from tests.scan.corpus import Corpus
 from tests.scan.helpers import matched_entries
+from triage.cli import main
 from triage.hashmatch.hashing import perceptual_hashes
 from triage.hashmatch.hashset import HashEntry, HashSet
 from triage.sample import disk, zip_bytes
@@ -158,3 +161,19 @@ def test_no_embedded_items_on_the_negative_device_of_the_scan_corpus(
     assert summary.devices[0].matches == 0
     rows = _rows(db, "SELECT count(*) FROM media WHERE source = 'embedded'")
     assert rows == [(0,)]
+
+
+def test_ls_json_shows_the_embedded_source(inner_case: tuple[Path, Path, Path]) -> None:
+    device, _, _ = inner_case
+    result = CliRunner().invoke(main, ["ls", str(device), "--media-only", "--json"])
+    items = [json.loads(line) for line in result.output.splitlines()]
+    thumb = [i for i in items if i.get("display_path", "").endswith("exif-thumbnail")]
+    assert len(thumb) == 1
+    assert thumb[0]["source"] == "embedded"
+    assert thumb[0]["archive_path"] == ["exif-thumbnail"]
+    assert thumb[0]["media_type"] == "image/jpeg"
+    skipped = [i["skipped"]["where"] for i in items if "skipped" in i]
+    assert sorted(skipped) == [
+        "Docs/loop.pdf!object 7",
+        "chat/broken.db!table media_keys",
+    ]

@@ -74,7 +74,10 @@ deleted, orphan, archive_path JSON, carve_offset, media_type, mtime, atime,
 ctime, crtime, md5, width, height, display_path, chunk_key, known_good,
 decoded, partition_offset, PK(device_id, address))``
     One row per media item (image/video, by content signature, not by name),
-    including deleted files, archive members and carved items. ``address`` is
+    including deleted files, archive members and carved items. ``source`` is
+    ``filesystem``, ``archive``, ``carved`` or ``embedded`` (a picture inside a
+    file that is not an archive: an EXIF thumbnail, a PDF image object, an
+    SQLite BLOB; its place is the last ``archive_path`` name). ``address`` is
     ``FileRecord.address``. ``known_good`` = 1: excluded by a known-good set,
     not decoded. ``decoded`` = 1: perceptual hashes were computed (see
     ``perceptual``); 0 with ``known_good`` = 0 means decoding failed and a
