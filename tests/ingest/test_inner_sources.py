@@ -18,6 +18,7 @@ from PIL import Image
 from triage.errors import ArchiveError
 from triage.ingest.archives import iter_members, read_member
 from triage.ingest.expanders import sqlite_blobs
+from triage.ingest.expanders.exif_thumbnail import may_hold_pictures
 from triage.ingest.media import sniff
 from triage.records import FileRecord, Skipped, Source
 from triage.sample import zip_bytes
@@ -78,6 +79,18 @@ def test_exif_thumbnail_is_an_embedded_member_read_back_exactly(
 
 def test_plain_jpeg_has_no_members(main_jpeg: bytes) -> None:
     assert walk(main_jpeg) == ({}, [])
+
+
+def test_only_jpegs_with_exif_or_mpf_segments_are_opened(
+    known: bytes, main_jpeg: bytes
+) -> None:
+    xmp = b"http://ns.adobe.com/xap/1.0/\0<x:xmpmeta/>"
+    with_xmp = main_jpeg[:2] + b"\xff\xe1" + struct.pack(">H", len(xmp) + 2) + xmp
+    with_xmp += main_jpeg[2:]
+    assert not may_hold_pictures(main_jpeg[:4096])
+    assert not may_hold_pictures(with_xmp[:4096])
+    assert may_hold_pictures(jpeg_with_thumbnail(main_jpeg, known)[:4096])
+    assert may_hold_pictures(main_jpeg[:2])  # too little read to tell: look
 
 
 def test_mpf_second_image_is_found(known: bytes) -> None:

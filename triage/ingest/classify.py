@@ -22,6 +22,7 @@ from triage.ingest.archives import DEFAULT_LIMITS, ArchiveLimits, iter_members
 from triage.ingest.content import open_record, read_record, record_unreadable
 from triage.ingest.evidence import DeviceHandle
 from triage.ingest.expanders import expandable, not_expanded_reason
+from triage.ingest.expanders.base import worth_expanding
 from triage.ingest.media import ARCHIVE, SNIFF_BYTES, identify, is_media, sniff
 from triage.records import FileRecord, Skipped, Stage
 
@@ -73,7 +74,7 @@ def classify(
         if signature is None:
             continue
         if expandable(signature.name):
-            if archives:
+            if archives and worth_expanding(signature.name, header):
                 yield from _expand(handle, record, limits)
         elif signature.kind == ARCHIVE:
             yield _skip(record, not_expanded_reason(signature.name))

@@ -281,6 +281,12 @@ class Expander(ABC):
         """Whether this expander takes a file that sniffed so."""
         return sniffed.signature in self.signatures
 
+    def worth_opening(self, header: bytes) -> bool:
+        """Whether a file whose first ``SNIFF_BYTES`` are ``header`` may hold
+        members: False spares opening it (a JPEG without EXIF or MPF
+        segments has no thumbnail to find)."""
+        return True
+
     @abstractmethod
     def members(
         self,
@@ -368,6 +374,14 @@ def kind_of(sniffed: Sniffed, expander: Expander | None) -> str:
 def expandable(signature: str) -> bool:
     """Whether some expander may expand files with this content signature."""
     return any(e.expands and signature in e.signatures for e in EXPANDERS.values())
+
+
+def worth_expanding(signature: str, header: bytes) -> bool:
+    """Whether a file with this signature and first bytes is worth walking."""
+    return any(
+        e.expands and signature in e.signatures and e.worth_opening(header)
+        for e in EXPANDERS.values()
+    )
 
 
 def not_expanded_reason(signature: str) -> str:

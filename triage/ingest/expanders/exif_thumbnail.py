@@ -178,11 +178,38 @@ def inner_pictures(source: IO[bytes]) -> tuple[list[Inner], list[tuple[str, str]
     return found, problems
 
 
+def may_hold_pictures(header: bytes) -> bool:
+    """Whether the segments in a JPEG's first bytes leave room for an EXIF or
+    MPF segment (False once the image's own tables start without one)."""
+    pos = 2
+    for _ in range(MAX_SEGMENTS):
+        if pos + 4 > len(header):
+            return True  # the segments run on past what was read: look
+        if header[pos] != 0xFF:
+            return False
+        marker = header[pos + 1]
+        if marker == 0xFF:
+            pos += 1
+            continue
+        label = header[pos + 4 : pos + 10]
+        if marker == _APP1 and b"Exif\0\0".startswith(label[:6]):
+            return True
+        if marker == _APP2 and b"MPF\0".startswith(label[:4]):
+            return True
+        if not 0xE0 <= marker <= 0xEF and marker != 0xFE:
+            return False  # tables or image data: no more APP segments
+        pos += 2 + int.from_bytes(header[pos + 2 : pos + 4], "big")
+    return True
+
+
 class ExifThumbnails(Expander):
     """The pictures a JPEG holds besides its main image."""
 
     name = "jpeg_inner"
     signatures = ("jpeg",)
+
+    def worth_opening(self, header: bytes) -> bool:
+        return may_hold_pictures(header)
 
     def members(
         self,

@@ -28,6 +28,7 @@ from triage.ingest.expanders.base import (
     skip,
     sniff_source,
     spill,
+    worth_expanding,
 )
 from triage.ingest.media import ARCHIVE, SNIFF_BYTES, identify, sniff
 from triage.records import FileRecord, Skipped, Source
@@ -96,6 +97,8 @@ def one_member(
         if not expandable(signature.name):
             if signature.kind == ARCHIVE:
                 yield skip(record, where, not_expanded_reason(signature.name))
+            return
+        if not worth_expanding(signature.name, header):
             return
         if len(member.archive_path) >= limits.max_depth:
             if member.is_media:
