@@ -17,7 +17,7 @@ from PIL import Image
 
 from triage.errors import ArchiveError
 from triage.ingest.archives import iter_members, read_member
-from triage.ingest.expanders import sqlite_blobs
+from triage.ingest.expanders import pdf_images, sqlite_blobs
 from triage.ingest.expanders.exif_thumbnail import may_hold_pictures
 from triage.ingest.media import sniff
 from triage.records import FileRecord, Skipped, Source
@@ -176,6 +176,16 @@ def test_pdf_gigabyte_stream_is_skipped_unread(known: bytes) -> None:
     assert "1073741824 bytes" in skipped[0].reason
     with pytest.raises(ArchiveError, match="object 6"):
         read_member(pdf, ("object 6",))
+
+
+def test_pdf_over_the_size_cap_is_skipped_unread(
+    known: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pdf = pdf_with_pictures([known])
+    monkeypatch.setattr(pdf_images, "MAX_PDF", len(pdf) - 1)
+    found, skipped = walk(pdf)
+    assert found == {} and [s.where for s in skipped] == ["DCIM/x.jpg"]
+    assert "over the" in skipped[0].reason
 
 
 def test_pdf_without_images_and_garbage_pdf() -> None:

@@ -14,8 +14,9 @@ file. Any other image (Flate, LZW, run-length pixels) is decoded by pypdf
 ``MAX_PIXELS``) and re-encoded as PNG, so it is matched perceptually; its
 exact hashes are of that PNG.
 
-Bounds: ``MAX_OBJECTS`` objects looked at, ``DEADLINE`` seconds per PDF; past
-either the rest is a ``Skipped`` naming the PDF.
+Bounds: ``MAX_PDF`` bytes (a larger PDF is a ``Skipped``, unread: pypdf
+reads a damaged one whole), ``MAX_OBJECTS`` objects looked at, ``DEADLINE``
+seconds per PDF; past either of the last two the rest is a ``Skipped``.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from triage.ingest.expanders.base import (
     Budget,
     Expander,
     skip,
+    source_size,
 )
 from triage.ingest.expanders.embedded import (
     Deadline,
@@ -54,6 +56,8 @@ from triage.ingest.expanders.embedded import (
 from triage.ingest.media import CONTAINER, Signature, register
 from triage.records import FileRecord, Skipped
 
+#: Largest PDF read (pypdf reads a damaged one whole to rebuild its table).
+MAX_PDF = 512 * MIB
 #: Objects of one PDF looked at (a real document holds a few thousand).
 MAX_OBJECTS = 200_000
 #: Largest image stream read (declared ``/Length``).
@@ -88,6 +92,18 @@ _JPEG_FILTERS = ("/DCTDecode", "/JPXDecode")
 register(Signature("pdf", "application/pdf", CONTAINER, lambda h: h[:5] == b"%PDF-"))
 # pypdf logs every repair it makes; damage that loses a picture is a Skipped.
 logging.getLogger("pypdf").setLevel(logging.ERROR)
+
+
+def _reader(source: IO[bytes]) -> PdfReader:
+    """pypdf's reader of the PDF in ``source``.
+
+    Raises:
+        ArchiveError: over ``MAX_PDF`` bytes (and pypdf's own errors).
+    """
+    size = source_size(source)
+    if size > MAX_PDF:
+        raise ArchiveError(f"{size} bytes, over the {MAX_PDF}-byte limit; not read")
+    return PdfReader(source, strict=False)
 
 
 def _object_offsets(reader: PdfReader) -> dict[int, int]:
@@ -150,9 +166,9 @@ class PdfImages(Expander):
     ) -> Iterator[FileRecord | Skipped]:
         deadline = Deadline(DEADLINE)
         try:
-            reader = PdfReader(source, strict=False)
+            reader = _reader(source)
             offsets = _object_offsets(reader)
-        except PDF_ERRORS as exc:
+        except PDF_ERRORS + (ArchiveError,) as exc:
             yield skip(record, None, f"PDF unreadable: {exc}")
             return
         for seen, (number, offset) in enumerate(offsets.items()):
@@ -204,7 +220,7 @@ class PdfImages(Expander):
     ) -> tuple[Bounded, object | None]:
         number = int(name.removeprefix("object "))
         try:
-            reader = PdfReader(source, strict=False)
+            reader = _reader(source)
             offset = _object_offsets(reader).get(number)
             if offset is None:
                 raise ArchiveError(f"no {name} in this PDF")
