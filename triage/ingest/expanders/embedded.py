@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterator
 from typing import IO
 
-from triage.ingest.expanders.base import ArchiveLimits, Bounded, Budget, skip
+from triage.ingest.expanders.base import Bounded, Budget, Expansion
 from triage.ingest.expanders.nesting import one_member
 from triage.records import FileRecord, Skipped, Source
 
@@ -52,28 +52,21 @@ def bytes_reader(data: bytes, name: str) -> Bounded:
 
 
 def embedded_item(
-    record: FileRecord,
-    name: str,
-    reader: functools.partial[Bounded],
-    size: int,
-    limits: ArchiveLimits,
-    budget: Budget,
+    job: Expansion, name: str, reader: functools.partial[Bounded], size: int
 ) -> Iterator[FileRecord | Skipped]:
     """One picture found inside ``record``: counted against the budget, sniffed,
     yielded (and walked, e.g. a JPEG inside a PDF has an EXIF thumbnail)."""
-    budget.members -= 1
-    budget.size -= size
-    if exhausted(budget):
-        yield skip(
-            record,
-            name,
+    job.budget.members -= 1
+    job.budget.size -= size
+    if exhausted(job.budget):
+        limits = job.limits
+        yield job.skip(
             f"more than {limits.max_members} items or {limits.max_total_size} "
             "bytes inside this file; the rest not listed",
+            name,
         )
         return
-    yield from one_member(
-        record, name, size, None, reader, limits, budget, Source.EMBEDDED
-    )
+    yield from one_member(job, name, size, None, reader, Source.EMBEDDED)
 
 
 def exhausted(budget: Budget) -> bool:

@@ -27,9 +27,8 @@ from triage.ingest.expanders.base import (
     EXPANDERS,
     ArchiveLimits,
     Bounded,
-    Budget,
     Expander,
-    skip,
+    Expansion,
     source_size,
 )
 from triage.ingest.expanders.embedded import embedded_item, exhausted, slice_reader
@@ -211,24 +210,16 @@ class ExifThumbnails(Expander):
     def worth_opening(self, header: bytes) -> bool:
         return may_hold_pictures(header)
 
-    def members(
-        self,
-        source: IO[bytes],
-        record: FileRecord,
-        limits: ArchiveLimits,
-        budget: Budget,
-    ) -> Iterator[FileRecord | Skipped]:
-        found, problems = inner_pictures(source)
+    def members(self, job: Expansion) -> Iterator[FileRecord | Skipped]:
+        found, problems = inner_pictures(job.source)
         for place, reason in problems:
-            yield skip(record, place, reason)
+            yield job.skip(reason, place)
         for inner in found:
             reader = functools.partial(
-                slice_reader, source, inner.start, inner.length, inner.name
+                slice_reader, job.source, inner.start, inner.length, inner.name
             )
-            yield from embedded_item(
-                record, inner.name, reader, inner.length, limits, budget
-            )
-            if exhausted(budget):
+            yield from embedded_item(job, inner.name, reader, inner.length)
+            if exhausted(job.budget):
                 return
 
     def open_member(

@@ -42,9 +42,8 @@ from triage.ingest.expanders.base import (
     MIB,
     ArchiveLimits,
     Bounded,
-    Budget,
     Expander,
-    skip,
+    Expansion,
     source_size,
 )
 from triage.ingest.expanders.embedded import (
@@ -157,63 +156,48 @@ class PdfImages(Expander):
     name = "pdf_images"
     signatures = ("pdf",)
 
-    def members(
-        self,
-        source: IO[bytes],
-        record: FileRecord,
-        limits: ArchiveLimits,
-        budget: Budget,
-    ) -> Iterator[FileRecord | Skipped]:
+    def members(self, job: Expansion) -> Iterator[FileRecord | Skipped]:
         deadline = Deadline(DEADLINE)
         try:
-            reader = _reader(source)
+            reader = _reader(job.source)
             offsets = _object_offsets(reader)
         except PDF_ERRORS + (ArchiveError,) as exc:
-            yield skip(record, None, f"PDF unreadable: {exc}")
+            yield job.skip(f"PDF unreadable: {exc}")
             return
         for seen, (number, offset) in enumerate(offsets.items()):
             if seen >= MAX_OBJECTS or deadline.passed:
-                yield skip(
-                    record,
-                    f"object {number}",
+                yield job.skip(
                     f"stopped after {seen} objects ({MAX_OBJECTS} objects or "
                     f"{deadline.seconds:.0f} s per PDF); the rest not read",
+                    f"object {number}",
                 )
                 return
-            yield from self._one(source, record, reader, number, offset, limits, budget)
-            if exhausted(budget):
+            yield from self._one(job, reader, number, offset)
+            if exhausted(job.budget):
                 return
 
     def _one(
-        self,
-        source: IO[bytes],
-        record: FileRecord,
-        reader: PdfReader,
-        number: int,
-        offset: int,
-        limits: ArchiveLimits,
-        budget: Budget,
+        self, job: Expansion, reader: PdfReader, number: int, offset: int
     ) -> Iterator[FileRecord | Skipped]:
         """Object ``number``'s picture, if it is an image."""
         name = f"object {number}"
         try:
-            is_image, declared = _peek(source, offset)
+            is_image, declared = _peek(job.source, offset)
             if not is_image:
                 return
             if declared is not None and declared > MAX_STREAM:
-                yield skip(
-                    record,
-                    name,
+                yield job.skip(
                     f"image stream declares {declared} bytes, over the "
                     f"{MAX_STREAM}-byte limit; not read",
+                    name,
                 )
                 return
             picture = picture_of(_image(reader, number))
         except PDF_ERRORS + (ArchiveError,) as exc:
-            yield skip(record, name, f"image unreadable: {exc}")
+            yield job.skip(f"image unreadable: {exc}", name)
             return
         reader_of = functools.partial(bytes_reader, picture, name)
-        yield from embedded_item(record, name, reader_of, len(picture), limits, budget)
+        yield from embedded_item(job, name, reader_of, len(picture))
 
     def open_member(
         self, source: IO[bytes], name: str, limits: ArchiveLimits, stack: ExitStack

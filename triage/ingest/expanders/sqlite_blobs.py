@@ -28,9 +28,8 @@ from triage.ingest.expanders.base import (
     MIB,
     ArchiveLimits,
     Bounded,
-    Budget,
     Expander,
-    skip,
+    Expansion,
     source_size,
 )
 from triage.ingest.expanders.embedded import (
@@ -123,38 +122,26 @@ class SqliteBlobs(Expander):
     name = "sqlite_blobs"
     signatures = ("sqlite",)
 
-    def members(
-        self,
-        source: IO[bytes],
-        record: FileRecord,
-        limits: ArchiveLimits,
-        budget: Budget,
-    ) -> Iterator[FileRecord | Skipped]:
+    def members(self, job: Expansion) -> Iterator[FileRecord | Skipped]:
         deadline = Deadline(DEADLINE)
         try:
-            con = _load(_read(source), deadline)
+            con = _load(_read(job.source), deadline)
         except ArchiveError as exc:
-            yield skip(record, None, str(exc))
+            yield job.skip(str(exc))
             return
         with closing(con):
             try:
                 tables = _tables(con)
             except sqlite3.Error as exc:
-                yield skip(record, None, f"schema unreadable: {exc}")
+                yield job.skip(f"schema unreadable: {exc}")
                 return
             for table, columns in tables:
-                yield from self._table(con, record, table, columns, limits, budget)
-                if exhausted(budget):
+                yield from self._table(job, con, table, columns)
+                if exhausted(job.budget):
                     return
 
     def _table(
-        self,
-        con: sqlite3.Connection,
-        record: FileRecord,
-        table: str,
-        columns: list[str],
-        limits: ArchiveLimits,
-        budget: Budget,
+        self, job: Expansion, con: sqlite3.Connection, table: str, columns: list[str]
     ) -> Iterator[FileRecord | Skipped]:
         """The pictures of one table; a corrupt page ends it with a Skipped."""
         select = ", ".join(map(_quote, columns))
@@ -168,17 +155,14 @@ class SqliteBlobs(Expander):
                         continue
                     name = f"{table}.{column} row {rowid}"
                     reader = functools.partial(bytes_reader, value, name)
-                    yield from embedded_item(
-                        record, name, reader, len(value), limits, budget
-                    )
-                    if exhausted(budget):
+                    yield from embedded_item(job, name, reader, len(value))
+                    if exhausted(job.budget):
                         return
         except sqlite3.Error as exc:
-            yield skip(
-                record,
-                f"table {table}",
+            yield job.skip(
                 f"table {table} unreadable after {rows} rows: {exc}; "
                 "the other tables are read",
+                f"table {table}",
             )
 
     def open_member(
