@@ -43,8 +43,11 @@ def _time(files: list[bytes], read_back: bool) -> tuple[float, int]:
 
 
 def main() -> None:
-    from triage.sample.inner import chat_database, jpeg_with_thumbnail
-    from triage.sample.inner import pdf_with_pictures
+    from triage.sample.inner import (
+        chat_database,
+        jpeg_with_thumbnail,
+        pdf_with_pictures,
+    )
     from triage.sample.pictures import encode, make_picture
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
