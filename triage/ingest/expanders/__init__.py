@@ -2,7 +2,8 @@
 
 ``EXPANDERS`` holds one entry per format: ``zip`` (``zip_archive.py``),
 ``tar`` with gzip/bzip2/xz (``tar_archive.py``), single-file ``gzip``
-(``gzip_stream.py``), and the formats recognised but not expanded
+(``gzip_stream.py``), ``7z`` and ``rar`` (RAR4, RAR5) through libarchive
+(``libarchive_formats.py``), and the formats recognised but not expanded
 (``not_expanded.py``). ``nesting.walk`` lists a file's members through them;
 ``triage.ingest.archives`` is the public face (``iter_members``,
 ``read_member``). A new format (7z, Thumbs.db, a PDF's pictures) is a module
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 from triage.ingest.expanders import (  # noqa: F401  (each registers itself)
     gzip_stream,
+    libarchive_formats,
     not_expanded,
     tar_archive,
     zip_archive,

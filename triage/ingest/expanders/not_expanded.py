@@ -1,15 +1,16 @@
 """Archive formats recognised but not expanded, each with its reason.
 
-7z, RAR, CAB and zstd are reported (a ``Skipped`` saying so), so an examiner
-knows they are there; a bzip2 or xz stream that holds no tar is too. An
-expander for one of them replaces its entry here.
+CAB and zstd are reported (a ``Skipped`` saying so), so an examiner knows
+they are there; a bzip2 or xz stream that holds no tar is too. An expander
+for one of them replaces its entry here (7z and RAR did:
+``libarchive_formats``).
 """
 
 from __future__ import annotations
 
 from triage.ingest.expanders.base import EXPANDERS, NotExpanded
 
-for _name in ("7z", "rar", "zstd", "cab"):
+for _name in ("zstd", "cab"):
     EXPANDERS.register(NotExpanded(_name))
 for _name in ("bzip2", "xz"):  # a compressed tar is the tar expander's
     EXPANDERS.register(NotExpanded(_name, unless_tar=True))
