@@ -117,8 +117,16 @@ def test_scan_matches_pictures_in_7z_and_rar(
     db = tmp_path / "case.db"
     result = CliRunner().invoke(
         main,
-        ["scan", str(disk), "--hashset", str(hashset), "--db", str(db),
-         "--scheduler", "sync"],  # fmt: skip
+        [
+            "scan",
+            str(disk),
+            "--hashset",
+            str(hashset),
+            "--db",
+            str(db),
+            "--scheduler",
+            "sync",
+        ],  # fmt: skip
         catch_exceptions=False,
     )
     assert "Traceback" not in result.output
@@ -152,9 +160,8 @@ def test_ls_lists_members_with_addresses_and_the_skips(
     result = CliRunner().invoke(main, ["ls", "--json", "--no-carve", str(disk)])
     assert result.exit_code == 1  # read, with items skipped
     objects = [json.loads(line) for line in result.stdout.splitlines()]
-    members = {
-        o["display_path"]: o for o in objects if "skipped" not in o and o["archive_path"]
-    }
+    listed = [o for o in objects if "skipped" not in o]
+    members = {o["display_path"]: o for o in listed if o["archive_path"]}
     for path in FOUND.values():
         assert members[path]["source"] == "archive"
         assert members[path]["media_type"] == "image/jpeg"
