@@ -303,3 +303,67 @@ def test_a_read_error_of_the_source_is_not_hidden(jpeg: bytes) -> None:
 def test_member_record_is_a_plain_file_record(jpeg: bytes) -> None:
     [member] = records(walk(make_7z({"a.jpg": jpeg}))).values()
     assert isinstance(member, FileRecord) and member.inode == OUTER.inode
+
+
+# --- reading members back -----------------------------------------------------------
+
+
+class SharedCount:
+    """Fresh files over the same bytes, counting what all of them read."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data, self.consumed = data, 0
+
+    def open(self) -> io.BytesIO:
+        outer = self
+
+        class Counted(io.BytesIO):
+            def read(self, size: int | None = -1, /) -> bytes:
+                got = super().read(size)
+                outer.consumed += len(got)
+                return got
+
+        return Counted(self.data)
+
+
+def _solid(count: int) -> tuple[bytes, dict[str, bytes]]:
+    noise = random.Random(9)
+    members = {f"p{i:03d}.bin": noise.randbytes(32 * 1024) for i in range(count)}
+    return make_7z(members), members
+
+
+def test_solid_7z_read_back_in_order_is_one_pass() -> None:
+    data, members = _solid(40)
+    shared = SharedCount(data)
+    for name, content in members.items():
+        got = read_member(shared.open, (name,), cache_key=("solid", 1))
+        assert got == content
+    # A walk from the start per member would read ~20 times the archive.
+    assert shared.consumed <= 3 * len(data)
+
+
+def test_read_back_out_of_order_and_from_threads_is_still_right() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    data, members = _solid(12)
+    names = list(members)
+    shuffled = names[::-1] + names[::2]
+    for name in shuffled:
+        assert read_member(data, (name,), cache_key=("solid", 2)) == members[name]
+
+    def read(name: str) -> bool:
+        return read_member(data, (name,), cache_key=("solid", 3)) == members[name]
+
+    with ThreadPoolExecutor(4) as pool:
+        assert all(pool.map(read, names * 3))
+
+
+def test_many_archives_read_back_at_once_evict_cursors(jpeg: bytes) -> None:
+    from triage.ingest.expanders.libarchive_formats import MAX_CURSORS
+
+    archives = [make_7z({"a.jpg": jpeg, f"{i}.txt": b"%d" % i}) for i in range(8)]
+    assert len(archives) > MAX_CURSORS
+    for round_ in range(2):
+        for i, data in enumerate(archives):
+            got = read_member(data, (f"{i}.txt",), cache_key=("many", i))
+            assert got == b"%d" % i, round_
