@@ -1,8 +1,9 @@
 """Walk archives, nested to a bounded depth, without ever expanding a bomb.
 
 The formats are expanders (``triage.ingest.expanders``: zip, tar plain or
-gzip/bzip2/xz compressed, single-file gzip; any mix of them nests). Other
-archives (7z, RAR, ...) are recognised by :mod:`triage.ingest.media` and
+gzip/bzip2/xz compressed, single-file gzip, 7z and RAR through libarchive;
+any mix of them nests). Other archives (CAB, zstd) are recognised by
+:mod:`triage.ingest.media` and
 reported as not expanded (their ``EXPANDERS`` entries say why). This module
 is their public face:
 
