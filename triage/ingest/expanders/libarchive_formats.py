@@ -27,6 +27,7 @@ only slower. At most ``MAX_CURSORS`` per process hold libarchive's state.
 from __future__ import annotations
 
 import functools
+import io
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -101,6 +102,11 @@ class _Cursor:
                 _, old = _CURSORS.popitem(last=False)
                 old.evict()
 
+    def _release(self) -> None:
+        """Done with the caller's file: let it go, and the cursor with it."""
+        self.reading.feed.source = io.BytesIO()
+        self.lock.release()
+
     def evict(self) -> None:
         """Free libarchive's state now, unless a member is being read."""
         if self.lock.acquire(blocking=False):
@@ -119,7 +125,7 @@ class _Cursor:
             return None
         try:
             if self.reading.closed or name in self.passed:
-                self.lock.release()
+                self._release()
                 return None
             self.reading.feed.source = source
             compressed = source_size(source)
@@ -134,14 +140,14 @@ class _Cursor:
                     continue
                 if encrypted(entry, self.facts, name):
                     raise ArchiveError(ENCRYPTED_MEMBER)
-                return Bounded(self.reading.stream(self.lock.release), size, name)
+                return Bounded(self.reading.stream(self._release), size, name)
         except Failed as failed:
-            self.lock.release()
+            self._release()
             raise ArchiveError(failed.reason) from failed
         except BaseException:
-            self.lock.release()
+            self._release()
             raise
-        self.lock.release()
+        self._release()
         return None  # not after the cursor: a walk from the start says so
 
 
