@@ -32,6 +32,7 @@ import re
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -39,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from triage.ingest import iter_files  # noqa: E402
 from triage.ingest.content import iter_chunks  # noqa: E402
 from triage.ingest.evidence import open_device  # noqa: E402
-from triage.records import FileRecord, Source  # noqa: E402
+from triage.records import FileRecord, Partition, Source  # noqa: E402
 from triage.sample.disk import MIB, build_disk, build_filesystem  # noqa: E402
 from triage.sample.pictures import encode, make_picture  # noqa: E402
 
@@ -110,16 +111,30 @@ def _used_bytes(disk: Path, offset: int, fs_type: str) -> int:
     return (total - free) * number(r"Sector Size: (\d+)")
 
 
-def main() -> None:
+Row = tuple[str, float, str]
+
+
+@dataclass
+class _Walk:
+    """What the walk and the media read found and read."""
+
+    records: list[FileRecord]
+    seconds: float
+    walk_read: int  # evidence bytes read by the walk
+    media: list[FileRecord]
+    media_bytes: int
+    total_read: int  # evidence bytes read by the walk and the media read
+
+
+def _parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--files", type=int, default=12_000)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--rebuild", action="store_true")
-    args = ap.parse_args()
+    return ap.parse_args()
 
-    t = time.perf_counter()
-    disk = build(args.files, args.seed, args.rebuild)
-    built = time.perf_counter() - t
+
+def _print_header(args: argparse.Namespace, disk: Path, built: float) -> None:
     size = disk.stat().st_size
     print(
         f"seed {args.seed}  files {args.files}  image {disk.name} {size / MIB:.0f} MiB"
@@ -129,26 +144,35 @@ def main() -> None:
           f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M UTC}; "
           f"build/reuse {built:.1f} s")  # fmt: skip
 
-    rows: list[tuple[str, float, str]] = []
 
+def _sequential_read(disk: Path) -> tuple[Row, float]:
+    """The image file read 1 MiB at a time; returns (row, seconds)."""
+    size = disk.stat().st_size
     t = time.perf_counter()
     with open(disk, "rb") as fh:
         while fh.read(MIB):
             pass
     seq = time.perf_counter() - t
     on_disk = disk.stat().st_blocks * 512  # the image is sparse: free space is holes
-    rows.append((
+    row = (
         "sequential read of image", seq,
         f"{size / seq / 1e6:.0f} MB/s ({on_disk / MIB:.0f} MiB not holes)",
-    ))  # fmt: skip
+    )  # fmt: skip
+    return row, seq
 
+
+def _partitions(disk: Path) -> list[Partition]:
+    """The image's partitions that hold a filesystem."""
     with open_device(disk) as handle:
         from triage.ingest.volumes import iter_partitions
-        from triage.records import Partition
 
-        parts = [
+        return [
             p for p in iter_partitions(handle) if isinstance(p, Partition) and p.fs_type
         ]
+
+
+def _fls(disk: Path, parts: list[Partition]) -> tuple[Row, float, int]:
+    """``fls -r -p`` over each partition; returns (row, seconds, entries)."""
     t = time.perf_counter()
     fls_lines = 0
     for p in parts:
@@ -159,10 +183,14 @@ def main() -> None:
         ).stdout
         fls_lines += out.count(b"\n")
     fls_s = time.perf_counter() - t
-    rows.append(
-        ("fls -r -p (all partitions)", fls_s, f"{fls_lines / fls_s:.0f} entries/s")
-    )
+    row = ("fls -r -p (all partitions)", fls_s, f"{fls_lines / fls_s:.0f} entries/s")
+    return row, fls_s, fls_lines
 
+
+def _walk(disk: Path) -> tuple[list[Row], _Walk]:
+    """``iter_files(carve=False)``, then a full read of every filesystem media
+    item through the same handle."""
+    rows: list[Row] = []
     with open_device(disk) as handle:
         t = time.perf_counter()
         records = [
@@ -189,16 +217,23 @@ def main() -> None:
             f"+ full read of {len(media)} media", media_s,
             f"{media_bytes / media_s / 1e6:.0f} MB/s",
         ))  # fmt: skip
+    return rows, _Walk(records, walk, walk_read, media, media_bytes, total_read)
 
+
+def _metadata(disk: Path, parts: list[Partition], records: list[FileRecord]) -> int:
+    """Filesystem metadata bytes: used space minus the regular files' blocks."""
     file_blocks = {p.offset: 0 for p in parts}
     for r in records:
         if r.source is Source.FILESYSTEM and r.partition_offset in file_blocks:
             file_blocks[r.partition_offset] += -(-r.size // 4096) * 4096
-    metadata = sum(
+    return sum(
         max(0, _used_bytes(disk, p.offset, p.fs_type or "") - file_blocks[p.offset])
         for p in parts
     )
 
+
+def _carve(disk: Path) -> tuple[Row, int]:
+    """``iter_files`` with carving; returns (row, evidence bytes read)."""
     with open_device(disk) as handle:
         t = time.perf_counter()
         carved = sum(
@@ -207,12 +242,23 @@ def main() -> None:
             if isinstance(r, FileRecord) and r.source is Source.CARVED
         )
         full = time.perf_counter() - t
-        rows.append((
+        row = (
             "iter_files (with carving)", full,
             f"{carved} carved, {handle.bytes_read / full / 1e6:.0f} MB/s read",
-        ))  # fmt: skip
-        carve_read = handle.bytes_read
+        )  # fmt: skip
+        return row, handle.bytes_read
 
+
+def _print_report(
+    rows: list[Row],
+    walked: _Walk,
+    *,
+    fls_lines: int,
+    fls_s: float,
+    seq: float,
+    metadata: int,
+    carve_read: int,
+) -> None:
     print()
     print(f"| {'step':38} | {'seconds':>8} | rate |")
     print(f"|{'-' * 40}|{'-' * 10}|------|")
@@ -220,17 +266,44 @@ def main() -> None:
         print(f"| {name:38} | {secs:8.2f} | {rate} |")
     print()
     print(
-        f"files listed: {len(records)} ({len(media)} media, "
-        f"{media_bytes / MIB:.1f} MiB); fls entries: {fls_lines}"
+        f"files listed: {len(walked.records)} ({len(walked.media)} media, "
+        f"{walked.media_bytes / MIB:.1f} MiB); fls entries: {fls_lines}"
     )
     print(
-        f"evidence read by walk: {walk_read / MIB:.1f} MiB; walk + media: "
-        f"{total_read / MIB:.1f} MiB; with carving: {carve_read / MIB:.1f} MiB"
+        f"evidence read by walk: {walked.walk_read / MIB:.1f} MiB; walk + media: "
+        f"{walked.total_read / MIB:.1f} MiB; with carving: {carve_read / MIB:.1f} MiB"
     )
     print(f"filesystem metadata (used - file blocks): {metadata / MIB:.1f} MiB")
-    print(f"read / (metadata + media) = {total_read / (metadata + media_bytes):.2f}")
-    print(f"walk speed vs fls: {fls_s / walk:.2f}x fls's rate; "
-          f"walk time / sequential read time: {walk / seq:.2f}")  # fmt: skip
+    ratio = walked.total_read / (metadata + walked.media_bytes)
+    print(f"read / (metadata + media) = {ratio:.2f}")
+    print(f"walk speed vs fls: {fls_s / walked.seconds:.2f}x fls's rate; "
+          f"walk time / sequential read time: {walked.seconds / seq:.2f}")  # fmt: skip
+
+
+def main() -> None:
+    args = _parse_args()
+
+    t = time.perf_counter()
+    disk = build(args.files, args.seed, args.rebuild)
+    built = time.perf_counter() - t
+    _print_header(args, disk, built)
+
+    seq_row, seq = _sequential_read(disk)
+    parts = _partitions(disk)
+    fls_row, fls_s, fls_lines = _fls(disk, parts)
+    walk_rows, walked = _walk(disk)
+    metadata = _metadata(disk, parts, walked.records)
+    carve_row, carve_read = _carve(disk)
+
+    _print_report(
+        [seq_row, fls_row, *walk_rows, carve_row],
+        walked,
+        fls_lines=fls_lines,
+        fls_s=fls_s,
+        seq=seq,
+        metadata=metadata,
+        carve_read=carve_read,
+    )
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -233,7 +234,7 @@ def faiss_comparison(rng: np.random.Generator, n: int = 1_000_000) -> list[str]:
     return lines
 
 
-def main() -> None:
+def _parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000000,10000000")
     parser.add_argument("--queries", type=int, default=20_000)
@@ -246,77 +247,95 @@ def main() -> None:
         help="also compare with faiss IndexBinaryMultiHash at 1 M",
     )
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.child:
-        child(args.child[0], args.child[1], args.sample, args.child[2])
-        return
+    return parser.parse_args()
 
-    from triage.hashmatch.hashset import HashSet
 
+def _print_header(seed: int) -> None:
     print(
-        f"seed {args.seed}; {platform.node()} {platform.machine()}, "
+        f"seed {seed}; {platform.node()} {platform.machine()}, "
         f"{os.cpu_count()} CPUs, Python {platform.python_version()}, "
         f"numpy {np.__version__}; {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; "
         f"load average {os.getloadavg()[0]:.2f}"
     )
-    rng = np.random.default_rng(args.seed)
-    rows = []
-    with tempfile.TemporaryDirectory(prefix="bench-match-") as tmp:
-        for n in [int(s) for s in args.sizes.split(",") if s.strip()]:
-            codes = make_known(n, rng)
-            queries = make_queries(codes, args.queries, rng)
-            qpath = Path(tmp) / "queries.npy"
-            np.save(qpath, queries)
-            ids = np.char.add(b"pdq-", np.arange(n).astype(f"S{len(str(n))}"))
-            cats = np.array(["A", "B", "C", None], dtype=object)[np.arange(n) % 4]
-            t0 = time.perf_counter()
-            hs = HashSet.from_columns(
-                ids,
-                list(cats),
-                None,
-                {"pdq": (codes, np.arange(n))},
-                name=f"bench-{n}",
-                scheme="caid",
-            )
-            build_s = time.perf_counter() - t0
-            path = Path(tmp) / "set.hset"
-            t0 = time.perf_counter()
-            hs.write(path)
-            write_s = time.perf_counter() - t0
-            size = path.stat().st_size
-            del hs, codes, ids, cats
-            proc = subprocess.run(
-                [
-                    sys.executable,
-                    __file__,
-                    "--sample",
-                    str(args.sample),
-                    "--child",
-                    str(path),
-                    str(qpath),
-                    args.threads,
-                ],
-                check=True,
-                capture_output=True,
-                text=True,
-            )
-            m = json.loads(proc.stdout.strip().splitlines()[-1])
-            m.update(n=n, build_s=build_s, write_s=write_s, file_mib=size / 2**20)
-            rows.append(m)
-            path.unlink()
+
+
+def _write_set(codes: np.ndarray, path: Path) -> tuple[float, float]:
+    """A hash set of ``codes`` (categories A, B, C, none in turn) built and
+    written to ``path``; returns (build seconds, write seconds)."""
+    from triage.hashmatch.hashset import HashSet
+
+    n = len(codes)
+    ids = np.char.add(b"pdq-", np.arange(n).astype(f"S{len(str(n))}"))
+    cats = np.array(["A", "B", "C", None], dtype=object)[np.arange(n) % 4]
+    t0 = time.perf_counter()
+    hs = HashSet.from_columns(
+        ids,
+        list(cats),
+        None,
+        {"pdq": (codes, np.arange(n))},
+        name=f"bench-{n}",
+        scheme="caid",
+    )
+    build_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    hs.write(path)
+    write_s = time.perf_counter() - t0
+    return build_s, write_s
+
+
+def _measure_child(
+    set_path: Path, queries_path: Path, sample: int, threads: str
+) -> dict[str, Any]:
+    """Run ``child`` in a fresh process; returns its measurements."""
+    proc = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--sample",
+            str(sample),
+            "--child",
+            str(set_path),
+            str(queries_path),
+            threads,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _measure_size(
+    n: int, args: argparse.Namespace, rng: np.random.Generator, tmp: str
+) -> dict[str, Any]:
+    """Build, write, load, index and query a set of ``n`` known PDQ hashes."""
+    codes = make_known(n, rng)
+    queries = make_queries(codes, args.queries, rng)
+    qpath = Path(tmp) / "queries.npy"
+    np.save(qpath, queries)
+    path = Path(tmp) / "set.hset"
+    build_s, write_s = _write_set(codes, path)
+    size = path.stat().st_size
+    del codes
+    m = _measure_child(path, qpath, args.sample, args.threads)
+    m.update(n=n, build_s=build_s, write_s=write_s, file_mib=size / 2**20)
+    path.unlink()
+    return m
+
+
+def _print_pdq_table(rows: list[dict[str, Any]], threads: list[str]) -> None:
     mib = 2**20
     print()
     print(
         "| known PDQ | build set (s) | write (s) | file (MiB) | load+verify (s) "
         "| index build (s) | RSS after load (MiB) | RSS index+queries (MiB) "
-        + "".join(f"| index q/s {t} thr " for t in args.threads.split(","))
+        + "".join(f"| index q/s {t} thr " for t in threads)
         + "| Matcher items/s | exact vs brute force |"
     )
-    print("|" + "---|" * (10 + len(args.threads.split(","))))
+    print("|" + "---|" * (10 + len(threads)))
     for m in rows:
-        qps = "".join(
-            f"| {m[f'index_qps_{t}t']:,.0f} " for t in args.threads.split(",")
-        )
+        qps = "".join(f"| {m[f'index_qps_{t}t']:,.0f} " for t in threads)
         print(
             f"| {m['n']:,} | {m['build_s']:.1f} | {m['write_s']:.1f} | "
             f"{m['file_mib']:.0f} | {m['load_s']:.2f} | {m['index_build_s']:.1f} | "
@@ -326,16 +345,23 @@ def main() -> None:
             f"{m['sample_true_matches']} true matches, {m['missed']} missed, "
             f"{m['extra']} extra |"
         )
+
+
+def _print_index_notes(
+    rows: list[dict[str, Any]], threads: list[str], queries: int
+) -> None:
     for m in rows:
         cpu = ", ".join(
-            f"{t} thr: {args.queries / m[f'index_cpu_s_{t}t']:,.0f} queries per CPU-s"
-            for t in args.threads.split(",")
+            f"{t} thr: {queries / m[f'index_cpu_s_{t}t']:,.0f} queries per CPU-s"
+            for t in threads
         )
         print(
             f"index for {m['n']:,}: {m['index']}; {cpu}; "
             f"brute force {m['brute_qps']:.1f} q/s"
         )
-    exact = exact_lookup_bench(rng)
+
+
+def _print_exact_table(exact: dict[str, float]) -> None:
     print()
     print("| exact MD5 lookup, 1 M set | µs per lookup | build (s) | memory (MiB) |")
     print("|---|---|---|---|")
@@ -349,15 +375,37 @@ def main() -> None:
         f"| bare Python dict lookup, bytes -> row | {exact['dict_us']:.1f} | "
         f"{exact['dict_build_s']:.1f} | {exact['dict_mib']:.0f} |"
     )
+
+
+def _print_faiss_table(rng: np.random.Generator) -> None:
+    """Print the table's head, then run ``faiss_comparison`` for its rows."""
+    print()
+    print(
+        "| 1 M uniform PDQ, t = 31, 1 thread | build (s) | memory (MiB) "
+        "| queries per CPU-s | equal to flat range search |"
+    )
+    print("|---|---|---|---|---|")
+    for line in faiss_comparison(rng):
+        print(line)
+
+
+def main() -> None:
+    args = _parse_args()
+    if args.child:
+        child(args.child[0], args.child[1], args.sample, args.child[2])
+        return
+
+    _print_header(args.seed)
+    rng = np.random.default_rng(args.seed)
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    with tempfile.TemporaryDirectory(prefix="bench-match-") as tmp:
+        rows = [_measure_size(n, args, rng, tmp) for n in sizes]
+    threads = args.threads.split(",")
+    _print_pdq_table(rows, threads)
+    _print_index_notes(rows, threads, args.queries)
+    _print_exact_table(exact_lookup_bench(rng))
     if args.faiss:
-        print()
-        print(
-            "| 1 M uniform PDQ, t = 31, 1 thread | build (s) | memory (MiB) "
-            "| queries per CPU-s | equal to flat range search |"
-        )
-        print("|---|---|---|---|---|")
-        for line in faiss_comparison(rng):
-            print(line)
+        _print_faiss_table(rng)
     print(f"\nload average at the end {os.getloadavg()[0]:.2f}")
 
 

@@ -50,9 +50,12 @@ import tempfile
 import time
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from triage.hashmatch.hashset import HashEntry
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -145,32 +148,27 @@ def _device_files(
     return files, deleted, pics
 
 
-def build_corpus(kind: str) -> dict[str, Any]:
-    """Build (or reuse) the devices and the hash set; returns the manifest.
-    ``kind``: "full" (~2 GiB of mostly small pictures and filler), "quick"
-    (~300 MiB of the same), "photos" (~2 GiB camera rolls of 12 MP JPEGs)."""
-    from triage.hashmatch.hashing import perceptual_hashes
-    from triage.hashmatch.hashset import HashEntry, HashSet
+def _ext4_device(
+    rng: np.random.Generator, root: Path, mib: int, photos: bool
+) -> tuple[str, list[bytes]]:
+    """Device 1, a bare ext4 raw image; returns (its path, the pictures whose
+    MD5s go in the hash set)."""
     from triage.sample import disk
-
-    root = OUT / kind
-    manifest_path = root / "manifest.json"
-    if manifest_path.exists():
-        return json.loads(manifest_path.read_text())
-    root.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(SEED)
-    mib = 160 if kind == "quick" else 1100  # > 2 GiB of evidence in all
-    photos = kind == "photos"
-    devices = []
-    planted: list[bytes] = []
 
     files, deleted, pics = _device_files(rng, mib, "u1", photos)
     ext4 = disk.build_filesystem(
         "ext4", files, root / "dev1.raw", size_mb=int(mib * 1.15), deleted=deleted
     )
-    devices.append(str(ext4))
-    planted += pics[:: max(1, len(pics) // 25)]
     del files
+    return str(ext4), pics[:: max(1, len(pics) // 25)]
+
+
+def _e01_device(
+    rng: np.random.Generator, root: Path, mib: int, photos: bool
+) -> tuple[str, list[bytes]]:
+    """Device 2, an E01 of an MBR disk with FAT32; returns (its first segment,
+    its pictures)."""
+    from triage.sample import disk
 
     files, deleted, pics2 = _device_files(rng, mib, "u2", photos)
     fat = disk.build_filesystem(
@@ -181,7 +179,14 @@ def build_corpus(kind: str) -> dict[str, Any]:
     fat.unlink()
     segments = disk.to_ewf(raw, root / "dev2", segment_size=512 << 20)
     raw.unlink()
-    devices.append(str(segments[0]))
+    return str(segments[0]), pics2
+
+
+def _known_entries(planted: list[bytes], pics2: list[bytes]) -> list[HashEntry]:
+    """Hash set entries: the MD5 of each planted picture (category A), then the
+    original PDQ and pHash of every tenth-or-so picture of device 2 (B)."""
+    from triage.hashmatch.hashing import perceptual_hashes
+    from triage.hashmatch.hashset import HashEntry
 
     entries = [
         HashEntry(f"md5-{i}", "A", None, (("md5", hashlib.md5(p).hexdigest()),))
@@ -193,6 +198,16 @@ def build_corpus(kind: str) -> dict[str, Any]:
             (h.algorithm, h.value) for h in result.hashes if h.variant == "original"
         )
         entries.append(HashEntry(f"pdq-{i}", "B", None, hashes))
+    return entries
+
+
+def _write_hashset(
+    rng: np.random.Generator, entries: list[HashEntry], path: Path
+) -> None:
+    """The known entries plus 100 000 random ones (category C) in every
+    column, written to ``path``."""
+    from triage.hashmatch.hashset import HashSet
+
     n_random = 100_000
     ids = [e.entry_id for e in entries] + [f"r{i}" for i in range(n_random)]
     cats: list[str | None] = [e.category for e in entries] + ["C"] * n_random
@@ -215,10 +230,34 @@ def build_corpus(kind: str) -> dict[str, Any]:
         )  # fmt: skip
         tables[column] = (hashes, rows)
     hs = HashSet.from_columns(ids, cats, None, tables, name="bench-bad")
+    hs.write(path)
+
+
+def build_corpus(kind: str) -> dict[str, Any]:
+    """Build (or reuse) the devices and the hash set; returns the manifest.
+    ``kind``: "full" (~2 GiB of mostly small pictures and filler), "quick"
+    (~300 MiB of the same), "photos" (~2 GiB camera rolls of 12 MP JPEGs)."""
+    # Imported before the reuse check, as they always were: the "corpus ready"
+    # time printed by main() includes them.
+    import triage.hashmatch.hashing  # noqa: F401
+    import triage.hashmatch.hashset  # noqa: F401
+    import triage.sample.disk  # noqa: F401
+
+    root = OUT / kind
+    manifest_path = root / "manifest.json"
+    if manifest_path.exists():
+        return json.loads(manifest_path.read_text())
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(SEED)
+    mib = 160 if kind == "quick" else 1100  # > 2 GiB of evidence in all
+    photos = kind == "photos"
+    dev1, planted = _ext4_device(rng, root, mib, photos)
+    dev2, pics2 = _e01_device(rng, root, mib, photos)
+    entries = _known_entries(planted, pics2)
     set_path = root / "bench-bad.ths"
-    hs.write(set_path)
+    _write_hashset(rng, entries, set_path)
     manifest = {
-        "devices": devices,
+        "devices": [dev1, dev2],
         "hashset": str(set_path),
         "planted_exact": len(planted),
         "planted_perceptual": len(entries) - len(planted),
@@ -494,7 +533,41 @@ def _row(
     )
 
 
-def main() -> None:
+class _Rounds:
+    """Every measure is taken once per round, rounds one after the other (so a
+    machine that drifts affects all of them alike); the fastest of each is
+    kept, and the notes give all of them."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, list[float]] = {}
+        self.results: dict[str, list[dict[str, Any]]] = {}
+
+    def keep(self, name: str, seconds: float) -> float:
+        self.seen.setdefault(name, []).append(seconds)
+        return seconds
+
+    def scan(self, name: str, config: dict[str, Any]) -> None:
+        result = run_scan(config)
+        self.keep(name, result["seconds"])
+        self.results.setdefault(name, []).append(result)
+
+    def fastest(self, name: str) -> float:
+        return min(self.seen[name])
+
+    def best(self, name: str) -> dict[str, Any]:
+        return min(self.results[name], key=lambda r: r["seconds"])
+
+    def spread(self, name: str) -> str:
+        values = self.seen[name]
+        if len(values) == 1:
+            return ""
+        return f" (min of {', '.join(f'{v:.2f}' for v in values)})"
+
+
+Row = tuple[str, float, str]
+
+
+def _parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="~300 MiB corpus")
     parser.add_argument(
@@ -514,23 +587,27 @@ def main() -> None:
         default="empty-block",
         help="how the E01 device is acquired (fast: deflate on every chunk)",
     )
-    args = parser.parse_args()
-    if args.child:
-        print(json.dumps(_run_scan_child(json.loads(args.child))))
-        return
+    return parser.parse_args()
 
+
+def _print_header(kind: str, ewf_compression: str) -> None:
     now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     print(
         f"seed {SEED}  machine {platform.node()} {platform.machine()} "
         f"{os.cpu_count()} cores  python {platform.python_version()}  date {now}  "
-        f"corpus {'photos' if args.photos else 'quick' if args.quick else 'full'} "
-        f"(E01 -c {args.ewf_compression})  "
+        f"corpus {kind} (E01 -c {ewf_compression})  "
         f"load average {os.getloadavg()[0]:.2f}"
     )
+
+
+def _prepare_corpus(
+    kind: str, ewf_compression: str
+) -> tuple[dict[str, Any], list[Path], int, int]:
+    """Build or reuse the corpus; returns (manifest, evidence files, their
+    bytes, the hash set's bytes)."""
     t = time.perf_counter()
-    kind = "photos" if args.photos else "quick" if args.quick else "full"
     manifest = build_corpus(kind)
-    if args.ewf_compression == "fast":
+    if ewf_compression == "fast":
         manifest = fast_variant(kind, manifest)
     files = _evidence_files(manifest)
     evidence_bytes = sum(f.stat().st_size for f in files)
@@ -540,108 +617,92 @@ def main() -> None:
         f"files, {evidence_bytes / 2**20:.0f} MiB; hash set "
         f"{index_bytes / 2**20:.1f} MiB"
     )
+    return manifest, files, evidence_bytes, index_bytes
 
-    rows: list[tuple[str, float, str]] = []
-    # Every measure is taken once per round, rounds one after the other (so a
-    # machine that drifts affects all of them alike); the fastest of each is
-    # kept, and the notes give all of them.
-    seen: dict[str, list[float]] = {}
-    results: dict[str, list[dict[str, Any]]] = {}
 
-    def keep(name: str, seconds: float) -> float:
-        seen.setdefault(name, []).append(seconds)
-        return seconds
-
-    def scan_once(name: str, config: dict[str, Any]) -> None:
-        result = run_scan(config)
-        keep(name, result["seconds"])
-        results.setdefault(name, []).append(result)
-
-    for _ in range(args.repeat):
+def _run_round(
+    rounds: _Rounds, manifest: dict[str, Any], files: list[Path]
+) -> tuple[int, int]:
+    """One round of every measure but the naive scan; returns the items
+    decoded (decode only, decode + hashes)."""
+    drop_from_cache(files)
+    rounds.keep("cold read", sequential_read(files)[0])
+    rounds.keep("warm read", sequential_read(files)[0])
+    with tempfile.TemporaryDirectory(prefix="bench-scan-") as tmp:
+        base = {"devices": manifest["devices"], "hashset": manifest["hashset"]}
+        rounds.scan("one", {**base, "db": f"{tmp}/w1.db", "workers": 1})
+        db = Path(f"{tmp}/w1.db")
+        dec1, dec_n = decode_once(db)
+        rounds.keep("decode 1", dec1)
+        rounds.keep("decode 2", decode_once(db, processes=2)[0])
+        hashed, hash_n = decode_once(db, hash_too=True)
+        rounds.keep("decode + hashes", hashed)
+        rounds.scan("two", {**base, "db": f"{tmp}/w2.db", "workers": 2})
         drop_from_cache(files)
-        keep("cold read", sequential_read(files)[0])
-        keep("warm read", sequential_read(files)[0])
-        with tempfile.TemporaryDirectory(prefix="bench-scan-") as tmp:
-            base = {"devices": manifest["devices"], "hashset": manifest["hashset"]}
-            scan_once("one", {**base, "db": f"{tmp}/w1.db", "workers": 1})
-            db = Path(f"{tmp}/w1.db")
-            dec1, dec_n = decode_once(db)
-            keep("decode 1", dec1)
-            keep("decode 2", decode_once(db, processes=2)[0])
-            hashed, hash_n = decode_once(db, hash_too=True)
-            keep("decode + hashes", hashed)
-            scan_once("two", {**base, "db": f"{tmp}/w2.db", "workers": 2})
-            drop_from_cache(files)
-            scan_once("cold", {**base, "db": f"{tmp}/cold.db", "workers": 2})
-            scan_once(
-                "first",
-                {**base, "db": f"{tmp}/stop.db", "workers": 2, "stop_after": 1},
-            )
+        rounds.scan("cold", {**base, "db": f"{tmp}/cold.db", "workers": 2})
+        rounds.scan(
+            "first",
+            {**base, "db": f"{tmp}/stop.db", "workers": 2, "stop_after": 1},
+        )
+    return dec_n, hash_n
 
-    def best(name: str) -> dict[str, Any]:
-        return min(results[name], key=lambda r: r["seconds"])
 
-    def spread(name: str) -> str:
-        values = seen[name]
-        if len(values) == 1:
-            return ""
-        return f" (min of {', '.join(f'{v:.2f}' for v in values)})"
-
-    cold_s, warm_s = min(seen["cold read"]), min(seen["warm read"])
-    dec1_s, dec2_s = min(seen["decode 1"]), min(seen["decode 2"])
-    hash_s = min(seen["decode + hashes"])
-    one, two, cold, first = best("one"), best("two"), best("cold"), best("first")
-    rows.append(
+def _floor_rows(
+    rounds: _Rounds, evidence_bytes: int, dec_n: int, hash_n: int
+) -> list[Row]:
+    """The I/O and CPU floors: plain reads and decoding."""
+    cold_s, warm_s = rounds.fastest("cold read"), rounds.fastest("warm read")
+    return [
         (
             "plain sequential read, cold",
             cold_s,
-            f"{evidence_bytes / cold_s / 1e6:.0f} MB/s{spread('cold read')}",
-        )
-    )
-    rows.append(
+            f"{evidence_bytes / cold_s / 1e6:.0f} MB/s{rounds.spread('cold read')}",
+        ),
         (
             "plain sequential read, warm",
             warm_s,
-            f"{evidence_bytes / warm_s / 1e6:.0f} MB/s{spread('warm read')}",
-        )
-    )
-    rows.append(
+            f"{evidence_bytes / warm_s / 1e6:.0f} MB/s{rounds.spread('warm read')}",
+        ),
         (
             "decode each media item once, 1 process",
-            dec1_s,
-            f"{dec_n} items{spread('decode 1')}",
-        )
-    )
-    rows.append(
+            rounds.fastest("decode 1"),
+            f"{dec_n} items{rounds.spread('decode 1')}",
+        ),
         (
             "decode each media item once, 2 processes",
-            dec2_s,
-            f"busiest process{spread('decode 2')}",
-        )
-    )
-    rows.append(
+            rounds.fastest("decode 2"),
+            f"busiest process{rounds.spread('decode 2')}",
+        ),
         (
             "decode + perceptual hashes, 1 process",
-            hash_s,
-            f"{hash_n} items{spread('decode + hashes')}",
-        )
+            rounds.fastest("decode + hashes"),
+            f"{hash_n} items{rounds.spread('decode + hashes')}",
+        ),
+    ]
+
+
+def _naive_row(manifest: dict[str, Any]) -> tuple[Row, float]:
+    """The naive scanner, once; returns (row, seconds)."""
+    naive_s, naive_n, naive_hits = naive_scan(manifest)
+    row = (
+        "naive: by extension, full decode, pHash, brute force",
+        naive_s,
+        f"{naive_n} items, {naive_hits} hits",
     )
-    if not args.skip_naive:
-        naive_s, naive_n, naive_hits = naive_scan(manifest)
-        rows.append(
-            (
-                "naive: by extension, full decode, pHash, brute force",
-                naive_s,
-                f"{naive_n} items, {naive_hits} hits",
-            )
-        )
-    for label, name, result in (
-        ("triage scan, 1 worker (warm)", "one", one),
-        ("triage scan, 2 workers (warm)", "two", two),
-        ("triage scan, 2 workers (cold)", "cold", cold),
+    return row, naive_s
+
+
+def _scan_rows(rounds: _Rounds, evidence_bytes: int) -> list[Row]:
+    """The triage scans (fastest of each) and the time to first hit."""
+    rows: list[Row] = []
+    for label, name in (
+        ("triage scan, 1 worker (warm)", "one"),
+        ("triage scan, 2 workers (warm)", "two"),
+        ("triage scan, 2 workers (cold)", "cold"),
     ):
-        label_, secs, note = _row(label, result, evidence_bytes)
-        rows.append((label_, secs, note + spread(name)))
+        label_, secs, note = _row(label, rounds.best(name), evidence_bytes)
+        rows.append((label_, secs, note + rounds.spread(name)))
+    first = rounds.best("first")
     rows.append(
         (
             "stop-after 1 (2 workers): first hit",
@@ -649,36 +710,72 @@ def main() -> None:
             f"whole run {first['seconds']:.1f} s, {first['statuses']}",
         )
     )
+    return rows
 
+
+def _print_table(rows: list[Row]) -> None:
     width = max(len(r[0]) for r in rows)
     print(f"\n{'measure'.ljust(width)}  {'seconds':>8}  notes")
     for label, secs, note in rows:
         print(f"{label.ljust(width)}  {secs:8.2f}  {note}")
+
+
+def _print_ratios(rounds: _Rounds, naive_s: float | None, index_bytes: int) -> None:
+    """Scans against their floors, and the workers' peak size, with targets."""
+    cold_s, warm_s = rounds.fastest("cold read"), rounds.fastest("warm read")
+    dec1_s, dec2_s = rounds.fastest("decode 1"), rounds.fastest("decode 2")
+    hash_s = rounds.fastest("decode + hashes")
+    one, two = rounds.best("one")["seconds"], rounds.best("two")["seconds"]
+    cold = rounds.best("cold")["seconds"]
     print("\nratios (targets in brackets):")
     ratios = [
         ("2-worker scan, cold / max(cold read, decode on 2)",
-         cold["seconds"] / max(cold_s, dec2_s), "[<= 1.5]"),
+         cold / max(cold_s, dec2_s), "[<= 1.5]"),
         ("1-worker scan, warm / max(warm read, decode on 1)",
-         one["seconds"] / max(warm_s, dec1_s), "[<= 1.5]"),
+         one / max(warm_s, dec1_s), "[<= 1.5]"),
         ("2-worker scan, warm / max(warm read, decode on 2)",
-         two["seconds"] / max(warm_s, dec2_s), "[<= 1.5]"),
+         two / max(warm_s, dec2_s), "[<= 1.5]"),
         ("1-worker scan, warm / max(warm read, decode + hashes)",
-         one["seconds"] / max(warm_s, hash_s), ""),
-        ("speed-up, 2 workers vs 1 (warm)", one["seconds"] / two["seconds"],
-         "[>= 1.7]"),
+         one / max(warm_s, hash_s), ""),
+        ("speed-up, 2 workers vs 1 (warm)", one / two, "[>= 1.7]"),
     ]  # fmt: skip
-    if not args.skip_naive:
-        ratios.append(("naive / 1-worker scan", naive_s / one["seconds"], ""))
+    if naive_s is not None:
+        ratios.append(("naive / 1-worker scan", naive_s / one, ""))
     for label, value, target in ratios:
         print(f"  {label.ljust(54)} {value:6.2f}  {target}")
     limit = (1 << 30) + index_bytes
     peak = max(
-        r["worker_rss"] for name in ("one", "two", "cold") for r in results[name]
+        r["worker_rss"] for name in ("one", "two", "cold") for r in rounds.results[name]
     )
     print(
         f"  {'worker peak RSS'.ljust(54)} {peak / 2**20:6.0f}  "
         f"[< 1 GiB + index = {limit / 2**20:.0f} MiB]"
     )
+
+
+def main() -> None:
+    args = _parse_args()
+    if args.child:
+        print(json.dumps(_run_scan_child(json.loads(args.child))))
+        return
+
+    kind = "photos" if args.photos else "quick" if args.quick else "full"
+    _print_header(kind, args.ewf_compression)
+    manifest, files, evidence_bytes, index_bytes = _prepare_corpus(
+        kind, args.ewf_compression
+    )
+
+    rounds = _Rounds()
+    for _ in range(args.repeat):
+        dec_n, hash_n = _run_round(rounds, manifest, files)
+    rows = _floor_rows(rounds, evidence_bytes, dec_n, hash_n)
+    naive_s = None
+    if not args.skip_naive:
+        naive_row, naive_s = _naive_row(manifest)
+        rows.append(naive_row)
+    rows += _scan_rows(rounds, evidence_bytes)
+    _print_table(rows)
+    _print_ratios(rounds, naive_s, index_bytes)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ import platform
 import sys
 import time
 from collections import defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -215,7 +216,23 @@ def refit() -> None:
     )
 
 
-def main() -> None:
+Hashes = dict[str, list[str]]  # algorithm -> hex values
+
+
+@dataclass
+class _Hashed:
+    """The hashes of every base, its copies and its disjoint crops."""
+
+    # Reference (hash set) values: original variant of each base's JPEG.
+    refs: dict[str, list[str]] = field(default_factory=lambda: {a: [] for a in ALGOS})
+    ref_quality: list[int | None] = field(default_factory=list)
+    # Queries: (base index, transform, algorithm -> all variant values).
+    queries: list[tuple[int, str, Hashes]] = field(default_factory=list)
+    # (left crop's original values, right crop's values of every variant)
+    disjoint: list[tuple[Hashes, Hashes]] = field(default_factory=list)
+
+
+def _parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--count", type=int, default=120, help="generated bases")
     parser.add_argument("--seed", type=int, default=2026)
@@ -226,139 +243,189 @@ def main() -> None:
         action="store_true",
         help="only recompute p_copy from the histograms already in the JSON",
     )
-    args = parser.parse_args()
-    if args.refit:
-        refit()
-        return
+    return parser.parse_args()
 
-    started = time.perf_counter()
-    rng = np.random.default_rng(args.seed)
+
+def _bases(count: int, seed: int, photos: bool) -> list[tuple[str, Image.Image]]:
+    """``count`` seeded generated scenes of sizes drawn from ``SIZES``, then
+    (with ``photos``) the package photos."""
+    rng = np.random.default_rng(seed)
     bases: list[tuple[str, Image.Image]] = []
-    for i in range(args.count):
+    for i in range(count):
         w, h = SIZES[int(rng.integers(len(SIZES)))]
-        bases.append((f"gen{args.seed + i}", make_picture(args.seed + i, w, h)))
-    if not args.no_photos:
+        bases.append((f"gen{seed + i}", make_picture(seed + i, w, h)))
+    if photos:
         bases += [(f"photo{i}", p) for i, p in enumerate(package_photos())]
+    return bases
 
-    print(
-        f"# calibrate.py seed={args.seed} bases={len(bases)} "
-        f"transforms={len(TRANSFORMS)}"
-    )
+
+def _print_header(seed: int, bases: int) -> None:
+    print(f"# calibrate.py seed={seed} bases={bases} transforms={len(TRANSFORMS)}")
     print(
         f"# machine: {platform.node()} {platform.machine()} cpus={os.cpu_count()} "
         f"python={platform.python_version()} (shared with other work)"
     )
     print(f"# date: {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}")
 
-    # Reference (hash set) values: original variant of each base's JPEG.
-    refs: dict[str, list[str]] = {a: [] for a in ALGOS}
-    ref_quality: list[int | None] = []
-    # Queries: (base index, transform, algorithm -> all variant values).
-    queries: list[tuple[int, str, dict[str, list[str]]]] = []
-    disjoint: list[tuple[dict[str, list[str]], dict[str, list[str]]]] = []
+
+def _hash_copies(index: int, name: str, img: Image.Image, hashed: _Hashed) -> None:
+    """Hash every ``TRANSFORMS`` copy of one base into ``hashed.queries``."""
+    for tname, transform in TRANSFORMS.items():
+        copy = transform(img)
+        if "jpeg-q" in tname:
+            # already JPEG-degraded by the transform: store it losslessly so
+            # the only loss is the one being measured
+            data, mime = encode(copy, "PNG"), "image/png"
+        else:
+            data, mime = encode(copy, "JPEG", 90), "image/jpeg"
+        got = hash_all(data, f"{name}/{tname}", mime)
+        hashed.queries.append(
+            (index, tname, {a: [v for _, v, _ in got[a]] for a in ALGOS})
+        )
+
+
+def _hash_disjoint(name: str, img: Image.Image) -> tuple[Hashes, Hashes]:
+    """The left and right 45% of one base, hashed."""
+    w, h = img.size
+    left = img.crop((0, 0, round(w * 0.45), h))
+    right = img.crop((round(w * 0.55), 0, w, h))
+    hl = hash_all(encode(left, "JPEG", 90), f"{name}/left")
+    hr = hash_all(encode(right, "JPEG", 90), f"{name}/right")
+    return (
+        {a: [v for var, v, _ in hl[a] if var == "original"] for a in ALGOS},
+        {a: [v for _, v, _ in hr[a]] for a in ALGOS},
+    )
+
+
+def _hash_bases(bases: list[tuple[str, Image.Image]]) -> _Hashed:
+    """Each base's JPEG (its original hashes go to the set), its copies and its
+    disjoint crops, hashed in that order."""
+    hashed = _Hashed()
     for index, (name, img) in enumerate(bases):
         base_hashes = hash_all(encode(img, "JPEG", 90), name)
         for a in ALGOS:
-            refs[a].append(next(v for var, v, _ in base_hashes[a] if var == "original"))
-        ref_quality.append(
+            hashed.refs[a].append(
+                next(v for var, v, _ in base_hashes[a] if var == "original")
+            )
+        hashed.ref_quality.append(
             next(q for var, _, q in base_hashes["pdq"] if var == "original")
         )
-        for tname, transform in TRANSFORMS.items():
-            copy = transform(img)
-            if "jpeg-q" in tname:
-                # already JPEG-degraded by the transform: store it losslessly so
-                # the only loss is the one being measured
-                data, mime = encode(copy, "PNG"), "image/png"
-            else:
-                data, mime = encode(copy, "JPEG", 90), "image/jpeg"
-            got = hash_all(data, f"{name}/{tname}", mime)
-            queries.append(
-                (index, tname, {a: [v for _, v, _ in got[a]] for a in ALGOS})
-            )
-        w, h = img.size
-        left = img.crop((0, 0, round(w * 0.45), h))
-        right = img.crop((round(w * 0.55), 0, w, h))
-        hl = hash_all(encode(left, "JPEG", 90), f"{name}/left")
-        hr = hash_all(encode(right, "JPEG", 90), f"{name}/right")
-        disjoint.append(
-            (
-                {a: [v for var, v, _ in hl[a] if var == "original"] for a in ALGOS},
-                {a: [v for _, v, _ in hr[a]] for a in ALGOS},
-            )
-        )
-    hashed = time.perf_counter() - started
+        _hash_copies(index, name, img, hashed)
+        hashed.disjoint.append(_hash_disjoint(name, img))
+    return hashed
+
+
+def _distances(
+    a: str, names: list[str], hashed: _Hashed
+) -> tuple[dict[str, list[int]], dict[str, list[str]], list[int], list[int]]:
+    """For algorithm ``a``: (copy distances per transformation, misses at the
+    default threshold per transformation as "base:distance", unrelated-pair
+    distances, disjoint-crop distances)."""
+    ref_bits = to_bits(hashed.refs[a])
+    true_d: dict[str, list[int]] = defaultdict(list)
+    misses: dict[str, list[str]] = defaultdict(list)
+    false_d: list[int] = []
+    for index, tname, values in hashed.queries:
+        d = distances(to_bits(values[a]), ref_bits).min(axis=0)  # per ref
+        true_d[tname].append(int(d[index]))
+        if d[index] > SIGNALS.get(a).default_threshold:
+            misses[tname].append(f"{names[index]}:{int(d[index])}")
+        others = np.delete(d, index)
+        false_d.extend(int(x) for x in others)
+    disjoint_d = [
+        int(distances(to_bits(r[a]), to_bits(left[a])).min())
+        for left, r in hashed.disjoint
+    ]
+    return true_d, misses, false_d, disjoint_d
+
+
+def _print_recall(
+    a: str,
+    bits: int | None,
+    true_d: dict[str, list[int]],
+    false_arr: np.ndarray,
+    disjoint_d: list[int],
+) -> None:
+    """The recall table of algorithm ``a`` and its unrelated-pair quantiles."""
+    all_true = np.array([x for v in true_d.values() for x in v])
+    print(f"\n## {a} ({bits} bits): recall per transformation at threshold")
+    header = "| transformation | " + " | ".join(f"<={t}" for t in THRESHOLDS[a])
+    print(header + " | median d |")
+    print("|---" * (len(THRESHOLDS[a]) + 2) + "|")
+    for tname in TRANSFORMS:
+        d = np.array(true_d[tname])
+        cells = " | ".join(f"{(d <= t).mean():.2f}" for t in THRESHOLDS[a])
+        print(f"| {tname} | {cells} | {int(np.median(d))} |")
+    cells = " | ".join(f"{(all_true <= t).mean():.3f}" for t in THRESHOLDS[a])
+    print(f"| **all copies** | {cells} | {int(np.median(all_true))} |")
+    cells = " | ".join(f"{(false_arr <= t).mean():.1e}" for t in THRESHOLDS[a])
     print(
-        f"# hashed {len(bases) * (len(TRANSFORMS) + 3)} files in {hashed:.1f} s; "
-        f"base PDQ quality min {min(q or 0 for q in ref_quality)}"
+        f"| false-match rate ({len(false_arr):,} unrelated pairs) | {cells} | "
+        f"{int(np.median(false_arr))} |"
+    )
+    dj = np.array(disjoint_d)
+    cells = " | ".join(f"{(dj <= t).mean():.2f}" for t in THRESHOLDS[a])
+    print(f"| disjoint crops matched ({len(dj)}) | {cells} | {int(np.median(dj))} |")
+    print(
+        f"# unrelated: min distance {false_arr.min()}, "
+        f"0.001% quantile {np.quantile(false_arr, 1e-5):.0f}, "
+        f"0.1% quantile {np.quantile(false_arr, 1e-3):.0f}"
     )
 
-    report: dict[str, dict[str, object]] = {}
-    transform_names = list(TRANSFORMS)
-    for a in ALGOS:
-        bits = SIGNALS.get(a).bits
-        ref_bits = to_bits(refs[a])
-        true_d: dict[str, list[int]] = defaultdict(list)
-        misses: dict[str, list[str]] = defaultdict(list)
-        false_d: list[int] = []
-        for index, tname, values in queries:
-            d = distances(to_bits(values[a]), ref_bits).min(axis=0)  # per ref
-            true_d[tname].append(int(d[index]))
-            if d[index] > SIGNALS.get(a).default_threshold:
-                misses[tname].append(f"{bases[index][0]}:{int(d[index])}")
-            others = np.delete(d, index)
-            false_d.extend(int(x) for x in others)
-        disjoint_d = [
-            int(distances(to_bits(r[a]), to_bits(left[a])).min())
-            for left, r in disjoint
-        ]
-        all_true = np.array([x for v in true_d.values() for x in v])
-        false_arr = np.array(false_d)
-        print(f"\n## {a} ({bits} bits): recall per transformation at threshold")
-        header = "| transformation | " + " | ".join(f"<={t}" for t in THRESHOLDS[a])
-        print(header + " | median d |")
-        print("|---" * (len(THRESHOLDS[a]) + 2) + "|")
-        for tname in transform_names:
-            d = np.array(true_d[tname])
-            cells = " | ".join(f"{(d <= t).mean():.2f}" for t in THRESHOLDS[a])
-            print(f"| {tname} | {cells} | {int(np.median(d))} |")
-        cells = " | ".join(f"{(all_true <= t).mean():.3f}" for t in THRESHOLDS[a])
-        print(f"| **all copies** | {cells} | {int(np.median(all_true))} |")
-        cells = " | ".join(f"{(false_arr <= t).mean():.1e}" for t in THRESHOLDS[a])
-        print(
-            f"| false-match rate ({len(false_arr):,} unrelated pairs) | {cells} | "
-            f"{int(np.median(false_arr))} |"
-        )
-        dj = np.array(disjoint_d)
-        cells = " | ".join(f"{(dj <= t).mean():.2f}" for t in THRESHOLDS[a])
-        print(
-            f"| disjoint crops matched ({len(dj)}) | {cells} | {int(np.median(dj))} |"
-        )
-        print(
-            f"# unrelated: min distance {false_arr.min()}, "
-            f"0.001% quantile {np.quantile(false_arr, 1e-5):.0f}, "
-            f"0.1% quantile {np.quantile(false_arr, 1e-3):.0f}"
-        )
-        limit = SIGNALS.get(a).default_threshold
-        print(f"# misses at the default threshold {limit} (base:distance), up to 8:")
-        for tname in transform_names:
-            if misses[tname] and len(misses[tname]) < len(true_d[tname]) / 2:
-                print(f"#   {tname}: {', '.join(misses[tname][:8])}")
-        false_hist = np.bincount(false_arr, minlength=bits + 1)[: bits + 1]
-        by_transform = {
-            t: {
-                int(d): int(n)
-                for d, n in zip(*np.unique(v, return_counts=True), strict=True)
-            }
-            for t, v in true_d.items()
+
+def _print_misses(
+    a: str, true_d: dict[str, list[int]], misses: dict[str, list[str]]
+) -> None:
+    limit = SIGNALS.get(a).default_threshold
+    print(f"# misses at the default threshold {limit} (base:distance), up to 8:")
+    for tname in TRANSFORMS:
+        if misses[tname] and len(misses[tname]) < len(true_d[tname]) / 2:
+            print(f"#   {tname}: {', '.join(misses[tname][:8])}")
+
+
+def _calibrate(a: str, names: list[str], hashed: _Hashed) -> dict[str, object]:
+    """Print algorithm ``a``'s tables; return its entry of the JSON report."""
+    bits = SIGNALS.get(a).bits
+    true_d, misses, false_d, disjoint_d = _distances(a, names, hashed)
+    false_arr = np.array(false_d)
+    _print_recall(a, bits, true_d, false_arr, disjoint_d)
+    _print_misses(a, true_d, misses)
+    false_hist = np.bincount(false_arr, minlength=bits + 1)[: bits + 1]
+    by_transform = {
+        t: {
+            int(d): int(n)
+            for d, n in zip(*np.unique(v, return_counts=True), strict=True)
         }
-        report[a] = {
-            "bits": bits,
-            "default_threshold": SIGNALS.get(a).default_threshold,
-            "copies_by_transform": {
-                t: {str(d): n for d, n in c.items()} for t, c in by_transform.items()
-            },
-            **fit(bits, by_transform, false_hist),
-        }
+        for t, v in true_d.items()
+    }
+    return {
+        "bits": bits,
+        "default_threshold": SIGNALS.get(a).default_threshold,
+        "copies_by_transform": {
+            t: {str(d): n for d, n in c.items()} for t, c in by_transform.items()
+        },
+        **fit(bits, by_transform, false_hist),
+    }
+
+
+def main() -> None:
+    args = _parse_args()
+    if args.refit:
+        refit()
+        return
+
+    started = time.perf_counter()
+    bases = _bases(args.count, args.seed, not args.no_photos)
+    _print_header(args.seed, len(bases))
+    hashed = _hash_bases(bases)
+    print(
+        f"# hashed {len(bases) * (len(TRANSFORMS) + 3)} files in "
+        f"{time.perf_counter() - started:.1f} s; "
+        f"base PDQ quality min {min(q or 0 for q in hashed.ref_quality)}"
+    )
+
+    names = [name for name, _ in bases]
+    report = {a: _calibrate(a, names, hashed) for a in ALGOS}
     print(f"\n# total {time.perf_counter() - started:.1f} s")
 
     if not args.no_write:
@@ -366,7 +433,7 @@ def main() -> None:
             report,
             seed=args.seed,
             bases=len(bases),
-            transforms=transform_names,
+            transforms=list(TRANSFORMS),
             command="python benchmarks/calibrate.py " + " ".join(sys.argv[1:]),
         )
 

@@ -560,3 +560,36 @@ def test_hash_media_undecodable_keeps_the_digests() -> None:
 def test_perceptual_hashes_refuses_other_algorithms(name: str) -> None:
     with pytest.raises(UsageError):
         perceptual_hashes(jpeg(27, 64, 48), "image/jpeg", where="x", algorithms=[name])
+
+
+def test_decoders_table_routes_by_media_type(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A decoder registered for a new type is the one used for it; Pillow
+    keeps the still pictures, and an unknown type still names the item."""
+    from PIL import Image
+
+    from triage.hashmatch import decode
+    from triage.registry import Registry
+
+    assert decode.DECODERS.names()[0] == "pillow"
+    assert decode.decoder_for("image/jpeg", "x").name == "pillow"
+    assert decode.decoder_for(None, "x").name == "pillow"
+    with pytest.raises(decode.DecodeError, match="not an image type 'video/mp4'"):
+        decode.decoder_for("video/mp4", "dev:/a.mp4")
+
+    seen: list[tuple[str | None, str]] = []
+
+    def fake(
+        data: bytes, media_type: str | None, where: str, min_side: int
+    ) -> decode.Decoded:
+        seen.append((media_type, where))
+        return decode.Decoded(Image.new("L", (64, 64), 128), 64, 64, "FAKE")
+
+    table: Registry[decode.Decoder] = Registry("decoder")
+    for d in decode.DECODERS.values():
+        table.register(d)
+    table.register(decode.Decoder("fake", lambda m: m == "video/x-fake", fake))
+    monkeypatch.setattr(decode, "DECODERS", table)
+    out = decode.decode_luma(b"abc", "video/x-fake", where="dev:/v")
+    assert (out.format, seen) == ("FAKE", [("video/x-fake", "dev:/v")])
+    with pytest.raises(ValueError, match="decoder 'pillow' is already registered"):
+        table.register(decode.Decoder("pillow", lambda m: False, fake))

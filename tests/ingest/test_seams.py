@@ -173,16 +173,14 @@ def test_an_expander_can_address_members_that_are_not_paths(
             source.seek(0)
             return out
 
-        def members(self, source, record, limits, budget):  # type: ignore[no-untyped-def]
-            for n, data in enumerate(self._entries(source)):
+        def members(self, job: base.Expansion):  # type: ignore[no-untyped-def]
+            for n, data in enumerate(self._entries(job.source)):
                 yield from one_member(
-                    record,
+                    job,
                     f"entry {n}",
                     len(data),
                     None,
                     lambda d=data: base.Bounded(io.BytesIO(d), len(d), "x"),
-                    limits,
-                    budget,
                 )
 
         def open_member(self, source, name, limits, stack: ExitStack):  # type: ignore[no-untyped-def]

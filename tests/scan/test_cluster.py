@@ -147,7 +147,7 @@ def _worker_settings() -> dict[str, object]:
 def test_local_workers_keep_the_settings_decoding_needs() -> None:
     """The local cluster's workers (forked from a forkserver) run one BLAS
     thread each and without the nanny's MALLOC_TRIM_THRESHOLD_, which makes
-    decoding cost 2.4-2.6x the CPU (benchmarks/README.md)."""
+    decoding cost 2.4-2.6x the CPU (benchmarks/HISTORY.md)."""
     runner = dask_runner.DaskRunner(None, 2)
     try:
         client = runner._client

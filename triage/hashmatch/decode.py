@@ -35,6 +35,7 @@ import io
 import struct
 import warnings
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,12 +43,13 @@ import pillow_heif
 from PIL import Image
 
 from triage.errors import MediaError
+from triage.registry import Registry
 
 # Short side (px) the hashes are computed from. DCT-scaled decoding to at least
 # this kept PDQ at a mean of 3 bits (95th percentile 10) from the full-decode
 # reference over 198 JPEGs; down to 256 px it was 7.9 (95th percentile 20).
 # The worst cases are periodic textures, whose PDQ moves as much under any
-# resize (benchmarks/bench_hashing.py --drift; table in benchmarks/README.md).
+# resize (benchmarks/bench_hashing.py --drift; table in benchmarks/HISTORY.md).
 DECODE_MIN_SIDE = 512
 
 # Largest picture (width x height) we agree to decode: 256 megapixels, above
@@ -179,6 +181,46 @@ def _reduce(img: Image.Image, min_side: int) -> Image.Image:
     return img.reduce(factor)
 
 
+#: How a decoder turns one item's bytes into a ``Decoded`` picture:
+#: ``decode(data, media_type, where, min_side)``.
+DecodeFn = Callable[[bytes, str | None, str, int], Decoded]
+
+
+@dataclass(frozen=True, slots=True)
+class Decoder:
+    """One way of decoding media for the perceptual signals.
+
+    ``handles(mime)`` says whether it decodes that (lowercase, parameter-free)
+    MIME type; ``None`` (type unknown) goes to the first decoder, which tries
+    every format it knows. A new decoder (a video's frames through PyAV, say)
+    is one module that registers here.
+    """
+
+    name: str
+    handles: Callable[[str], bool]
+    decode: DecodeFn
+
+
+DECODERS: Registry[Decoder] = Registry("decoder")
+
+
+def decoder_for(media_type: str | None, where: str) -> Decoder:
+    """The registered decoder for ``media_type`` (the first one for None).
+
+    Raises:
+        DecodeError: no decoder takes the type.
+    """
+    decoders = DECODERS.values()
+    if media_type is None and decoders:
+        return decoders[0]
+    mime = (media_type or "").split(";", 1)[0].strip().lower()
+    for decoder in decoders:
+        if decoder.handles(mime):
+            return decoder
+    kind = "not an image" if not mime.startswith("image/") else "unsupported"
+    raise DecodeError(where, f"{kind} type {media_type!r}: no perceptual hash")
+
+
 def decode_luma(
     data: bytes,
     media_type: str | None,
@@ -186,7 +228,8 @@ def decode_luma(
     where: str,
     min_side: int = DECODE_MIN_SIDE,
 ) -> Decoded:
-    """Decode the first frame of ``data`` to greyscale, reduced for hashing.
+    """Decode the first frame of ``data`` to greyscale, reduced for hashing,
+    with the decoder that ``DECODERS`` holds for ``media_type``.
 
     Raises:
         DecodeError: empty data, wrong or unsupported type, a picture over
@@ -194,6 +237,13 @@ def decode_luma(
     """
     if not data:
         raise DecodeError(where, "empty file (0 bytes)")
+    return decoder_for(media_type, where).decode(data, media_type, where, min_side)
+
+
+def _decode_with_pillow(
+    data: bytes, media_type: str | None, where: str, min_side: int
+) -> Decoded:
+    """The Pillow decoder: still pictures of ``PILLOW_FORMATS``."""
     formats = allowed_formats(media_type, where)
     with warnings.catch_warnings(record=True) as caught:
         # Record every warning instead of printing it (or raising it under
@@ -229,6 +279,11 @@ def decode_luma(
         )
     )
     return Decoded(luma=luma, width=width, height=height, format=fmt, notes=notes)
+
+
+DECODERS.register(
+    Decoder("pillow", handles=PILLOW_FORMATS.__contains__, decode=_decode_with_pillow)
+)
 
 
 def decode_full_rgb(data: bytes, media_type: str | None, *, where: str) -> Image.Image:

@@ -25,7 +25,7 @@ faiss's ``IndexBinaryMultiHash`` implements the same idea (exact when its
 substrings cover every bit and ``nflip >= t // nhash``; its ``range_search``
 keeps distances strictly below the radius) with one ``std::unordered_map`` per
 table and equal substring widths. Measured on 1 M PDQ codes at t = 31 (see
-benchmarks/README.md, ``bench_match.py --faiss``): 617 queries per CPU-second
+benchmarks/HISTORY.md, ``bench_match.py --faiss``): 617 queries per CPU-second
 and 314 MiB for faiss, 13,961 and 124 MiB here.
 """
 

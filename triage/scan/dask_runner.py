@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 #: Dask settings for the workers of a LocalCluster this module starts.
 #: The nanny's default MALLOC_TRIM_THRESHOLD_=65536 makes glibc hand memory
 #: back after every large free: the decode/PDQ loop then spends 2.6x the CPU
-#: (measured, see benchmarks/README.md). The statistical profiler samples
+#: (measured, see benchmarks/HISTORY.md). The statistical profiler samples
 #: every worker thread each 10 ms, only for the dashboard. Both are off; the
 #: thread limits (one BLAS/OpenMP thread per single-threaded worker) stay.
 #: Workers are forked from a forkserver (a fresh, single-threaded process that

@@ -1,7 +1,7 @@
 """The perceptual signals' calibration: distance distributions of copies and
 of unrelated pictures, written by ``benchmarks/calibrate.py`` into
 ``triage/hashmatch/calibration.json`` (see its "about" key for the layout).
-Default thresholds come from the same runs (benchmarks/README.md).
+Default thresholds come from the same runs (benchmarks/HISTORY.md).
 """
 
 from __future__ import annotations

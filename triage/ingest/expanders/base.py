@@ -112,6 +112,32 @@ def skip(record: FileRecord, where: str | None, reason: str) -> Skipped:
     return Skipped.at_file(record, Stage.INGEST, reason, member=where)
 
 
+@dataclass(frozen=True, slots=True)
+class Expansion:
+    """One file being expanded: its bytes (``source``), its record, the limits,
+    and the budget of members and bytes its outermost archive has left."""
+
+    source: IO[bytes]
+    record: FileRecord
+    limits: ArchiveLimits
+    budget: Budget
+
+    def skip(self, reason: str, *member: str) -> Skipped:
+        """A problem with the file itself, or with the member at ``member``."""
+        return skip(self.record, member_where(self.record, *member), reason)
+
+    def repeated(self, name: str, seen: set[str], kept: str) -> Skipped | None:
+        """None the first time ``name`` is listed (it is added to ``seen``); a
+        skip for a later member of the same name, which cannot be addressed
+        apart from the ``kept`` ("first", "last") one."""
+        if name not in seen:
+            seen.add(name)
+            return None
+        return self.skip(
+            f"duplicate member name; only the {kept} copy is addressable", name
+        )
+
+
 class Stream(Protocol):
     """What a decompressed member stream offers: sequential reads."""
 
@@ -277,15 +303,9 @@ class Expander(ABC):
         return sniffed.signature in self.signatures
 
     @abstractmethod
-    def members(
-        self,
-        source: IO[bytes],
-        record: FileRecord,
-        limits: ArchiveLimits,
-        budget: Budget,
-    ) -> Iterator[FileRecord | Skipped]:
-        """The members of ``record`` (bytes in ``source``), nested ones walked;
-        every problem a ``Skipped`` naming the archive or member."""
+    def members(self, job: Expansion) -> Iterator[FileRecord | Skipped]:
+        """The members of ``job.record`` (bytes in ``job.source``), nested ones
+        walked; every problem a ``Skipped`` naming the archive or member."""
 
     @abstractmethod
     def open_member(
@@ -325,14 +345,8 @@ class NotExpanded(Expander):
             return False
         return not (self._unless_tar and is_tar(sniffed.inner))
 
-    def members(
-        self,
-        source: IO[bytes],
-        record: FileRecord,
-        limits: ArchiveLimits,
-        budget: Budget,
-    ) -> Iterator[FileRecord | Skipped]:
-        yield skip(record, member_where(record), self.reason)
+    def members(self, job: Expansion) -> Iterator[FileRecord | Skipped]:
+        yield job.skip(self.reason)
 
     def open_member(
         self, source: IO[bytes], name: str, limits: ArchiveLimits, stack: ExitStack

@@ -20,14 +20,12 @@ from triage.ingest.expanders.base import (
     EXPANDERS,
     ArchiveLimits,
     Bounded,
-    Budget,
     Expander,
+    Expansion,
     Sniffed,
     is_tar,
     member_record,
-    member_where,
     ratio_problem,
-    skip,
     source_size,
 )
 from triage.ingest.expanders.nesting import one_member
@@ -78,35 +76,23 @@ class GzipExpander(Expander):
     def recognise(self, sniffed: Sniffed) -> bool:
         return sniffed.signature == "gzip" and not is_tar(sniffed.inner)
 
-    def members(
-        self,
-        source: IO[bytes],
-        record: FileRecord,
-        limits: ArchiveLimits,
-        budget: Budget,
-    ) -> Iterator[FileRecord | Skipped]:
+    def members(self, job: Expansion) -> Iterator[FileRecord | Skipped]:
+        source, budget = job.source, job.budget
         declared = _gzip_declared(source)
-        name = _gzip_name(source, record)
+        name = _gzip_name(source, job.record)
         budget.members -= 1
         budget.size -= declared
-        problem = ratio_problem(declared, source_size(source), limits)
+        problem = ratio_problem(declared, source_size(source), job.limits)
         if problem is None and budget.size < 0:
             problem = (
                 f"declares {declared} bytes expanded, over the limit; not expanded"
             )
         if problem is not None:
-            yield member_record(record, name, declared, None, None)
-            yield skip(record, member_where(record, name), problem)
+            yield member_record(job.record, name, declared, None, None)
+            yield job.skip(problem, name)
             return
-        yield from one_member(
-            record,
-            name,
-            declared,
-            None,
-            functools.partial(_open_gzip, source, declared, name),
-            limits,
-            budget,
-        )
+        opener = functools.partial(_open_gzip, source, declared, name)
+        yield from one_member(job, name, declared, None, opener)
 
     def open_member(
         self, source: IO[bytes], name: str, limits: ArchiveLimits, stack: ExitStack

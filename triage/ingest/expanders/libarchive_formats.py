@@ -41,10 +41,9 @@ from triage.ingest.expanders.base import (
     Bounded,
     Budget,
     Expander,
+    Expansion,
     member_record,
-    member_where,
     ratio_problem,
-    skip,
     source_size,
 )
 from triage.ingest.expanders.libarchive_reading import (
@@ -170,54 +169,37 @@ class LibarchiveExpander(Expander):
     def _format(self, facts: RarFacts | None) -> str:
         return self.format_name
 
-    def members(
-        self,
-        source: IO[bytes],
-        record: FileRecord,
-        limits: ArchiveLimits,
-        budget: Budget,
-    ) -> Iterator[FileRecord | Skipped]:
-        where = member_where(record)
-        facts = self.facts(source)
+    def members(self, job: Expansion) -> Iterator[FileRecord | Skipped]:
+        facts = self.facts(job.source)
         refusal = self.refusal(facts)
         if refusal is not None:
-            yield skip(record, where, refusal)
+            yield job.skip(refusal)
             return
-        compressed = source_size(source)
         last: str | None = None
         try:
-            with Reading(source, self._format(facts), drain=self.drain) as reading:
-                listed = self._list(reading, record, facts, limits, budget, compressed)
-                for item in listed:
+            with Reading(job.source, self._format(facts), drain=self.drain) as reading:
+                for item in self._list(reading, job, facts):
                     if isinstance(item, str):
                         last = item
                         continue
                     yield item
         except Failed as failed:
-            yield self._damage(record, last, failed)
+            yield self._damage(job, last, failed)
 
     def _list(
-        self,
-        reading: Reading,
-        record: FileRecord,
-        facts: RarFacts | None,
-        limits: ArchiveLimits,
-        budget: Budget,
-        compressed: int,
+        self, reading: Reading, job: Expansion, facts: RarFacts | None
     ) -> Iterator[FileRecord | Skipped | str]:
         """The members (and each member's name, as a ``str``, once read)."""
+        limits, budget = job.limits, job.budget
+        compressed = source_size(job.source)
         seen: set[str] = set()
         declared = 0
         for entry in reading.entries():
             name = entry.pathname
-            if name in seen:
-                yield skip(
-                    record,
-                    member_where(record, name),
-                    "duplicate member name; only the first copy is addressable",
-                )
+            repeated = job.repeated(name, seen, "first")
+            if repeated is not None:
+                yield repeated
                 continue
-            seen.add(name)
             size = entry.size if entry.size is not None else max(budget.size, 0)
             budget.members -= 1
             budget.size -= size
@@ -226,16 +208,16 @@ class LibarchiveExpander(Expander):
                 declared, compressed, limits
             )
             if problem is not None:
-                yield skip(record, member_where(record), problem)
+                yield job.skip(problem)
                 return
             mtime = None if entry.mtime is None else float(entry.mtime)
             if self._encrypted(entry, facts, name):
-                yield member_record(record, name, size, mtime, None)
-                yield skip(record, member_where(record, name), ENCRYPTED_MEMBER)
+                yield member_record(job.record, name, size, mtime, None)
+                yield job.skip(ENCRYPTED_MEMBER, name)
                 yield name
                 continue
             opener = functools.partial(Bounded, reading.stream(), size, name)
-            yield from one_member(record, name, size, mtime, opener, limits, budget)
+            yield from one_member(job, name, size, mtime, opener)
             yield name
 
     @staticmethod
@@ -244,22 +226,22 @@ class LibarchiveExpander(Expander):
             facts is not None and name in facts.encrypted
         )
 
-    def _damage(self, record: FileRecord, last: str | None, failed: Failed) -> Skipped:
+    def _damage(self, job: Expansion, last: str | None, failed: Failed) -> Skipped:
         """The Skipped for a failure while listing, after member ``last``."""
         if failed.encrypted:
-            reason = (
+            return job.skip(
                 f"encrypted: {self.name} headers are encrypted ({failed.reason}); "
                 "members not listed, no password is asked for"
             )
-            return skip(record, member_where(record), reason)
         if last is None:
-            reason = f"damaged or truncated {self.name} archive: {failed.reason}"
-            return skip(record, member_where(record), reason)
-        reason = (
+            return job.skip(
+                f"damaged or truncated {self.name} archive: {failed.reason}"
+            )
+        return job.skip(
             f"damaged or truncated {self.name} archive after this member: "
-            f"{failed.reason}; the members after it are not listed"
+            f"{failed.reason}; the members after it are not listed",
+            last,
         )
-        return skip(record, member_where(record, last), reason)
 
     def open_member(
         self, source: IO[bytes], name: str, limits: ArchiveLimits, stack: ExitStack

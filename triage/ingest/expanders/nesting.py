@@ -18,14 +18,13 @@ from triage.ingest.expanders.base import (
     ArchiveLimits,
     Bounded,
     Budget,
+    Expansion,
     expandable,
     expander_for,
     kind_of,
     member_record,
-    member_where,
     not_expanded_reason,
     read_up_to,
-    skip,
     sniff_source,
     spill,
 )
@@ -40,50 +39,51 @@ def walk(
     budget: Budget,
 ) -> Iterator[FileRecord | Skipped]:
     """The members of the archive ``record`` whose bytes ``source`` holds."""
-    where = member_where(record)
+    job = Expansion(source, record, limits, budget)
     if len(record.archive_path) >= limits.max_depth:
-        yield skip(
-            record,
-            where,
-            f"archive nested deeper than {limits.max_depth} levels; not expanded",
-        )
+        yield _too_deep(job)
         return
     try:
         sniffed = sniff_source(source)
     except ArchiveError as exc:
-        yield skip(record, where, str(exc))
+        yield job.skip(str(exc))
         return
     expander = expander_for(sniffed)
     if expander is None:
         kind = kind_of(sniffed, None)
-        yield skip(record, where, f"{kind} archive recognised but not expanded")
+        yield job.skip(f"{kind} archive recognised but not expanded")
         return
-    yield from expander.members(source, record, limits, budget)
+    yield from expander.members(job)
+
+
+def _too_deep(job: Expansion, *member: str) -> Skipped:
+    depth = job.limits.max_depth
+    reason = f"archive nested deeper than {depth} levels; not expanded"
+    return job.skip(reason, *member)
 
 
 def one_member(
-    record: FileRecord,
+    job: Expansion,
     name: str,
     size: int,
     mtime: float | None,
     open_member: Callable[[], Bounded],
-    limits: ArchiveLimits,
-    budget: Budget,
 ) -> Iterator[FileRecord | Skipped]:
-    """Sniff one member, yield it, and walk it if it is an archive itself."""
-    where = member_where(record, name)
+    """Sniff one member of ``job``'s file, yield it, and walk it if it is an
+    archive itself."""
+    record = job.record
     try:
         reader = open_member()
     except ZIP_ERRORS + (ArchiveError,) as exc:
         yield member_record(record, name, size, mtime, None)
-        yield skip(record, where, f"member unreadable: {exc}")
+        yield job.skip(f"member unreadable: {exc}", name)
         return
     with reader:
         try:
             header = read_up_to(reader, SNIFF_BYTES)
         except ZIP_ERRORS + (ArchiveError,) as exc:
             yield member_record(record, name, size, mtime, None)
-            yield skip(record, where, f"member unreadable: {exc}")
+            yield job.skip(f"member unreadable: {exc}", name)
             return
         mime = sniff(header)
         member = member_record(record, name, size, mtime, mime)
@@ -92,19 +92,15 @@ def one_member(
         if signature is None or signature.kind != ARCHIVE:
             return
         if not expandable(signature.name):
-            yield skip(record, where, not_expanded_reason(signature.name))
+            yield job.skip(not_expanded_reason(signature.name), name)
             return
-        if len(member.archive_path) >= limits.max_depth:
-            yield skip(
-                record,
-                where,
-                f"archive nested deeper than {limits.max_depth} levels; not expanded",
-            )
+        if len(member.archive_path) >= job.limits.max_depth:
+            yield _too_deep(job, name)
             return
         try:
-            spool = spill(reader, limits, header)
+            spool = spill(reader, job.limits, header)
         except ZIP_ERRORS + (ArchiveError,) as exc:
-            yield skip(record, where, f"nested archive unreadable: {exc}")
+            yield job.skip(f"nested archive unreadable: {exc}", name)
             return
     with spool:
-        yield from walk(spool, member, limits, budget)
+        yield from walk(spool, member, job.limits, job.budget)

@@ -25,12 +25,11 @@ from triage.ingest.expanders.base import (
     Bounded,
     Budget,
     Expander,
+    Expansion,
     Sniffed,
     Stream,
     is_tar,
-    member_where,
     ratio_problem,
-    skip,
     sniff_source,
     source_size,
 )
@@ -107,14 +106,8 @@ class TarExpander(Expander):
             sniffed.signature in DECOMPRESSORS and is_tar(sniffed.inner)
         )
 
-    def members(
-        self,
-        source: IO[bytes],
-        record: FileRecord,
-        limits: ArchiveLimits,
-        budget: Budget,
-    ) -> Iterator[FileRecord | Skipped]:
-        where = member_where(record)
+    def members(self, job: Expansion) -> Iterator[FileRecord | Skipped]:
+        source, limits, budget = job.source, job.limits, job.budget
         compressed = source_size(source)
         declared = 0
         seen: set[str] = set()
@@ -130,42 +123,33 @@ class TarExpander(Expander):
                     if not info.isfile():
                         continue  # folders, links, devices: no content of their own
                     name = info.name
-                    if name in seen:
-                        yield skip(
-                            record,
-                            member_where(record, name),
-                            "duplicate member name; only the first copy is addressable",
-                        )
+                    repeated = job.repeated(name, seen, "first")
+                    if repeated is not None:
+                        yield repeated
                         continue
-                    seen.add(name)
                     budget.members -= 1
                     budget.size -= info.size
                     declared += info.size
                     problem = _limit_problem(budget, declared, compressed, limits)
                     if problem is not None:
-                        yield skip(record, where, problem)
+                        yield job.skip(problem)
                         return
                     stream = archive.extractfile(info)
                     if stream is None:
                         continue
+                    opener = functools.partial(Bounded, stream, info.size, name)
                     yield from one_member(
-                        record,
-                        name,
-                        info.size,
-                        float(info.mtime),
-                        functools.partial(Bounded, stream, info.size, name),
-                        limits,
-                        budget,
+                        job, name, info.size, float(info.mtime), opener
                     )
                 end_problem = _tar_end_problem(tail, archive.offset)
         except ZIP_ERRORS as exc:
-            yield skip(record, where, f"corrupt or unreadable tar: {exc}")
+            yield job.skip(f"corrupt or unreadable tar: {exc}")
             return
         finally:
             if decompressor is not None:  # closes the decompressor, not ``source``
                 decompressor.close()
         if end_problem is not None:
-            yield skip(record, where, end_problem)
+            yield job.skip(end_problem)
 
     def open_member(
         self, source: IO[bytes], name: str, limits: ArchiveLimits, stack: ExitStack

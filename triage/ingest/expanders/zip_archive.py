@@ -24,9 +24,8 @@ from triage.ingest.expanders.base import (
     Bounded,
     Budget,
     Expander,
+    Expansion,
     member_record,
-    member_where,
-    skip,
 )
 from triage.ingest.expanders.nesting import one_member
 from triage.records import FileRecord, Skipped
@@ -158,55 +157,38 @@ class ZipExpander(Expander):
     name = "zip"
     signatures = ("zip",)
 
-    def members(
-        self,
-        source: IO[bytes],
-        record: FileRecord,
-        limits: ArchiveLimits,
-        budget: Budget,
-    ) -> Iterator[FileRecord | Skipped]:
-        where = member_where(record)
+    def members(self, job: Expansion) -> Iterator[FileRecord | Skipped]:
+        source, record, limits = job.source, job.record, job.limits
         try:
             archive = zipfile.ZipFile(source)
             infos = archive.infolist()
         except ZIP_ERRORS as exc:
-            yield skip(record, where, f"corrupt or unreadable zip: {exc}")
+            yield job.skip(f"corrupt or unreadable zip: {exc}")
             return
         with archive:
-            problem = _check_directory(infos, limits, budget)
+            problem = _check_directory(infos, limits, job.budget)
             if problem is not None:
-                yield skip(record, where, problem)
+                yield job.skip(problem)
                 return
             seen: set[str] = set()
             for info in infos:
                 if info.is_dir():
                     continue
                 name = info.filename
-                if name in seen:
-                    yield skip(
-                        record,
-                        member_where(record, name),
-                        "duplicate member name; only the last copy is addressable",
-                    )
+                repeated = job.repeated(name, seen, "last")
+                if repeated is not None:
+                    yield repeated
                     continue
-                seen.add(name)
-                budget.members -= 1
-                budget.size -= info.file_size
+                job.budget.members -= 1
+                job.budget.size -= info.file_size
                 mtime = _zip_mtime(info)
                 member_problem = _member_problem(info, limits)
                 if member_problem is not None:
                     yield member_record(record, name, info.file_size, mtime, None)
-                    yield skip(record, member_where(record, name), member_problem)
+                    yield job.skip(member_problem, name)
                     continue
-                yield from one_member(
-                    record,
-                    name,
-                    info.file_size,
-                    mtime,
-                    functools.partial(_open_zip_member, archive, info),
-                    limits,
-                    budget,
-                )
+                opener = functools.partial(_open_zip_member, archive, info)
+                yield from one_member(job, name, info.file_size, mtime, opener)
 
     def open_member(
         self, source: IO[bytes], name: str, limits: ArchiveLimits, stack: ExitStack
