@@ -10,6 +10,7 @@ compressed RAR5 and encrypted RARs are libarchive's own test archives
 from __future__ import annotations
 
 import io
+import os
 import random
 import shutil
 import struct
@@ -367,3 +368,28 @@ def test_many_archives_read_back_at_once_evict_cursors(jpeg: bytes) -> None:
         for i, data in enumerate(archives):
             got = read_member(data, (f"{i}.txt",), cache_key=("many", i))
             assert got == b"%d" % i, round_
+
+
+def test_without_libarchive_7z_and_rar_are_reported_not_expanded() -> None:
+    """libarchive-c loads the library named by $LIBARCHIVE: a missing one
+    leaves triage running, with 7z and RAR recorded as not expanded."""
+    import sys
+
+    code = (
+        "from triage.ingest.expanders import EXPANDERS, not_expanded_reason\n"
+        "assert not EXPANDERS.get('7z').expands\n"
+        "print(not_expanded_reason('rar'))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env={
+            **os.environ,
+            "LIBARCHIVE": "/nonexistent/libarchive.so.13",
+            "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("rar archive not expanded: libarchive is not")

@@ -15,11 +15,15 @@ from __future__ import annotations
 
 from triage.ingest.expanders import (  # noqa: F401  (each registers itself)
     gzip_stream,
-    libarchive_formats,
     not_expanded,
     tar_archive,
     zip_archive,
 )
+
+try:
+    from triage.ingest.expanders import libarchive_formats  # noqa: F401
+except (ImportError, OSError, AttributeError) as _exc:  # no system libarchive
+    not_expanded.without_libarchive(_exc)
 from triage.ingest.expanders.base import (
     DEFAULT_LIMITS,
     EXPANDERS,
