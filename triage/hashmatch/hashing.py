@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 from PIL import Image
@@ -33,11 +34,14 @@ from triage.hashmatch.signals import (
     DIHEDRAL_VARIANTS,
     ExactSignal,
     PerceptualSignal,
+    Signal,
     exact_signals,
     get_signal,
 )
 from triage.hashmatch.signals.pdq import PDQ
 from triage.records import PerceptualHash
+
+_S = TypeVar("_S", bound=Signal)
 
 TRIMMED = "trimmed"
 #: The perceptual signals the scan and ``hashset build`` compute.
@@ -82,7 +86,11 @@ def exact_digests(
         UnknownNameError: a name no signal has.
         UsageError: a name of a signal that is not exact.
     """
-    chosen = exact_signals() if names is None else _exact(names)
+    chosen: Sequence[ExactSignal] = (
+        exact_signals()
+        if names is None
+        else _signals_named(names, ExactSignal, "an exact")
+    )
     hashers = [s.new_hasher() for s in chosen]
     for chunk in chunks:
         for hasher in hashers:
@@ -90,14 +98,21 @@ def exact_digests(
     return tuple((s.name, h.hexdigest()) for s, h in zip(chosen, hashers, strict=True))
 
 
-def _exact(names: Sequence[str]) -> tuple[ExactSignal, ...]:
-    out: list[ExactSignal] = []
+def _signals_named(names: Sequence[str], kind: type[_S], what: str) -> list[_S]:
+    """The signals called ``names``, each a ``kind``; ``what`` ("an exact", "a
+    perceptual") names that kind in the error.
+
+    Raises:
+        UnknownNameError: a name no signal has.
+        UsageError: a signal of another kind.
+    """
+    out: list[_S] = []
     for name in names:
         signal = get_signal(name)
-        if not isinstance(signal, ExactSignal):
-            raise UsageError(f"{name!r} is not an exact hash algorithm")
+        if not isinstance(signal, kind):
+            raise UsageError(f"{name!r} is not {what} hash algorithm")
         out.append(signal)
-    return tuple(out)
+    return out
 
 
 def digest_stream(
@@ -183,13 +198,7 @@ def perceptual_signals_named(names: Sequence[str]) -> list[PerceptualSignal]:
         UnknownNameError: a name no signal has.
         UsageError: a signal that is not perceptual.
     """
-    out: list[PerceptualSignal] = []
-    for name in names:
-        signal = get_signal(name)
-        if not isinstance(signal, PerceptualSignal):
-            raise UsageError(f"{name!r} is not a perceptual hash algorithm")
-        out.append(signal)
-    return out
+    return _signals_named(names, PerceptualSignal, "a perceptual")
 
 
 def perceptual_hashes(

@@ -22,8 +22,9 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -216,6 +217,10 @@ class ScanDriver:
         if self.progress is not None:
             self.progress(event)
 
+    def _device_event(self, kind: str, state: DeviceState, **fields: Any) -> None:
+        """Emit a ``kind`` event of ``state``'s device (``fields``: its values)."""
+        self.emit(ScanEvent(kind, state.device_id, **fields))
+
     # -- the loop ---------------------------------------------------------
 
     def run(self) -> None:
@@ -333,22 +338,12 @@ class ScanDriver:
         if state.run_id < 0:
             self.walk.drop(state.device_id)
             status = "failed" if state.busy is None else "busy"
-            self.emit(
-                ScanEvent(
-                    "device-done",
-                    state.device_id,
-                    evidence=state.evidence,
-                    status=status,
-                )
+            self._device_event(
+                "device-done", state, evidence=state.evidence, status=status
             )
             return
-        self.emit(
-            ScanEvent(
-                "device-start",
-                state.device_id,
-                evidence=state.evidence,
-                device_size=state.size,
-            )
+        self._device_event(
+            "device-start", state, evidence=state.evidence, device_size=state.size
         )
         self._stored[state.device_id] = self.store.done_chunks(state.device_id)
 
@@ -398,13 +393,8 @@ class ScanDriver:
         stored = self._stored[state.device_id].get(chunk.chunk_key)
         if stored == self.key:
             state.chunks_resumed += 1
-            self.emit(
-                ScanEvent(
-                    "chunk",
-                    state.device_id,
-                    files=len(chunk.records),
-                    bytes=chunk.size_hint,
-                )
+            self._device_event(
+                "chunk", state, files=len(chunk.records), bytes=chunk.size_hint
             )
         elif stored is not None:
             media = tuple(
@@ -482,15 +472,13 @@ class ScanDriver:
         state.task_seconds += result.seconds
         state.files += result.files
         state.bytes_read += result.bytes_read
-        self.emit(
-            ScanEvent(
-                "chunk",
-                state.device_id,
-                files=result.files,
-                bytes=chunk.size_hint,
-                media=len(result.media),
-                matches=_confident(result.matches),
-            )
+        self._device_event(
+            "chunk",
+            state,
+            files=result.files,
+            bytes=chunk.size_hint,
+            media=len(result.media),
+            matches=_confident(result.matches),
         )
 
     def finish(self, state: DeviceState) -> None:
@@ -517,7 +505,7 @@ class ScanDriver:
             scan_seconds=seconds,
         )
         self.store.finish_run(state.run_id, status)
-        self.emit(ScanEvent("device-done", state.device_id, status=status))
+        self._device_event("device-done", state, status=status)
 
     def interrupt_unfinished(self) -> None:
         """Mark the runs of devices not finished as interrupted."""
@@ -646,40 +634,31 @@ def scan(
         carving=carving,
         at_once=devices_at_once,
     )
-    driver = _drive(
+    new_runner = partial(open_runner, scheduler, workers, refs, params)
+    new_driver = partial(
+        ScanDriver,
         store,
         walk,
-        plan,
-        scheduler,
-        workers,
-        refs,
-        params,
+        refs=refs,
+        params=params,
         parameters=parameters,
         case_id=case_id,
         stop_after=stop_after,
         progress=progress,
     )
+    driver = _drive(walk, new_runner, new_driver)
     summary = driver.summary(str(db), plan, time.perf_counter() - t0)
     store.close()
     return summary
 
 
 def _drive(
-    store: Store,
     walk: Walks,
-    plan: Sequence[Planned],
-    scheduler: str | None,
-    workers: int | None,
-    refs: tuple[HashSetRef, ...],
-    params: ScanParams,
-    *,
-    parameters: dict[str, Any],
-    case_id: str | None,
-    stop_after: int | None,
-    progress: Progress | None,
+    new_runner: Callable[[], Runner],
+    new_driver: Callable[[Runner], ScanDriver],
 ) -> ScanDriver:
-    """Start the walk, open the runner and run a driver until the scan is
-    over; whatever happens, stop the walk, mark the runs not finished as
+    """Start the walk, open the runner and run a driver on it until the scan
+    is over; whatever happens, stop the walk, mark the runs not finished as
     interrupted and close the runner. Returns the driver, done."""
     # The walk starts at once, and gets ahead while the index and the cluster
     # start (the queue between it and the driver is bounded).
@@ -687,18 +666,8 @@ def _drive(
     runner: Runner | None = None
     driver: ScanDriver | None = None
     try:
-        runner = open_runner(scheduler, workers, refs, params)
-        driver = ScanDriver(
-            store,
-            walk,
-            runner,
-            refs,
-            params,
-            parameters=parameters,
-            case_id=case_id,
-            stop_after=stop_after,
-            progress=progress,
-        )
+        runner = new_runner()
+        driver = new_driver(runner)
         driver.run()
     finally:
         walk.close()

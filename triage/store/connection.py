@@ -8,40 +8,21 @@ from __future__ import annotations
 
 import datetime as _dt
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Self
 
 from triage import __version__
 from triage.errors import StoreError
-from triage.store.migrations import MIGRATIONS, READ_AS_NEXT, run_steps
+from triage.store.migrations import MIGRATIONS, READ_AS_NEXT, Step, run_steps
 from triage.store.schema import SCHEMA, SCHEMA_VERSION
 
 
 def now() -> str:
     """The current time as stored: ISO-8601 UTC, whole seconds."""
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
-
-
-class _Tx:
-    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on an error."""
-
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self._db = db
-
-    def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc_type is None:
-            self._db.execute("COMMIT")
-        else:
-            self._db.execute("ROLLBACK")
 
 
 class StoreBase:
@@ -156,17 +137,7 @@ class StoreBase:
                 f"{self.path}: not a triage case database (no meta table; "
                 f"tables: {', '.join(sorted(tables))})"
             )
-        row = self._db.execute(
-            "SELECT value FROM meta WHERE key = 'schema_version'"
-        ).fetchone()
-        if row is None:
-            raise StoreError(f"{self.path}: case database has no schema_version")
-        try:
-            version = int(row[0])
-        except ValueError as exc:
-            raise StoreError(
-                f"{self.path}: bad schema_version {row[0]!r} in case database"
-            ) from exc
+        version = self.schema_version()
         if version > SCHEMA_VERSION:
             raise StoreError(
                 f"{self.path}: case database has schema version {version}, newer "
@@ -186,13 +157,8 @@ class StoreBase:
         Raises:
             StoreError: no migration exists from ``version``.
         """
-        if any(v not in READ_AS_NEXT for v in range(version, SCHEMA_VERSION)):
-            raise StoreError(
-                f"{self.path}: case database has schema version {version}, older "
-                f"than {SCHEMA_VERSION} and no migration exists for it"
-            )
-        for step in range(version, SCHEMA_VERSION):
-            run_steps(self._db, READ_AS_NEXT[step])
+        for steps in self._steps_from(version, READ_AS_NEXT):
+            run_steps(self._db, steps)
 
     def _migrate(self, version: int) -> None:
         """Bring a database of an older schema ``version`` up to date, in one
@@ -201,25 +167,57 @@ class StoreBase:
         Raises:
             StoreError: no migration exists from ``version``.
         """
-        if any(v not in MIGRATIONS for v in range(version, SCHEMA_VERSION)):
-            raise StoreError(
-                f"{self.path}: case database has schema version {version}, older "
-                f"than {SCHEMA_VERSION} and no migration exists for it"
-            )
+        migrations = self._steps_from(version, MIGRATIONS)
         with self._transaction():
-            for step in range(version, SCHEMA_VERSION):
-                run_steps(self._db, MIGRATIONS[step])
+            for steps in migrations:
+                run_steps(self._db, steps)
             self._db.execute(
                 "UPDATE meta SET value = ? WHERE key = 'schema_version'",
                 (str(SCHEMA_VERSION),),
             )
 
-    def _transaction(self) -> _Tx:
-        """``with self._transaction():`` all of it, or (on an error) none."""
-        return _Tx(self._db)
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """``with self._transaction():`` all of it, or (on an error) none:
+        BEGIN IMMEDIATE ... COMMIT, or ROLLBACK."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def _steps_from(
+        self, version: int, table: dict[int, tuple[Step, ...]]
+    ) -> list[tuple[Step, ...]]:
+        """The steps of ``table`` (``MIGRATIONS`` or ``READ_AS_NEXT``) that take
+        schema ``version`` to the current one, in order.
+
+        Raises:
+            StoreError: no migration exists from ``version``.
+        """
+        if any(v not in table for v in range(version, SCHEMA_VERSION)):
+            raise StoreError(
+                f"{self.path}: case database has schema version {version}, older "
+                f"than {SCHEMA_VERSION} and no migration exists for it"
+            )
+        return [table[v] for v in range(version, SCHEMA_VERSION)]
 
     def schema_version(self) -> int:
+        """The schema version the file holds (``meta``).
+
+        Raises:
+            StoreError: it has none, or one that is not a number.
+        """
         row = self._db.execute(
             "SELECT value FROM meta WHERE key = 'schema_version'"
         ).fetchone()
-        return int(row[0])
+        if row is None:
+            raise StoreError(f"{self.path}: case database has no schema_version")
+        try:
+            return int(row[0])
+        except ValueError as exc:
+            raise StoreError(
+                f"{self.path}: bad schema_version {row[0]!r} in case database"
+            ) from exc

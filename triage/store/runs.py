@@ -12,7 +12,7 @@ import json
 import os
 import socket
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from triage import __version__
 from triage.errors import DeviceBusy
@@ -59,6 +59,16 @@ def _run_alive(pid: int | None, started_at: str) -> bool:
     return started <= run_started + 2.0  # started_at has whole seconds
 
 
+class RunDetails(TypedDict):
+    """What a run row records of the scan that starts it (``start_run``,
+    ``begin_scan``)."""
+
+    hashsets: Sequence[dict[str, str]]
+    parameters: dict[str, Any]
+    host: str
+    user: str
+
+
 class RunsMixin(DevicesMixin):
     """Start, close and list runs; the chunks a device has done."""
 
@@ -66,11 +76,8 @@ class RunsMixin(DevicesMixin):
         self,
         device_id: str,
         *,
-        hashsets: Sequence[dict[str, str]],
-        parameters: dict[str, Any],
-        host: str,
-        user: str,
         tool_version: str = __version__,
+        **run: Unpack[RunDetails],
     ) -> int:
         """Record that a scan of ``device_id`` starts; returns the run id."""
         cur = self._db.execute(
@@ -79,10 +86,10 @@ class RunsMixin(DevicesMixin):
             (
                 device_id,
                 tool_version,
-                json.dumps(list(hashsets), sort_keys=True),
-                json.dumps(parameters, sort_keys=True, default=str),
-                host,
-                user,
+                json.dumps(list(run["hashsets"]), sort_keys=True),
+                json.dumps(run["parameters"], sort_keys=True, default=str),
+                run["host"],
+                run["user"],
                 now(),
                 os.getpid(),
             ),
@@ -90,15 +97,7 @@ class RunsMixin(DevicesMixin):
         assert cur.lastrowid is not None
         return int(cur.lastrowid)
 
-    def begin_scan(
-        self,
-        device_id: str,
-        *,
-        hashsets: Sequence[dict[str, str]],
-        parameters: dict[str, Any],
-        host: str,
-        user: str,
-    ) -> int:
+    def begin_scan(self, device_id: str, **run: Unpack[RunDetails]) -> int:
         """Start a scan of ``device_id`` in one transaction: mark it
         'scanning', close the runs a killed scan left 'running' (as
         'interrupted') and record the new run; returns its id.
@@ -110,6 +109,7 @@ class RunsMixin(DevicesMixin):
                 'running' on another machine cannot be checked from here and
                 is taken to be a killed scan.
         """
+        host = run["host"]
         with self._transaction():
             for run_id, pid, started in self._db.execute(
                 "SELECT run_id, pid, started_at FROM runs WHERE device_id = ? "
@@ -125,13 +125,7 @@ class RunsMixin(DevicesMixin):
                     )
             self.set_device_status(device_id, "scanning")
             self.close_stale_runs(device_id)
-            return self.start_run(
-                device_id,
-                hashsets=hashsets,
-                parameters=parameters,
-                host=host,
-                user=user,
-            )
+            return self.start_run(device_id, **run)
 
     def interrupted_devices(self, host: str | None = None) -> set[str]:
         """Devices marked 'scanning' whose scan is no longer running: their

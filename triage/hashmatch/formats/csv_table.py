@@ -72,12 +72,12 @@ def _read_csv(path: Path, lines: Lines) -> Iterator[tuple[int, HashEntry]]:
         for number, row in csv_rows(reader, lines, len(header), offset=1):
             cells = {r: c for r, c in zip(roles, row, strict=True) if r}
             hashes = parse_hashes(
-                lines, number, ((c, cells.get(c, "")) for c in COLUMNS)
+                lines,
+                number,
+                ((c, cells.get(c, "")) for c in COLUMNS),
+                missing="no hash value on this line",
             )
             if hashes is None:
-                continue
-            if not hashes:
-                lines.bad(number, "no hash value on this line")
                 continue
             yield (
                 number,

@@ -43,11 +43,10 @@ def _read_rds3(path: Path, lines: Lines) -> Iterator[tuple[int, HashEntry]]:
                 break
             for rowid, sha1, md5, file_name in rows:
                 pairs = [("sha1", str(sha1 or "")), ("md5", str(md5 or ""))]
-                hashes = parse_hashes(lines, rowid, pairs)
+                hashes = parse_hashes(
+                    lines, rowid, pairs, missing="FILE row without sha1 or md5"
+                )
                 if hashes is None:
-                    continue
-                if not hashes:
-                    lines.bad(rowid, "FILE row without sha1 or md5")
                     continue
                 name = str(file_name or "") or None
                 yield rowid, HashEntry(f"{lines.label}:{rowid}", None, name, hashes)

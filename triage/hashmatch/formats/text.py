@@ -38,9 +38,15 @@ def text_lines(path: Path, lines: Lines) -> Iterator[tuple[int, str]]:
 
 
 def parse_hashes(
-    lines: Lines, number: int, pairs: Iterable[tuple[str, str]]
+    lines: Lines,
+    number: int,
+    pairs: Iterable[tuple[str, str]],
+    *,
+    missing: str | None = None,
 ) -> tuple[tuple[str, str], ...] | None:
-    """Normalised (column, hex) pairs, or None after reporting a bad value."""
+    """Normalised (column, hex) pairs, or None after reporting a bad value;
+    with ``missing``, a line with no hash value at all is also a bad line,
+    reported with that reason."""
     out: list[tuple[str, str]] = []
     for column, value in pairs:
         if not value or not value.strip():
@@ -50,6 +56,9 @@ def parse_hashes(
         except ValueError as exc:
             lines.bad(number, str(exc))
             return None
+    if not out and missing is not None:
+        lines.bad(number, missing)
+        return None
     return tuple(out)
 
 
@@ -120,10 +129,9 @@ def fixed_csv(
             )
         for number, row in csv_rows(reader, lines, len(header), offset=0):
             pairs, name = pick(dict(zip(header, row, strict=True)))
-            hashes = parse_hashes(lines, number, pairs)
+            hashes = parse_hashes(
+                lines, number, pairs, missing="no hash value on this line"
+            )
             if hashes is None:
-                continue
-            if not hashes:
-                lines.bad(number, "no hash value on this line")
                 continue
             yield number, HashEntry(f"{lines.label}:{number}", None, name, hashes)

@@ -167,11 +167,10 @@ def _vics_media(media: Any, number: int, path: Path, lines: Lines) -> HashEntry 
                 lines.report.ignored[hash_name.strip()] += 1  # PhotoDNA etc.
             else:
                 pairs.append((alt_column, hash_value))
-    hashes = parse_hashes(lines, number, pairs)
+    hashes = parse_hashes(
+        lines, number, pairs, missing=f"MediaID {media_id}: no MD5, SHA1, PDQ or pHash"
+    )
     if hashes is None:
-        return None
-    if not hashes:
-        lines.bad(number, f"MediaID {media_id}: no MD5, SHA1, PDQ or pHash")
         return None
     category = _ci(media, "Category")
     return HashEntry(
