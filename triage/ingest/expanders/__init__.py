@@ -2,7 +2,8 @@
 
 ``EXPANDERS`` holds one entry per format: ``zip`` (``zip_archive.py``),
 ``tar`` with gzip/bzip2/xz (``tar_archive.py``), single-file ``gzip``
-(``gzip_stream.py``), and the formats recognised but not expanded
+(``gzip_stream.py``), ``7z`` and ``rar`` (RAR4, RAR5) through libarchive
+(``libarchive_formats.py``), and the formats recognised but not expanded
 (``not_expanded.py``); and the inner sources (``embedded.py``), whose
 members are pictures inside files that are not archives: a JPEG's EXIF
 thumbnail and MPF images (``exif_thumbnail.py``), a PDF's image objects
@@ -25,6 +26,11 @@ from triage.ingest.expanders import (  # noqa: F401  (each registers itself)
     tar_archive,
     zip_archive,
 )
+
+try:
+    from triage.ingest.expanders import libarchive_formats  # noqa: F401
+except (ImportError, OSError, AttributeError) as _exc:  # no system libarchive
+    not_expanded.without_libarchive(_exc)
 from triage.ingest.expanders.base import (
     DEFAULT_LIMITS,
     EXPANDERS,

@@ -6,7 +6,7 @@ An expander (one module each: ``zip_archive``, ``tar_archive``,
 bytes), lists the members (``members``: records, nested ones walked through
 ``nesting.one_member``, with ``ArchiveLimits`` checked while streaming, since
 headers can lie) and opens one member again by its address (``open_member``).
-Formats that are recognised but not expanded (7z, RAR, CAB, zstd) are
+Formats that are recognised but not expanded (CAB, zstd) are
 ``NotExpanded`` entries of the same ``EXPANDERS`` table, with their reason.
 
 Design notes for the expanders to come:
