@@ -478,7 +478,11 @@ def test_schema_page_is_the_store_docstring() -> None:
 
 #: SQL in triage outside the case-database package that is not about the case
 #: database: the NSRL RDS hash-set format is itself an SQLite file, read there.
-_NOT_CASE_DATABASE = {"triage/hashmatch/formats/nsrl_rds3.py"}  # reads NSRL SQLite
+_NOT_CASE_DATABASE = {
+    "triage/hashmatch/formats/nsrl_rds3.py",  # reads NSRL SQLite
+    "triage/ingest/expanders/sqlite_blobs.py",  # reads evidence databases' BLOBs
+    "triage/sample/inner.py",  # builds a chat-app-like database for tests
+}
 
 
 def test_no_case_database_sql_outside_the_store_package() -> None:

@@ -19,6 +19,9 @@ class Source(StrEnum):
     FILESYSTEM = "filesystem"  # a file (allocated or deleted) in a filesystem
     ARCHIVE = "archive"  # a member of an archive (possibly nested)
     CARVED = "carved"  # recovered by signature from unallocated/unpartitioned space
+    # A picture inside another file that is not an archive: a JPEG's EXIF
+    # thumbnail, a PDF's image, an SQLite BLOB ("!exif-thumbnail", "!object 12").
+    EMBEDDED = "embedded"
     # A picture kept by a thumbnail cache (thumbcache_*.db, Thumbs.db, Android
     # .thumbdata/imgcache): the system saw the original, which may be gone.
     THUMBNAIL_CACHE = "thumbnail-cache"

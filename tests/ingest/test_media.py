@@ -203,7 +203,7 @@ def test_archives_are_recognised_but_are_not_media(mime: str) -> None:
     assert sniff(ARCHIVES[mime]()) == mime
     assert is_archive(mime)
     assert not is_media(mime)
-    walked = {"zip", "gzip", "x-bzip2", "x-xz", "x-tar"}
+    walked = {"zip", "gzip", "x-bzip2", "x-xz", "x-tar", "x-7z-compressed", "vnd.rar"}
     assert is_expandable(mime) == (mime.split("/")[1] in walked)
 
 
@@ -262,7 +262,7 @@ def test_signature_names_are_unique() -> None:
 def test_classify_costs_one_small_read_per_non_media_file(tmp_path: Path) -> None:
     require_tools("mkfs.fat", "mcopy")
     big_text = b"minutes of the meeting\n" * ((6 << 20) // 23)
-    seven = b"7z\xbc\xaf\x27\x1c\x00\x04" + bytes(24)
+    cab = b"MSCF\0\0\0\0" + bytes(24)  # a format recognised, not expanded
     with io.BytesIO() as out:
         with zipfile.ZipFile(out, "w") as archive:
             archive.writestr("in/zip.jpg", _picture("JPEG"))
@@ -276,7 +276,7 @@ def test_classify_costs_one_small_read_per_non_media_file(tmp_path: Path) -> Non
             "empty": b"",
             "noext": jpeg,
             "a.zip": zipped,
-            "b.7z": seven,
+            "b.cab": cab,
         },
         tmp_path / "fat.img",
     )
@@ -300,8 +300,8 @@ def test_classify_costs_one_small_read_per_non_media_file(tmp_path: Path) -> Non
     assert got["a.zip!in/zip.jpg"].media_type == "image/jpeg"
     assert got["a.zip"].media_type is None  # archives are not media themselves
     skips = [(s.where, s.reason) for s in items if isinstance(s, Skipped)]
-    assert skips == [("b.7z", "7z archive recognised but not expanded")]
-    # archives=False lists the zip but not its members (and still reports the 7z).
+    assert skips == [("b.cab", "cab archive recognised but not expanded")]
+    # archives=False lists the zip but not its members (and still reports the cab).
     assert "a.zip!in/zip.jpg" not in {
         r.display_path for r in unexpanded if isinstance(r, FileRecord)
     }

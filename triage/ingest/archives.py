@@ -1,10 +1,10 @@
 """Walk archives, nested to a bounded depth, without ever expanding a bomb.
 
 The formats are expanders (``triage.ingest.expanders``: zip, tar plain or
-gzip/bzip2/xz compressed, single-file gzip; any mix of them nests). Other
-archives (7z, RAR, ...) are recognised by :mod:`triage.ingest.media` and
-reported as not expanded (their ``EXPANDERS`` entries say why). This module
-is their public face:
+gzip/bzip2/xz compressed, single-file gzip, 7z and RAR through libarchive;
+any mix of them nests). Other archives (CAB, zstd) are recognised by
+:mod:`triage.ingest.media` and reported as not expanded (their ``EXPANDERS``
+entries say why). This module is their public face:
 
 - ``iter_members(source, record, limits=DEFAULT_LIMITS)`` -- ``source`` is a
   seekable read-only binary file holding the bytes of ``record`` (an archive);

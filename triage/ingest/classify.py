@@ -6,7 +6,10 @@ yielded and then its members (already classified, nested zips walked, bombs
 reported) through :mod:`triage.ingest.archives` over a seekable read-only view
 of its bytes; other archive formats are recognised and reported as not
 expanded (with the reason their ``EXPANDERS`` entry gives), so an examiner
-knows they are there.
+knows they are there. Any file whose signature an expander takes is walked the
+same way: the inner sources (a JPEG's EXIF thumbnail, a PDF's images, an
+SQLite database's BLOBs) are expanders too, and their items come out as
+``Source.EMBEDDED`` members.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from triage.ingest.archives import DEFAULT_LIMITS, ArchiveLimits, iter_members
 from triage.ingest.content import open_record, read_record, record_unreadable
 from triage.ingest.evidence import DeviceHandle
 from triage.ingest.expanders import expandable, not_expanded_reason
+from triage.ingest.expanders.base import worth_expanding
 from triage.ingest.media import ARCHIVE, SNIFF_BYTES, identify, is_media, sniff
 from triage.records import FileRecord, Skipped, Stage
 
@@ -39,7 +43,7 @@ def classify(
     ``Skipped`` records pass through, and so do reallocated names, unread. A
     file that cannot be read is yielded unclassified, followed by a
     ``Skipped`` saying why. ``archives=False``
-    leaves zips unexpanded (they are still yielded).
+    leaves zips unexpanded (they are still yielded), and inner sources too.
     """
     for item in records:
         if isinstance(item, Skipped) or item.size == 0 or item.reallocated:
@@ -67,12 +71,13 @@ def classify(
         record = dataclasses.replace(item, media_type=mime if is_media(mime) else None)
         yield record
         signature = identify(header)
-        if signature is None or signature.kind != ARCHIVE:
+        if signature is None:
             continue
-        if not expandable(signature.name):
+        if expandable(signature.name):
+            if archives and worth_expanding(signature.name, header):
+                yield from _expand(handle, record, limits)
+        elif signature.kind == ARCHIVE:
             yield _skip(record, not_expanded_reason(signature.name))
-        elif archives:
-            yield from _expand(handle, record, limits)
 
 
 def _expand(

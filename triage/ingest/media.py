@@ -27,6 +27,9 @@ SNIFF_BYTES = 4096
 IMAGE = "image"
 VIDEO = "video"
 ARCHIVE = "archive"
+#: A file that is neither media nor an archive but may hold pictures (a PDF,
+#: an SQLite database): registered by the expander that reads it.
+CONTAINER = "container"
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +43,7 @@ class Signature:
 
     name: str
     mime: str
-    kind: str  # IMAGE | VIDEO | ARCHIVE
+    kind: str  # IMAGE | VIDEO | ARCHIVE | CONTAINER
     test: Callable[[bytes], bool]
 
 
@@ -308,7 +311,8 @@ def identify(header: bytes) -> Signature | None:
 
 
 def sniff(header: bytes) -> str | None:
-    """The MIME type of a file from its first bytes (media or archive), or None.
+    """The MIME type of a file from its first bytes (media or archive), or None
+    (also for a ``CONTAINER``: ``identify`` tells those).
 
     ``header`` should be the first :data:`SNIFF_BYTES` of the file (fewer for a
     short file). ISO-BMFF files get their precise type (``image/heic``,
@@ -316,8 +320,8 @@ def sniff(header: bytes) -> str | None:
     from its DocType.
     """
     signature = identify(header)
-    if signature is None:
-        return None
+    if signature is None or signature.kind == CONTAINER:
+        return None  # a PDF or a database is no media type of ours
     if signature.name.startswith("isobmff"):
         return ftyp_mime(header)
     return signature.mime

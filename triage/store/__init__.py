@@ -75,10 +75,12 @@ ctime, crtime, md5, width, height, display_path, chunk_key, known_good,
 decoded, partition_offset, PK(device_id, address))``
     One row per media item (image/video, by content signature, not by name),
     including deleted files, archive members and carved items. ``source`` is
-    ``filesystem``, ``archive``, ``carved`` or ``thumbnail-cache`` (a picture
-    kept by a thumbnail cache: thumbcache_*.db, Thumbs.db, Android
-    .thumbdata/imgcache; ``display_path`` ends with its entry, e.g.
-    ``…/thumbcache_256.db!entry 7 (1a2b3c4d5e6f7788)``). ``address`` is
+    ``filesystem``, ``archive``, ``carved``, ``embedded`` (a picture inside a
+    file that is not an archive: an EXIF thumbnail, a PDF image object, an
+    SQLite BLOB; its place is the last ``archive_path`` name) or
+    ``thumbnail-cache`` (a picture kept by a thumbnail cache: thumbcache_*.db,
+    Thumbs.db, Android .thumbdata/imgcache; ``display_path`` ends with its
+    entry, e.g. ``…/thumbcache_256.db!entry 7 (1a2b3c4d5e6f7788)``). ``address`` is
     ``FileRecord.address``. ``known_good`` = 1: excluded by a known-good set,
     not decoded. ``decoded`` = 1: perceptual hashes were computed (see
     ``perceptual``); 0 with ``known_good`` = 0 means decoding failed and a

@@ -6,7 +6,7 @@ An expander (one module each: ``zip_archive``, ``tar_archive``,
 bytes), lists the members (``members``: records, nested ones walked through
 ``nesting.one_member``, with ``ArchiveLimits`` checked while streaming, since
 headers can lie) and opens one member again by its address (``open_member``).
-Formats that are recognised but not expanded (7z, RAR, CAB, zstd) are
+Formats that are recognised but not expanded (CAB, zstd) are
 ``NotExpanded`` entries of the same ``EXPANDERS`` table, with their reason.
 
 Design notes for the expanders to come:
@@ -204,11 +204,16 @@ def spill(reader: Stream, limits: ArchiveLimits, head: bytes = b"") -> IO[bytes]
 
 
 def member_record(
-    base: FileRecord, name: str, size: int, mtime: float | None, mime: str | None
+    base: FileRecord,
+    name: str,
+    size: int,
+    mtime: float | None,
+    mime: str | None,
+    source: Source = Source.ARCHIVE,
 ) -> FileRecord:
     return dataclasses.replace(
         base,
-        source=Source.ARCHIVE,
+        source=source,
         archive_path=(*base.archive_path, name),
         size=size,
         mtime=mtime,
@@ -302,6 +307,12 @@ class Expander(ABC):
         """Whether this expander takes a file that sniffed so."""
         return sniffed.signature in self.signatures
 
+    def worth_opening(self, header: bytes) -> bool:
+        """Whether a file whose first ``SNIFF_BYTES`` are ``header`` may hold
+        members: False spares opening it (a JPEG without EXIF or MPF
+        segments has no thumbnail to find)."""
+        return True
+
     @abstractmethod
     def members(self, job: Expansion) -> Iterator[FileRecord | Skipped]:
         """The members of ``job.record`` (bytes in ``job.source``), nested ones
@@ -377,6 +388,14 @@ def kind_of(sniffed: Sniffed, expander: Expander | None) -> str:
 def expandable(signature: str) -> bool:
     """Whether some expander may expand files with this content signature."""
     return any(e.expands and signature in e.signatures for e in EXPANDERS.values())
+
+
+def worth_expanding(signature: str, header: bytes) -> bool:
+    """Whether a file with this signature and first bytes is worth walking."""
+    return any(
+        e.expands and signature in e.signatures and e.worth_opening(header)
+        for e in EXPANDERS.values()
+    )
 
 
 def not_expanded_reason(signature: str) -> str:

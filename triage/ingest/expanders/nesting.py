@@ -27,9 +27,10 @@ from triage.ingest.expanders.base import (
     read_up_to,
     sniff_source,
     spill,
+    worth_expanding,
 )
 from triage.ingest.media import ARCHIVE, SNIFF_BYTES, identify, sniff
-from triage.records import FileRecord, Skipped
+from triage.records import FileRecord, Skipped, Source
 
 
 def walk(
@@ -68,34 +69,42 @@ def one_member(
     size: int,
     mtime: float | None,
     open_member: Callable[[], Bounded],
+    source: Source = Source.ARCHIVE,
 ) -> Iterator[FileRecord | Skipped]:
-    """Sniff one member of ``job``'s file, yield it, and walk it if it is an
-    archive itself."""
+    """Sniff one member of ``job``'s file, yield it, and walk it if it holds
+    files itself (an archive, or a file an inner source expands: a JPEG, a
+    PDF...)."""
     record = job.record
     try:
         reader = open_member()
     except ZIP_ERRORS + (ArchiveError,) as exc:
-        yield member_record(record, name, size, mtime, None)
+        yield member_record(record, name, size, mtime, None, source)
         yield job.skip(f"member unreadable: {exc}", name)
         return
     with reader:
         try:
             header = read_up_to(reader, SNIFF_BYTES)
         except ZIP_ERRORS + (ArchiveError,) as exc:
-            yield member_record(record, name, size, mtime, None)
+            yield member_record(record, name, size, mtime, None, source)
             yield job.skip(f"member unreadable: {exc}", name)
             return
         mime = sniff(header)
-        member = member_record(record, name, size, mtime, mime)
+        member = member_record(record, name, size, mtime, mime, source)
         yield member
         signature = identify(header)
-        if signature is None or signature.kind != ARCHIVE:
+        if signature is None:
             return
         if not expandable(signature.name):
-            yield job.skip(not_expanded_reason(signature.name), name)
+            if signature.kind == ARCHIVE:
+                yield job.skip(not_expanded_reason(signature.name), name)
+            return
+        if not worth_expanding(signature.name, header):
             return
         if len(member.archive_path) >= job.limits.max_depth:
-            yield _too_deep(job, name)
+            if not member.is_media:
+                # A picture's own thumbnails past the depth limit are not
+                # looked for: the picture itself is listed and hashed.
+                yield _too_deep(job, name)
             return
         try:
             spool = spill(reader, job.limits, header)
