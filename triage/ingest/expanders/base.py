@@ -102,6 +102,21 @@ class Budget:
         self.members = limits.max_members
         self.size = limits.max_total_size
 
+    def overspent(self, limits: ArchiveLimits) -> str | None:
+        """Why listing must stop here (more members or declared bytes than
+        ``limits`` allow: a possible bomb), or None."""
+        if self.members < 0:
+            return (
+                f"more than {limits.max_members} members (possible bomb); "
+                "the rest is not expanded"
+            )
+        if self.size < 0:
+            return (
+                f"members declare more than {limits.max_total_size} bytes "
+                "expanded (possible bomb); the rest is not expanded"
+            )
+        return None
+
 
 def member_where(record: FileRecord, *inner: str) -> str | None:
     """The place inside ``record`` a problem is at (None: the archive itself)."""

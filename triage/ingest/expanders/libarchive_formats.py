@@ -39,7 +39,6 @@ from triage.ingest.expanders.base import (
     EXPANDERS,
     ArchiveLimits,
     Bounded,
-    Budget,
     Expander,
     Expansion,
     member_record,
@@ -54,21 +53,6 @@ from triage.ingest.expanders.libarchive_reading import (
 from triage.ingest.expanders.nesting import one_member
 from triage.ingest.expanders.rar_headers import RarFacts, rar_facts
 from triage.records import FileRecord, Skipped
-
-
-def _limit_problem(budget: Budget, limits: ArchiveLimits) -> str | None:
-    if budget.members < 0:
-        return (
-            f"more than {limits.max_members} members (possible bomb); "
-            "the rest is not expanded"
-        )
-    if budget.size < 0:
-        return (
-            f"members declare more than {limits.max_total_size} bytes "
-            "expanded (possible bomb); the rest is not expanded"
-        )
-    return None
-
 
 ENCRYPTED_MEMBER = "encrypted: member content is encrypted; no password is asked for"
 
@@ -204,7 +188,7 @@ class LibarchiveExpander(Expander):
             budget.members -= 1
             budget.size -= size
             declared += size
-            problem = _limit_problem(budget, limits) or ratio_problem(
+            problem = budget.overspent(limits) or ratio_problem(
                 declared, compressed, limits
             )
             if problem is not None:

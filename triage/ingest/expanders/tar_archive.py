@@ -82,17 +82,7 @@ def _limit_problem(
     budget: Budget, declared: int, compressed: int, limits: ArchiveLimits
 ) -> str | None:
     """Why listing must stop at this member (budget spent, ratio), or None."""
-    if budget.members < 0:
-        return (
-            f"more than {limits.max_members} members (possible bomb); "
-            "the rest is not expanded"
-        )
-    if budget.size < 0:
-        return (
-            f"members declare more than {limits.max_total_size} bytes "
-            "expanded (possible bomb); the rest is not expanded"
-        )
-    return ratio_problem(declared, compressed, limits)
+    return budget.overspent(limits) or ratio_problem(declared, compressed, limits)
 
 
 class TarExpander(Expander):
