@@ -44,7 +44,7 @@ def test_demo_finds_every_planted_known_picture(demo_run: tuple[Path, str]) -> N
     out, _ = demo_run
     rows = {r["device_id"]: r for r in _queue(out)}
     expected = {
-        "elm-laptop.E01": 2,
+        "elm-laptop.E01": 3,
         "elm-usb.raw": 0,
         "ash-desktop.raw": 3,
         "oak-phone.001": 1,
@@ -55,6 +55,10 @@ def test_demo_finds_every_planted_known_picture(demo_run: tuple[Path, str]) -> N
     assert all(r["matches"] >= r["known_items"] for r in rows.values())
     assert rows["ash-desktop.raw"]["carved_items"] == 1
     assert rows["elm-laptop.E01"]["deleted_only_items"] == 1
+    # A known picture whose original is gone, kept by Explorer's thumbcache.
+    assert "1 known image only in a thumbnail cache" in rows["elm-laptop.E01"][
+        "reason"
+    ], rows["elm-laptop.E01"]
     assert rows["oak-phone.001"]["archive_items"] == 1
 
 

@@ -37,12 +37,13 @@ from PIL import Image
 from triage.errors import UsageError
 from triage.sample import disk, zip_bytes
 from triage.sample.pictures import encode, make_picture
+from triage.sample.thumbcaches import thumbcache_db
 
 MARKER = ".triage-demo"
 SIZE = (480, 360)
 
 # Reference ("known") pictures: category -> seeds. Generated stand-ins only.
-KNOWN = {"A": (501, 502, 503), "B": (511, 512), "C": (521, 522)}
+KNOWN = {"A": (501, 502, 503, 504), "B": (511, 512), "C": (521, 522)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,11 +124,20 @@ def _write_reference(
 
 
 def _elm_laptop(
-    work: Path, evidence: Path, known: dict[str, bytes], wallpaper: bytes
+    work: Path,
+    evidence: Path,
+    known: dict[str, bytes],
+    wallpaper: bytes,
+    thumbnail: bytes,
 ) -> DemoDevice:
     """OP-ELM laptop: NTFS on GPT, acquired to E01; one known picture
-    renamed ``.dat``, one deleted."""
+    renamed ``.dat``, one deleted, and one found only as the thumbnail
+    Windows Explorer cached of it (the original is not on the device)."""
+    explorer = "Users/sam/AppData/Local/Microsoft/Windows/Explorer"
     laptop_files = {
+        f"{explorer}/thumbcache_256.db": thumbcache_db(
+            [("1a2b3c4d5e6f7788", thumbnail), ("8877665544332211", wallpaper)]
+        ),
         **_others(1000, 12, "Users/sam/Pictures"),
         **_documents(1, 15),
         "Users/sam/AppData/cache/blob0001.dat": known["A-501"],  # renamed
@@ -139,7 +149,7 @@ def _elm_laptop(
         deleted=["Users/sam/Downloads/img_2231.jpg"],
     )  # fmt: skip
     gpt = disk.build_disk(work / "laptop.raw", [ntfs], "gpt")
-    return DemoDevice("OP-ELM", disk.to_ewf(gpt, evidence / "elm-laptop")[0], 2)
+    return DemoDevice("OP-ELM", disk.to_ewf(gpt, evidence / "elm-laptop")[0], 3)
 
 
 def _elm_usb(evidence: Path, wallpaper: bytes) -> DemoDevice:
@@ -228,8 +238,9 @@ def build_demo(out: Path) -> DemoCorpus:
 
     corpus = DemoCorpus(out, out / "reference", good_list, out / "cases.csv")
     resized = known["C-521"][1].resize((320, 240), Image.Resampling.LANCZOS)
+    thumb = known["A-504"][1].resize((256, 192), Image.Resampling.LANCZOS)
     corpus.devices += [
-        _elm_laptop(work, evidence, known_jpeg, wallpaper),
+        _elm_laptop(work, evidence, known_jpeg, wallpaper, encode(thumb, "JPEG", 80)),
         _elm_usb(evidence, wallpaper),
         _ash_desktop(work, evidence, known_jpeg, resized, wallpaper),
         _oak_phone(work, evidence, known_jpeg, wallpaper),
