@@ -222,9 +222,10 @@ def _device_match(r: sqlite3.Row) -> DeviceMatch:
         in_archive=r["source"] == Source.ARCHIVE
         or (
             r["archive_path"] not in (None, "[]")
-            and r["source"] != Source.THUMBNAIL_CACHE
+            and r["source"] not in (Source.THUMBNAIL_CACHE, Source.EMBEDDED)
         ),
         thumbnail_cache=r["source"] == Source.THUMBNAIL_CACHE,
+        embedded=r["source"] == Source.EMBEDDED,
     )
 
 

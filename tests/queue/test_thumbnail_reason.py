@@ -31,3 +31,22 @@ def test_no_thumbnail_words_without_a_cache_copy() -> None:
     facts = device("d", exact("p0:i1:a.jpg", "1", "A"), case_id="H")
     row = rank([facts], {"H": Case("H", "none", "low")}, CAL)[0]
     assert "thumbnail" not in row.reason
+
+
+def test_item_only_inside_other_files_is_named_in_the_reason() -> None:
+    """An EXIF thumbnail, a document's picture or a database BLOB is a copy
+    like any other; when it is the only copy, the reason says where it is."""
+    facts = device(
+        "d",
+        exact("p0:i4:DCIM/x.jpg!exif-thumbnail", "1", "A", embedded=True),
+        exact("p0:i5:Docs/a.pdf!object 12", "1", "A", embedded=True),
+        exact("p0:i1:b.jpg", "2", "C"),
+        case_id="H",
+    )
+    row = rank([facts], {"H": Case("H", "none", "low")}, CAL)[0]
+    assert row.reason.startswith(
+        "2 known images (1 category A, 1 category C), 1 known image only inside "
+        "other files (EXIF thumbnails, documents or databases; original not found)"
+    )
+    assert "in archives" not in row.reason
+    assert "inside other files only" in "\n".join(explain(row))

@@ -22,6 +22,7 @@ from click.testing import CliRunner
 from tests.conftest import require_tools
 from tests.scan.corpus import Corpus
 from tests.scan.helpers import matched_entries
+from triage.casework import build_queue, open_store
 from triage.cli import main
 from triage.hashmatch.hashing import perceptual_hashes
 from triage.hashmatch.hashset import HashEntry, HashSet
@@ -151,6 +152,17 @@ def test_pictures_inside_other_files_are_found_and_matched(
     assert set(where) == {"Docs/loop.pdf!object 7", "chat/broken.db!table media_keys"}
     assert "malformed" in where["chat/broken.db!table media_keys"]
     assert matched_entries(db, "neg.raw") == {}
+    with open_store(db) as store:
+        rows = {r.facts.device_id: r for r in build_queue(store)}
+    # The DOCX picture is a zip member ("in archives"); the other four have
+    # no copy but inside another file.
+    reason = rows["inner.raw"].reason
+    assert "1 in archives" in reason, reason
+    assert (
+        "4 known images only inside other files (EXIF thumbnails, documents or "
+        "databases; original not found)"
+    ) in reason, reason
+    assert "inside other files" not in rows["neg.raw"].reason
 
 
 def test_no_embedded_items_on_the_negative_device_of_the_scan_corpus(

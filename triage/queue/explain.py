@@ -58,6 +58,8 @@ def explain(row: RankedDevice, *, max_items: int = MAX_ITEMS) -> list[str]:
             where.append("in archive")
         if item.thumbnail_only:
             where.append("thumbnail cache only")
+        if item.embedded_only:
+            where.append("inside other files only")
         lines.append(
             f"  p={item.probability:.3f}  {item.grade.label:<24} "
             f"{item.set_name}#{item.entry_id} via {item.algorithm} "

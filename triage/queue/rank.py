@@ -204,6 +204,12 @@ def _where_found(confident: Sequence[KnownItem]) -> str:
             f", {_plural(thumbnails, 'known image')} only in a thumbnail cache "
             "(viewed on this device; original not found)"
         )
+    embedded = sum(1 for i in confident if i.embedded_only)
+    if embedded:
+        out += (
+            f", {_plural(embedded, 'known image')} only inside other files "
+            "(EXIF thumbnails, documents or databases; original not found)"
+        )
     return out
 
 

@@ -342,6 +342,9 @@ class DeviceMatch:
     # Kept by a thumbnail cache (the system showed the picture; source
     # "thumbnail-cache"), not a file of its own.
     thumbnail_cache: bool = False
+    # A picture inside another file (an EXIF thumbnail, a document's image,
+    # a database BLOB; source "embedded"), not a file of its own.
+    embedded: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -382,6 +385,7 @@ class KnownItem:
     in_archive: bool  # some copy is inside an archive
     best_path: str
     thumbnail_only: bool = False  # every copy is in a thumbnail cache
+    embedded_only: bool = False  # every copy is inside another file
 
     @property
     def exact(self) -> bool:
@@ -554,6 +558,7 @@ def _assign(candidates: list[_Candidate]) -> tuple[list[KnownItem], int]:
                 in_archive=any(f.in_archive for f in copies),
                 best_path=m.path or m.address,
                 thumbnail_only=all(f.thumbnail_cache for f in copies),
+                embedded_only=all(f.embedded for f in copies),
             )
         )
     return items, len(set(files_of) - used_items)
