@@ -29,12 +29,9 @@ import struct
 import zlib
 from collections.abc import Iterator
 from contextlib import ExitStack
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from PIL import Image
-from pypdf import PdfReader
-from pypdf.errors import PyPdfError
-from pypdf.generic import StreamObject
 
 from triage.errors import ArchiveError
 from triage.ingest.expanders.base import (
@@ -55,6 +52,10 @@ from triage.ingest.expanders.embedded import (
 from triage.ingest.media import CONTAINER, Signature, register
 from triage.records import FileRecord, Skipped
 
+if TYPE_CHECKING:  # pypdf itself is imported when the first PDF is met
+    from pypdf import PdfReader
+    from pypdf.generic import StreamObject
+
 #: Largest PDF read (pypdf reads a damaged one whole to rebuild its table).
 MAX_PDF = 512 * MIB
 #: Objects of one PDF looked at (a real document holds a few thousand).
@@ -68,8 +69,10 @@ DEADLINE = 60.0
 #: Bytes of an object read to tell whether it is an image.
 PEEK = 1024
 
-PDF_ERRORS: tuple[type[BaseException], ...] = (
-    PyPdfError,
+#: What reading a damaged PDF raises, besides pypdf's own ``PyPdfError``
+#: (added by ``pdf_errors``, so that pypdf is imported only when a PDF is met:
+#: it costs 70 ms at every start of the scan's driver and workers).
+_OTHER_ERRORS: tuple[type[BaseException], ...] = (
     ValueError,  # also pypdf's LimitReachedError
     KeyError,
     TypeError,
@@ -83,6 +86,14 @@ PDF_ERRORS: tuple[type[BaseException], ...] = (
     NotImplementedError,
     Image.DecompressionBombError,
 )
+
+
+@functools.cache
+def pdf_errors() -> tuple[type[BaseException], ...]:
+    """Everything reading a damaged PDF may raise."""
+    from pypdf.errors import PyPdfError
+
+    return (PyPdfError, *_OTHER_ERRORS)
 
 _IMAGE = re.compile(rb"/Subtype\s*/Image\b")
 _LENGTH = re.compile(rb"/Length\s+(\d+)(?!\s+\d+\s+R)")
@@ -102,6 +113,8 @@ def _reader(source: IO[bytes]) -> PdfReader:
     size = source_size(source)
     if size > MAX_PDF:
         raise ArchiveError(f"{size} bytes, over the {MAX_PDF}-byte limit; not read")
+    from pypdf import PdfReader
+
     return PdfReader(source, strict=False)
 
 
@@ -144,6 +157,8 @@ def picture_of(image: StreamObject) -> bytes:
 
 
 def _image(reader: PdfReader, number: int) -> StreamObject:
+    from pypdf.generic import StreamObject
+
     found = reader.get_object(number)
     if not isinstance(found, StreamObject) or found.get("/Subtype") != "/Image":
         raise ArchiveError(f"object {number} is not an image")
@@ -161,7 +176,7 @@ class PdfImages(Expander):
         try:
             reader = _reader(job.source)
             offsets = _object_offsets(reader)
-        except PDF_ERRORS + (ArchiveError,) as exc:
+        except pdf_errors() + (ArchiveError,) as exc:
             yield job.skip(f"PDF unreadable: {exc}")
             return
         for seen, (number, offset) in enumerate(offsets.items()):
@@ -193,7 +208,7 @@ class PdfImages(Expander):
                 )
                 return
             picture = picture_of(_image(reader, number))
-        except PDF_ERRORS + (ArchiveError,) as exc:
+        except pdf_errors() + (ArchiveError,) as exc:
             yield job.skip(f"image unreadable: {exc}", name)
             return
         reader_of = functools.partial(bytes_reader, picture, name)
@@ -212,7 +227,7 @@ class PdfImages(Expander):
             if declared is not None and declared > MAX_STREAM:
                 raise ArchiveError(f"{name}: stream over {MAX_STREAM} bytes")
             picture = picture_of(_image(reader, number))
-        except PDF_ERRORS as exc:
+        except pdf_errors() as exc:
             raise ArchiveError(f"{name}: image unreadable: {exc}") from exc
         return bytes_reader(picture, name), None
 
