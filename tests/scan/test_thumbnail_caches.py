@@ -7,6 +7,7 @@ item from any cache."""
 
 from __future__ import annotations
 
+import csv
 import json
 import sqlite3
 import struct
@@ -158,3 +159,22 @@ def test_queue_reason_says_the_items_survive_only_in_thumbnail_caches(
     assert ("3 known images only in a thumbnail cache (viewed on this device; "
             "original not found)") in rows["laptop.raw"].reason  # fmt: skip
     assert "thumbnail" not in rows["negative.raw"].reason
+
+
+def test_exports_say_each_item_came_from_a_thumbnail_cache(
+    case: Case, tmp_path: Path
+) -> None:
+    runner = CliRunner()
+    for fmt in ("json", "csv"):
+        out = tmp_path / f"export.{fmt}"
+        result = runner.invoke(
+            main, ["export", "--db", str(case.db), "--format", fmt, "-o", str(out)]
+        )
+        assert result.exit_code == 0, result.output
+    doc = json.loads((tmp_path / "export.json").read_text())
+    text = json.dumps(doc)
+    assert '"source": "thumbnail-cache"' in text
+    with open(tmp_path / "export.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert rows and {r["source"] for r in rows} == {"thumbnail-cache"}
+    assert all("!" in r["path"] for r in rows)  # the address inside the cache

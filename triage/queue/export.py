@@ -74,6 +74,7 @@ CSV_COLUMNS: tuple[str, ...] = (
     "scheme",
     "known_good",
     "p",
+    "source",
 )
 
 
@@ -108,6 +109,12 @@ def _match_fields(m: DeviceMatch) -> dict[str, Any]:
     }
 
 
+def _source(item: MatchedMedia) -> str | None:
+    """How the item was found (``ls --json``'s ``source``: filesystem,
+    archive, carved, embedded, thumbnail-cache); None when not recorded."""
+    return str(item.record.source) if item.record is not None else None
+
+
 def _media_json(item: MatchedMedia, cal: Calibration) -> dict[str, Any]:
     return {
         "address": item.address,
@@ -119,6 +126,7 @@ def _media_json(item: MatchedMedia, cal: Calibration) -> dict[str, Any]:
         "carved": item.carved,
         "archive": item.archive,
         "carve_offset": item.carve_offset,
+        "source": _source(item),
         "same_content_as": list(item.same_content_as),
         "matches": [
             {
@@ -207,6 +215,7 @@ def iter_csv_rows(
                     **_match_fields(m),
                     "known_good": int(m.known_good),
                     "p": "" if p is None else round(p, 6),
+                    "source": _source(item),
                 }
 
 
