@@ -17,17 +17,16 @@ import os
 import platform
 import sys
 import time
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import py7zr  # noqa: E402
 
 from tests.ingest.rar5 import write_rar5  # noqa: E402
 from triage.ingest.archives import iter_member_chunks, iter_members  # noqa: E402
 from triage.records import FileRecord  # noqa: E402
+from triage.sample import sevenzip_bytes, zip_bytes  # noqa: E402
 from triage.sample.pictures import encode, make_picture  # noqa: E402
 
 OUTER = FileRecord("bench", "bench.raw", 0, 0, "a.arc", 0)
@@ -38,22 +37,6 @@ def _pictures(n: int, seed: int) -> dict[str, bytes]:
         f"DCIM/p{i:05d}.jpg": encode(make_picture(seed + i, 320, 240), "JPEG")
         for i in range(n)
     }
-
-
-def _7z(members: dict[str, bytes]) -> bytes:
-    out = io.BytesIO()
-    with py7zr.SevenZipFile(out, "w") as archive:
-        for name, data in members.items():
-            archive.writestr(data, name)
-    return out.getvalue()
-
-
-def _zip(members: dict[str, bytes]) -> bytes:
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return out.getvalue()
 
 
 def _timed(work: Callable[[], object]) -> float:
@@ -81,9 +64,9 @@ def main() -> None:
     print(f"{'archive':<10} {'bytes':>10} {'list s':>8} {'read back s':>12} "
           f"{'walk each s':>12}")  # fmt: skip
     for kind, data in (
-        ("7z solid", _7z(members)),
+        ("7z solid", sevenzip_bytes(members)),
         ("rar5", write_rar5(members)),
-        ("zip", _zip(members)),
+        ("zip", zip_bytes(members)),
     ):
         listed = _timed(lambda d=data: list(iter_members(io.BytesIO(d), OUTER)))
         cached = _timed(lambda d=data, k=kind: _read_all(d, names, (k, "bench")))

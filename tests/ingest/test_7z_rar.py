@@ -18,7 +18,6 @@ import subprocess
 import zipfile
 from pathlib import Path
 
-import py7zr
 import pytest
 
 from tests.ingest.rar5 import write_rar5
@@ -28,6 +27,7 @@ from triage.ingest.archives import ArchiveLimits, iter_members, read_member
 from triage.ingest.expanders import EXPANDERS, expandable
 from triage.ingest.expanders.rar_headers import rar_facts
 from triage.records import FileRecord, Skipped
+from triage.sample import sevenzip_bytes, zip_bytes
 from triage.sample.pictures import encode, make_picture
 
 LIBARCHIVE_TESTS = Path(__file__).parent.parent / "data" / "libarchive"
@@ -43,14 +43,6 @@ def png() -> bytes:
     return encode(make_picture(72, 80, 60), "PNG")
 
 
-def make_7z(members: dict[str, bytes], **options: object) -> bytes:
-    out = io.BytesIO()
-    with py7zr.SevenZipFile(out, "w", **options) as archive:  # type: ignore[arg-type]
-        for name, data in members.items():
-            archive.writestr(data, name)
-    return out.getvalue()
-
-
 def shipped(name: str) -> bytes:
     return (LIBARCHIVE_TESTS / name).read_bytes()
 
@@ -64,7 +56,7 @@ def test_7z_and_rar_are_expanders_now() -> None:
 
 
 def test_7z_members_are_listed_sniffed_and_read_back(jpeg: bytes, png: bytes) -> None:
-    data = make_7z({"DCIM/a.jpg": jpeg, "notes.txt": b"hello", "b/c.png": png})
+    data = sevenzip_bytes({"DCIM/a.jpg": jpeg, "notes.txt": b"hello", "b/c.png": png})
     items = walk(data)
     assert not skips(items)
     got = records(items)
@@ -82,7 +74,7 @@ def test_7z_members_are_listed_sniffed_and_read_back(jpeg: bytes, png: bytes) ->
 
 def test_7z_is_read_from_the_source_without_a_copy(jpeg: bytes) -> None:
     noise = random.Random(5).randbytes(1 << 20)  # incompressible
-    data = make_7z({"a.jpg": jpeg, "noise.bin": noise})
+    data = sevenzip_bytes({"a.jpg": jpeg, "noise.bin": noise})
     source = Counting(data)
     got = records(list(iter_members(source, OUTER)))
     assert list(got) == [("a.jpg",), ("noise.bin",)]
@@ -91,11 +83,8 @@ def test_7z_is_read_from_the_source_without_a_copy(jpeg: bytes) -> None:
 
 
 def test_7z_inside_a_zip(jpeg: bytes) -> None:
-    inner = make_7z({"deep/pic.jpg": jpeg})
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as archive:
-        archive.writestr("in/pics.7z", inner)
-    data = out.getvalue()
+    inner = sevenzip_bytes({"deep/pic.jpg": jpeg})
+    data = zip_bytes({"in/pics.7z": inner}, zipfile.ZIP_STORED)
     got = records(walk(data))
     assert got[("in/pics.7z", "deep/pic.jpg")].media_type == "image/jpeg"
     assert (
@@ -106,7 +95,7 @@ def test_7z_inside_a_zip(jpeg: bytes) -> None:
 
 
 def test_7z_encrypted_member_is_skipped_encrypted(jpeg: bytes) -> None:
-    data = make_7z({"secret.jpg": jpeg}, password="never asked")
+    data = sevenzip_bytes({"secret.jpg": jpeg}, password="never asked")
     items = walk(data)
     [member] = records(items).values()
     [skipped] = skips(items)
@@ -118,7 +107,7 @@ def test_7z_encrypted_member_is_skipped_encrypted(jpeg: bytes) -> None:
 
 
 def test_7z_encrypted_headers_are_skipped_encrypted(jpeg: bytes) -> None:
-    data = make_7z({"secret.jpg": jpeg}, password="pw", header_encryption=True)
+    data = sevenzip_bytes({"secret.jpg": jpeg}, password="pw", header_encryption=True)
     [skipped] = walk(data)
     assert isinstance(skipped, Skipped)
     assert skipped.where == "Users/bob/holiday.zip"
@@ -126,7 +115,7 @@ def test_7z_encrypted_headers_are_skipped_encrypted(jpeg: bytes) -> None:
 
 
 def test_7z_bomb_is_stopped_by_the_ratio_without_expanding() -> None:
-    data = make_7z({"zeros.bin": bytes(64 << 20)})  # 64 MiB -> ~10 KiB
+    data = sevenzip_bytes({"zeros.bin": bytes(64 << 20)})  # 64 MiB -> ~10 KiB
     source = Counting(data)
     [skipped] = list(iter_members(source, OUTER))
     assert isinstance(skipped, Skipped) and "possible zip bomb" in skipped.reason
@@ -136,7 +125,7 @@ def test_7z_bomb_is_stopped_by_the_ratio_without_expanding() -> None:
 
 
 def test_7z_limits_are_counted_while_streaming(jpeg: bytes) -> None:
-    data = make_7z({f"p{i}.jpg": jpeg for i in range(6)})
+    data = sevenzip_bytes({f"p{i}.jpg": jpeg for i in range(6)})
     few = ArchiveLimits(max_members=3)
     items = walk(data, few)
     assert len(records(items)) == 3
@@ -149,8 +138,8 @@ def test_7z_limits_are_counted_while_streaming(jpeg: bytes) -> None:
 
 
 def test_7z_nested_in_7z_counts_depth(jpeg: bytes) -> None:
-    level2 = make_7z({"x.jpg": jpeg})
-    level1 = make_7z({"inner.7z": level2})
+    level2 = sevenzip_bytes({"x.jpg": jpeg})
+    level1 = sevenzip_bytes({"inner.7z": level2})
     items = walk(level1, ArchiveLimits(max_depth=2))
     assert ("inner.7z", "x.jpg") in records(items)
     items = walk(level1, ArchiveLimits(max_depth=1))
@@ -158,7 +147,7 @@ def test_7z_nested_in_7z_counts_depth(jpeg: bytes) -> None:
 
 
 def test_truncated_7z_is_reported(jpeg: bytes) -> None:
-    data = make_7z({"a.jpg": jpeg, "b.txt": b"b"})
+    data = sevenzip_bytes({"a.jpg": jpeg, "b.txt": b"b"})
     [skipped] = walk(data[: len(data) - 40])
     assert isinstance(skipped, Skipped)
     assert skipped.reason.startswith("damaged or truncated 7z archive")
@@ -289,7 +278,7 @@ def test_rar_facts_read_only_headers() -> None:
 def test_a_read_error_of_the_source_is_not_hidden(jpeg: bytes) -> None:
     """An error of the evidence itself (raised in libarchive's read callback)
     comes out as it was, not as a damaged archive."""
-    data = make_7z({"a.jpg": jpeg})
+    data = sevenzip_bytes({"a.jpg": jpeg})
 
     class Failing(io.BytesIO):
         def read(self, size: int | None = -1, /) -> bytes:
@@ -302,7 +291,7 @@ def test_a_read_error_of_the_source_is_not_hidden(jpeg: bytes) -> None:
 
 
 def test_member_record_is_a_plain_file_record(jpeg: bytes) -> None:
-    [member] = records(walk(make_7z({"a.jpg": jpeg}))).values()
+    [member] = records(walk(sevenzip_bytes({"a.jpg": jpeg}))).values()
     assert isinstance(member, FileRecord) and member.inode == OUTER.inode
 
 
@@ -330,7 +319,7 @@ class SharedCount:
 def _solid(count: int) -> tuple[bytes, dict[str, bytes]]:
     noise = random.Random(9)
     members = {f"p{i:03d}.bin": noise.randbytes(32 * 1024) for i in range(count)}
-    return make_7z(members), members
+    return sevenzip_bytes(members), members
 
 
 def test_solid_7z_read_back_in_order_is_one_pass() -> None:
@@ -362,7 +351,9 @@ def test_read_back_out_of_order_and_from_threads_is_still_right() -> None:
 def test_many_archives_read_back_at_once_evict_cursors(jpeg: bytes) -> None:
     from triage.ingest.expanders.libarchive_formats import MAX_CURSORS
 
-    archives = [make_7z({"a.jpg": jpeg, f"{i}.txt": b"%d" % i}) for i in range(8)]
+    archives = [
+        sevenzip_bytes({"a.jpg": jpeg, f"{i}.txt": b"%d" % i}) for i in range(8)
+    ]
     assert len(archives) > MAX_CURSORS
     for round_ in range(2):
         for i, data in enumerate(archives):

@@ -7,13 +7,11 @@ and the inner location, and the rest of the disk is still read."""
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import sqlite3
 import zipfile
 from pathlib import Path
 
-import py7zr
 import pytest
 from click.testing import CliRunner
 
@@ -21,6 +19,7 @@ from tests.conftest import require_tools
 from tests.ingest.rar5 import write_rar5
 from triage.cli import main
 from triage.hashmatch.hashset import HashEntry, HashSet
+from triage.sample import sevenzip_bytes, zip_bytes
 from triage.sample.disk import build_filesystem
 from triage.sample.pictures import encode, make_picture
 
@@ -38,22 +37,6 @@ FOUND = {
 }
 
 
-def _7z(members: dict[str, bytes], **options: object) -> bytes:
-    out = io.BytesIO()
-    with py7zr.SevenZipFile(out, "w", **options) as archive:  # type: ignore[arg-type]
-        for name, data in members.items():
-            archive.writestr(data, name)
-    return out.getvalue()
-
-
-def _zip(members: dict[str, bytes]) -> bytes:
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return out.getvalue()
-
-
 def _broken_rar() -> bytes:
     data = bytearray(
         write_rar5({"first.jpg": KNOWN["before_damage"], "second.jpg": UNRELATED})
@@ -67,18 +50,21 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     require_tools("mkfs.fat", "mcopy")
     root = tmp_path_factory.mktemp("7z-rar")
     files = {
-        "Archives/pics.7z": _7z({"DCIM/a.jpg": KNOWN["seven"], "x.txt": b"x"}),
-        "Archives/bundle.zip": _zip(
-            {"in/nested.7z": _7z({"deep/b.jpg": KNOWN["nested"]})}
+        "Archives/pics.7z": sevenzip_bytes(
+            {"DCIM/a.jpg": KNOWN["seven"], "x.txt": b"x"}
+        ),
+        "Archives/bundle.zip": zip_bytes(
+            {"in/nested.7z": sevenzip_bytes({"deep/b.jpg": KNOWN["nested"]})},
+            zipfile.ZIP_STORED,
         ),
         "Archives/photos.rar": write_rar5(
             {"Photos/c.jpg": KNOWN["rar"], "Photos/other.jpg": UNRELATED}
         ),
-        "Archives/locked.7z": _7z({"d.jpg": KNOWN["locked"]}, password="pw"),
-        "Archives/hidden.7z": _7z(
+        "Archives/locked.7z": sevenzip_bytes({"d.jpg": KNOWN["locked"]}, password="pw"),
+        "Archives/hidden.7z": sevenzip_bytes(
             {"d.jpg": KNOWN["locked"]}, password="pw", header_encryption=True
         ),
-        "Archives/bomb.7z": _7z({"zeros.bin": bytes(32 << 20)}),
+        "Archives/bomb.7z": sevenzip_bytes({"zeros.bin": bytes(32 << 20)}),
         "Archives/broken.rar": _broken_rar(),
         "Archives/set.part1.rar": write_rar5({"e.jpg": UNRELATED}, volume=True),
         "plain.jpg": UNRELATED,
