@@ -2,8 +2,8 @@
 
 ``FILESYSTEMS`` holds the backends; ``open_filesystem(handle, offset)`` opens
 a partition's filesystem with the first that reads it, once per device and
-offset. Built in: ``tsk`` (The Sleuth Kit through pytsk3). Adding one (APFS
-through libfsapfs, a phone extraction's zip) is a module that subclasses
+offset. Built in: ``apfs`` (libfsapfs) and ``tsk`` (The Sleuth Kit through
+pytsk3). Adding one (a phone extraction's zip) is a module that subclasses
 ``Filesystem`` and calls ``FILESYSTEMS.register(TheClass)``, plus its import
 below (backends are tried in registration order, catch-alls like ``tsk``
 last).
@@ -13,7 +13,10 @@ from __future__ import annotations
 
 from triage.errors import FilesystemError
 from triage.ingest.evidence import DeviceHandle
-from triage.ingest.filesystems import tsk  # noqa: F401  (registers "tsk")
+from triage.ingest.filesystems import (
+    apfs,  # noqa: F401  (registers "apfs")
+    tsk,  # noqa: F401  (registers "tsk")
+)
 from triage.ingest.filesystems.base import FILESYSTEMS, Entry, Filesystem, RecordIO
 
 __all__ = [

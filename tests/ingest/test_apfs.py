@@ -1,0 +1,212 @@
+"""APFS through libfsapfs: the dfvfs ``apfs.raw`` listed and scanned as its
+testdata README lists it (the second reader), in a GPT partition too; an
+empty container made by ``mkapfs`` (apfsprogs); a corrupt object map and a
+locked volume recorded, never a crash."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import struct
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import evidence_state, require_tools
+from triage.errors import FilesystemError
+from triage.ingest import iter_files
+from triage.ingest.content import read_record
+from triage.ingest.evidence import open_device
+from triage.ingest.filesystems import apfs
+from triage.ingest.volumes import iter_partitions
+from triage.records import FileRecord, Partition, Skipped
+from triage.scan import scan
+
+#: The testdata README's listing of apfs.raw (libfsapfs read by its authors):
+#: path -> size; ``a_link`` is a symbolic link, so not a regular file.
+README_LISTING = {
+    "passwords.txt": 116,
+    "a_directory/a_resourcefork": 0,
+    "a_directory/another_file": 22,
+    "a_directory/a_file": 53,
+    ".fseventsd/fseventsd-uuid": 36,
+    ".fseventsd/000000001714941a": 164,
+    ".fseventsd/000000001714941b": 72,
+}
+VOLUME = "apfs_test"
+FORK = "a_directory/a_resourcefork:com.apple.ResourceFork"
+
+
+def _listing(path: Path, **kw: Any) -> tuple[list[FileRecord], list[Skipped]]:
+    items = list(iter_files(path, archives=False, **kw))
+    files = [i for i in items if isinstance(i, FileRecord)]
+    return files, [i for i in items if isinstance(i, Skipped)]
+
+
+def _rows(db: Path, sql: str, *args: object) -> list[tuple[Any, ...]]:
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return con.execute(sql, args).fetchall()
+    finally:
+        con.close()
+
+
+def test_apfs_raw_lists_as_the_readme_says(dfvfs_dir: Path) -> None:
+    files, skipped = _listing(dfvfs_dir / "apfs.raw", carve=False)
+    plain = {f.path: f.size for f in files if ":" not in f.path}
+    assert plain == {f"{VOLUME}/{p}": n for p, n in README_LISTING.items()}
+    assert not skipped
+    # Times and inodes come from the volume; the resource fork is a record.
+    first = next(f for f in files if f.path == f"{VOLUME}/passwords.txt")
+    assert first.inode == 18 and first.mtime and first.crtime
+    assert first.mtime == pytest.approx(1642144781.2133, abs=1e-3)
+    fork = next(f for f in files if f.path == f"{VOLUME}/{FORK}")
+    assert fork.size == 17
+    with open_device(dfvfs_dir / "apfs.raw") as handle:
+        assert read_record(handle, fork) == b"My resource fork\n"
+        part = next(p for p in iter_partitions(handle) if isinstance(p, Partition))
+        assert part.fs_type == "apfs"
+        data = read_record(handle, first)
+        assert len(data) == 116 and data.count(b"\n") >= 1
+
+
+def test_apfs_free_space_is_a_recorded_skip(dfvfs_dir: Path) -> None:
+    _, skipped = _listing(dfvfs_dir / "apfs.raw")
+    assert [s.stage.value for s in skipped] == ["carve"]
+    assert "unallocated space of apfs is not carved" in skipped[0].reason
+
+
+def test_apfs_in_a_gpt_partition(dfvfs_dir: Path, tmp_path: Path) -> None:
+    require_tools("sfdisk")
+    disk = tmp_path / "mac.img"
+    body = (dfvfs_dir / "apfs.raw").read_bytes()
+    start = 2048
+    sectors = len(body) // 512
+    with open(disk, "wb") as fh:
+        fh.truncate((start + sectors + 2048) * 512)
+    script = (
+        "label: gpt\nunit: sectors\n\n"
+        f"start={start}, size={sectors}, type=7C3457EF-0000-11AA-AA11-00306543ECAC\n"
+    )
+    subprocess.run(["sfdisk", "-q", str(disk)], input=script, text=True, check=True)
+    with open(disk, "r+b") as fh:
+        fh.seek(start * 512)
+        fh.write(body)
+    files, _ = _listing(disk, carve=False)
+    plain = {f.path: f.size for f in files if ":" not in f.path}
+    assert plain == {f"{VOLUME}/{p}": n for p, n in README_LISTING.items()}
+    assert {f.partition_offset for f in files} == {start * 512}
+
+
+def test_scan_of_apfs_raw(dfvfs_dir: Path, tmp_path: Path) -> None:
+    before = evidence_state([dfvfs_dir / "apfs.raw"])
+    db = tmp_path / "case.db"
+    summary = scan([dfvfs_dir / "apfs.raw"], [], db, scheduler="sync")
+    assert [d.status for d in summary.devices] == ["scanned"]
+    rows = _rows(db, "SELECT location, stage, reason FROM skipped")
+    assert len(rows) == 1 and rows[0][1] == "carve", rows
+    assert evidence_state([dfvfs_dir / "apfs.raw"]) == before
+
+
+def test_empty_container_made_by_mkapfs(tmp_path: Path) -> None:
+    mkapfs = shutil.which("mkapfs") or shutil.which("mkapfs", path="/usr/sbin")
+    if mkapfs is None:
+        pytest.skip("mkapfs (Debian apfsprogs) is not installed")
+    image = tmp_path / "made.apfs"
+    with open(image, "wb") as fh:
+        fh.truncate(128 << 20)  # mkapfs refuses smaller containers
+    subprocess.run([mkapfs, "-L", "Phone", str(image)], check=True)
+    files, skipped = _listing(image, carve=False)
+    assert files == [] and skipped == []
+    with open_device(image) as handle:
+        fs = apfs.ApfsFilesystem.open(handle, 0)
+        assert [e.name for e in fs.list_folder(fs.root)] == ["Phone"]
+
+
+def _omap_block(raw: bytes) -> int:
+    block_size = struct.unpack_from("<I", raw, 36)[0]
+    return struct.unpack_from("<Q", raw, 160)[0] * block_size
+
+
+def test_corrupt_object_map_is_named(dfvfs_dir: Path, tmp_path: Path) -> None:
+    raw = bytearray((dfvfs_dir / "apfs.raw").read_bytes())
+    at = _omap_block(bytes(raw))
+    raw[at : at + 4096] = bytes(4096)
+    bad = tmp_path / "bad-omap.raw"
+    bad.write_bytes(bytes(raw))
+    with pytest.raises(FilesystemError, match=r"bad-omap\.raw: .*APFS") as err:
+        list(iter_files(bad, carve=False))
+    assert "object map" in str(err.value) or "omap" in str(err.value).lower()
+    db = tmp_path / "case.db"
+    summary = scan([bad, dfvfs_dir / "apfs.raw"], [], db, scheduler="sync")
+    # The bad device is recorded (its whole bytes carved), the other scanned.
+    assert [d.status for d in summary.devices] == ["scanned", "scanned"]
+    rows = _rows(
+        db,
+        "SELECT device_id, stage, reason FROM skipped WHERE device_id = ?",
+        "bad-omap.raw",
+    )
+    assert any(stage == "volume" and "APFS" in reason for _, stage, reason in rows)
+
+
+class _LockedVolume:
+    """A locked libfsapfs volume (no encrypted APFS image is at hand, and no
+    tool here makes one): it unlocks only with ``secret``."""
+
+    name = "Data"
+
+    def __init__(self, secret: str) -> None:
+        self._secret, self._given = secret, ""
+
+    def is_locked(self) -> bool:
+        return True
+
+    def set_password(self, value: str) -> None:
+        self._given = value
+
+    def set_recovery_password(self, value: str) -> None:
+        self._given = value
+
+    def unlock(self) -> bool:
+        return self._given == self._secret
+
+
+class _Container:
+    def __init__(self, real: Any, locked: _LockedVolume) -> None:
+        self._real, self._locked = real, locked
+        self.number_of_volumes = real.number_of_volumes + 1
+
+    def get_volume(self, index: int) -> Any:
+        if index == self._real.number_of_volumes:
+            return self._locked
+        return self._real.get_volume(index)
+
+
+def test_locked_volume_is_a_skip_and_the_rest_is_walked(
+    dfvfs_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(apfs.PASSWORD_ENV, raising=False)
+    monkeypatch.delenv(apfs.RECOVERY_ENV, raising=False)
+    with open_device(dfvfs_dir / "apfs.raw") as handle:
+        real = apfs.ApfsFilesystem.open(handle, 0)
+        fs = apfs.ApfsFilesystem(
+            handle, 0, _Container(real._container, _LockedVolume("s3cret"))
+        )
+        part = Partition("apfs.raw", str(dfvfs_dir / "apfs.raw"), 0, 0,
+                         handle.size, "whole", fs_type="apfs")  # fmt: skip
+        items = list(fs.iter_entries(part))
+    skips = [i for i in items if isinstance(i, Skipped)]
+    assert len(skips) == 1 and skips[0].reason.startswith("encrypted volume")
+    assert "volume Data" in str(skips[0].location)
+    assert len([i for i in items if isinstance(i, FileRecord)]) == 8
+    # A wrong password is said to be wrong; the right one unlocks.
+    monkeypatch.setenv(apfs.PASSWORD_ENV, "nope")
+    with pytest.raises(FilesystemError, match="does not unlock"):
+        apfs.ApfsFilesystem(handle, 0, _Container(real._container,
+                            _LockedVolume("s3cret"))).volume(1)  # fmt: skip
+    monkeypatch.setenv(apfs.PASSWORD_ENV, "s3cret")
+    fs = apfs.ApfsFilesystem(handle, 0, _Container(real._container,
+                             _LockedVolume("s3cret")))  # fmt: skip
+    assert fs.volume(1).name == "Data"
