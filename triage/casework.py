@@ -248,6 +248,7 @@ def load_facts(store: Store, case_id: str | None = None) -> list[DeviceFacts]:
                 # A killed scan leaves 'scanning' behind; say what happened.
                 status="interrupted" if dev in interrupted else d["status"],
                 evidence=d["evidence"],
+                container=d["container"],
                 media_count=max(int(d["media_count"] or 0), int(d["n_media"])),
                 deleted_media=int(d["n_deleted"]),
                 carved_media=int(d["n_carved"]),

@@ -48,3 +48,36 @@ def output_option(help: str, *, dir_okay: bool = True) -> Callable[[Any], Any]:
         type=click.Path(dir_okay=dir_okay, path_type=Path),
         help=help,
     )
+
+
+def evidence_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options every command that opens evidence takes: ``--as-device``,
+    ``--password`` and ``--recovery-password``."""
+    for option in reversed(
+        (
+            click.option(
+                "--as-device",
+                is_flag=True,
+                help="Each folder given is one device (a phone's files copied "
+                "off), read-only, not a folder of images.",
+            ),
+            click.option(
+                "--password",
+                help="Password for encrypted APFS volumes (or set TRIAGE_PASSWORD).",
+            ),
+            click.option(
+                "--recovery-password",
+                help="Recovery key for encrypted APFS volumes (or set "
+                "TRIAGE_RECOVERY_PASSWORD).",
+            ),
+        )
+    ):
+        command = option(command)
+    return command
+
+
+def use_passwords(password: str | None, recovery: str | None) -> None:
+    """Hand the passwords to the ingest layer (and the worker processes)."""
+    from triage.ingest.filesystems.apfs import set_passwords
+
+    set_passwords(password, recovery)

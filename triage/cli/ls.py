@@ -20,7 +20,13 @@ from typing import Any
 
 import click
 
-from triage.cli.common import ERROR_CONSOLE, echo_json, print_error
+from triage.cli.common import (
+    ERROR_CONSOLE,
+    echo_json,
+    evidence_options,
+    print_error,
+    use_passwords,
+)
 from triage.errors import EvidenceError, TriageError
 from triage.records import FileRecord, Skipped, Stage
 
@@ -117,14 +123,24 @@ def record_line(record: FileRecord) -> str:
     return "\t".join(fields)
 
 
-def _evidence(arguments: tuple[str, ...]) -> Iterator[Path | str]:
-    """Each argument, folders expanded; a folder without evidence is an error
+def _kind(record: FileRecord, kinds: dict[str, str]) -> str:
+    """The evidence kind of a record's device (asked once per evidence)."""
+    from triage.ingest.kinds import evidence_kind
+
+    if record.evidence not in kinds:
+        kinds[record.evidence] = evidence_kind(record.evidence)
+    return kinds[record.evidence]
+
+
+def _evidence(arguments: tuple[str, ...], as_device: bool) -> Iterator[Path | str]:
+    """Each argument, folders expanded (unless one device: an iTunes backup,
+    or any folder with ``as_device``); a folder without evidence is an error
     message (a ``str``) in the stream."""
-    from triage.ingest.evidence import find_evidence
+    from triage.ingest.evidence import find_evidence, is_device_folder
 
     for arg in arguments:
         path = Path(arg)
-        if path.is_dir():
+        if path.is_dir() and not (as_device or is_device_folder(path)):
             found = find_evidence(path)
             if not found:
                 yield f"{path}: no evidence found in this folder"
@@ -142,6 +158,7 @@ def register(main: click.Group) -> None:
     @click.option("--json", "as_json", is_flag=True, help="One JSON object a line.")
     @click.option("--no-carve", is_flag=True, help="Do not carve unallocated space.")
     @click.option("--no-archives", is_flag=True, help="Do not expand archives.")
+    @evidence_options
     @click.pass_context
     def ls(
         ctx: click.Context,
@@ -150,6 +167,9 @@ def register(main: click.Group) -> None:
         as_json: bool,
         no_carve: bool,
         no_archives: bool,
+        as_device: bool,
+        password: str | None,
+        recovery_password: str | None,
     ) -> None:
         """List files, deleted files, archive members and carved items.
 
@@ -168,8 +188,10 @@ def register(main: click.Group) -> None:
         from triage.ingest import iter_files
 
         debug = bool((ctx.obj or {}).get("debug")) or "--debug" in sys.argv[1:]
+        use_passwords(password, recovery_password)
         failed = partial = False
-        for item in _evidence(evidence):
+        kinds: dict[str, str] = {}
+        for item in _evidence(evidence, as_device):
             if isinstance(item, str):
                 print_error(item)
                 failed = True
@@ -186,7 +208,9 @@ def register(main: click.Group) -> None:
                         partial = True
                         _print_skipped(entry, as_json)
                     elif as_json:
-                        echo_json(record_json(entry))
+                        echo_json(
+                            {**record_json(entry), "evidence_kind": _kind(entry, kinds)}
+                        )
                     else:
                         click.echo(record_line(entry))
             except TriageError as exc:

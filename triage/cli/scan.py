@@ -22,7 +22,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from triage.cli.common import echo_json, print_error
+from triage.cli.common import echo_json, evidence_options, print_error, use_passwords
 
 if TYPE_CHECKING:
     from triage.scan import ScanEvent, ScanSummary
@@ -173,6 +173,7 @@ def register(main: click.Group) -> None:
         help="Files per task.",
     )
     @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
+    @evidence_options
     def scan_command(
         evidence: tuple[str, ...],
         hashsets: tuple[str, ...],
@@ -185,6 +186,9 @@ def register(main: click.Group) -> None:
         devices_at_once: int | None,
         chunk_files: int | None,
         as_json: bool,
+        as_device: bool,
+        password: str | None,
+        recovery_password: str | None,
     ) -> None:
         """Scan EVIDENCE (disk images, or folders of them) for known images.
 
@@ -206,7 +210,9 @@ def register(main: click.Group) -> None:
             "stop_after": stop_after,
             "devices_at_once": devices_at_once,
             "chunk_files": chunk_files,
+            "as_device": as_device,
         }
+        use_passwords(password, recovery_password)
         _run_scan(list(evidence), list(hashsets), db, as_json, kwargs)
 
 

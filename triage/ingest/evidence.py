@@ -41,6 +41,7 @@ __all__ = [
     "discover_segments",
     "find_evidence",
     "identify",
+    "is_device_folder",
     "open_device",
     "register",
     "unreadable_records",
@@ -57,9 +58,9 @@ def identify(path: Path | str) -> Container:
         EvidenceError: missing, empty, unreadable or not a disk image.
     """
     path = Path(path)
+    if path.is_dir():
+        return _folder_kind(path)
     try:
-        if path.is_dir():
-            raise EvidenceError(f"{path}: is a folder, not an evidence file")
         with open(path, "rb") as fh:
             # st_size is 0 for a block device (a write-blocked disk): seek.
             size = fh.seek(0, os.SEEK_END)
@@ -72,12 +73,31 @@ def identify(path: Path | str) -> Container:
     if size == 0:
         raise EvidenceError(f"{path}: empty file (0 bytes), not a disk image")
     for container in CONTAINERS.values():
-        if container.matches(path, head, size):
+        if not container.folder and container.matches(path, head, size):
             return container
     raise EvidenceError(
         f"{path}: not a disk image: no known container signature "
         f"({', '.join(CONTAINERS)}) and its size ({size} bytes) is not a "
         "whole number of 512-byte sectors"
+    )
+
+
+def _folder_kind(path: Path) -> Container:
+    """What a folder given as one device is (an iTunes backup, else a folder
+    of files), by its structure."""
+    for container in CONTAINERS.values():
+        if container.folder and container.matches(path, b"", 0):
+            return container
+    raise EvidenceError(f"{path}: is a folder, not an evidence file")
+
+
+def is_device_folder(path: Path | str) -> bool:
+    """Whether a folder is one device by its structure alone (an iTunes
+    backup), rather than a folder of evidence files."""
+    path = Path(path)
+    return path.is_dir() and any(
+        c.folder and c.name != "folder" and c.matches(path, b"", 0)
+        for c in CONTAINERS.values()
     )
 
 
@@ -98,7 +118,14 @@ def find_evidence(folder: Path | str) -> list[Path]:
     so notes and hash lists beside the images are not mistaken for disks.
     """
     found: list[Path] = []
+    backups: list[Path] = []
     for path in sorted(Path(folder).rglob("*")):
+        if any(b in path.parents for b in backups):
+            continue  # a file of a backup found above
+        if is_device_folder(path):
+            backups.append(path)
+            found.append(path)
+            continue
         if not path.is_file() or is_later_segment(path):
             continue
         try:

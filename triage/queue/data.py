@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from triage.ingest.kinds import kind_of_container
 from triage.queue.rank import RankedDevice
 from triage.queue.score import DeviceMatch
 from triage.records import Case, FileRecord
@@ -88,6 +89,7 @@ def queue_row_json(row: RankedDevice) -> dict[str, Any]:
         "case_id": f.case_id,
         "status": f.status,
         "tier": row.tier,
+        "evidence_kind": kind_of_container(f.container),
         "priority": round(row.priority, 6),
         "evidence": round(s.evidence, 6),
         "likelihood": round(s.likelihood, 6),

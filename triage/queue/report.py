@@ -24,6 +24,7 @@ from string import Template
 
 from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
+from triage.ingest.kinds import kind_of_container
 from triage.queue.data import CaseData, DeviceDetail, MatchedMedia
 from triage.queue.explain import explain
 from triage.queue.score import (
@@ -313,6 +314,7 @@ def _device_section(
         ("Tier", r.tier),
         ("Evidence", "\n".join(detail.segments) or f.evidence),
         ("Container", detail.container),
+        ("Evidence kind", kind_of_container(detail.container)),
         ("Size (bytes)", detail.size),
         ("Stored digest", detail.stored_digest),
         ("Scan time (s)", _seconds(detail.scan_seconds)),

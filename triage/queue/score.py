@@ -357,6 +357,7 @@ class DeviceFacts:
     # the scan's process is gone (killed) before it finished
     status: str = "awaiting"
     evidence: str = ""
+    container: str | None = None  # registered container name ("ffs-zip", ...)
     media_count: int = 0
     deleted_media: int = 0
     carved_media: int = 0

@@ -586,6 +586,7 @@ def scan(
     carving: bool = True,
     params: ScanParams | None = None,
     progress: Progress | None = None,
+    as_device: bool = False,
 ) -> ScanSummary:
     """Scan devices into the case database ``db``; resumable at chunk level.
 
@@ -598,6 +599,9 @@ def scan(
     that a device with known images is reached early even behind a large
     device without any; else 1, one device after the other).
 
+    ``as_device``: every folder given is one device (``folder``), read-only,
+    rather than a folder of evidence files.
+
     Raises:
         UsageError: bad arguments (checked before any work starts).
         HashSetError: a hash set cannot be loaded.
@@ -609,7 +613,7 @@ def scan(
     devices_at_once = check_arguments(
         chunk_files, carve_bytes, stop_after, workers, devices_at_once, scheduler
     )
-    evidence = evidence_to_scan(evidence_paths, device_id)
+    evidence = evidence_to_scan(evidence_paths, device_id, as_device)
     refs = load_hashsets(hashsets)
     parameters = {
         "chunk_files": chunk_files,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from triage.errors import UsageError
 from triage.hashmatch.hashset import HashSet
-from triage.ingest.evidence import find_evidence
+from triage.ingest.evidence import find_evidence, is_device_folder
 from triage.scan.tasks import HashSetRef, ScanParams
 from triage.scan.walk import Planned
 from triage.store import Store
@@ -82,13 +82,15 @@ def default_params(db: str | Path) -> ScanParams:
     return ScanParams(index_cache=str(Path(db).with_name(Path(db).name + ".index")))
 
 
-def evidence_to_scan(paths: Sequence[str | Path], device_id: str | None) -> list[Path]:
+def evidence_to_scan(
+    paths: Sequence[str | Path], device_id: str | None, as_device: bool = False
+) -> list[Path]:
     """The evidence files the arguments name (``expand_evidence``).
 
     Raises:
         UsageError: none, or several for one ``device_id``.
     """
-    evidence = expand_evidence(paths)
+    evidence = expand_evidence(paths, as_device)
     if not evidence:
         raise UsageError("no evidence to scan")
     if device_id is not None and len(evidence) != 1:
@@ -96,14 +98,17 @@ def evidence_to_scan(paths: Sequence[str | Path], device_id: str | None) -> list
     return evidence
 
 
-def expand_evidence(paths: Sequence[str | Path]) -> list[Path]:
+def expand_evidence(paths: Sequence[str | Path], as_device: bool = False) -> list[Path]:
     """Evidence arguments to first segments: a folder means every evidence
-    file in it. The same file given twice is scanned once."""
+    file in it, unless it is one device by its structure (an iTunes backup)
+    or ``as_device`` says every folder given is one device (``folder``).
+    The same file given twice is scanned once."""
     out: list[Path] = []
     seen: set[Path] = set()
     for p in paths:
         path = Path(p)
-        for found in find_evidence(path) if path.is_dir() else [path]:
+        whole = not path.is_dir() or as_device or is_device_folder(path)
+        for found in [path] if whole else find_evidence(path):
             key = found.resolve()
             if key not in seen:
                 seen.add(key)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 # isort: off
 from triage.ingest.containers import ewf, vmdk, vhd, qcow  # noqa: F401
+from triage.ingest.containers import extraction  # noqa: F401
 from triage.ingest.containers import split, raw  # noqa: F401
 
 # isort: on

@@ -48,6 +48,9 @@ class Container:
     segments: Callable[[Path], tuple[str, ...]]
     open: Callable[[Sequence[str]], Reader]
     stored_digest: Callable[[Reader], str | None] | None = None
+    #: The evidence is a folder (an iTunes backup, a folder of files), asked
+    #: only about folders; the others only about files.
+    folder: bool = False
 
 
 class RawReader:

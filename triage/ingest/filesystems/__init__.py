@@ -2,21 +2,26 @@
 
 ``FILESYSTEMS`` holds the backends; ``open_filesystem(handle, offset)`` opens
 a partition's filesystem with the first that reads it, once per device and
-offset. Built in: ``apfs`` (libfsapfs) and ``tsk`` (The Sleuth Kit through
-pytsk3). Adding one (a phone extraction's zip) is a module that subclasses
-``Filesystem`` and calls ``FILESYSTEMS.register(TheClass)``, plus its import
-below (backends are tried in registration order, catch-alls like ``tsk``
-last).
+offset. Built in: ``apfs`` (libfsapfs); the phone extractions of
+``extraction.py`` and ``phone.py`` (each opens only a device of its own
+container); ``tsk`` (The Sleuth Kit through pytsk3). Adding one is a module
+that subclasses ``Filesystem`` and calls ``FILESYSTEMS.register(TheClass)``,
+plus its import below (backends are tried in registration order, catch-alls
+like ``tsk`` last).
 """
 
 from __future__ import annotations
 
 from triage.errors import FilesystemError
 from triage.ingest.evidence import DeviceHandle
-from triage.ingest.filesystems import (
-    apfs,  # noqa: F401  (registers "apfs")
-    tsk,  # noqa: F401  (registers "tsk")
-)
+
+# isort: off
+from triage.ingest.filesystems import apfs  # noqa: F401  (registers "apfs")
+from triage.ingest.filesystems import extraction  # noqa: F401  (ffs-zip, ...)
+from triage.ingest.filesystems import phone  # noqa: F401  (ufdr, folder, ...)
+from triage.ingest.filesystems import tsk  # noqa: F401  (registers "tsk")
+
+# isort: on
 from triage.ingest.filesystems.base import FILESYSTEMS, Entry, Filesystem, RecordIO
 
 __all__ = [

@@ -1,0 +1,167 @@
+"""Phone extractions and bare APFS containers as evidence containers.
+
+A phone reaches the examiner as an extraction, not a disk image: a zip or
+tar of its whole file system, a Cellebrite UFDR (a zip holding
+``report.xml``), an Android ``.ab`` backup, an iTunes/Finder backup folder,
+or a folder of files. Each is recognised here by content (a folder by its
+structure), never by name, and read as flat bytes (``RawReader``); the
+filesystem backend of its kind (``filesystems/extraction.py`` and the
+modules beside it) walks its members. A folder is read through its files:
+its "bytes" are none (``FolderReader``).
+
+The kinds register before split and raw (a tar or zip may happen to be a
+whole number of sectors); UFDR before plain zip.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from triage.ingest.containers.base import (
+    CONTAINERS,
+    Container,
+    RawReader,
+    Reader,
+    single_file,
+)
+
+ZIP_LOCAL = b"PK\x03\x04"
+ANDROID_MAGIC = b"ANDROID BACKUP\n"
+UFDR_REPORT = "report.xml"
+_APFS_MAGIC = b"NXSB"
+
+
+def _open_flat(segments: Sequence[str]) -> Reader:
+    return RawReader(segments)
+
+
+def _is_zip(head: bytes) -> bool:
+    return head.startswith(ZIP_LOCAL) or head.startswith(b"PK\x05\x06")
+
+
+def _is_ufdr(path: Path, head: bytes, size: int) -> bool:
+    if not _is_zip(head):
+        return False
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return any(
+                name.lstrip("/").lower() == UFDR_REPORT for name in zf.namelist()
+            )
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return False  # a truncated zip is read as an extraction zip
+
+
+def _is_ffs_zip(path: Path, head: bytes, size: int) -> bool:
+    return _is_zip(head)
+
+
+def _is_tar(path: Path, head: bytes, size: int) -> bool:
+    from triage.ingest.media import sniff
+
+    if head[257:262] == b"ustar":
+        return True
+    if head[:2] in (b"\x1f\x8b", b"BZ", b"\xfd7") and sniff(head) in (
+        "application/gzip",
+        "application/x-bzip2",
+        "application/x-xz",
+    ):
+        return _compressed_tar(path)
+    return False
+
+
+def _compressed_tar(path: Path) -> bool:
+    """A gzip/bzip2/xz file whose first 512 decompressed bytes are a tar header."""
+    import tarfile
+
+    try:
+        with tarfile.open(path, "r:*") as tar:
+            return tar.next() is not None
+    except (tarfile.TarError, OSError, EOFError, ValueError):
+        return False
+
+
+def _is_android(path: Path, head: bytes, size: int) -> bool:
+    return head.startswith(ANDROID_MAGIC)
+
+
+def _is_apfs(path: Path, head: bytes, size: int) -> bool:
+    return head[32:36] == _APFS_MAGIC
+
+
+# --- folders --------------------------------------------------------------------
+
+
+class FolderReader:
+    """A folder read through its files: no flat bytes (size: the total of
+    its files, for progress)."""
+
+    def __init__(self, segments: Sequence[str]) -> None:
+        self.size = _tree_size(segments[0])
+
+    def read(self, offset: int, size: int) -> bytes:
+        return b""
+
+    def close(self) -> None:
+        """Nothing held open."""
+
+
+def _tree_size(root: str) -> int:
+    total = 0
+    for folder, _, names in os.walk(root):
+        for name in names:
+            try:
+                total += os.lstat(os.path.join(folder, name)).st_size
+            except OSError:
+                continue
+    return total
+
+
+def _open_folder(segments: Sequence[str]) -> Reader:
+    return FolderReader(segments)
+
+
+def is_itunes_backup(path: Path) -> bool:
+    """A folder with ``Manifest.db`` or ``Manifest.plist`` beside ``Info.plist``
+    or ``Status.plist`` (an iTunes/Finder backup of an iPhone)."""
+    return path.is_dir() and (
+        (path / "Manifest.db").is_file() or (path / "Manifest.plist").is_file()
+    )
+
+
+def _itunes(path: Path, head: bytes, size: int) -> bool:
+    return is_itunes_backup(path)
+
+
+def _plain_folder(path: Path, head: bytes, size: int) -> bool:
+    return path.is_dir()
+
+
+for _container in (
+    Container("ufdr", "Cellebrite UFDR", _is_ufdr, single_file, _open_flat),
+    Container("ffs-zip", "full-file-system zip", _is_ffs_zip, single_file, _open_flat),
+    Container("ffs-tar", "full-file-system tar", _is_tar, single_file, _open_flat),
+    Container(
+        "android-backup", "Android backup (.ab)", _is_android, single_file, _open_flat
+    ),
+    Container("apfs", "APFS container", _is_apfs, single_file, _open_flat),
+    Container(
+        "itunes-backup",
+        "iTunes/Finder backup",
+        _itunes,
+        single_file,
+        _open_folder,
+        folder=True,
+    ),
+    Container(
+        "folder",
+        "folder of files",
+        _plain_folder,
+        single_file,
+        _open_folder,
+        folder=True,
+    ),
+):
+    CONTAINERS.register(_container)

@@ -1,0 +1,673 @@
+"""Extraction archives walked as a file system: the archive *is* the device.
+
+A phone's full-file-system extraction (zip, zip64, tar, tar.gz/bz2/xz) or
+Android backup (``.ab``: a header, then a zlib stream of a tar) is opened as
+the device's only filesystem (partition 0, fs type ``ffs-zip``, ``ffs-tar``,
+``android-backup``). Its members are its files, with the paths they have
+inside the extraction, in the archive's own order; no archive-bomb limit
+applies at this outer level (a 200 GB extraction is normal), while archives
+found inside still keep theirs. The walk streams: members are records as
+they are read, in chunks like a disk image's files, resumable the same way.
+
+How members are read back (a worker reopens the device and reads records by
+reference, ``FileRecord.inode``):
+
+- zip: by the central directory, random access (the reference is the
+  member's local header offset). A zip whose central directory is missing
+  (a truncated copy) is walked by its local headers instead, and what is
+  lost at the cut is recorded.
+- plain tar: random access (the reference is the member's data offset).
+- compressed tar and ``.ab``: one forward stream per reader; the reference
+  is the data offset in the decompressed tar. Members read in order (as a
+  scan reads them) cost one decompression pass per worker; reading back
+  earlier bytes restarts the stream (a member up to ``MEMBER_CACHE`` bytes
+  is held whole after its first read, so a member's head and body cost one
+  pass).
+"""
+
+from __future__ import annotations
+
+import bz2
+import calendar
+import gzip
+import lzma
+import os
+import struct
+import tarfile
+import threading
+import zipfile
+import zlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from triage.errors import FilesystemError
+from triage.ingest.evidence import DeviceHandle
+from triage.ingest.filesystems.base import (
+    FILESYSTEMS,
+    Entry,
+    Filesystem,
+    RecordIO,
+    record_where,
+)
+from triage.records import FileRecord, Partition, Skipped, Source, Stage
+
+#: A member of a compressed tar up to this size is kept whole after its first
+#: read (the last one only), so that reading its head then its body does not
+#: restart the decompression.
+MEMBER_CACHE = 64 << 20
+_LOCAL = b"PK\x03\x04"
+_LOCAL_FMT = "<4sHHHHHIIIHH"  # signature .. extra length (30 bytes)
+_DESCRIPTOR = b"PK\x07\x08"
+
+
+class MediaFile:
+    """A read-only file object over the device from a byte offset on."""
+
+    def __init__(self, handle: DeviceHandle, offset: int = 0) -> None:
+        self._handle, self._base, self._pos = handle, offset, 0
+        self._size = handle.size - offset
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:
+            size = self._size - self._pos
+        data = self._handle.read_media(self._base + self._pos, size)
+        self._pos += len(data)
+        return bytes(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._pos, os.SEEK_END: self._size}
+        self._pos = base[whence] + offset
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def get_size(self) -> int:
+        return self._size
+
+
+class ArchiveFilesystem(Filesystem):
+    """A device that is one archive: ``members`` streams its files. Not a
+    tree of folders to list, so the walk is ``members`` itself."""
+
+    container: str  # the container name this backend reads
+
+    @classmethod
+    def free_space_types(cls) -> frozenset[str]:
+        return frozenset({cls.container})  # none: nothing to carve
+
+    def free_runs(self, partition: Partition) -> Iterator[tuple[int, int]]:
+        return iter(())
+
+    @property
+    def root(self) -> int:
+        return 0
+
+    def list_folder(self, ref: int) -> Iterator[Entry]:
+        raise FilesystemError(f"{self.fs_type}: members are not listed by folder")
+
+    def extents(self, record: FileRecord) -> list[tuple[int, int]] | None:
+        return None
+
+    def members(self, partition: Partition) -> Iterator[FileRecord | Skipped]:
+        raise NotImplementedError
+
+    def iter_entries(
+        self, partition: Partition, *, defer: frozenset[str] = frozenset()
+    ) -> Iterator[FileRecord | Skipped]:
+        return self.members(partition)
+
+    def record(
+        self, partition: Partition, path: str, ref: int, size: int, mtime: float | None
+    ) -> FileRecord:
+        dev = self.handle.device
+        return FileRecord(
+            device_id=dev.device_id,
+            evidence=dev.evidence,
+            partition_index=partition.index,
+            partition_offset=partition.offset,
+            path=path,
+            size=size,
+            source=Source.FILESYSTEM,
+            inode=ref,
+            mtime=mtime,
+        )
+
+
+def clean_path(name: str) -> str:
+    """A member name as a path inside the extraction ("a/b", no leading "/")."""
+    parts = [p for p in name.replace("\\", "/").split("/") if p not in ("", ".")]
+    return "/".join(parts)
+
+
+def _open_check(handle: DeviceHandle, offset: int, container: str) -> None:
+    if offset != 0 or handle.device.container != container:
+        raise FilesystemError(
+            f"{handle.device.device_id}: not a {container} device at offset {offset}"
+        )
+
+
+# --- zip ------------------------------------------------------------------------
+
+
+def _zip_time(info: zipfile.ZipInfo) -> float | None:
+    try:
+        return float(calendar.timegm((*info.date_time, 0, 0, 0)))
+    except (ValueError, OverflowError):
+        return None
+
+
+class ZipExtraction(ArchiveFilesystem):
+    """A full-file-system zip (zip64 too), by its central directory, or by
+    its local headers when that is missing."""
+
+    name = container = "ffs-zip"
+
+    def __init__(self, handle: DeviceHandle, zf: zipfile.ZipFile | None) -> None:
+        super().__init__(handle, 0, self.container)
+        self._zip = zf
+        self._by_offset: dict[int, zipfile.ZipInfo] | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(cls, handle: DeviceHandle, offset: int) -> ZipExtraction:
+        _open_check(handle, offset, cls.container)
+        return cls(handle, open_zip(handle))
+
+    def members(self, partition: Partition) -> Iterator[FileRecord | Skipped]:
+        if self._zip is None:
+            yield from self._local_members(partition)
+            return
+        for info in self._zip.infolist():
+            yield from self._member(partition, info)
+
+    def _member(
+        self, partition: Partition, info: zipfile.ZipInfo, path: str | None = None
+    ) -> Iterator[FileRecord | Skipped]:
+        if info.is_dir():
+            return
+        path = path or clean_path(info.filename)
+        if info.flag_bits & 0x1:
+            yield Skipped.at_filesystem(
+                partition, Stage.INGEST, "encrypted zip member: not read", inner=path
+            )
+            return
+        yield self.record(
+            partition, path, info.header_offset, info.file_size, _zip_time(info)
+        )
+
+    def _local_members(self, partition: Partition) -> Iterator[FileRecord | Skipped]:
+        walker = LocalHeaders(MediaFile(self.handle), self.handle.size)
+        for header in walker:
+            if header.lost:
+                yield Skipped.at_filesystem(
+                    partition, Stage.INGEST, header.lost, inner=header.name or "zip"
+                )
+                continue
+            if header.name.endswith("/"):
+                continue
+            yield self.record(
+                partition, clean_path(header.name), header.offset, header.size, None
+            )
+        yield Skipped.at_filesystem(
+            partition,
+            Stage.INGEST,
+            "central directory missing (truncated zip?): members listed from "
+            f"their local headers ({walker.count} found, ending at byte "
+            f"{walker.end}); anything after byte {walker.end} is lost",
+            inner="central directory",
+        )
+
+    def info_at(self, record: FileRecord) -> zipfile.ZipInfo:
+        """The central-directory entry of a record (by its header offset)."""
+        assert self._zip is not None
+        if self._by_offset is None:
+            self._by_offset = {i.header_offset: i for i in self._zip.infolist()}
+        info = self._by_offset.get(record.inode or -1)
+        if info is None:
+            raise FilesystemError(
+                f"{record_where(self.handle, record)}: no zip member at "
+                f"offset {record.inode}"
+            )
+        return info
+
+    def open_file(self, record: FileRecord) -> RecordIO:
+        where = record_where(self.handle, record)
+        try:
+            if self._zip is None:
+                stream: Any = local_member(MediaFile(self.handle), record.inode or 0)
+            else:
+                stream = self._zip.open(self.info_at(record))
+        except (zipfile.BadZipFile, OSError, NotImplementedError, ValueError) as exc:
+            raise FilesystemError(f"{where}: cannot open zip member: {exc}") from exc
+        return RecordIO(_positional(stream, where, self._lock), record.size)
+
+
+def open_zip(handle: DeviceHandle) -> zipfile.ZipFile | None:
+    """The zip's central directory, or None when it has none (truncated).
+
+    Raises:
+        FilesystemError: not a zip at all (no local header at byte 0).
+    """
+    try:
+        return zipfile.ZipFile(MediaFile(handle))
+    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+        if handle.read(0, 4) != _LOCAL:
+            raise FilesystemError(
+                f"{handle.device.device_id}: not a readable zip: {exc}"
+            ) from exc
+        return None
+
+
+def _positional(
+    stream: Any, where: str, lock: threading.Lock
+) -> Callable[[int, int], bytes]:
+    """``read(offset, size)`` over a forward stream that can seek (back by
+    starting again)."""
+
+    def read(offset: int, size: int) -> bytes:
+        with lock:
+            try:
+                if stream.tell() != offset:
+                    stream.seek(offset)
+                return bytes(stream.read(size))
+            except (zipfile.BadZipFile, OSError, zlib.error, EOFError) as exc:
+                raise FilesystemError(
+                    f"{where}: read failed at byte {offset}: {exc}"
+                ) from exc
+
+    return read
+
+
+class LocalHeader:
+    """One member found by its local header (or ``lost``: why not)."""
+
+    def __init__(
+        self, name: str, offset: int, size: int, data_end: int, lost: str = ""
+    ) -> None:
+        self.name, self.offset, self.size = name, offset, size
+        self.data_end, self.lost = data_end, lost
+
+
+class LocalHeaders:
+    """The members of a zip read from its local headers, first to last:
+    for a zip whose central directory is gone. A member whose data runs past
+    the end comes as ``lost``; the walk ends at the first byte that is not a
+    local header (``end``)."""
+
+    def __init__(self, fh: MediaFile, size: int) -> None:
+        self._fh, self._size = fh, size
+        self.count, self.end = 0, 0
+
+    def __iter__(self) -> Iterator[LocalHeader]:
+        at = 0
+        while at + 30 <= self._size:
+            header = read_local(self._fh, at, self._size)
+            if header is None:
+                break
+            self.end = at = header.data_end
+            if header.lost:
+                yield header
+                break
+            self.count += 1
+            yield header
+
+
+def read_local(fh: MediaFile, at: int, total: int) -> LocalHeader | None:
+    """The member whose local header is at ``at`` (None: no header there)."""
+    fh.seek(at)
+    raw = fh.read(30)
+    if len(raw) < 30 or raw[:4] != _LOCAL:
+        return None
+    _, _, flags, method, _, _, _, csize, usize, nlen, xlen = struct.unpack(
+        _LOCAL_FMT, raw
+    )
+    name = fh.read(nlen).decode("utf-8" if flags & 0x800 else "cp437", "replace")
+    extra = fh.read(xlen)
+    data = at + 30 + nlen + xlen
+    csize, usize = _zip64_sizes(extra, csize, usize)
+    if flags & 0x8:  # sizes in a data descriptor after the data
+        csize, usize = _measure(fh, data, method, total)
+        if csize < 0:
+            return LocalHeader(
+                name, at, 0, total,
+                f"member {name!r} (local header at byte {at}) is cut off: "
+                "its data runs past the end of the zip; lost",
+            )  # fmt: skip
+        end = data + csize
+        fh.seek(end)
+        end += 16 if fh.read(4) == _DESCRIPTOR else 12
+    else:
+        end = data + csize
+    if end > total:
+        return LocalHeader(
+            name, at, 0, total,
+            f"member {name!r} (local header at byte {at}) is cut off at byte "
+            f"{total} of its {csize} bytes; lost",
+        )  # fmt: skip
+    return LocalHeader(name, at, usize, end)
+
+
+def _zip64_sizes(extra: bytes, csize: int, usize: int) -> tuple[int, int]:
+    at = 0
+    while at + 4 <= len(extra):
+        tag, length = struct.unpack_from("<HH", extra, at)
+        if tag == 0x0001:
+            values = list(struct.unpack_from(f"<{length // 8}Q", extra, at + 4))
+            if usize == 0xFFFFFFFF and values:
+                usize = values.pop(0)
+            if csize == 0xFFFFFFFF and values:
+                csize = values.pop(0)
+        at += 4 + length
+    return csize, usize
+
+
+def _measure(fh: MediaFile, data: int, method: int, total: int) -> tuple[int, int]:
+    """(compressed, uncompressed) size of a deflated member with no sizes in
+    its header, by inflating it to its end; (-1, -1) when it is cut off."""
+    if method != zipfile.ZIP_DEFLATED:
+        return -1, -1
+    inflate = zlib.decompressobj(-15)
+    fh.seek(data)
+    used = out = 0
+    while not inflate.eof:
+        block = fh.read(1 << 20)
+        if not block:
+            return -1, -1
+        try:
+            out += len(inflate.decompress(block))
+        except zlib.error:
+            return -1, -1
+        used += len(block) - len(inflate.unused_data)
+    return used, out
+
+
+class _LocalMember:
+    """A member read from its local header: stored or deflated, forward
+    with restart."""
+
+    def __init__(self, fh: MediaFile, at: int, method: int, data: int) -> None:
+        self._fh, self._method, self._data = fh, method, data
+        self._at, self._inflate, self._pos = data, zlib.decompressobj(-15), 0
+        self._pending = b""
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int) -> None:
+        if self._method == zipfile.ZIP_STORED:
+            self._pos = offset
+            return
+        if offset < self._pos:
+            self._at, self._pos, self._pending = self._data, 0, b""
+            self._inflate = zlib.decompressobj(-15)
+        while self._pos < offset:
+            self._pos += len(self.read(min(offset - self._pos, 1 << 20)))
+            if self._inflate.eof and not self._pending:
+                break
+
+    def read(self, size: int) -> bytes:
+        if self._method == zipfile.ZIP_STORED:
+            self._fh.seek(self._data + self._pos)
+            data = self._fh.read(size)
+            self._pos += len(data)
+            return data
+        while len(self._pending) < size and not self._inflate.eof:
+            self._fh.seek(self._at)
+            block = self._fh.read(1 << 20)
+            if not block:
+                break
+            self._at += len(block)
+            self._pending += self._inflate.decompress(block)
+        data, self._pending = self._pending[:size], self._pending[size:]
+        self._pos += len(data)
+        return data
+
+
+def local_member(fh: MediaFile, at: int) -> _LocalMember:
+    fh.seek(at)
+    raw = fh.read(30)
+    if len(raw) < 30 or raw[:4] != _LOCAL:
+        raise ValueError(f"no local header at byte {at}")
+    fields = struct.unpack(_LOCAL_FMT, raw)
+    method, nlen, xlen = fields[3], fields[9], fields[10]
+    if method not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        raise NotImplementedError(f"compression method {method} (local header)")
+    return _LocalMember(fh, at, method, at + 30 + nlen + xlen)
+
+
+# --- tar and Android backups ------------------------------------------------------
+
+
+class _Stream:
+    """The decompressed tar of a compressed tar or ``.ab``: forward, with
+    restart for a seek back; one per filesystem (per reader)."""
+
+    def __init__(self, start: Callable[[], Any]) -> None:
+        self._start = start
+        self._fh = start()
+        self.lock = threading.Lock()
+        self.cached: tuple[int, bytes] | None = None
+
+    def read_at(self, offset: int, size: int) -> bytes:
+        if self._fh.tell() > offset:
+            self._fh.close()
+            self._fh = self._start()
+        self._fh.seek(offset)
+        return self._fh.read(size)
+
+    def file(self) -> Any:
+        """A fresh decompressed stream from the start (for the listing)."""
+        return self._start()
+
+
+class TarExtraction(ArchiveFilesystem):
+    """A full-file-system tar, plain or gzip/bzip2/xz-compressed."""
+
+    name = container = "ffs-tar"
+
+    def __init__(self, handle: DeviceHandle, stream: _Stream | None) -> None:
+        super().__init__(handle, 0, self.container)
+        self._stream = stream
+
+    @classmethod
+    def open(cls, handle: DeviceHandle, offset: int) -> TarExtraction:
+        _open_check(handle, offset, cls.container)
+        head = handle.read(0, 6)
+        opener = _DECOMPRESSORS.get(head[:2]) or _DECOMPRESSORS.get(head[:3])
+        if opener is None:
+            return cls(handle, None)
+        return cls(handle, _Stream(lambda: opener(MediaFile(handle))))
+
+    def _tar_file(self) -> Any:
+        return self._stream.file() if self._stream else MediaFile(self.handle)
+
+    def members(self, partition: Partition) -> Iterator[FileRecord | Skipped]:
+        return tar_members(self, partition, self._tar_file())
+
+    def open_file(self, record: FileRecord) -> RecordIO:
+        where = record_where(self.handle, record)
+        base = record.inode or 0
+        if self._stream is None:
+            read = _slice_reader(self.handle, base, record.size)
+        else:
+            read = _stream_reader(self._stream, base, record.size, where)
+        return RecordIO(read, record.size)
+
+
+def _slice_reader(
+    handle: DeviceHandle, base: int, size: int
+) -> Callable[[int, int], bytes]:
+    def read(offset: int, want: int) -> bytes:
+        want = min(want, size - offset)
+        return handle.read(base + offset, want) if want > 0 else b""
+
+    return read
+
+
+def _stream_reader(
+    stream: _Stream, base: int, size: int, where: str
+) -> Callable[[int, int], bytes]:
+    def read(offset: int, want: int) -> bytes:
+        want = min(want, size - offset)
+        if want <= 0:
+            return b""
+        with stream.lock:
+            cached = stream.cached
+            if cached is not None and cached[0] == base:
+                return cached[1][offset : offset + want]
+            try:
+                if size <= MEMBER_CACHE:
+                    whole = stream.read_at(base, size)
+                    stream.cached = (base, whole)
+                    return whole[offset : offset + want]
+                return stream.read_at(base + offset, want)
+            except (OSError, EOFError, zlib.error, lzma.LZMAError) as exc:
+                raise FilesystemError(
+                    f"{where}: read failed at byte {offset}: {exc}"
+                ) from exc
+
+    return read
+
+
+_DECOMPRESSORS: dict[bytes, Callable[[MediaFile], Any]] = {
+    b"\x1f\x8b": lambda fh: gzip.GzipFile(fileobj=fh, mode="rb"),
+    b"BZ": lambda fh: bz2.BZ2File(fh, "rb"),
+    b"\xfd7z": lambda fh: lzma.LZMAFile(fh, "rb"),  # type: ignore[arg-type]
+}
+
+
+def tar_members(
+    fs: ArchiveFilesystem, partition: Partition, fileobj: Any
+) -> Iterator[FileRecord | Skipped]:
+    """Regular members of a tar stream, without keeping their headers (a
+    tar of millions of members stays small); a damaged or cut-off tar keeps
+    the members before the damage and records where it stopped."""
+    try:
+        tar = tarfile.open(fileobj=fileobj, mode="r:")
+    except (tarfile.TarError, OSError, EOFError, zlib.error, lzma.LZMAError) as exc:
+        raise FilesystemError(
+            f"{fs.handle.device.device_id}: not a readable tar: {exc}"
+        ) from exc
+    last = "(start)"
+    while True:
+        try:
+            info = tar.next()
+        except (tarfile.TarError, OSError, EOFError, zlib.error, lzma.LZMAError) as exc:
+            yield Skipped.at_filesystem(
+                partition, Stage.INGEST,
+                f"tar stops after member {last!r}: {exc}; the rest is lost",
+                inner="tar",
+            )  # fmt: skip
+            return
+        if info is None:
+            return
+        tar.members.clear()  # type: ignore[attr-defined]
+        last = info.name
+        if info.isreg() and not info.issparse():
+            yield fs.record(
+                partition, clean_path(info.name), info.offset_data, info.size,
+                float(info.mtime) if info.mtime else None,
+            )  # fmt: skip
+        elif info.issparse():
+            yield Skipped.at_filesystem(
+                partition, Stage.INGEST, "sparse tar member: not read",
+                inner=clean_path(info.name),
+            )  # fmt: skip
+
+
+class AndroidBackup(ArchiveFilesystem):
+    """An Android ``adb backup`` file: header lines, then a tar, zlib-compressed
+    or not. An encrypted one is not read (no maintained library decrypts it
+    here): opening it says "encrypted Android backup"."""
+
+    name = container = "android-backup"
+
+    def __init__(self, handle: DeviceHandle, stream: _Stream) -> None:
+        super().__init__(handle, 0, self.container)
+        self._stream = stream
+
+    @classmethod
+    def open(cls, handle: DeviceHandle, offset: int) -> AndroidBackup:
+        _open_check(handle, offset, cls.container)
+        data_at, compressed = android_header(handle)
+        if compressed:
+            return cls(handle, _Stream(lambda: _Inflate(MediaFile(handle, data_at))))
+        return cls(handle, _Stream(lambda: MediaFile(handle, data_at)))
+
+    def members(self, partition: Partition) -> Iterator[FileRecord | Skipped]:
+        return tar_members(self, partition, self._stream.file())
+
+    def open_file(self, record: FileRecord) -> RecordIO:
+        where = record_where(self.handle, record)
+        read = _stream_reader(self._stream, record.inode or 0, record.size, where)
+        return RecordIO(read, record.size)
+
+
+def android_header(handle: DeviceHandle) -> tuple[int, bool]:
+    """(offset of the data, compressed?) from an ``.ab`` header.
+
+    Raises:
+        FilesystemError: a bad header, or an encrypted backup.
+    """
+    dev = handle.device.device_id
+    head = handle.read(0, 1024)
+    lines = head.split(b"\n", 4)
+    if len(lines) < 5 or lines[0] != b"ANDROID BACKUP":
+        raise FilesystemError(f"{dev}: bad Android backup header (first lines)")
+    version, compressed, encryption = lines[1], lines[2], lines[3]
+    if not version.isdigit() or compressed not in (b"0", b"1"):
+        raise FilesystemError(
+            f"{dev}: bad Android backup header: version {version[:16]!r}, "
+            f"compression flag {compressed[:16]!r}"
+        )
+    if encryption != b"none":
+        raise FilesystemError(
+            f"{dev}: encrypted Android backup ({encryption[:32].decode('latin-1')}): "
+            "not read (no password support)"
+        )
+    return sum(len(line) + 1 for line in lines[:4]), compressed == b"1"
+
+
+class _Inflate:
+    """A zlib stream (``.ab`` data) as a forward-only readable file."""
+
+    def __init__(self, fh: MediaFile) -> None:
+        self._fh, self._z, self._buf, self._pos = fh, zlib.decompressobj(), b"", 0
+
+    def read(self, size: int = -1) -> bytes:
+        want = size if size >= 0 else 1 << 62
+        while len(self._buf) < want and not self._z.eof:
+            block = self._fh.read(1 << 20)
+            if not block:
+                break
+            self._buf += self._z.decompress(block)
+        data, self._buf = self._buf[:want], self._buf[want:]
+        self._pos += len(data)
+        return data
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        if whence == os.SEEK_CUR:
+            offset += self._pos
+        if offset < self._pos:
+            raise OSError("zlib stream cannot seek back")
+        while self._pos < offset:
+            if not self.read(min(offset - self._pos, 1 << 20)):
+                break
+        return self._pos
+
+    def close(self) -> None:
+        """Nothing of its own to close."""
+
+
+for _backend in (ZipExtraction, TarExtraction, AndroidBackup):
+    FILESYSTEMS.register(_backend)
