@@ -36,6 +36,9 @@ class Device:
     container: str  # registered container name: "raw", "split", "ewf", ...
     size: int  # logical size of the media in bytes
     stored_digest: str | None = None  # e.g. "md5:..." recorded inside an E01
+    #: What an extraction says of the phone ("model=..; os=..; extraction=..",
+    #: from a UFDR report or an iTunes backup's Info.plist), if anything.
+    details: str | None = None
 
     @property
     def evidence(self) -> str:

@@ -45,10 +45,11 @@ def test_only_the_sleuth_kit_backends_import_pytsk3() -> None:
 
 
 def test_tables_hold_the_built_in_backends() -> None:
-    assert "tsk" in FILESYSTEMS
+    assert "tsk" in FILESYSTEMS and "apfs" in FILESYSTEMS
+    assert FILESYSTEMS.names()[-1] == "tsk"  # the catch-all, tried last
     assert {"gpt", "mbr", "none"} <= set(VOLUME_SYSTEMS.names())
-    with pytest.raises(UnknownNameError, match="known: tsk"):
-        FILESYSTEMS.get("apfs")
+    with pytest.raises(UnknownNameError, match="known: apfs, ffs-zip"):
+        FILESYSTEMS.get("zfs")
 
 
 class _DictFs(Filesystem):
@@ -215,8 +216,12 @@ def test_containers_carvers_and_signatures_are_registries() -> None:
     from triage.ingest.media import SIGNATURES
     from triage.registry import Registry
 
-    # Identification order: signatures first, split raw by name, raw last.
-    assert CONTAINERS.names() == ("ewf", "vmdk", "vhdx", "vhd", "qcow", "split", "raw")
+    # Identification order: signatures first (disk images, then extractions
+    # and folders), split raw by name, raw last.
+    assert CONTAINERS.names() == (
+        "ewf", "vmdk", "vhdx", "vhd", "qcow", "ufdr", "ffs-zip", "ffs-tar",
+        "android-backup", "apfs", "itunes-backup", "folder", "split", "raw",
+    )  # fmt: skip
     assert CARVERS.names() == ("jpeg", "png", "gif", "bmp", "webp")
     assert SIGNATURES.names()[:2] == ("jpeg", "png")
     for table in (CONTAINERS, CARVERS, SIGNATURES):

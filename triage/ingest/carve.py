@@ -33,7 +33,11 @@ import numpy as np
 from triage.errors import EvidenceError, FilesystemError
 from triage.ingest.carvers import CARVERS, MAX_ITEM, CarveFormat
 from triage.ingest.evidence import DeviceHandle
-from triage.ingest.filesystems import free_space_types, open_filesystem
+from triage.ingest.filesystems import (
+    free_space_types,
+    open_filesystem,
+    spaceless_types,
+)
 from triage.records import FileRecord, Partition, Skipped, Source, Stage
 
 __all__ = [
@@ -80,6 +84,8 @@ def unallocated_runs(
         if partition.length > 0:
             yield partition.offset, partition.length
         return
+    if partition.fs_type in spaceless_types():
+        return  # an extraction or folder: its members are all there is
     known = free_space_types()
     if partition.fs_type not in known:
         raise FilesystemError(

@@ -415,5 +415,6 @@ def open_device(path: Path | str, device_id: str | None = None) -> DeviceHandle:
         stored_digest=(
             container.stored_digest(reader) if container.stored_digest else None
         ),
+        details=container.describe(segments) if container.describe else None,
     )
     return DeviceHandle(device, reader)

@@ -28,7 +28,7 @@ EVIDENCE_KINDS: Registry[EvidenceKind] = Registry("evidence kind")
 for _kind in (
     EvidenceKind(
         DISK_IMAGE,
-        frozenset({"raw", "split", "ewf", "vmdk", "vhd", "qcow"}),
+        frozenset({"raw", "split", "ewf", "vmdk", "vhd", "vhdx", "qcow"}),
         "a disk image (any container); its partitions and filesystems walked",
     ),
     EvidenceKind("apfs", frozenset({"apfs"}), "a bare APFS container image"),

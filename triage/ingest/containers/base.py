@@ -48,6 +48,9 @@ class Container:
     segments: Callable[[Path], tuple[str, ...]]
     open: Callable[[Sequence[str]], Reader]
     stored_digest: Callable[[Reader], str | None] | None = None
+    #: What the evidence says of the device it came from (a UFDR's model, OS
+    #: and extraction type), from its segments; see ``Device.details``.
+    describe: Callable[[Sequence[str]], str | None] | None = None
     #: The evidence is a folder (an iTunes backup, a folder of files), asked
     #: only about folders; the others only about files.
     folder: bool = False

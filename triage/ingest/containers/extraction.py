@@ -54,6 +54,26 @@ def _is_ufdr(path: Path, head: bytes, size: int) -> bool:
         return False  # a truncated zip is read as an extraction zip
 
 
+def _ufdr_details(segments: Sequence[str]) -> str | None:
+    from triage.ingest.filesystems.phone import ufdr_details
+
+    try:
+        with zipfile.ZipFile(segments[0]) as zf:
+            name = next(
+                n for n in zf.namelist() if n.lstrip("/").lower() == UFDR_REPORT
+            )
+            with zf.open(name) as fh:
+                return ufdr_details(fh)
+    except (zipfile.BadZipFile, OSError, StopIteration, ValueError):
+        return None
+
+
+def _backup_details(segments: Sequence[str]) -> str | None:
+    from triage.ingest.filesystems.phone import backup_details
+
+    return backup_details(Path(segments[0]))
+
+
 def _is_ffs_zip(path: Path, head: bytes, size: int) -> bool:
     return _is_zip(head)
 
@@ -140,7 +160,14 @@ def _plain_folder(path: Path, head: bytes, size: int) -> bool:
 
 
 for _container in (
-    Container("ufdr", "Cellebrite UFDR", _is_ufdr, single_file, _open_flat),
+    Container(
+        "ufdr",
+        "Cellebrite UFDR",
+        _is_ufdr,
+        single_file,
+        _open_flat,
+        describe=_ufdr_details,
+    ),
     Container("ffs-zip", "full-file-system zip", _is_ffs_zip, single_file, _open_flat),
     Container("ffs-tar", "full-file-system tar", _is_tar, single_file, _open_flat),
     Container(
@@ -153,6 +180,7 @@ for _container in (
         _itunes,
         single_file,
         _open_folder,
+        describe=_backup_details,
         folder=True,
     ),
     Container(

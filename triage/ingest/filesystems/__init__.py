@@ -32,12 +32,18 @@ __all__ = [
     "cached_filesystem",
     "free_space_types",
     "open_filesystem",
+    "spaceless_types",
 ]
 
 
 def free_space_types() -> frozenset[str]:
     """Filesystem types whose free space some backend can find."""
     return frozenset().union(*(b.free_space_types() for b in FILESYSTEMS.values()))
+
+
+def spaceless_types() -> frozenset[str]:
+    """Filesystem types with no free space at all (extractions, folders)."""
+    return frozenset().union(*(b.spaceless_types() for b in FILESYSTEMS.values()))
 
 
 def cached_filesystem(handle: DeviceHandle, offset: int) -> Filesystem | None:

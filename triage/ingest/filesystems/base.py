@@ -180,6 +180,12 @@ class Filesystem(ABC):
         (asked before opening anything, so a device is not read in vain)."""
         return frozenset()
 
+    @classmethod
+    def spaceless_types(cls) -> frozenset[str]:
+        """The filesystem types that have no free space at all (an
+        extraction archive, a folder): nothing to carve, nothing to say."""
+        return frozenset()
+
     @abstractmethod
     def free_runs(self, partition: Partition) -> Iterator[tuple[int, int]]:
         """Absolute (offset, length) runs of the partition holding no file.

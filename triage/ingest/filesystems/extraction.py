@@ -99,8 +99,8 @@ class ArchiveFilesystem(Filesystem):
     container: str  # the container name this backend reads
 
     @classmethod
-    def free_space_types(cls) -> frozenset[str]:
-        return frozenset({cls.container})  # none: nothing to carve
+    def spaceless_types(cls) -> frozenset[str]:
+        return frozenset({cls.container})  # members only: nothing to carve
 
     def free_runs(self, partition: Partition) -> Iterator[tuple[int, int]]:
         return iter(())
@@ -229,7 +229,7 @@ class ZipExtraction(ArchiveFilesystem):
         assert self._zip is not None
         if self._by_offset is None:
             self._by_offset = {i.header_offset: i for i in self._zip.infolist()}
-        info = self._by_offset.get(record.inode or -1)
+        info = self._by_offset.get(-1 if record.inode is None else record.inode)
         if info is None:
             raise FilesystemError(
                 f"{record_where(self.handle, record)}: no zip member at "

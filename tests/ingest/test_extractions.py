@@ -1,0 +1,247 @@
+"""Phone extractions as devices: each kind, generated here, lists its files
+with the phone's paths and reads them back byte for byte; each bad input is
+a clear error or a recorded skip naming the device and where, the rest read;
+the evidence is never changed."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import evidence_state
+from triage.errors import EvidenceError, FilesystemError
+from triage.ingest import iter_files
+from triage.ingest.content import read_record
+from triage.ingest.evidence import find_evidence, identify, open_device
+from triage.ingest.kinds import evidence_kind
+from triage.records import FileRecord, Skipped
+from triage.sample import phone
+from triage.sample.pictures import encode, make_picture
+
+IOS_PICTURE = "private/var/mobile/Media/DCIM/100APPLE/IMG_0001.JPG"
+ANDROID_PICTURE = "data/media/0/DCIM/Camera/IMG_20240102_030405.jpg"
+BACKUP_PICTURE = "CameraRollDomain/Media/DCIM/100APPLE/IMG_0001.JPG"
+
+
+@pytest.fixture(scope="module")
+def picture() -> bytes:
+    return encode(make_picture(41, 320, 240), "JPEG", 90)
+
+
+def _files(picture: bytes, deep: str) -> dict[str, bytes]:
+    return {
+        "private/var/mobile/Library/notes.txt": b"shopping list\n",
+        deep: picture,
+        "private/var/mobile/Media/empty.bin": b"",
+    }
+
+
+#: kind -> (how to build it at a path, the deep picture's path)
+BUILDERS: dict[str, tuple[Callable[[Path, dict[str, bytes]], Path], str]] = {
+    "ffs-zip": (lambda p, f: phone.write_ffs_zip(p / "phone.zip", f), IOS_PICTURE),
+    "ffs-zip64": (
+        lambda p, f: phone.write_ffs_zip(p / "phone64.zip", f, zip64=True),
+        IOS_PICTURE,
+    ),
+    "ffs-tar": (lambda p, f: phone.write_ffs_tar(p / "phone.tar", f), IOS_PICTURE),
+    "ffs-tar.gz": (
+        lambda p, f: phone.write_ffs_tar(p / "phone.tgz", f, gz=True),
+        IOS_PICTURE,
+    ),
+    "ufdr": (lambda p, f: phone.write_ufdr(p / "report.ufdr", f), IOS_PICTURE),
+    "itunes-backup": (
+        lambda p, f: phone.write_itunes_backup(p / "backup", f),
+        BACKUP_PICTURE,
+    ),
+    "android-backup": (
+        lambda p, f: phone.write_android_backup(p / "phone.ab", f),
+        ANDROID_PICTURE,
+    ),
+    "folder": (lambda p, f: phone.write_folder(p / "copied", f), ANDROID_PICTURE),
+}
+KINDS = {"ffs-zip64": "ffs-zip", "ffs-tar.gz": "ffs-tar"}
+
+
+def build(kind: str, root: Path, picture: bytes) -> tuple[Path, dict[str, bytes]]:
+    """The extraction of ``kind`` under ``root``, and the files it holds."""
+    write, deep = BUILDERS[kind]
+    files = _files(picture, deep)
+    if kind == "itunes-backup":
+        files = {f"HomeDomain/{p}" if p != deep else p: d for p, d in files.items()}
+    root.mkdir(parents=True, exist_ok=True)
+    return write(root, files), files
+
+
+def _split(items: list[FileRecord | Skipped]) -> tuple[list[FileRecord], list[Skipped]]:
+    return (
+        [i for i in items if isinstance(i, FileRecord)],
+        [i for i in items if isinstance(i, Skipped)],
+    )
+
+
+@pytest.mark.parametrize("kind", sorted(BUILDERS))
+def test_each_kind_lists_and_reads_its_files(
+    kind: str, tmp_path: Path, picture: bytes
+) -> None:
+    path, files = build(kind, tmp_path / "ev", picture)
+    before = evidence_state([p for p in [path, *path.rglob("*")] if p.is_file()])
+    assert evidence_kind(path) == KINDS.get(kind, kind)
+    records, skipped = _split(list(iter_files(path, archives=False)))
+    assert skipped == []
+    assert {r.path: r.size for r in records} == {p: len(d) for p, d in files.items()}
+    with open_device(path) as handle:
+        for record in records:
+            assert read_record(handle, record) == files[record.path], record.path
+    deep = next(r for r in records if r.path == BUILDERS[kind][1])
+    assert deep.is_media and deep.media_type == "image/jpeg"
+    after = evidence_state([p for p in [path, *path.rglob("*")] if p.is_file()])
+    assert after == before
+
+
+def test_folder_of_evidence_finds_extractions_and_backups(
+    tmp_path: Path, picture: bytes
+) -> None:
+    ev = tmp_path / "ev"
+    zip_path, _ = build("ffs-zip", ev, picture)
+    backup, _ = build("itunes-backup", ev, picture)
+    (ev / "notes.txt").write_text("case notes\n")
+    # The backup is one device; its stored files are not evidence files.
+    assert find_evidence(ev) == [backup, zip_path]
+    with pytest.raises(EvidenceError, match="no such evidence file"):
+        identify(tmp_path / "nowhere")
+    assert identify(ev).name == "folder"  # given as a device
+
+
+def test_ufdr_details_and_missing_files(tmp_path: Path, picture: bytes) -> None:
+    files = _files(picture, IOS_PICTURE)
+    path = phone.write_ufdr(tmp_path / "r.ufdr", files,
+                            missing=("private/var/mobile/Media/gone.jpg",))  # fmt: skip
+    with open_device(path) as handle:
+        assert handle.device.details == (
+            "extraction=FullFileSystem; model=iPhone 12; os=17.1"
+        )
+    records, skipped = _split(list(iter_files(path, carve=False)))
+    assert IOS_PICTURE in {r.path for r in records}
+    assert [(s.reason.split(" (")[0], s.location.inner) for s in skipped] == [
+        ("listed in report.xml but not in the UFDR",
+         "private/var/mobile/Media/gone.jpg"),
+    ]  # fmt: skip
+
+
+def test_ufdr_with_malformed_report(tmp_path: Path, picture: bytes) -> None:
+    files = _files(picture, IOS_PICTURE)
+    good = phone.ufdr_report({p: f"files/{n}_{p.rsplit('/', 1)[-1]}"
+                              for n, p in enumerate(files)})  # fmt: skip
+    path = phone.write_ufdr(tmp_path / "bad.ufdr", files, report=good[:-40])
+    records, skipped = _split(list(iter_files(path, carve=False)))
+    assert len(skipped) == 1 and "report.xml is malformed" in skipped[0].reason
+    assert skipped[0].device_id == "bad.ufdr"
+    assert str(skipped[0].location.inner) == "report.xml"
+    # Nothing lost: every file is listed, by its report path or zip path.
+    assert len(records) == len(files)
+    assert IOS_PICTURE in {r.path for r in records}
+
+
+def test_truncated_zip_walks_local_headers(tmp_path: Path, picture: bytes) -> None:
+    files = _files(picture, IOS_PICTURE)
+    files["private/var/mobile/Media/DCIM/100APPLE/IMG_0002.JPG"] = picture
+    whole = phone.write_ffs_zip(tmp_path / "whole.zip", files).read_bytes()
+    cut = tmp_path / "cut.zip"
+    cut.write_bytes(whole[: whole.index(picture, whole.index(picture) + 1) + 100])
+    records, skipped = _split(list(iter_files(cut, archives=False)))
+    by_path = {r.path: r for r in records}
+    assert set(by_path) == set(list(files)[:3])  # all but the cut member
+    reasons = [s.reason for s in skipped]
+    assert any("IMG_0002.JPG' (local header at byte" in r and "lost" in r
+               for r in reasons)  # fmt: skip
+    assert any(r.startswith("central directory missing") for r in reasons)
+    with open_device(cut) as handle:
+        assert read_record(handle, by_path[IOS_PICTURE]) == picture
+
+
+def test_manifest_db_not_sqlite(tmp_path: Path, picture: bytes) -> None:
+    backup, _ = build("itunes-backup", tmp_path / "ev", picture)
+    (backup / "Manifest.db").write_bytes(b"not a database at all" * 10)
+    with pytest.raises(FilesystemError, match=r"backup: Manifest.db is not an SQLite"):
+        list(iter_files(backup, carve=False))
+
+
+def test_manifest_db_without_files_table(tmp_path: Path, picture: bytes) -> None:
+    backup, _ = build("itunes-backup", tmp_path / "ev", picture)
+    (backup / "Manifest.db").unlink()
+    db = sqlite3.connect(backup / "Manifest.db")
+    db.execute("CREATE TABLE Other (x)")
+    db.commit()
+    db.close()
+    with pytest.raises(
+        FilesystemError, match="backup: Manifest.db has no usable Files"
+    ):
+        list(iter_files(backup, carve=False))
+
+
+def test_backup_with_files_missing(tmp_path: Path, picture: bytes) -> None:
+    files = {BACKUP_PICTURE: picture, "HomeDomain/Library/a.txt": b"a"}
+    backup = phone.write_itunes_backup(
+        tmp_path / "b", files, missing=("HomeDomain/Media/lost.jpg",)
+    )
+    records, skipped = _split(list(iter_files(backup, carve=False)))
+    assert {r.path for r in records} == set(files)
+    assert len(skipped) == 1
+    assert skipped[0].reason.startswith("listed in Manifest.db but missing")
+    assert str(skipped[0].location.inner) == "HomeDomain/Media/lost.jpg"
+
+
+def test_encrypted_backup_names_the_device(tmp_path: Path, picture: bytes) -> None:
+    backup = phone.write_itunes_backup(
+        tmp_path / "enc", {BACKUP_PICTURE: picture}, device_name="Alex's iPhone",
+        encrypted=True,
+    )  # fmt: skip
+    with open_device(backup) as handle:
+        assert "encrypted=True" in (handle.device.details or "")
+    with pytest.raises(FilesystemError, match="enc: encrypted backup of Alex's iPhone"):
+        list(iter_files(backup, carve=False))
+
+
+def test_android_backup_bad_header(tmp_path: Path, picture: bytes) -> None:
+    path = phone.write_android_backup(
+        tmp_path / "a.ab", _files(picture, ANDROID_PICTURE)
+    )
+    data = path.read_bytes()
+    path.write_bytes(data.replace(b"\n5\n1\n", b"\nfive\n7\n", 1))
+    with pytest.raises(FilesystemError, match=r"a.ab: bad Android backup header"):
+        list(iter_files(path, carve=False))
+
+
+def test_android_backup_encrypted(tmp_path: Path, picture: bytes) -> None:
+    path = phone.write_android_backup(
+        tmp_path / "e.ab", _files(picture, ANDROID_PICTURE), encrypted=True
+    )
+    with pytest.raises(FilesystemError, match=r"e.ab: encrypted Android backup"):
+        list(iter_files(path, carve=False))
+
+
+def test_cut_android_backup_keeps_what_came_before(
+    tmp_path: Path, picture: bytes
+) -> None:
+    files = _files(picture, ANDROID_PICTURE)
+    files["data/media/0/zz-last.bin"] = bytes(range(256)) * 400
+    path = phone.write_android_backup(tmp_path / "c.ab", files)
+    path.write_bytes(path.read_bytes()[:-2000])
+    records, skipped = _split(list(iter_files(path, carve=False, archives=False)))
+    assert ANDROID_PICTURE in {r.path for r in records}
+    assert skipped and "the rest is lost" in skipped[-1].reason
+
+
+def test_folder_device_is_read_only(tmp_path: Path, picture: bytes) -> None:
+    folder, files = build("folder", tmp_path / "ev", picture)
+    (folder / "link.jpg").symlink_to(folder / ANDROID_PICTURE)
+    paths = sorted(p for p in folder.rglob("*") if p.is_file())
+    before = evidence_state(paths)
+    records, _ = _split(list(iter_files(folder)))
+    assert {r.path for r in records} == set(files)  # the link is not followed
+    assert evidence_state(paths) == before
+    shutil.rmtree(folder)
