@@ -6,6 +6,7 @@ import hashlib
 import sqlite3
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -114,7 +115,7 @@ def _run(store: Store) -> int:
 
 def test_new_database_has_schema_version_wal_and_foreign_keys(tmp_path: Path) -> None:
     with Store(tmp_path / "c.db") as s:
-        assert s.schema_version() == SCHEMA_VERSION == 4
+        assert s.schema_version() == SCHEMA_VERSION == 5
         assert s.execute("PRAGMA journal_mode")[0][0] == "wal"
         assert s.execute("PRAGMA foreign_keys")[0][0] == 1
         tables = {r[0] for r in s.execute("SELECT name FROM sqlite_master")}
@@ -145,8 +146,35 @@ def _make_version_1(path: Path) -> int:
     return run
 
 
+def _downgrade_to_4(path: Path) -> None:
+    """Make a current database what version 4 wrote: no devices.details."""
+    db = sqlite3.connect(path)
+    db.execute("ALTER TABLE devices DROP COLUMN details")
+    db.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
+    db.commit()
+    db.close()
+
+
+def test_version_4_database_gains_device_details(tmp_path: Path) -> None:
+    path = tmp_path / "c.db"
+    with Store(path) as s:
+        s.register_device(DEV, "C")
+    _downgrade_to_4(path)
+    before = _state(path)
+    with Store(path, read_only=True) as s:
+        row = s.device("dev1")
+        assert row is not None and row.device.details is None
+    assert _state(path) == before
+    with Store(path) as s:
+        assert s.schema_version() == SCHEMA_VERSION
+        s.register_device(replace(DEV, details="model=iPhone 12"), "C")
+        row = s.device("dev1")
+        assert row is not None and row.device.details == "model=iPhone 12"
+
+
 def _downgrade_to_3(path: Path) -> None:
     """Make a current database what version 3 wrote: media.sha1, no digests."""
+    _downgrade_to_4(path)
     db = sqlite3.connect(path)
     db.execute("ALTER TABLE media ADD COLUMN sha1 TEXT")
     db.execute(
@@ -482,6 +510,8 @@ _NOT_CASE_DATABASE = {
     "triage/hashmatch/formats/nsrl_rds3.py",  # reads NSRL SQLite
     "triage/ingest/expanders/sqlite_blobs.py",  # reads evidence databases' BLOBs
     "triage/sample/inner.py",  # builds a chat-app-like database for tests
+    "triage/ingest/filesystems/phone.py",  # reads an iTunes backup's Manifest.db
+    "triage/sample/phone.py",  # builds an iTunes-backup-like Manifest.db
 }
 
 

@@ -373,6 +373,7 @@ def case_data(
                 container=d["container"],
                 size=d["size"],
                 stored_digest=d["stored_digest"],
+                details=d["details"] if "details" in d.keys() else None,
                 scan_seconds=d["scan_seconds"] if "scan_seconds" in d.keys() else None,
                 media=tuple(_matched_media(store, dev, d["evidence"])),
                 skipped=skipped,

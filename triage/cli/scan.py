@@ -186,9 +186,7 @@ def register(main: click.Group) -> None:
         devices_at_once: int | None,
         chunk_files: int | None,
         as_json: bool,
-        as_device: bool,
-        password: str | None,
-        recovery_password: str | None,
+        **opened: Any,  # evidence_options: as_device, passwords
     ) -> None:
         """Scan EVIDENCE (disk images, or folders of them) for known images.
 
@@ -210,9 +208,9 @@ def register(main: click.Group) -> None:
             "stop_after": stop_after,
             "devices_at_once": devices_at_once,
             "chunk_files": chunk_files,
-            "as_device": as_device,
+            "as_device": opened["as_device"],
         }
-        use_passwords(password, recovery_password)
+        use_passwords(opened["password"], opened["recovery_password"])
         _run_scan(list(evidence), list(hashsets), db, as_json, kwargs)
 
 

@@ -54,6 +54,7 @@ class DeviceDetail:
     container: str | None
     size: int | None
     stored_digest: str | None
+    details: str | None
     scan_seconds: float | None
     media: tuple[MatchedMedia, ...]
     skipped: tuple[tuple[str, str, str], ...]  # location, stage, reason

@@ -20,6 +20,7 @@ from typing import Any
 
 from triage.errors import UsageError
 from triage.hashmatch.signals import SIGNALS, Signal
+from triage.ingest.kinds import kind_of_container
 from triage.queue.data import CaseData, MatchedMedia, queue_row_json
 from triage.queue.score import (
     Calibration,
@@ -168,6 +169,8 @@ def export_json(data: CaseData, calibration: Calibration | None = None) -> str:
                 "container": d.container,
                 "size": d.size,
                 "stored_digest": d.stored_digest,
+                "evidence_kind": kind_of_container(d.container),
+                "details": d.details,
                 "scan_seconds": d.scan_seconds,
                 "media": [_media_json(m, cal) for m in d.media],
                 "skipped": [

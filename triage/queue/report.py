@@ -315,6 +315,7 @@ def _device_section(
         ("Evidence", "\n".join(detail.segments) or f.evidence),
         ("Container", detail.container),
         ("Evidence kind", kind_of_container(detail.container)),
+        ("Device details", detail.details),
         ("Size (bytes)", detail.size),
         ("Stored digest", detail.stored_digest),
         ("Scan time (s)", _seconds(detail.scan_seconds)),

@@ -615,18 +615,9 @@ def scan(
     )
     evidence = evidence_to_scan(evidence_paths, device_id, as_device)
     refs = load_hashsets(hashsets)
-    parameters = {
-        "chunk_files": chunk_files,
-        "chunk_file_bytes": CHUNK_FILE_BYTES,
-        "carve_bytes": carve_bytes,
-        "carving": carving,
-        "stop_after": stop_after,
-        "devices_at_once": devices_at_once,
-        "max_decode_bytes": params.max_decode_bytes,
-        "decode": params.decode,
-        "scheduler": scheduler or "local",
-        "workers": workers,
-    }  # stored in each device's run row
+    parameters = _run_parameters(
+        chunk_files, carve_bytes, carving, stop_after, devices_at_once, params
+    ) | {"scheduler": scheduler or "local", "workers": workers}
     if scheduler is None:
         _start_forkserver()
     store = Store(db)
@@ -654,6 +645,27 @@ def scan(
     summary = driver.summary(str(db), plan, time.perf_counter() - t0)
     store.close()
     return summary
+
+
+def _run_parameters(
+    chunk_files: int,
+    carve_bytes: int,
+    carving: bool,
+    stop_after: int | None,
+    devices_at_once: int,
+    params: ScanParams,
+) -> dict[str, object]:
+    """The scan's settings, as stored in each device's run row."""
+    return {
+        "chunk_files": chunk_files,
+        "chunk_file_bytes": CHUNK_FILE_BYTES,
+        "carve_bytes": carve_bytes,
+        "carving": carving,
+        "stop_after": stop_after,
+        "devices_at_once": devices_at_once,
+        "max_decode_bytes": params.max_decode_bytes,
+        "decode": params.decode,
+    }
 
 
 def _drive(

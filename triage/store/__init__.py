@@ -13,7 +13,8 @@ foreign keys on. The schema is versioned in ``meta`` (``schema_version``); a
 database of an older version is migrated in place when opened for writing
 (version 1 -> 2: ``runs.pid`` added; 2 -> 3: the location columns of
 ``skipped``, filled once from each row's location text; 3 -> 4:
-``media.sha1`` moved into ``digests``), in one transaction; a newer one, or one
+``media.sha1`` moved into ``digests``; 4 -> 5: ``devices.details`` added),
+in one transaction; a newer one, or one
 no migration exists for, is refused with a ``StoreError`` that says which
 version it has and which this ``triage`` reads.
 
@@ -28,11 +29,11 @@ hashes, matches, skips and the ``chunks`` row that says it is done), with
 ``INSERT OR REPLACE`` on natural keys, so a scan killed at any point and run
 again never loses or duplicates a row.
 
-Schema (version 4). Times are POSIX seconds (REAL) unless named ``*_at``,
+Schema (version 5). Times are POSIX seconds (REAL) unless named ``*_at``,
 which are ISO-8601 UTC text. JSON columns hold JSON text.
 
 ``meta(key PK, value)``
-    ``schema_version`` = "4", ``created_at``, ``created_by`` (tool version).
+    ``schema_version`` = "5", ``created_at``, ``created_by`` (tool version).
 
 ``cases(case_id PK, access_to_children NOT NULL DEFAULT 'unknown', risk_band,
 note, updated_at)``
@@ -41,8 +42,11 @@ note, updated_at)``
 
 ``devices(device_id PK, case_id -> cases, evidence, segments JSON, container,
 size, stored_digest, status, error, first_hit_seconds, media_count,
-updated_at, match_count, skipped_count, bytes_scanned, scan_seconds)``
+updated_at, match_count, skipped_count, bytes_scanned, scan_seconds, details)``
     ``status`` is one of awaiting|scanning|scanned|stopped-early|failed.
+    ``container`` names the evidence kind too (``triage.ingest.kinds``);
+    ``details`` is what a phone extraction says of the phone ("model=..;
+    os=..; extraction=.."), NULL for disk images.
     ``error`` says why a device failed. ``first_hit_seconds``: seconds from the
     start of the device's scan to its first confident match (NULL: none yet).
     ``media_count``/``match_count``/``skipped_count`` are totals kept up to

@@ -52,12 +52,13 @@ class DevicesMixin(CasesMixin):
             )
         self._db.execute(
             "INSERT INTO devices(device_id, case_id, evidence, segments, container, "
-            "size, stored_digest, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+            "size, stored_digest, details, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT(device_id) DO UPDATE SET "
             "case_id = COALESCE(excluded.case_id, devices.case_id), "
             "segments = excluded.segments, container = excluded.container, "
             "size = excluded.size, stored_digest = excluded.stored_digest, "
-            "updated_at = excluded.updated_at",
+            "details = excluded.details, updated_at = excluded.updated_at",
             (
                 device.device_id,
                 case_id,
@@ -66,6 +67,7 @@ class DevicesMixin(CasesMixin):
                 device.container,
                 device.size,
                 device.stored_digest,
+                device.details,
                 now(),
             ),
         )
@@ -149,6 +151,7 @@ def _device_row(r: sqlite3.Row) -> DeviceRow:
             container=r["container"] or "",
             size=r["size"] or 0,
             stored_digest=r["stored_digest"],
+            details=r["details"],
         ),
         case_id=r["case_id"],
         status=r["status"],

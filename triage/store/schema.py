@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from triage.records import Location
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 DEVICE_STATUSES: tuple[str, ...] = (
     "awaiting",
@@ -71,7 +71,8 @@ CREATE TABLE devices (
     match_count INTEGER NOT NULL DEFAULT 0,
     skipped_count INTEGER NOT NULL DEFAULT 0,
     bytes_scanned INTEGER NOT NULL DEFAULT 0,
-    scan_seconds REAL
+    scan_seconds REAL,
+    details TEXT
 );
 CREATE INDEX devices_case ON devices(case_id);
 CREATE TABLE runs (
