@@ -48,6 +48,7 @@ def test_demo_finds_every_planted_known_picture(demo_run: tuple[Path, str]) -> N
         "elm-usb.raw": 0,
         "ash-desktop.raw": 3,
         "oak-phone.001": 1,
+        "oak-iphone.zip": 1,
     }
     for device, count in expected.items():
         assert rows[device]["known_items"] == count, rows[device]
@@ -60,6 +61,11 @@ def test_demo_finds_every_planted_known_picture(demo_run: tuple[Path, str]) -> N
         "reason"
     ], rows["elm-laptop.E01"]
     assert rows["oak-phone.001"]["archive_items"] == 1
+    # The phone extraction zip is a device, its members its files (not
+    # archive members).
+    assert rows["oak-iphone.zip"]["evidence_kind"] == "ffs-zip"
+    assert rows["oak-iphone.zip"]["archive_items"] == 0
+    assert rows["oak-phone.001"]["evidence_kind"] == "disk-image"
 
 
 def test_demo_queue_order_and_failed_card(demo_run: tuple[Path, str]) -> None:

@@ -15,7 +15,9 @@ Cases and devices (see ``build_demo``):
   three known pictures: one in a zip, one resized and recompressed (found only
   perceptually), one in unpartitioned space (found only by carving).
 * OP-OAK, the suspect works with children: a phone card (exFAT, split raw) with
-  one known picture inside a zip inside a zip.
+  one known picture inside a zip inside a zip; and the phone itself, as a
+  full-file-system extraction zip with one known picture deep in its camera
+  roll (``private/var/mobile/Media/DCIM/100APPLE/``).
 * OP-YEW, access unknown: a memory card image that is unreadable (random
   bytes), which must be flagged for attention, not treated as clean.
 
@@ -35,7 +37,7 @@ from pathlib import Path
 from PIL import Image
 
 from triage.errors import UsageError
-from triage.sample import disk, zip_bytes
+from triage.sample import disk, phone, zip_bytes
 from triage.sample.pictures import encode, make_picture
 from triage.sample.thumbcaches import thumbcache_db
 
@@ -209,6 +211,22 @@ def _oak_phone(
     return DemoDevice("OP-OAK", phone, 1)
 
 
+def _oak_iphone(
+    evidence: Path, known: dict[str, bytes], wallpaper: bytes
+) -> DemoDevice:
+    """OP-OAK phone: a full-file-system extraction zip (evidence kind
+    ``ffs-zip``) with a known picture in its camera roll."""
+    dcim = "private/var/mobile/Media/DCIM/100APPLE"
+    files = {
+        **_others(1500, 6, dcim),
+        f"{dcim}/IMG_0042.JPG": known["A-503"],
+        "private/var/mobile/Library/Notes/notes.txt": b"training plan\n",
+        "private/var/mobile/Library/Wallpaper/wallpaper.jpg": wallpaper,
+    }
+    zipped = phone.write_ffs_zip(evidence / "oak-iphone.zip", files)
+    return DemoDevice("OP-OAK", zipped, 1)
+
+
 def _write_cases(path: Path) -> None:
     """The demo's cases, as ``triage case import`` reads them."""
     with open(path, "w", newline="") as fh:
@@ -244,6 +262,7 @@ def build_demo(out: Path) -> DemoCorpus:
         _elm_usb(evidence, wallpaper),
         _ash_desktop(work, evidence, known_jpeg, resized, wallpaper),
         _oak_phone(work, evidence, known_jpeg, wallpaper),
+        _oak_iphone(evidence, known_jpeg, wallpaper),
     ]
     # OP-YEW memory card: unreadable.
     card = evidence / "yew-card.raw"
