@@ -22,12 +22,19 @@ from triage.ingest.filesystems import phone  # noqa: F401  (ufdr, folder, ...)
 from triage.ingest.filesystems import tsk  # noqa: F401  (registers "tsk")
 
 # isort: on
-from triage.ingest.filesystems.base import FILESYSTEMS, Entry, Filesystem, RecordIO
+from triage.ingest.filesystems.base import (
+    FILESYSTEMS,
+    Entry,
+    Filesystem,
+    NotThisFilesystem,
+    RecordIO,
+)
 
 __all__ = [
     "FILESYSTEMS",
     "Entry",
     "Filesystem",
+    "NotThisFilesystem",
     "RecordIO",
     "cached_filesystem",
     "free_space_types",
@@ -72,6 +79,8 @@ def open_filesystem(handle: DeviceHandle, offset: int) -> Filesystem:
             continue
         handle.cache[(Filesystem, offset)] = fs
         return fs
+    claims = [f for f in failures if not isinstance(f, NotThisFilesystem)]
+    failures = claims or failures
     if len(failures) == 1:
         raise failures[0]
     raise FilesystemError(

@@ -33,6 +33,7 @@ from triage.ingest.filesystems.base import (
     FILESYSTEMS,
     Entry,
     Filesystem,
+    NotThisFilesystem,
     RecordIO,
     record_where,
 )
@@ -132,7 +133,7 @@ class ApfsFilesystem(Filesystem):
     def open(cls, handle: DeviceHandle, offset: int) -> ApfsFilesystem:
         dev = handle.device.device_id
         if handle.read(offset + 32, 4) != _APFS_MAGIC:
-            raise FilesystemError(f"{dev}: no APFS container at offset {offset}")
+            raise NotThisFilesystem(f"{dev}: no APFS container at offset {offset}")
         container = pyfsapfs.container()
         try:
             container.open_file_object(_MediaFile(handle, offset))

@@ -101,6 +101,13 @@ class RecordIO(io.RawIOBase):
         return len(data)
 
 
+class NotThisFilesystem(FilesystemError):
+    """A backend's ``open``: what is there is not of its kind at all (no
+    APFS signature, another evidence kind). When every backend fails,
+    these are left out of the message if another backend recognised the
+    filesystem and said why it could not read it."""
+
+
 def record_where(handle: DeviceHandle, record: FileRecord) -> str:
     """ "device: partition N: path", how read errors name a record."""
     return f"{handle.device.device_id}: partition {record.partition_index}: " + (

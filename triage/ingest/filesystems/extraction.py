@@ -46,6 +46,7 @@ from triage.ingest.filesystems.base import (
     FILESYSTEMS,
     Entry,
     Filesystem,
+    NotThisFilesystem,
     RecordIO,
     record_where,
 )
@@ -148,7 +149,7 @@ def clean_path(name: str) -> str:
 
 def _open_check(handle: DeviceHandle, offset: int, container: str) -> None:
     if offset != 0 or handle.device.container != container:
-        raise FilesystemError(
+        raise NotThisFilesystem(
             f"{handle.device.device_id}: not a {container} device at offset {offset}"
         )
 

@@ -28,7 +28,12 @@ from typing import Any
 
 from triage.errors import FilesystemError
 from triage.ingest.evidence import DeviceHandle
-from triage.ingest.filesystems.base import FILESYSTEMS, RecordIO, record_where
+from triage.ingest.filesystems.base import (
+    FILESYSTEMS,
+    NotThisFilesystem,
+    RecordIO,
+    record_where,
+)
 from triage.ingest.filesystems.extraction import (
     ArchiveFilesystem,
     ZipExtraction,
@@ -104,7 +109,7 @@ class Ufdr(ZipExtraction):
     @classmethod
     def open(cls, handle: DeviceHandle, offset: int) -> Ufdr:
         if offset != 0 or handle.device.container != cls.container:
-            raise FilesystemError(f"{handle.device.device_id}: not a UFDR")
+            raise NotThisFilesystem(f"{handle.device.device_id}: not a UFDR")
         zf = open_zip(handle)
         if zf is None:
             raise FilesystemError(
@@ -152,7 +157,7 @@ class FolderDevice(ArchiveFilesystem):
     @classmethod
     def open(cls, handle: DeviceHandle, offset: int) -> FolderDevice:
         if offset != 0 or handle.device.container != cls.container:
-            raise FilesystemError(f"{handle.device.device_id}: not a folder device")
+            raise NotThisFilesystem(f"{handle.device.device_id}: not a folder device")
         return cls(handle, 0, cls.container)
 
     @property
@@ -253,7 +258,7 @@ class ItunesBackup(ArchiveFilesystem):
     def open(cls, handle: DeviceHandle, offset: int) -> ItunesBackup:
         dev = handle.device.device_id
         if offset != 0 or handle.device.container != cls.container:
-            raise FilesystemError(f"{dev}: not an iTunes backup")
+            raise NotThisFilesystem(f"{dev}: not an iTunes backup")
         folder = Path(handle.device.evidence)
         details = backup_details(folder) or ""
         if "encrypted=True" in details:

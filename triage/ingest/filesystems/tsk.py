@@ -45,6 +45,7 @@ from triage.ingest.filesystems.base import (
     FILESYSTEMS,
     Entry,
     Filesystem,
+    NotThisFilesystem,
     RecordIO,
     record_where,
 )
@@ -184,11 +185,17 @@ class TskFilesystem(Filesystem):
 
     @classmethod
     def open(cls, handle: DeviceHandle, offset: int) -> TskFilesystem:
+        container = handle.device.container
+        if any(container in b.spaceless_types() for b in FILESYSTEMS.values()):
+            raise NotThisFilesystem(
+                f"{handle.device.device_id}: a {container} device is read by its "
+                "own backend, not Sleuth Kit"
+            )
         if handle.read(offset + 32, 4) == _APFS_MAGIC:
-            raise FilesystemError(
+            # Read by the apfs backend (libfsapfs): pytsk3 has no pool API.
+            raise NotThisFilesystem(
                 f"{handle.device.device_id}: APFS container at offset {offset}: "
-                "APFS is not supported by this Sleuth Kit build (pytsk3 has no "
-                "pool API)"
+                "not read by Sleuth Kit (pytsk3 has no pool API)"
             )
         try:
             fs = pytsk3.FS_Info(image_of(handle), offset=offset)
