@@ -249,3 +249,15 @@ def test_folder_device_is_read_only(tmp_path: Path, picture: bytes) -> None:
     assert {r.path for r in records} == set(files)  # the link is not followed
     assert evidence_state(paths) == before
     shutil.rmtree(folder)
+
+
+def test_folder_file_with_a_name_that_is_not_utf8(tmp_path: Path) -> None:
+    folder = tmp_path / "copied"
+    folder.mkdir()
+    (folder / "fine.txt").write_bytes(b"ok")
+    with open(bytes(folder) + b"/bad\xff.jpg", "wb") as fh:
+        fh.write(b"x")
+    records, skipped = _split(list(iter_files(folder, carve=False)))
+    assert [r.path for r in records] == ["fine.txt"]
+    assert len(skipped) == 1 and "not valid UTF-8" in skipped[0].reason
+    assert str(skipped[0].location.inner) == "bad\ufffd.jpg"

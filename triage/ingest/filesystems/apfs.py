@@ -37,6 +37,7 @@ from triage.ingest.filesystems.base import (
     RecordIO,
     record_where,
 )
+from triage.ingest.filesystems.extraction import MediaFile
 from triage.ingest.media import is_media, sniff
 from triage.records import FileRecord, Partition, Skipped, Stage
 
@@ -60,33 +61,6 @@ def set_passwords(password: str | None, recovery: str | None) -> None:
     for name, value in ((PASSWORD_ENV, password), (RECOVERY_ENV, recovery)):
         if value:
             os.environ[name] = value
-
-
-class _MediaFile:
-    """A read-only file object over the device from a byte offset on, which
-    is what libfsapfs reads a container through."""
-
-    def __init__(self, handle: DeviceHandle, offset: int) -> None:
-        self._handle, self._base, self._pos = handle, offset, 0
-        self._size = handle.size - offset
-
-    def read(self, size: int = -1) -> bytes:
-        if size < 0:
-            size = self._size - self._pos
-        data = self._handle.read_media(self._base + self._pos, size)
-        self._pos += len(data)
-        return bytes(data)
-
-    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
-        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._pos, os.SEEK_END: self._size}
-        self._pos = base[whence] + offset
-        return self._pos
-
-    def tell(self) -> int:
-        return self._pos
-
-    def get_size(self) -> int:
-        return self._size
 
 
 def _message(exc: BaseException) -> str:
@@ -136,7 +110,7 @@ class ApfsFilesystem(Filesystem):
             raise NotThisFilesystem(f"{dev}: no APFS container at offset {offset}")
         container = pyfsapfs.container()
         try:
-            container.open_file_object(_MediaFile(handle, offset))
+            container.open_file_object(MediaFile(handle, offset))
         except OSError as exc:
             message = handle.take_read_error()
             if message is not None:
@@ -260,10 +234,9 @@ class ApfsFilesystem(Filesystem):
 
     def open_file(self, record: FileRecord) -> RecordIO:
         entry = self._file(record)
-        last = record.path.rsplit("/", 1)[-1]
         target = entry
-        if ":" in last:
-            xattr = last.split(":", 1)[1]
+        xattr = _xattr_of(record, entry)
+        if xattr is not None:
             try:
                 target = entry.get_extended_attribute_by_name(xattr)
             except OSError as exc:
@@ -294,9 +267,9 @@ class ApfsFilesystem(Filesystem):
         return RecordIO(read, size)
 
     def extents(self, record: FileRecord) -> list[tuple[int, int]] | None:
-        if ":" in record.path.rsplit("/", 1)[-1]:
-            return None
         entry = self._file(record)
+        if _xattr_of(record, entry) is not None:
+            return None
         found: list[tuple[int, int]] = []
         try:
             for number in range(entry.number_of_extents):
@@ -316,6 +289,19 @@ class ApfsFilesystem(Filesystem):
 
 
 _MASK = (1 << _VOLUME_SHIFT) - 1
+
+
+def _xattr_of(record: FileRecord, entry: Any) -> str | None:
+    """The extended attribute a record is ("name:xattr"), or None for the
+    file's own data (an APFS name may itself hold a colon)."""
+    last = record.path.rsplit("/", 1)[-1]
+    try:
+        name = entry.name or ""
+    except OSError:
+        name = ""
+    if last == name or not last.startswith(f"{name}:"):
+        return None
+    return last[len(name) + 1 :]
 
 
 def _unlock(volume: Any) -> bool:

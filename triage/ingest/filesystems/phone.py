@@ -182,11 +182,23 @@ class FolderDevice(ArchiveFilesystem):
                 if entry.is_dir(follow_symlinks=False):
                     folders.append(Path(entry.path))
                 elif entry.is_file(follow_symlinks=False):
-                    st = entry.stat(follow_symlinks=False)
-                    rel = Path(entry.path).relative_to(root).as_posix()
-                    yield self.record(partition, rel, st.st_ino, st.st_size,
-                                      st.st_mtime)  # fmt: skip
+                    yield self._file(partition, root, entry)
             stack.extend(reversed(folders))
+
+    def _file(
+        self, partition: Partition, root: Path, entry: os.DirEntry[str]
+    ) -> FileRecord | Skipped:
+        rel = Path(entry.path).relative_to(root).as_posix()
+        try:
+            rel.encode("utf-8")
+        except UnicodeEncodeError:
+            shown = rel.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+            return Skipped.at_filesystem(
+                partition, Stage.INGEST,
+                "file name is not valid UTF-8: not read", inner=shown,
+            )  # fmt: skip
+        st = entry.stat(follow_symlinks=False)
+        return self.record(partition, rel, st.st_ino, st.st_size, st.st_mtime)
 
     def open_file(self, record: FileRecord) -> RecordIO:
         return _file_reader(self.handle, record, self.folder / record.path)
