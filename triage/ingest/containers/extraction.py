@@ -16,9 +16,9 @@ whole number of sectors); UFDR before plain zip.
 from __future__ import annotations
 
 import os
-import zipfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from triage.ingest.containers.base import (
     CONTAINERS,
@@ -42,29 +42,34 @@ def _is_zip(head: bytes) -> bool:
     return head.startswith(ZIP_LOCAL) or head.startswith(b"PK\x05\x06")
 
 
+def _report_entry(path: Path, fh: Any) -> Any:
+    """The UFDR report's central-directory entry, streamed (None: none)."""
+    from triage.ingest.filesystems.zip_directory import find_entry
+
+    return find_entry(fh, os.fstat(fh.fileno()).st_size, UFDR_REPORT)
+
+
 def _is_ufdr(path: Path, head: bytes, size: int) -> bool:
     if not _is_zip(head):
         return False
     try:
-        with zipfile.ZipFile(path) as zf:
-            return any(
-                name.lstrip("/").lower() == UFDR_REPORT for name in zf.namelist()
-            )
-    except (zipfile.BadZipFile, OSError, ValueError):
-        return False  # a truncated zip is read as an extraction zip
+        with open(path, "rb") as fh:
+            return _report_entry(path, fh) is not None
+    except OSError:
+        return False
 
 
 def _ufdr_details(segments: Sequence[str]) -> str | None:
+    from triage.ingest.filesystems.extraction import local_member
     from triage.ingest.filesystems.phone import ufdr_details
 
     try:
-        with zipfile.ZipFile(segments[0]) as zf:
-            name = next(
-                n for n in zf.namelist() if n.lstrip("/").lower() == UFDR_REPORT
-            )
-            with zf.open(name) as fh:
-                return ufdr_details(fh)
-    except (zipfile.BadZipFile, OSError, StopIteration, ValueError):
+        with open(segments[0], "rb") as fh:
+            entry = _report_entry(Path(segments[0]), fh)
+            if entry is None:
+                return None
+            return ufdr_details(local_member(fh, entry.offset, entry.size))
+    except (OSError, ValueError, NotImplementedError):
         return None
 
 

@@ -50,6 +50,12 @@ from triage.ingest.filesystems.base import (
     RecordIO,
     record_where,
 )
+from triage.ingest.filesystems.zip_directory import (
+    CentralEntry,
+    Directory,
+    find_directory,
+    iter_directory,
+)
 from triage.records import FileRecord, Partition, Skipped, Source, Stage
 
 #: A member of a compressed tar up to this size is kept whole after its first
@@ -59,6 +65,7 @@ MEMBER_CACHE = 64 << 20
 _LOCAL = b"PK\x03\x04"
 _LOCAL_FMT = "<4sHHHHHIIIHH"  # signature .. extra length (30 bytes)
 _DESCRIPTOR = b"PK\x07\x08"
+_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)  # read from local headers
 
 
 class MediaFile:
@@ -157,23 +164,24 @@ def _open_check(handle: DeviceHandle, offset: int, container: str) -> None:
 # --- zip ------------------------------------------------------------------------
 
 
-def _zip_time(info: zipfile.ZipInfo) -> float | None:
+def _zip_time(entry: CentralEntry) -> float | None:
     try:
-        return float(calendar.timegm((*info.date_time, 0, 0, 0)))
+        return float(calendar.timegm((*entry.date_time, 0, 0, 0)))
     except (ValueError, OverflowError):
         return None
 
 
 class ZipExtraction(ArchiveFilesystem):
-    """A full-file-system zip (zip64 too), by its central directory, or by
-    its local headers when that is missing."""
+    """A full-file-system zip (zip64 too), by its central directory, read as
+    a stream (``zip_directory``), or by its local headers when that is
+    missing. Members are read from their local headers: stored or deflated
+    (others are recorded as not read)."""
 
     name = container = "ffs-zip"
 
-    def __init__(self, handle: DeviceHandle, zf: zipfile.ZipFile | None) -> None:
+    def __init__(self, handle: DeviceHandle, directory: Directory | None) -> None:
         super().__init__(handle, 0, self.container)
-        self._zip = zf
-        self._by_offset: dict[int, zipfile.ZipInfo] | None = None
+        self.directory = directory
         self._lock = threading.Lock()
 
     @classmethod
@@ -181,27 +189,40 @@ class ZipExtraction(ArchiveFilesystem):
         _open_check(handle, offset, cls.container)
         return cls(handle, open_zip(handle))
 
+    def entries(self) -> Iterator[CentralEntry]:
+        """The central directory's entries, streamed.
+
+        Raises:
+            FilesystemError: the directory is damaged (naming where).
+        """
+        assert self.directory is not None
+        try:
+            yield from iter_directory(MediaFile(self.handle), self.directory)
+        except (ValueError, struct.error) as exc:
+            raise FilesystemError(
+                f"{self.handle.device.device_id}: zip central directory: {exc}"
+            ) from exc
+
     def members(self, partition: Partition) -> Iterator[FileRecord | Skipped]:
-        if self._zip is None:
+        if self.directory is None:
             yield from self._local_members(partition)
             return
-        for info in self._zip.infolist():
-            yield from self._member(partition, info)
+        for entry in self.entries():
+            yield from self._member(partition, entry)
 
     def _member(
-        self, partition: Partition, info: zipfile.ZipInfo, path: str | None = None
+        self, partition: Partition, entry: CentralEntry, path: str | None = None
     ) -> Iterator[FileRecord | Skipped]:
-        if info.is_dir():
+        if entry.is_dir:
             return
-        path = path or clean_path(info.filename)
-        if info.flag_bits & 0x1:
+        path = path or clean_path(entry.name)
+        if entry.encrypted or entry.method not in _METHODS:
+            why = "encrypted" if entry.encrypted else f"compression {entry.method}"
             yield Skipped.at_filesystem(
-                partition, Stage.INGEST, "encrypted zip member: not read", inner=path
+                partition, Stage.INGEST, f"zip member not read: {why}", inner=path
             )
             return
-        yield self.record(
-            partition, path, info.header_offset, info.file_size, _zip_time(info)
-        )
+        yield self.record(partition, path, entry.offset, entry.size, _zip_time(entry))
 
     def _local_members(self, partition: Partition) -> Iterator[FileRecord | Skipped]:
         walker = LocalHeaders(MediaFile(self.handle), self.handle.size)
@@ -225,54 +246,44 @@ class ZipExtraction(ArchiveFilesystem):
             inner="central directory",
         )
 
-    def info_at(self, record: FileRecord) -> zipfile.ZipInfo:
-        """The central-directory entry of a record (by its header offset)."""
-        assert self._zip is not None
-        if self._by_offset is None:
-            self._by_offset = {i.header_offset: i for i in self._zip.infolist()}
-        info = self._by_offset.get(-1 if record.inode is None else record.inode)
-        if info is None:
-            raise FilesystemError(
-                f"{record_where(self.handle, record)}: no zip member at "
-                f"offset {record.inode}"
-            )
-        return info
-
     def open_file(self, record: FileRecord) -> RecordIO:
         where = record_where(self.handle, record)
         try:
-            if self._zip is None:
-                stream: Any = local_member(MediaFile(self.handle), record.inode or 0)
-            else:
-                stream = self._zip.open(self.info_at(record))
-        except (zipfile.BadZipFile, OSError, NotImplementedError, ValueError) as exc:
+            stream = local_member(
+                MediaFile(self.handle), record.inode or 0, record.size
+            )
+        except (OSError, NotImplementedError, ValueError, struct.error) as exc:
             raise FilesystemError(f"{where}: cannot open zip member: {exc}") from exc
-        return RecordIO(_positional(stream, where, self._lock), record.size)
+        read = _positional(stream, where, self._lock, record.size)
+        return RecordIO(read, record.size)
 
 
-def open_zip(handle: DeviceHandle) -> zipfile.ZipFile | None:
-    """The zip's central directory, or None when it has none (truncated).
+def open_zip(handle: DeviceHandle) -> Directory | None:
+    """Where the zip's central directory is, or None when it has none
+    (truncated).
 
     Raises:
         FilesystemError: not a zip at all (no local header at byte 0).
     """
-    try:
-        return zipfile.ZipFile(MediaFile(handle))
-    except (zipfile.BadZipFile, ValueError, OSError) as exc:
-        if handle.read(0, 4) != _LOCAL:
-            raise FilesystemError(
-                f"{handle.device.device_id}: not a readable zip: {exc}"
-            ) from exc
-        return None
+    where = find_directory(MediaFile(handle), handle.size)
+    if where is None and handle.read(0, 4) != _LOCAL:
+        raise FilesystemError(
+            f"{handle.device.device_id}: not a readable zip (no central directory "
+            "and no local header at byte 0)"
+        )
+    return where
 
 
 def _positional(
-    stream: Any, where: str, lock: threading.Lock
+    stream: Any, where: str, lock: threading.Lock, total: int
 ) -> Callable[[int, int], bytes]:
     """``read(offset, size)`` over a forward stream that can seek (back by
-    starting again)."""
+    starting again), up to ``total`` bytes."""
 
     def read(offset: int, size: int) -> bytes:
+        size = min(size, total - offset)
+        if size <= 0:
+            return b""
         with lock:
             try:
                 if stream.tell() != offset:
@@ -393,8 +404,8 @@ class _LocalMember:
     """A member read from its local header: stored or deflated, forward
     with restart."""
 
-    def __init__(self, fh: MediaFile, at: int, method: int, data: int) -> None:
-        self._fh, self._method, self._data = fh, method, data
+    def __init__(self, fh: Any, method: int, data: int, size: int) -> None:
+        self._fh, self._method, self._data, self._size = fh, method, data, size
         self._at, self._inflate, self._pos = data, zlib.decompressobj(-15), 0
         self._pending = b""
 
@@ -409,29 +420,42 @@ class _LocalMember:
             self._at, self._pos, self._pending = self._data, 0, b""
             self._inflate = zlib.decompressobj(-15)
         while self._pos < offset:
-            self._pos += len(self.read(min(offset - self._pos, 1 << 20)))
-            if self._inflate.eof and not self._pending:
+            if not self.read(min(offset - self._pos, 1 << 20)):
                 break
 
-    def read(self, size: int) -> bytes:
+    def read(self, size: int = -1) -> bytes:
+        if size < 0:
+            size = self._size - self._pos
+        size = max(0, min(size, self._size - self._pos))
         if self._method == zipfile.ZIP_STORED:
             self._fh.seek(self._data + self._pos)
-            data = self._fh.read(size)
+            data = bytes(self._fh.read(size))
             self._pos += len(data)
             return data
         while len(self._pending) < size and not self._inflate.eof:
-            self._fh.seek(self._at)
-            block = self._fh.read(1 << 20)
+            block = self._inflate.unconsumed_tail
             if not block:
-                break
-            self._at += len(block)
-            self._pending += self._inflate.decompress(block)
+                self._fh.seek(self._at)
+                block = bytes(self._fh.read(1 << 16))
+                if not block:
+                    break
+                self._at += len(block)
+            # Bounded output: memory stays at what was asked for.
+            want = max(size - len(self._pending), 1 << 16)
+            self._pending += self._inflate.decompress(block, want)
         data, self._pending = self._pending[:size], self._pending[size:]
         self._pos += len(data)
         return data
 
 
-def local_member(fh: MediaFile, at: int) -> _LocalMember:
+def local_member(fh: Any, at: int, size: int) -> _LocalMember:
+    """The member whose local header is at ``at``, ``size`` bytes once read
+    (from the central directory or the record), as a forward stream.
+
+    Raises:
+        ValueError: no local header there.
+        NotImplementedError: a compression other than stored or deflate.
+    """
     fh.seek(at)
     raw = fh.read(30)
     if len(raw) < 30 or raw[:4] != _LOCAL:
@@ -440,7 +464,7 @@ def local_member(fh: MediaFile, at: int) -> _LocalMember:
     method, nlen, xlen = fields[3], fields[9], fields[10]
     if method not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
         raise NotImplementedError(f"compression method {method} (local header)")
-    return _LocalMember(fh, at, method, at + 30 + nlen + xlen)
+    return _LocalMember(fh, method, at + 30 + nlen + xlen, size)
 
 
 # --- tar and Android backups ------------------------------------------------------

@@ -22,6 +22,7 @@ import os
 import plistlib
 import sqlite3
 import xml.etree.ElementTree as ET
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -36,8 +37,10 @@ from triage.ingest.filesystems.base import (
 )
 from triage.ingest.filesystems.extraction import (
     ArchiveFilesystem,
+    MediaFile,
     ZipExtraction,
     clean_path,
+    local_member,
     open_zip,
 )
 from triage.records import FileRecord, Partition, Skipped, Stage
@@ -102,7 +105,11 @@ _DETAIL_ITEMS = {
 
 
 class Ufdr(ZipExtraction):
-    """A Cellebrite UFDR: members with the paths ``report.xml`` gives them."""
+    """A Cellebrite UFDR: members with the paths ``report.xml`` gives them.
+
+    The zip's member names are held while the report is read (to tell the
+    files it lists from the ones the zip lacks), so memory grows with the
+    member count here, unlike a full-file-system zip."""
 
     name = container = "ufdr"
 
@@ -110,43 +117,44 @@ class Ufdr(ZipExtraction):
     def open(cls, handle: DeviceHandle, offset: int) -> Ufdr:
         if offset != 0 or handle.device.container != cls.container:
             raise NotThisFilesystem(f"{handle.device.device_id}: not a UFDR")
-        zf = open_zip(handle)
-        if zf is None:
+        where = open_zip(handle)
+        if where is None:
             raise FilesystemError(
                 f"{handle.device.device_id}: UFDR zip has no central directory"
             )
-        return cls(handle, zf)
+        return cls(handle, where)
 
     def members(self, partition: Partition) -> Iterator[FileRecord | Skipped]:
-        assert self._zip is not None
-        infos = {clean_path(i.filename): i for i in self._zip.infolist()}
+        infos = {clean_path(e.name): e for e in self.entries()}
         report = next((n for n in infos if n.lower() == REPORT), None)
         used: set[str] = {report} if report else set()
         if report is not None:
-            with self._zip.open(infos[report]) as fh:
-                try:
-                    for phone_path, local in ufdr_files(fh):
-                        info = infos.get(local or "")
-                        if info is None:
-                            yield Skipped.at_filesystem(
-                                partition, Stage.INGEST,
-                                "listed in report.xml but not in the UFDR"
-                                + (f" (as {local})" if local else ""),
-                                inner=phone_path,
-                            )  # fmt: skip
-                            continue
-                        used.add(local or "")
-                        yield from self._member(partition, info, phone_path)
-                except ET.ParseError as exc:
-                    yield Skipped.at_filesystem(
-                        partition, Stage.INGEST,
-                        f"report.xml is malformed ({exc}): the files it did not "
-                        "name before that point are listed by their paths in "
-                        "the zip", inner=REPORT,
-                    )  # fmt: skip
-        for path, info in infos.items():
+            fh = local_member(
+                MediaFile(self.handle), infos[report].offset, infos[report].size
+            )
+            try:
+                for phone_path, local in ufdr_files(fh):
+                    entry = infos.get(local or "")
+                    if entry is None:
+                        yield Skipped.at_filesystem(
+                            partition, Stage.INGEST,
+                            "listed in report.xml but not in the UFDR"
+                            + (f" (as {local})" if local else ""),
+                            inner=phone_path,
+                        )  # fmt: skip
+                        continue
+                    used.add(local or "")
+                    yield from self._member(partition, entry, phone_path)
+            except (ET.ParseError, zlib.error) as exc:
+                yield Skipped.at_filesystem(
+                    partition, Stage.INGEST,
+                    f"report.xml is malformed ({exc}): the files it did not "
+                    "name before that point are listed by their paths in "
+                    "the zip", inner=REPORT,
+                )  # fmt: skip
+        for path, entry in infos.items():
             if path not in used:
-                yield from self._member(partition, info, path)
+                yield from self._member(partition, entry, path)
 
 
 class FolderDevice(ArchiveFilesystem):
