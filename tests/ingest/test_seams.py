@@ -48,7 +48,7 @@ def test_tables_hold_the_built_in_backends() -> None:
     assert "tsk" in FILESYSTEMS and "apfs" in FILESYSTEMS
     assert FILESYSTEMS.names()[-1] == "tsk"  # the catch-all, tried last
     assert {"gpt", "mbr", "none"} <= set(VOLUME_SYSTEMS.names())
-    with pytest.raises(UnknownNameError, match="known: apfs, ffs-zip"):
+    with pytest.raises(UnknownNameError, match=r"known: .*apfs.*, tsk$"):
         FILESYSTEMS.get("zfs")
 
 
