@@ -261,3 +261,23 @@ def test_folder_file_with_a_name_that_is_not_utf8(tmp_path: Path) -> None:
     assert [r.path for r in records] == ["fine.txt"]
     assert len(skipped) == 1 and "not valid UTF-8" in skipped[0].reason
     assert str(skipped[0].location.inner) == "bad\ufffd.jpg"
+
+
+def test_zip64_central_directory_is_streamed(tmp_path: Path) -> None:
+    """More than 65,535 members: the zip64 end records say where the
+    directory is; streaming it gives what zipfile lists, entry for entry."""
+    import zipfile
+
+    from triage.ingest.filesystems.zip_directory import find_directory, iter_directory
+
+    path = tmp_path / "many.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zf:
+        for n in range(66_000):
+            zf.writestr(f"data/media/0/{n // 1000:02d}/f{n}.txt", b"")
+    with zipfile.ZipFile(path) as zf:
+        expected = [(i.filename, i.header_offset, i.file_size) for i in zf.infolist()]
+    with open(path, "rb") as fh:
+        where = find_directory(fh, path.stat().st_size)
+        assert where is not None and where.entries == 66_000
+        got = [(e.name, e.offset, e.size) for e in iter_directory(fh, where)]
+    assert got == expected
