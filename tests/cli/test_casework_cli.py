@@ -34,7 +34,8 @@ def lines(text: str) -> list[dict]:  # type: ignore[type-arg]
 
 
 QUEUE_FIELDS = {
-    "rank", "device_id", "case_id", "status", "tier", "priority", "evidence",
+    "rank", "device_id", "case_id", "status", "tier", "evidence_kind",
+    "priority", "evidence",
     "likelihood", "severity", "worst_category", "safeguarding",
     "access_to_children", "risk_band", "known_items", "exact_items",
     "perceptual_items", "possible_items", "categories", "matches",

@@ -58,6 +58,7 @@ JSON_FIELDS: tuple[str, ...] = (
     "ctime",
     "crtime",
     "address",
+    "evidence_kind",
 )
 
 
