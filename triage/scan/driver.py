@@ -23,7 +23,7 @@ import os
 import socket
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
@@ -606,6 +606,8 @@ def scan(
     t0 = time.perf_counter()
     if params is None:
         params = default_params(db)
+    if stop_after is not None and not params.keyframes:
+        params = replace(params, keyframes=True)  # videos: a key-frame pass
     devices_at_once = check_arguments(
         chunk_files, carve_bytes, stop_after, workers, devices_at_once, scheduler
     )
@@ -620,6 +622,7 @@ def scan(
         "devices_at_once": devices_at_once,
         "max_decode_bytes": params.max_decode_bytes,
         "decode": params.decode,
+        "video_keyframes": params.keyframes,
         "scheduler": scheduler or "local",
         "workers": workers,
     }  # stored in each device's run row
