@@ -149,6 +149,18 @@ def _view_digests(db: sqlite3.Connection) -> None:
         db.execute(f"CREATE TEMP VIEW digests AS {_V3_DIGESTS}")
 
 
+# Version 5: a video's sampled frames, and what a video match measured.
+_VIDEO_FRAMES = (
+    "CREATE TABLE video_frames (device_id TEXT NOT NULL, address TEXT NOT NULL, "
+    "frame_number INTEGER NOT NULL, timestamp REAL NOT NULL, "
+    "algorithm TEXT NOT NULL, variant TEXT NOT NULL, value TEXT NOT NULL, "
+    "quality INTEGER, "
+    "PRIMARY KEY (device_id, address, frame_number, algorithm, variant), "
+    "FOREIGN KEY (device_id, address) REFERENCES media(device_id, address) "
+    "ON DELETE CASCADE)"
+)
+_VIDEO_MATCH_COLUMNS = ("item_share", "known_share", "at_seconds")
+
 #: How to bring a database of version N up to N + 1, in place.
 MIGRATIONS: dict[int, tuple[Step, ...]] = {
     1: ("ALTER TABLE runs ADD COLUMN pid INTEGER",),  # 1 -> 2
@@ -162,6 +174,10 @@ MIGRATIONS: dict[int, tuple[Step, ...]] = {
         _fill_locations,
     ),
     3: (_move_digests,),  # 3 -> 4: exact digests get their own table
+    4: (  # 4 -> 5: video frame hashes; video match shares and timestamps
+        _VIDEO_FRAMES,
+        *(f"ALTER TABLE matches ADD COLUMN {c} REAL" for c in _VIDEO_MATCH_COLUMNS),
+    ),
 }
 #: How a read-only reader sees a database of version N as N + 1 without
 #: changing it: TEMP views, which shadow the main tables on that connection
@@ -178,4 +194,12 @@ READ_AS_NEXT: dict[int, tuple[Step, ...]] = {
         + " FROM main.skipped",
     ),
     3: (_view_digests,),
+    4: (
+        "CREATE TEMP VIEW matches AS SELECT *, "
+        + ", ".join(f"NULL AS {c}" for c in _VIDEO_MATCH_COLUMNS)
+        + " FROM main.matches",
+        "CREATE TEMP VIEW video_frames AS SELECT '' AS device_id, '' AS address, "
+        "0 AS frame_number, 0.0 AS timestamp, '' AS algorithm, '' AS variant, "
+        "'' AS value, NULL AS quality WHERE 0",
+    ),
 }

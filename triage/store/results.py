@@ -25,6 +25,7 @@ from triage.records import (
     Skipped,
     Source,
     Stage,
+    VideoFrame,
 )
 from triage.store.connection import StoreBase, now
 from triage.store.schema import LOCATION_COLUMNS, location_columns
@@ -139,7 +140,7 @@ class ResultsMixin(StoreBase):
                         rec.display_path,
                         chunk.chunk_key,
                         int(known_good),
-                        int(bool(mh.perceptual)),
+                        int(bool(mh.perceptual or mh.frames)),
                         rec.partition_offset,
                     )
                     for rec, mh, known_good in chunk.media
@@ -176,6 +177,22 @@ class ResultsMixin(StoreBase):
         )
         self._db.executemany(
             "DELETE FROM digests WHERE device_id = ? AND address = ?", addresses
+        )
+        self._db.executemany(
+            "DELETE FROM video_frames WHERE device_id = ? AND address = ?", addresses
+        )
+        self._db.executemany(
+            "INSERT OR REPLACE INTO video_frames(device_id, address, frame_number, "
+            "timestamp, algorithm, variant, value, quality) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (dev, mh.address, f.number, f.timestamp) + (
+                    p.algorithm, p.variant, p.value, p.quality
+                )
+                for mh in hashes
+                for f in mh.frames
+                for p in f.hashes
+            ],
         )
         self._db.executemany(
             "INSERT INTO digests(device_id, address, algorithm, value) "
@@ -265,8 +282,9 @@ class ResultsMixin(StoreBase):
     def _write_matches(self, device_id: str, matches: Iterable[Match]) -> None:
         self._db.executemany(
             "INSERT OR REPLACE INTO matches(device_id, address, set_name, set_digest,"
-            " entry_id, algorithm, variant, distance, category, scheme, known_good) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " entry_id, algorithm, variant, distance, category, scheme, known_good, "
+            "item_share, known_share, at_seconds) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (
                     device_id,
@@ -280,6 +298,9 @@ class ResultsMixin(StoreBase):
                     m.category,
                     m.scheme,
                     int(m.known_good),
+                    m.item_share,
+                    m.known_share,
+                    m.at_seconds,
                 )
                 for m in matches
             ],
@@ -333,6 +354,7 @@ class ResultsMixin(StoreBase):
                 PerceptualHash(p["algorithm"], p["value"], p["variant"], p["quality"])
             )
         digests = self.digests(device_id, by_address)
+        frames = self.video_frames(device_id, by_address)
         device = self._db.execute(
             "SELECT evidence FROM devices WHERE device_id = ?", (device_id,)
         ).fetchone()
@@ -346,6 +368,7 @@ class ResultsMixin(StoreBase):
                 width=r["width"],
                 height=r["height"],
                 digests=digests[r["address"]],
+                frames=frames.get(r["address"], ()),
             )
             out.append(
                 StoredMedia(record, hashes, bool(r["known_good"]), bool(r["decoded"]))
@@ -365,6 +388,9 @@ class ResultsMixin(StoreBase):
                 scheme=r["scheme"],
                 known_good=bool(r["known_good"]),
                 variant=r["variant"],
+                item_share=r["item_share"],
+                known_share=r["known_share"],
+                at_seconds=r["at_seconds"],
             )
             for r in self._db.execute(
                 "SELECT * FROM matches WHERE device_id = ? ORDER BY address, "
@@ -399,6 +425,32 @@ class ResultsMixin(StoreBase):
             ):
                 out[d["address"]].append((d["algorithm"], d["value"]))
         return out
+
+    def video_frames(
+        self, device_id: str, addresses: Iterable[str]
+    ) -> dict[str, tuple[VideoFrame, ...]]:
+        """The stored sampled frames of the videos among ``addresses``."""
+        wanted = list(addresses)
+        rows: dict[str, dict[int, tuple[float, list[PerceptualHash]]]] = {}
+        for start in range(0, len(wanted), 500):
+            batch = wanted[start : start + 500]
+            for f in self._db.execute(
+                "SELECT * FROM video_frames WHERE device_id = ? "
+                f"AND address IN ({','.join('?' * len(batch))}) "
+                "ORDER BY address, frame_number, algorithm, variant",
+                (device_id, *batch),
+            ):
+                per_frame = rows.setdefault(f["address"], {})
+                _, hashes = per_frame.setdefault(f["frame_number"], (f["timestamp"], []))
+                hashes.append(
+                    PerceptualHash(f["algorithm"], f["value"], f["variant"], f["quality"])
+                )
+        return {
+            address: tuple(
+                VideoFrame(n, ts, tuple(h)) for n, (ts, h) in sorted(per_frame.items())
+            )
+            for address, per_frame in rows.items()
+        }
 
     def perceptual_for_digest(self, md5: str) -> tuple[PerceptualHash, ...] | None:
         """Perceptual hashes already computed for content with this MD5 (any

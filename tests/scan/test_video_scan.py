@@ -1,0 +1,194 @@
+"""Videos on a device, end to end: generated at test time (benign scenes of the
+project's generated pictures), written into a FAT image, scanned against a
+set built from a reference video and a reference picture.
+
+An exact copy, a re-encode to another codec and size, a 40% clip, that clip
+between unrelated footage, and a slideshow showing the known picture for 3 s
+all match; 20 unrelated videos do not; a 2-worker cluster stores what the
+in-process scan stores; a rescan with a new set of video hashes only re-matches
+from the stored frames without decoding anything.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tests.conftest import require_tools
+from tests.scan.helpers import dump, matched_entries
+from triage.cli import main
+from triage.hashmatch import policy as policy_module
+from triage.hashmatch.video import hash_video
+from triage.sample.disk import build_filesystem
+from triage.sample.pictures import encode, make_picture
+from triage.sample.videos import encode_video, make_video, slideshow, video_frames
+from triage.scan import scan
+
+KNOWN_SEED = 1
+PICTURE_SEED = 777
+UNRELATED = 20
+
+
+@dataclass(frozen=True)
+class VideoCase:
+    evidence: Path
+    bad_set: Path
+    videos_only: Path  # the known video alone, as vPDQ files (import)
+    reference_dir: Path
+
+
+def _known_frames() -> itertools.islice:  # type: ignore[type-arg]
+    return itertools.islice(video_frames(KNOWN_SEED, seconds=10), 30, 70)
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory: pytest.TempPathFactory) -> VideoCase:
+    require_tools("mkfs.fat", "mcopy")
+    root = tmp_path_factory.mktemp("videos")
+    known = make_video(KNOWN_SEED, seconds=10)
+    picture = make_picture(PICTURE_SEED)
+    ref = root / "ref"
+    (ref / "A").mkdir(parents=True)
+    (ref / "B").mkdir()
+    (ref / "A" / "known.mp4").write_bytes(known)
+    (ref / "B" / "known.jpg").write_bytes(encode(picture))
+    bad_set = root / "bad.ths"
+    result = CliRunner().invoke(
+        main, ["hashset", "build", str(ref), "-o", str(bad_set), "--name", "ref"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "1 pictures, 1 videos" in result.output
+    files = {
+        "movies/copy.mp4": known,
+        "movies/reencoded.avi": encode_video(
+            video_frames(KNOWN_SEED, seconds=10),
+            codec="mpeg4",
+            container="avi",
+            size=(480, 360),
+        ),
+        "movies/clip.mp4": encode_video(_known_frames()),
+        "movies/embedded.mkv": encode_video(
+            itertools.chain(
+                video_frames(50, seconds=6),
+                _known_frames(),
+                video_frames(51, seconds=6),
+            ),
+            container="matroska",
+        ),
+        "movies/slides.mp4": encode_video(
+            slideshow([make_picture(5), picture, make_picture(6)], seconds_each=3)
+        ),
+        **{
+            f"other/unrelated{i:02}.mp4": make_video(100 + i, seconds=4)
+            for i in range(UNRELATED)
+        },
+        "docs/readme.txt": b"nothing to see\n" * 10,
+    }
+    evidence = build_filesystem("fat16", files, root / "videos.raw")
+    vpdq_dir = root / "vpdq"
+    vpdq_dir.mkdir()
+    hashed = hash_video(io.BytesIO(known), where="known.mp4")
+    (vpdq_dir / "known.mp4.txt").write_text(
+        "".join(
+            f"{f.number},{f.pdq.quality},{f.pdq.value},{f.timestamp:.3f}\n"
+            for f in hashed.frames
+            if f.pdq is not None
+        )
+    )
+    return VideoCase(evidence, bad_set, vpdq_dir, ref)
+
+
+def _matches(db: Path) -> dict[str, list[tuple[object, ...]]]:
+    con = sqlite3.connect(db)
+    try:
+        rows = con.execute(
+            "SELECT media.display_path, m.entry_id, m.algorithm, m.item_share, "
+            "m.known_share, m.at_seconds FROM matches m JOIN media "
+            "USING (device_id, address) ORDER BY 1, 2"
+        ).fetchall()
+    finally:
+        con.close()
+    out: dict[str, list[tuple[object, ...]]] = {}
+    for path, *rest in rows:
+        out.setdefault(path, []).append(tuple(rest))
+    return out
+
+
+def test_known_videos_and_a_picture_in_a_slideshow_match(
+    videos: VideoCase, tmp_path: Path
+) -> None:
+    db = tmp_path / "case.db"
+    scan([videos.evidence], [videos.bad_set], db, scheduler="sync")
+    found = matched_entries(db, "videos.raw")
+    assert found == {
+        "A/known.mp4": {
+            "movies/copy.mp4",
+            "movies/reencoded.avi",
+            "movies/clip.mp4",
+            "movies/embedded.mkv",
+        },
+        "B/known.jpg": {"movies/slides.mp4"},
+    }
+    got = _matches(db)
+    copy = got["movies/copy.mp4"]
+    assert [(e, a) for e, a, *_ in copy] == [("A/known.mp4", "sha256")]  # exact first
+    _, algorithm, item, known, _ = got["movies/clip.mp4"][0]
+    assert algorithm == "vpdq" and item == 100.0 and 30.0 <= known <= 50.0
+    _, _, item, known, _ = got["movies/embedded.mkv"][0]
+    assert item is not None and item < 50.0 and known is not None and known >= 30.0
+    _, algorithm, _, _, at = got["movies/slides.mp4"][0]
+    assert algorithm in ("pdq", "phash") and at == 3.0  # shown from 00:00:03
+    con = sqlite3.connect(db)
+    frames = con.execute(
+        "SELECT COUNT(DISTINCT frame_number) FROM video_frames WHERE address LIKE "
+        "'%movies/copy.mp4'"
+    ).fetchone()[0]
+    con.close()
+    assert frames == 10  # one a second of a 10 s video
+
+
+def test_rescan_with_a_video_only_set_rematches_without_decoding(
+    videos: VideoCase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "case.db"
+    scan([videos.evidence], [videos.bad_set], db, scheduler="sync")
+    only = tmp_path / "videos.ths"
+    result = CliRunner().invoke(
+        main,
+        ["hashset", "import", str(videos.videos_only), "-o", str(only),
+         "--scheme", "caid"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    decodes: list[str] = []
+    real = policy_module.hash_video
+
+    def counted(*args: object, **kwargs: object) -> object:
+        decodes.append(str(kwargs.get("where")))
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(policy_module, "hash_video", counted)
+    scan([videos.evidence], [only], db, scheduler="sync")
+    assert decodes == []
+    found = matched_entries(db, "videos.raw")
+    assert found["known.mp4.txt"] == {
+        "movies/copy.mp4",
+        "movies/reencoded.avi",
+        "movies/clip.mp4",
+        "movies/embedded.mkv",
+    }
+
+
+def test_local_cluster_stores_what_the_sync_scan_stores(
+    videos: VideoCase, tmp_path: Path
+) -> None:
+    sync_db, cluster_db = tmp_path / "sync.db", tmp_path / "cluster.db"
+    scan([videos.evidence], [videos.bad_set], sync_db, scheduler="sync")
+    scan([videos.evidence], [videos.bad_set], cluster_db, workers=2)
+    assert dump(cluster_db) == dump(sync_db)
+    assert _matches(cluster_db) == _matches(sync_db)
