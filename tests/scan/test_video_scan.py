@@ -192,3 +192,43 @@ def test_local_cluster_stores_what_the_sync_scan_stores(
     scan([videos.evidence], [videos.bad_set], cluster_db, workers=2)
     assert dump(cluster_db) == dump(sync_db)
     assert _matches(cluster_db) == _matches(sync_db)
+
+
+def test_bad_videos_are_recorded_and_the_scan_goes_on(
+    videos: VideoCase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.hashmatch.test_video import _audio_only, _avi_with, _corrupted
+
+    known = (videos.reference_dir / "A" / "known.mp4").read_bytes()
+    files = {
+        "v/truncated.mp4": known[: len(known) // 2],
+        "v/audio.mp4": _audio_only(),
+        "v/midway.mp4": _corrupted(make_video(8, seconds=10)),
+        "v/unknown.avi": _avi_with(fourcc=b"ZZZZ"),
+        "v/long.mp4": make_video(9, seconds=8),
+        "v/known.mp4": known,
+    }
+    evidence = build_filesystem("fat16", files, tmp_path / "bad.raw")
+    real = policy_module.hash_video
+
+    def capped(*args: object, **kwargs: object) -> object:  # a 3-frame cap
+        if str(kwargs["where"]).endswith("long.mp4"):
+            kwargs["max_frames"] = 3
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(policy_module, "hash_video", capped)
+    db = tmp_path / "case.db"
+    scan([evidence], [videos.bad_set], db, scheduler="sync")
+    con = sqlite3.connect(db)
+    skipped = dict(
+        con.execute("SELECT path, reason FROM skipped WHERE device_id = 'bad.raw'")
+    )
+    status = con.execute("SELECT status FROM devices").fetchone()[0]
+    con.close()
+    assert status == "scanned"
+    assert "not a decodable video" in skipped["v/truncated.mp4"]
+    assert "no video stream" in skipped["v/audio.mp4"]
+    assert "failed to decode" in skipped["v/midway.mp4"]
+    assert "codec not known" in skipped["v/unknown.avi"]
+    assert "capped at 3 frames" in skipped["v/long.mp4"]
+    assert matched_entries(db, "bad.raw") == {"A/known.mp4": {"v/known.mp4"}}

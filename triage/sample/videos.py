@@ -11,6 +11,7 @@ for a few seconds each. Nothing here is anything but generated shapes.
 from __future__ import annotations
 
 import io
+from fractions import Fraction
 from collections.abc import Iterable, Iterator, Sequence
 
 import av
@@ -50,7 +51,7 @@ def video_frames(
 def encode_video(
     frames: Iterable[np.ndarray],
     *,
-    fps: int = 10,
+    fps: int | Fraction = 10,
     codec: str = "libx264",
     container: str = "mp4",
     size: tuple[int, int] | None = None,

@@ -441,9 +441,10 @@ def _video(
     hashes, unhashed = with_video(plain, outcome)
     if unhashed is not None:
         out.skipped.append(Skipped.at_file(record, Stage.HASH, unhashed.reason))
-    elif not isinstance(outcome, Unhashed):
-        for note in outcome.notes:
-            out.skipped.append(Skipped.at_file(record, Stage.HASH, note))
+    elif not isinstance(outcome, Unhashed) and outcome.notes:
+        # One row per item and stage: the notes together (a partial result).
+        reason = "; ".join(outcome.notes)
+        out.skipped.append(Skipped.at_file(record, Stage.HASH, reason))
     out.media.append(MediaItem(record, hashes))
 
 
