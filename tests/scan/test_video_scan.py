@@ -232,3 +232,43 @@ def test_bad_videos_are_recorded_and_the_scan_goes_on(
     assert "codec not known" in skipped["v/unknown.avi"]
     assert "capped at 3 frames" in skipped["v/long.mp4"]
     assert matched_entries(db, "bad.raw") == {"A/known.mp4": {"v/known.mp4"}}
+
+
+def test_exports_and_report_carry_shares_and_timestamps(
+    videos: VideoCase, tmp_path: Path
+) -> None:
+    import csv
+    import json
+
+    db = tmp_path / "case.db"
+    scan([videos.evidence], [videos.bad_set], db, scheduler="sync")
+    runner = CliRunner()
+    out = {}
+    for fmt in ("json", "csv", "vics"):
+        path = tmp_path / f"export.{fmt}"
+        result = runner.invoke(
+            main, ["export", "--db", str(db), "--format", fmt, "-o", str(path)]
+        )
+        assert result.exit_code == 0, result.output
+        out[fmt] = path.read_text()
+    doc = json.loads(out["json"])
+    by_path = {m["path"]: m["matches"] for d in doc["devices"] for m in d["media"]}
+    (clip,) = by_path["movies/clip.mp4"]
+    assert clip["algorithm"] == "vpdq"
+    assert (clip["item_share"], clip["known_share"]) == (100.0, 40.0)
+    (shown,) = by_path["movies/slides.mp4"]
+    assert shown["at_seconds"] == 3.0 and shown["item_share"] is None
+    rows = {r["path"]: r for r in csv.DictReader(io.StringIO(out["csv"]))}
+    assert rows["movies/clip.mp4"]["known_share"] == "40.0"
+    assert rows["movies/slides.mp4"]["at_seconds"] == "3.0"
+    vics = json.loads(out["vics"])["value"]
+    comments = {v.get("Comments") for v in vics}
+    assert any(c and "40% of the known video's frames" in c for c in comments)
+    assert "known image shown in this video at 00:00:03" in comments
+    assert all(v["MimeType"].startswith("video/") for v in vics)
+    report = tmp_path / "report.html"
+    result = runner.invoke(main, ["report", "--db", str(db), "-o", str(report)])
+    assert result.exit_code == 0, result.output
+    html = report.read_text()
+    assert "known image shown in this video at 00:00:03" in html
+    assert "1 known video (category A) exact copy" in html

@@ -161,7 +161,9 @@ def _hash_reference_video(
         pairs.append((VPDQ.name, h.value))
     notes = list(outcome.notes)
     if low:
-        notes.append(f"{low} of {len(outcome.frames)} frames of quality < 50 not stored")
+        notes.append(
+            f"{low} of {len(outcome.frames)} frames of quality < 50 not stored"
+        )
     if low == len(outcome.frames):
         notes.append("no usable frame: matched by its digests only")
     return [(c, v) for c, v in pairs if c in COLUMNS], "; ".join(notes)

@@ -108,9 +108,7 @@ def _rate(stream: Any) -> tuple[float | None, str | None]:
     return value, None
 
 
-def _frames(
-    container: Any, stream: Any, where: str, bad: list[str]
-) -> Iterator[Any]:
+def _frames(container: Any, stream: Any, where: str, bad: list[str]) -> Iterator[Any]:
     """Decoded frames of ``stream``; packets that fail are noted in ``bad``."""
     for packet in container.demux(stream):
         try:
@@ -235,5 +233,7 @@ def _sample(
         if len(out) >= max_frames:
             return out, count, True
         rgb = frame.to_ndarray(format="rgb24")
-        out.append(VideoFrame(number, round(seconds, 3), frame_hashes(rgb, dihedral=dihedral)))
+        out.append(
+            VideoFrame(number, round(seconds, 3), frame_hashes(rgb, dihedral=dihedral))
+        )
     return out, count, False

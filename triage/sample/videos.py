@@ -11,8 +11,9 @@ for a few seconds each. Nothing here is anything but generated shapes.
 from __future__ import annotations
 
 import io
-from fractions import Fraction
+import itertools
 from collections.abc import Iterable, Iterator, Sequence
+from fractions import Fraction
 
 import av
 import numpy as np
@@ -59,23 +60,24 @@ def encode_video(
 ) -> bytes:
     """The frames encoded as one video stream; ``size`` (width, height)
     rescales them (even sides, as yuv420p needs)."""
+    stream_of = iter(frames)
+    first = next(stream_of, None)
+    if first is None:
+        raise ValueError("no frames to encode")
+    width, height = size or (first.shape[1], first.shape[0])
     buffer = io.BytesIO()
     with av.open(buffer, mode="w", format=container) as out:
-        stream: av.VideoStream | None = None
-        for rgb in frames:
+        stream = out.add_stream(codec, rate=fps)
+        assert isinstance(stream, av.VideoStream)
+        stream.width, stream.height = width - width % 2, height - height % 2
+        stream.pix_fmt = "yuv420p"
+        if gop is not None:
+            stream.codec_context.gop_size = gop
+        for rgb in itertools.chain((first,), stream_of):
             frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-            if stream is None:
-                width, height = size or (frame.width, frame.height)
-                stream = out.add_stream(codec, rate=fps)
-                stream.width, stream.height = width - width % 2, height - height % 2
-                stream.pix_fmt = "yuv420p"
-                if gop is not None:
-                    stream.codec_context.gop_size = gop
             if (frame.width, frame.height) != (stream.width, stream.height):
                 frame = frame.reformat(width=stream.width, height=stream.height)
             out.mux(stream.encode(frame))
-        if stream is None:
-            raise ValueError("no frames to encode")
         out.mux(stream.encode(None))
     return buffer.getvalue()
 

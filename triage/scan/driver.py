@@ -23,7 +23,7 @@ import os
 import socket
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
@@ -33,10 +33,10 @@ from triage.records import Match, MediaHash
 from triage.scan import tasks
 from triage.scan.plan import (
     check_arguments,
-    default_params,
     evidence_to_scan,
     load_hashsets,
     plan_devices,
+    scan_params,
     sets_key,
 )
 from triage.scan.runner import Runner, SyncRunner
@@ -604,10 +604,7 @@ def scan(
         StoreError: the database cannot be used.
     """
     t0 = time.perf_counter()
-    if params is None:
-        params = default_params(db)
-    if stop_after is not None and not params.keyframes:
-        params = replace(params, keyframes=True)  # videos: a key-frame pass
+    params = scan_params(params, db, stop_after)
     devices_at_once = check_arguments(
         chunk_files, carve_bytes, stop_after, workers, devices_at_once, scheduler
     )

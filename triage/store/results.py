@@ -186,9 +186,8 @@ class ResultsMixin(StoreBase):
             "timestamp, algorithm, variant, value, quality) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [
-                (dev, mh.address, f.number, f.timestamp) + (
-                    p.algorithm, p.variant, p.value, p.quality
-                )
+                (dev, mh.address, f.number, f.timestamp)
+                + (p.algorithm, p.variant, p.value, p.quality)
                 for mh in hashes
                 for f in mh.frames
                 for p in f.hashes
@@ -441,9 +440,13 @@ class ResultsMixin(StoreBase):
                 (device_id, *batch),
             ):
                 per_frame = rows.setdefault(f["address"], {})
-                _, hashes = per_frame.setdefault(f["frame_number"], (f["timestamp"], []))
+                _, hashes = per_frame.setdefault(
+                    f["frame_number"], (f["timestamp"], [])
+                )
                 hashes.append(
-                    PerceptualHash(f["algorithm"], f["value"], f["variant"], f["quality"])
+                    PerceptualHash(
+                        f["algorithm"], f["value"], f["variant"], f["quality"]
+                    )
                 )
         return {
             address: tuple(

@@ -56,7 +56,9 @@ def expand_folders(paths: Sequence[str | Path]) -> list[Path]:
         if path.is_dir():
             out.extend(
                 sorted(
-                    f for f in path.iterdir() if f.is_file() and not f.name.startswith(".")
+                    f
+                    for f in path.iterdir()
+                    if f.is_file() and not f.name.startswith(".")
                 )
             )
         else:
