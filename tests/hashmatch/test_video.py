@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import struct
+from pathlib import Path
 from fractions import Fraction
 
 import av
@@ -170,3 +171,36 @@ def test_zero_frame_rate_still_hashes() -> None:
 def test_a_codec_ffmpeg_cannot_decode_is_an_error() -> None:
     with pytest.raises(DecodeError, match="codec not known"):
         hash_video(io.BytesIO(_avi_with(fourcc=b"ZZZZ")), where="test")
+
+
+@pytest.mark.slow
+def test_frame_hashes_equal_meta_vpdq(tmp_path: Path) -> None:
+    """Meta's own ``vpdq`` (PyPI; builds against Debian's FFmpeg dev packages,
+    ``pip install vpdq``): the same frame numbers, timestamps, qualities and
+    hashes, bit for bit, on generated videos (one dim, of low quality)."""
+    vpdq = pytest.importorskip("vpdq")
+    videos = {
+        "h264.mp4": make_video(1, seconds=6),
+        "mpeg4.avi": encode_video(
+            video_frames(2, seconds=6, width=352, height=288),
+            codec="mpeg4",
+            container="avi",
+        ),
+        "ntsc.mp4": encode_video(
+            video_frames(3, seconds=4, fps=30), fps=Fraction(30000, 1001)
+        ),
+        "dim.mkv": encode_video(
+            (f // 24 + 100 for f in video_frames(4, seconds=5)), container="matroska"
+        ),
+    }
+    for name, data in videos.items():
+        path = tmp_path / name
+        path.write_bytes(data)
+        reference = vpdq.computeHash(str(path))
+        got = hash_video(io.BytesIO(data), where=name).frames
+        assert [(r.frame_number, round(r.timestamp, 3), r.quality, r.hex)
+                for r in reference] == [
+            (f.number, f.timestamp, f.pdq.quality, f.pdq.value)
+            for f in got
+            if f.pdq is not None
+        ], name  # fmt: skip
