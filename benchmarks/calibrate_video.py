@@ -117,7 +117,8 @@ def main() -> None:
     kn = [p[1] for p in false]
     print(f"| unrelated (max / 99th pct) | {len(false)} | {max(item):.0f} / "
           f"{np.percentile(item, 99):.0f} | {max(kn):.0f} / "
-          f"{np.percentile(kn, 99):.0f} | {sum(map(matched, false))}/{len(false)} |")  # fmt: skip
+          f"{np.percentile(kn, 99):.0f} | "
+          f"{sum(map(matched, false))}/{len(false)} |")  # fmt: skip
     print(f"# {time.perf_counter() - start:.1f} s wall, "
           f"{time.process_time() - cpu:.1f} s CPU")  # fmt: skip
 

@@ -108,9 +108,14 @@ def _rate(stream: Any) -> tuple[float | None, str | None]:
     return value, None
 
 
-def _frames(container: Any, stream: Any, where: str, bad: list[str]) -> Iterator[Any]:
-    """Decoded frames of ``stream``; packets that fail are noted in ``bad``."""
+def _frames(
+    container: Any, stream: Any, bad: list[str], *, keyframes: bool
+) -> Iterator[Any]:
+    """Decoded frames of ``stream``; packets that fail are noted in ``bad``.
+    With ``keyframes``, other packets are not even given to the decoder."""
     for packet in container.demux(stream):
+        if keyframes and packet.size and not packet.is_keyframe:
+            continue
         try:
             decoded = packet.decode()
         except (av.FFmpegError, ValueError) as exc:
@@ -163,7 +168,7 @@ def hash_video(
         )
         bad: list[str] = []
         frames, decoded, capped = _sample(
-            _frames(container, stream, where, bad),
+            _frames(container, stream, bad, keyframes=keyframes),
             fps,
             keyframes=keyframes,
             max_frames=max_frames,
