@@ -63,7 +63,7 @@ def videos(tmp_path_factory: pytest.TempPathFactory) -> VideoCase:
         main, ["hashset", "build", str(ref), "-o", str(bad_set), "--name", "ref"]
     )
     assert result.exit_code == 0, result.output
-    assert "1 pictures, 1 videos" in result.output
+    assert "1 pictures, 1 video (" in result.output
     files = {
         "movies/copy.mp4": known,
         "movies/reencoded.avi": encode_video(

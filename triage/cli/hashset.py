@@ -286,7 +286,9 @@ def build(
     )
     built.write(output)
     videos = built.counts().get("videos", 0)
-    shown = f"{len(built) - videos} pictures" + (f", {videos} videos" if videos else "")
+    shown = f"{len(built) - videos} pictures"
+    if videos:
+        shown += f", {videos} video{'s' if videos > 1 else ''}"
     click.echo(
         f"{output}: {shown} ({failed} skipped), {built.kind}, "
         f"scheme {built.scheme}, {built.digest}"

@@ -23,7 +23,7 @@ _LINE = re.compile(
     r"^\s*(\d+)\s*,\s*(\d+)\s*,\s*([0-9A-Fa-f]{64})\s*,\s*(\d+(?:\.\d*)?)\s*$"
 )
 #: What the ignored count calls frames below the quality floor.
-LOW_QUALITY = "vPDQ frames of quality < 50"
+LOW_QUALITY = "vPDQ (quality < 50)"
 
 
 def _sniff(head: bytes) -> bool:
