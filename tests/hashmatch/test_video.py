@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import io
 import struct
-from pathlib import Path
 from fractions import Fraction
+from pathlib import Path
 
 import av
 import numpy as np

@@ -17,6 +17,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
+import av
 import pytest
 from click.testing import CliRunner
 
@@ -41,6 +42,7 @@ class VideoCase:
     bad_set: Path
     videos_only: Path  # the known video alone, as vPDQ files (import)
     reference_dir: Path
+    files: dict[str, bytes]  # what the device holds
 
 
 def _known_frames() -> itertools.islice:  # type: ignore[type-arg]
@@ -101,7 +103,7 @@ def videos(tmp_path_factory: pytest.TempPathFactory) -> VideoCase:
             if f.pdq is not None
         )
     )
-    return VideoCase(evidence, bad_set, vpdq_dir, ref)
+    return VideoCase(evidence, bad_set, vpdq_dir, ref, files)
 
 
 def _matches(db: Path) -> dict[str, list[tuple[object, ...]]]:
@@ -272,3 +274,25 @@ def test_exports_and_report_carry_shares_and_timestamps(
     html = report.read_text()
     assert "known image shown in this video at 00:00:03" in html
     assert "1 known video (category A) exact copy" in html
+
+
+def test_stop_after_hashes_key_frames_only(videos: VideoCase, tmp_path: Path) -> None:
+    db = tmp_path / "case.db"
+    scan([videos.evidence], [videos.bad_set], db, scheduler="sync", stop_after=100)
+    con = sqlite3.connect(db)
+    frames = con.execute(
+        "SELECT DISTINCT frame_number FROM video_frames WHERE address LIKE "
+        "'%movies/reencoded.avi'"
+    ).fetchall()
+    parameters = con.execute("SELECT parameters FROM runs").fetchone()[0]
+    con.close()
+    with av.open(io.BytesIO(videos.files["movies/reencoded.avi"])) as container:
+        keys = [
+            n
+            for n, frame in enumerate(container.decode(video=0))
+            if frame.key_frame
+        ]
+    assert 1 < len(keys) < 20  # of 100 frames (a GOP of 12, and scene cuts)
+    assert [n for (n,) in frames] == keys
+    assert '"video_keyframes": true' in parameters
+    assert "movies/reencoded.avi" in matched_entries(db, "videos.raw")["A/known.mp4"]
