@@ -288,9 +288,7 @@ def test_stop_after_hashes_key_frames_only(videos: VideoCase, tmp_path: Path) ->
     con.close()
     with av.open(io.BytesIO(videos.files["movies/reencoded.avi"])) as container:
         keys = [
-            n
-            for n, frame in enumerate(container.decode(video=0))
-            if frame.key_frame
+            n for n, frame in enumerate(container.decode(video=0)) if frame.key_frame
         ]
     assert 1 < len(keys) < 20  # of 100 frames (a GOP of 12, and scene cuts)
     assert [n for (n,) in frames] == keys
