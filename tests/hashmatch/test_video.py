@@ -104,6 +104,15 @@ def test_truncated_mp4_without_its_index_is_an_error() -> None:
         hash_video(io.BytesIO(data[: len(data) // 2]), where="dev:/v.mp4")
 
 
+def test_matroska_cut_short_gives_a_partial_result_with_a_note() -> None:
+    data = encode_video(video_frames(10, seconds=5), container="matroska")
+    whole = hash_video(io.BytesIO(data), where="test")
+    assert len(whole.frames) == 5 and not whole.notes
+    cut = hash_video(io.BytesIO(data[: len(data) * 6 // 10]), where="test")
+    assert 0 < len(cut.frames) < 5
+    assert any("of the 5.0 s its header gives: truncated" in n for n in cut.notes)
+
+
 def _corrupted(video: bytes) -> bytes:
     """``video`` with random bytes over its middle fifth, every ~1 KB."""
     data = bytearray(video)

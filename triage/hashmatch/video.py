@@ -20,7 +20,10 @@ stream itself, never a temporary copy. Bounds, each recorded as a note:
 - a rate of 0, missing or above ``MAX_FPS`` is not trusted: frames are then
   sampled by their own timestamps, one per second;
 - packets that fail to decode are counted and skipped: the frames around
-  them are still hashed (a partial result with a note).
+  them are still hashed (a partial result with a note); so is a demuxer
+  error part-way, and a video whose last frame comes well before the length
+  its header gives (truncated: an MP4 without its index cannot be opened at
+  all, a Matroska or AVI file cut short can).
 
 ``keyframes=True`` (the ``--stop-after`` triage pass) decodes key frames
 only (``skip_frame = "NONKEY"``), 8-25x cheaper, and hashes each of them;
@@ -31,7 +34,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import IO, Any
 
@@ -52,6 +55,9 @@ MAX_FRAME_PIXELS = 1 << 26
 MAX_FPS = 1000.0
 #: Packets that may fail to decode before the video is given up.
 MAX_BAD_PACKETS = 50
+#: A video whose last frame is this far (seconds) before the length its
+#: header gives is noted as truncated or damaged.
+TRUNCATION_SLACK = 1.0
 
 # Luma weights of pdqhash / Meta's fillFloatLumaFromRGB.
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
@@ -66,7 +72,7 @@ class VideoHashes:
     height: int
     fps: float | None  # the average rate used, None when not trusted
     decoded: int  # frames decoded
-    duration: float | None  # seconds, from the container, when it says
+    duration: float | None  # seconds, as the headers give it, when they do
     keyframes: bool = False  # key frames only (the triage pass)
     capped: bool = False  # stopped at MAX_FRAMES_HASHED
     notes: tuple[str, ...] = ()
@@ -108,22 +114,88 @@ def _rate(stream: Any) -> tuple[float | None, str | None]:
     return value, None
 
 
+@dataclass
+class _Reading:
+    """What went wrong while reading, and how far it got."""
+
+    bad: list[str] = field(default_factory=list)  # packets that failed
+    stopped: str | None = None  # why reading ended early (a demuxer error)
+    last_time: float | None = None  # of the last frame decoded
+
+
 def _frames(
-    container: Any, stream: Any, bad: list[str], *, keyframes: bool
+    container: Any, stream: Any, reading: _Reading, *, keyframes: bool
 ) -> Iterator[Any]:
-    """Decoded frames of ``stream``; packets that fail are noted in ``bad``.
-    With ``keyframes``, other packets are not even given to the decoder."""
-    for packet in container.demux(stream):
+    """Decoded frames of ``stream``; packets that fail are noted in
+    ``reading``. With ``keyframes``, other packets are not even given to the
+    decoder."""
+    packets = container.demux(stream)
+    while True:
+        try:
+            packet = next(packets)
+        except StopIteration:
+            return
+        except (av.FFmpegError, ValueError, OSError) as exc:
+            reading.stopped = str(exc)
+            return
         if keyframes and packet.size and not packet.is_keyframe:
             continue
         try:
             decoded = packet.decode()
         except (av.FFmpegError, ValueError) as exc:
-            bad.append(str(exc))
-            if len(bad) > MAX_BAD_PACKETS:
+            reading.bad.append(str(exc))
+            if len(reading.bad) > MAX_BAD_PACKETS:
                 return
             continue
-        yield from decoded
+        for frame in decoded:
+            reading.last_time = frame.time
+            yield frame
+
+
+def _header_length(container: Any, stream: Any, fps: float | None) -> float | None:
+    """How long the headers say the video is (seconds), if they say."""
+    lengths = [container.duration / 1e6 if container.duration else 0.0]
+    if stream.duration and stream.time_base:
+        lengths.append(float(stream.duration * stream.time_base))
+    if stream.frames and fps:
+        lengths.append(stream.frames / fps)
+    return max(lengths) or None
+
+
+def _notes(
+    reading: _Reading,
+    frames: int,
+    *,
+    capped: int | None,
+    length: float | None,
+    keyframes: bool,
+) -> list[str]:
+    """What a partial result says of itself (``capped``: the cap, if hit)."""
+    notes = []
+    if reading.bad:
+        notes.append(
+            f"{len(reading.bad)} packet(s) failed to decode ({reading.bad[0]}): "
+            f"{frames} frame(s) hashed around them"
+            + ("; gave up" if len(reading.bad) > MAX_BAD_PACKETS else "")
+        )
+    if reading.stopped is not None:
+        notes.append(f"reading stopped ({reading.stopped}): {frames} frame(s) hashed")
+    if capped is not None:
+        notes.append(
+            f"capped at {capped} frames hashed (one per second): "
+            "the rest of the video was not decoded"
+        )
+    elif (
+        not keyframes
+        and length is not None
+        and reading.last_time is not None
+        and reading.last_time + TRUNCATION_SLACK < length
+    ):
+        notes.append(
+            f"the video ends at {reading.last_time:.1f} s of the {length:.1f} s "
+            "its header gives: truncated or damaged"
+        )
+    return notes
 
 
 def hash_video(
@@ -160,32 +232,23 @@ def hash_video(
         if keyframes:
             ctx.skip_frame = "NONKEY"
         fps, note = _rate(stream)
-        notes = [note] if note else []
-        duration = (
-            float(stream.duration * stream.time_base)
-            if stream.duration and stream.time_base
-            else (container.duration / 1e6 if container.duration else None)
-        )
-        bad: list[str] = []
+        length = _header_length(container, stream, fps)
+        reading = _Reading()
         frames, decoded, capped = _sample(
-            _frames(container, stream, bad, keyframes=keyframes),
+            _frames(container, stream, reading, keyframes=keyframes),
             fps,
             keyframes=keyframes,
             max_frames=max_frames,
             dihedral=dihedral,
             where=where,
         )
-    if bad:
-        notes.append(
-            f"{len(bad)} packet(s) failed to decode ({bad[0]}): "
-            f"{len(frames)} frame(s) hashed around them"
-            + ("; gave up" if len(bad) > MAX_BAD_PACKETS else "")
-        )
-    if capped:
-        notes.append(
-            f"capped at {max_frames} frames hashed (one per second): "
-            "the rest of the video was not decoded"
-        )
+    notes = ([note] if note else []) + _notes(
+        reading,
+        len(frames),
+        capped=max_frames if capped else None,
+        length=length,
+        keyframes=keyframes,
+    )
     if not frames:
         reason = "; ".join(notes) or "no frame could be decoded"
         raise DecodeError(where, f"no video frame decoded: {reason}")
@@ -195,7 +258,7 @@ def hash_video(
         height,
         fps,
         decoded,
-        duration,
+        length,
         keyframes=keyframes,
         capped=capped,
         notes=tuple(notes),
