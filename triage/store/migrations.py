@@ -151,7 +151,8 @@ def _view_digests(db: sqlite3.Connection) -> None:
 
 # Version 5: a video's sampled frames, and what a video match measured.
 _VIDEO_FRAMES = (
-    "CREATE TABLE video_frames (device_id TEXT NOT NULL, address TEXT NOT NULL, "
+    "CREATE TABLE IF NOT EXISTS video_frames (device_id TEXT NOT NULL, "
+    "address TEXT NOT NULL, "
     "frame_number INTEGER NOT NULL, timestamp REAL NOT NULL, "
     "algorithm TEXT NOT NULL, variant TEXT NOT NULL, value TEXT NOT NULL, "
     "quality INTEGER, "
@@ -160,6 +161,40 @@ _VIDEO_FRAMES = (
     "ON DELETE CASCADE)"
 )
 _VIDEO_MATCH_COLUMNS = ("item_share", "known_share", "at_seconds")
+
+
+def _add_video_tables(db: sqlite3.Connection) -> None:
+    """4 -> 5: the ``video_frames`` table and the video columns of
+    ``matches``; what a file already has is left as it is."""
+    db.execute(_VIDEO_FRAMES)
+    have = {r[1] for r in db.execute("PRAGMA main.table_info(matches)")}
+    for column in _VIDEO_MATCH_COLUMNS:
+        if column not in have:
+            db.execute(f"ALTER TABLE matches ADD COLUMN {column} REAL")
+
+
+def _view_video_tables(db: sqlite3.Connection) -> None:
+    """Read-only 4 -> 5: ``matches`` with NULL video columns and an empty
+    ``video_frames``, as TEMP views, where the file lacks them."""
+    have = {r[1] for r in db.execute("PRAGMA main.table_info(matches)")}
+    missing = [c for c in _VIDEO_MATCH_COLUMNS if c not in have]
+    if missing:
+        db.execute(
+            "CREATE TEMP VIEW matches AS SELECT *, "
+            + ", ".join(f"NULL AS {c}" for c in missing)
+            + " FROM main.matches"
+        )
+    exists = db.execute(
+        "SELECT 1 FROM main.sqlite_master WHERE type = 'table' "
+        "AND name = 'video_frames'"
+    ).fetchone()
+    if exists is None:
+        db.execute(
+            "CREATE TEMP VIEW video_frames AS SELECT '' AS device_id, "
+            "'' AS address, 0 AS frame_number, 0.0 AS timestamp, '' AS algorithm, "
+            "'' AS variant, '' AS value, NULL AS quality WHERE 0"
+        )
+
 
 #: How to bring a database of version N up to N + 1, in place.
 MIGRATIONS: dict[int, tuple[Step, ...]] = {
@@ -174,10 +209,7 @@ MIGRATIONS: dict[int, tuple[Step, ...]] = {
         _fill_locations,
     ),
     3: (_move_digests,),  # 3 -> 4: exact digests get their own table
-    4: (  # 4 -> 5: video frame hashes; video match shares and timestamps
-        _VIDEO_FRAMES,
-        *(f"ALTER TABLE matches ADD COLUMN {c} REAL" for c in _VIDEO_MATCH_COLUMNS),
-    ),
+    4: (_add_video_tables,),  # 4 -> 5: video frames; video match shares, times
 }
 #: How a read-only reader sees a database of version N as N + 1 without
 #: changing it: TEMP views, which shadow the main tables on that connection
@@ -194,12 +226,5 @@ READ_AS_NEXT: dict[int, tuple[Step, ...]] = {
         + " FROM main.skipped",
     ),
     3: (_view_digests,),
-    4: (
-        "CREATE TEMP VIEW matches AS SELECT *, "
-        + ", ".join(f"NULL AS {c}" for c in _VIDEO_MATCH_COLUMNS)
-        + " FROM main.matches",
-        "CREATE TEMP VIEW video_frames AS SELECT '' AS device_id, '' AS address, "
-        "0 AS frame_number, 0.0 AS timestamp, '' AS algorithm, '' AS variant, "
-        "'' AS value, NULL AS quality WHERE 0",
-    ),
+    4: (_view_video_tables,),
 }
