@@ -2,7 +2,7 @@
 a device of videos and pictures.
 
     python benchmarks/bench_video.py speed  [--seconds 30] [--repeat 3]
-    python benchmarks/bench_video.py memory
+    python benchmarks/bench_video.py memory [--8k]
     python benchmarks/bench_video.py device [--videos 50] [--pictures 2000]
 
 ``speed``: a generated 720p H.264 video (30 fps, a key frame every 2 s;
@@ -15,7 +15,7 @@ length over CPU time.
 
 ``memory``: peak resident memory (``VmHWM`` of a fresh child process that
 only imports triage, reads the file and hashes it) with a 1080p and a 4K
-video.
+video (``--8k``: and an 8K one).
 
 ``device``: a FAT32 image of ``--videos`` short videos (5 s, 320x240; one of
 them a re-encode of a known video, in the middle) and ``--pictures``
@@ -133,7 +133,10 @@ def memory(args: argparse.Namespace) -> None:
     _header("memory")
     print("| video | file MiB | RSS before MiB | peak RSS MiB | frames | CPU s |")
     print("|---|---|---|---|---|---|")
-    for name, (w, h), seconds in (("1080p", (1920, 1080), 10), ("4K", (3840, 2160), 5)):
+    sizes = (("1080p", (1920, 1080), 10), ("4K", (3840, 2160), 5))
+    if args.eight_k:
+        sizes += (("8K", (7680, 4320), 2),)
+    for name, (w, h), seconds in sizes:
         data = _video("memory", w, h, seconds)
         path = OUT / f"memory-{w}x{h}-{seconds}s.mp4"
         out = subprocess.run(
@@ -145,7 +148,6 @@ def memory(args: argparse.Namespace) -> None:
         print(f"| {name} H.264 {seconds} s | {len(data) / 2**20:.1f} | "
               f"{before / 1024:.0f} | {peak / 1024:.0f} | {frames} | "
               f"{cpu:.2f} |")  # fmt: skip
-    del args
 
 
 def _device_files(videos: int, pictures: int) -> tuple[dict[str, bytes], bytes, bytes]:
@@ -235,7 +237,8 @@ def main() -> None:
     s = sub.add_parser("speed")
     s.add_argument("--seconds", type=int, default=30)
     s.add_argument("--repeat", type=int, default=3)
-    sub.add_parser("memory")
+    m = sub.add_parser("memory")
+    m.add_argument("--8k", dest="eight_k", action="store_true", help="and 8K")
     d = sub.add_parser("device")
     d.add_argument("--videos", type=int, default=50)
     d.add_argument("--pictures", type=int, default=2000)

@@ -14,6 +14,7 @@ import numpy as np
 import pdqhash
 import pytest
 
+from triage.hashmatch import video
 from triage.hashmatch.decode import DecodeError
 from triage.hashmatch.signals import bits_to_hex, hamming
 from triage.hashmatch.video import MAX_FPS, hash_video
@@ -93,8 +94,17 @@ def test_frames_hashed_are_capped_and_the_cap_is_noted() -> None:
     data = make_video(6, seconds=8, fps=10)
     got = hash_video(io.BytesIO(data), where="test", max_frames=3)
     assert got.capped and [f.number for f in got.frames] == [0, 10, 20]
-    assert any("capped at 3 frames" in n for n in got.notes)
+    assert any("capped at 3 frames hashed" in n for n in got.notes)
     assert got.decoded < 80  # the rest was not decoded
+
+
+def test_time_budget_stops_a_slow_video_and_is_noted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(video, "MAX_VIDEO_SECONDS", 0.0)
+    got = hash_video(io.BytesIO(make_video(6, seconds=4)), where="test")
+    assert got.capped and len(got.frames) == 1  # the first, then out of time
+    assert any("time budget of a video" in n for n in got.notes)
 
 
 def test_truncated_mp4_without_its_index_is_an_error() -> None:

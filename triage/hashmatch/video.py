@@ -14,8 +14,9 @@ compares every frame with ``pdqhash.compute`` on the same RGB frame).
 The video is decoded from a file object (``read``/``seek``): the evidence
 stream itself, never a temporary copy. Bounds, each recorded as a note:
 
-- at most ``MAX_FRAMES_HASHED`` frames per video (one hour at 1 fps): the
-  rest of a longer video is not decoded;
+- at most ``MAX_FRAMES_HASHED`` frames per video (one hour at 1 fps), and
+  at most ``MAX_VIDEO_SECONDS`` of decoding: the rest of a longer (or
+  slower) video is not decoded;
 - a frame over ``MAX_FRAME_PIXELS`` is refused (a bomb, not a video);
 - a rate of 0, missing or above ``MAX_FPS`` is not trusted: frames are then
   sampled by their own timestamps, one per second;
@@ -33,6 +34,7 @@ their frame number is ``round(time * fps)``.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -40,14 +42,18 @@ from typing import IO, Any
 
 import av
 import numpy as np
+from PIL import Image
 
 from triage.hashmatch import kernels
-from triage.hashmatch.decode import DecodeError
+from triage.hashmatch.decode import DECODE_MIN_SIDE, DecodeError, _reduce
 from triage.hashmatch.signals.pdq import DIHEDRAL_VARIANTS
 from triage.records import PerceptualHash, VideoFrame
 
 #: Frames hashed per video at most: one hour at vPDQ's one frame a second.
 MAX_FRAMES_HASHED = 3600
+#: Wall seconds one video may take to decode and hash: a 10-hour or 8K video
+#: stops there (noted), whatever the frame cap.
+MAX_VIDEO_SECONDS = 600.0
 #: Largest frame decoded (width x height): 8K UHD is 33 MP; above 64 MP the
 #: stream is refused as a bomb.
 MAX_FRAME_PIXELS = 1 << 26
@@ -61,6 +67,7 @@ TRUNCATION_SLACK = 1.0
 
 # Luma weights of pdqhash / Meta's fillFloatLumaFromRGB.
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+_LUMA_ROWS = 256  # rows converted to float at a time
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,13 +81,20 @@ class VideoHashes:
     decoded: int  # frames decoded
     duration: float | None  # seconds, as the headers give it, when they do
     keyframes: bool = False  # key frames only (the triage pass)
-    capped: bool = False  # stopped at MAX_FRAMES_HASHED
+    capped: bool = False  # stopped at the frame cap or the time budget
     notes: tuple[str, ...] = ()
 
 
 def frame_luma(rgb: np.ndarray) -> np.ndarray:
-    """The float32 luma of an H x W x 3 uint8 RGB array, as pdqhash computes it."""
-    return np.asarray(rgb, dtype=np.float32) @ _LUMA
+    """The float32 luma of an H x W x 3 uint8 RGB array, as pdqhash computes
+    it; in bands of rows, so an 8K frame never has a float copy of all three
+    channels at once."""
+    height = rgb.shape[0]
+    luma = np.empty(rgb.shape[:2], dtype=np.float32)
+    for top in range(0, height, _LUMA_ROWS):
+        band = rgb[top : top + _LUMA_ROWS]
+        luma[top : top + len(band)] = band.astype(np.float32) @ _LUMA
+    return luma
 
 
 def frame_hashes(
@@ -95,8 +109,11 @@ def frame_hashes(
         for variant, value in zip(DIHEDRAL_VARIANTS, values, strict=False)
     ]
     if phash:
-        grey = np.clip(np.floor(luma + 0.5), 0, 255).astype(np.uint8)
-        out.append(PerceptualHash("phash", kernels.phash(grey)))
+        # From the grey frame reduced as a picture is before its pHash
+        # (short side kept >= 512 px), so it compares with known pictures'.
+        grey = Image.fromarray(np.clip(np.floor(luma + 0.5), 0, 255).astype(np.uint8))
+        small = np.asarray(_reduce(grey, DECODE_MIN_SIDE))
+        out.append(PerceptualHash("phash", kernels.phash(small)))
     return tuple(out)
 
 
@@ -166,11 +183,12 @@ def _notes(
     reading: _Reading,
     frames: int,
     *,
-    capped: int | None,
+    capped: str | None,
     length: float | None,
     keyframes: bool,
 ) -> list[str]:
-    """What a partial result says of itself (``capped``: the cap, if hit)."""
+    """What a partial result says of itself (``capped``: why the rest of the
+    video was not decoded, if it was not)."""
     notes = []
     if reading.bad:
         notes.append(
@@ -181,10 +199,7 @@ def _notes(
     if reading.stopped is not None:
         notes.append(f"reading stopped ({reading.stopped}): {frames} frame(s) hashed")
     if capped is not None:
-        notes.append(
-            f"capped at {capped} frames hashed (one per second): "
-            "the rest of the video was not decoded"
-        )
+        notes.append(f"{capped}: the rest of the video was not decoded")
     elif (
         not keyframes
         and length is not None
@@ -245,7 +260,7 @@ def hash_video(
     notes = ([note] if note else []) + _notes(
         reading,
         len(frames),
-        capped=max_frames if capped else None,
+        capped=capped,
         length=length,
         keyframes=keyframes,
     )
@@ -260,7 +275,7 @@ def hash_video(
         decoded,
         length,
         keyframes=keyframes,
-        capped=capped,
+        capped=capped is not None,
         notes=tuple(notes),
     )
 
@@ -273,9 +288,11 @@ def _sample(
     max_frames: int,
     dihedral: bool,
     where: str,
-) -> tuple[list[VideoFrame], int, bool]:
+) -> tuple[list[VideoFrame], int, str | None]:
     """Pick and hash frames by the vPDQ rule (or by time when ``fps`` is
-    None; every one in key-frame mode): (frames, decoded, capped)."""
+    None; every one in key-frame mode): (frames, decoded, why stopped early).
+    Stops at ``max_frames`` hashed or after ``MAX_VIDEO_SECONDS``."""
+    deadline = time.monotonic() + MAX_VIDEO_SECONDS
     step = max(int(fps), 1) if fps else 1
     out: list[VideoFrame] = []
     count = 0
@@ -299,9 +316,18 @@ def _sample(
         if frame.width * frame.height > MAX_FRAME_PIXELS:
             raise DecodeError(where, f"a frame of {frame.width}x{frame.height}")
         if len(out) >= max_frames:
-            return out, count, True
+            return out, count, f"capped at {max_frames} frames hashed (one a second)"
+        if out and time.monotonic() > deadline:  # the first frame always
+            return (
+                out,
+                count,
+                (
+                    f"stopped after {MAX_VIDEO_SECONDS:g} s of decoding (the time "
+                    f"budget of a video), {len(out)} frames hashed"
+                ),
+            )
         rgb = frame.to_ndarray(format="rgb24")
         out.append(
             VideoFrame(number, round(seconds, 3), frame_hashes(rgb, dihedral=dihedral))
         )
-    return out, count, False
+    return out, count, None
