@@ -85,16 +85,19 @@ class VideoHashes:
     notes: tuple[str, ...] = ()
 
 
-def frame_luma(rgb: np.ndarray) -> np.ndarray:
+def frame_luma(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The float32 luma of an H x W x 3 uint8 RGB array, as pdqhash computes
-    it; in bands of rows, so an 8K frame never has a float copy of all three
-    channels at once."""
+    it, and that luma rounded to uint8 grey; in bands of rows, so an 8K frame
+    never has a float copy of all three channels at once."""
     height = rgb.shape[0]
     luma = np.empty(rgb.shape[:2], dtype=np.float32)
+    grey = np.empty(rgb.shape[:2], dtype=np.uint8)
     for top in range(0, height, _LUMA_ROWS):
-        band = rgb[top : top + _LUMA_ROWS]
-        luma[top : top + len(band)] = band.astype(np.float32) @ _LUMA
-    return luma
+        band = rgb[top : top + _LUMA_ROWS].astype(np.float32) @ _LUMA
+        luma[top : top + len(band)] = band
+        np.clip(np.floor(band + 0.5), 0, 255, out=band)
+        grey[top : top + len(band)] = band
+    return luma, grey
 
 
 def frame_hashes(
@@ -102,8 +105,10 @@ def frame_hashes(
 ) -> tuple[PerceptualHash, ...]:
     """PDQ (quality on "original"), its dihedral variants and pHash of one
     decoded RGB frame."""
-    luma = frame_luma(rgb)
+    luma, grey_array = frame_luma(rgb)
+    del rgb  # the caller passes its only reference: an 8K frame is 100 MB
     values, quality = kernels.pdq(luma, dihedral=dihedral)
+    del luma
     out = [
         PerceptualHash("pdq", value, variant, quality)
         for variant, value in zip(DIHEDRAL_VARIANTS, values, strict=False)
@@ -111,8 +116,7 @@ def frame_hashes(
     if phash:
         # From the grey frame reduced as a picture is before its pHash
         # (short side kept >= 512 px), so it compares with known pictures'.
-        grey = Image.fromarray(np.clip(np.floor(luma + 0.5), 0, 255).astype(np.uint8))
-        small = np.asarray(_reduce(grey, DECODE_MIN_SIDE))
+        small = np.asarray(_reduce(Image.fromarray(grey_array), DECODE_MIN_SIDE))
         out.append(PerceptualHash("phash", kernels.phash(small)))
     return tuple(out)
 
@@ -326,8 +330,6 @@ def _sample(
                     f"budget of a video), {len(out)} frames hashed"
                 ),
             )
-        rgb = frame.to_ndarray(format="rgb24")
-        out.append(
-            VideoFrame(number, round(seconds, 3), frame_hashes(rgb, dihedral=dihedral))
-        )
+        hashes = frame_hashes(frame.to_ndarray(format="rgb24"), dihedral=dihedral)
+        out.append(VideoFrame(number, round(seconds, 3), hashes))
     return out, count, None
