@@ -67,7 +67,7 @@ TRUNCATION_SLACK = 1.0
 
 # Luma weights of pdqhash / Meta's fillFloatLumaFromRGB.
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
-_LUMA_ROWS = 256  # rows converted to float at a time
+_LUMA_ROWS = 64  # rows converted to float at a time (cache-sized)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +87,7 @@ class VideoHashes:
 
 def frame_luma(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The float32 luma of an H x W x 3 uint8 RGB array, as pdqhash computes
-    it, and that luma rounded to uint8 grey; in bands of rows, so an 8K frame
+    it, and that luma rounded to uint8 grey; in bands of 64 rows, so an 8K frame
     never has a float copy of all three channels at once."""
     height = rgb.shape[0]
     luma = np.empty(rgb.shape[:2], dtype=np.float32)
