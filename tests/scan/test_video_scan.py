@@ -11,6 +11,7 @@ from the stored frames without decoding anything.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import itertools
 import sqlite3
@@ -25,6 +26,7 @@ from tests.conftest import require_tools
 from tests.scan.helpers import dump, matched_entries
 from triage.cli import main
 from triage.hashmatch import policy as policy_module
+from triage.hashmatch.hashset import HashSet
 from triage.hashmatch.video import hash_video
 from triage.sample.disk import build_filesystem
 from triage.sample.pictures import encode, make_picture
@@ -268,6 +270,15 @@ def test_exports_and_report_carry_shares_and_timestamps(
     assert any(c and "40% of the known video's frames" in c for c in comments)
     assert "known image shown in this video at 00:00:03" in comments
     assert all(v["MimeType"].startswith("video/") for v in vics)
+    # Read back as a hash set, the video entries keep their MD5 and SHA-1.
+    back = tmp_path / "back.ths"
+    result = runner.invoke(
+        main, ["hashset", "import", str(tmp_path / "export.vics"), "-o", str(back)]
+    )
+    assert result.exit_code == 0, result.output
+    entries = list(HashSet.load(back).iter_entries())
+    clip_md5 = hashlib.md5(videos.files["movies/clip.mp4"]).hexdigest()
+    assert any(clip_md5 in e.values("md5") and e.values("sha1") for e in entries)
     report = tmp_path / "report.html"
     result = runner.invoke(main, ["report", "--db", str(db), "-o", str(report)])
     assert result.exit_code == 0, result.output
