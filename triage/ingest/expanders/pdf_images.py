@@ -95,6 +95,7 @@ def pdf_errors() -> tuple[type[BaseException], ...]:
 
     return (PyPdfError, *_OTHER_ERRORS)
 
+
 _IMAGE = re.compile(rb"/Subtype\s*/Image\b")
 _LENGTH = re.compile(rb"/Length\s+(\d+)(?!\s+\d+\s+R)")
 _JPEG_FILTERS = ("/DCTDecode", "/JPXDecode")
@@ -167,6 +168,8 @@ def _image(reader: PdfReader, number: int) -> StreamObject:
 
 class PdfImages(Expander):
     """The image objects of a PDF."""
+
+    inner = True
 
     name = "pdf_images"
     signatures = ("pdf",)

@@ -63,6 +63,8 @@ class Problem:
 class PictureCache(Expander):
     """A file whose members are pictures cut out of it (see the module doc)."""
 
+    inner = True
+
     @abstractmethod
     def scan(self, source: IO[bytes]) -> Iterator[Cut | Problem]:
         """Every picture of the cache in ``source``, and every problem met."""

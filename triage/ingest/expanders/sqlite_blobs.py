@@ -119,6 +119,8 @@ def _is_picture(value: object) -> bool:
 class SqliteBlobs(Expander):
     """The pictures in an SQLite database's BLOBs."""
 
+    inner = True
+
     name = "sqlite_blobs"
     signatures = ("sqlite",)
 
