@@ -89,6 +89,10 @@ def test_known_picture_in_a_browser_cache_entry_is_found_and_matched(
     )
     assert explained.exit_code == 0, explained.output
     assert "[inside other files only]" in explained.output
+    report = tmp_path / "report.html"
+    done = CliRunner().invoke(main, ["report", "--db", str(db), "-o", str(report)])
+    assert done.exit_code == 0, done.output
+    assert '<span class="flag inner">inside another file</span>' in report.read_text()
 
 
 def test_no_inner_sources_leaves_the_cache_unsearched(
