@@ -92,14 +92,16 @@ def _listing() -> tuple[DeviceHandle, list[FileRecord]]:
 def _searched_bytes(
     handle: DeviceHandle, entries: list[FileRecord]
 ) -> tuple[int, int, int]:
-    """(bytes the signature scan searches, bytes of non-media files, files)."""
+    """(bytes the signature scan searches, bytes of non-media files, files
+    searched); NTFS metadata files left out of both."""
     from triage.ingest.content import read_record
     from triage.ingest.expanders.base import UNRECOGNISED, worth_expanding
+    from triage.ingest.expanders.signature_scan import is_metafile
     from triage.ingest.media import SNIFF_BYTES, identify, is_media, sniff
 
     searched = non_media = count = 0
     for record in entries:
-        if record.size == 0:
+        if record.size == 0 or is_metafile(record):  # $BadClus:$Bad is sparse
             continue
         header = read_record(handle, record, limit=SNIFF_BYTES)
         if is_media(sniff(header)):

@@ -160,3 +160,19 @@ def test_reading_back_an_offset_without_a_whole_picture_fails(jpeg: bytes) -> No
         read_member(data, ("offset 0x10",))
     with pytest.raises(ArchiveError):
         read_member(data, ("row 3",))
+
+
+def test_ntfs_metadata_files_are_not_searched_but_orphans_are(jpeg: bytes) -> None:
+    import dataclasses
+
+    data = cache_entry(jpeg)
+    for path, expected in (("$LogFile", 0), ("$BadClus:$Bad", 0),
+                           ("$Extend/$UsnJrnl:$J", 0), ("$OrphanFiles/f_01", 1),
+                           ("$Recycle.Bin/S-1-5-21/$RAB12CD", 1)):  # fmt: skip
+        record = dataclasses.replace(RECORD, path=path)
+        found = [
+            i
+            for i in iter_members(io.BytesIO(data), record)
+            if isinstance(i, FileRecord)
+        ]
+        assert len(found) == expected, path

@@ -20,9 +20,11 @@ bytes or UTF-16 after a byte-order mark (logs, HTML, XML, JSON, source: a
 picture in text is encoded, base64, which a byte search would not find
 anyway, and a raw JPEG or PNG is not valid UTF-8); and a file shorter than
 ``SNIFF_BYTES`` with neither signature in it (its first bytes are all of
-it). A file over ``MAX_SCANNED`` bytes is left alone (the page file, a
-hibernation file, a virtual disk: carving's ground), and one search stops
-after ``DEADLINE`` seconds with a ``Skipped`` naming the offset it reached.
+it); nor NTFS's own metadata files (``$MFT``, ``$LogFile``, the sparse
+``$BadClus:$Bad`` as large as the volume). A file over ``MAX_SCANNED``
+bytes is left alone (the page file, a hibernation file, a virtual disk:
+carving's ground), and one search stops after ``DEADLINE`` seconds with a
+``Skipped`` naming the offset it reached.
 """
 
 from __future__ import annotations
@@ -74,6 +76,12 @@ PROGRAM_MAGICS = (
     b"\xcf\xfa\xed\xfe",
     b"\xca\xfe\xba\xbe",
 )
+#: NTFS's metadata files at the volume's root (``$Extend`` holds the rest);
+#: not ``$OrphanFiles`` or ``$Recycle.Bin``, which hold users' files.
+NTFS_METAFILES = frozenset(
+    {"$MFT", "$MFTMirr", "$LogFile", "$Volume", "$AttrDef", "$Bitmap", "$Boot",
+     "$BadClus", "$Secure", "$UpCase", "$Extend"}
+)  # fmt: skip
 _BLOCK = MIB
 _KEPT_BLOCKS = 4
 _ADDRESS = re.compile(r"offset 0x([0-9a-f]+)")
@@ -137,6 +145,15 @@ def is_text(header: bytes) -> bool:
     except UnicodeDecodeError:
         return False
     return True
+
+
+def is_metafile(record: FileRecord) -> bool:
+    """Whether ``record`` is one of NTFS's own metadata files (``$MFT``,
+    ``$LogFile``, ``$BadClus:$Bad``: sparse, as large as the volume...)."""
+    if record.archive_path:
+        return False
+    top = record.path.split("/", 1)[0].split(":", 1)[0]
+    return top in NTFS_METAFILES
 
 
 def _formats() -> tuple[CarveFormat, ...]:
@@ -221,7 +238,11 @@ class SignatureScan(Expander):
     def members(self, job: Expansion) -> Iterator[FileRecord | Skipped]:
         size = source_size(job.source)
         header = job.source.read(SNIFF_BYTES)
-        if size > MAX_SCANNED or not self.worth_opening(header):
+        if (
+            size > MAX_SCANNED
+            or is_metafile(job.record)
+            or not self.worth_opening(header)
+        ):
             return  # not searched (see the module docstring)
         for found in find_pictures(job.source, size, Deadline(DEADLINE)):
             if isinstance(found, int):
