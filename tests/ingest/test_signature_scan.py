@@ -176,3 +176,12 @@ def test_ntfs_metadata_files_are_not_searched_but_orphans_are(jpeg: bytes) -> No
             if isinstance(i, FileRecord)
         ]
         assert len(found) == expected, path
+
+
+def test_an_unknown_binary_past_the_depth_limit_is_no_skip(jpeg: bytes) -> None:
+    inner = zip_bytes({"Cache/f_0003_0": cache_entry(jpeg)})
+    data = zip_bytes({"in.zip": inner})
+    found, skipped = walk(data, ArchiveLimits(max_depth=2))
+    assert ("in.zip", "Cache/f_0003_0") in found and skipped == []
+    found, _ = walk(data, ArchiveLimits(max_depth=3))
+    assert len(found) == 3  # in.zip, the entry, the picture inside it

@@ -101,9 +101,10 @@ def one_member(
         if not worth_expanding(kind, header, size, job.limits.expanders_off):
             return
         if len(member.archive_path) >= job.limits.max_depth:
-            if not member.is_media:
+            if not member.is_media and signature is not None:
                 # A picture's own thumbnails past the depth limit are not
-                # looked for: the picture itself is listed and hashed.
+                # looked for: the picture itself is listed and hashed; nor
+                # is a file no signature names searched for pictures.
                 yield _too_deep(job, name)
             return
         try:
