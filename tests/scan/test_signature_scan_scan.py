@@ -1,6 +1,7 @@
 """Acceptance (issue 13): a known picture held in a browser-cache-like file
 (binary header + JPEG + trailer) is found by the in-file signature scan of a
-scanned disk image, matched, and stored with its offset; a device of
+scanned disk image, matched, and stored with its offset (and one pasted into
+a Word 97 document, in its Data stream); a device of
 unrelated non-media files (noise, stray signatures, a cut, compressed or
 mangled copy of the picture, a program holding it, text) gives no item; and
 ``--no-inner-sources`` leaves the inner sources out."""
@@ -22,6 +23,7 @@ from triage.hashmatch.hashset import HashEntry, HashSet
 from triage.sample import disk
 from triage.sample.binaries import cache_entry, random_binary, unrelated_files
 from triage.sample.pictures import encode, make_picture
+from triage.sample.thumbcaches import compound_file
 from triage.scan import scan
 
 CACHE = "Users/a/AppData/Local/Chrome/Default/Cache/Cache_Data"
@@ -42,6 +44,11 @@ def devices(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path,
     root = tmp_path_factory.mktemp("sigscan")
     known = encode(make_picture(91, 320, 240), "JPEG", 88)
     entry = cache_entry(known, "https://example.invalid/p/91.jpg")
+    pasted = encode(make_picture(96, 240, 180), "JPEG", 85)
+    letter = compound_file({
+        "WordDocument": b"\xec\xa5" + bytes(9000),
+        "Data": b"\x44\x00\x00\x00" + bytes(90) + pasted,
+    })  # fmt: skip
     files = {
         f"{CACHE}/4f2a9c1be0d37a51_0": entry,
         f"{CACHE}/index-dir/the-real-index": random_binary(92, 600),
@@ -49,16 +56,18 @@ def devices(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path,
             encode(make_picture(93, 160, 120), "PNG"), "https://example.invalid/x.png"
         ),
         "Users/a/Pictures/kept.jpg": encode(make_picture(94, 320, 240), "JPEG", 90),
+        "Users/a/Documents/letter.doc": letter,
     }
     device = disk.build_filesystem("fat16", files, root / "cache.raw", size_mb=16)
     negative = disk.build_filesystem(
         "fat16", unrelated_files(95, known), root / "unrelated.raw", size_mb=32
     )
-    digests = (("md5", hashlib.md5(known).hexdigest()),)
+    entries = [
+        HashEntry(name, "A", None, (("md5", hashlib.md5(data).hexdigest()),))
+        for name, data in (("k-cache", known), ("k-doc", pasted))
+    ]
     bad = root / "bad.ths"
-    HashSet.from_entries(
-        [HashEntry("k-cache", "A", None, digests)], name="known-bad", kind="known-bad"
-    ).write(bad)
+    HashSet.from_entries(entries, name="known-bad", kind="known-bad").write(bad)
     return device, negative, bad, entry.index(known)
 
 
@@ -69,7 +78,10 @@ def test_known_picture_in_a_browser_cache_entry_is_found_and_matched(
     db = tmp_path / "case.db"
     scan([device, negative], [bad], db, case_id="C", scheduler="sync")
     where = f"{CACHE}/4f2a9c1be0d37a51_0!offset {at:#x}"
-    assert matched_entries(db, "cache.raw") == {"k-cache": {where}}
+    assert matched_entries(db, "cache.raw") == {
+        "k-cache": {where},
+        "k-doc": {"Users/a/Documents/letter.doc!Data offset 0x5e"},
+    }
     rows = _rows(
         db,
         "SELECT display_path, source, archive_path, media_type FROM media "
@@ -78,6 +90,7 @@ def test_known_picture_in_a_browser_cache_entry_is_found_and_matched(
     assert [r[0] for r in rows] == [
         f"{CACHE}/4f2a9c1be0d37a51_0!offset {at:#x}",
         f"{CACHE}/77aa01c2d3e4f506_0!offset 0x35",  # 24-byte header + URL
+        "Users/a/Documents/letter.doc!Data offset 0x5e",
     ]
     assert rows[0][1:] == ("embedded", json.dumps([f"offset {at:#x}"]), "image/jpeg")
     assert _rows(db, "SELECT location, reason FROM skipped") == []
