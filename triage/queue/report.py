@@ -33,6 +33,7 @@ from triage.queue.score import (
     load_calibration,
     match_probability,
 )
+from triage.records import Source
 
 PREVIEW_PIXELS = 96  # longest side of a thumbnail
 PREVIEW_BLUR = 4.0  # GaussianBlur radius at that size: shapes only, no detail
@@ -130,6 +131,11 @@ def _flags(item: MatchedMedia) -> str:
             )
     if item.archive:
         flags.append('<span class="flag archive">archive</span>')
+    source = None if item.record is None else item.record.source
+    if source is Source.THUMBNAIL_CACHE:
+        flags.append('<span class="flag inner">thumbnail cache</span>')
+    elif source is Source.EMBEDDED:
+        flags.append('<span class="flag inner">inside another file</span>')
     return "".join(flags) or '<span class="flag">allocated</span>'
 
 

@@ -42,6 +42,7 @@ from triage.hashmatch.policy import (
     with_picture,
     with_video,
 )
+from triage.ingest.archives import ArchiveLimits
 from triage.ingest.carve import carve
 from triage.ingest.classify import classify
 from triage.ingest.content import (
@@ -101,6 +102,9 @@ class ScanParams:
     # built once, then shared read-only by every worker process.
     index_cache: str | None = None
     decode: bool = True  # False: cryptographic hashes and exact matches only
+    # Expanders not used (by name): ``inner_sources()`` for a scan without
+    # the inner sources (``triage scan --no-inner-sources``).
+    expanders_off: frozenset[str] = frozenset()
     # Videos: key frames only (the --stop-after triage pass), not vPDQ's
     # one frame a second.
     keyframes: bool = False
@@ -504,7 +508,8 @@ def process_chunk(
     if chunk.carve_ranges:
         found = _carve_ranges(handle, chunk)
     else:
-        found = classify(handle, chunk.records)
+        limits = ArchiveLimits(expanders_off=params.expanders_off)
+        found = classify(handle, chunk.records, limits=limits)
     stopped = (stop_token, chunk.device_id)
     for item in found:
         if stopped in state.stopped:
