@@ -60,6 +60,7 @@ def _chunk(run_id: int, key: str = "p1:files:0+2:abc") -> ChunkWrite:
         source=Source.CARVED,
         carve_offset=5_000_000,
         media_type="image/png",
+        carve_runs=((5_000_000, 5_000_500), (5_001_524, 5_002_023)),
     )
     ha = MediaHash(
         a.address,
@@ -114,7 +115,7 @@ def _run(store: Store) -> int:
 
 def test_new_database_has_schema_version_wal_and_foreign_keys(tmp_path: Path) -> None:
     with Store(tmp_path / "c.db") as s:
-        assert s.schema_version() == SCHEMA_VERSION == 4
+        assert s.schema_version() == SCHEMA_VERSION == 5
         assert s.execute("PRAGMA journal_mode")[0][0] == "wal"
         assert s.execute("PRAGMA foreign_keys")[0][0] == 1
         tables = {r[0] for r in s.execute("SELECT name FROM sqlite_master")}
@@ -145,8 +146,18 @@ def _make_version_1(path: Path) -> int:
     return run
 
 
+def _downgrade_to_4(path: Path) -> None:
+    """Make a current database what version 4 wrote: no media.carve_runs."""
+    db = sqlite3.connect(path)
+    db.execute("ALTER TABLE media DROP COLUMN carve_runs")
+    db.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
+    db.commit()
+    db.close()
+
+
 def _downgrade_to_3(path: Path) -> None:
     """Make a current database what version 3 wrote: media.sha1, no digests."""
+    _downgrade_to_4(path)
     db = sqlite3.connect(path)
     db.execute("ALTER TABLE media ADD COLUMN sha1 TEXT")
     db.execute(

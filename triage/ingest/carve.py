@@ -31,6 +31,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from triage.errors import EvidenceError, FilesystemError
+from triage.ingest.blockmap import Read, SkipMapBlocks, fs_may_map_blocks
 from triage.ingest.carvers import CARVERS, MAX_ITEM, CarveFormat
 from triage.ingest.evidence import DeviceHandle
 from triage.ingest.filesystems import free_space_types, open_filesystem
@@ -240,6 +241,7 @@ def carve(
     carries on); they are read only to follow such an item, never searched.
     """
     chosen = carve_formats(formats)
+    mapped = fs_may_map_blocks(partition.fs_type)
     end = min(offset + length, handle.size)
     limit = min(end + max(reach, 0), handle.size)  # where items must stop
     cached = _Cached(handle, offset, limit)
@@ -264,35 +266,70 @@ def carve(
             cursor = at + 1
             start = pos + at
             try:
-                found = fmt.parse(cached.read, start)
+                item = _follow(cached.read, partition, fmt, start, limit, mapped)
             except (EvidenceError, OSError) as exc:
                 yield _unreadable(partition, start, f"following a {fmt.name}", exc)
                 continue
-            if found is None:
+            if item is None:
                 continue
-            # A segment length can point past what may be read (a cut picture).
-            size = min(found.size, limit - start)
-            yield FileRecord(
-                device_id=partition.device_id,
-                evidence=partition.evidence,
-                partition_index=partition.index,
-                partition_offset=partition.offset,
-                path=f"$Carved/{start}.{fmt.extension}",
-                size=size,
-                source=Source.CARVED,
-                inode=None,
-                media_type=fmt.mime,
-                carve_offset=start,
-            )
-            if found.complete:
+            record, complete = item
+            yield record
+            if complete:
                 # Go on after the item, so hits inside it (an EXIF thumbnail)
                 # are not reported again. A truncated item is not skipped over:
                 # what follows its last good byte may be another picture.
-                cursor = start + size - pos
-                if start + size >= scan_to:
-                    resume = start + size
+                stop = (
+                    record.carve_runs[-1][1]
+                    if record.carve_runs
+                    else (start + record.size)
+                )
+                cursor = stop - pos
+                if stop >= scan_to:
+                    resume = stop
                     break
         pos = resume
+
+
+def _follow(
+    read: Read,
+    partition: Partition,
+    fmt: CarveFormat,
+    start: int,
+    limit: int,
+    mapped: bool,
+) -> tuple[FileRecord, bool] | None:
+    """The item of ``fmt`` starting at ``start`` (and whether it came out
+    whole), or None when it is not one. With ``mapped``, ext2/3 map blocks
+    met inside it are left out (``blockmap``)."""
+    logical = SkipMapBlocks(read, start) if mapped else None
+    found = fmt.parse(logical.read if logical else read, start)
+    if found is None:
+        return None
+    runs: tuple[tuple[int, int], ...] = ()
+    if logical is not None and logical.gaps:
+        # What may be read stops at ``limit`` (physical); a cut item keeps
+        # the pieces that are there.
+        runs = tuple(
+            (lo, min(hi, limit)) for lo, hi in logical.runs(found.size) if lo < limit
+        )
+        size = sum(hi - lo for lo, hi in runs)
+    else:
+        # A segment length can point past what may be read (a cut picture).
+        size = min(found.size, limit - start)
+    record = FileRecord(
+        device_id=partition.device_id,
+        evidence=partition.evidence,
+        partition_index=partition.index,
+        partition_offset=partition.offset,
+        path=f"$Carved/{start}.{fmt.extension}",
+        size=size,
+        source=Source.CARVED,
+        inode=None,
+        media_type=fmt.mime,
+        carve_offset=start,
+        carve_runs=runs,
+    )
+    return record, found.complete and size == found.size
 
 
 def carve_partition(

@@ -1,0 +1,198 @@
+"""Carving ext2/3 files whose data is interrupted by indirect blocks.
+
+Images are built with ``mke2fs -d`` (1 KiB blocks: an indirect block after
+12 KiB of data, a double-indirect and an indirect block after 268 KiB), the
+pictures are deleted or the superblock is wiped, so only carving finds them;
+every carved item must equal its original byte for byte.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import shutil
+import struct
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tests.conftest import require_tools
+from triage.cli import main
+from triage.ingest import iter_files
+from triage.ingest.blockmap import SkipMapBlocks
+from triage.ingest.content import read_record
+from triage.ingest.evidence import open_device
+from triage.records import FileRecord, Skipped, Source, Stage
+from triage.sample.disk import build_filesystem
+from triage.sample.pictures import encode, make_picture
+
+
+def _md5(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def originals() -> dict[str, bytes]:
+    """Pictures of each size class: inside the 12 direct blocks, across one
+    indirect block, across the double-indirect + indirect pair."""
+    return {
+        "small.jpg": encode(make_picture(21, 96, 64), "JPEG"),  # < 12 KiB
+        "one_ind.jpg": encode(make_picture(22, 320, 240), "JPEG", 95),
+        "two_ind.jpg": encode(make_picture(23, 1280, 960), "JPEG", 95),
+        "one_ind.png": encode(make_picture(24, 100, 80), "PNG"),
+    }
+
+
+def _sizes_ok(originals: dict[str, bytes]) -> None:
+    assert len(originals["small.jpg"]) < 12 * 1024
+    assert 12 * 1024 < len(originals["one_ind.jpg"]) < 268 * 1024
+    assert len(originals["two_ind.jpg"]) > 268 * 1024
+    assert 12 * 1024 < len(originals["one_ind.png"]) < 268 * 1024
+
+
+@pytest.fixture(scope="module")
+def ext2_images(
+    tmp_path_factory: pytest.TempPathFactory, originals: dict[str, bytes]
+) -> dict[str, Path]:
+    require_tools("mke2fs", "debugfs")
+    _sizes_ok(originals)
+    root = tmp_path_factory.mktemp("frag")
+    files = {f"pics/{name}": data for name, data in originals.items()}
+    files["notes.txt"] = b"not a picture\n" * 100
+    deleted = build_filesystem(
+        "ext2", files, root / "deleted.img", deleted=list(files)[:-1]
+    )
+    live = build_filesystem("ext3", files, root / "live.img")
+    wiped = root / "wiped.img"
+    shutil.copy(live, wiped)
+    with open(wiped, "r+b") as fh:
+        fh.seek(1024)  # the primary superblock
+        fh.write(bytes(1024))
+    return {"deleted": deleted, "wiped": wiped}
+
+
+def _carved(image: Path) -> tuple[dict[str, FileRecord], list[Skipped]]:
+    """Carved items by MD5, and the skips."""
+    found: dict[str, FileRecord] = {}
+    skips: list[Skipped] = []
+    with open_device(image) as handle:
+        for item in iter_files(handle):
+            if isinstance(item, Skipped):
+                skips.append(item)
+            elif item.source is Source.CARVED:
+                found[_md5(read_record(handle, item))] = item
+    return found, skips
+
+
+def test_deleted_pictures_across_indirect_blocks_are_carved_whole(
+    ext2_images: dict[str, Path], originals: dict[str, bytes]
+) -> None:
+    found, skips = _carved(ext2_images["deleted"])
+    assert skips == []
+    for name, data in originals.items():
+        assert _md5(data) in found, name
+        record = found[_md5(data)]
+        assert record.size == len(data)
+        gaps = len(record.carve_runs) - 1 if record.carve_runs else 0
+        # One gap for each run of map blocks the data crosses.
+        assert gaps == {"small.jpg": 0, "two_ind.jpg": 2}.get(name, 1), name
+    two = found[_md5(originals["two_ind.jpg"])].carve_runs
+    assert two[1][0] - two[0][1] == 1024  # one indirect block left out
+    assert two[2][0] - two[1][1] == 2048  # the double-indirect and its first
+
+
+def test_a_wiped_superblock_still_carves_every_picture(
+    ext2_images: dict[str, Path], originals: dict[str, bytes]
+) -> None:
+    found, skips = _carved(ext2_images["wiped"])
+    assert [s.stage for s in skips] == [Stage.VOLUME]
+    assert "no readable filesystem" in skips[0].reason
+    assert {_md5(d) for d in originals.values()} <= set(found)
+
+
+def test_ls_lists_what_carving_finds_on_an_unreadable_disk(
+    ext2_images: dict[str, Path], originals: dict[str, bytes]
+) -> None:
+    image = ext2_images["wiped"]
+    result = CliRunner().invoke(main, ["ls", str(image)])
+    assert result.exit_code == 3  # a device's filesystem could not be read
+    lines = result.stdout.splitlines()
+    assert len(lines) >= len(originals)
+    assert all("\tcarved\t" in line and "<carved @ " in line for line in lines)
+    errors = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(errors) == 1 and errors[0].startswith("triage: skipped: wiped.img:")
+    assert "no readable filesystem" in errors[0]
+
+
+# --- the map-block test on planted bytes ------------------------------------------
+
+
+def _ext_layout(
+    payload: bytes, block: int, first_block: int
+) -> tuple[bytes, list[tuple[int, int]]]:
+    """``payload`` laid out as ext2 writes a contiguous file starting at
+    filesystem block ``first_block``: map blocks in line. Returns the bytes
+    and the (offset, length) of each map-block run."""
+    per = block // 4
+    blocks = [payload[i : i + block] for i in range(0, len(payload), block)]
+    out = bytearray()
+    runs = []
+    number = first_block
+    for index, data in enumerate(blocks):
+        extra = 0
+        if index == 12:
+            extra = 1
+        elif index == 12 + per:
+            extra = 2
+        elif index > 12 + per and (index - 12 - per) % per == 0:
+            extra = 1
+        if extra:
+            runs.append((len(out), extra * block))
+            for k in range(extra):
+                # A map block: consecutive numbers from the block after it
+                # (a double-indirect's first entry is the indirect after it).
+                start = number + k + 1
+                words = [start + i for i in range(per if k == extra - 1 else 1)]
+                out += struct.pack(f"<{len(words)}I", *words).ljust(block, b"\0")
+            number += extra
+        out += data
+        number += 1
+    return bytes(out), runs
+
+
+@pytest.mark.parametrize("block", [1024, 2048, 4096])
+def test_map_blocks_of_every_block_size_are_left_out(block: int) -> None:
+    payload = random.Random(block).randbytes(block * (12 + block // 4 + 20))
+    first = 5000
+    laid, runs = _ext_layout(payload, block, first)
+    lead = 3 * 512  # the filesystem starts 1.5 KiB into the device
+    device = bytes(lead) + bytes(first * block) + laid
+    start = lead + first * block
+    reader = SkipMapBlocks(lambda o, n: device[o : o + n], start)
+    assert reader.read(start, len(payload)) == payload
+    assert reader.block == block
+    assert [(at - start, n) for _, at, n in reader.gaps] == runs[:2]
+    pieces = reader.runs(len(payload))
+    assert b"".join(device[lo:hi] for lo, hi in pieces) == payload
+
+
+def test_look_alike_blocks_are_kept() -> None:
+    block = 1024
+    payload = bytearray(random.Random(5).randbytes(block * 40))
+    # Consecutive numbers, but pointing at a filesystem that would start
+    # after the item: data.
+    payload[12 * block : 13 * block] = struct.pack("<4I", 7, 8, 9, 10).ljust(
+        block, b"\0"
+    )
+    data = bytes(payload)
+    reader = SkipMapBlocks(lambda o, n: data[o : o + n], 0)
+    assert reader.read(0, len(data)) == data and reader.gaps == []
+    # An item that does not start on a sector is not a file's first block.
+    payload[12 * block : 13 * block] = struct.pack("<4I", 5, 6, 7, 8).ljust(
+        block, b"\0"
+    )
+    shifted = bytes(4196) + bytes(payload)
+    reader = SkipMapBlocks(lambda o, n: shifted[o : o + n], 4196)
+    assert reader.read(4196, len(data)) == bytes(payload)
+    assert reader.gaps == []
