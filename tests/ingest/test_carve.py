@@ -425,25 +425,27 @@ def test_formats_can_be_chosen_and_unknown_ones_are_named(
     device = FakeDevice(bytes(data))
     only_png = list(carve(device, region(BLOCK), 0, BLOCK, formats=["png"]))  # type: ignore[arg-type]
     assert [i.carve_offset for i in only_png if isinstance(i, FileRecord)] == [50_000]
-    with pytest.raises(
-        ValueError, match="unknown carve format.*tiff.*known: jpeg, png"
-    ):
-        list(carve(device, region(BLOCK), 0, BLOCK, formats=["tiff"]))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="unknown carve format.*jxl.*known: jpeg, png"):
+        list(carve(device, region(BLOCK), 0, BLOCK, formats=["jxl"]))  # type: ignore[arg-type]
 
 
-def test_default_formats_are_jpeg_and_png(jpeg: bytes) -> None:
-    assert DEFAULT_FORMATS == ("jpeg", "png")
+def test_every_format_is_carved_by_default(jpeg: bytes) -> None:
+    assert DEFAULT_FORMATS == tuple(CARVERS)
+    assert {"jpeg", "png", "gif", "bmp", "webp", "tiff", "isobmff", "avi"} <= set(
+        DEFAULT_FORMATS
+    )
     gif = _encoded("GIF")
     data = bytearray(BLOCK)
     data[10 : 10 + len(gif)] = gif
     data[90_000 : 90_000 + len(jpeg)] = jpeg
     device = FakeDevice(bytes(data))
     default = list(carve(device, region(BLOCK), 0, BLOCK))  # type: ignore[arg-type]
-    assert [i.carve_offset for i in default if isinstance(i, FileRecord)] == [90_000]
-    assert [i.carve_offset for i in carved(device) if isinstance(i, FileRecord)] == [
+    assert [i.carve_offset for i in default if isinstance(i, FileRecord)] == [
         10,
         90_000,
     ]
+    only = list(carve(device, region(BLOCK), 0, BLOCK, formats=["jpeg"]))  # type: ignore[arg-type]
+    assert [i.carve_offset for i in only if isinstance(i, FileRecord)] == [90_000]
 
 
 def test_bitmap_runs_merge_across_chunks() -> None:

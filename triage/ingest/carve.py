@@ -150,6 +150,8 @@ class _Cached:
 
 
 _OVERLAP = max(len(c.magic) for c in CARVERS.values()) - 1
+#: How far before its magic an item may start (``CarveFormat.lead``).
+_LEAD = max(c.lead for c in CARVERS.values())
 
 
 def zeros_hold_nothing() -> bool:
@@ -187,21 +189,24 @@ class _Signatures:
         self._offsets = merged[order]
         self._owners = np.concatenate(owners)[order]
         self._formats = formats
+        self._given = 0  # signatures before this index were handed out
 
     def next(self, cursor: int, limit: int) -> tuple[int, CarveFormat] | None:
-        """The first signature at or after ``cursor`` and before ``limit``."""
-        i = int(np.searchsorted(self._offsets, cursor))
+        """The first signature at or after ``cursor`` and before ``limit``
+        not handed out yet (formats sharing a magic, RIFF's WebP and AVI,
+        each get their turn at one offset)."""
+        i = max(int(np.searchsorted(self._offsets, cursor)), self._given)
         if i == len(self._offsets) or self._offsets[i] >= limit:
             return None
+        self._given = i + 1
         return int(self._offsets[i]), self._formats[int(self._owners[i])]
 
 
-#: Carved unless a caller asks otherwise: JPEG and PNG, most of what
-#: known-image sets hold. The signature search costs one numpy pass per
-#: distinct first byte, so all five formats carve at about 750 MB/s against
-#: 1,680 MB/s for these two (random bytes, ``python benchmarks/bench_carve.py``);
-#: ``formats=`` opts into GIF, BMP and WebP.
-DEFAULT_FORMATS: tuple[str, ...] = ("jpeg", "png")
+#: Carved unless a caller asks otherwise: every registered format (JPEG,
+#: PNG, GIF, BMP, WebP, TIFF, ISO BMFF videos and HEIF pictures, AVI). The
+#: signature search costs one numpy pass per distinct first byte; figures in
+#: benchmarks/README.md (``python benchmarks/bench_carve.py``).
+DEFAULT_FORMATS: tuple[str, ...] = tuple(CARVERS)
 
 
 def carve_formats(names: Iterable[str] | None = None) -> tuple[CarveFormat, ...]:
@@ -244,7 +249,7 @@ def carve(
     mapped = fs_may_map_blocks(partition.fs_type)
     end = min(offset + length, handle.size)
     limit = min(end + max(reach, 0), handle.size)  # where items must stop
-    cached = _Cached(handle, offset, limit)
+    cached = _Cached(handle, max(offset - _LEAD, 0), limit)
     pos = offset
     while pos < end:
         scan_to = min((pos // BLOCK + 1) * BLOCK, end)  # stay block-aligned
@@ -263,8 +268,10 @@ def carve(
         cursor = 0
         while (hit := signatures.next(cursor, scan_to - pos)) is not None:
             at, fmt = hit
-            cursor = at + 1
-            start = pos + at
+            cursor = at  # other formats with this magic still get their turn
+            start = pos + at - fmt.lead
+            if start < cached.start:
+                continue
             try:
                 item = _follow(cached.read, partition, fmt, start, limit, mapped)
             except (EvidenceError, OSError) as exc:
@@ -321,11 +328,11 @@ def _follow(
         evidence=partition.evidence,
         partition_index=partition.index,
         partition_offset=partition.offset,
-        path=f"$Carved/{start}.{fmt.extension}",
+        path=f"$Carved/{start}.{found.extension or fmt.extension}",
         size=size,
         source=Source.CARVED,
         inode=None,
-        media_type=fmt.mime,
+        media_type=found.mime or fmt.mime,
         carve_offset=start,
         carve_runs=runs,
     )
