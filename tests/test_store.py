@@ -61,6 +61,7 @@ def _chunk(run_id: int, key: str = "p1:files:0+2:abc") -> ChunkWrite:
         carve_offset=5_000_000,
         media_type="image/png",
         carve_runs=((5_000_000, 5_000_500), (5_001_524, 5_002_023)),
+        carve_note="partial: PNG chunk CRC fails at byte 999",
     )
     ha = MediaHash(
         a.address,
@@ -150,6 +151,7 @@ def _downgrade_to_4(path: Path) -> None:
     """Make a current database what version 4 wrote: no media.carve_runs."""
     db = sqlite3.connect(path)
     db.execute("ALTER TABLE media DROP COLUMN carve_runs")
+    db.execute("ALTER TABLE media DROP COLUMN carve_note")
     db.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
     db.commit()
     db.close()

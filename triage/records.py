@@ -89,6 +89,9 @@ class FileRecord:
     # pieces in order (ext2/3 indirect blocks left out, a JPEG's second
     # fragment). Empty: the item is ``size`` bytes at ``carve_offset``.
     carve_runs: tuple[tuple[int, int], ...] = ()
+    # Why a carved item is not a whole file ("partial: ..."), or that it is
+    # the thumbnail of a broken picture carved on its own; None: whole.
+    carve_note: str | None = None
 
     @property
     def address(self) -> str:

@@ -262,3 +262,61 @@ def test_container_look_alikes_are_not_carved() -> None:
         data = rng.randbytes(700) + blob
         found = list(carve(_Bytes(data), _region(len(data)), 0, len(data)))  # type: ignore[arg-type]
         assert found == [], blob[:16]
+
+
+# --- broken pictures and their thumbnails -----------------------------------------
+
+
+def _with_thumbnail(seed: int) -> bytes:
+    """A JPEG with an EXIF thumbnail (a whole JPEG inside its APP1)."""
+    import io
+
+    from PIL import Image
+
+    from triage.sample.pictures import make_picture
+
+    picture = make_picture(seed, 640, 480)
+    thumb = io.BytesIO()
+    picture.resize((160, 120)).save(thumb, "JPEG")
+    exif = Image.Exif()
+    out = io.BytesIO()
+    picture.save(out, "JPEG", exif=exif.tobytes() + thumb.getvalue(), quality=90)
+    return out.getvalue()
+
+
+def test_a_broken_jpeg_is_kept_partial_with_why_and_its_thumbnail_marked() -> None:
+    from triage.hashmatch.decode import DecodeError, decode_luma
+    from triage.ingest.carve import decodable
+
+    whole = _with_thumbnail(31)
+    thumb_at = whole.index(b"\xff\xd8\xff", 3)
+    rng = random.Random(31)
+    cut = len(whole) * 2 // 3
+    # The picture's last third is overwritten by random data.
+    data = rng.randbytes(3000) + whole[:cut] + rng.randbytes(20_000)
+    found = [
+        r
+        for r in carve(_Bytes(data), _region(len(data)), 0, len(data))  # type: ignore[arg-type]
+        if isinstance(r, FileRecord)
+    ]
+    main_item = next(r for r in found if r.carve_offset == 3000)
+    assert main_item.carve_note is not None
+    assert main_item.carve_note.startswith("partial: ")
+    assert "overwritten" in main_item.carve_note or "marker" in main_item.carve_note
+    assert cut <= main_item.size < cut + 4096  # runs on into the random bytes
+    thumb = next(r for r in found if r.carve_offset == 3000 + thumb_at)
+    assert thumb.carve_note == "thumbnail of the broken picture at 3000"
+    partial = data[3000 : 3000 + main_item.size]
+    with pytest.raises(DecodeError, match="truncated"):
+        decode_luma(partial, "image/jpeg", where="x")
+    decoded = decode_luma(decodable(main_item, partial), "image/jpeg", where="x")
+    assert (decoded.width, decoded.height) == (640, 480)  # hashed from what decodes
+
+
+def test_a_whole_jpeg_hides_its_thumbnail() -> None:
+    whole = _with_thumbnail(32)
+    data = bytes(4096) + whole + bytes(4096)
+    found = list(carve(_Bytes(data), _region(len(data)), 0, len(data)))  # type: ignore[arg-type]
+    assert [(r.carve_offset, r.size, r.carve_note) for r in found] == [  # type: ignore[union-attr]
+        (4096, len(whole), None)
+    ]

@@ -23,9 +23,11 @@ inside a carved JPEG is not reported twice.
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -46,6 +48,7 @@ __all__ = [
     "carve",
     "carve_formats",
     "carve_partition",
+    "decodable",
     "unallocated_runs",
     "zeros_hold_nothing",
 ]
@@ -263,38 +266,65 @@ def carve(
             window += cached.read(scan_to, _OVERLAP)
         except (EvidenceError, OSError):
             pass  # the next block's own read reports it
-        resume = scan_to
-        signatures = _Signatures(window, chosen)
-        cursor = 0
-        while (hit := signatures.next(cursor, scan_to - pos)) is not None:
-            at, fmt = hit
-            cursor = at  # other formats with this magic still get their turn
-            start = pos + at - fmt.lead
-            if start < cached.start:
-                continue
-            try:
-                item = _follow(cached.read, partition, fmt, start, limit, mapped)
-            except (EvidenceError, OSError) as exc:
-                yield _unreadable(partition, start, f"following a {fmt.name}", exc)
-                continue
-            if item is None:
-                continue
-            record, complete = item
-            yield record
-            if complete:
-                # Go on after the item, so hits inside it (an EXIF thumbnail)
-                # are not reported again. A truncated item is not skipped over:
-                # what follows its last good byte may be another picture.
-                stop = (
-                    record.carve_runs[-1][1]
-                    if record.carve_runs
-                    else (start + record.size)
-                )
-                cursor = stop - pos
-                if stop >= scan_to:
-                    resume = stop
-                    break
+        resume = yield from _carve_window(
+            _Window(cached, partition, _Signatures(window, chosen), pos, scan_to),
+            limit,
+            mapped,
+        )
         pos = resume
+
+
+@dataclass(slots=True)
+class _Window:
+    """One block of a run being carved: its signatures, from ``pos`` to
+    ``scan_to``."""
+
+    cached: _Cached
+    partition: Partition
+    signatures: _Signatures
+    pos: int
+    scan_to: int
+
+
+def _carve_window(
+    w: _Window, limit: int, mapped: bool
+) -> Generator[FileRecord | Skipped, None, int]:
+    """Carve the items whose signatures are in one window; returns where the
+    next window starts (past an item that ran over this one's end)."""
+    cursor = 0
+    broken: tuple[int, int] | None = None  # (start, stop) of a broken item
+    while (hit := w.signatures.next(cursor, w.scan_to - w.pos)) is not None:
+        at, fmt = hit
+        cursor = at  # other formats with this magic still get their turn
+        start = w.pos + at - fmt.lead
+        if start < w.cached.start:
+            continue
+        try:
+            item = _follow(w.cached.read, w.partition, fmt, start, limit, mapped)
+        except (EvidenceError, OSError) as exc:
+            yield _unreadable(w.partition, start, f"following a {fmt.name}", exc)
+            continue
+        if item is None:
+            continue
+        record, complete = item
+        stop = record.carve_runs[-1][1] if record.carve_runs else start + record.size
+        if complete and broken is not None and broken[0] < start and stop <= broken[1]:
+            # A whole picture inside a broken one: its EXIF thumbnail, the
+            # one part of the picture that still decodes. Reported on its own.
+            note = f"thumbnail of the broken picture at {broken[0]}"
+            record = dataclasses.replace(record, carve_note=note)
+        yield record
+        if not complete:
+            # Not skipped over: what follows its last good byte may be
+            # another picture (or its own thumbnail).
+            broken = (start, stop)
+            continue
+        # Go on after the item, so hits inside it (an EXIF thumbnail) are not
+        # reported again.
+        cursor = stop - w.pos
+        if stop >= w.scan_to:
+            return stop
+    return w.scan_to
 
 
 def _follow(
@@ -336,7 +366,26 @@ def _follow(
         carve_offset=start,
         carve_runs=runs,
     )
-    return record, found.complete and size == found.size
+    complete = found.complete and size == found.size
+    if not complete:
+        why = found.why or f"the {fmt.name} structure breaks after {size} bytes"
+        if size < found.size:
+            why = f"cut at byte {size} of {found.size}: the rest cannot be read here"
+        record = dataclasses.replace(record, carve_note=f"partial: {why}")
+    return record, complete
+
+
+def decodable(record: FileRecord, data: bytes) -> bytes:
+    """The bytes to decode for ``record``'s perceptual hashes: ``data`` itself,
+    except for a partial carved JPEG, which is given the end-of-image marker
+    it lost, so the decoder keeps the rows it has (the rest is grey) instead
+    of refusing the picture. Exact digests stay those of ``data``."""
+    partial = record.carve_note is not None and record.carve_note.startswith(
+        "partial"
+    )
+    if partial and record.media_type == "image/jpeg" and data[-2:] != b"\xff\xd9":
+        return data + b"\xff\xd9"
+    return data
 
 
 def carve_partition(

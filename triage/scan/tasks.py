@@ -35,7 +35,7 @@ from triage.hashmatch.hashset import HashSet
 from triage.hashmatch.kernels import one_blas_thread
 from triage.hashmatch.matcher import Matcher
 from triage.hashmatch.policy import HashPolicy, PictureOutcome, Unhashed, with_picture
-from triage.ingest.carve import carve
+from triage.ingest.carve import carve, decodable
 from triage.ingest.classify import classify
 from triage.ingest.content import iter_chunks, read_record, record_unreadable
 from triage.ingest.evidence import (
@@ -382,7 +382,7 @@ def _hash_item(
     if data is None:
         out.media.append(MediaItem(record, plain))
         return
-    outcome = _picture(policy, plain.md5, data, record, out)
+    outcome = _picture(policy, plain.md5, decodable(record, data), record, out)
     if isinstance(outcome, Unhashed):
         out.skipped.append(Skipped.at_file(record, Stage.HASH, outcome.reason))
         out.media.append(MediaItem(record, plain))

@@ -162,7 +162,10 @@ MIGRATIONS: dict[int, tuple[Step, ...]] = {
         _fill_locations,
     ),
     3: (_move_digests,),  # 3 -> 4: exact digests get their own table
-    4: ("ALTER TABLE media ADD COLUMN carve_runs TEXT",),  # 4 -> 5: carved pieces
+    4: (  # 4 -> 5: carved items' pieces and notes
+        "ALTER TABLE media ADD COLUMN carve_runs TEXT",
+        "ALTER TABLE media ADD COLUMN carve_note TEXT",
+    ),
 }
 #: How a read-only reader sees a database of version N as N + 1 without
 #: changing it: TEMP views, which shadow the main tables on that connection
@@ -179,5 +182,8 @@ READ_AS_NEXT: dict[int, tuple[Step, ...]] = {
         + " FROM main.skipped",
     ),
     3: (_view_digests,),
-    4: ("CREATE TEMP VIEW media AS SELECT *, NULL AS carve_runs FROM main.media",),
+    4: (
+        "CREATE TEMP VIEW media AS SELECT *, NULL AS carve_runs, NULL AS carve_note "
+        "FROM main.media",
+    ),
 }

@@ -122,6 +122,7 @@ CREATE TABLE media (
     decoded INTEGER NOT NULL DEFAULT 0,
     partition_offset INTEGER,
     carve_runs TEXT,
+    carve_note TEXT,
     PRIMARY KEY (device_id, address)
 );
 CREATE INDEX media_md5 ON media(md5);

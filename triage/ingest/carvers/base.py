@@ -37,12 +37,13 @@ class Found:
 
     ``mime``/``extension``: what the item is when its format's header says
     more than its magic (an ``ftyp`` brand: HEIC, MP4, QuickTime, 3GP);
-    None: the format's own."""
+    None: the format's own. ``why``: what broke, for an incomplete item."""
 
     size: int
     complete: bool
     mime: str | None = None
     extension: str | None = None
+    why: str | None = None  # why an incomplete item stopped, if the parser knows
 
 
 @dataclass(frozen=True, slots=True)
