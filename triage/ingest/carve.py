@@ -164,26 +164,45 @@ def zeros_hold_nothing() -> bool:
     return all(fmt.magic[:1] != b"\0" for fmt in CARVERS.values())
 
 
+def _two_byte_candidates(window: bytes, heads: Sequence[int]) -> np.ndarray:
+    """Offsets in ``window`` where one of ``heads`` (two bytes read as a
+    little-endian 16-bit number) starts, sorted. The window is looked at as
+    16-bit numbers twice, at even and at odd offsets (views, no copies), so
+    each pass compares half as many items as a byte-wise pass and random
+    data gives 1 candidate in 8,000 bytes per head, not 1 in 256."""
+    found = []
+    for parity in (0, 1):
+        count = (len(window) - parity) // 2
+        if count <= 0:
+            continue
+        pairs = np.frombuffer(window, dtype="<u2", offset=parity, count=count)
+        mask = pairs == heads[0]
+        for head in heads[1:]:
+            mask |= pairs == head
+        found.append(np.flatnonzero(mask) * 2 + parity)
+    if not found:
+        return np.zeros(0, dtype=np.int64)
+    return np.sort(np.concatenate(found))
+
+
 class _Signatures:
     """Every signature of ``formats`` in one window, found in one vectorised
-    pass (candidates by first byte, then the remaining magic bytes), and
-    handed out in offset order: 2-5 times faster than one ``bytes.find`` per
-    format over random-looking data, where a magic's first byte turns up every
-    256 bytes."""
+    pass (candidates by their first two bytes, then the remaining magic
+    bytes), and handed out in offset order: several times faster than one
+    ``bytes.find`` per format over random-looking data, where a magic's
+    first byte turns up every 256 bytes. Every magic has two bytes or more."""
 
     def __init__(self, window: bytes, formats: Sequence[CarveFormat]) -> None:
         data = np.frombuffer(window, dtype=np.uint8)
-        firsts = sorted({fmt.magic[0] for fmt in formats})
-        mask = data == firsts[0]
-        for byte in firsts[1:]:
-            mask |= data == byte
-        candidates = np.flatnonzero(mask)
+        heads = sorted({int.from_bytes(fmt.magic[:2], "little") for fmt in formats})
+        candidates = _two_byte_candidates(window, heads)
         offsets: list[np.ndarray] = []
         owners: list[np.ndarray] = []
         for number, fmt in enumerate(formats):
             at = candidates[data[candidates] == fmt.magic[0]]
+            at = at[data[at + 1] == fmt.magic[1]]
             at = at[at + len(fmt.magic) <= len(data)]
-            for k, byte in enumerate(fmt.magic[1:], start=1):
+            for k, byte in enumerate(fmt.magic[2:], start=2):
                 at = at[data[at + k] == byte]
             offsets.append(at)
             owners.append(np.full(len(at), number))
@@ -380,9 +399,7 @@ def decodable(record: FileRecord, data: bytes) -> bytes:
     except for a partial carved JPEG, which is given the end-of-image marker
     it lost, so the decoder keeps the rows it has (the rest is grey) instead
     of refusing the picture. Exact digests stay those of ``data``."""
-    partial = record.carve_note is not None and record.carve_note.startswith(
-        "partial"
-    )
+    partial = record.carve_note is not None and record.carve_note.startswith("partial")
     if partial and record.media_type == "image/jpeg" and data[-2:] != b"\xff\xd9":
         return data + b"\xff\xd9"
     return data

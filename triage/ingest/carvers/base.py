@@ -51,13 +51,17 @@ class CarveFormat:
     """A carvable format: its signature, parser and how a carved item is named."""
 
     name: str
-    magic: bytes
+    magic: bytes  # two bytes or more (the search looks at byte pairs)
     mime: str
     extension: str
     parse: Callable[[Read, int], Found | None]
     #: Bytes of the item before its magic (an ISO BMFF box's size before
     #: ``ftyp``): the item starts ``lead`` bytes before the magic's offset.
     lead: int = 0
+
+    def __post_init__(self) -> None:
+        if len(self.magic) < 2:
+            raise ValueError(f"carve format {self.name}: magic shorter than 2 bytes")
 
 
 #: Carvable formats by name, in registration order (ties at one offset go
