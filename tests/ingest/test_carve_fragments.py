@@ -320,3 +320,66 @@ def test_a_whole_jpeg_hides_its_thumbnail() -> None:
     assert [(r.carve_offset, r.size, r.carve_note) for r in found] == [  # type: ignore[union-attr]
         (4096, len(whole), None)
     ]
+
+
+# --- bifragment gap carving ----------------------------------------------------------
+
+
+def _two_pieces(opts: dict[str, object], gap: bytes) -> tuple[bytes, bytes, int, int]:
+    """A JPEG cut at a sector in its scan, the gap put between its pieces:
+    (device bytes, the picture, where it starts, where its second piece is)."""
+    import io
+
+    from triage.sample.pictures import make_picture
+
+    out = io.BytesIO()
+    make_picture(41, 800, 600).save(out, "JPEG", quality=90, **opts)  # type: ignore[arg-type]
+    picture = out.getvalue()
+    cut = (len(picture) // 2) // 512 * 512
+    rng = random.Random(41)
+    lead = rng.randbytes(4096)
+    data = lead + picture[:cut] + gap + picture[cut:] + rng.randbytes(3000)
+    return data, picture, len(lead), len(lead) + cut + len(gap)
+
+
+@pytest.mark.parametrize("opts", [{}, {"restart_marker_blocks": 2}])
+@pytest.mark.parametrize("gap_is_free", [False, True])
+def test_a_jpeg_in_two_pieces_is_joined_by_decoding(
+    opts: dict[str, object], gap_is_free: bool
+) -> None:
+    gap = random.Random(7).randbytes(512 * 37)  # another file's sectors
+    data, picture, start, second = _two_pieces(opts, gap)
+    first_end = second - len(gap)
+    # The gap allocated (free space in two runs) or free (one run: decoding
+    # finds where the first piece ends).
+    if gap_is_free:
+        free = [(0, len(data))]
+    else:
+        free = [(0, first_end), (second, len(data))]
+    found = [
+        r
+        for lo, hi in free
+        for r in carve(_Bytes(data), _region(len(data)), lo, hi - lo, free=free)  # type: ignore[arg-type]
+        if isinstance(r, FileRecord)
+    ]
+    (item,) = [r for r in found if r.carve_offset == start]
+    assert item.carve_runs == (
+        (start, first_end),
+        (second, second + len(picture) - (first_end - start)),
+    )
+    assert b"".join(data[lo:hi] for lo, hi in item.carve_runs) == picture
+    assert item.size == len(picture) and item.carve_note is None
+
+
+def test_no_second_piece_leaves_the_jpeg_partial() -> None:
+    gap = random.Random(8).randbytes(512 * 37)
+    data, picture, start, second = _two_pieces({}, gap)
+    data = data[:second] + random.Random(9).randbytes(len(data) - second)  # rest gone
+    found = [
+        r
+        for r in carve(_Bytes(data), _region(len(data)), 0, len(data))  # type: ignore[arg-type]
+        if isinstance(r, FileRecord) and r.carve_offset == start
+    ]
+    assert found[0].carve_runs == () and (found[0].carve_note or "").startswith(
+        "partial"
+    )

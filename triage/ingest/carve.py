@@ -33,6 +33,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from triage.errors import EvidenceError, FilesystemError
+from triage.ingest.bifragment import second_fragment
 from triage.ingest.blockmap import Read, SkipMapBlocks, fs_may_map_blocks
 from triage.ingest.carvers import CARVERS, MAX_ITEM, CarveFormat
 from triage.ingest.evidence import DeviceHandle
@@ -256,6 +257,7 @@ def carve(
     *,
     formats: Iterable[str] | None = None,
     reach: int = 0,
+    free: Sequence[tuple[int, int]] | None = None,
 ) -> Iterator[FileRecord | Skipped]:
     """Pictures that start in the byte run ``[offset, offset + length)``.
 
@@ -266,12 +268,16 @@ def carve(
     :data:`DEFAULT_FORMATS`). ``reach``: how many bytes past the run an item
     that starts in it may run on (free space cut into pieces: the next piece
     carries on); they are read only to follow such an item, never searched.
+    ``free``: absolute ``(start, end)`` ranges of free space, sorted, where
+    the rest of a JPEG broken in two pieces is looked for (``bifragment``);
+    default: the run and its reach.
     """
     chosen = carve_formats(formats)
     mapped = fs_may_map_blocks(partition.fs_type)
     end = min(offset + length, handle.size)
     limit = min(end + max(reach, 0), handle.size)  # where items must stop
     cached = _Cached(handle, max(offset - _LEAD, 0), limit)
+    spaces = tuple(free) if free is not None else ((offset, limit),)
     pos = offset
     while pos < end:
         scan_to = min((pos // BLOCK + 1) * BLOCK, end)  # stay block-aligned
@@ -286,7 +292,15 @@ def carve(
         except (EvidenceError, OSError):
             pass  # the next block's own read reports it
         resume = yield from _carve_window(
-            _Window(cached, partition, _Signatures(window, chosen), pos, scan_to),
+            _Window(
+                cached,
+                partition,
+                _Signatures(window, chosen),
+                pos,
+                scan_to,
+                handle,
+                spaces,
+            ),
             limit,
             mapped,
         )
@@ -303,6 +317,8 @@ class _Window:
     signatures: _Signatures
     pos: int
     scan_to: int
+    handle: Device
+    free: Sequence[tuple[int, int]]  # where a JPEG's second piece may be
 
 
 def _carve_window(
@@ -326,6 +342,14 @@ def _carve_window(
         if item is None:
             continue
         record, complete = item
+        if not complete and fmt.name == "jpeg" and not record.carve_runs:
+            try:
+                joined = _join_pieces(w, record)
+            except (EvidenceError, OSError) as exc:
+                yield _unreadable(w.partition, start, "following a JPEG's rest", exc)
+                joined = None
+            if joined is not None:
+                record, complete = joined, True
         stop = record.carve_runs[-1][1] if record.carve_runs else start + record.size
         if complete and broken is not None and broken[0] < start and stop <= broken[1]:
             # A whole picture inside a broken one: its EXIF thumbnail, the
@@ -344,6 +368,23 @@ def _carve_window(
         if stop >= w.scan_to:
             return stop
     return w.scan_to
+
+
+def _join_pieces(w: _Window, record: FileRecord) -> FileRecord | None:
+    """``record`` (a broken JPEG) whole, from its first piece and a second
+    one found in free space by bifragment gap carving; None if none fits."""
+    start = record.carve_offset or 0
+
+    def read(offset: int, size: int) -> bytes:  # the run's own bytes: cached
+        if w.cached.start <= offset and offset + size <= w.cached.end:
+            return w.cached.read(offset, size)
+        return w.handle.read(offset, size)
+
+    pieces = second_fragment(read, start, start + record.size, w.free)
+    if pieces is None:
+        return None
+    size = sum(hi - lo for lo, hi in pieces)
+    return dataclasses.replace(record, size=size, carve_runs=pieces, carve_note=None)
 
 
 def _follow(
@@ -421,8 +462,9 @@ def carve_partition(
             str(exc).split(": ", 2)[-1],
         )
         return
+    free = [(offset, offset + length) for offset, length in runs]
     for offset, length in runs:
-        yield from carve(handle, partition, offset, length, formats=formats)
+        yield from carve(handle, partition, offset, length, formats=formats, free=free)
 
 
 def _unreadable(
