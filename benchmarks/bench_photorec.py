@@ -126,14 +126,18 @@ def _fragmented_steps(
     holes = []
     for n, data in enumerate(originals.values()):
         first = max(cluster, (len(data) // 2) // cluster * cluster)
-        second = len(data) - first + cluster
+        second = -(-(len(data) - first) // cluster) * cluster  # exactly the rest
         steps.append(("write", f"docs/sep{n}a.bin", rng.randbytes(3 * cluster)))
         steps.append(("write", f"docs/hole{n}a.bin", rng.randbytes(first)))
         steps.append(("write", f"docs/sep{n}b.bin", rng.randbytes(5 * cluster)))
         steps.append(("write", f"docs/hole{n}b.bin", rng.randbytes(second)))
         holes += [f"docs/hole{n}a.bin", f"docs/hole{n}b.bin"]
+    # Empty files by the pictures' names first: the folder grows now, not
+    # into a hole once the volume is full.
+    steps += [("write", f"pics/{k}", b"") for k in originals]
     steps.append(("fill", "filler.bin"))
     steps += [("delete", h) for h in holes]
+    steps += [("delete", f"pics/{k}") for k in originals]
     steps += [("write", f"pics/{k}", v) for k, v in originals.items()]
     steps += [("delete", f"pics/{k}") for k in originals]
     return steps

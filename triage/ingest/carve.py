@@ -1,4 +1,4 @@
-"""Carve JPEG and PNG pictures out of unallocated and unpartitioned space.
+"""Carve pictures and videos out of unallocated and unpartitioned space.
 
 ``unallocated_runs(handle, partition)`` asks the partition's filesystem
 backend for its free space (``Filesystem.free_runs``: read from the
@@ -8,17 +8,19 @@ one run each.
 
 ``carve(handle, partition, offset, length)`` streams a run in aligned blocks,
 finds the signatures of the registered carvers (``triage.ingest.carvers``, one
-module a format: JPEG ``FF D8 FF``, PNG, GIF, BMP and WebP) in one vectorised
-pass (so zeros and random data cost a memchr-speed pass, not a Python loop
-per byte), and follows each candidate's structure: JPEG markers and
-segment lengths through the entropy-coded scans to EOI, PNG chunks with their
-CRCs to IEND, GIF blocks to the trailer, the sizes a BMP header (every field
-checked) and a WebP's RIFF chunks declare. A candidate
-whose first segments are not well formed is dropped (random ``FF D8 FF`` are
-common); one that starts well but breaks or runs out (a fragmented or partly
-overwritten picture) is still reported with the bytes that parsed, because it
-is evidence. Scanning resumes after a complete item, so an EXIF thumbnail
-inside a carved JPEG is not reported twice.
+module a format: JPEG, PNG, GIF, BMP, WebP, TIFF, ISO BMFF (MP4, MOV, 3GP,
+HEIC), AVI) in one vectorised pass over byte pairs (so zeros and random data
+cost a few numpy passes, not a Python loop per byte), and follows each
+candidate's structure to its real end (JPEG markers through the scans to
+EOI, PNG chunks and CRCs, GIF blocks, declared sizes, TIFF IFDs). A candidate
+whose first segments are not well formed is dropped; one that starts well
+but breaks or runs out is still reported with the bytes that parsed and a
+``carve_note`` saying why, because it is evidence. On ext and unreadable
+filesystems, ext2/3 indirect blocks inside an item are left out
+(``blockmap``); a JPEG that breaks is joined to its second piece when one in
+free space decodes as its rest (``bifragment``). Scanning resumes after a
+complete item, so an EXIF thumbnail inside a carved JPEG is not reported
+twice (inside a broken one it is, noted as that picture's thumbnail).
 """
 
 from __future__ import annotations
