@@ -149,6 +149,28 @@ def _view_digests(db: sqlite3.Connection) -> None:
         db.execute(f"CREATE TEMP VIEW digests AS {_V3_DIGESTS}")
 
 
+_CARVE_COLUMNS = ("carve_runs", "carve_note")  # media columns added by 4 -> 5
+
+
+def _missing_carve_columns(db: sqlite3.Connection) -> list[str]:
+    have = {r[1] for r in db.execute("PRAGMA main.table_info(media)")}
+    return [c for c in _CARVE_COLUMNS if c not in have]
+
+
+def _add_carve_columns(db: sqlite3.Connection) -> None:
+    """4 -> 5: ``media.carve_runs`` and ``media.carve_note`` (those missing)."""
+    for column in _missing_carve_columns(db):
+        db.execute(f"ALTER TABLE media ADD COLUMN {column} TEXT")
+
+
+def _view_carve_columns(db: sqlite3.Connection) -> None:
+    """Read-only 4 -> 5: ``media`` as a TEMP view with the columns as NULL."""
+    missing = _missing_carve_columns(db)
+    if missing:
+        nulls = ", ".join(f"NULL AS {c}" for c in missing)
+        db.execute(f"CREATE TEMP VIEW media AS SELECT *, {nulls} FROM main.media")
+
+
 #: How to bring a database of version N up to N + 1, in place.
 MIGRATIONS: dict[int, tuple[Step, ...]] = {
     1: ("ALTER TABLE runs ADD COLUMN pid INTEGER",),  # 1 -> 2
@@ -162,10 +184,7 @@ MIGRATIONS: dict[int, tuple[Step, ...]] = {
         _fill_locations,
     ),
     3: (_move_digests,),  # 3 -> 4: exact digests get their own table
-    4: (  # 4 -> 5: carved items' pieces and notes
-        "ALTER TABLE media ADD COLUMN carve_runs TEXT",
-        "ALTER TABLE media ADD COLUMN carve_note TEXT",
-    ),
+    4: (_add_carve_columns,),  # 4 -> 5: carved items' pieces and notes
 }
 #: How a read-only reader sees a database of version N as N + 1 without
 #: changing it: TEMP views, which shadow the main tables on that connection
@@ -182,8 +201,5 @@ READ_AS_NEXT: dict[int, tuple[Step, ...]] = {
         + " FROM main.skipped",
     ),
     3: (_view_digests,),
-    4: (
-        "CREATE TEMP VIEW media AS SELECT *, NULL AS carve_runs, NULL AS carve_note "
-        "FROM main.media",
-    ),
+    4: (_view_carve_columns,),
 }
