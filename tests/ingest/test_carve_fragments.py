@@ -225,6 +225,7 @@ def test_every_format_is_carved_whole_with_its_type_and_no_junk() -> None:
     planted: dict[int, str] = {}
     for name, content in originals.items():
         data += rng.randbytes(rng.randrange(100, 5000))
+        data += rng.randbytes(-len(data) % 512)  # files start on sectors
         planted[len(data)] = name
         data += content
     data += rng.randbytes(4000)
@@ -259,7 +260,7 @@ def test_container_look_alikes_are_not_carved() -> None:
         b"RIFF\x00\x10\x00\x00AVI LIST\x10\x00\x00\x00hdrl" + rng.randbytes(5000),
     ]
     for blob in blobs:
-        data = rng.randbytes(700) + blob
+        data = rng.randbytes(1024) + blob  # on a sector: every format looks
         found = list(carve(_Bytes(data), _region(len(data)), 0, len(data)))  # type: ignore[arg-type]
         assert found == [], blob[:16]
 
@@ -383,3 +384,66 @@ def test_no_second_piece_leaves_the_jpeg_partial() -> None:
     assert found[0].carve_runs == () and (found[0].carve_note or "").startswith(
         "partial"
     )
+
+
+def test_weak_signatures_are_looked_for_on_sectors_only() -> None:
+    """BMP, WebP, TIFF, ISO BMFF and AVI start where a filesystem puts a
+    file (a 512-byte sector); JPEG, PNG and GIF are found at any byte (inside
+    other files too)."""
+    originals = carve_originals(5, videos=False)
+    rng = random.Random(5)
+    for name in ("one_ind.bmp", "one_ind.tif", "one_ind.heic", "small.jpg"):
+        content = originals[name]
+        for at, found in ((1024, True), (1024 + 100, name.endswith(".jpg"))):
+            data = rng.randbytes(at) + content + rng.randbytes(2000)
+            items = carve(_Bytes(data), _region(len(data)), 0, len(data))  # type: ignore[arg-type]
+            offsets = [i.carve_offset for i in items if isinstance(i, FileRecord)]
+            assert offsets == ([at] if found else []), (name, at)
+
+
+def test_a_scan_joins_a_deleted_two_piece_jpeg_on_fat32(tmp_path: Path) -> None:
+    """The scan's carve chunks carry the free space after them, so a deleted
+    JPEG in two pieces (the clusters between belong to a live file) is
+    carved whole and hashed like the original."""
+    require_tools("mkfs.fat", "mcopy", "mdel", "mdir")
+    from triage.sample.fragmented import build_in_order
+    from triage.sample.pictures import encode, make_picture
+    from triage.scan import process_chunk, tasks
+    from triage.scan.walk import Chunk, _walk_device
+
+    picture = encode(make_picture(51, 480, 360), "JPEG", 90)
+    half = (len(picture) // 2) // 512 * 512
+    rng = random.Random(51)
+    steps: list[tuple[str, str] | tuple[str, str, bytes]] = [
+        ("write", "a.bin", rng.randbytes(4096)),
+        ("write", "hole1.bin", rng.randbytes(half)),
+        ("write", "live.bin", rng.randbytes(8 * 512)),
+        ("write", "hole2.bin", rng.randbytes(-(-(len(picture) - half) // 512) * 512)),
+        ("write", "pic.jpg", b""),
+        ("fill", "filler.bin"),
+        ("delete", "hole1.bin"),
+        ("delete", "hole2.bin"),
+        ("delete", "pic.jpg"),
+        ("write", "pic.jpg", picture),
+        ("delete", "pic.jpg"),
+    ]
+    image = build_in_order(
+        "fat32", steps, tmp_path / "card.img", size_mb=34, cluster=512
+    )
+    with open_device(image) as handle:
+        dev = handle.device.device_id
+        chunks = [
+            c
+            for c in _walk_device(handle, dev, str(image), 64, 64 << 20, True)
+            if isinstance(c, Chunk) and c.carve_ranges
+        ]
+    assert chunks and all(c.carve_free for c in chunks)
+    tasks.close_worker_caches()
+    try:
+        media = [m for c in chunks for m in process_chunk(c, ()).media]
+    finally:
+        tasks.close_worker_caches()
+    whole = [m for m in media if m.hashes.md5 == _md5(picture)]
+    assert len(whole) == 1
+    assert len(whole[0].record.carve_runs) == 2
+    assert whole[0].hashes.perceptual  # decoded and perceptually hashed

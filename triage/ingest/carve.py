@@ -57,6 +57,7 @@ __all__ = [
 ]
 
 BLOCK = 1 << 20  # read and scan unit; runs are streamed one block at a time
+SECTOR = 512  # where a file of any filesystem starts: aligned formats look only there
 _CACHE_BLOCKS = 4
 
 
@@ -195,13 +196,26 @@ class _Signatures:
     ``bytes.find`` per format over random-looking data, where a magic's
     first byte turns up every 256 bytes. Every magic has two bytes or more."""
 
-    def __init__(self, window: bytes, formats: Sequence[CarveFormat]) -> None:
+    def __init__(
+        self, window: bytes, formats: Sequence[CarveFormat], base: int = 0
+    ) -> None:
         data = np.frombuffer(window, dtype=np.uint8)
-        heads = sorted({int.from_bytes(fmt.magic[:2], "little") for fmt in formats})
-        candidates = _two_byte_candidates(window, heads)
+        anywhere = [fmt for fmt in formats if not fmt.aligned]
+        heads = sorted({int.from_bytes(f.magic[:2], "little") for f in anywhere})
+        candidates = _two_byte_candidates(window, heads) if heads else data[:0]
         offsets: list[np.ndarray] = []
         owners: list[np.ndarray] = []
         for number, fmt in enumerate(formats):
+            if fmt.aligned:
+                # Only where the item would start on a sector of the device
+                # (``base`` is the window's offset in it).
+                at = np.arange((fmt.lead - base) % SECTOR, len(data), SECTOR)
+                at = at[at + len(fmt.magic) <= len(data)]
+                for k, byte in enumerate(fmt.magic):
+                    at = at[data[at + k] == byte]
+                offsets.append(at)
+                owners.append(np.full(len(at), number))
+                continue
             at = candidates[data[candidates] == fmt.magic[0]]
             at = at[data[at + 1] == fmt.magic[1]]
             at = at[at + len(fmt.magic) <= len(data)]
@@ -297,7 +311,7 @@ def carve(
             _Window(
                 cached,
                 partition,
-                _Signatures(window, chosen),
+                _Signatures(window, chosen, pos),
                 pos,
                 scan_to,
                 handle,

@@ -47,4 +47,6 @@ def _parse_avi(read: Callable[[int, int], bytes], start: int) -> Found | None:
     return Found(pos - start, len(read(pos - 1, 1)) == 1)
 
 
-CARVERS.register(CarveFormat("avi", b"RIFF", "video/x-msvideo", "avi", _parse_avi))
+CARVERS.register(
+    CarveFormat("avi", b"RIFF", "video/x-msvideo", "avi", _parse_avi, aligned=True)
+)

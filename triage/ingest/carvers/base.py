@@ -58,6 +58,10 @@ class CarveFormat:
     #: Bytes of the item before its magic (an ISO BMFF box's size before
     #: ``ftyp``): the item starts ``lead`` bytes before the magic's offset.
     lead: int = 0
+    #: Looked for only where the item starts on a 512-byte sector of the
+    #: device (where every filesystem puts a file), not at every byte:
+    #: formats with a weak magic that are rarely stored inside other files.
+    aligned: bool = False
 
     def __post_init__(self) -> None:
         if len(self.magic) < 2:

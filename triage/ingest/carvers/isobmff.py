@@ -76,5 +76,7 @@ def _parse_isobmff(read: Callable[[int, int], bytes], start: int) -> Found | Non
 
 
 CARVERS.register(
-    CarveFormat("isobmff", b"ftyp", "video/mp4", "mp4", _parse_isobmff, lead=4)
+    CarveFormat(
+        "isobmff", b"ftyp", "video/mp4", "mp4", _parse_isobmff, lead=4, aligned=True
+    )
 )

@@ -123,5 +123,9 @@ def _parse_tiff(read: Callable[[int, int], bytes], start: int) -> Found | None:
     return Found(tiff.end, whole)
 
 
-CARVERS.register(CarveFormat("tiff", b"II*\x00", "image/tiff", "tif", _parse_tiff))
-CARVERS.register(CarveFormat("tiff-be", b"MM\x00*", "image/tiff", "tif", _parse_tiff))
+CARVERS.register(
+    CarveFormat("tiff", b"II*\x00", "image/tiff", "tif", _parse_tiff, aligned=True)
+)
+CARVERS.register(
+    CarveFormat("tiff-be", b"MM\x00*", "image/tiff", "tif", _parse_tiff, aligned=True)
+)
