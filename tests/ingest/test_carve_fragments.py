@@ -447,3 +447,17 @@ def test_a_scan_joins_a_deleted_two_piece_jpeg_on_fat32(tmp_path: Path) -> None:
     assert len(whole) == 1
     assert len(whole[0].record.carve_runs) == 2
     assert whole[0].hashes.perceptual  # decoded and perceptually hashed
+
+
+@pytest.mark.parametrize("before", [1, 2, 5])
+def test_a_magic_across_the_read_block_boundary_is_found(before: int) -> None:
+    from triage.ingest.carve import BLOCK
+
+    originals = carve_originals(6, videos=False)
+    for name in ("small.jpg", "one_ind.png", "one_ind.gif"):
+        data = bytearray(random.Random(before).randbytes(2 * BLOCK))
+        at = BLOCK - before  # the magic's first bytes end the first block
+        data[at : at + len(originals[name])] = originals[name]
+        items = carve(_Bytes(bytes(data)), _region(len(data)), 0, len(data))  # type: ignore[arg-type]
+        found = [(i.carve_offset, i.size) for i in items if isinstance(i, FileRecord)]
+        assert found == [(at, len(originals[name]))], name

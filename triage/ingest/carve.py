@@ -189,6 +189,26 @@ def _two_byte_candidates(window: bytes, heads: Sequence[int]) -> np.ndarray:
     return np.sort(np.concatenate(found))
 
 
+def _straddling(
+    window: bytes, tail: bytes, formats: Sequence[CarveFormat], base: int
+) -> list[tuple[int, int]]:
+    """(offset, format number) of the magics that start in ``window`` and
+    end in ``tail`` (the bytes after it): a few bytes, looked at in Python,
+    so the window is never copied to append them."""
+    edge = max(len(window) - _OVERLAP, 0)
+    near = window[edge:] + tail
+    out = []
+    for number, fmt in enumerate(formats):
+        magic = fmt.magic
+        for at in range(max(len(window) - len(magic) + 1, edge), len(window)):
+            if near[at - edge : at - edge + len(magic)] != magic:
+                continue
+            if fmt.aligned and (base + at - fmt.lead) % SECTOR:
+                continue
+            out.append((at, number))
+    return out
+
+
 class _Signatures:
     """Every signature of ``formats`` in one window, found in one vectorised
     pass (candidates by their first two bytes, then the remaining magic
@@ -197,7 +217,11 @@ class _Signatures:
     first byte turns up every 256 bytes. Every magic has two bytes or more."""
 
     def __init__(
-        self, window: bytes, formats: Sequence[CarveFormat], base: int = 0
+        self,
+        window: bytes,
+        formats: Sequence[CarveFormat],
+        base: int = 0,
+        tail: bytes = b"",
     ) -> None:
         data = np.frombuffer(window, dtype=np.uint8)
         anywhere = [fmt for fmt in formats if not fmt.aligned]
@@ -223,6 +247,10 @@ class _Signatures:
                 at = at[data[at + k] == byte]
             offsets.append(at)
             owners.append(np.full(len(at), number))
+        if tail:  # magics that start in the window and end in ``tail``
+            across = _straddling(window, tail, formats, base)
+            offsets.append(np.array([at for at, _ in across], dtype=np.int64))
+            owners.append(np.array([n for _, n in across], dtype=np.int64))
         merged = np.concatenate(offsets)
         order = np.argsort(merged, kind="stable")  # ties: formats in given order
         self._offsets = merged[order]
@@ -304,14 +332,14 @@ def carve(
             pos = scan_to
             continue
         try:  # a signature may straddle the block boundary
-            window += cached.read(scan_to, _OVERLAP)
+            tail = cached.read(scan_to, _OVERLAP)
         except (EvidenceError, OSError):
-            pass  # the next block's own read reports it
+            tail = b""  # the next block's own read reports it
         resume = yield from _carve_window(
             _Window(
                 cached,
                 partition,
-                _Signatures(window, chosen, pos),
+                _Signatures(window, chosen, pos, tail),
                 pos,
                 scan_to,
                 handle,
