@@ -461,3 +461,26 @@ def test_a_magic_across_the_read_block_boundary_is_found(before: int) -> None:
         items = carve(_Bytes(bytes(data)), _region(len(data)), 0, len(data))  # type: ignore[arg-type]
         found = [(i.carve_offset, i.size) for i in items if isinstance(i, FileRecord)]
         assert found == [(at, len(originals[name]))], name
+
+
+def test_a_png_in_two_pieces_is_joined_by_its_crcs() -> None:
+    png = carve_originals(7, videos=False)["one_ind.png"]
+    rng = random.Random(7)
+    cut = (len(png) // 2) // 512 * 512
+    lead, gap = rng.randbytes(4096), rng.randbytes(512 * 9)
+    decoy = rng.randbytes(512 * 5)  # a free hole that is not the rest
+    data = lead + png[:cut] + gap + decoy + gap + png[cut:] + rng.randbytes(2048)
+    first_end = len(lead) + cut
+    decoy_at = first_end + len(gap)
+    second = decoy_at + len(decoy) + len(gap)
+    free = [(0, first_end), (decoy_at, decoy_at + len(decoy)), (second, len(data))]
+    found = [
+        r
+        for lo, hi in free
+        for r in carve(_Bytes(data), _region(len(data)), lo, hi - lo, free=free)  # type: ignore[arg-type]
+        if isinstance(r, FileRecord) and r.carve_offset == len(lead)
+    ]
+    (item,) = found
+    assert item.carve_runs[0] == (len(lead), first_end)
+    assert item.carve_runs[1][0] == second
+    assert b"".join(data[lo:hi] for lo, hi in item.carve_runs) == png

@@ -35,7 +35,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from triage.errors import EvidenceError, FilesystemError
-from triage.ingest.bifragment import second_fragment
+from triage.ingest.bifragment import rest_at_free_starts, second_fragment
 from triage.ingest.blockmap import Read, SkipMapBlocks, fs_may_map_blocks
 from triage.ingest.carvers import CARVERS, MAX_ITEM, CarveFormat
 from triage.ingest.evidence import DeviceHandle
@@ -386,9 +386,9 @@ def _carve_window(
         if item is None:
             continue
         record, complete = item
-        if not complete and fmt.name == "jpeg" and not record.carve_runs:
+        if not complete and fmt.name in ("jpeg", "png") and not record.carve_runs:
             try:
-                joined = _join_pieces(w, record)
+                joined = _join_pieces(w, record, fmt)
             except (EvidenceError, OSError) as exc:
                 yield _unreadable(w.partition, start, "following a JPEG's rest", exc)
                 joined = None
@@ -414,9 +414,9 @@ def _carve_window(
     return w.scan_to
 
 
-def _join_pieces(w: _Window, record: FileRecord) -> FileRecord | None:
-    """``record`` (a broken JPEG) whole, from its first piece and a second
-    one found in free space by bifragment gap carving; None if none fits."""
+def _join_pieces(w: _Window, record: FileRecord, fmt: CarveFormat) -> FileRecord | None:
+    """``record`` (a broken JPEG or PNG) whole, from its first piece and a
+    second one found in free space (``bifragment``); None if none fits."""
     start = record.carve_offset or 0
 
     def read(offset: int, size: int) -> bytes:  # the run's own bytes: cached
@@ -424,7 +424,16 @@ def _join_pieces(w: _Window, record: FileRecord) -> FileRecord | None:
             return w.cached.read(offset, size)
         return w.handle.read(offset, size)
 
-    pieces = second_fragment(read, start, start + record.size, w.free)
+    if fmt.name == "png":
+        # The first piece ends where its free run does; CRCs check the rest.
+        ends = [hi for lo, hi in w.free if lo <= start < hi]
+        pieces = (
+            rest_at_free_starts(read, start, ends[0], w.free, fmt.parse)
+            if ends and ends[0] > start + record.size
+            else None
+        )
+    else:
+        pieces = second_fragment(read, start, start + record.size, w.free)
     if pieces is None:
         return None
     size = sum(hi - lo for lo, hi in pieces)

@@ -162,6 +162,7 @@ def decode(
     MCU."""
     bit, mcus, rst = state.bit, state.mcus, state.rst
     end = len(data) * 8
+    padded = data + b"\xff\xff\xff"  # ones past the end, as JPEG pads
     stop = layout.mcus if until is None else min(layout.mcus, until)
     while mcus < stop:
         if layout.restart and mcus and mcus % layout.restart == 0 and bit >= 0:
@@ -172,7 +173,7 @@ def decode(
                 return State(bit, mcus, rst), False
             bit = (at + 2) * 8
             rst = (rst + 1) & 7
-        after = _mcu(data, bit, end, layout)
+        after = _mcu(padded, bit, end, layout)
         if after is None:
             return State(bit, mcus, rst), False
         if after > end:
@@ -186,12 +187,16 @@ def decode(
 
 def _mcu(data: bytes, bit: int, end: int, layout: Layout) -> int | None:
     """The bit position after one MCU at ``bit``; None on a decoding error,
-    past ``end`` when the data ran out."""
+    past ``end`` when the data ran out. ``data`` ends with three 0xFF bytes
+    of padding (not counted in ``end``), so a peek never runs short."""
+    peek = int.from_bytes
     for count, dc, ac in layout.blocks:
         for _ in range(count):
             if bit > end:
                 return bit
-            length, size = dc[_peek(data, bit)]
+            at = bit >> 3
+            code = (peek(data[at : at + 3], "big") >> (8 - (bit & 7))) & 0xFFFF
+            length, size = dc[code]
             if not length or size > 11:
                 return end + 1 if bit + 16 > end else None  # ran out, or wrong
             bit += length + size
@@ -199,7 +204,9 @@ def _mcu(data: bytes, bit: int, end: int, layout: Layout) -> int | None:
             while k < 64:
                 if bit > end:
                     return bit
-                length, symbol = ac[_peek(data, bit)]
+                at = bit >> 3
+                code = (peek(data[at : at + 3], "big") >> (8 - (bit & 7))) & 0xFFFF
+                length, symbol = ac[code]
                 if not length:
                     return end + 1 if bit + 16 > end else None
                 bit += length + (symbol & 15)
@@ -212,12 +219,3 @@ def _mcu(data: bytes, bit: int, end: int, layout: Layout) -> int | None:
             if k > 64:
                 return None
     return bit
-
-
-def _peek(data: bytes, bit: int) -> int:
-    """The 16 bits at bit position ``bit`` (ones past the end, as padding)."""
-    at = bit >> 3
-    chunk = data[at : at + 3]
-    if len(chunk) < 3:
-        chunk = chunk + b"\xff" * (3 - len(chunk))
-    return (int.from_bytes(chunk, "big") >> (8 - (bit & 7))) & 0xFFFF
