@@ -133,6 +133,16 @@ def _print_summary(console: Console, summary: ScanSummary) -> None:
     )
 
 
+_NO_INNER_SOURCES = click.option(
+    "--no-inner-sources",
+    "no_inner_sources",
+    is_flag=True,
+    help="Do not look inside files for pictures (thumbnail caches, EXIF "
+    "thumbnails, PDF/SQLite pictures, the in-file signature scan); "
+    "archives are still expanded.",
+)
+
+
 def register(main: click.Group) -> None:
     @main.command("scan")
     @click.argument("evidence", nargs=-1, required=True, type=click.Path())
@@ -172,6 +182,7 @@ def register(main: click.Group) -> None:
         default=None,
         help="Files per task.",
     )
+    @_NO_INNER_SOURCES
     @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
     def scan_command(
         evidence: tuple[str, ...],
@@ -184,6 +195,7 @@ def register(main: click.Group) -> None:
         stop_after: int | None,
         devices_at_once: int | None,
         chunk_files: int | None,
+        no_inner_sources: bool,
         as_json: bool,
     ) -> None:
         """Scan EVIDENCE (disk images, or folders of them) for known images.
@@ -206,6 +218,7 @@ def register(main: click.Group) -> None:
             "stop_after": stop_after,
             "devices_at_once": devices_at_once,
             "chunk_files": chunk_files,
+            "inner_sources": not no_inner_sources,
         }
         _run_scan(list(evidence), list(hashsets), db, as_json, kwargs)
 
