@@ -484,3 +484,32 @@ def test_a_png_in_two_pieces_is_joined_by_its_crcs() -> None:
     assert item.carve_runs[0] == (len(lead), first_end)
     assert item.carve_runs[1][0] == second
     assert b"".join(data[lo:hi] for lo, hi in item.carve_runs) == png
+
+
+@pytest.mark.parametrize("opts", [{}, {"restart_marker_blocks": 2}])
+def test_another_pictures_tail_is_not_taken_for_the_rest(
+    opts: dict[str, object],
+) -> None:
+    """Same size, same tables, restart markers in order: still not its rest
+    (the MCUs do not come out right), so the picture stays partial."""
+    import io
+
+    from triage.sample.pictures import make_picture
+
+    def jpeg(seed: int) -> bytes:
+        out = io.BytesIO()
+        make_picture(seed, 800, 600).save(out, "JPEG", quality=90, **opts)  # type: ignore[arg-type]
+        return out.getvalue()
+
+    mine, other = jpeg(61), jpeg(62)
+    cut = (len(mine) // 2) // 512 * 512
+    rng = random.Random(61)
+    data = rng.randbytes(4096) + mine[:cut] + rng.randbytes(512 * 7)
+    data += other[cut:] + rng.randbytes(2048)  # the other's second half
+    found = [
+        r
+        for r in carve(_Bytes(data), _region(len(data)), 0, len(data))  # type: ignore[arg-type]
+        if isinstance(r, FileRecord) and r.carve_offset == 4096
+    ]
+    assert found[0].carve_runs == ()
+    assert (found[0].carve_note or "").startswith("partial")
