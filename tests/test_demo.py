@@ -57,9 +57,9 @@ def test_demo_finds_every_planted_known_picture(demo_run: tuple[Path, str]) -> N
     assert rows["ash-desktop.raw"]["carved_items"] == 1
     assert rows["elm-laptop.E01"]["deleted_only_items"] == 1
     # A known picture whose original is gone, kept by Explorer's thumbcache.
-    assert "1 known image only in a thumbnail cache" in rows["elm-laptop.E01"][
-        "reason"
-    ], rows["elm-laptop.E01"]
+    assert (
+        "1 known image only in a thumbnail cache" in rows["elm-laptop.E01"]["reason"]
+    ), rows["elm-laptop.E01"]
     assert rows["oak-phone.001"]["archive_items"] == 1
     # A known video re-encoded to another codec and size, found by its frames.
     assert "1 known video (category A) re-encoded, 100% of its frames" in rows[

@@ -85,6 +85,13 @@ class FileRecord:
     media_type: str | None = None  # MIME type sniffed from content, None if not media
     archive_path: tuple[str, ...] = ()  # member names, outermost archive first
     carve_offset: int | None = None  # absolute byte offset in the device, if carved
+    # A carved item that is not one contiguous range: its absolute (start, end)
+    # pieces in order (ext2/3 indirect blocks left out, a JPEG's second
+    # fragment). Empty: the item is ``size`` bytes at ``carve_offset``.
+    carve_runs: tuple[tuple[int, int], ...] = ()
+    # Why a carved item is not a whole file ("partial: ..."), or that it is
+    # the thumbnail of a broken picture carved on its own; None: whole.
+    carve_note: str | None = None
 
     @property
     def address(self) -> str:
@@ -208,6 +215,8 @@ class Skipped:
             path, inner = record.display_path, member
             start = record.carve_offset
             end = None if start is None else start + record.size
+            if record.carve_runs:
+                end = record.carve_runs[-1][1]
         else:
             path = record.path
             parts = (*record.archive_path, *(() if member is None else (member,)))

@@ -43,7 +43,7 @@ from triage.hashmatch.policy import (
     with_video,
 )
 from triage.ingest.archives import ArchiveLimits
-from triage.ingest.carve import carve
+from triage.ingest.carve import carve, decodable
 from triage.ingest.classify import classify
 from triage.ingest.content import (
     iter_chunks,
@@ -408,7 +408,11 @@ def _hash_item(
     if data is None:
         out.media.append(MediaItem(record, plain))
         return
-    outcome = _picture(policy, plain.md5, data, record, out)
+    todo = decodable(record, data)
+    # A partial JPEG decodes with its end marker added: not the same decode
+    # as a file of the same bytes, so not the same cache entry.
+    key = plain.md5 if todo is data else f"{plain.md5}+eoi"
+    outcome = _picture(policy, key, todo, record, out)
     if isinstance(outcome, Unhashed):
         out.skipped.append(Skipped.at_file(record, Stage.HASH, outcome.reason))
         out.media.append(MediaItem(record, plain))
@@ -554,7 +558,14 @@ def process_chunk(
 def _carve_ranges(handle: Any, chunk: Chunk) -> Iterator[FileRecord | Skipped]:
     for offset, length, extra in chunk.carve_ranges:
         try:
-            yield from carve(handle, chunk.partition, offset, length, reach=extra)
+            yield from carve(
+                handle,
+                chunk.partition,
+                offset,
+                length,
+                reach=extra,
+                free=chunk.carve_free or None,
+            )
         except (EvidenceError, OSError) as exc:
             yield Skipped.at_partition(
                 chunk.partition,

@@ -13,8 +13,9 @@ foreign keys on. The schema is versioned in ``meta`` (``schema_version``); a
 database of an older version is migrated in place when opened for writing
 (version 1 -> 2: ``runs.pid`` added; 2 -> 3: the location columns of
 ``skipped``, filled once from each row's location text; 3 -> 4:
-``media.sha1`` moved into ``digests``; 4 -> 5: ``video_frames`` and the
-video columns of ``matches``), in one transaction; a newer one, or one
+``media.sha1`` moved into ``digests``; 4 -> 5: ``media.carve_runs`` and
+``carve_note`` added; 5 -> 6: ``video_frames`` and the video columns of
+``matches``), in one transaction; a newer one, or one
 no migration exists for, is refused with a ``StoreError`` that says which
 version it has and which this ``triage`` reads.
 
@@ -29,11 +30,11 @@ hashes, matches, skips and the ``chunks`` row that says it is done), with
 ``INSERT OR REPLACE`` on natural keys, so a scan killed at any point and run
 again never loses or duplicates a row.
 
-Schema (version 5). Times are POSIX seconds (REAL) unless named ``*_at``,
+Schema (version 6). Times are POSIX seconds (REAL) unless named ``*_at``,
 which are ISO-8601 UTC text. JSON columns hold JSON text.
 
 ``meta(key PK, value)``
-    ``schema_version`` = "5", ``created_at``, ``created_by`` (tool version).
+    ``schema_version`` = "6", ``created_at``, ``created_by`` (tool version).
 
 ``cases(case_id PK, access_to_children NOT NULL DEFAULT 'unknown', risk_band,
 note, updated_at)``
@@ -75,7 +76,8 @@ PK(device_id, chunk_key))``
 ``media(device_id, address, path, partition_index, inode, size, source,
 deleted, orphan, archive_path JSON, carve_offset, media_type, mtime, atime,
 ctime, crtime, md5, width, height, display_path, chunk_key, known_good,
-decoded, partition_offset, PK(device_id, address))``
+decoded, partition_offset, carve_runs JSON, carve_note,
+PK(device_id, address))``
     One row per media item (image/video, by content signature, not by name),
     including deleted files, archive members and carved items. ``source`` is
     ``filesystem``, ``archive``, ``carved``, ``embedded`` (a picture inside a
@@ -91,6 +93,12 @@ decoded, partition_offset, PK(device_id, address))``
     ``perceptual``); 0 with ``known_good`` = 0 means decoding failed and a
     ``skipped`` row says why. ``partition_offset`` (bytes from the start of
     the device) lets a reader re-open the item without the volume system.
+    ``carve_runs`` (JSON ``[[start, end], ...]``, absolute byte ranges, NULL
+    for a contiguous item): the pieces of a carved item read one after the
+    other (ext2/3 indirect blocks left out, a JPEG's second fragment).
+    ``carve_note``: why a carved item is not a whole file (``partial: ...``;
+    its perceptual hashes are of what decodes), or ``thumbnail of the broken
+    picture at N`` for an EXIF thumbnail carved on its own; NULL: whole.
     ``md5`` is the content key (indexed): identical content is decoded once
     and carved copies are tied to listed files by it.
 

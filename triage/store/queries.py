@@ -73,7 +73,7 @@ class QueriesMixin(StoreBase):
             "SELECT x.*, m.display_path, m.path, m.deleted, m.source, "
             "m.archive_path, m.size, m.md5, m.carve_offset, m.media_type, "
             "m.partition_index, m.partition_offset, m.inode, m.orphan, m.mtime, "
-            "m.atime, m.ctime, m.crtime "
+            "m.atime, m.ctime, m.crtime, m.carve_runs, m.carve_note "
             "FROM matches x LEFT JOIN media m ON m.device_id = x.device_id "
             "AND m.address = x.address WHERE x.device_id = ? "
             "ORDER BY x.address, x.set_name, x.entry_id, x.algorithm, x.variant",

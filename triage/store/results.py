@@ -52,6 +52,10 @@ def record_from_row(row: sqlite3.Row, device_id: str, evidence: str) -> FileReco
         media_type=row["media_type"],
         archive_path=tuple(json.loads(row["archive_path"] or "[]")),
         carve_offset=row["carve_offset"],
+        carve_runs=tuple(
+            (int(lo), int(hi)) for lo, hi in json.loads(row["carve_runs"] or "[]")
+        ),
+        carve_note=row["carve_note"],
     )
 
 
@@ -114,8 +118,8 @@ class ResultsMixin(StoreBase):
                 "partition_index, inode, size, source, deleted, orphan, archive_path,"
                 " carve_offset, media_type, mtime, atime, ctime, crtime, md5, "
                 "width, height, display_path, chunk_key, known_good, decoded, "
-                "partition_offset) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-                "?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "partition_offset, carve_runs, carve_note) VALUES (?, ?, ?, ?, ?, ?, "
+                "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         dev,
@@ -142,6 +146,8 @@ class ResultsMixin(StoreBase):
                         int(known_good),
                         int(bool(mh.perceptual or mh.frames)),
                         rec.partition_offset,
+                        json.dumps(rec.carve_runs) if rec.carve_runs else None,
+                        rec.carve_note,
                     )
                     for rec, mh, known_good in chunk.media
                 ],

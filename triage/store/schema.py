@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from triage.records import Location
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 DEVICE_STATUSES: tuple[str, ...] = (
     "awaiting",
@@ -121,6 +121,8 @@ CREATE TABLE media (
     known_good INTEGER NOT NULL DEFAULT 0,
     decoded INTEGER NOT NULL DEFAULT 0,
     partition_offset INTEGER,
+    carve_runs TEXT,
+    carve_note TEXT,
     PRIMARY KEY (device_id, address)
 );
 CREATE INDEX media_md5 ON media(md5);
