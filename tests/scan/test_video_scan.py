@@ -305,3 +305,29 @@ def test_stop_after_hashes_key_frames_only(videos: VideoCase, tmp_path: Path) ->
     assert [n for (n,) in frames] == keys
     assert '"video_keyframes": true' in parameters
     assert "movies/reencoded.avi" in matched_entries(db, "videos.raw")["A/known.mp4"]
+
+
+def test_a_carved_video_is_hashed_from_the_device_and_matched(
+    videos: VideoCase, tmp_path: Path
+) -> None:
+    only = tmp_path / "videos.ths"
+    result = CliRunner().invoke(
+        main, ["hashset", "import", str(videos.videos_only), "-o", str(only)]
+    )
+    assert result.exit_code == 0, result.output
+    files = {
+        "keep/readme.txt": b"x" * 100,
+        "gone/clip.mp4": videos.files["movies/clip.mp4"],
+    }
+    evidence = build_filesystem(
+        "fat16", files, tmp_path / "carve.raw", deleted=["gone/clip.mp4"]
+    )
+    db = tmp_path / "case.db"
+    scan([evidence], [only], db, scheduler="sync")
+    con = sqlite3.connect(db)
+    rows = con.execute(
+        "SELECT media.source, m.algorithm, m.item_share FROM matches m JOIN media "
+        "USING (device_id, address)"
+    ).fetchall()
+    con.close()
+    assert ("carved", "vpdq", 100.0) in rows
