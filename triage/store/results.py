@@ -348,12 +348,12 @@ class ResultsMixin(StoreBase):
         if not rows:
             return []
         by_address: dict[str, list[PerceptualHash]] = {r["address"]: [] for r in rows}
-        placeholders = ",".join("?" * len(by_address))
-        for p in self._db.execute(
-            "SELECT address, algorithm, variant, value, quality FROM perceptual "
-            f"WHERE device_id = ? AND address IN ({placeholders}) "
-            "ORDER BY address, algorithm, variant",
-            (device_id, *by_address),
+        for p in self._rows_at(
+            "address, algorithm, variant, value, quality",
+            "perceptual",
+            device_id,
+            list(by_address),
+            "address, algorithm, variant",
         ):
             by_address[p["address"]].append(
                 PerceptualHash(p["algorithm"], p["value"], p["variant"], p["quality"])
@@ -420,40 +420,46 @@ class ResultsMixin(StoreBase):
         """Exact digests ``(algorithm, hex)`` of the media at ``addresses``."""
         wanted = list(addresses)
         out: dict[str, list[tuple[str, str]]] = {a: [] for a in wanted}
-        for start in range(0, len(wanted), 500):
-            batch = wanted[start : start + 500]
-            for d in self._db.execute(
-                "SELECT address, algorithm, value FROM digests WHERE device_id = ? "
-                f"AND address IN ({','.join('?' * len(batch))}) "
-                "ORDER BY address, algorithm",
-                (device_id, *batch),
-            ):
-                out[d["address"]].append((d["algorithm"], d["value"]))
+        for d in self._rows_at(
+            "address, algorithm, value", "digests", device_id, wanted,
+            "address, algorithm",
+        ):  # fmt: skip
+            out[d["address"]].append((d["algorithm"], d["value"]))
         return out
+
+    def _rows_at(
+        self,
+        columns: str,
+        table: str,
+        device_id: str,
+        addresses: Sequence[str],
+        order: str,
+    ) -> Iterator[sqlite3.Row]:
+        """``columns`` of the rows of ``table`` at ``addresses`` of a device,
+        in ``order``, asked 500 addresses at a time (SQLite's limit on
+        variables)."""
+        for start in range(0, len(addresses), 500):
+            batch = addresses[start : start + 500]
+            yield from self._db.execute(
+                f"SELECT {columns} FROM {table} WHERE device_id = ? "
+                f"AND address IN ({','.join('?' * len(batch))}) ORDER BY {order}",
+                (device_id, *batch),
+            )
 
     def video_frames(
         self, device_id: str, addresses: Iterable[str]
     ) -> dict[str, tuple[VideoFrame, ...]]:
         """The stored sampled frames of the videos among ``addresses``."""
-        wanted = list(addresses)
         rows: dict[str, dict[int, tuple[float, list[PerceptualHash]]]] = {}
-        for start in range(0, len(wanted), 500):
-            batch = wanted[start : start + 500]
-            for f in self._db.execute(
-                "SELECT * FROM video_frames WHERE device_id = ? "
-                f"AND address IN ({','.join('?' * len(batch))}) "
-                "ORDER BY address, frame_number, algorithm, variant",
-                (device_id, *batch),
-            ):
-                per_frame = rows.setdefault(f["address"], {})
-                _, hashes = per_frame.setdefault(
-                    f["frame_number"], (f["timestamp"], [])
-                )
-                hashes.append(
-                    PerceptualHash(
-                        f["algorithm"], f["value"], f["variant"], f["quality"]
-                    )
-                )
+        for f in self._rows_at(
+            "*", "video_frames", device_id, list(addresses),
+            "address, frame_number, algorithm, variant",
+        ):  # fmt: skip
+            per_frame = rows.setdefault(f["address"], {})
+            _, hashes = per_frame.setdefault(f["frame_number"], (f["timestamp"], []))
+            hashes.append(
+                PerceptualHash(f["algorithm"], f["value"], f["variant"], f["quality"])
+            )
         return {
             address: tuple(
                 VideoFrame(n, ts, tuple(h)) for n, (ts, h) in sorted(per_frame.items())
