@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -47,7 +48,7 @@ def test_demo_finds_every_planted_known_picture(demo_run: tuple[Path, str]) -> N
         "elm-laptop.E01": 3,
         "elm-usb.raw": 0,
         "ash-desktop.raw": 3,
-        "oak-phone.001": 1,
+        "oak-phone.001": 2,
         "oak-iphone.zip": 1,
     }
     for device, count in expected.items():
@@ -57,10 +58,14 @@ def test_demo_finds_every_planted_known_picture(demo_run: tuple[Path, str]) -> N
     assert rows["ash-desktop.raw"]["carved_items"] == 1
     assert rows["elm-laptop.E01"]["deleted_only_items"] == 1
     # A known picture whose original is gone, kept by Explorer's thumbcache.
-    assert "1 known image only in a thumbnail cache" in rows["elm-laptop.E01"][
-        "reason"
-    ], rows["elm-laptop.E01"]
+    assert (
+        "1 known image only in a thumbnail cache" in rows["elm-laptop.E01"]["reason"]
+    ), rows["elm-laptop.E01"]
     assert rows["oak-phone.001"]["archive_items"] == 1
+    # A known video re-encoded to another codec and size, found by its frames.
+    assert "1 known video (category A) re-encoded, 100% of its frames" in rows[
+        "oak-phone.001"
+    ]["reason"], rows["oak-phone.001"]
     # The phone extraction zip is a device, its members its files (not
     # archive members).
     assert rows["oak-iphone.zip"]["evidence_kind"] == "ffs-zip"
@@ -97,6 +102,25 @@ def test_demo_report_has_no_images(demo_run: tuple[Path, str]) -> None:
     assert len(list((out / "reference").rglob("*.jpg"))) == sum(
         map(len, KNOWN.values())
     )
+
+
+def test_demo_negative_devices_give_no_item_from_inside_files(
+    demo_run: tuple[Path, str],
+) -> None:
+    """Issue 13 acceptance 2: no inner source (thumbnail caches, pictures
+    inside other files, the in-file signature scan) turns up an item on the
+    demo's devices without known pictures."""
+    out, _ = demo_run
+    con = sqlite3.connect(f"file:{out / 'case.db'}?mode=ro", uri=True)
+    try:
+        rows = con.execute(
+            "SELECT device_id, display_path FROM media WHERE source IN "
+            "('embedded', 'thumbnail-cache') AND device_id IN "
+            "('elm-usb.raw', 'yew-card.raw')"
+        ).fetchall()
+    finally:
+        con.close()
+    assert rows == []
 
 
 def test_demo_refuses_a_folder_it_did_not_make(tmp_path: Path) -> None:

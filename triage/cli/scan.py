@@ -133,6 +133,16 @@ def _print_summary(console: Console, summary: ScanSummary) -> None:
     )
 
 
+_NO_INNER_SOURCES = click.option(
+    "--no-inner-sources",
+    "no_inner_sources",
+    is_flag=True,
+    help="Do not look inside files for pictures (thumbnail caches, EXIF "
+    "thumbnails, PDF/SQLite pictures, the in-file signature scan); "
+    "archives are still expanded.",
+)
+
+
 def register(main: click.Group) -> None:
     @main.command("scan")
     @click.argument("evidence", nargs=-1, required=True, type=click.Path())
@@ -172,6 +182,7 @@ def register(main: click.Group) -> None:
         default=None,
         help="Files per task.",
     )
+    @_NO_INNER_SOURCES
     @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
     @evidence_options
     def scan_command(
@@ -185,6 +196,7 @@ def register(main: click.Group) -> None:
         stop_after: int | None,
         devices_at_once: int | None,
         chunk_files: int | None,
+        no_inner_sources: bool,
         as_json: bool,
         **opened: Any,  # evidence_options: as_device, passwords
     ) -> None:
@@ -208,6 +220,7 @@ def register(main: click.Group) -> None:
             "stop_after": stop_after,
             "devices_at_once": devices_at_once,
             "chunk_files": chunk_files,
+            "inner_sources": not no_inner_sources,
             "as_device": opened["as_device"],
         }
         use_passwords(opened["password"], opened["recovery_password"])

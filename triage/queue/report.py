@@ -27,12 +27,14 @@ from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 from triage.ingest.kinds import kind_of_container
 from triage.queue.data import CaseData, DeviceDetail, MatchedMedia
 from triage.queue.explain import explain
+from triage.queue.rank import video_note
 from triage.queue.score import (
     Calibration,
     grade,
     load_calibration,
     match_probability,
 )
+from triage.records import Source
 
 PREVIEW_PIXELS = 96  # longest side of a thumbnail
 PREVIEW_BLUR = 4.0  # GaussianBlur radius at that size: shapes only, no detail
@@ -130,6 +132,11 @@ def _flags(item: MatchedMedia) -> str:
             )
     if item.archive:
         flags.append('<span class="flag archive">archive</span>')
+    source = None if item.record is None else item.record.source
+    if source is Source.THUMBNAIL_CACHE:
+        flags.append('<span class="flag inner">thumbnail cache</span>')
+    elif source is Source.EMBEDDED:
+        flags.append('<span class="flag inner">inside another file</span>')
     return "".join(flags) or '<span class="flag">allocated</span>'
 
 
@@ -260,6 +267,7 @@ def _match_table(
                     f"<td{span}>{_flags(item)}</td>"
                 )
             p = match_probability(m, cal)
+            note = video_note(m)
             if m.known_good:
                 p_text = "known-good"
             else:
@@ -267,7 +275,9 @@ def _match_table(
             cells.append(
                 f"<td>{_e(m.set_name)}</td><td>{_e(m.entry_id)}</td>"
                 f'<td>{_e(m.category)} <span class="muted">{_e(m.scheme)}</span></td>'
-                f'<td>{_e(m.algorithm)} <span class="muted">{_e(m.variant)}</span></td>'
+                f'<td>{_e(m.algorithm)} <span class="muted">{_e(m.variant)}</span>'
+                + (f'<br><span class="muted">{_e(note)}</span>' if note else "")
+                + "</td>"
                 f'<td class="num">{m.distance}</td><td class="num">{p_text}</td>'
             )
             out.append("<tr>" + "".join(cells) + "</tr>")

@@ -17,6 +17,7 @@ hashes) chunks stored with other hash sets.
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import logging
 import os
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from triage.errors import DeviceBusy, TriageError, UsageError
+from triage.ingest.expanders import inner_sources as inner_source_names
 from triage.records import Match, MediaHash
 from triage.scan import tasks
 from triage.scan.plan import (
@@ -37,6 +39,7 @@ from triage.scan.plan import (
     evidence_to_scan,
     load_hashsets,
     plan_devices,
+    scan_params,
     sets_key,
 )
 from triage.scan.runner import Runner, SyncRunner
@@ -584,6 +587,7 @@ def scan(
     chunk_files: int = DEFAULT_CHUNK_FILES,
     carve_bytes: int = DEFAULT_CARVE_BYTES,
     carving: bool = True,
+    inner_sources: bool = True,
     params: ScanParams | None = None,
     progress: Progress | None = None,
     as_device: bool = False,
@@ -599,8 +603,8 @@ def scan(
     that a device with known images is reached early even behind a large
     device without any; else 1, one device after the other).
 
-    ``as_device``: every folder given is one device (``folder``), read-only,
-    rather than a folder of evidence files.
+    ``inner_sources=False``: no inner sources (archives are still expanded).
+    ``as_device``: each folder given is one device (``folder``).
 
     Raises:
         UsageError: bad arguments (checked before any work starts).
@@ -608,16 +612,22 @@ def scan(
         StoreError: the database cannot be used.
     """
     t0 = time.perf_counter()
-    if params is None:
-        params = default_params(db)
+    params = scan_params(_params(db, params, inner_sources), db, stop_after)
     devices_at_once = check_arguments(
         chunk_files, carve_bytes, stop_after, workers, devices_at_once, scheduler
     )
     evidence = evidence_to_scan(evidence_paths, device_id, as_device)
     refs = load_hashsets(hashsets)
     parameters = _run_parameters(
-        chunk_files, carve_bytes, carving, stop_after, devices_at_once, params
-    ) | {"scheduler": scheduler or "local", "workers": workers}
+        params,
+        chunk_files=chunk_files,
+        carve_bytes=carve_bytes,
+        carving=carving,
+        stop_after=stop_after,
+        devices_at_once=devices_at_once,
+        scheduler=scheduler or "local",
+        workers=workers,
+    )  # stored in each device's run row
     if scheduler is None:
         _start_forkserver()
     store = Store(db)
@@ -647,25 +657,37 @@ def scan(
     return summary
 
 
-def _run_parameters(
-    chunk_files: int,
-    carve_bytes: int,
-    carving: bool,
-    stop_after: int | None,
-    devices_at_once: int,
-    params: ScanParams,
-) -> dict[str, object]:
-    """The scan's settings, as stored in each device's run row."""
+def _run_parameters(params: ScanParams, **knobs: object) -> dict[str, object]:
+    """What a run row stores of the scan's knobs and ``params``."""
     return {
-        "chunk_files": chunk_files,
+        "chunk_files": knobs["chunk_files"],
         "chunk_file_bytes": CHUNK_FILE_BYTES,
-        "carve_bytes": carve_bytes,
-        "carving": carving,
-        "stop_after": stop_after,
-        "devices_at_once": devices_at_once,
+        "carve_bytes": knobs["carve_bytes"],
+        "carving": knobs["carving"],
+        "stop_after": knobs["stop_after"],
+        "devices_at_once": knobs["devices_at_once"],
         "max_decode_bytes": params.max_decode_bytes,
         "decode": params.decode,
+        "expanders_off": sorted(params.expanders_off),
+        "video_keyframes": params.keyframes,
+        "scheduler": knobs["scheduler"],
+        "workers": knobs["workers"],
     }
+
+
+def _params(
+    db: str | Path, params: ScanParams | None, inner_sources: bool
+) -> ScanParams:
+    """``params`` (the defaults for ``db`` when None), without the inner
+    sources (thumbnail caches, pictures inside other files, the in-file
+    signature scan) unless ``inner_sources``; ``params.expanders_off``
+    leaves out expanders by name."""
+    if params is None:
+        params = default_params(db)
+    if not inner_sources:
+        off = params.expanders_off | inner_source_names()
+        params = dataclasses.replace(params, expanders_off=off)
+    return params
 
 
 def _drive(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from triage.errors import UsageError
@@ -80,6 +81,18 @@ def default_params(db: str | Path) -> ScanParams:
     """What chunks produce unless told otherwise: the perceptual index's
     tables kept beside the database (``case.db.index``)."""
     return ScanParams(index_cache=str(Path(db).with_name(Path(db).name + ".index")))
+
+
+def scan_params(
+    params: ScanParams | None, db: str | Path, stop_after: int | None
+) -> ScanParams:
+    """What chunks produce: ``params`` (default: ``default_params``), with
+    videos hashed from their key frames only when the scan stops after a
+    number of hits (the fast triage pass)."""
+    chosen = params if params is not None else default_params(db)
+    if stop_after is not None and not chosen.keyframes:
+        chosen = replace(chosen, keyframes=True)
+    return chosen
 
 
 def evidence_to_scan(
