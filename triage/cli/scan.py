@@ -23,6 +23,7 @@ from rich.progress import (
 from rich.table import Table
 
 from triage.cli.common import echo_json, evidence_options, print_error, use_passwords
+from triage.errors import UsageError
 
 if TYPE_CHECKING:
     from triage.scan import ScanEvent, ScanSummary
@@ -208,8 +209,6 @@ def register(main: click.Group) -> None:
         this machine is scanning now is left alone ("busy"). Exit status 3 if
         any device failed or was busy.
         """
-        from triage.errors import UsageError
-
         if workers is not None and scheduler not in (None, "sync"):
             raise UsageError("--workers and --scheduler exclude each other")
         kwargs: dict[str, Any] = {
@@ -221,9 +220,8 @@ def register(main: click.Group) -> None:
             "devices_at_once": devices_at_once,
             "chunk_files": chunk_files,
             "inner_sources": not no_inner_sources,
-            "as_device": opened["as_device"],
+            **opened,  # as_device; the passwords, taken by _run_scan
         }
-        use_passwords(opened["password"], opened["recovery_password"])
         _run_scan(list(evidence), list(hashsets), db, as_json, kwargs)
 
 
@@ -238,6 +236,7 @@ def _run_scan(
     and exit 3 if a device failed or was busy."""
     from triage.scan import DEFAULT_CHUNK_FILES, scan
 
+    use_passwords(kwargs.pop("password"), kwargs.pop("recovery_password"))
     kwargs["chunk_files"] = kwargs["chunk_files"] or DEFAULT_CHUNK_FILES
     console = Console(stderr=False)
     live = sys.stdout.isatty() and not as_json

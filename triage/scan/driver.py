@@ -604,7 +604,6 @@ def scan(
     device without any; else 1, one device after the other).
 
     ``inner_sources=False``: no inner sources (archives are still expanded).
-    ``as_device``: each folder given is one device (``folder``).
 
     Raises:
         UsageError: bad arguments (checked before any work starts).
@@ -616,8 +615,7 @@ def scan(
     devices_at_once = check_arguments(
         chunk_files, carve_bytes, stop_after, workers, devices_at_once, scheduler
     )
-    evidence = evidence_to_scan(evidence_paths, device_id, as_device)
-    refs = load_hashsets(hashsets)
+    evidence, refs = _inputs(evidence_paths, hashsets, device_id, as_device)
     parameters = _run_parameters(
         params,
         chunk_files=chunk_files,
@@ -655,6 +653,19 @@ def scan(
     summary = driver.summary(str(db), plan, time.perf_counter() - t0)
     store.close()
     return summary
+
+
+def _inputs(
+    evidence_paths: Sequence[str | Path],
+    hashsets: Sequence[str | Path],
+    device_id: str | None,
+    as_device: bool,
+) -> tuple[list[Path], tuple[HashSetRef, ...]]:
+    """The devices to scan (``as_device``: each folder given is one device,
+    ``folder``, not a folder of evidence files) and the hash sets loaded."""
+    return evidence_to_scan(evidence_paths, device_id, as_device), load_hashsets(
+        hashsets
+    )
 
 
 def _run_parameters(params: ScanParams, **knobs: object) -> dict[str, object]:
