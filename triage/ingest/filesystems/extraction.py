@@ -55,6 +55,7 @@ from triage.ingest.filesystems.zip_directory import (
     Directory,
     find_directory,
     iter_directory,
+    zip64_values,
 )
 from triage.records import FileRecord, Partition, Skipped, Source, Stage
 
@@ -343,7 +344,7 @@ def read_local(fh: MediaFile, at: int, total: int) -> LocalHeader | None:
     name = fh.read(nlen).decode("utf-8" if flags & 0x800 else "cp437", "replace")
     extra = fh.read(xlen)
     data = at + 30 + nlen + xlen
-    csize, usize = _zip64_sizes(extra, csize, usize)
+    usize, csize, _ = zip64_values(extra, usize, csize, 0)
     if flags & 0x8:  # sizes in a data descriptor after the data
         csize, usize = _measure(fh, data, method, total)
         if csize < 0:
@@ -364,20 +365,6 @@ def read_local(fh: MediaFile, at: int, total: int) -> LocalHeader | None:
             f"{total} of its {csize} bytes; lost",
         )  # fmt: skip
     return LocalHeader(name, at, usize, end)
-
-
-def _zip64_sizes(extra: bytes, csize: int, usize: int) -> tuple[int, int]:
-    at = 0
-    while at + 4 <= len(extra):
-        tag, length = struct.unpack_from("<HH", extra, at)
-        if tag == 0x0001:
-            values = list(struct.unpack_from(f"<{length // 8}Q", extra, at + 4))
-            if usize == 0xFFFFFFFF and values:
-                usize = values.pop(0)
-            if csize == 0xFFFFFFFF and values:
-                csize = values.pop(0)
-        at += 4 + length
-    return csize, usize
 
 
 def _measure(fh: MediaFile, data: int, method: int, total: int) -> tuple[int, int]:

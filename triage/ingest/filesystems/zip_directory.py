@@ -95,7 +95,7 @@ def iter_directory(fh: Any, where: Directory) -> Iterator[CentralEntry]:
         raw_name = window.buf[start : start + nlen]
         extra = window.buf[start + nlen : start + nlen + xlen]
         window.pos += need
-        usize, csize, offset = _zip64(extra, usize, csize, fields[16])
+        usize, csize, offset = zip64_values(extra, usize, csize, fields[16])
         name = raw_name.decode("utf-8" if flags & 0x800 else "cp437", "replace")
         stamp = (
             (mdate >> 9) + 1980, (mdate >> 5) & 15, mdate & 31,
@@ -130,8 +130,12 @@ def _read(fh: Any, at: int, size: int) -> bytes:
     return bytes(fh.read(size))
 
 
-def _zip64(extra: bytes, usize: int, csize: int, offset: int) -> tuple[int, int, int]:
-    """Sizes and offset from the zip64 extra field, where the entry says so."""
+def zip64_values(
+    extra: bytes, usize: int, csize: int, offset: int
+) -> tuple[int, int, int]:
+    """Sizes and offset from the zip64 extra field (tag 1), where the entry
+    says so (0xFFFFFFFF); the same for a central directory entry and a local
+    header (which gives no offset: pass any other value)."""
     at = 0
     while at + 4 <= len(extra):
         tag, length = struct.unpack_from("<HH", extra, at)
