@@ -669,13 +669,32 @@ def _drive(
         runner = new_runner()
         driver = new_driver(runner)
         driver.run()
-    finally:
+    except BaseException:
+        _wind_up(walk, driver, runner, failing=True)
+        raise
+    _wind_up(walk, driver, runner, failing=False)
+    return driver
+
+
+def _wind_up(
+    walk: Walks, driver: ScanDriver | None, runner: Runner | None, *, failing: bool
+) -> None:
+    """Stop the walk, mark unfinished runs interrupted and close the runner,
+    each whatever the one before did. When the scan is ``failing`` already
+    (a full disk, a damaged database, Ctrl-C), a database error while marking
+    the runs is logged, not raised over the first error: the next scan of
+    the device closes a run left open."""
+    try:
         walk.close()
         if driver is not None:
             driver.interrupt_unfinished()
+    except TriageError as exc:
+        if not failing:
+            raise
+        log.info("could not mark unfinished runs interrupted: %s", exc)
+    finally:
         if runner is not None:
             runner.close()
-    return driver
 
 
 def _start_forkserver() -> None:

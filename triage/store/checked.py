@@ -49,8 +49,9 @@ def translate(where: str, exc: sqlite3.DatabaseError) -> StoreError | None:
     if code == SQLITE_FULL:
         return DatabaseFull(
             f"{where}: the disk holding the case database is full ({exc}); "
-            "the chunk being written was rolled back, every finished chunk is "
-            "kept. Free some space and run the same command again to resume"
+            "nothing was half-written (each chunk is one transaction) and "
+            "finished chunks are kept. Free some space and run the same command "
+            "again to resume"
         )
     if code == SQLITE_IOERR:
         return StoreError(
