@@ -23,6 +23,7 @@ from rich.progress import (
 from rich.table import Table
 
 from triage.cli.common import echo_json, print_error
+from triage.cli.interrupt import Interrupted, interruptible
 
 if TYPE_CHECKING:
     from triage.scan import ScanEvent, ScanSummary
@@ -224,11 +225,22 @@ def _run_scan(
     kwargs["chunk_files"] = kwargs["chunk_files"] or DEFAULT_CHUNK_FILES
     console = Console(stderr=False)
     live = sys.stdout.isatty() and not as_json
-    if live:
-        with LiveProgress(console) as display:
-            summary = scan(evidence, hashsets, db, progress=display, **kwargs)
-    else:
-        summary = scan(evidence, hashsets, db, **kwargs)
+    try:
+        with interruptible(
+            f"stopped at once; {db} is whole (work not committed is rolled back "
+            "when it is next opened): run the same command again to resume"
+        ):
+            if live:
+                with LiveProgress(console) as display:
+                    summary = scan(evidence, hashsets, db, progress=display, **kwargs)
+            else:
+                summary = scan(evidence, hashsets, db, **kwargs)
+    except Interrupted as exc:
+        print_error(
+            f"scan interrupted ({exc}): finished chunks are kept in {db}; run "
+            "the same command again to resume"
+        )
+        click.get_current_context().exit(exc.exit_status)
     if as_json:
         echo_json(summary.as_dict())
     else:

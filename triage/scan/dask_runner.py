@@ -53,8 +53,14 @@ WORKER_CONFIG: dict[str, Any] = {
 #: What the forkserver imports before it forks any worker: Dask, and the task
 #: code with all it needs (numpy, scipy, Pillow, pytsk3...), which each worker
 #: otherwise imports when its first task arrives (0.28 s here); and this
-#: module, where the worker plugin's class lives.
-WORKER_PRELOAD = ("distributed", "triage.scan.tasks", "triage.scan.dask_runner")
+#: module, where the worker plugin's class lives; and ``worker_signals``, so
+#: that a Ctrl-C reaches only the scan's own process (which stops the workers).
+WORKER_PRELOAD = (
+    "distributed",
+    "triage.scan.tasks",
+    "triage.scan.dask_runner",
+    "triage.scan.worker_signals",
+)
 
 
 class WorkerStatePlugin(WorkerPlugin):
