@@ -20,7 +20,7 @@ from typing import Any
 
 import click
 
-from triage.cli.common import ERROR_CONSOLE, echo_json, print_error
+from triage.cli.common import ERROR_CONSOLE, echo_json, print_error, terminal_safe
 from triage.errors import EvidenceError, TriageError
 from triage.records import FileRecord, Skipped, Stage
 
@@ -92,7 +92,8 @@ def _iso(ts: float | None) -> str | None:
 
 
 def record_line(record: FileRecord) -> str:
-    """A record as one tab-separated text line (path last: it may hold spaces)."""
+    """A record as one tab-separated text line (path last: it may hold spaces;
+    control characters in names are escaped, so one record is one line)."""
     status = "deleted" if record.deleted else "allocated"
     if record.orphan:
         status += ",orphan"
@@ -100,7 +101,7 @@ def record_line(record: FileRecord) -> str:
         status += ",realloc"
     where = f"@{record.carve_offset}" if record.carve_offset is not None else "-"
     fields = [
-        record.device_id,
+        terminal_safe(record.device_id),
         f"p{record.partition_index}@{record.partition_offset}",
         str(record.source),
         status,
@@ -112,7 +113,7 @@ def record_line(record: FileRecord) -> str:
         _iso(record.atime) or "-",
         _iso(record.ctime) or "-",
         _iso(record.crtime) or "-",
-        record.display_path,
+        terminal_safe(record.display_path),
     ]
     return "\t".join(fields)
 
@@ -223,6 +224,9 @@ def _print_skipped(skipped: Skipped, as_json: bool) -> None:
         )
     else:
         ERROR_CONSOLE.print(
-            f"triage: skipped: {skipped.device_id}: {skipped.where}: {skipped.reason}",
+            terminal_safe(
+                f"triage: skipped: {skipped.device_id}: {skipped.where}: "
+                f"{skipped.reason}"
+            ),
             markup=False,
         )

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     Progress,
@@ -21,8 +22,9 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
-from triage.cli.common import echo_json, print_error
+from triage.cli.common import echo_json, print_error, terminal_safe
 from triage.cli.interrupt import Interrupted, interruptible
 
 if TYPE_CHECKING:
@@ -40,6 +42,12 @@ class _Counts:
     media: int = 0
     matches: int = 0
     walked_bytes: int = 0
+
+
+def _label(device_id: str) -> str:
+    """A device id as a progress label: control characters escaped, and no
+    rich markup (the label is rendered as markup)."""
+    return escape(terminal_safe(device_id))
 
 
 @dataclass
@@ -85,7 +93,7 @@ class LiveProgress:
         dev = event.device_id
         if dev not in self.counts:
             self.counts[dev] = _Counts()
-            self.tasks[dev] = self.progress.add_task(dev, total=None, stats="")
+            self.tasks[dev] = self.progress.add_task(_label(dev), total=None, stats="")
         c = self.counts[dev]
         task = self.tasks[dev]
         if event.kind == "walked":
@@ -106,7 +114,7 @@ class LiveProgress:
         elif event.kind == "device-done":
             self.progress.update(
                 task,
-                description=f"{dev} [{event.status}]",
+                description=f"{_label(dev)} \\[{event.status}]",
                 total=max(c.bytes, 1),
                 completed=max(c.bytes, 1),
             )
@@ -121,7 +129,12 @@ def _print_summary(console: Console, summary: ScanSummary) -> None:
     for d in summary.devices:
         hit = "-" if d.first_hit_seconds is None else f"{d.first_hit_seconds:.1f}"
         table.add_row(
-            d.device_id, d.status, str(d.media), str(d.matches), str(d.skipped), hit
+            Text(terminal_safe(d.device_id)),
+            d.status,
+            str(d.media),
+            str(d.matches),
+            str(d.skipped),
+            hit,
         )
     console.print(table)
     for d in summary.devices:
