@@ -95,6 +95,7 @@ def pdf_errors() -> tuple[type[BaseException], ...]:
 
     return (PyPdfError, *_OTHER_ERRORS)
 
+
 _IMAGE = re.compile(rb"/Subtype\s*/Image\b")
 _LENGTH = re.compile(rb"/Length\s+(\d+)(?!\s+\d+\s+R)")
 _JPEG_FILTERS = ("/DCTDecode", "/JPXDecode")
