@@ -186,6 +186,13 @@ def register(main: click.Group) -> None:
         default=None,
         help="Files per task.",
     )
+    @click.option(
+        "--task-timeout",
+        type=click.FloatRange(min=1),
+        default=None,
+        help="Seconds a chunk may take on a cluster before it is retried "
+        "once, then its device failed (default 1800).",
+    )
     @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
     def scan_command(
         evidence: tuple[str, ...],
@@ -198,6 +205,7 @@ def register(main: click.Group) -> None:
         stop_after: int | None,
         devices_at_once: int | None,
         chunk_files: int | None,
+        task_timeout: float | None,
         as_json: bool,
     ) -> None:
         """Scan EVIDENCE (disk images, or folders of them) for known images.
@@ -221,6 +229,8 @@ def register(main: click.Group) -> None:
             "devices_at_once": devices_at_once,
             "chunk_files": chunk_files,
         }
+        if task_timeout is not None:
+            kwargs["task_timeout"] = task_timeout
         _run_scan(list(evidence), list(hashsets), db, as_json, kwargs)
 
 

@@ -22,9 +22,10 @@ from typing import Any
 
 import dask
 from distributed import Client, KilledWorker, LocalCluster, WorkerPlugin, wait
+from distributed.client import FutureCancelledError, FuturesCancelledError
 from distributed.utils import get_mp_context
 
-from triage.errors import UsageError
+from triage.errors import ClusterError, UsageError
 from triage.scan import tasks
 
 log = logging.getLogger(__name__)
@@ -111,6 +112,8 @@ class DaskRunner:
     def __init__(self, scheduler: str | None, workers: int | None) -> None:
         self.lost: tuple[type[BaseException], ...] = (KilledWorker,)
         self._cluster: Any = None
+        self.address = scheduler or "the local cluster"
+        self._scheduler_lost = False
         self.stop_token: str | None = uuid.uuid4().hex
         self._stopped = False
         if scheduler is None:
@@ -143,13 +146,29 @@ class DaskRunner:
     def wait_some(
         self, pending: set[Any], timeout: float | None = None
     ) -> tuple[set[Any], set[Any]]:
+        """Raises:
+        ClusterError: the scheduler was lost (its futures are cancelled)."""
         try:
             done, not_done = wait(
                 list(pending), timeout=timeout, return_when="FIRST_COMPLETED"
             )
         except TimeoutError:
             return set(), set(pending)
+        except FutureCancelledError as exc:
+            raise self._lost(exc.reason) from exc
+        except FuturesCancelledError as exc:
+            raise self._lost(exc.error_groups[0].reason) from exc
+        if any(f.status == "cancelled" for f in done):
+            raise self._lost("its tasks were cancelled")
         return set(done), set(not_done)
+
+    def _lost(self, reason: str) -> ClusterError:
+        self._scheduler_lost = True
+        return ClusterError(
+            f"lost the Dask scheduler at {self.address} ({reason}); every chunk "
+            "finished before is kept: start the scheduler again and run the same "
+            "command to resume"
+        )
 
     def stop_chunks(self, device_id: str) -> None:
         # A round trip to every worker (milliseconds: the function runs on
@@ -173,7 +192,10 @@ class DaskRunner:
         )
 
     def close(self) -> None:
-        if self._stopped and self._cluster is None:  # a shared cluster lives on
+        if self._scheduler_lost:
+            # The error says so already: not also distributed's own log line.
+            logging.getLogger("distributed.client").setLevel(logging.CRITICAL)
+        elif self._stopped and self._cluster is None:  # a shared cluster lives on
             self._tell(tasks.forget_stopped, self.stop_token)
         self._client.close()
         if self._cluster is not None:

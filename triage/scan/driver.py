@@ -23,7 +23,7 @@ import os
 import socket
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
@@ -31,6 +31,7 @@ from typing import Any, Protocol
 from triage.errors import DeviceBusy, TriageError, UsageError
 from triage.records import Match, MediaHash
 from triage.scan import tasks
+from triage.scan.deadlines import DEFAULT_TASK_TIMEOUT, Deadlines
 from triage.scan.plan import (
     check_arguments,
     default_params,
@@ -158,6 +159,7 @@ class Task:
     state: DeviceState
     chunk: Chunk
     stored: tuple[tuple[MediaHash, bool], ...] | None = None  # set: re-match
+    attempt: int = 0  # 1: submitted again after a timeout
 
     def submit(
         self, runner: Runner, refs: tuple[HashSetRef, ...], params: ScanParams
@@ -197,8 +199,10 @@ class ScanDriver:
         case_id: str | None = None,
         stop_after: int | None = None,
         progress: Progress | None = None,
+        task_timeout: float | None = DEFAULT_TASK_TIMEOUT,
     ) -> None:
         self.store = store
+        self.deadlines = Deadlines(task_timeout)
         self.walk = walk
         self.runner = runner
         self.refs = refs
@@ -246,19 +250,45 @@ class ScanDriver:
             # that finishes meanwhile ends the wait at once.
             room = not exhausted and len(self.pending) < max_in_flight
             done, _ = self.runner.wait_some(
-                set(self.pending), WALK_POLL if room else None
+                set(self.pending),
+                self.deadlines.wait_timeout(WALK_POLL if room else None),
             )
             for fut in done:
                 self._task_done(fut)
+            for fut in self.deadlines.overdue(self.pending):
+                self._timed_out(fut)
         for state in self.states.values():
             if state.outstanding == 0:
                 self.finish(state)
 
     def _submit(self, task: Task) -> None:
         task.state.outstanding += 1
-        self.pending[task.submit(self.runner, self.refs, self.params)] = task
+        fut = task.submit(self.runner, self.refs, self.params)
+        self.pending[fut] = task
+        self.deadlines.started(fut)
+
+    def _timed_out(self, fut: Any) -> None:
+        """A task with no result by its deadline (a hung worker): cancelled,
+        and submitted once more; a second time, its device fails."""
+        task = self.pending.pop(fut)
+        self.deadlines.forget(fut)
+        fut.cancel()
+        state = task.state
+        state.outstanding -= 1
+        if task.attempt == 0 and not state.stopped:
+            log.warning("chunk %s timed out: submitted again", task.chunk.chunk_key)
+            self._submit(replace(task, attempt=1))
+            return
+        state.failed = state.failed or (
+            f"{state.evidence}: chunk {task.chunk.chunk_key}: no result after "
+            f"{self.deadlines.timeout:.0f} s, twice (a worker hung); not scanned"
+        )
+        self._stop_device(state)
+        if state.outstanding == 0:
+            self.finish(state)
 
     def _task_done(self, fut: Any) -> None:
+        self.deadlines.forget(fut)
         task = self.pending.pop(fut)
         state = task.state
         state.outstanding -= 1
@@ -586,6 +616,7 @@ def scan(
     carving: bool = True,
     params: ScanParams | None = None,
     progress: Progress | None = None,
+    task_timeout: float | None = DEFAULT_TASK_TIMEOUT,
 ) -> ScanSummary:
     """Scan devices into the case database ``db``; resumable at chunk level.
 
@@ -598,10 +629,14 @@ def scan(
     that a device with known images is reached early even behind a large
     device without any; else 1, one device after the other).
 
+    ``task_timeout``: seconds a task on a cluster may take before it is
+    retried once, then its device failed (``triage.scan.deadlines``).
+
     Raises:
         UsageError: bad arguments (checked before any work starts).
         HashSetError: a hash set cannot be loaded.
         StoreError: the database cannot be used.
+        ClusterError: the Dask scheduler was lost mid-scan.
     """
     t0 = time.perf_counter()
     if params is None:
@@ -645,6 +680,7 @@ def scan(
         case_id=case_id,
         stop_after=stop_after,
         progress=progress,
+        task_timeout=task_timeout,
     )
     driver = _drive(walk, new_runner, new_driver)
     summary = driver.summary(str(db), plan, time.perf_counter() - t0)
