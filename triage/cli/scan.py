@@ -147,6 +147,15 @@ def _print_summary(console: Console, summary: ScanSummary) -> None:
     )
 
 
+TASK_TIMEOUT_OPTION = click.option(
+    "--task-timeout",
+    type=click.FloatRange(min=1),
+    default=None,
+    help="Seconds a chunk may take on a cluster before it is retried "
+    "once, then its device failed (default 1800).",
+)
+
+
 def register(main: click.Group) -> None:
     @main.command("scan")
     @click.argument("evidence", nargs=-1, required=True, type=click.Path())
@@ -186,13 +195,7 @@ def register(main: click.Group) -> None:
         default=None,
         help="Files per task.",
     )
-    @click.option(
-        "--task-timeout",
-        type=click.FloatRange(min=1),
-        default=None,
-        help="Seconds a chunk may take on a cluster before it is retried "
-        "once, then its device failed (default 1800).",
-    )
+    @TASK_TIMEOUT_OPTION
     @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
     def scan_command(
         evidence: tuple[str, ...],

@@ -620,27 +620,23 @@ def scan(
 ) -> ScanSummary:
     """Scan devices into the case database ``db``; resumable at chunk level.
 
-    One evidence path is one device (the first segment of an E01 or split raw
-    image); a folder is every evidence file in it. A device that cannot be
-    opened is marked failed with its error and the others go on.
+    One evidence path is one device (an E01's or split raw image's first
+    segment); a folder is every evidence file in it. A device that cannot be
+    opened is failed with its error; the others go on.
 
     ``devices_at_once`` devices are walked at a time and their chunks
     interleaved (default: ``TRIAGE_DEVICES_AT_ONCE`` with ``stop_after``, so
     that a device with known images is reached early even behind a large
-    device without any; else 1, one device after the other).
-
-    ``task_timeout``: seconds a task on a cluster may take before it is
-    retried once, then its device failed (``triage.scan.deadlines``).
+    device without any; else 1, one device after the other). A cluster task
+    has ``task_timeout`` seconds (``triage.scan.deadlines``).
 
     Raises:
         UsageError: bad arguments (checked before any work starts).
         HashSetError: a hash set cannot be loaded.
-        StoreError: the database cannot be used.
-        ClusterError: the Dask scheduler was lost mid-scan.
+        StoreError, ClusterError: the database, or the Dask scheduler, lost.
     """
     t0 = time.perf_counter()
-    if params is None:
-        params = default_params(db)
+    params = params or default_params(db)
     devices_at_once = check_arguments(
         chunk_files, carve_bytes, stop_after, workers, devices_at_once, scheduler
     )
@@ -653,10 +649,8 @@ def scan(
         "carving": carving,
         "stop_after": stop_after,
         "devices_at_once": devices_at_once,
-        "max_decode_bytes": params.max_decode_bytes,
-        "decode": params.decode,
-        "scheduler": scheduler or "local",
-        "workers": workers,
+        **_decode_parameters(params),
+        **{"scheduler": scheduler or "local", "workers": workers},
     }  # stored in each device's run row
     if scheduler is None:
         _start_forkserver()
@@ -686,6 +680,10 @@ def scan(
     summary = driver.summary(str(db), plan, time.perf_counter() - t0)
     store.close()
     return summary
+
+
+def _decode_parameters(params: ScanParams) -> dict[str, Any]:
+    return {"max_decode_bytes": params.max_decode_bytes, "decode": params.decode}
 
 
 def _drive(
