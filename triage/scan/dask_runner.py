@@ -106,6 +106,45 @@ def start_forkserver() -> None:
     multiprocessing.forkserver.ensure_running()
 
 
+#: The Dask settings a ``tls://`` scheduler needs on the client (also as
+#: DASK_DISTRIBUTED__COMM__TLS__CA_FILE, ..._CLIENT__CERT, ..._CLIENT__KEY).
+TLS_SETTINGS = (
+    "distributed.comm.tls.ca-file",
+    "distributed.comm.tls.client.cert",
+    "distributed.comm.tls.client.key",
+)
+
+
+def _connect(scheduler: str) -> Client:
+    """A client of the running scheduler at ``scheduler``.
+
+    Raises:
+        ClusterError: a ``tls://`` scheduler without the certificates set in
+            the Dask config, or one that refuses them.
+        UsageError: the scheduler cannot be reached.
+    """
+    tls = scheduler.startswith("tls://")
+    if tls:
+        missing = [key for key in TLS_SETTINGS if not dask.config.get(key, None)]
+        if missing:
+            raise ClusterError(
+                f"{scheduler}: a tls:// scheduler needs the CA, certificate and "
+                f"key in the Dask config; not set: {', '.join(missing)}"
+            )
+    try:
+        return Client(scheduler, timeout=30)
+    except (OSError, TimeoutError, TypeError) as exc:
+        if tls:
+            raise ClusterError(
+                f"TLS connection to the Dask scheduler at {scheduler} failed "
+                f"({exc}); check the certificates in the Dask config "
+                f"({', '.join(TLS_SETTINGS)})"
+            ) from exc
+        raise UsageError(
+            f"cannot reach the Dask scheduler at {scheduler}: {exc}"
+        ) from exc
+
+
 class DaskRunner:
     """Runs tasks on a dask.distributed cluster (local or remote)."""
 
@@ -129,12 +168,7 @@ class DaskRunner:
             self._client = Client(self._cluster)
             self.name = "local"
         else:
-            try:
-                self._client = Client(scheduler, timeout=30)
-            except (OSError, TimeoutError) as exc:
-                raise UsageError(
-                    f"cannot reach the Dask scheduler at {scheduler}: {exc}"
-                ) from exc
+            self._client = _connect(scheduler)
             self.name = scheduler
         self._client.register_plugin(WorkerStatePlugin())
         info = self._client.scheduler_info()
