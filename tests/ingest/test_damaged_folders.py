@@ -110,7 +110,7 @@ def test_ext4_subfolder_entry_gone_is_a_recorded_skip(tmp_path: Path) -> None:
     )
 
 
-@pytest.mark.parametrize("fs", ["fat16", "fat32", "ext4", "ntfs"])
+@pytest.mark.parametrize("fs", ["fat16", "fat32", "ext4", "ntfs", "exfat", "iso9660"])
 def test_healthy_folders_have_no_such_skip(tmp_path: Path, fs: str) -> None:
     require_tools("mkfs.fat", "mke2fs", "mkntfs")
     files = FAT_FILES if fs.startswith("fat") else FILES

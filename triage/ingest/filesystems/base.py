@@ -224,7 +224,7 @@ def listing_damage(handle: DeviceHandle, partition: Partition) -> list[Skipped]:
         _skip(
             partition,
             "listing",
-            f"the listing read {len(ranges)} damaged E01 chunk(s) as zeros "
+            f"the listing read {len(ranges)} damaged image chunk(s) as zeros "
             f"(bytes {where}): entries or files stored there may be missing",
         ),
     ]

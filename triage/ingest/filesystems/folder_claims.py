@@ -10,6 +10,11 @@ difference as a skip of the folder.
 * FAT12/16/32: the 32-byte entries of the folder's own bytes that are in use
   (not free, not deleted, not long-name parts, not ``.``/``..``), a
   long-name slot with reserved attribute bits counted as a damaged entry.
+* exFAT: file entry sets (type 0x85) and the allocation bitmap, up-case
+  table and volume label entries, which Sleuth Kit lists too.
+* ISO 9660: the directory records in the folder's sectors (not ``.``,
+  ``..``, nor the non-final parts of a multi-extent file), a record whose
+  length cannot be right counted as a damaged one.
 * ext2/3/4: the folder's link count says how many subfolders it has
   (2 + subfolders; 1 when the ``dir_nlink`` feature stopped counting).
 """
@@ -40,6 +45,48 @@ def fat_entries_in_use(raw: bytes) -> int:
             continue
         count += 1
     return count
+
+
+_EXFAT_LISTED = (0x81, 0x82, 0x83, 0x85)  # bitmap, up-case, label, file
+_ISO_SECTOR = 2048
+
+
+def exfat_entries_in_use(raw: bytes) -> int:
+    """Entries of an exFAT folder's bytes Sleuth Kit lists one name for."""
+    count = 0
+    for at in range(0, len(raw) - _ENTRY + 1, _ENTRY):
+        kind = raw[at]
+        if kind == 0x00:
+            break  # the end of the folder
+        count += kind in _EXFAT_LISTED
+    return count
+
+
+def iso_records_in_use(raw: bytes) -> int:
+    """Directory records of an ISO 9660 folder's sectors, as names."""
+    count = 0
+    for sector in range(0, len(raw), _ISO_SECTOR):
+        block = raw[sector : sector + _ISO_SECTOR]
+        at = 0
+        while at < len(block) and block[at]:
+            size = block[at]
+            if not _iso_record_ok(block, at, size):
+                count += 1  # a damaged record: the rest of the sector is lost
+                break
+            ident = block[at + 33 : at + 33 + block[at + 32]]
+            final = not block[at + 25] & 0x80
+            count += final and ident not in (b"\x00", b"\x01")
+            at += size
+    return count
+
+
+def _iso_record_ok(block: bytes, at: int, size: int) -> bool:
+    """A directory record's length fits its name, and its both-endian
+    extent and size fields agree with themselves."""
+    if size < 34 or at + size > len(block) or 33 + block[at + 32] > size:
+        return False
+    record = block[at : at + size]
+    return record[2:6] == record[6:10][::-1] and record[10:14] == record[14:18][::-1]
 
 
 def ext_subfolders(nlink: int) -> int | None:

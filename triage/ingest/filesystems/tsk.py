@@ -50,8 +50,10 @@ from triage.ingest.filesystems.base import (
     record_where,
 )
 from triage.ingest.filesystems.folder_claims import (
+    exfat_entries_in_use,
     ext_subfolders,
     fat_entries_in_use,
+    iso_records_in_use,
     unlisted_message,
 )
 from triage.records import FileRecord, Partition
@@ -178,6 +180,16 @@ def _sparse_only(tsk_file: Any, attr_id: int) -> bool:
     return False
 
 
+#: How to count the entries a folder's own bytes hold, by filesystem type.
+_CLAIMED_ENTRIES: dict[str, Callable[[bytes], int]] = {
+    "fat12": fat_entries_in_use,
+    "fat16": fat_entries_in_use,
+    "fat32": fat_entries_in_use,
+    "exfat": exfat_entries_in_use,
+    "iso9660": iso_records_in_use,
+}
+
+
 def _on_disk(tsk_file: Any, name_info: Any) -> bool:
     """An allocated name stored in the folder (not one of Sleuth Kit's own
     virtual entries such as ``$FAT1`` or ``$OrphanFiles``)."""
@@ -294,9 +306,10 @@ class TskFilesystem(Filesystem):
         try:
             folder = self._fs.open_meta(inode=ref)
             meta = folder.info.meta
-            if self.fs_type in ("fat12", "fat16", "fat32"):
+            count = _CLAIMED_ENTRIES.get(self.fs_type)
+            if count is not None:
                 size = min(int(meta.size), 1 << 24)
-                claimed = fat_entries_in_use(folder.read_random(0, size))
+                claimed = count(folder.read_random(0, size))
                 return unlisted_message("entries", claimed, names)
             if self.fs_type.startswith("ext"):
                 subfolders = ext_subfolders(int(meta.nlink))
