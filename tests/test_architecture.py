@@ -1,8 +1,9 @@
-"""The layering rule holds: records/errors <- registry <- ingest <- hashmatch <-
-queue <- store <- scan.walk <- scan.tasks <- scan.plan/runner/dask_runner <-
-scan.driver/casework <- cli, and Dask is imported in exactly one module,
-triage.scan.dask_runner (import-linter contracts in pyproject.toml); ruff and mypy
-are clean; no module or function is too long to read."""
+"""The layering rule holds: records/errors/resources <- registry <- ingest <-
+hashmatch <- queue <- store <- scan.walk <- scan.tasks <-
+scan.plan/runner/dask_runner <- scan.driver/casework <- cli, and Dask is
+imported in exactly one module, triage.scan.dask_runner (import-linter contracts
+in pyproject.toml); ruff and mypy are clean; no module or function is too long
+to read."""
 
 from __future__ import annotations
 

@@ -19,13 +19,13 @@ import os
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
-from types import TracebackType
 from typing import Any, NamedTuple
 
 from triage.errors import EvidenceError
 from triage.ingest.containers import CONTAINERS, HEAD_BYTES, Container, Reader
 from triage.ingest.containers.base import clean_error, is_later_segment, split_names
 from triage.records import Device, Skipped, Stage
+from triage.resources import Closing
 
 __all__ = [
     "CONTAINERS",
@@ -168,7 +168,7 @@ def _zeros(size: int) -> bytes:
     return bytes(size)
 
 
-class DeviceHandle:
+class DeviceHandle(Closing):
     """An open device: its ``Device`` record and a counting reader.
 
     Use as a context manager. Every read (``read``, and the filesystem and
@@ -302,17 +302,6 @@ class DeviceHandle:
     def close(self) -> None:
         self.cache.clear()
         self._reader.close()
-
-    def __enter__(self) -> DeviceHandle:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 DAMAGE_REASON = (

@@ -49,17 +49,7 @@ def explain(row: RankedDevice, *, max_items: int = MAX_ITEMS) -> list[str]:
     if not s.items:
         lines.append("  none")
     for item in s.items[:max_items]:
-        where = []
-        if item.deleted_only:
-            where.append("deleted/carved only")
-        if item.carved:
-            where.append("carved")
-        if item.in_archive:
-            where.append("in archive")
-        if item.thumbnail_only:
-            where.append("thumbnail cache only")
-        if item.embedded_only:
-            where.append("inside other files only")
+        where = item.where()
         lines.append(
             f"  p={item.probability:.3f}  {item.grade.label:<24} "
             f"{item.set_name}#{item.entry_id} via {item.algorithm} "

@@ -391,6 +391,17 @@ class KnownItem:
     def exact(self) -> bool:
         return self.algorithm.lower() in EXACT_ALGORITHMS
 
+    def where(self) -> list[str]:
+        """Where the copies were, in words (``--explain``): "carved", ..."""
+        flags = (
+            (self.deleted_only, "deleted/carved only"),
+            (self.carved, "carved"),
+            (self.in_archive, "in archive"),
+            (self.thumbnail_only, "thumbnail cache only"),
+            (self.embedded_only, "inside other files only"),
+        )
+        return [label for present, label in flags if present]
+
     @property
     def confident(self) -> bool:
         return self.probability >= CONFIDENT

@@ -11,11 +11,10 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 from triage import __version__
 from triage.errors import StoreError
+from triage.resources import Closing
 from triage.store.checked import CheckedConnection
 from triage.store.migrations import MIGRATIONS, READ_AS_NEXT, Step, run_steps
 from triage.store.schema import SCHEMA, SCHEMA_VERSION
@@ -26,7 +25,7 @@ def now() -> str:
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
-class StoreBase:
+class StoreBase(Closing):
     """One open case database: its connection, created or checked (and
     migrated, or read as migrated) on opening. ``Store`` is the whole API.
 
@@ -112,17 +111,6 @@ class StoreBase:
 
     def close(self) -> None:
         self._db.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def _check_or_create(self) -> None:
         tables = {

@@ -164,6 +164,25 @@ class ExactSignal(Signal):
         hasher: Hasher = hashlib.new(self.hashlib_name, usedforsecurity=False)
         return hasher
 
+    @classmethod
+    def of_hashlib(cls, name: str, title: str, vics_name: str) -> ExactSignal:
+        """The exact signal computed by ``hashlib.new(name)``: its width from
+        the digest size, CSV column ``name``, VICS field ``vics_name``, and
+        ``title`` (``"SHA-256"``) also accepted as a column or field name in
+        its hyphen and underscore spellings."""
+        spelled = title.lower()
+        aliases = (spelled, spelled.replace("-", "_")) if spelled != name else ()
+        return cls(
+            name=name,
+            bits=hashlib.new(name, usedforsecurity=False).digest_size * 8,
+            hashlib_name=name,
+            csv_column=name,
+            csv_aliases=aliases,
+            vics_name=vics_name,
+            vics_aliases=aliases[:1],
+            description=f"{title} of the file bytes",
+        )
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PerceptualSignal(Signal):

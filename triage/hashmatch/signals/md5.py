@@ -2,12 +2,4 @@
 
 from triage.hashmatch.signals.base import SIGNALS, ExactSignal
 
-MD5 = ExactSignal(
-    name="md5",
-    bits=128,
-    hashlib_name="md5",
-    csv_column="md5",
-    vics_name="MD5",
-    description="MD5 of the file bytes",
-)
-SIGNALS.register(MD5)
+MD5 = SIGNALS.register(ExactSignal.of_hashlib("md5", "MD5", vics_name="MD5"))

@@ -2,14 +2,6 @@
 
 from triage.hashmatch.signals.base import SIGNALS, ExactSignal
 
-SHA256 = ExactSignal(
-    name="sha256",
-    bits=256,
-    hashlib_name="sha256",
-    csv_column="sha256",
-    csv_aliases=("sha-256", "sha_256"),
-    vics_name="SHA256",
-    vics_aliases=("sha-256",),
-    description="SHA-256 of the file bytes",
+SHA256 = SIGNALS.register(
+    ExactSignal.of_hashlib("sha256", "SHA-256", vics_name="SHA256")
 )
-SIGNALS.register(SHA256)

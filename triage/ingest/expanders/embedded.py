@@ -17,7 +17,8 @@ import time
 from collections.abc import Iterator
 from typing import IO
 
-from triage.ingest.expanders.base import Bounded, Budget, Expansion
+from triage.errors import ArchiveError
+from triage.ingest.expanders.base import Bounded, Budget, Expansion, source_size
 from triage.ingest.expanders.nesting import one_member
 from triage.records import FileRecord, Skipped, Source
 
@@ -84,3 +85,18 @@ class Deadline:
     @property
     def passed(self) -> bool:
         return time.monotonic() > self._end
+
+
+def size_within(source: IO[bytes], limit: int, what: str) -> int:
+    """The size of ``source`` (left at its start), when it is at most ``limit``.
+
+    Raises:
+        ArchiveError: over ``limit``: the ``what`` is not read at all.
+    """
+    size = source_size(source)
+    if size > limit:
+        raise ArchiveError(
+            f"{what} of {size} bytes exceeds the {limit}-byte limit "
+            f"(over the limit by {size - limit}); not read"
+        )
+    return size

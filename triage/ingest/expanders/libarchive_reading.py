@@ -21,6 +21,7 @@ from libarchive import ffi
 from libarchive.read import ArchiveRead
 
 from triage.errors import ArchiveError
+from triage.resources import Closing
 
 BLOCK = 1 << 16
 _ARCHIVE_FATAL = -30
@@ -91,7 +92,7 @@ def _free(archive_p: int, *_callbacks: object) -> None:
     ffi.read_free(archive_p)
 
 
-class Reading:
+class Reading(Closing):
     """One libarchive reading of an archive (format ``format_name``).
 
     Raises:
@@ -123,12 +124,6 @@ class Reading:
 
     def close(self) -> None:
         self._close()
-
-    def __enter__(self) -> Reading:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
 
     def entries(self) -> Iterator[Any]:
         """The regular-file entries from where the reading is; a libarchive

@@ -41,13 +41,13 @@ from triage.ingest.expanders.base import (
     Bounded,
     Expander,
     Expansion,
-    source_size,
 )
 from triage.ingest.expanders.embedded import (
     Deadline,
     bytes_reader,
     embedded_item,
     exhausted,
+    size_within,
 )
 from triage.ingest.media import CONTAINER, Signature, register
 from triage.records import FileRecord, Skipped
@@ -111,9 +111,7 @@ def _reader(source: IO[bytes]) -> PdfReader:
     Raises:
         ArchiveError: over ``MAX_PDF`` bytes (and pypdf's own errors).
     """
-    size = source_size(source)
-    if size > MAX_PDF:
-        raise ArchiveError(f"{size} bytes, over the {MAX_PDF}-byte limit; not read")
+    size_within(source, MAX_PDF, "PDF")
     from pypdf import PdfReader
 
     return PdfReader(source, strict=False)

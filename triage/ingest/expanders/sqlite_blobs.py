@@ -30,13 +30,13 @@ from triage.ingest.expanders.base import (
     Bounded,
     Expander,
     Expansion,
-    source_size,
 )
 from triage.ingest.expanders.embedded import (
     Deadline,
     bytes_reader,
     embedded_item,
     exhausted,
+    size_within,
 )
 from triage.ingest.media import CONTAINER, SNIFF_BYTES, Signature, is_media, register
 from triage.ingest.media import sniff as sniff_mime
@@ -68,11 +68,7 @@ def _read(source: IO[bytes]) -> bytes:
     Raises:
         ArchiveError: over ``MAX_DATABASE``.
     """
-    size = source_size(source)
-    if size > MAX_DATABASE:
-        raise ArchiveError(
-            f"database of {size} bytes exceeds the {MAX_DATABASE}-byte limit; not read"
-        )
+    size = size_within(source, MAX_DATABASE, "database")
     data = bytearray(source.read(size))
     if data[18:20] == b"\x02\x02":
         data[18:20] = b"\x01\x01"
