@@ -167,6 +167,12 @@ def hashset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _measured(args: list[str]) -> tuple[int, str, float, int]:
     """Run the CLI; (exit code, output, wall seconds, max RSS in bytes)."""
+    code, output, seconds, rss, _ = measured_with_cpu(args)
+    return code, output, seconds, rss
+
+
+def measured_with_cpu(args: list[str]) -> tuple[int, str, float, int, float]:
+    """``_measured`` and the process's CPU seconds (user + system)."""
     started = time.monotonic()
     proc = subprocess.Popen(
         [sys.executable, "-c", "from triage.cli import main; main()", *args],
@@ -177,7 +183,9 @@ def _measured(args: list[str]) -> tuple[int, str, float, int]:
     output = proc.stdout.read().decode("utf-8", "replace")
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return proc.returncode, output, time.monotonic() - started, usage.ru_maxrss * 1024
+    seconds = time.monotonic() - started
+    cpu = usage.ru_utime + usage.ru_stime
+    return proc.returncode, output, seconds, usage.ru_maxrss * 1024, cpu
 
 
 def _names() -> Iterator[str]:
