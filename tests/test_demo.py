@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -91,6 +92,25 @@ def test_demo_report_has_no_images(demo_run: tuple[Path, str]) -> None:
     assert len(list((out / "reference").rglob("*.jpg"))) == sum(
         map(len, KNOWN.values())
     )
+
+
+def test_demo_negative_devices_give_no_item_from_inside_files(
+    demo_run: tuple[Path, str],
+) -> None:
+    """Issue 13 acceptance 2: no inner source (thumbnail caches, pictures
+    inside other files, the in-file signature scan) turns up an item on the
+    demo's devices without known pictures."""
+    out, _ = demo_run
+    con = sqlite3.connect(f"file:{out / 'case.db'}?mode=ro", uri=True)
+    try:
+        rows = con.execute(
+            "SELECT device_id, display_path FROM media WHERE source IN "
+            "('embedded', 'thumbnail-cache') AND device_id IN "
+            "('elm-usb.raw', 'yew-card.raw')"
+        ).fetchall()
+    finally:
+        con.close()
+    assert rows == []
 
 
 def test_demo_refuses_a_folder_it_did_not_make(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ compressed RAR5 and encrypted RARs are libarchive's own test archives
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import random
@@ -219,6 +220,23 @@ def test_one_volume_of_a_multi_volume_rar_is_not_expanded(jpeg: bytes) -> None:
             f"one volume of a multi-volume RAR{version} archive; volumes are "
             "not joined, so it is not expanded"
         )
+
+
+def test_first_part_of_a_split_7z_is_not_expanded_with_its_reason(
+    jpeg: bytes,
+) -> None:
+    data = sevenzip_bytes({f"p{i}.jpg": jpeg + bytes([i]) for i in range(8)})
+    part1 = data[: len(data) // 2]  # what 7-Zip's -v switch writes as .001
+    split = dataclasses.replace(OUTER, path="Users/bob/holiday.7z.001")
+    [skipped] = list(iter_members(io.BytesIO(part1), split))
+    assert isinstance(skipped, Skipped) and skipped.where == split.path
+    assert skipped.reason.startswith("first part of a split 7z archive")
+    assert "parts are not joined, so it is not expanded" in skipped.reason
+    # Named otherwise, the same bytes are a truncated 7z; a whole .001 is read.
+    [truncated] = walk(part1)
+    assert truncated.reason.startswith("damaged or truncated 7z archive")
+    whole = list(iter_members(io.BytesIO(data), split))
+    assert len(records(whole)) == 8
 
 
 def test_rar4_from_libarchive_tests_is_read() -> None:

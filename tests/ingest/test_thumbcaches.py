@@ -191,3 +191,38 @@ def test_a_cache_inside_a_zip_is_found_by_content() -> None:
         (("backup/renamed.bin", "entry 1 (1a2b3c4d5e6f7788)"), Source.THUMBNAIL_CACHE),
     ]
     assert read_member(data, items[1].archive_path) == picture
+
+
+def test_pictures_pasted_into_ole_documents_are_found_in_their_streams() -> None:
+    pasted = _jpeg(5, (200, 150))
+    other = encode(make_picture(6, 120, 90), "PNG")
+    tiny = encode(make_picture(8, 16, 12), "PNG")
+    assert len(tiny) < 4000
+    # A Word 97 document keeps a pasted picture whole in its Data stream,
+    # behind a picture header (PICF) and an OfficeArt BLIP header.
+    data_stream = b"\x44\x00\x00\x00" + bytes(60) + b"\x1d\xf0" + bytes(20) + pasted
+    doc = tc.compound_file({
+        "WordDocument": b"\xec\xa5" + bytes(9000),
+        "1Table": bytes(5000),
+        "Data": data_stream + bytes(300),
+        "Pictures": bytes(40) + other,
+        "\x01Ole10Native": b"\x10\x00\x00\x00" + tiny,  # in the mini stream
+    })  # fmt: skip
+    members, skipped = _expand(doc)
+    assert not skipped
+    at = data_stream.index(pasted)
+    assert set(members) == {
+        f"Data offset {at:#x}", "Pictures offset 0x28", "\x01Ole10Native offset 0x4"
+    }
+    assert read_member(doc, ("\x01Ole10Native offset 0x4",)) == tiny
+    found = members[f"Data offset {at:#x}"]
+    assert found.source is Source.EMBEDDED and found.media_type == "image/jpeg"
+    assert read_member(doc, (f"Data offset {at:#x}",)) == pasted
+    assert read_member(doc, ("Pictures offset 0x28",)) == other
+
+
+def test_a_thumbs_db_is_not_searched_as_a_document() -> None:
+    data = tc.thumbs_db([("a.jpg", _jpeg(7, (96, 72)))])
+    members, _ = _expand(data)
+    assert list(members) == ["entry 1 (a.jpg)"]
+    assert members["entry 1 (a.jpg)"].source is Source.THUMBNAIL_CACHE

@@ -174,7 +174,7 @@ def test_stop_after_ends_a_running_chunk_of_the_stopped_device(
     HeldChunk.install(monkeypatch)
     db = tmp_path / "stopped.db"
     with LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0"
     ) as cluster:
         summary = scan([corpus.dev1], [corpus.bad_set], db,
                        scheduler=cluster.scheduler_address, chunk_files=3,

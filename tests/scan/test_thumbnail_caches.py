@@ -178,3 +178,19 @@ def test_exports_say_each_item_came_from_a_thumbnail_cache(
         rows = list(csv.DictReader(fh))
     assert rows and {r["source"] for r in rows} == {"thumbnail-cache"}
     assert all("!" in r["path"] for r in rows)  # the address inside the cache
+
+
+def test_report_and_explain_name_the_thumbnail_cache(
+    case: Case, tmp_path: Path
+) -> None:
+    runner = CliRunner()
+    out = tmp_path / "report.html"
+    result = runner.invoke(main, ["report", "--db", str(case.db), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    html = out.read_text()
+    assert html.count('<span class="flag inner">thumbnail cache</span>') == 3
+    explained = runner.invoke(
+        main, ["queue", "--db", str(case.db), "--explain", "laptop.raw"]
+    )
+    assert explained.exit_code == 0, explained.output
+    assert explained.output.count("[thumbnail cache only]") == 3

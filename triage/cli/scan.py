@@ -154,6 +154,14 @@ TASK_TIMEOUT_OPTION = click.option(
     help="Seconds a chunk may take on a cluster before it is retried "
     "once, then its device failed (default 1800).",
 )
+_NO_INNER_SOURCES = click.option(
+    "--no-inner-sources",
+    "no_inner_sources",
+    is_flag=True,
+    help="Do not look inside files for pictures (thumbnail caches, EXIF "
+    "thumbnails, PDF/SQLite pictures, the in-file signature scan); "
+    "archives are still expanded.",
+)
 
 
 def register(main: click.Group) -> None:
@@ -195,6 +203,7 @@ def register(main: click.Group) -> None:
         default=None,
         help="Files per task.",
     )
+    @_NO_INNER_SOURCES
     @TASK_TIMEOUT_OPTION
     @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
     def scan_command(
@@ -208,6 +217,7 @@ def register(main: click.Group) -> None:
         stop_after: int | None,
         devices_at_once: int | None,
         chunk_files: int | None,
+        no_inner_sources: bool,
         task_timeout: float | None,
         as_json: bool,
     ) -> None:
@@ -231,6 +241,7 @@ def register(main: click.Group) -> None:
             "stop_after": stop_after,
             "devices_at_once": devices_at_once,
             "chunk_files": chunk_files,
+            "inner_sources": not no_inner_sources,
         }
         if task_timeout is not None:
             kwargs["task_timeout"] = task_timeout

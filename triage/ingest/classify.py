@@ -1,14 +1,17 @@
 """Sniff each file's content type and expand the archives among them.
 
 A file costs one read of :data:`~triage.ingest.media.SNIFF_BYTES` (a
-non-media file is never read in full). Media get ``media_type`` set; a zip is
+non-media file is never read in full, except a binary file no signature names:
+the in-file signature scan, ``expanders.signature_scan``, searches it for
+whole JPEGs and PNGs, up to its size limit). Media get ``media_type`` set; a zip is
 yielded and then its members (already classified, nested zips walked, bombs
 reported) through :mod:`triage.ingest.archives` over a seekable read-only view
 of its bytes; other archive formats are recognised and reported as not
 expanded (with the reason their ``EXPANDERS`` entry gives), so an examiner
 knows they are there. Any file whose signature an expander takes is walked the
 same way: the inner sources (a JPEG's EXIF thumbnail, a PDF's images, an
-SQLite database's BLOBs) are expanders too, and their items come out as
+SQLite database's BLOBs, and any file no signature names: the in-file
+signature scan) are expanders too, and their items come out as
 ``Source.EMBEDDED`` members.
 """
 
@@ -22,7 +25,7 @@ from triage.ingest.archives import DEFAULT_LIMITS, ArchiveLimits, iter_members
 from triage.ingest.content import open_record, read_record, record_unreadable
 from triage.ingest.evidence import DeviceHandle
 from triage.ingest.expanders import expandable, not_expanded_reason
-from triage.ingest.expanders.base import worth_expanding
+from triage.ingest.expanders.base import UNRECOGNISED, worth_expanding
 from triage.ingest.media import ARCHIVE, SNIFF_BYTES, identify, is_media, sniff
 from triage.records import FileRecord, Skipped, Stage
 
@@ -43,7 +46,9 @@ def classify(
     ``Skipped`` records pass through, and so do reallocated names, unread. A
     file that cannot be read is yielded unclassified, followed by a
     ``Skipped`` saying why. ``archives=False``
-    leaves zips unexpanded (they are still yielded), and inner sources too.
+    leaves zips unexpanded (they are still yielded), and inner sources too;
+    ``limits.expanders_off`` names expanders not used (no skip is recorded
+    for a file only they would have opened).
     """
     for item in records:
         if isinstance(item, Skipped) or item.size == 0 or item.reallocated:
@@ -71,12 +76,12 @@ def classify(
         record = dataclasses.replace(item, media_type=mime if is_media(mime) else None)
         yield record
         signature = identify(header)
-        if signature is None:
-            continue
-        if expandable(signature.name):
-            if archives and worth_expanding(signature.name, header):
+        name = UNRECOGNISED if signature is None else signature.name
+        if expandable(name):
+            off = limits.expanders_off
+            if archives and worth_expanding(name, header, record.size, off):
                 yield from _expand(handle, record, limits)
-        elif signature.kind == ARCHIVE:
+        elif signature is not None and signature.kind == ARCHIVE:
             yield _skip(record, not_expanded_reason(signature.name))
 
 

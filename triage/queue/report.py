@@ -32,6 +32,7 @@ from triage.queue.score import (
     load_calibration,
     match_probability,
 )
+from triage.records import Source
 
 PREVIEW_PIXELS = 96  # longest side of a thumbnail
 PREVIEW_BLUR = 4.0  # GaussianBlur radius at that size: shapes only, no detail
@@ -129,6 +130,11 @@ def _flags(item: MatchedMedia) -> str:
             )
     if item.archive:
         flags.append('<span class="flag archive">archive</span>')
+    source = None if item.record is None else item.record.source
+    if source is Source.THUMBNAIL_CACHE:
+        flags.append('<span class="flag inner">thumbnail cache</span>')
+    elif source is Source.EMBEDDED:
+        flags.append('<span class="flag inner">inside another file</span>')
     return "".join(flags) or '<span class="flag">allocated</span>'
 
 

@@ -17,6 +17,7 @@ hashes) chunks stored with other hash sets.
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import logging
 import os
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from triage.errors import DeviceBusy, TriageError, UsageError
+from triage.ingest.expanders import inner_sources as inner_source_names
 from triage.records import Match, MediaHash
 from triage.scan import tasks
 from triage.scan.deadlines import DEFAULT_TASK_TIMEOUT, Deadlines
@@ -614,6 +616,7 @@ def scan(
     chunk_files: int = DEFAULT_CHUNK_FILES,
     carve_bytes: int = DEFAULT_CARVE_BYTES,
     carving: bool = True,
+    inner_sources: bool = True,
     params: ScanParams | None = None,
     progress: Progress | None = None,
     task_timeout: float | None = DEFAULT_TASK_TIMEOUT,
@@ -629,6 +632,7 @@ def scan(
     that a device with known images is reached early even behind a large
     device without any; else 1, one device after the other). A cluster task
     has ``task_timeout`` seconds (``triage.scan.deadlines``).
+    ``inner_sources=False``: no inner sources (archives are still expanded).
 
     Raises:
         UsageError: bad arguments (checked before any work starts).
@@ -636,33 +640,28 @@ def scan(
         StoreError, ClusterError: the database, or the Dask scheduler, lost.
     """
     t0 = time.perf_counter()
-    params = params or default_params(db)
+    params = _params(db, params, inner_sources)
     devices_at_once = check_arguments(
         chunk_files, carve_bytes, stop_after, workers, devices_at_once, scheduler
     )
     evidence = evidence_to_scan(evidence_paths, device_id)
     refs = load_hashsets(hashsets)
-    parameters = {
-        "chunk_files": chunk_files,
-        "chunk_file_bytes": CHUNK_FILE_BYTES,
-        "carve_bytes": carve_bytes,
-        "carving": carving,
-        "stop_after": stop_after,
-        "devices_at_once": devices_at_once,
-        **_decode_parameters(params),
-        **{"scheduler": scheduler or "local", "workers": workers},
-    }  # stored in each device's run row
+    parameters = _run_parameters(
+        params,
+        chunk_files=chunk_files,
+        carve_bytes=carve_bytes,
+        carving=carving,
+        stop_after=stop_after,
+        devices_at_once=devices_at_once,
+        scheduler=scheduler or "local",
+        workers=workers,
+    )  # stored in each device's run row
     if scheduler is None:
         _start_forkserver()
     store = Store(db)
     plan = plan_devices(store, evidence, device_id)
-    walk = Walks(
-        plan,
-        chunk_files=chunk_files,
-        carve_bytes=carve_bytes,
-        carving=carving,
-        at_once=devices_at_once,
-    )
+    walk = Walks(plan, chunk_files=chunk_files, carve_bytes=carve_bytes,
+                 carving=carving, at_once=devices_at_once)  # fmt: skip
     new_runner = partial(open_runner, scheduler, workers, refs, params)
     new_driver = partial(
         ScanDriver,
@@ -682,8 +681,36 @@ def scan(
     return summary
 
 
-def _decode_parameters(params: ScanParams) -> dict[str, Any]:
-    return {"max_decode_bytes": params.max_decode_bytes, "decode": params.decode}
+def _run_parameters(params: ScanParams, **knobs: object) -> dict[str, object]:
+    """What a run row stores of the scan's knobs and ``params``."""
+    return {
+        "chunk_files": knobs["chunk_files"],
+        "chunk_file_bytes": CHUNK_FILE_BYTES,
+        "carve_bytes": knobs["carve_bytes"],
+        "carving": knobs["carving"],
+        "stop_after": knobs["stop_after"],
+        "devices_at_once": knobs["devices_at_once"],
+        "max_decode_bytes": params.max_decode_bytes,
+        "decode": params.decode,
+        "expanders_off": sorted(params.expanders_off),
+        "scheduler": knobs["scheduler"],
+        "workers": knobs["workers"],
+    }
+
+
+def _params(
+    db: str | Path, params: ScanParams | None, inner_sources: bool
+) -> ScanParams:
+    """``params`` (the defaults for ``db`` when None), without the inner
+    sources (thumbnail caches, pictures inside other files, the in-file
+    signature scan) unless ``inner_sources``; ``params.expanders_off``
+    leaves out expanders by name."""
+    if params is None:
+        params = default_params(db)
+    if not inner_sources:
+        off = params.expanders_off | inner_source_names()
+        params = dataclasses.replace(params, expanders_off=off)
+    return params
 
 
 def _drive(

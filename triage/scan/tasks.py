@@ -35,6 +35,7 @@ from triage.hashmatch.hashset import HashSet
 from triage.hashmatch.kernels import one_blas_thread
 from triage.hashmatch.matcher import Matcher
 from triage.hashmatch.policy import HashPolicy, PictureOutcome, Unhashed, with_picture
+from triage.ingest.archives import ArchiveLimits
 from triage.ingest.carve import carve
 from triage.ingest.classify import classify
 from triage.ingest.content import iter_chunks, read_record, record_unreadable
@@ -89,6 +90,9 @@ class ScanParams:
     # built once, then shared read-only by every worker process.
     index_cache: str | None = None
     decode: bool = True  # False: cryptographic hashes and exact matches only
+    # Expanders not used (by name): ``inner_sources()`` for a scan without
+    # the inner sources (``triage scan --no-inner-sources``).
+    expanders_off: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -442,7 +446,8 @@ def process_chunk(
     if chunk.carve_ranges:
         found = _carve_ranges(handle, chunk)
     else:
-        found = classify(handle, chunk.records)
+        limits = ArchiveLimits(expanders_off=params.expanders_off)
+        found = classify(handle, chunk.records, limits=limits)
     stopped = (stop_token, chunk.device_id)
     for item in found:
         if stopped in state.stopped:

@@ -59,7 +59,9 @@ finished_at, status, pid)``
     (``Store.interrupted_devices``; a pid reused by a process that started
     after the run is not taken for it), and a second scan on the same host
     leaves a device alone while its first scan is alive
-    (``Store.begin_scan``).
+    (``Store.begin_scan``). ``parameters`` holds the scan's knobs, among
+    them ``expanders_off`` (expanders not used: every inner source with
+    ``triage scan --no-inner-sources``; no schema change, it is JSON).
 
 ``chunks(device_id, chunk_key, run_id -> runs, items, done_at, sets_key,
 PK(device_id, chunk_key))``
@@ -77,7 +79,9 @@ decoded, partition_offset, PK(device_id, address))``
     including deleted files, archive members and carved items. ``source`` is
     ``filesystem``, ``archive``, ``carved``, ``embedded`` (a picture inside a
     file that is not an archive: an EXIF thumbnail, a PDF image object, an
-    SQLite BLOB; its place is the last ``archive_path`` name) or
+    SQLite BLOB, or a JPEG/PNG found by signature inside any other file,
+    ``offset 0x…``, or inside a stream of an OLE document, ``Data offset
+    0x…``; its place is the last ``archive_path`` name) or
     ``thumbnail-cache`` (a picture kept by a thumbnail cache: thumbcache_*.db,
     Thumbs.db, Android .thumbdata/imgcache; ``display_path`` ends with its
     entry, e.g. ``…/thumbcache_256.db!entry 7 (1a2b3c4d5e6f7788)``). ``address`` is

@@ -10,7 +10,9 @@ thumbnail and MPF images (``exif_thumbnail.py``), a PDF's image objects
 (``pdf_images.py``), an SQLite database's picture BLOBs
 (``sqlite_blobs.py``); and the thumbnail caches (``picture_cache.py``:
 ``thumbcache`` for thumbcache_*.db, ``thumbs.db``, ``android-thumbnails``),
-whose members are pictures cut out of the file. ``nesting.walk`` lists a
+whose members are pictures cut out of the file; and the in-file signature
+scan (``signature_scan.py``: whole JPEGs and PNGs inside any file no
+signature names, ``Cache/data_1!offset 0x2000``). ``nesting.walk`` lists a
 file's members through them; ``triage.ingest.archives`` is the public face
 (``iter_members``, ``read_member``). A new format is a module subclassing
 ``Expander`` that calls ``EXPANDERS.register(...)``, plus its import here.
@@ -24,6 +26,7 @@ from triage.ingest.expanders import (  # noqa: F401  (each registers itself)
     gzip_stream,
     not_expanded,
     pdf_images,
+    signature_scan,
     sqlite_blobs,
     tar_archive,
     thumbcache,
@@ -42,6 +45,7 @@ from triage.ingest.expanders.base import (
     Expander,
     NotExpanded,
     expandable,
+    inner_sources,
     is_expandable,
     not_expanded_reason,
 )
@@ -53,6 +57,7 @@ __all__ = [
     "Expander",
     "NotExpanded",
     "expandable",
+    "inner_sources",
     "is_expandable",
     "not_expanded_reason",
 ]

@@ -54,6 +54,9 @@ from triage.registry import Registry
 
 GIB = 1 << 30
 MIB = 1 << 20
+#: The signature name a file no content signature names is looked up by
+#: (the in-file signature scan, ``signature_scan``, takes those).
+UNRECOGNISED = ""
 
 ZIP_ERRORS: tuple[type[BaseException], ...] = (
     zipfile.BadZipFile,
@@ -90,6 +93,9 @@ class ArchiveLimits:
     max_depth: int = 3
     # Nested archives larger than this are spilled to disk, smaller in memory.
     spool_in_memory: int = 16 * MIB
+    #: Expanders not used for listing (by name): ``inner_sources()`` turns
+    #: off every inner source (``triage scan --no-inner-sources``).
+    expanders_off: frozenset[str] = frozenset()
 
 
 DEFAULT_LIMITS = ArchiveLimits()
@@ -317,6 +323,11 @@ class Expander(ABC):
     signatures: tuple[str, ...]
     #: False for formats recognised but not expanded.
     expands: bool = True
+    #: True for an inner source (pictures inside a file that is no archive:
+    #: thumbnails, embedded images, caches); ``inner_sources()`` names them.
+    inner: bool = False
+    #: Files larger than this are not opened (None: no limit of its own).
+    max_size: int | None = None
 
     def recognise(self, sniffed: Sniffed) -> bool:
         """Whether this expander takes a file that sniffed so."""
@@ -384,12 +395,20 @@ class NotExpanded(Expander):
 EXPANDERS: Registry[Expander] = Registry("expander")
 
 
-def expander_for(sniffed: Sniffed) -> Expander | None:
-    """The expander that takes a file that sniffed so (expanding ones first)."""
+def expander_for(
+    sniffed: Sniffed, off: frozenset[str] = frozenset()
+) -> Expander | None:
+    """The expander that takes a file that sniffed so (expanding ones first),
+    leaving out those named in ``off``."""
     for expander in sorted(EXPANDERS.values(), key=lambda e: not e.expands):
-        if expander.recognise(sniffed):
+        if expander.name not in off and expander.recognise(sniffed):
             return expander
     return None
+
+
+def inner_sources() -> frozenset[str]:
+    """The names of every inner source (``Expander.inner``)."""
+    return frozenset(name for name, e in EXPANDERS.items() if e.inner)
 
 
 def kind_of(sniffed: Sniffed, expander: Expander | None) -> str:
@@ -405,10 +424,20 @@ def expandable(signature: str) -> bool:
     return any(e.expands and signature in e.signatures for e in EXPANDERS.values())
 
 
-def worth_expanding(signature: str, header: bytes) -> bool:
-    """Whether a file with this signature and first bytes is worth walking."""
+def worth_expanding(
+    signature: str,
+    header: bytes,
+    size: int | None = None,
+    off: frozenset[str] = frozenset(),
+) -> bool:
+    """Whether a file with this signature, first bytes and ``size`` (None:
+    not known) is worth walking by an expander not named in ``off``."""
     return any(
-        e.expands and signature in e.signatures and e.worth_opening(header)
+        e.expands
+        and e.name not in off
+        and signature in e.signatures
+        and (size is None or e.max_size is None or size <= e.max_size)
+        and e.worth_opening(header)
         for e in EXPANDERS.values()
     )
 
@@ -428,4 +457,5 @@ def is_expandable(mime: str | None) -> bool:
         for expander in EXPANDERS.values()
         if expander.expands
         for name in expander.signatures
+        if name in SIGNATURES
     )

@@ -204,6 +204,8 @@ def may_hold_pictures(header: bytes) -> bool:
 class ExifThumbnails(Expander):
     """The pictures a JPEG holds besides its main image."""
 
+    inner = True
+
     name = "jpeg_inner"
     signatures = ("jpeg",)
 

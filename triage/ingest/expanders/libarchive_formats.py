@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import functools
 import io
+import re
+import struct
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -260,12 +262,44 @@ class LibarchiveExpander(Expander):
 
 
 class SevenZipExpander(LibarchiveExpander):
-    """A 7z archive."""
+    """A 7z archive; the first part of a split one (``x.7z.001``) is not
+    expanded (the rest of it is in files the scan cannot join)."""
 
     name = "7z"
     signatures = ("7z",)
     format_name = "7zip"
     drain = True
+
+    def members(self, job: Expansion) -> Iterator[FileRecord | Skipped]:
+        name = job.record.archive_path[-1] if job.record.archive_path else None
+        split = split_7z_part(job.source, name or job.record.path)
+        if split is not None:
+            yield job.skip(split)
+            return
+        yield from super().members(job)
+
+
+_SPLIT_PART = re.compile(r"\.0*1$")
+
+
+def split_7z_part(source: IO[bytes], name: str) -> str | None:
+    """Why a 7z is not expanded when it is the first part of a split archive
+    (named ``*.001`` and its end header lies past the file's end), or None."""
+    if _SPLIT_PART.search(name) is None:
+        return None
+    source.seek(0)
+    head = source.read(32)
+    size = source_size(source)
+    if len(head) < 32:
+        return None
+    offset, length = struct.unpack_from("<QQ", head, 12)
+    end = 32 + offset + length
+    if end <= size:
+        return None
+    return (
+        f"first part of a split 7z archive (its header lies at byte {end}, past "
+        f"this part's {size} bytes); parts are not joined, so it is not expanded"
+    )
 
 
 class RarExpander(LibarchiveExpander):

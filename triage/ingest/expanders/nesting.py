@@ -14,6 +14,7 @@ from typing import IO, BinaryIO
 
 from triage.errors import ArchiveError
 from triage.ingest.expanders.base import (
+    UNRECOGNISED,
     ZIP_ERRORS,
     ArchiveLimits,
     Bounded,
@@ -49,7 +50,7 @@ def walk(
     except ArchiveError as exc:
         yield job.skip(str(exc))
         return
-    expander = expander_for(sniffed)
+    expander = expander_for(sniffed, limits.expanders_off)
     if expander is None:
         kind = kind_of(sniffed, None)
         yield job.skip(f"{kind} archive recognised but not expanded")
@@ -92,18 +93,18 @@ def one_member(
         member = member_record(record, name, size, mtime, mime, source)
         yield member
         signature = identify(header)
-        if signature is None:
+        kind = UNRECOGNISED if signature is None else signature.name
+        if not expandable(kind):
+            if signature is not None and signature.kind == ARCHIVE:
+                yield job.skip(not_expanded_reason(kind), name)
             return
-        if not expandable(signature.name):
-            if signature.kind == ARCHIVE:
-                yield job.skip(not_expanded_reason(signature.name), name)
-            return
-        if not worth_expanding(signature.name, header):
+        if not worth_expanding(kind, header, size, job.limits.expanders_off):
             return
         if len(member.archive_path) >= job.limits.max_depth:
-            if not member.is_media:
+            if not member.is_media and signature is not None:
                 # A picture's own thumbnails past the depth limit are not
-                # looked for: the picture itself is listed and hashed.
+                # looked for: the picture itself is listed and hashed; nor
+                # is a file no signature names searched for pictures.
                 yield _too_deep(job, name)
             return
         try:

@@ -167,6 +167,8 @@ def _image(reader: PdfReader, number: int) -> StreamObject:
 class PdfImages(Expander):
     """The image objects of a PDF."""
 
+    inner = True
+
     name = "pdf_images"
     signatures = ("pdf",)
 

@@ -5,9 +5,9 @@ an archive: its members are byte ranges of the file (or of one of its OLE
 streams) that a parser finds. A ``PictureCache`` subclass only says where
 they are (``scan``: ``Cut`` records in file order, and a ``Problem`` for each
 part it cannot read); this base turns them into members with
-``source=THUMBNAIL_CACHE``, counts them against the archive limits, and cuts
-one out again by its address for the read-back (the parsed cuts are the
-index the read-back cache keeps).
+``source=THUMBNAIL_CACHE`` (or the ``Cut``'s own source), counts them
+against the archive limits, and cuts one out again by its address for the
+read-back (the parsed cuts are the index the read-back cache keeps).
 """
 
 from __future__ import annotations
@@ -50,6 +50,9 @@ class Cut:
     #: pieces, in order (an OLE stream's sectors).
     pieces: tuple[tuple[int, int], ...] = ()
     data: bytes | None = dataclasses.field(default=None, repr=False, compare=False)
+    #: How the picture was found: kept by the cache (a thumbnail), or
+    #: ``EMBEDDED`` (found by signature in an OLE document's stream).
+    source: Source = Source.THUMBNAIL_CACHE
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +65,8 @@ class Problem:
 
 class PictureCache(Expander):
     """A file whose members are pictures cut out of it (see the module doc)."""
+
+    inner = True
 
     @abstractmethod
     def scan(self, source: IO[bytes]) -> Iterator[Cut | Problem]:
@@ -110,7 +115,7 @@ class PictureCache(Expander):
             opener = functools.partial(self._open_cut, source, found)
             for item in one_member(job, found.name, found.size, None, opener):
                 if isinstance(item, FileRecord) and len(item.archive_path) == depth:
-                    item = dataclasses.replace(item, source=Source.THUMBNAIL_CACHE)
+                    item = dataclasses.replace(item, source=found.source)
                 yield item
 
     def _index(self, source: IO[bytes]) -> dict[str, Cut]:

@@ -115,6 +115,8 @@ def _is_picture(value: object) -> bool:
 class SqliteBlobs(Expander):
     """The pictures in an SQLite database's BLOBs."""
 
+    inner = True
+
     name = "sqlite_blobs"
     signatures = ("sqlite",)
 

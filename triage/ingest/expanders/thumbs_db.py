@@ -11,13 +11,20 @@ streams named by size and hash (``256_1a2b3c4d5e6f7788``) holding a header
 and a JPEG, PNG or BMP.
 
 The compound file is read with ``olefile`` from the evidence bytes. Any OLE
-file (a Word 97 document too) is offered here: one with no thumbnail streams
-has no members. A stream olefile cannot follow (a broken FAT chain) is a
-``Problem`` naming the entry, and the other streams are still read.
+file is offered here. One with no thumbnail streams (a Word, PowerPoint or
+Excel 97-2003 document, an Outlook .msg) is an OLE document: each of its
+streams up to ``MAX_STREAM_SEARCHED`` bytes is searched for whole JPEGs and
+PNGs as the in-file signature scan does (``signature_scan.find_pictures``:
+a Word document keeps a pasted picture whole in its ``Data`` stream,
+PowerPoint in ``Pictures``, an .msg an attached picture in its attachment's
+data stream), members ``Data offset 0x200`` with ``source`` ``embedded``.
+A stream olefile cannot follow (a broken FAT chain) is a ``Problem`` naming
+the entry or stream, and the other streams are still read.
 """
 
 from __future__ import annotations
 
+import io
 import re
 import struct
 from collections.abc import Iterator, Sequence
@@ -27,17 +34,22 @@ import olefile
 
 from triage.errors import ArchiveError
 from triage.ingest.expanders.base import EXPANDERS
+from triage.ingest.expanders.embedded import Deadline
 from triage.ingest.expanders.picture_cache import (
     MAX_THUMBNAIL,
     Cut,
     PictureCache,
     Problem,
 )
+from triage.ingest.expanders.signature_scan import DEADLINE, address, find_pictures
 from triage.ingest.media import ARCHIVE, Signature, _prefix, register
+from triage.records import Source
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _SIZED = re.compile(r"\d+_[0-9a-fA-F]+")
 _PICTURE_MAGICS = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"BM")
+#: Largest stream of an OLE document searched for pictures (held in memory).
+MAX_STREAM_SEARCHED = 64 << 20
 #: How far into a stream its picture may start (past the stream's header).
 MAX_STREAM_HEADER = 64
 #: olefile's errors for a damaged file or stream.
@@ -126,13 +138,17 @@ class ThumbsDbExpander(PictureCache):
                 piece = data[span[0] : span[0] + span[1]]
                 pieces = stream_pieces(ole, stream, span[0], span[1])
                 yield Cut(where, span[0], span[1], stream, pieces, piece)
+            if not any(_address(s, names) for s in streams):
+                yield from _document_pictures(ole)
 
     def read_cut(self, source: IO[bytes], cut: Cut) -> bytes:
         if cut.pieces:
             return super().read_cut(source, cut)
+        thumbnail = cut.source is Source.THUMBNAIL_CACHE
+        limit = MAX_THUMBNAIL if thumbnail else MAX_STREAM_SEARCHED
         try:
             with olefile.OleFileIO(source) as ole:
-                data = _stream(ole, cut.stream or "")
+                data = _stream(ole, cut.stream or "", limit)
         except OLE_ERRORS as exc:
             raise ArchiveError(f"{cut.name}: stream unreadable: {exc}") from exc
         piece = data[cut.offset : cut.offset + cut.size]
@@ -208,11 +224,32 @@ def _address(stream: str, names: dict[int, str]) -> str | None:
     return None
 
 
-def _stream(ole: olefile.OleFileIO, name: str) -> bytes:
-    """A whole stream, refused above ``MAX_THUMBNAIL`` bytes."""
+def _document_pictures(ole: olefile.OleFileIO) -> Iterator[Cut | Problem]:
+    """Whole JPEGs and PNGs in every stream of an OLE document."""
+    for path in ole.listdir(streams=True, storages=False):
+        name = "/".join(path)
+        try:
+            data = _stream(ole, name, MAX_STREAM_SEARCHED)
+        except _STREAM_ERRORS as exc:
+            yield Problem(name, f"stream unreadable, not searched: {exc}")
+            continue
+        for found in find_pictures(io.BytesIO(data), len(data), Deadline(DEADLINE)):
+            if isinstance(found, int):
+                yield Problem(
+                    name, f"search stopped after {DEADLINE:.0f} s at {address(found)}"
+                )
+                break
+            at, size = found
+            pieces = stream_pieces(ole, name, at, size) if len(path) == 1 else ()
+            yield Cut(f"{name} {address(at)}", at, size, name, pieces,
+                      data[at : at + size], Source.EMBEDDED)  # fmt: skip
+
+
+def _stream(ole: olefile.OleFileIO, name: str, limit: int = MAX_THUMBNAIL) -> bytes:
+    """A whole stream, refused above ``limit`` bytes."""
     size = ole.get_size(name)
-    if size > MAX_THUMBNAIL:
-        raise ArchiveError(f"stream of {size} bytes, over the thumbnail limit")
+    if size > limit:
+        raise ArchiveError(f"stream of {size} bytes, over the {limit}-byte limit")
     with ole.openstream(name) as stream:
         data: bytes = stream.read(size)
     if len(data) < size:  # olefile stops quietly where a FAT chain breaks
