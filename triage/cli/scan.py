@@ -147,6 +147,12 @@ def _print_summary(console: Console, summary: ScanSummary) -> None:
     )
 
 
+_DEVICES_AT_ONCE = click.option(
+    "--devices-at-once",
+    type=click.IntRange(min=1),
+    help="Devices walked at a time, their work interleaved "
+    "(default: 4 with --stop-after, else 1).",
+)
 TASK_TIMEOUT_OPTION = click.option(
     "--task-timeout",
     type=click.FloatRange(min=1),
@@ -191,12 +197,7 @@ def register(main: click.Group) -> None:
         type=click.IntRange(min=1),
         help="Stop a device after N confidently matched items (marked stopped-early).",
     )
-    @click.option(
-        "--devices-at-once",
-        type=click.IntRange(min=1),
-        help="Devices walked at a time, their work interleaved "
-        "(default: 4 with --stop-after, else 1).",
-    )
+    @_DEVICES_AT_ONCE
     @click.option(
         "--chunk-files",
         type=click.IntRange(min=1),

@@ -17,7 +17,6 @@ hashes) chunks stored with other hash sets.
 
 from __future__ import annotations
 
-import dataclasses
 import getpass
 import logging
 import os
@@ -30,16 +29,16 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from triage.errors import DeviceBusy, TriageError, UsageError
-from triage.ingest.expanders import inner_sources as inner_source_names
 from triage.records import Match, MediaHash
 from triage.scan import tasks
 from triage.scan.deadlines import DEFAULT_TASK_TIMEOUT, Deadlines
 from triage.scan.plan import (
     check_arguments,
-    default_params,
     evidence_to_scan,
     load_hashsets,
     plan_devices,
+    run_parameters,
+    scan_params,
     sets_key,
 )
 from triage.scan.runner import Runner, SyncRunner
@@ -51,7 +50,6 @@ from triage.scan.tasks import (
     WorkerState,
 )
 from triage.scan.walk import (
-    CHUNK_FILE_BYTES,
     NOTHING_YET,
     WALK_DONE,
     Chunk,
@@ -640,13 +638,13 @@ def scan(
         StoreError, ClusterError: the database, or the Dask scheduler, lost.
     """
     t0 = time.perf_counter()
-    params = _params(db, params, inner_sources)
+    params = scan_params(db, params, inner_sources)
     devices_at_once = check_arguments(
         chunk_files, carve_bytes, stop_after, workers, devices_at_once, scheduler
     )
     evidence = evidence_to_scan(evidence_paths, device_id)
     refs = load_hashsets(hashsets)
-    parameters = _run_parameters(
+    parameters = run_parameters(
         params,
         chunk_files=chunk_files,
         carve_bytes=carve_bytes,
@@ -679,38 +677,6 @@ def scan(
     summary = driver.summary(str(db), plan, time.perf_counter() - t0)
     store.close()
     return summary
-
-
-def _run_parameters(params: ScanParams, **knobs: object) -> dict[str, object]:
-    """What a run row stores of the scan's knobs and ``params``."""
-    return {
-        "chunk_files": knobs["chunk_files"],
-        "chunk_file_bytes": CHUNK_FILE_BYTES,
-        "carve_bytes": knobs["carve_bytes"],
-        "carving": knobs["carving"],
-        "stop_after": knobs["stop_after"],
-        "devices_at_once": knobs["devices_at_once"],
-        "max_decode_bytes": params.max_decode_bytes,
-        "decode": params.decode,
-        "expanders_off": sorted(params.expanders_off),
-        "scheduler": knobs["scheduler"],
-        "workers": knobs["workers"],
-    }
-
-
-def _params(
-    db: str | Path, params: ScanParams | None, inner_sources: bool
-) -> ScanParams:
-    """``params`` (the defaults for ``db`` when None), without the inner
-    sources (thumbnail caches, pictures inside other files, the in-file
-    signature scan) unless ``inner_sources``; ``params.expanders_off``
-    leaves out expanders by name."""
-    if params is None:
-        params = default_params(db)
-    if not inner_sources:
-        off = params.expanders_off | inner_source_names()
-        params = dataclasses.replace(params, expanders_off=off)
-    return params
 
 
 def _drive(
