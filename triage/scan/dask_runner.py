@@ -153,6 +153,7 @@ class DaskRunner:
         self._cluster: Any = None
         self.address = scheduler or "the local cluster"
         self._scheduler_lost = False
+        self._shunned: set[str] = set()  # workers that hung in a task
         self.stop_token: str | None = uuid.uuid4().hex
         self._stopped = False
         if scheduler is None:
@@ -175,7 +176,27 @@ class DaskRunner:
         self.workers = max(1, len(info.get("workers", {})) or (workers or 1))
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Any:
+        if self._shunned:
+            workers = set(self._client.scheduler_info().get("workers", {}))
+            healthy = sorted(workers - self._shunned)
+            if healthy:  # all shunned: any worker, as before
+                return self._client.submit(
+                    fn, *args, pure=False, workers=healthy, allow_other_workers=False
+                )
         return self._client.submit(fn, *args, pure=False)
+
+    def shun(self, future: Any) -> None:
+        """The worker ``future`` is assigned to hung in it: later tasks go to
+        the others (its busy thread would hold them too)."""
+        try:
+            processing = self._client.processing()
+        except OSError as exc:
+            log.warning("could not ask the scheduler where a task runs: %s", exc)
+            return
+        for worker, keys in processing.items():
+            if future.key in keys:
+                log.warning("worker %s hung in a task: no more tasks go to it", worker)
+                self._shunned.add(worker)
 
     def wait_some(
         self, pending: set[Any], timeout: float | None = None
@@ -187,7 +208,8 @@ class DaskRunner:
                 list(pending), timeout=timeout, return_when="FIRST_COMPLETED"
             )
         except TimeoutError:
-            return set(), set(pending)
+            done = {f for f in pending if f.done()}
+            return done, set(pending) - done
         except FutureCancelledError as exc:
             raise self._lost(exc.reason) from exc
         except FuturesCancelledError as exc:

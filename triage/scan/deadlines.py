@@ -22,6 +22,10 @@ from typing import Any
 DEFAULT_TASK_TIMEOUT = 1800.0
 
 
+#: The shortest wait the driver is given (seconds).
+MIN_WAIT = 0.05
+
+
 class Deadlines:
     """The submission time of each task out; which are overdue."""
 
@@ -40,7 +44,9 @@ class Deadlines:
         if self.timeout is None or not self._started:
             return base
         left = min(self._started.values()) + self.timeout - time.monotonic()
-        left = max(left, 0.0)
+        # Never 0: a wait with no time at all can end before it sees the
+        # tasks already done, and the driver would spin.
+        left = max(left, MIN_WAIT)
         return left if base is None else min(base, left)
 
     def overdue(self, futures: Iterable[Any]) -> list[Any]:

@@ -272,6 +272,7 @@ class ScanDriver:
         and submitted once more; a second time, its device fails."""
         task = self.pending.pop(fut)
         self.deadlines.forget(fut)
+        self.runner.shun(fut)
         fut.cancel()
         state = task.state
         state.outstanding -= 1
