@@ -48,7 +48,7 @@ def test_demo_finds_every_planted_known_picture(demo_run: tuple[Path, str]) -> N
         "elm-laptop.E01": 3,
         "elm-usb.raw": 0,
         "ash-desktop.raw": 3,
-        "oak-phone.001": 1,
+        "oak-phone.001": 2,
     }
     for device, count in expected.items():
         assert rows[device]["known_items"] == count, rows[device]
@@ -57,10 +57,14 @@ def test_demo_finds_every_planted_known_picture(demo_run: tuple[Path, str]) -> N
     assert rows["ash-desktop.raw"]["carved_items"] == 1
     assert rows["elm-laptop.E01"]["deleted_only_items"] == 1
     # A known picture whose original is gone, kept by Explorer's thumbcache.
-    assert "1 known image only in a thumbnail cache" in rows["elm-laptop.E01"][
-        "reason"
-    ], rows["elm-laptop.E01"]
+    assert (
+        "1 known image only in a thumbnail cache" in rows["elm-laptop.E01"]["reason"]
+    ), rows["elm-laptop.E01"]
     assert rows["oak-phone.001"]["archive_items"] == 1
+    # A known video re-encoded to another codec and size, found by its frames.
+    assert "1 known video (category A) re-encoded, 100% of its frames" in rows[
+        "oak-phone.001"
+    ]["reason"], rows["oak-phone.001"]
 
 
 def test_demo_queue_order_and_failed_card(demo_run: tuple[Path, str]) -> None:

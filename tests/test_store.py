@@ -60,6 +60,8 @@ def _chunk(run_id: int, key: str = "p1:files:0+2:abc") -> ChunkWrite:
         source=Source.CARVED,
         carve_offset=5_000_000,
         media_type="image/png",
+        carve_runs=((5_000_000, 5_000_500), (5_001_524, 5_002_023)),
+        carve_note="partial: PNG chunk CRC fails at byte 999",
     )
     ha = MediaHash(
         a.address,
@@ -114,7 +116,7 @@ def _run(store: Store) -> int:
 
 def test_new_database_has_schema_version_wal_and_foreign_keys(tmp_path: Path) -> None:
     with Store(tmp_path / "c.db") as s:
-        assert s.schema_version() == SCHEMA_VERSION == 4
+        assert s.schema_version() == SCHEMA_VERSION == 6
         assert s.execute("PRAGMA journal_mode")[0][0] == "wal"
         assert s.execute("PRAGMA foreign_keys")[0][0] == 1
         tables = {r[0] for r in s.execute("SELECT name FROM sqlite_master")}
@@ -145,8 +147,32 @@ def _make_version_1(path: Path) -> int:
     return run
 
 
+def _downgrade_to_5(path: Path) -> None:
+    """Make a current database what version 5 wrote: no video frames, no
+    video match columns."""
+    db = sqlite3.connect(path)
+    db.execute("DROP TABLE video_frames")
+    for column in ("item_share", "known_share", "at_seconds"):
+        db.execute(f"ALTER TABLE matches DROP COLUMN {column}")
+    db.execute("UPDATE meta SET value = '5' WHERE key = 'schema_version'")
+    db.commit()
+    db.close()
+
+
+def _downgrade_to_4(path: Path) -> None:
+    """Make a current database what version 4 wrote: no media.carve_runs."""
+    _downgrade_to_5(path)
+    db = sqlite3.connect(path)
+    db.execute("ALTER TABLE media DROP COLUMN carve_runs")
+    db.execute("ALTER TABLE media DROP COLUMN carve_note")
+    db.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
+    db.commit()
+    db.close()
+
+
 def _downgrade_to_3(path: Path) -> None:
     """Make a current database what version 3 wrote: media.sha1, no digests."""
+    _downgrade_to_4(path)
     db = sqlite3.connect(path)
     db.execute("ALTER TABLE media ADD COLUMN sha1 TEXT")
     db.execute(
@@ -224,6 +250,28 @@ def test_version_3_digest_columns_move_to_the_digests_table(tmp_path: Path) -> N
         columns = {r["name"] for r in s.execute("PRAGMA table_info(media)")}
         assert "md5" in columns and "sha1" not in columns
         assert len(s.execute("SELECT * FROM digests")) == 6  # md5, sha1 of 3
+
+
+def test_version_5_gains_video_frames_and_match_shares(tmp_path: Path) -> None:
+    path = tmp_path / "c.db"
+    with Store(path) as s:
+        s.register_device(DEV, "C")
+        run = _run(s)
+        s.write_chunk(_chunk(run))
+        stored = s.matches("dev1")
+    _downgrade_to_5(path)
+    before = _state(path)
+    with Store(path, read_only=True) as s:  # read as migrated, file unchanged
+        assert s.schema_version() == 5
+        assert s.matches("dev1") == stored
+        assert all(not m.hashes.frames for m in s.media("dev1"))
+    assert _state(path) == before
+    with Store(path) as s:
+        assert s.schema_version() == SCHEMA_VERSION
+        assert s.matches("dev1") == stored
+        columns = {r["name"] for r in s.execute("PRAGMA table_info(matches)")}
+        assert {"item_share", "known_share", "at_seconds"} <= columns
+        assert s.execute("SELECT COUNT(*) AS n FROM video_frames")[0]["n"] == 0
 
 
 def test_every_migration_has_a_read_only_view() -> None:

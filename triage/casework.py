@@ -226,6 +226,10 @@ def _device_match(r: sqlite3.Row) -> DeviceMatch:
         ),
         thumbnail_cache=r["source"] == Source.THUMBNAIL_CACHE,
         embedded=r["source"] == Source.EMBEDDED,
+        item_share=r["item_share"],
+        known_share=r["known_share"],
+        at_seconds=r["at_seconds"],
+        video=(r["media_type"] or "").startswith("video/"),
     )
 
 

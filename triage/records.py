@@ -85,6 +85,13 @@ class FileRecord:
     media_type: str | None = None  # MIME type sniffed from content, None if not media
     archive_path: tuple[str, ...] = ()  # member names, outermost archive first
     carve_offset: int | None = None  # absolute byte offset in the device, if carved
+    # A carved item that is not one contiguous range: its absolute (start, end)
+    # pieces in order (ext2/3 indirect blocks left out, a JPEG's second
+    # fragment). Empty: the item is ``size`` bytes at ``carve_offset``.
+    carve_runs: tuple[tuple[int, int], ...] = ()
+    # Why a carved item is not a whole file ("partial: ..."), or that it is
+    # the thumbnail of a broken picture carved on its own; None: whole.
+    carve_note: str | None = None
 
     @property
     def address(self) -> str:
@@ -208,6 +215,8 @@ class Skipped:
             path, inner = record.display_path, member
             start = record.carve_offset
             end = None if start is None else start + record.size
+            if record.carve_runs:
+                end = record.carve_runs[-1][1]
         else:
             path = record.path
             parts = (*record.archive_path, *(() if member is None else (member,)))
@@ -298,6 +307,26 @@ class PerceptualHash:
     quality: int | None = None  # PDQ quality 0-100
 
 
+@dataclass(frozen=True, slots=True)
+class VideoFrame:
+    """One sampled frame of a video, as vPDQ names it: its frame number (0 =
+    the first decoded frame), its timestamp in seconds, and its perceptual
+    hashes (PDQ "original" with its quality, which is the vPDQ feature; its
+    dihedral variants and pHash, to find known pictures shown in the video)."""
+
+    number: int
+    timestamp: float
+    hashes: tuple[PerceptualHash, ...]
+
+    @property
+    def pdq(self) -> PerceptualHash | None:
+        """The frame's vPDQ feature: its PDQ "original" value and quality."""
+        for h in self.hashes:
+            if h.algorithm == "pdq" and h.variant == "original":
+                return h
+        return None
+
+
 @dataclass(frozen=True, slots=True, init=False)
 class MediaHash:
     """All hashes of one media item.
@@ -316,6 +345,8 @@ class MediaHash:
     perceptual: tuple[PerceptualHash, ...]
     width: int | None  # of the decoded image, when decoded
     height: int | None
+    # A video's sampled frames (vPDQ), in order; () for pictures.
+    frames: tuple[VideoFrame, ...]
 
     def __init__(
         self,
@@ -327,6 +358,7 @@ class MediaHash:
         height: int | None = None,
         *,
         digests: Iterable[tuple[str, str]] = (),
+        frames: Iterable[VideoFrame] = (),
     ) -> None:
         found = {name: value for name, value in digests if value}
         for name, value in (("md5", md5), ("sha1", sha1)):
@@ -337,6 +369,7 @@ class MediaHash:
         object.__setattr__(self, "perceptual", tuple(perceptual))
         object.__setattr__(self, "width", width)
         object.__setattr__(self, "height", height)
+        object.__setattr__(self, "frames", tuple(frames))
 
     def digest(self, name: str) -> str | None:
         """The exact digest by signal ``name``, None when not computed."""
@@ -369,6 +402,13 @@ class Match:
     scheme: str | None = None  # "caid", "vics", "nsrl", "local"
     known_good: bool = False  # from a known-good (ignorable) set such as NSRL
     variant: str = "original"  # which query variant matched (dihedral, trimmed)
+    # A known video (algorithm "vpdq"): share (0-100) of the item's usable
+    # frames found in the known video, and of the known video's frames found
+    # in the item.
+    item_share: float | None = None
+    known_share: float | None = None
+    # A known picture shown in a video: when (seconds), the first time.
+    at_seconds: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -439,4 +439,5 @@ def test_registry_is_one_dict_with_every_format() -> None:
         "hashkeeper",
         "nsrl",
         "nsrl-rds3",
+        "vpdq",
     }

@@ -20,7 +20,7 @@ from tests.conftest import damage_ewf_chunk, require_tools
 from triage.cli import main
 from triage.errors import EvidenceError, FilesystemError
 from triage.ingest import iter_files
-from triage.records import FileRecord, Skipped
+from triage.records import FileRecord, Skipped, Source, Stage
 from triage.sample.disk import MIB, build_disk, build_filesystem, to_ewf, to_split_raw
 
 GOOD_FILES = {"hello.txt": b"hello\n", "sub/data.bin": bytes(range(256)) * 8}
@@ -60,8 +60,9 @@ def _copy_set(first: Path, dest: Path) -> Path:
     return dest / first.name
 
 
-def _ls(*args: str | Path) -> tuple[int, str, str]:
-    result = CliRunner().invoke(main, ["ls", "--no-carve", *map(str, args)])
+def _ls(*args: str | Path, carve: bool = False) -> tuple[int, str, str]:
+    options = [] if carve else ["--no-carve"]
+    result = CliRunner().invoke(main, ["ls", *options, *map(str, args)])
     assert result.exception is None or isinstance(result.exception, SystemExit), (
         result.exception
     )
@@ -131,15 +132,35 @@ def test_split_raw_segment_of_the_wrong_size(
     _assert_one_error(first, images["good"], "last segment is larger")
 
 
+def _assert_carved_instead(bad: Path, good: Path, needle: str) -> None:
+    """A device with no partition table and no readable filesystem: the
+    error is one skipped item (stage volume) and the device is carved whole
+    (``triage ls`` still exits 3: a device could not be read)."""
+    with pytest.raises(FilesystemError, match=needle):
+        list(iter_files(bad, carve=False))
+    found = list(iter_files(bad))
+    assert isinstance(found[0], Skipped) and found[0].stage is Stage.VOLUME
+    assert needle in found[0].reason and found[0].where == str(bad)
+    assert all(isinstance(f, FileRecord) for f in found[1:])
+    assert all(f.source is Source.CARVED for f in found[1:])  # type: ignore[union-attr]
+    _assert_one_error(bad, good, needle)  # --no-carve: nothing to list
+    code, out, err = _ls(good, bad, carve=True)
+    assert code == 3
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("triage: skipped: ")
+    assert bad.name in lines[0] and needle in lines[0], lines[0]
+    assert "Traceback" not in out + err
+    assert "hello.txt" in out  # the good device is still listed
+
+
 def test_corrupt_ext4_superblock(images: dict[str, Path], tmp_path: Path) -> None:
     bad = tmp_path / "ext4-bad.img"
     shutil.copy(images["ext4"], bad)
     with open(bad, "r+b") as fh:
         fh.seek(1024)  # the primary superblock
         fh.write(b"\xa5" * 1024)
-    with pytest.raises(FilesystemError, match="no readable filesystem at offset 0"):
-        list(iter_files(bad))
-    _assert_one_error(bad, images["good"], "no readable filesystem")
+    _assert_carved_instead(bad, images["good"], "no readable filesystem at offset 0")
 
 
 def test_corrupt_ntfs_mft(images: dict[str, Path], tmp_path: Path) -> None:
@@ -152,17 +173,13 @@ def test_corrupt_ntfs_mft(images: dict[str, Path], tmp_path: Path) -> None:
         mft = struct.unpack_from("<q", boot, 0x30)[0] * cluster
         fh.seek(mft)
         fh.write(b"\x00" * 4096)  # $MFT's own records, "FILE" signatures gone
-    with pytest.raises(FilesystemError, match="ntfs-bad.img"):
-        list(iter_files(bad))
-    _assert_one_error(bad, images["good"], "no readable filesystem")
+    _assert_carved_instead(bad, images["good"], "no readable filesystem")
 
 
 def test_unknown_filesystem(images: dict[str, Path], tmp_path: Path) -> None:
     bad = tmp_path / "random.dd"
     bad.write_bytes(random.Random(1).randbytes(MIB))
-    with pytest.raises(FilesystemError, match="no readable filesystem"):
-        list(iter_files(bad))
-    _assert_one_error(bad, images["good"], "no readable filesystem")
+    _assert_carved_instead(bad, images["good"], "no readable filesystem")
 
 
 def _fat16_dir_entry(image: bytes, directory: int, name: bytes) -> int:
@@ -237,7 +254,11 @@ def test_json_mode_reports_skips_and_errors(
     assert result.exit_code == 3
     objects = [json.loads(line) for line in result.stdout.splitlines()]
     assert any(o.get("path") == "hello.txt" for o in objects)
-    assert "random.dd" in result.stderr and "Traceback" not in result.stderr
+    skips = [o["skipped"] for o in objects if "skipped" in o]
+    assert [s["stage"] for s in skips] == ["volume"]
+    assert skips[0]["device_id"] == "random.dd"
+    assert "no readable filesystem" in skips[0]["reason"]
+    assert "Traceback" not in result.stderr
 
 
 def test_debug_shows_the_traceback(
@@ -246,7 +267,7 @@ def test_debug_shows_the_traceback(
     monkeypatch.setattr("sys.argv", ["triage", "--debug", "ls"])  # as DebugGroup reads
     bad = tmp_path / "random.dd"
     bad.write_bytes(random.Random(3).randbytes(MIB))
-    result = CliRunner().invoke(main, ["--debug", "ls", str(bad)])
+    result = CliRunner().invoke(main, ["--debug", "ls", "--no-carve", str(bad)])
     assert isinstance(result.exception, FilesystemError)
 
 

@@ -384,7 +384,7 @@ def test_gif_bmp_webp_are_carved_whole(
 ) -> None:
     blob = _encoded(fmt, **options)
     data = bytearray(random.Random(12).randbytes(2 * BLOCK))
-    at = BLOCK - 100  # across the block boundary
+    at = BLOCK - 512  # across the block boundary, on a sector (BMP, WebP: aligned)
     data[at : at + len(blob)] = blob
     items = [i for i in carved(FakeDevice(bytes(data))) if isinstance(i, FileRecord)]
     assert [(i.carve_offset, i.size, i.media_type) for i in items] == [
@@ -425,25 +425,27 @@ def test_formats_can_be_chosen_and_unknown_ones_are_named(
     device = FakeDevice(bytes(data))
     only_png = list(carve(device, region(BLOCK), 0, BLOCK, formats=["png"]))  # type: ignore[arg-type]
     assert [i.carve_offset for i in only_png if isinstance(i, FileRecord)] == [50_000]
-    with pytest.raises(
-        ValueError, match="unknown carve format.*tiff.*known: jpeg, png"
-    ):
-        list(carve(device, region(BLOCK), 0, BLOCK, formats=["tiff"]))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="unknown carve format.*jxl.*known: jpeg, png"):
+        list(carve(device, region(BLOCK), 0, BLOCK, formats=["jxl"]))  # type: ignore[arg-type]
 
 
-def test_default_formats_are_jpeg_and_png(jpeg: bytes) -> None:
-    assert DEFAULT_FORMATS == ("jpeg", "png")
+def test_every_format_is_carved_by_default(jpeg: bytes) -> None:
+    assert DEFAULT_FORMATS == tuple(CARVERS)
+    assert {"jpeg", "png", "gif", "bmp", "webp", "tiff", "isobmff", "avi"} <= set(
+        DEFAULT_FORMATS
+    )
     gif = _encoded("GIF")
     data = bytearray(BLOCK)
     data[10 : 10 + len(gif)] = gif
     data[90_000 : 90_000 + len(jpeg)] = jpeg
     device = FakeDevice(bytes(data))
     default = list(carve(device, region(BLOCK), 0, BLOCK))  # type: ignore[arg-type]
-    assert [i.carve_offset for i in default if isinstance(i, FileRecord)] == [90_000]
-    assert [i.carve_offset for i in carved(device) if isinstance(i, FileRecord)] == [
+    assert [i.carve_offset for i in default if isinstance(i, FileRecord)] == [
         10,
         90_000,
     ]
+    only = list(carve(device, region(BLOCK), 0, BLOCK, formats=["jpeg"]))  # type: ignore[arg-type]
+    assert [i.carve_offset for i in only if isinstance(i, FileRecord)] == [90_000]
 
 
 def test_bitmap_runs_merge_across_chunks() -> None:

@@ -217,9 +217,21 @@ def test_containers_carvers_and_signatures_are_registries() -> None:
 
     # Identification order: signatures first, split raw by name, raw last.
     assert CONTAINERS.names() == ("ewf", "vmdk", "vhdx", "vhd", "qcow", "split", "raw")
-    assert CARVERS.names() == ("jpeg", "png", "gif", "bmp", "webp")
+    assert CARVERS.names() == (
+        "jpeg",
+        "png",
+        "gif",
+        "bmp",
+        "webp",
+        "tiff",
+        "tiff-be",
+        "isobmff",
+        "avi",
+    )
     assert SIGNATURES.names()[:2] == ("jpeg", "png")
     for table in (CONTAINERS, CARVERS, SIGNATURES):
         assert isinstance(table, Registry)
-    with pytest.raises(UnknownNameError, match="known: jpeg, png, gif, bmp, webp"):
-        CARVERS.get("tiff")
+    with pytest.raises(
+        UnknownNameError, match="known: jpeg, png, gif, bmp, webp, tiff"
+    ):
+        CARVERS.get("jxl")

@@ -212,7 +212,9 @@ def test_pictures_pasted_into_ole_documents_are_found_in_their_streams() -> None
     assert not skipped
     at = data_stream.index(pasted)
     assert set(members) == {
-        f"Data offset {at:#x}", "Pictures offset 0x28", "\x01Ole10Native offset 0x4"
+        f"Data offset {at:#x}",
+        "Pictures offset 0x28",
+        "\x01Ole10Native offset 0x4",
     }
     assert read_member(doc, ("\x01Ole10Native offset 0x4",)) == tiny
     found = members[f"Data offset {at:#x}"]

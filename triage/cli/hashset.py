@@ -13,6 +13,7 @@ A set that would be empty, or a file that cannot be read at all, is an error.
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -25,7 +26,8 @@ from triage.errors import HashSetError, MediaError, UsageError
 from triage.hashmatch.formats import HASHSET_FORMATS, import_files, infer_scheme
 from triage.hashmatch.formats import normalise_category as _normalise
 from triage.hashmatch.hashset import COLUMNS, KINDS, SCHEMES, HashEntry, HashSet
-from triage.hashmatch.policy import HashPolicy
+from triage.hashmatch.policy import HashPolicy, Unhashed, is_video
+from triage.hashmatch.signals.vpdq import VPDQ
 from triage.ingest.media import SNIFF_BYTES, sniff
 
 #: Exit status when the set was written but some items were skipped.
@@ -124,6 +126,8 @@ def _hash_reference(path: Path, entry_id: str) -> tuple[list[tuple[str, str]], s
     except OSError as exc:
         raise MediaError(f"cannot read: {exc.strerror or exc}") from exc
     media_type = sniff(data[:SNIFF_BYTES])
+    if is_video(media_type):
+        return _hash_reference_video(path, entry_id, data)
     if media_type is None or not media_type.startswith("image/"):
         raise MediaError(f"not a picture (content: {media_type or 'unknown'})")
     media, unhashed = REFERENCE_POLICY.hash_item(
@@ -132,6 +136,36 @@ def _hash_reference(path: Path, entry_id: str) -> tuple[list[tuple[str, str]], s
     if unhashed is not None and not unhashed.decoded:
         raise MediaError(f"cannot decode {media_type}: {unhashed.reason}")
     pairs, notes = REFERENCE_POLICY.reference_values(media)
+    return [(c, v) for c, v in pairs if c in COLUMNS], "; ".join(notes)
+
+
+def _hash_reference_video(
+    path: Path, entry_id: str, data: bytes
+) -> tuple[list[tuple[str, str]], str]:
+    """(column, hex) pairs of one reference video: its digests and the vPDQ
+    frames of quality >= 50 (decoded from the bytes already read).
+
+    Raises:
+        MediaError: no frame could be decoded.
+    """
+    outcome = REFERENCE_POLICY.video(io.BytesIO(data), where=str(path))
+    if isinstance(outcome, Unhashed):
+        raise MediaError(f"cannot decode video: {outcome.reason}")
+    pairs = list(REFERENCE_POLICY.digests((data,)))
+    low = 0
+    for frame in outcome.frames:
+        h = frame.pdq
+        if h is None or not VPDQ.usable(h.quality):
+            low += 1
+            continue
+        pairs.append((VPDQ.name, h.value))
+    notes = list(outcome.notes)
+    if low:
+        notes.append(
+            f"{low} of {len(outcome.frames)} frames of quality < 50 not stored"
+        )
+    if low == len(outcome.frames):
+        notes.append("no usable frame: matched by its digests only")
     return [(c, v) for c, v in pairs if c in COLUMNS], "; ".join(notes)
 
 
@@ -193,6 +227,7 @@ def build(
     jobs: int,
 ) -> None:
     """Hash the reference pictures under REF_DIR into a set file."""
+    # Reference videos are hashed too (vPDQ frames); the help text is kept.
     _check_output(output, force)
     given = _categories_csv(categories_csv) if categories_csv else None
     raw: list[HashEntry] = []
@@ -250,8 +285,12 @@ def build(
         ],
     )
     built.write(output)
+    videos = built.counts().get("videos", 0)
+    shown = f"{len(built) - videos} pictures"
+    if videos:
+        shown += f", {videos} video{'s' if videos > 1 else ''}"
     click.echo(
-        f"{output}: {len(built)} pictures ({failed} skipped), {built.kind}, "
+        f"{output}: {shown} ({failed} skipped), {built.kind}, "
         f"scheme {built.scheme}, {built.digest}"
     )
     if failed:
@@ -263,7 +302,7 @@ def build(
     "files",
     nargs=-1,
     required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=click.Path(exists=True, path_type=Path),
 )
 @output_option("The hash set file to write.")
 @click.option(
@@ -346,6 +385,8 @@ def info(set_file: Path, as_json: bool) -> None:
         click.echo(f"  {key + ':':9} {terminal_safe(str(data[key]))}")
     counts = data["counts"]
     click.echo(f"  entries:  {counts['entries']}")
+    if counts.get("videos"):
+        click.echo(f"  videos:   {counts['videos']} ({counts['vpdq']} frames)")
     for column in COLUMNS:
         if counts.get(column):
             click.echo(f"  {column + ':':9} {counts[column]}")

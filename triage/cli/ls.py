@@ -52,6 +52,8 @@ JSON_FIELDS: tuple[str, ...] = (
     "ctime",
     "crtime",
     "address",
+    "carve_runs",
+    "carve_note",
 )
 
 
@@ -79,6 +81,8 @@ def record_json(record: FileRecord) -> dict[str, Any]:
         "ctime": _iso(record.ctime),
         "crtime": _iso(record.crtime),
         "address": record.address,
+        "carve_runs": [list(run) for run in record.carve_runs] or None,
+        "carve_note": record.carve_note,
     }
 
 

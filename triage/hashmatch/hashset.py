@@ -409,6 +409,9 @@ class HashSet:
             held = len(self._tables[column][1])
             if held or column in V1_COLUMNS:
                 out[column] = held
+        if len(self._tables["vpdq"][1]):
+            # Known videos: entries with vPDQ frames ("vpdq" counts frames).
+            out["videos"] = int(len(np.unique(self._tables["vpdq"][1])))
         return out
 
     def category_counts(self) -> dict[str, int]:

@@ -32,7 +32,7 @@ import hashlib
 import os
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +46,12 @@ from triage.hashmatch.signals import (
     exact_signals,
     get_signal,
     perceptual_signals,
+)
+from triage.hashmatch.video_match import (
+    entry_sizes,
+    frame_items,
+    match_videos,
+    merge_frame_matches,
 )
 from triage.records import Match, MediaHash, PerceptualHash
 
@@ -135,6 +141,7 @@ class Matcher:
             for s in self.sets
         ]
         self._perceptual: dict[str, _Perceptual | None] = {}
+        self._video_sizes: list[npt.NDArray[np.int64]] | None = None
         self._lock = threading.Lock()
 
     # --- exact ---------------------------------------------------------------
@@ -307,19 +314,62 @@ class Matcher:
         return self.match_many([media_hash])[0]
 
     def match_many(self, media_hashes: Sequence[MediaHash]) -> list[list[Match]]:
-        """:meth:`match` for a batch, with one vectorised perceptual search."""
+        """:meth:`match` for a batch, with one vectorised perceptual search
+        (and, for videos, one over all their frames)."""
         exact = [self._exact_all(m.digests) for m in media_hashes]
         perceptual = self._perceptual_many(
             [(m.address, m.perceptual) for m in media_hashes], exclude=exact
         )
+        videos = self._videos_many(media_hashes, exact)
         return [
             [
                 self._make(media.address, i, row, algorithm, 0)
                 for (i, row), algorithm in sorted(found.items())
             ]
             + fuzzy
-            for media, found, fuzzy in zip(media_hashes, exact, perceptual, strict=True)
+            + video
+            for media, found, fuzzy, video in zip(
+                media_hashes, exact, perceptual, videos, strict=True
+            )
         ]
+
+    # --- videos ----------------------------------------------------------------
+    def _videos_many(
+        self,
+        media_hashes: Sequence[MediaHash],
+        exact: Sequence[Mapping[tuple[int, int], str]],
+    ) -> list[list[Match]]:
+        """Known videos and known pictures found in the videos of a batch
+        (``triage.hashmatch.video_match``)."""
+        out: list[list[Match]] = [[] for _ in media_hashes]
+        which = [i for i, m in enumerate(media_hashes) if m.frames]
+        if not which:
+            return out
+        built = self._index("vpdq")
+        if built is not None:
+            if self._video_sizes is None:
+                self._video_sizes = entry_sizes(
+                    [s.table("vpdq") for s in self.sets], [len(s) for s in self.sets]
+                )
+            found = match_videos(
+                [media_hashes[i].frames for i in which],
+                built.index.search,
+                lambda code: (int(built.owner_set[code]), int(built.owner_row[code])),
+                self._video_sizes,
+                lambda s, r, a, d, v: self._make("", s, r, a, d, v),
+                [set(exact[i]) for i in which],
+            )
+            for i, matches in zip(which, found, strict=True):
+                address = media_hashes[i].address
+                out[i].extend(replace(m, address=address) for m in matches)
+        for i in which:
+            media = media_hashes[i]
+            per_frame = self._perceptual_many(
+                frame_items(media.address, media.frames),
+                exclude=[set(exact[i])] * len(media.frames),
+            )
+            out[i].extend(merge_frame_matches(media.frames, per_frame))
+        return out
 
     def _make(
         self,

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from typing import IO
 
 from triage.errors import MediaError
 from triage.hashmatch.decode import DecodeError
@@ -31,6 +32,7 @@ from triage.hashmatch.hashing import (
     perceptual_hashes,
 )
 from triage.hashmatch.signals import ORIGINAL, get_signal
+from triage.hashmatch.video import MAX_FRAMES_HASHED, VideoHashes, hash_video
 from triage.records import MediaHash, PerceptualHash
 
 
@@ -55,12 +57,20 @@ class Unhashed:
 
 #: What decoding one picture gives; the scan caches it per content (MD5).
 PictureOutcome = PictureHashes | Unhashed
+#: What decoding one video gives.
+VideoOutcome = VideoHashes | Unhashed
 
 
 def is_picture(media_type: str | None) -> bool:
     """Whether ``media_type`` names a still picture (``image/*``)."""
     mime = (media_type or "").split(";", 1)[0].strip().lower()
     return mime.startswith("image/")
+
+
+def is_video(media_type: str | None) -> bool:
+    """Whether ``media_type`` names a video (``video/*``)."""
+    mime = (media_type or "").split(";", 1)[0].strip().lower()
+    return mime.startswith("video/")
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +85,27 @@ class HashPolicy:
     max_decode_bytes: int | None = None
     dihedral: bool = True
     trim: bool = True
+    keyframes: bool = False  # videos: key frames only (the triage pass)
+    max_video_frames: int = MAX_FRAMES_HASHED
+
+    def decodes_video(self, media_type: str | None) -> bool:
+        """Whether this item is a video decoded for vPDQ frame hashes (from
+        its stream: videos are never read whole for this)."""
+        return self.decode and is_video(media_type)
+
+    def video(self, fileobj: IO[bytes], *, where: str) -> VideoOutcome:
+        """The vPDQ frames of the video read from ``fileobj``, or why there
+        are none; ``where`` names the item in reasons."""
+        try:
+            return hash_video(
+                fileobj,
+                where=where,
+                keyframes=self.keyframes,
+                max_frames=self.max_video_frames,
+                dihedral=self.dihedral,
+            )
+        except DecodeError as exc:
+            return Unhashed(exc.reason)
 
     def decodes(self, media_type: str | None, size: int) -> bool:
         """Whether this item is read whole and decoded for perceptual values."""
@@ -152,6 +183,19 @@ class HashPolicy:
                 continue
             pairs.append((h.algorithm, h.value))
         return pairs, notes
+
+
+def with_video(
+    plain: MediaHash, outcome: VideoOutcome
+) -> tuple[MediaHash, Unhashed | None]:
+    """``plain`` (digests only) with a video's sampled frames, and the reason
+    when there are none."""
+    if isinstance(outcome, Unhashed):
+        return plain, outcome
+    hashes = replace(
+        plain, frames=outcome.frames, width=outcome.width, height=outcome.height
+    )
+    return hashes, None
 
 
 def with_picture(

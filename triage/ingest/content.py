@@ -4,8 +4,8 @@ Filesystem files are opened by reference through their filesystem backend
 (``Filesystem.open_file``: by inode, never by path, so deleted and orphan
 files read as the backend can recover them; on NTFS a path ending in
 ":stream" reads that named stream). Carved items are a plain byte range of
-the device. Archive members re-open the chain from the outermost archive through
-``triage.ingest.archives``.
+the device, or the pieces ``carve_runs`` lists. Archive members re-open the
+chain from the outermost archive through ``triage.ingest.archives``.
 
 ``open_record`` gives a seekable read-only file object over a filesystem file
 or carved item, which the zip reader needs.
@@ -13,6 +13,7 @@ or carved item, which the zip reader needs.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import io
 from collections.abc import Callable, Iterator
@@ -37,6 +38,8 @@ def _range_reader(
             raise FilesystemError(
                 f"{record_where(handle, record)}: carved item has no offset"
             )
+        if record.carve_runs:
+            return _runs_reader(handle, record.carve_runs), record.size
         base = record.carve_offset
 
         def read_carved(offset: int, size: int) -> bytes:
@@ -52,6 +55,33 @@ def _range_reader(
         raise FilesystemError(f"{record_where(handle, record)}: record has no inode")
     stream = open_filesystem(handle, record.partition_offset).open_file(record)
     return stream.read_at, stream.size
+
+
+def _runs_reader(
+    handle: DeviceHandle, runs: tuple[tuple[int, int], ...]
+) -> Callable[[int, int], bytes]:
+    """A ``read(offset, size)`` over the pieces ``runs`` (absolute (start,
+    end) ranges) read one after the other."""
+    starts = [0]
+    for lo, hi in runs:
+        starts.append(starts[-1] + hi - lo)
+
+    def read_runs(offset: int, size: int) -> bytes:
+        parts = []
+        index = max(bisect.bisect_right(starts, offset) - 1, 0)
+        while size > 0 and index < len(runs):
+            lo, hi = runs[index]
+            at = lo + offset - starts[index]
+            data = handle.read(at, min(size, hi - at))
+            parts.append(data)
+            if len(data) < min(size, hi - at):
+                break
+            offset += len(data)
+            size -= len(data)
+            index += 1
+        return b"".join(parts)
+
+    return read_runs
 
 
 def open_record(handle: DeviceHandle, record: FileRecord) -> io.BufferedReader:
@@ -138,6 +168,8 @@ def record_extents(
     if record.source is Source.CARVED or (
         record.carve_offset is not None and not record.archive_path
     ):
+        if record.carve_runs:
+            return list(record.carve_runs)
         base = record.carve_offset or 0
         return [(base, base + record.size)]
     if record.inode is None:

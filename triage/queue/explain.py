@@ -13,6 +13,7 @@ from triage.queue.rank import (
     W_ACCESS,
     W_RISK,
     RankedDevice,
+    clock,
 )
 
 MAX_ITEMS = 50  # items listed; the rest are counted
@@ -50,6 +51,13 @@ def explain(row: RankedDevice, *, max_items: int = MAX_ITEMS) -> list[str]:
         lines.append("  none")
     for item in s.items[:max_items]:
         where = item.where()
+        if item.item_share is not None:
+            where.append(
+                f"video: {item.item_share or 0:.0f}% of the file's frames, "
+                f"{item.known_share or 0:.0f}% of the known video's"
+            )
+        if item.at_seconds is not None:
+            where.append(f"shown in a video at {clock(item.at_seconds)}")
         lines.append(
             f"  p={item.probability:.3f}  {item.grade.label:<24} "
             f"{item.set_name}#{item.entry_id} via {item.algorithm} "

@@ -21,6 +21,7 @@ from typing import Any
 from triage.errors import UsageError
 from triage.hashmatch.signals import SIGNALS, Signal
 from triage.queue.data import CaseData, MatchedMedia, queue_row_json
+from triage.queue.rank import video_note
 from triage.queue.score import (
     Calibration,
     DeviceMatch,
@@ -75,6 +76,9 @@ CSV_COLUMNS: tuple[str, ...] = (
     "known_good",
     "p",
     "source",
+    "item_share",
+    "known_share",
+    "at_seconds",
 )
 
 
@@ -106,6 +110,12 @@ def _match_fields(m: DeviceMatch) -> dict[str, Any]:
         "distance": m.distance,
         "category": m.category,
         "scheme": m.scheme,
+        # A known video (vPDQ): percent of the file's frames found in it, and
+        # of its frames found in the file; a known picture shown in a video:
+        # when, in seconds. None (CSV: empty) otherwise.
+        "item_share": m.item_share,
+        "known_share": m.known_share,
+        "at_seconds": m.at_seconds,
     }
 
 
@@ -335,6 +345,8 @@ def export_vics(
                 key=lambda m: (grade(m.category, m.scheme).order, m.set_name),
             )
             category, comment = vics_category(worst.category, worst.scheme, target)
+            notes = [c for c in (comment, *map(video_note, counted)) if c]
+            comment = "; ".join(dict.fromkeys(notes)) or None
             key = item.md5.lower()
             entry = media.get(key)
             if entry is None:

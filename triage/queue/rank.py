@@ -39,6 +39,7 @@ from triage.errors import UsageError
 from triage.queue.score import (
     Calibration,
     DeviceFacts,
+    DeviceMatch,
     DeviceScore,
     KnownItem,
     load_calibration,
@@ -213,6 +214,64 @@ def _where_found(confident: Sequence[KnownItem]) -> str:
     return out
 
 
+def clock(seconds: float) -> str:
+    """Seconds as HH:MM:SS, as a video player shows a time."""
+    whole = int(seconds)
+    return f"{whole // 3600:02}:{whole % 3600 // 60:02}:{whole % 60:02}"
+
+
+#: A known video matched with less than this share (percent) of its frames
+#: found is called "a clip of it" in reasons; above, "re-encoded" (vPDQ frames
+#: drift apart under re-encoding, so a whole copy rarely finds all of them).
+CLIP_SHARE = 60.0
+
+
+def video_note(m: DeviceMatch) -> str | None:
+    """What the report and the VICS ``Comments`` say of a video match: the
+    frame shares of a known video, or when a known picture is shown (None
+    for other matches)."""
+    if m.item_share is not None:
+        return (
+            f"known video (vPDQ): {m.item_share:.0f}% of this file's frames, "
+            f"{m.known_share or 0:.0f}% of the known video's frames"
+        )
+    if m.at_seconds is not None:
+        return f"known image shown in this video at {clock(m.at_seconds)}"
+    return None
+
+
+def video_phrase(item: KnownItem) -> str:
+    """How a known video matched: "re-encoded, 84% of its frames"."""
+    if item.item_share is None:
+        return "exact copy" if item.exact else "matched"
+    item_share, known_share = item.item_share or 0.0, item.known_share or 0.0
+    if item_share < 50.0:
+        how = "inside longer footage"
+    elif known_share < CLIP_SHARE:
+        how = "a clip of it"
+    else:
+        how = "re-encoded" if item.distance else "frame for frame"
+    return f"{how}, {known_share:.0f}% of its frames"
+
+
+def _videos_and_shown(confident: Sequence[KnownItem]) -> list[str]:
+    """ "1 known video (category A) re-encoded, 84% of its frames", "known
+    image shown in a video at 00:01:23": what videos held, three at most."""
+    out = [
+        f"1 known video ({i.grade.label}) {video_phrase(i)}"
+        for i in confident
+        if i.is_video
+    ]
+    out += [
+        f"known image shown in a video at {clock(i.at_seconds)}"
+        for i in confident
+        if i.at_seconds is not None
+    ]
+    if len(out) > 3:
+        out = [*out[:3], f"and {len(out) - 3} more in videos"]
+    return out
+
+
 def reason_line(
     facts: DeviceFacts, score: DeviceScore, case: Case, flags: tuple[str, ...]
 ) -> str:
@@ -232,8 +291,19 @@ def reason_line(
                 by_grade.items(), key=lambda kv: (-kv[1][1], kv[0])
             )
         )
-        head = f"{_plural(len(confident), 'known image')} ({breakdown})"
+        videos = sum(1 for i in confident if i.is_video)
+        counted = (
+            [_plural(len(confident) - videos, "known image")]
+            if (len(confident) > videos)
+            else []
+        )
+        if videos:
+            counted.append(_plural(videos, "known video"))
+        head = f"{' and '.join(counted)} ({breakdown})"
         head += _where_found(confident)
+        shown = _videos_and_shown(confident)
+        if shown:
+            head += ": " + ", ".join(shown)
         if facts.status == "stopped-early":
             head += " (scan stopped early: counts are a lower bound)"
         elif facts.status == "interrupted":

@@ -26,6 +26,7 @@ from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
 from triage.queue.data import CaseData, DeviceDetail, MatchedMedia
 from triage.queue.explain import explain
+from triage.queue.rank import video_note
 from triage.queue.score import (
     Calibration,
     grade,
@@ -265,6 +266,7 @@ def _match_table(
                     f"<td{span}>{_flags(item)}</td>"
                 )
             p = match_probability(m, cal)
+            note = video_note(m)
             if m.known_good:
                 p_text = "known-good"
             else:
@@ -272,7 +274,9 @@ def _match_table(
             cells.append(
                 f"<td>{_e(m.set_name)}</td><td>{_e(m.entry_id)}</td>"
                 f'<td>{_e(m.category)} <span class="muted">{_e(m.scheme)}</span></td>'
-                f'<td>{_e(m.algorithm)} <span class="muted">{_e(m.variant)}</span></td>'
+                f'<td>{_e(m.algorithm)} <span class="muted">{_e(m.variant)}</span>'
+                + (f'<br><span class="muted">{_e(note)}</span>' if note else "")
+                + "</td>"
                 f'<td class="num">{m.distance}</td><td class="num">{p_text}</td>'
             )
             out.append("<tr>" + "".join(cells) + "</tr>")

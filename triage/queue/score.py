@@ -345,6 +345,13 @@ class DeviceMatch:
     # A picture inside another file (an EXIF thumbnail, a document's image,
     # a database BLOB; source "embedded"), not a file of its own.
     embedded: bool = False
+    # A known video (algorithm "vpdq"): shares (percent) of the file's frames
+    # found in it and of its frames found in the file; a known picture shown
+    # in a video: when (seconds).
+    item_share: float | None = None
+    known_share: float | None = None
+    at_seconds: float | None = None
+    video: bool = False  # the matched file is a video
 
 
 @dataclass(frozen=True, slots=True)
@@ -386,6 +393,20 @@ class KnownItem:
     best_path: str
     thumbnail_only: bool = False  # every copy is in a thumbnail cache
     embedded_only: bool = False  # every copy is inside another file
+    # Of the best match: a known video's frame shares (percent), or when a
+    # known picture is shown in a video (seconds).
+    item_share: float | None = None
+    known_share: float | None = None
+    at_seconds: float | None = None
+    video: bool = False  # the best match's file is a video
+
+    @property
+    def is_video(self) -> bool:
+        """A known video: matched by its frames (vPDQ), or a video file
+        matched exactly (not a known picture shown in a video)."""
+        if self.at_seconds is not None:
+            return False
+        return self.video or self.item_share is not None
 
     @property
     def exact(self) -> bool:
@@ -570,6 +591,10 @@ def _assign(candidates: list[_Candidate]) -> tuple[list[KnownItem], int]:
                 best_path=m.path or m.address,
                 thumbnail_only=all(f.thumbnail_cache for f in copies),
                 embedded_only=all(f.embedded for f in copies),
+                item_share=m.item_share,
+                known_share=m.known_share,
+                at_seconds=m.at_seconds,
+                video=m.video,
             )
         )
     return items, len(set(files_of) - used_items)

@@ -15,7 +15,8 @@ Cases and devices (see ``build_demo``):
   three known pictures: one in a zip, one resized and recompressed (found only
   perceptually), one in unpartitioned space (found only by carving).
 * OP-OAK, the suspect works with children: a phone card (exFAT, split raw) with
-  one known picture inside a zip inside a zip.
+  one known picture inside a zip inside a zip, and a known video re-encoded
+  to another codec and size (found only by its vPDQ frames).
 * OP-YEW, access unknown: a memory card image that is unreadable (random
   bytes), which must be flagged for attention, not treated as clean.
 
@@ -38,12 +39,15 @@ from triage.errors import UsageError
 from triage.sample import disk, zip_bytes
 from triage.sample.pictures import encode, make_picture
 from triage.sample.thumbcaches import thumbcache_db
+from triage.sample.videos import encode_video, make_video, video_frames
 
 MARKER = ".triage-demo"
 SIZE = (480, 360)
 
 # Reference ("known") pictures: category -> seeds. Generated stand-ins only.
 KNOWN = {"A": (501, 502, 503, 504), "B": (511, 512), "C": (521, 522)}
+# A reference ("known") video, category A: generated scenes, 6 s.
+KNOWN_VIDEO_SEED, KNOWN_VIDEO_SECONDS = 531, 6
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +65,7 @@ class DemoDevice:
 @dataclass
 class DemoCorpus:
     root: Path
-    reference_dir: Path  # known/<category>/<name>.jpg, for `triage hashset build`
+    reference_dir: Path  # known/<category>/<name>.jpg|.mp4, for `hashset build`
     known_good_list: Path  # md5sum-style list of known-good files
     cases_csv: Path
     devices: list[DemoDevice] = field(default_factory=list)
@@ -197,16 +201,21 @@ def _ash_desktop(
 def _oak_phone(
     work: Path, evidence: Path, known: dict[str, bytes], wallpaper: bytes
 ) -> DemoDevice:
-    """OP-OAK phone card: exFAT, split raw; a known picture in a nested zip."""
+    """OP-OAK phone card: exFAT, split raw; a known picture in a nested zip
+    and the known video re-encoded (MPEG-4 in AVI, 1.5x the size)."""
+    video = encode_video(
+        video_frames(KNOWN_VIDEO_SEED, seconds=KNOWN_VIDEO_SECONDS),
+        codec="mpeg4", container="avi", size=(480, 360),
+    )  # fmt: skip
     exfat = disk.build_filesystem(
         "exfat",
         {**_others(1400, 8, "DCIM/Camera"), "Download/backup.zip":
          zip_bytes({"old.zip": zip_bytes({"2019/IMG_0001.jpg": known["C-522"]})}),
-         "wallpaper.jpg": wallpaper},
+         "DCIM/Camera/VID_0007.avi": video, "wallpaper.jpg": wallpaper},
         work / "oak-phone.exfat",
     )  # fmt: skip
     phone = disk.to_split_raw(exfat, evidence / "oak-phone", 4 * disk.MIB, "001")[0]
-    return DemoDevice("OP-OAK", phone, 1)
+    return DemoDevice("OP-OAK", phone, 2)
 
 
 def _write_cases(path: Path) -> None:
@@ -232,6 +241,9 @@ def build_demo(out: Path) -> DemoCorpus:
              for cat, seeds in KNOWN.items() for seed in seeds}  # fmt: skip
     known_jpeg = {name: encode(img, "JPEG", 92) for name, (_, img) in known.items()}
     _write_reference(out / "reference", known, known_jpeg)
+    (out / "reference" / "A" / f"A-{KNOWN_VIDEO_SEED}.mp4").write_bytes(
+        make_video(KNOWN_VIDEO_SEED, seconds=KNOWN_VIDEO_SECONDS)
+    )
     wallpaper = _jpeg(900, 95)  # known-good: on every device, never a match
     good_list = out / "known-good.md5"
     good_list.write_text(f"{hashlib.md5(wallpaper).hexdigest()}  wallpaper.jpg\n")

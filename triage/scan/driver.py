@@ -35,6 +35,7 @@ from triage.scan.deadlines import DEFAULT_TASK_TIMEOUT, Deadlines
 from triage.scan.plan import (
     check_arguments,
     evidence_to_scan,
+    inner_params,
     load_hashsets,
     plan_devices,
     run_parameters,
@@ -639,7 +640,7 @@ def scan(
         StoreError, ClusterError: the database, or the Dask scheduler, lost.
     """
     t0 = time.perf_counter()
-    params = scan_params(db, params, inner_sources)
+    params = scan_params(inner_params(db, params, inner_sources), db, stop_after)
     devices_at_once = check_arguments(
         chunk_files, carve_bytes, stop_after, workers, devices_at_once, scheduler
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from triage.errors import UsageError
@@ -84,6 +85,18 @@ def default_params(db: str | Path) -> ScanParams:
     return ScanParams(index_cache=str(Path(db).with_name(Path(db).name + ".index")))
 
 
+def scan_params(
+    params: ScanParams | None, db: str | Path, stop_after: int | None
+) -> ScanParams:
+    """What chunks produce: ``params`` (default: ``default_params``), with
+    videos hashed from their key frames only when the scan stops after a
+    number of hits (the fast triage pass)."""
+    chosen = params if params is not None else default_params(db)
+    if stop_after is not None and not chosen.keyframes:
+        chosen = replace(chosen, keyframes=True)
+    return chosen
+
+
 def evidence_to_scan(paths: Sequence[str | Path], device_id: str | None) -> list[Path]:
     """The evidence files the arguments name (``expand_evidence``).
 
@@ -157,12 +170,13 @@ def run_parameters(params: ScanParams, **knobs: object) -> dict[str, object]:
         "max_decode_bytes": params.max_decode_bytes,
         "decode": params.decode,
         "expanders_off": sorted(params.expanders_off),
+        "video_keyframes": params.keyframes,
         "scheduler": knobs["scheduler"],
         "workers": knobs["workers"],
     }
 
 
-def scan_params(
+def inner_params(
     db: str | Path, params: ScanParams | None, inner_sources: bool
 ) -> ScanParams:
     """``params`` (the defaults for ``db`` when None), without the inner

@@ -22,6 +22,7 @@ elsewhere (tests, the sync runner installs its own).
 
 from __future__ import annotations
 
+import io
 import time
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
@@ -34,11 +35,22 @@ from triage.errors import EvidenceError, HashSetError, MediaError
 from triage.hashmatch.hashset import HashSet
 from triage.hashmatch.kernels import one_blas_thread
 from triage.hashmatch.matcher import Matcher
-from triage.hashmatch.policy import HashPolicy, PictureOutcome, Unhashed, with_picture
+from triage.hashmatch.policy import (
+    HashPolicy,
+    PictureOutcome,
+    Unhashed,
+    with_picture,
+    with_video,
+)
 from triage.ingest.archives import ArchiveLimits
-from triage.ingest.carve import carve
+from triage.ingest.carve import carve, decodable
 from triage.ingest.classify import classify
-from triage.ingest.content import iter_chunks, read_record, record_unreadable
+from triage.ingest.content import (
+    iter_chunks,
+    open_record,
+    read_record,
+    record_unreadable,
+)
 from triage.ingest.evidence import (
     DAMAGED,
     Unreadable,
@@ -93,6 +105,9 @@ class ScanParams:
     # Expanders not used (by name): ``inner_sources()`` for a scan without
     # the inner sources (``triage scan --no-inner-sources``).
     expanders_off: frozenset[str] = frozenset()
+    # Videos: key frames only (the --stop-after triage pass), not vPDQ's
+    # one frame a second.
+    keyframes: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,7 +328,11 @@ def _item_unreadable(
 @lru_cache(maxsize=8)
 def _policy(params: ScanParams) -> HashPolicy:
     """The per-item hashing rule for a scan with ``params``."""
-    return HashPolicy(decode=params.decode, max_decode_bytes=params.max_decode_bytes)
+    return HashPolicy(
+        decode=params.decode,
+        max_decode_bytes=params.max_decode_bytes,
+        keyframes=params.keyframes,
+    )
 
 
 def _note_damage(handle: Any, record: FileRecord, out: _ChunkOut) -> None:
@@ -383,16 +402,63 @@ def _hash_item(
         # Known-good (e.g. NSRL) content: never decoded, never a hit.
         out.media.append(MediaItem(record, plain, True))
         return
+    if data is None and policy.decodes_video(record.media_type):
+        _video(policy, handle, record, plain, out)
+        return
     if data is None:
         out.media.append(MediaItem(record, plain))
         return
-    outcome = _picture(policy, plain.md5, data, record, out)
+    todo = decodable(record, data)
+    # A partial JPEG decodes with its end marker added: not the same decode
+    # as a file of the same bytes, so not the same cache entry.
+    key = plain.md5 if todo is data else f"{plain.md5}+eoi"
+    outcome = _picture(policy, key, todo, record, out)
     if isinstance(outcome, Unhashed):
         out.skipped.append(Skipped.at_file(record, Stage.HASH, outcome.reason))
         out.media.append(MediaItem(record, plain))
         return
     hashes, _ = with_picture(plain, outcome)
     out.media.append(MediaItem(record, hashes))
+
+
+def _video(
+    policy: HashPolicy,
+    handle: Any,
+    record: FileRecord,
+    plain: MediaHash,
+    out: _ChunkOut,
+) -> None:
+    """Decode a video's sampled frames from its own stream (an archive
+    member, which cannot seek, from its bytes in memory) and keep them."""
+    where = record.display_path
+    with ExitStack() as stack:
+        if record.archive_path:
+            if record.size > _video_member_limit(policy):
+                reason = (
+                    f"video of {record.size} bytes inside an archive is larger "
+                    "than the decode limit: exact digests only"
+                )
+                out.skipped.append(Skipped.at_file(record, Stage.HASH, reason))
+                out.media.append(MediaItem(record, plain))
+                return
+            stream: Any = io.BytesIO(read_record(handle, record))
+        else:
+            stream = stack.enter_context(open_record(handle, record))
+        outcome = policy.video(stream, where=where)
+    out.decoded += 1
+    hashes, unhashed = with_video(plain, outcome)
+    if unhashed is not None:
+        out.skipped.append(Skipped.at_file(record, Stage.HASH, unhashed.reason))
+    elif not isinstance(outcome, Unhashed) and outcome.notes:
+        # One row per item and stage: the notes together (a partial result).
+        reason = "; ".join(outcome.notes)
+        out.skipped.append(Skipped.at_file(record, Stage.HASH, reason))
+    out.media.append(MediaItem(record, hashes))
+
+
+def _video_member_limit(policy: HashPolicy) -> int:
+    """Largest video inside an archive decoded (it is held in memory)."""
+    return policy.max_decode_bytes or DEFAULT_MAX_DECODE_BYTES
 
 
 class _Counted:
@@ -492,7 +558,14 @@ def process_chunk(
 def _carve_ranges(handle: Any, chunk: Chunk) -> Iterator[FileRecord | Skipped]:
     for offset, length, extra in chunk.carve_ranges:
         try:
-            yield from carve(handle, chunk.partition, offset, length, reach=extra)
+            yield from carve(
+                handle,
+                chunk.partition,
+                offset,
+                length,
+                reach=extra,
+                free=chunk.carve_free or None,
+            )
         except (EvidenceError, OSError) as exc:
             yield Skipped.at_partition(
                 chunk.partition,

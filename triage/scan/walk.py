@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import itertools
 import queue
 import threading
 from collections.abc import Generator, Iterator, Sequence
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any, Generic, NamedTuple, TypeVar
 
 from triage.errors import EvidenceError, FilesystemError
+from triage.ingest.bifragment import WINDOW
 from triage.ingest.carve import MAX_ITEM, unallocated_runs, zeros_hold_nothing
 from triage.ingest.evidence import open_device
 from triage.ingest.listing import SYSTEM_FOLDERS, iter_entries, listing_damage
@@ -56,6 +58,9 @@ class Chunk:
     # (absolute offset, length, bytes past the range an item starting in it may
     # run on into: the rest of the free run, up to CARVE_REACH)
     carve_ranges: tuple[tuple[int, int, int], ...] = ()
+    # Free space (absolute (start, end)) from the chunk's first range to
+    # bifragment.WINDOW past its last: where a broken JPEG's rest may lie.
+    carve_free: tuple[tuple[int, int], ...] = ()
 
     @property
     def size_hint(self) -> int:
@@ -373,9 +378,10 @@ def _carve_chunks(
     ``carve_bytes``, each range with its reach into the rest of its run."""
     ranges: list[tuple[int, int, int]] = []
     total = 0
+    free: list[tuple[int, int]] = []
     try:
-        for run_start, run_length in unallocated_runs(handle, part):
-            run_end = run_start + run_length
+        free = [(o, o + n) for o, n in unallocated_runs(handle, part)]
+        for run_start, run_end in free:
             for offset, end in _outside(run_start, run_end, zeros):
                 while offset < end:
                     take = min(end - offset, carve_bytes - total)
@@ -385,7 +391,7 @@ def _carve_chunks(
                     offset += take
                     if total >= carve_bytes:
                         yield ScanEvent("walked", dev, walked_bytes=total)
-                        yield _carve_chunk(dev, evidence, part, ranges)
+                        yield _carve_chunk(dev, evidence, part, ranges, free)
                         ranges, total = [], 0
     except FilesystemError as exc:
         yield Skips(
@@ -395,7 +401,7 @@ def _carve_chunks(
     yield Skips(dev, tuple(handle.damage_skips()))
     if ranges:
         yield ScanEvent("walked", dev, walked_bytes=total)
-        yield _carve_chunk(dev, evidence, part, ranges)
+        yield _carve_chunk(dev, evidence, part, ranges, free)
 
 
 def _outside(
@@ -546,9 +552,15 @@ def _files_chunk(
 
 
 def _carve_chunk(
-    dev: str, evidence: str, part: Partition, ranges: list[tuple[int, int, int]]
+    dev: str,
+    evidence: str,
+    part: Partition,
+    ranges: list[tuple[int, int, int]],
+    free: Sequence[tuple[int, int]],
 ) -> Chunk:
     start = ranges[0][0]
     end = ranges[-1][0] + ranges[-1][1]
     key = f"p{part.index}:carve:{start}+{end - start}:{len(ranges)}"
-    return Chunk(dev, evidence, key, part, carve_ranges=tuple(ranges))
+    first = max(bisect.bisect_right(free, (start, start)) - 1, 0)
+    near = tuple(itertools.takewhile(lambda run: run[0] < end + WINDOW, free[first:]))
+    return Chunk(dev, evidence, key, part, carve_ranges=tuple(ranges), carve_free=near)

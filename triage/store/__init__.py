@@ -13,7 +13,9 @@ foreign keys on. The schema is versioned in ``meta`` (``schema_version``); a
 database of an older version is migrated in place when opened for writing
 (version 1 -> 2: ``runs.pid`` added; 2 -> 3: the location columns of
 ``skipped``, filled once from each row's location text; 3 -> 4:
-``media.sha1`` moved into ``digests``), in one transaction; a newer one, or one
+``media.sha1`` moved into ``digests``; 4 -> 5: ``media.carve_runs`` and
+``carve_note`` added; 5 -> 6: ``video_frames`` and the video columns of
+``matches``), in one transaction; a newer one, or one
 no migration exists for, is refused with a ``StoreError`` that says which
 version it has and which this ``triage`` reads.
 
@@ -28,11 +30,11 @@ hashes, matches, skips and the ``chunks`` row that says it is done), with
 ``INSERT OR REPLACE`` on natural keys, so a scan killed at any point and run
 again never loses or duplicates a row.
 
-Schema (version 4). Times are POSIX seconds (REAL) unless named ``*_at``,
+Schema (version 6). Times are POSIX seconds (REAL) unless named ``*_at``,
 which are ISO-8601 UTC text. JSON columns hold JSON text.
 
 ``meta(key PK, value)``
-    ``schema_version`` = "4", ``created_at``, ``created_by`` (tool version).
+    ``schema_version`` = "6", ``created_at``, ``created_by`` (tool version).
 
 ``cases(case_id PK, access_to_children NOT NULL DEFAULT 'unknown', risk_band,
 note, updated_at)``
@@ -74,7 +76,8 @@ PK(device_id, chunk_key))``
 ``media(device_id, address, path, partition_index, inode, size, source,
 deleted, orphan, archive_path JSON, carve_offset, media_type, mtime, atime,
 ctime, crtime, md5, width, height, display_path, chunk_key, known_good,
-decoded, partition_offset, PK(device_id, address))``
+decoded, partition_offset, carve_runs JSON, carve_note,
+PK(device_id, address))``
     One row per media item (image/video, by content signature, not by name),
     including deleted files, archive members and carved items. ``source`` is
     ``filesystem``, ``archive``, ``carved``, ``embedded`` (a picture inside a
@@ -90,6 +93,12 @@ decoded, partition_offset, PK(device_id, address))``
     ``perceptual``); 0 with ``known_good`` = 0 means decoding failed and a
     ``skipped`` row says why. ``partition_offset`` (bytes from the start of
     the device) lets a reader re-open the item without the volume system.
+    ``carve_runs`` (JSON ``[[start, end], ...]``, absolute byte ranges, NULL
+    for a contiguous item): the pieces of a carved item read one after the
+    other (ext2/3 indirect blocks left out, a JPEG's second fragment).
+    ``carve_note``: why a carved item is not a whole file (``partial: ...``;
+    its perceptual hashes are of what decodes), or ``thumbnail of the broken
+    picture at N`` for an EXIF thumbnail carved on its own; NULL: whole.
     ``md5`` is the content key (indexed): identical content is decoded once
     and carved copies are tied to listed files by it.
 
@@ -103,11 +112,29 @@ PK(device_id, address, algorithm, variant))``
     Perceptual hashes (hex) of media rows: PDQ and pHash, original, dihedral
     and trimmed variants.
 
+``video_frames(device_id, address, frame_number, timestamp, algorithm,
+variant, value, quality, PK(device_id, address, frame_number, algorithm,
+variant))``
+    A video's sampled frames (vPDQ: frame ``n`` when ``n % int(average
+    fps) == 0``, or its key frames in a ``--stop-after`` pass), one row per
+    hash of a frame: PDQ ``original`` with its quality (the vPDQ feature),
+    PDQ's dihedral variants and pHash (to find known pictures shown in the
+    video). ``timestamp`` in seconds. A rescan against other sets re-matches
+    videos from these rows without decoding; ``media.decoded`` = 1 for a
+    video with frames.
+
 ``matches(device_id, address, set_name, set_digest, entry_id, algorithm,
-variant, distance, category, scheme, known_good, PK(device_id, address,
-set_digest, entry_id, algorithm, variant))``
+variant, distance, category, scheme, known_good, item_share, known_share,
+at_seconds, PK(device_id, address, set_digest, entry_id, algorithm,
+variant))``
     A media item matched an entry of a hash set. Re-scanning with a new
-    version of a set (same name, other digest) replaces that set's rows.
+    version of a set (same name, other digest) replaces that set's rows. A
+    known video matched by its frames (``algorithm`` ``vpdq``, ``distance``
+    the median of the matched frames' distances) has ``item_share`` and
+    ``known_share``: percent of the item's usable frames found in the known
+    video, and of the known video's frames found in the item. A known
+    picture found in a video's frame has ``at_seconds``, when it is first
+    shown. NULL otherwise.
 
 ``skipped(device_id, location, stage, reason, scope, partition_index, path,
 inner_location, byte_start, byte_end, PK(device_id, location, stage))``

@@ -149,6 +149,75 @@ def _view_digests(db: sqlite3.Connection) -> None:
         db.execute(f"CREATE TEMP VIEW digests AS {_V3_DIGESTS}")
 
 
+_CARVE_COLUMNS = ("carve_runs", "carve_note")  # media columns added by 4 -> 5
+
+
+def _missing_carve_columns(db: sqlite3.Connection) -> list[str]:
+    have = {r[1] for r in db.execute("PRAGMA main.table_info(media)")}
+    return [c for c in _CARVE_COLUMNS if c not in have]
+
+
+def _add_carve_columns(db: sqlite3.Connection) -> None:
+    """4 -> 5: ``media.carve_runs`` and ``media.carve_note`` (those missing)."""
+    for column in _missing_carve_columns(db):
+        db.execute(f"ALTER TABLE media ADD COLUMN {column} TEXT")
+
+
+def _view_carve_columns(db: sqlite3.Connection) -> None:
+    """Read-only 4 -> 5: ``media`` as a TEMP view with the columns as NULL."""
+    missing = _missing_carve_columns(db)
+    if missing:
+        nulls = ", ".join(f"NULL AS {c}" for c in missing)
+        db.execute(f"CREATE TEMP VIEW media AS SELECT *, {nulls} FROM main.media")
+
+
+# Version 6: a video's sampled frames, and what a video match measured.
+_VIDEO_FRAMES = (
+    "CREATE TABLE IF NOT EXISTS video_frames (device_id TEXT NOT NULL, "
+    "address TEXT NOT NULL, "
+    "frame_number INTEGER NOT NULL, timestamp REAL NOT NULL, "
+    "algorithm TEXT NOT NULL, variant TEXT NOT NULL, value TEXT NOT NULL, "
+    "quality INTEGER, "
+    "PRIMARY KEY (device_id, address, frame_number, algorithm, variant), "
+    "FOREIGN KEY (device_id, address) REFERENCES media(device_id, address) "
+    "ON DELETE CASCADE)"
+)
+_VIDEO_MATCH_COLUMNS = ("item_share", "known_share", "at_seconds")
+
+
+def _add_video_tables(db: sqlite3.Connection) -> None:
+    """5 -> 6: the ``video_frames`` table and the video columns of
+    ``matches``; what a file already has is left as it is."""
+    db.execute(_VIDEO_FRAMES)
+    have = {r[1] for r in db.execute("PRAGMA main.table_info(matches)")}
+    for column in _VIDEO_MATCH_COLUMNS:
+        if column not in have:
+            db.execute(f"ALTER TABLE matches ADD COLUMN {column} REAL")
+
+
+def _view_video_tables(db: sqlite3.Connection) -> None:
+    """Read-only 5 -> 6: ``matches`` with NULL video columns and an empty
+    ``video_frames``, as TEMP views, where the file lacks them."""
+    have = {r[1] for r in db.execute("PRAGMA main.table_info(matches)")}
+    missing = [c for c in _VIDEO_MATCH_COLUMNS if c not in have]
+    if missing:
+        db.execute(
+            "CREATE TEMP VIEW matches AS SELECT *, "
+            + ", ".join(f"NULL AS {c}" for c in missing)
+            + " FROM main.matches"
+        )
+    exists = db.execute(
+        "SELECT 1 FROM main.sqlite_master WHERE type = 'table' "
+        "AND name = 'video_frames'"
+    ).fetchone()
+    if exists is None:
+        db.execute(
+            "CREATE TEMP VIEW video_frames AS SELECT '' AS device_id, "
+            "'' AS address, 0 AS frame_number, 0.0 AS timestamp, '' AS algorithm, "
+            "'' AS variant, '' AS value, NULL AS quality WHERE 0"
+        )
+
+
 #: How to bring a database of version N up to N + 1, in place.
 MIGRATIONS: dict[int, tuple[Step, ...]] = {
     1: ("ALTER TABLE runs ADD COLUMN pid INTEGER",),  # 1 -> 2
@@ -162,6 +231,8 @@ MIGRATIONS: dict[int, tuple[Step, ...]] = {
         _fill_locations,
     ),
     3: (_move_digests,),  # 3 -> 4: exact digests get their own table
+    4: (_add_carve_columns,),  # 4 -> 5: carved items' pieces and notes
+    5: (_add_video_tables,),  # 5 -> 6: video frames; video match shares, times
 }
 #: How a read-only reader sees a database of version N as N + 1 without
 #: changing it: TEMP views, which shadow the main tables on that connection
@@ -178,4 +249,6 @@ READ_AS_NEXT: dict[int, tuple[Step, ...]] = {
         + " FROM main.skipped",
     ),
     3: (_view_digests,),
+    4: (_view_carve_columns,),
+    5: (_view_video_tables,),
 }

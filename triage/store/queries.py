@@ -49,12 +49,13 @@ class QueriesMixin(StoreBase):
     def match_rows(self, case_id: str | None = None) -> list[sqlite3.Row]:
         """Every match of every device (of one case): the ``matches`` columns
         and, of the matched item's ``media`` row (NULL if none),
-        ``display_path``, ``path``, ``deleted``, ``source``, ``archive_path``;
-        ordered by device, address, set, entry, algorithm and variant."""
+        ``display_path``, ``path``, ``deleted``, ``source``, ``archive_path``,
+        ``media_type``; ordered by device, address, set, entry, algorithm and
+        variant."""
         where, args = _case_filter(case_id)
         return self._db.execute(
             "SELECT x.*, m.display_path, m.path, m.deleted, m.source, "
-            "m.archive_path FROM matches x "
+            "m.archive_path, m.media_type FROM matches x "
             "JOIN devices d ON d.device_id = x.device_id "
             "LEFT JOIN media m ON m.device_id = x.device_id AND m.address = x.address"
             f"{where} ORDER BY x.device_id, x.address, x.set_name, x.entry_id, "
@@ -72,7 +73,7 @@ class QueriesMixin(StoreBase):
             "SELECT x.*, m.display_path, m.path, m.deleted, m.source, "
             "m.archive_path, m.size, m.md5, m.carve_offset, m.media_type, "
             "m.partition_index, m.partition_offset, m.inode, m.orphan, m.mtime, "
-            "m.atime, m.ctime, m.crtime "
+            "m.atime, m.ctime, m.crtime, m.carve_runs, m.carve_note "
             "FROM matches x LEFT JOIN media m ON m.device_id = x.device_id "
             "AND m.address = x.address WHERE x.device_id = ? "
             "ORDER BY x.address, x.set_name, x.entry_id, x.algorithm, x.variant",

@@ -25,6 +25,7 @@ from triage.records import (
     Skipped,
     Source,
     Stage,
+    VideoFrame,
 )
 from triage.store.connection import StoreBase, now
 from triage.store.schema import LOCATION_COLUMNS, location_columns
@@ -51,6 +52,10 @@ def record_from_row(row: sqlite3.Row, device_id: str, evidence: str) -> FileReco
         media_type=row["media_type"],
         archive_path=tuple(json.loads(row["archive_path"] or "[]")),
         carve_offset=row["carve_offset"],
+        carve_runs=tuple(
+            (int(lo), int(hi)) for lo, hi in json.loads(row["carve_runs"] or "[]")
+        ),
+        carve_note=row["carve_note"],
     )
 
 
@@ -113,8 +118,8 @@ class ResultsMixin(StoreBase):
                 "partition_index, inode, size, source, deleted, orphan, archive_path,"
                 " carve_offset, media_type, mtime, atime, ctime, crtime, md5, "
                 "width, height, display_path, chunk_key, known_good, decoded, "
-                "partition_offset) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-                "?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "partition_offset, carve_runs, carve_note) VALUES (?, ?, ?, ?, ?, ?, "
+                "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         dev,
@@ -139,8 +144,10 @@ class ResultsMixin(StoreBase):
                         rec.display_path,
                         chunk.chunk_key,
                         int(known_good),
-                        int(bool(mh.perceptual)),
+                        int(bool(mh.perceptual or mh.frames)),
                         rec.partition_offset,
+                        json.dumps(rec.carve_runs) if rec.carve_runs else None,
+                        rec.carve_note,
                     )
                     for rec, mh, known_good in chunk.media
                 ],
@@ -176,6 +183,21 @@ class ResultsMixin(StoreBase):
         )
         self._db.executemany(
             "DELETE FROM digests WHERE device_id = ? AND address = ?", addresses
+        )
+        self._db.executemany(
+            "DELETE FROM video_frames WHERE device_id = ? AND address = ?", addresses
+        )
+        self._db.executemany(
+            "INSERT OR REPLACE INTO video_frames(device_id, address, frame_number, "
+            "timestamp, algorithm, variant, value, quality) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (dev, mh.address, f.number, f.timestamp)
+                + (p.algorithm, p.variant, p.value, p.quality)
+                for mh in hashes
+                for f in mh.frames
+                for p in f.hashes
+            ],
         )
         self._db.executemany(
             "INSERT INTO digests(device_id, address, algorithm, value) "
@@ -265,8 +287,9 @@ class ResultsMixin(StoreBase):
     def _write_matches(self, device_id: str, matches: Iterable[Match]) -> None:
         self._db.executemany(
             "INSERT OR REPLACE INTO matches(device_id, address, set_name, set_digest,"
-            " entry_id, algorithm, variant, distance, category, scheme, known_good) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " entry_id, algorithm, variant, distance, category, scheme, known_good, "
+            "item_share, known_share, at_seconds) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (
                     device_id,
@@ -280,6 +303,9 @@ class ResultsMixin(StoreBase):
                     m.category,
                     m.scheme,
                     int(m.known_good),
+                    m.item_share,
+                    m.known_share,
+                    m.at_seconds,
                 )
                 for m in matches
             ],
@@ -322,17 +348,18 @@ class ResultsMixin(StoreBase):
         if not rows:
             return []
         by_address: dict[str, list[PerceptualHash]] = {r["address"]: [] for r in rows}
-        placeholders = ",".join("?" * len(by_address))
-        for p in self._db.execute(
-            "SELECT address, algorithm, variant, value, quality FROM perceptual "
-            f"WHERE device_id = ? AND address IN ({placeholders}) "
-            "ORDER BY address, algorithm, variant",
-            (device_id, *by_address),
+        for p in self._rows_at(
+            "address, algorithm, variant, value, quality",
+            "perceptual",
+            device_id,
+            list(by_address),
+            "address, algorithm, variant",
         ):
             by_address[p["address"]].append(
                 PerceptualHash(p["algorithm"], p["value"], p["variant"], p["quality"])
             )
         digests = self.digests(device_id, by_address)
+        frames = self.video_frames(device_id, by_address)
         device = self._db.execute(
             "SELECT evidence FROM devices WHERE device_id = ?", (device_id,)
         ).fetchone()
@@ -346,6 +373,7 @@ class ResultsMixin(StoreBase):
                 width=r["width"],
                 height=r["height"],
                 digests=digests[r["address"]],
+                frames=frames.get(r["address"], ()),
             )
             out.append(
                 StoredMedia(record, hashes, bool(r["known_good"]), bool(r["decoded"]))
@@ -365,6 +393,9 @@ class ResultsMixin(StoreBase):
                 scheme=r["scheme"],
                 known_good=bool(r["known_good"]),
                 variant=r["variant"],
+                item_share=r["item_share"],
+                known_share=r["known_share"],
+                at_seconds=r["at_seconds"],
             )
             for r in self._db.execute(
                 "SELECT * FROM matches WHERE device_id = ? ORDER BY address, "
@@ -389,16 +420,52 @@ class ResultsMixin(StoreBase):
         """Exact digests ``(algorithm, hex)`` of the media at ``addresses``."""
         wanted = list(addresses)
         out: dict[str, list[tuple[str, str]]] = {a: [] for a in wanted}
-        for start in range(0, len(wanted), 500):
-            batch = wanted[start : start + 500]
-            for d in self._db.execute(
-                "SELECT address, algorithm, value FROM digests WHERE device_id = ? "
-                f"AND address IN ({','.join('?' * len(batch))}) "
-                "ORDER BY address, algorithm",
-                (device_id, *batch),
-            ):
-                out[d["address"]].append((d["algorithm"], d["value"]))
+        for d in self._rows_at(
+            "address, algorithm, value", "digests", device_id, wanted,
+            "address, algorithm",
+        ):  # fmt: skip
+            out[d["address"]].append((d["algorithm"], d["value"]))
         return out
+
+    def _rows_at(
+        self,
+        columns: str,
+        table: str,
+        device_id: str,
+        addresses: Sequence[str],
+        order: str,
+    ) -> Iterator[sqlite3.Row]:
+        """``columns`` of the rows of ``table`` at ``addresses`` of a device,
+        in ``order``, asked 500 addresses at a time (SQLite's limit on
+        variables)."""
+        for start in range(0, len(addresses), 500):
+            batch = addresses[start : start + 500]
+            yield from self._db.execute(
+                f"SELECT {columns} FROM {table} WHERE device_id = ? "
+                f"AND address IN ({','.join('?' * len(batch))}) ORDER BY {order}",
+                (device_id, *batch),
+            )
+
+    def video_frames(
+        self, device_id: str, addresses: Iterable[str]
+    ) -> dict[str, tuple[VideoFrame, ...]]:
+        """The stored sampled frames of the videos among ``addresses``."""
+        rows: dict[str, dict[int, tuple[float, list[PerceptualHash]]]] = {}
+        for f in self._rows_at(
+            "*", "video_frames", device_id, list(addresses),
+            "address, frame_number, algorithm, variant",
+        ):  # fmt: skip
+            per_frame = rows.setdefault(f["address"], {})
+            _, hashes = per_frame.setdefault(f["frame_number"], (f["timestamp"], []))
+            hashes.append(
+                PerceptualHash(f["algorithm"], f["value"], f["variant"], f["quality"])
+            )
+        return {
+            address: tuple(
+                VideoFrame(n, ts, tuple(h)) for n, (ts, h) in sorted(per_frame.items())
+            )
+            for address, per_frame in rows.items()
+        }
 
     def perceptual_for_digest(self, md5: str) -> tuple[PerceptualHash, ...] | None:
         """Perceptual hashes already computed for content with this MD5 (any

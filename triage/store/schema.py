@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from triage.records import Location
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 6
 
 DEVICE_STATUSES: tuple[str, ...] = (
     "awaiting",
@@ -121,6 +121,8 @@ CREATE TABLE media (
     known_good INTEGER NOT NULL DEFAULT 0,
     decoded INTEGER NOT NULL DEFAULT 0,
     partition_offset INTEGER,
+    carve_runs TEXT,
+    carve_note TEXT,
     PRIMARY KEY (device_id, address)
 );
 CREATE INDEX media_md5 ON media(md5);
@@ -157,7 +159,23 @@ CREATE TABLE matches (
     category TEXT,
     scheme TEXT,
     known_good INTEGER NOT NULL DEFAULT 0,
+    item_share REAL,
+    known_share REAL,
+    at_seconds REAL,
     PRIMARY KEY (device_id, address, set_digest, entry_id, algorithm, variant),
+    FOREIGN KEY (device_id, address) REFERENCES media(device_id, address)
+        ON DELETE CASCADE
+);
+CREATE TABLE video_frames (
+    device_id TEXT NOT NULL,
+    address TEXT NOT NULL,
+    frame_number INTEGER NOT NULL,
+    timestamp REAL NOT NULL,
+    algorithm TEXT NOT NULL,
+    variant TEXT NOT NULL,
+    value TEXT NOT NULL,
+    quality INTEGER,
+    PRIMARY KEY (device_id, address, frame_number, algorithm, variant),
     FOREIGN KEY (device_id, address) REFERENCES media(device_id, address)
         ON DELETE CASCADE
 );

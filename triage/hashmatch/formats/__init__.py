@@ -19,6 +19,10 @@ records and can recognise its own content (``auto`` never trusts a file name):
     time.
 ``md5sum`` / ``sha1sum`` (``checksums.checksum_format``)
     GNU (``<hex>  name``, ``<hex> *name``) and BSD (``MD5 (name) = <hex>``).
+``vpdq``
+    Meta's ``vpdq`` output, one file per video (``frame_number,quality,
+    pdq_hex,timestamp`` lines): one entry per file, named after it; frames of
+    quality < 50 are counted as ignored. A folder of them is one set.
 ``hashkeeper``
     HashKeeper ``.hsh``: CSV with ``file_id,hashset_id,file_name,directory,
     hash,file_size,...``; ``hash`` is an MD5.
@@ -56,6 +60,7 @@ from triage.hashmatch.formats import (  # noqa: I001
     nsrl_rds3,
     vics,
     nsrl,
+    vpdq,
     hashkeeper,
     csv_table,
     md5sum,
@@ -92,4 +97,5 @@ __all__ = [
     "read_entries",
     "sha1sum",
     "vics",
+    "vpdq",
 ]

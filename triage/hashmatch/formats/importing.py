@@ -47,6 +47,25 @@ def _file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def expand_folders(paths: Sequence[str | Path]) -> list[Path]:
+    """``paths`` with each folder replaced by the files in it (sorted, not
+    recursive, hidden files left out): a folder of vPDQ files is one set."""
+    out: list[Path] = []
+    for p in paths:
+        path = Path(p)
+        if path.is_dir():
+            out.extend(
+                sorted(
+                    f
+                    for f in path.iterdir()
+                    if f.is_file() and not f.name.startswith(".")
+                )
+            )
+        else:
+            out.append(path)
+    return out
+
+
 def _formats_of(paths: Sequence[str | Path], fmt: str) -> list[HashSetFormat]:
     """Each file's format (``auto``: by content).
 
@@ -153,6 +172,7 @@ def import_files(
         HashSetError: a file cannot be read or (without ``skip_bad_lines``) has
             a malformed line; files of conflicting kinds or schemes.
     """
+    paths = expand_folders(paths)
     formats = _formats_of(paths, fmt)
     chosen_kind = _kind_of(formats, kind)
     fixed = {f.scheme for f in formats if f.scheme}

@@ -1,14 +1,16 @@
 """Signals: one module per hash algorithm, all in the :data:`SIGNALS` table.
 
 Importing this package registers the built-in signals: exact MD5, SHA-1 and
-SHA-256 of the bytes, perceptual PDQ, pHash and dHash of decoded pictures. To add one,
-write a module here that registers an :class:`ExactSignal` or a
-:class:`PerceptualSignal` subclass, and import it below.
+SHA-256 of the bytes, perceptual PDQ, pHash and dHash of decoded pictures,
+vPDQ of video frames. To add one, write a module here that registers an
+:class:`ExactSignal` or a :class:`PerceptualSignal` subclass, and import it
+below.
 """
 
 # Registration order is the table's order (hash-set columns, listings, the
 # tie-break between perceptual signals): exact first, then PDQ before pHash.
 from triage.hashmatch.signals import md5, sha1, pdq, phash, dhash, sha256  # noqa: I001
+from triage.hashmatch.signals import vpdq  # noqa: F401  (video frames, last)
 from triage.hashmatch.signals.base import (
     ANY_BYTES,
     EXACT,

@@ -37,4 +37,7 @@ def _parse_bmp(read: Callable[[int, int], bytes], start: int) -> Found | None:
     return Found(size, len(read(start + size - 1, 1)) == 1)  # cut by carve()
 
 
-CARVERS.register(CarveFormat("bmp", b"BM", "image/bmp", "bmp", _parse_bmp))
+# "BM" turns up every 64 KiB of random bytes: looked for at sector starts only.
+CARVERS.register(
+    CarveFormat("bmp", b"BM", "image/bmp", "bmp", _parse_bmp, aligned=True)
+)

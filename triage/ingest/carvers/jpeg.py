@@ -54,7 +54,13 @@ def _parse_jpeg(read: Callable[[int, int], bytes], start: int) -> Found | None:
                 break
     if not seen_sos:
         return None  # not enough structure to call it a JPEG
-    return Found(min(pos, start + MAX_JPEG) - start, False)
+    size = min(pos, start + MAX_JPEG) - start
+    tail = read(start + size, 2)
+    if len(tail) < 2:
+        why = f"the data ends after {size} bytes, before the end-of-image marker"
+    else:
+        why = f"no valid marker after {size} bytes (bytes {tail.hex()}): overwritten?"
+    return Found(size, False, why=why)
 
 
 # 0xFF followed by a byte that ends entropy-coded data: not a stuffed zero, a

@@ -32,4 +32,6 @@ def _parse_webp(read: Callable[[int, int], bytes], start: int) -> Found | None:
     return Found(total, len(read(start + total - 1, 1)) == 1)  # cut by carve()
 
 
-CARVERS.register(CarveFormat("webp", b"RIFF", "image/webp", "webp", _parse_webp))
+CARVERS.register(
+    CarveFormat("webp", b"RIFF", "image/webp", "webp", _parse_webp, aligned=True)
+)

@@ -1,0 +1,335 @@
+"""vPDQ-compatible frame hashes of a video, decoded with PyAV from a stream.
+
+vPDQ (Meta's ``vpdq``, ThreatExchange) samples one frame per second: frame
+*n* (0 = the first decoded frame) is hashed when ``n % int(average fps) ==
+0`` (upstream truncates the rate; a rate below 1 samples every frame), and
+its timestamp is ``n / average fps``. Each sampled frame is converted to
+RGB at its own size and hashed with PDQ on the float luma
+(0.299 R + 0.587 G + 0.114 B, as ``pdqhash`` and Meta's ``fillFloatLumaFromRGB``
+do). Here the PDQ is ``triage.hashmatch.kernels.pdq`` on that float luma:
+the same filter and DCT as ``pdqhash`` summed in another order, so a bit may
+flip on a coefficient at the median (``tests/hashmatch/test_video.py``
+compares every frame with ``pdqhash.compute`` on the same RGB frame).
+
+The video is decoded from a file object (``read``/``seek``): the evidence
+stream itself, never a temporary copy. Bounds, each recorded as a note:
+
+- at most ``MAX_FRAMES_HASHED`` frames per video (one hour at 1 fps), and
+  at most ``MAX_VIDEO_SECONDS`` of decoding: the rest of a longer (or
+  slower) video is not decoded;
+- a frame over ``MAX_FRAME_PIXELS`` is refused (a bomb, not a video);
+- a rate of 0, missing or above ``MAX_FPS`` is not trusted: frames are then
+  sampled by their own timestamps, one per second;
+- packets that fail to decode are counted and skipped: the frames around
+  them are still hashed (a partial result with a note); so is a demuxer
+  error part-way, and a video whose last frame comes well before the length
+  its header gives (truncated: an MP4 without its index cannot be opened at
+  all, a Matroska or AVI file cut short can).
+
+``keyframes=True`` (the ``--stop-after`` triage pass) decodes key frames
+only (``skip_frame = "NONKEY"``), 8-25x cheaper, and hashes each of them;
+their frame number is ``round(time * fps)``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import IO, Any
+
+import av
+import numpy as np
+from PIL import Image
+
+from triage.hashmatch import kernels
+from triage.hashmatch.decode import DECODE_MIN_SIDE, DecodeError, _reduce
+from triage.hashmatch.signals.pdq import DIHEDRAL_VARIANTS
+from triage.records import PerceptualHash, VideoFrame
+
+#: Frames hashed per video at most: one hour at vPDQ's one frame a second.
+MAX_FRAMES_HASHED = 3600
+#: Wall seconds one video may take to decode and hash: a 10-hour or 8K video
+#: stops there (noted), whatever the frame cap.
+MAX_VIDEO_SECONDS = 600.0
+#: Largest frame decoded (width x height): 8K UHD is 33 MP; above 64 MP the
+#: stream is refused as a bomb.
+MAX_FRAME_PIXELS = 1 << 26
+#: Rates above this (frames per second) are not believed.
+MAX_FPS = 1000.0
+#: Packets that may fail to decode before the video is given up.
+MAX_BAD_PACKETS = 50
+#: A video whose last frame is this far (seconds) before the length its
+#: header gives is noted as truncated or damaged.
+TRUNCATION_SLACK = 1.0
+
+# Luma weights of pdqhash / Meta's fillFloatLumaFromRGB.
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+_LUMA_ROWS = 64  # rows converted to float at a time (cache-sized)
+
+
+@dataclass(frozen=True, slots=True)
+class VideoHashes:
+    """What hashing one video gave: its sampled frames, and how."""
+
+    frames: tuple[VideoFrame, ...]
+    width: int
+    height: int
+    fps: float | None  # the average rate used, None when not trusted
+    decoded: int  # frames decoded
+    duration: float | None  # seconds, as the headers give it, when they do
+    keyframes: bool = False  # key frames only (the triage pass)
+    capped: bool = False  # stopped at the frame cap or the time budget
+    notes: tuple[str, ...] = ()
+
+
+def frame_luma(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The float32 luma of an H x W x 3 uint8 RGB array, as pdqhash computes
+    it, and that luma rounded to uint8 grey; in bands of 64 rows, so an 8K frame
+    never has a float copy of all three channels at once."""
+    height = rgb.shape[0]
+    luma = np.empty(rgb.shape[:2], dtype=np.float32)
+    grey = np.empty(rgb.shape[:2], dtype=np.uint8)
+    for top in range(0, height, _LUMA_ROWS):
+        band = rgb[top : top + _LUMA_ROWS].astype(np.float32) @ _LUMA
+        luma[top : top + len(band)] = band
+        np.clip(np.floor(band + 0.5), 0, 255, out=band)
+        grey[top : top + len(band)] = band
+    return luma, grey
+
+
+def frame_hashes(
+    rgb: np.ndarray, *, dihedral: bool = True, phash: bool = True
+) -> tuple[PerceptualHash, ...]:
+    """PDQ (quality on "original"), its dihedral variants and pHash of one
+    decoded RGB frame."""
+    luma, grey_array = frame_luma(rgb)
+    del rgb  # the caller passes its only reference: an 8K frame is 100 MB
+    values, quality = kernels.pdq(luma, dihedral=dihedral)
+    del luma
+    out = [
+        PerceptualHash("pdq", value, variant, quality)
+        for variant, value in zip(DIHEDRAL_VARIANTS, values, strict=False)
+    ]
+    if phash:
+        # From the grey frame reduced as a picture is before its pHash
+        # (short side kept >= 512 px), so it compares with known pictures'.
+        small = np.asarray(_reduce(Image.fromarray(grey_array), DECODE_MIN_SIDE))
+        out.append(PerceptualHash("phash", kernels.phash(small)))
+    return tuple(out)
+
+
+def _rate(stream: Any) -> tuple[float | None, str | None]:
+    """The stream's average frame rate, or None and why it is not trusted."""
+    rate = stream.average_rate or stream.guessed_rate
+    value = float(rate) if isinstance(rate, Fraction | int | float) else 0.0
+    if not value or not math.isfinite(value):
+        return None, "no frame rate in the header: sampled one frame a second by time"
+    if value > MAX_FPS:
+        return None, (
+            f"frame rate {value:g} fps is not believable: sampled one frame a "
+            "second by time"
+        )
+    return value, None
+
+
+@dataclass
+class _Reading:
+    """What went wrong while reading, and how far it got."""
+
+    bad: list[str] = field(default_factory=list)  # packets that failed
+    stopped: str | None = None  # why reading ended early (a demuxer error)
+    last_time: float | None = None  # of the last frame decoded
+
+
+def _frames(
+    container: Any, stream: Any, reading: _Reading, *, keyframes: bool
+) -> Iterator[Any]:
+    """Decoded frames of ``stream``; packets that fail are noted in
+    ``reading``. With ``keyframes``, other packets are not even given to the
+    decoder."""
+    packets = container.demux(stream)
+    while True:
+        try:
+            packet = next(packets)
+        except StopIteration:
+            return
+        except (av.FFmpegError, ValueError, OSError) as exc:
+            reading.stopped = str(exc)
+            return
+        if keyframes and packet.size and not packet.is_keyframe:
+            continue
+        try:
+            decoded = packet.decode()
+        except (av.FFmpegError, ValueError) as exc:
+            reading.bad.append(str(exc))
+            if len(reading.bad) > MAX_BAD_PACKETS:
+                return
+            continue
+        for frame in decoded:
+            reading.last_time = frame.time
+            yield frame
+
+
+def _header_length(container: Any, stream: Any, fps: float | None) -> float | None:
+    """How long the headers say the video is (seconds), if they say."""
+    lengths = [container.duration / 1e6 if container.duration else 0.0]
+    if stream.duration and stream.time_base:
+        lengths.append(float(stream.duration * stream.time_base))
+    if stream.frames and fps:
+        lengths.append(stream.frames / fps)
+    return max(lengths) or None
+
+
+def _notes(
+    reading: _Reading,
+    frames: int,
+    *,
+    capped: str | None,
+    length: float | None,
+    keyframes: bool,
+) -> list[str]:
+    """What a partial result says of itself (``capped``: why the rest of the
+    video was not decoded, if it was not)."""
+    notes = []
+    if reading.bad:
+        notes.append(
+            f"{len(reading.bad)} packet(s) failed to decode ({reading.bad[0]}): "
+            f"{frames} frame(s) hashed around them"
+            + ("; gave up" if len(reading.bad) > MAX_BAD_PACKETS else "")
+        )
+    if reading.stopped is not None:
+        notes.append(f"reading stopped ({reading.stopped}): {frames} frame(s) hashed")
+    if capped is not None:
+        notes.append(f"{capped}: the rest of the video was not decoded")
+    elif (
+        not keyframes
+        and length is not None
+        and reading.last_time is not None
+        and reading.last_time + TRUNCATION_SLACK < length
+    ):
+        notes.append(
+            f"the video ends at {reading.last_time:.1f} s of the {length:.1f} s "
+            "its header gives: truncated or damaged"
+        )
+    return notes
+
+
+def hash_video(
+    fileobj: IO[bytes],
+    *,
+    where: str,
+    keyframes: bool = False,
+    max_frames: int = MAX_FRAMES_HASHED,
+    dihedral: bool = True,
+) -> VideoHashes:
+    """vPDQ frame hashes of the video read from ``fileobj`` (see the module).
+
+    Raises:
+        DecodeError: not a video PyAV can open, no video stream, a codec it
+            cannot decode, frames too large, or not one frame decoded.
+    """
+    try:
+        container = av.open(fileobj, mode="r")
+    except (av.FFmpegError, ValueError, OSError) as exc:
+        raise DecodeError(where, f"not a decodable video: {exc}") from exc
+    with container:
+        if not container.streams.video:
+            raise DecodeError(where, "no video stream (audio only?)")
+        stream = container.streams.video[0]
+        ctx = stream.codec_context
+        if ctx is None or not getattr(ctx, "name", None):
+            raise DecodeError(where, "video codec not known to FFmpeg")
+        width, height = ctx.width, ctx.height
+        if width * height > MAX_FRAME_PIXELS:
+            raise DecodeError(
+                where, f"frames of {width}x{height} exceed {MAX_FRAME_PIXELS:,} pixels"
+            )
+        ctx.thread_count = 1  # a worker is one core's worth of work
+        if keyframes:
+            ctx.skip_frame = "NONKEY"
+        fps, note = _rate(stream)
+        length = _header_length(container, stream, fps)
+        reading = _Reading()
+        frames, decoded, capped = _sample(
+            _frames(container, stream, reading, keyframes=keyframes),
+            fps,
+            keyframes=keyframes,
+            max_frames=max_frames,
+            dihedral=dihedral,
+            where=where,
+        )
+    notes = ([note] if note else []) + _notes(
+        reading,
+        len(frames),
+        capped=capped,
+        length=length,
+        keyframes=keyframes,
+    )
+    if not frames:
+        reason = "; ".join(notes) or "no frame could be decoded"
+        raise DecodeError(where, f"no video frame decoded: {reason}")
+    return VideoHashes(
+        tuple(frames),
+        width,
+        height,
+        fps,
+        decoded,
+        length,
+        keyframes=keyframes,
+        capped=capped is not None,
+        notes=tuple(notes),
+    )
+
+
+def _sample(
+    decoded_frames: Iterator[Any],
+    fps: float | None,
+    *,
+    keyframes: bool,
+    max_frames: int,
+    dihedral: bool,
+    where: str,
+) -> tuple[list[VideoFrame], int, str | None]:
+    """Pick and hash frames by the vPDQ rule (or by time when ``fps`` is
+    None; every one in key-frame mode): (frames, decoded, why stopped early).
+    Stops at ``max_frames`` hashed or after ``MAX_VIDEO_SECONDS``."""
+    deadline = time.monotonic() + MAX_VIDEO_SECONDS
+    step = max(int(fps), 1) if fps else 1
+    out: list[VideoFrame] = []
+    count = 0
+    next_second = 0.0
+    for frame in decoded_frames:
+        n = count
+        count += 1
+        when = frame.time
+        if keyframes:
+            seconds = when if when is not None else n / (fps or 1.0)
+            number = round(seconds * fps) if fps else n
+        elif fps is None:
+            if when is None or when + 1e-6 < next_second:
+                continue
+            seconds, number = when, n
+            next_second = math.floor(when) + 1.0
+        else:
+            if n % step:
+                continue
+            seconds, number = n / fps, n
+        if frame.width * frame.height > MAX_FRAME_PIXELS:
+            raise DecodeError(where, f"a frame of {frame.width}x{frame.height}")
+        if len(out) >= max_frames:
+            return out, count, f"capped at {max_frames} frames hashed (one a second)"
+        if out and time.monotonic() > deadline:  # the first frame always
+            return (
+                out,
+                count,
+                (
+                    f"stopped after {MAX_VIDEO_SECONDS:g} s of decoding (the time "
+                    f"budget of a video), {len(out)} frames hashed"
+                ),
+            )
+        hashes = frame_hashes(frame.to_ndarray(format="rgb24"), dihedral=dihedral)
+        out.append(VideoFrame(number, round(seconds, 3), hashes))
+    return out, count, None
