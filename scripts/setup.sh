@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 
 DEB_PACKAGES=(sleuthkit dosfstools mtools ntfs-3g exfatprogs exfat-fuse ewf-tools
               gdisk fdisk e2fsprogs genisoimage zip chromium libarchive13
-              apfsprogs)
+              apfsprogs openssl)
 missing=()
 for pkg in "${DEB_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" \

@@ -44,6 +44,13 @@ class DeviceBusy(StoreError):
     """Another live scan on this machine is scanning the device now."""
 
 
+class ClusterError(TriageError):
+    """The Dask cluster a scan runs on was lost (the scheduler died, or its
+    connection broke) or refused this client (wrong TLS certificate)."""
+
+    exit_code = 6
+
+
 class UsageError(TriageError):
     """The command was asked something it cannot do."""
 

@@ -388,7 +388,7 @@ def test_damaged_directory_chunk_is_reported_by_the_listing(
     items = list(iter_files(first, carve=False))
     skips = [i for i in items if isinstance(i, Skipped)]
     (listing,) = [s for s in skips if s.where.endswith(":listing")]
-    assert "damaged E01 chunk(s) as zeros" in listing.reason
+    assert "damaged image chunk(s) as zeros" in listing.reason
     assert "may be missing" in listing.reason
     damaged = [s for s in skips if s.stage == "evidence"]
     assert damaged and all(d.where[len("bytes ") :] in listing.reason for d in damaged)

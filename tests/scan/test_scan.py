@@ -574,7 +574,7 @@ def test_a_damaged_e01_chunk_is_reported_and_the_rest_scanned(
     (damaged,) = [s for s in skipped if s.stage == "evidence"]
     assert damaged.reason == DAMAGE_REASON
     for reason in items.values():
-        assert f"({damaged.where} (damaged E01 chunk))" in reason
+        assert f"({damaged.where} (damaged image chunk))" in reason
         assert "reads as zeros: its type cannot be told" in reason
     with Store(scanned[0]) as store:
         before = {m.record.display_path for m in store.media(device.device_id)}
@@ -648,7 +648,7 @@ def test_a_picture_damaged_past_its_header_is_hashed_as_read_and_flagged(
     (damaged,) = [s for s in skipped if s.stage == "evidence"]
     (note,) = [s for s in skipped if s.stage == "unreadable"]
     assert note.where == "DCIM/big.jpg"
-    assert f"({damaged.where} (damaged E01 chunk))" in note.reason
+    assert f"({damaged.where} (damaged image chunk))" in note.reason
     assert note.reason.endswith("which reads as zeros: hashed as read")
 
 

@@ -26,7 +26,7 @@ from triage.casework import (
     open_store,
     set_case,
 )
-from triage.cli.common import echo_json, output_option
+from triage.cli.common import echo_json, output_option, terminal_safe
 from triage.errors import UsageError
 from triage.queue.data import queue_row_json
 from triage.queue.explain import explain
@@ -125,8 +125,8 @@ def _print_queue(console: Console, rows: list[RankedDevice]) -> None:
         )
         cells: list[str | Text] = [
             str(r.rank),
-            Text(f.device_id, style=style),
-            Text(f.case_id or "-"),
+            Text(terminal_safe(f.device_id), style=style),
+            Text(terminal_safe(f.case_id or "-")),
             f"{r.score.likelihood:.3f}" if r.score.has_evidence else "-",
             _matches_cell(r),
             f"{f.deleted_media} / {f.carved_media}",
@@ -134,12 +134,14 @@ def _print_queue(console: Console, rows: list[RankedDevice]) -> None:
             status,
         ]
         if wide:
-            cells.append(Text(r.reason))
+            cells.append(Text(terminal_safe(r.reason)))
         table.add_row(*cells)
     console.print(table)
     if not wide:
         for r in rows:
-            console.print(Text(f"{r.rank:>3}. {r.device_id}: {r.reason}"))
+            console.print(
+                Text(terminal_safe(f"{r.rank:>3}. {r.device_id}: {r.reason}"))
+            )
 
 
 @click.group("case")
@@ -198,14 +200,14 @@ def _print_cases(rows: list[dict[str, Any]]) -> None:
         table.add_column(col, overflow="fold")
     for row in rows:
         table.add_row(
-            Text(row["case_id"]),
-            Text(row["access_to_children"]),
-            Text(row["risk_band"] or "not assessed"),
+            Text(terminal_safe(row["case_id"])),
+            Text(terminal_safe(row["access_to_children"])),
+            Text(terminal_safe(row["risk_band"] or "not assessed")),
             Text(
                 f"{row['devices']} "
                 + ", ".join(f"{k} {v}" for k, v in row["device_status"].items())
             ),
-            Text(row["note"] or ""),
+            Text(terminal_safe(row["note"] or "")),
         )
     Console().print(table)
 
@@ -246,7 +248,7 @@ def _explain_one(
         row["explain"] = explain(found[0])
         echo_json(row)
     else:
-        click.echo("\n".join(explain(found[0])))
+        click.echo("\n".join(terminal_safe(line) for line in explain(found[0])))
 
 
 @click.command("queue")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +16,32 @@ from triage.errors import TriageError
 
 ERROR_CONSOLE = Console(stderr=True, highlight=False, soft_wrap=True)
 
+#: What a terminal must never be sent from evidence text (file names, hash-set
+#: names, case notes, reasons naming them): C0 and C1 control characters (a
+#: name with ESC could recolour or retitle the terminal, one with a newline
+#: could fake a line), DEL, the bidirectional overrides and isolates that
+#: reorder what is shown ("Trojan Source"), and lone surrogates (undecodable
+#: UTF-16, which would also stop the output with an encoding error).
+_UNSAFE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escaped(match: re.Match[str]) -> str:
+    char = match.group()
+    if char in _NAMED:
+        return _NAMED[char]
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` with every character unsafe on a terminal shown as an escape
+    (``\\n``, ``\\t``, ``\\x1b``, ``\\u202e``); the rest as it is. For
+    people to read: ``--json`` keeps the exact text."""
+    return _UNSAFE.sub(_escaped, text)
+
 
 class DebugGroup(click.Group):
     """A click group that turns ``TriageError`` into one line and an exit code."""
@@ -25,13 +52,14 @@ class DebugGroup(click.Group):
         except TriageError as exc:
             if "--debug" in sys.argv[1:]:
                 raise
-            ERROR_CONSOLE.print(f"triage: error: {exc}", markup=False)
+            print_error(str(exc))
             ctx.exit(exc.exit_code)
 
 
 def print_error(message: str) -> None:
-    """One clear line on stderr, never a traceback."""
-    ERROR_CONSOLE.print(f"triage: error: {message}", markup=False)
+    """One clear line on stderr, never a traceback (control characters from
+    evidence names escaped, so it stays one line)."""
+    ERROR_CONSOLE.print(f"triage: error: {terminal_safe(message)}", markup=False)
 
 
 def echo_json(obj: Any) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 
 import click
 
-from triage.cli.common import ERROR_CONSOLE, echo_json, output_option
+from triage.cli.common import ERROR_CONSOLE, echo_json, output_option, terminal_safe
 from triage.errors import HashSetError, MediaError, UsageError
 from triage.hashmatch.formats import HASHSET_FORMATS, import_files, infer_scheme
 from triage.hashmatch.formats import normalise_category as _normalise
@@ -59,7 +59,7 @@ FORCE_OPTION = click.option(
 
 
 def warn(message: str) -> None:
-    ERROR_CONSOLE.print(f"triage: warning: {message}", markup=False)
+    ERROR_CONSOLE.print(f"triage: warning: {terminal_safe(message)}", markup=False)
 
 
 def info_json(hs: HashSet) -> dict[str, Any]:
@@ -382,7 +382,7 @@ def info(set_file: Path, as_json: bool) -> None:
         return
     click.echo(f"{hs.path}")
     for key in ("name", "kind", "scheme", "version", "created", "digest"):
-        click.echo(f"  {key + ':':9} {data[key]}")
+        click.echo(f"  {key + ':':9} {terminal_safe(str(data[key]))}")
     counts = data["counts"]
     click.echo(f"  entries:  {counts['entries']}")
     if counts.get("videos"):
@@ -392,9 +392,10 @@ def info(set_file: Path, as_json: bool) -> None:
             click.echo(f"  {column + ':':9} {counts[column]}")
     if data["categories"]:
         cats = ", ".join(f"{c}: {n}" for c, n in data["categories"].items())
-        click.echo(f"  categories: {cats}")
+        click.echo(f"  categories: {terminal_safe(cats)}")
     for source in data["sources"]:
-        click.echo("  source:   " + ", ".join(f"{k}={v}" for k, v in source.items()))
+        line = ", ".join(f"{k}={v}" for k, v in source.items())
+        click.echo("  source:   " + terminal_safe(line))
 
 
 def register(main: click.Group) -> None:

@@ -25,6 +25,7 @@ from triage.cli.common import (
     echo_json,
     evidence_options,
     print_error,
+    terminal_safe,
     use_passwords,
 )
 from triage.errors import EvidenceError, TriageError
@@ -103,7 +104,8 @@ def _iso(ts: float | None) -> str | None:
 
 
 def record_line(record: FileRecord) -> str:
-    """A record as one tab-separated text line (path last: it may hold spaces)."""
+    """A record as one tab-separated text line (path last: it may hold spaces;
+    control characters in names are escaped, so one record is one line)."""
     status = "deleted" if record.deleted else "allocated"
     if record.orphan:
         status += ",orphan"
@@ -111,7 +113,7 @@ def record_line(record: FileRecord) -> str:
         status += ",realloc"
     where = f"@{record.carve_offset}" if record.carve_offset is not None else "-"
     fields = [
-        record.device_id,
+        terminal_safe(record.device_id),
         f"p{record.partition_index}@{record.partition_offset}",
         str(record.source),
         status,
@@ -123,7 +125,7 @@ def record_line(record: FileRecord) -> str:
         _iso(record.atime) or "-",
         _iso(record.ctime) or "-",
         _iso(record.crtime) or "-",
-        record.display_path,
+        terminal_safe(record.display_path),
     ]
     return "\t".join(fields)
 
@@ -252,6 +254,9 @@ def _print_skipped(skipped: Skipped, as_json: bool) -> None:
         )
     else:
         ERROR_CONSOLE.print(
-            f"triage: skipped: {skipped.device_id}: {skipped.where}: {skipped.reason}",
+            terminal_safe(
+                f"triage: skipped: {skipped.device_id}: {skipped.where}: "
+                f"{skipped.reason}"
+            ),
             markup=False,
         )

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     Progress,
@@ -21,8 +22,16 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
-from triage.cli.common import echo_json, evidence_options, print_error, use_passwords
+from triage.cli.common import (
+    echo_json,
+    evidence_options,
+    print_error,
+    terminal_safe,
+    use_passwords,
+)
+from triage.cli.interrupt import Interrupted, interruptible
 from triage.errors import UsageError
 
 if TYPE_CHECKING:
@@ -40,6 +49,12 @@ class _Counts:
     media: int = 0
     matches: int = 0
     walked_bytes: int = 0
+
+
+def _label(device_id: str) -> str:
+    """A device id as a progress label: control characters escaped, and no
+    rich markup (the label is rendered as markup)."""
+    return escape(terminal_safe(device_id))
 
 
 @dataclass
@@ -85,7 +100,7 @@ class LiveProgress:
         dev = event.device_id
         if dev not in self.counts:
             self.counts[dev] = _Counts()
-            self.tasks[dev] = self.progress.add_task(dev, total=None, stats="")
+            self.tasks[dev] = self.progress.add_task(_label(dev), total=None, stats="")
         c = self.counts[dev]
         task = self.tasks[dev]
         if event.kind == "walked":
@@ -106,7 +121,7 @@ class LiveProgress:
         elif event.kind == "device-done":
             self.progress.update(
                 task,
-                description=f"{dev} [{event.status}]",
+                description=f"{_label(dev)} \\[{event.status}]",
                 total=max(c.bytes, 1),
                 completed=max(c.bytes, 1),
             )
@@ -121,7 +136,12 @@ def _print_summary(console: Console, summary: ScanSummary) -> None:
     for d in summary.devices:
         hit = "-" if d.first_hit_seconds is None else f"{d.first_hit_seconds:.1f}"
         table.add_row(
-            d.device_id, d.status, str(d.media), str(d.matches), str(d.skipped), hit
+            Text(terminal_safe(d.device_id)),
+            d.status,
+            str(d.media),
+            str(d.matches),
+            str(d.skipped),
+            hit,
         )
     console.print(table)
     for d in summary.devices:
@@ -134,6 +154,19 @@ def _print_summary(console: Console, summary: ScanSummary) -> None:
     )
 
 
+_DEVICES_AT_ONCE = click.option(
+    "--devices-at-once",
+    type=click.IntRange(min=1),
+    help="Devices walked at a time, their work interleaved "
+    "(default: 4 with --stop-after, else 1).",
+)
+TASK_TIMEOUT_OPTION = click.option(
+    "--task-timeout",
+    type=click.FloatRange(min=1),
+    default=None,
+    help="Seconds a chunk may take on a cluster before it is retried "
+    "once, then its device failed (default 1800).",
+)
 _NO_INNER_SOURCES = click.option(
     "--no-inner-sources",
     "no_inner_sources",
@@ -171,12 +204,7 @@ def register(main: click.Group) -> None:
         type=click.IntRange(min=1),
         help="Stop a device after N confidently matched items (marked stopped-early).",
     )
-    @click.option(
-        "--devices-at-once",
-        type=click.IntRange(min=1),
-        help="Devices walked at a time, their work interleaved "
-        "(default: 4 with --stop-after, else 1).",
-    )
+    @_DEVICES_AT_ONCE
     @click.option(
         "--chunk-files",
         type=click.IntRange(min=1),
@@ -184,6 +212,7 @@ def register(main: click.Group) -> None:
         help="Files per task.",
     )
     @_NO_INNER_SOURCES
+    @TASK_TIMEOUT_OPTION
     @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
     @evidence_options
     def scan_command(
@@ -198,6 +227,7 @@ def register(main: click.Group) -> None:
         devices_at_once: int | None,
         chunk_files: int | None,
         no_inner_sources: bool,
+        task_timeout: float | None,
         as_json: bool,
         **opened: Any,  # evidence_options: as_device, passwords
     ) -> None:
@@ -222,6 +252,8 @@ def register(main: click.Group) -> None:
             "inner_sources": not no_inner_sources,
             **opened,  # as_device; the passwords, taken by _run_scan
         }
+        if task_timeout is not None:
+            kwargs["task_timeout"] = task_timeout
         _run_scan(list(evidence), list(hashsets), db, as_json, kwargs)
 
 
@@ -240,11 +272,22 @@ def _run_scan(
     kwargs["chunk_files"] = kwargs["chunk_files"] or DEFAULT_CHUNK_FILES
     console = Console(stderr=False)
     live = sys.stdout.isatty() and not as_json
-    if live:
-        with LiveProgress(console) as display:
-            summary = scan(evidence, hashsets, db, progress=display, **kwargs)
-    else:
-        summary = scan(evidence, hashsets, db, **kwargs)
+    try:
+        with interruptible(
+            f"stopped at once; {db} is whole (work not committed is rolled back "
+            "when it is next opened): run the same command again to resume"
+        ):
+            if live:
+                with LiveProgress(console) as display:
+                    summary = scan(evidence, hashsets, db, progress=display, **kwargs)
+            else:
+                summary = scan(evidence, hashsets, db, **kwargs)
+    except Interrupted as exc:
+        print_error(
+            f"scan interrupted ({exc}): finished chunks are kept in {db}; run "
+            "the same command again to resume"
+        )
+        click.get_current_context().exit(exc.exit_status)
     if as_json:
         echo_json(summary.as_dict())
     else:

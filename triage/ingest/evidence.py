@@ -332,13 +332,14 @@ class DeviceHandle(Closing):
 
 
 DAMAGE_REASON = (
-    "E01 chunk fails its checksum or cannot be read (damaged image): read as zeros"
+    "E01 chunk fails its checksum, or a VMDK/VHD/QCOW2 block cannot be read "
+    "(damaged image): read as zeros"
 )
 UNACQUIRED_REASON = (
     "the acquisition could not read these sectors of the original device (the "
     "E01 records it): the image holds zeros there, not their content"
 )
-DAMAGED, UNACQUIRED = "damaged E01 chunk", "not acquired"
+DAMAGED, UNACQUIRED = "damaged image chunk", "not acquired"
 
 
 class Unreadable(NamedTuple):

@@ -22,9 +22,10 @@ from typing import Any
 
 import dask
 from distributed import Client, KilledWorker, LocalCluster, WorkerPlugin, wait
+from distributed.client import FutureCancelledError, FuturesCancelledError
 from distributed.utils import get_mp_context
 
-from triage.errors import UsageError
+from triage.errors import ClusterError, UsageError
 from triage.scan import tasks
 
 log = logging.getLogger(__name__)
@@ -53,8 +54,14 @@ WORKER_CONFIG: dict[str, Any] = {
 #: What the forkserver imports before it forks any worker: Dask, and the task
 #: code with all it needs (numpy, scipy, Pillow, pytsk3...), which each worker
 #: otherwise imports when its first task arrives (0.28 s here); and this
-#: module, where the worker plugin's class lives.
-WORKER_PRELOAD = ("distributed", "triage.scan.tasks", "triage.scan.dask_runner")
+#: module, where the worker plugin's class lives; and ``worker_signals``, so
+#: that a Ctrl-C reaches only the scan's own process (which stops the workers).
+WORKER_PRELOAD = (
+    "distributed",
+    "triage.scan.tasks",
+    "triage.scan.dask_runner",
+    "triage.scan.worker_signals",
+)
 
 
 class WorkerStatePlugin(WorkerPlugin):
@@ -99,12 +106,54 @@ def start_forkserver() -> None:
     multiprocessing.forkserver.ensure_running()
 
 
+#: The Dask settings a ``tls://`` scheduler needs on the client (also as
+#: DASK_DISTRIBUTED__COMM__TLS__CA_FILE, ..._CLIENT__CERT, ..._CLIENT__KEY).
+TLS_SETTINGS = (
+    "distributed.comm.tls.ca-file",
+    "distributed.comm.tls.client.cert",
+    "distributed.comm.tls.client.key",
+)
+
+
+def _connect(scheduler: str) -> Client:
+    """A client of the running scheduler at ``scheduler``.
+
+    Raises:
+        ClusterError: a ``tls://`` scheduler without the certificates set in
+            the Dask config, or one that refuses them.
+        UsageError: the scheduler cannot be reached.
+    """
+    tls = scheduler.startswith("tls://")
+    if tls:
+        missing = [key for key in TLS_SETTINGS if not dask.config.get(key, None)]
+        if missing:
+            raise ClusterError(
+                f"{scheduler}: a tls:// scheduler needs the CA, certificate and "
+                f"key in the Dask config; not set: {', '.join(missing)}"
+            )
+    try:
+        return Client(scheduler, timeout=30)
+    except (OSError, TimeoutError, TypeError) as exc:
+        if tls:
+            raise ClusterError(
+                f"TLS connection to the Dask scheduler at {scheduler} failed "
+                f"({exc}); check the certificates in the Dask config "
+                f"({', '.join(TLS_SETTINGS)})"
+            ) from exc
+        raise UsageError(
+            f"cannot reach the Dask scheduler at {scheduler}: {exc}"
+        ) from exc
+
+
 class DaskRunner:
     """Runs tasks on a dask.distributed cluster (local or remote)."""
 
     def __init__(self, scheduler: str | None, workers: int | None) -> None:
         self.lost: tuple[type[BaseException], ...] = (KilledWorker,)
         self._cluster: Any = None
+        self.address = scheduler or "the local cluster"
+        self._scheduler_lost = False
+        self._shunned: set[str] = set()  # workers that hung in a task
         self.stop_token: str | None = uuid.uuid4().hex
         self._stopped = False
         if scheduler is None:
@@ -120,30 +169,62 @@ class DaskRunner:
             self._client = Client(self._cluster)
             self.name = "local"
         else:
-            try:
-                self._client = Client(scheduler, timeout=30)
-            except (OSError, TimeoutError) as exc:
-                raise UsageError(
-                    f"cannot reach the Dask scheduler at {scheduler}: {exc}"
-                ) from exc
+            self._client = _connect(scheduler)
             self.name = scheduler
         self._client.register_plugin(WorkerStatePlugin())
         info = self._client.scheduler_info()
         self.workers = max(1, len(info.get("workers", {})) or (workers or 1))
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Any:
+        if self._shunned:
+            workers = set(self._client.scheduler_info().get("workers", {}))
+            healthy = sorted(workers - self._shunned)
+            if healthy:  # all shunned: any worker, as before
+                return self._client.submit(
+                    fn, *args, pure=False, workers=healthy, allow_other_workers=False
+                )
         return self._client.submit(fn, *args, pure=False)
+
+    def shun(self, future: Any) -> None:
+        """The worker ``future`` is assigned to hung in it: later tasks go to
+        the others (its busy thread would hold them too)."""
+        try:
+            processing = self._client.processing()
+        except OSError as exc:
+            log.warning("could not ask the scheduler where a task runs: %s", exc)
+            return
+        for worker, keys in processing.items():
+            if future.key in keys:
+                log.warning("worker %s hung in a task: no more tasks go to it", worker)
+                self._shunned.add(worker)
 
     def wait_some(
         self, pending: set[Any], timeout: float | None = None
     ) -> tuple[set[Any], set[Any]]:
+        """Raises:
+        ClusterError: the scheduler was lost (its futures are cancelled)."""
         try:
             done, not_done = wait(
                 list(pending), timeout=timeout, return_when="FIRST_COMPLETED"
             )
         except TimeoutError:
-            return set(), set(pending)
+            done = {f for f in pending if f.done()}
+            return done, set(pending) - done
+        except FutureCancelledError as exc:
+            raise self._lost(exc.reason) from exc
+        except FuturesCancelledError as exc:
+            raise self._lost(exc.error_groups[0].reason) from exc
+        if any(f.status == "cancelled" for f in done):
+            raise self._lost("its tasks were cancelled")
         return set(done), set(not_done)
+
+    def _lost(self, reason: str) -> ClusterError:
+        self._scheduler_lost = True
+        return ClusterError(
+            f"lost the Dask scheduler at {self.address} ({reason}); every chunk "
+            "finished before is kept: start the scheduler again and run the same "
+            "command to resume"
+        )
 
     def stop_chunks(self, device_id: str) -> None:
         # A round trip to every worker (milliseconds: the function runs on
@@ -167,7 +248,10 @@ class DaskRunner:
         )
 
     def close(self) -> None:
-        if self._stopped and self._cluster is None:  # a shared cluster lives on
+        if self._scheduler_lost:
+            # The error says so already: not also distributed's own log line.
+            logging.getLogger("distributed.client").setLevel(logging.CRITICAL)
+        elif self._stopped and self._cluster is None:  # a shared cluster lives on
             self._tell(tasks.forget_stopped, self.stop_token)
         self._client.close()
         if self._cluster is not None:

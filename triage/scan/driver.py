@@ -17,28 +17,28 @@ hashes) chunks stored with other hash sets.
 
 from __future__ import annotations
 
-import dataclasses
 import getpass
 import logging
 import os
 import socket
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
 from triage.errors import DeviceBusy, TriageError, UsageError
-from triage.ingest.expanders import inner_sources as inner_source_names
 from triage.records import Match, MediaHash
 from triage.scan import tasks
+from triage.scan.deadlines import DEFAULT_TASK_TIMEOUT, Deadlines
 from triage.scan.plan import (
     check_arguments,
-    default_params,
     evidence_to_scan,
+    inner_params,
     load_hashsets,
     plan_devices,
+    run_parameters,
     scan_params,
     sets_key,
 )
@@ -51,7 +51,6 @@ from triage.scan.tasks import (
     WorkerState,
 )
 from triage.scan.walk import (
-    CHUNK_FILE_BYTES,
     NOTHING_YET,
     WALK_DONE,
     Chunk,
@@ -161,6 +160,7 @@ class Task:
     state: DeviceState
     chunk: Chunk
     stored: tuple[tuple[MediaHash, bool], ...] | None = None  # set: re-match
+    attempt: int = 0  # 1: submitted again after a timeout
 
     def submit(
         self, runner: Runner, refs: tuple[HashSetRef, ...], params: ScanParams
@@ -200,8 +200,10 @@ class ScanDriver:
         case_id: str | None = None,
         stop_after: int | None = None,
         progress: Progress | None = None,
+        task_timeout: float | None = DEFAULT_TASK_TIMEOUT,
     ) -> None:
         self.store = store
+        self.deadlines = Deadlines(task_timeout)
         self.walk = walk
         self.runner = runner
         self.refs = refs
@@ -249,19 +251,46 @@ class ScanDriver:
             # that finishes meanwhile ends the wait at once.
             room = not exhausted and len(self.pending) < max_in_flight
             done, _ = self.runner.wait_some(
-                set(self.pending), WALK_POLL if room else None
+                set(self.pending),
+                self.deadlines.wait_timeout(WALK_POLL if room else None),
             )
             for fut in done:
                 self._task_done(fut)
+            for fut in self.deadlines.overdue(self.pending):
+                self._timed_out(fut)
         for state in self.states.values():
             if state.outstanding == 0:
                 self.finish(state)
 
     def _submit(self, task: Task) -> None:
         task.state.outstanding += 1
-        self.pending[task.submit(self.runner, self.refs, self.params)] = task
+        fut = task.submit(self.runner, self.refs, self.params)
+        self.pending[fut] = task
+        self.deadlines.started(fut)
+
+    def _timed_out(self, fut: Any) -> None:
+        """A task with no result by its deadline (a hung worker): cancelled,
+        and submitted once more; a second time, its device fails."""
+        task = self.pending.pop(fut)
+        self.deadlines.forget(fut)
+        self.runner.shun(fut)
+        fut.cancel()
+        state = task.state
+        state.outstanding -= 1
+        if task.attempt == 0 and not state.stopped:
+            log.warning("chunk %s timed out: submitted again", task.chunk.chunk_key)
+            self._submit(replace(task, attempt=1))
+            return
+        state.failed = state.failed or (
+            f"{state.evidence}: chunk {task.chunk.chunk_key}: no result after "
+            f"{self.deadlines.timeout:.0f} s, twice (a worker hung); not scanned"
+        )
+        self._stop_device(state)
+        if state.outstanding == 0:
+            self.finish(state)
 
     def _task_done(self, fut: Any) -> None:
+        self.deadlines.forget(fut)
         task = self.pending.pop(fut)
         state = task.state
         state.outstanding -= 1
@@ -591,32 +620,34 @@ def scan(
     params: ScanParams | None = None,
     progress: Progress | None = None,
     as_device: bool = False,
+    task_timeout: float | None = DEFAULT_TASK_TIMEOUT,
 ) -> ScanSummary:
     """Scan devices into the case database ``db``; resumable at chunk level.
 
-    One evidence path is one device (the first segment of an E01 or split raw
-    image); a folder is every evidence file in it. A device that cannot be
-    opened is marked failed with its error and the others go on.
+    One evidence path is one device (an E01's or split raw image's first
+    segment); a folder is every evidence file in it. A device that cannot be
+    opened is failed with its error; the others go on.
 
     ``devices_at_once`` devices are walked at a time and their chunks
     interleaved (default: ``TRIAGE_DEVICES_AT_ONCE`` with ``stop_after``, so
     that a device with known images is reached early even behind a large
-    device without any; else 1, one device after the other).
-
+    device without any; else 1, one device after the other). A cluster task
+    has ``task_timeout`` seconds (``triage.scan.deadlines``).
     ``inner_sources=False``: no inner sources (archives are still expanded).
 
     Raises:
         UsageError: bad arguments (checked before any work starts).
         HashSetError: a hash set cannot be loaded.
-        StoreError: the database cannot be used.
+        StoreError, ClusterError: the database, or the Dask scheduler, lost.
     """
     t0 = time.perf_counter()
-    params = scan_params(_params(db, params, inner_sources), db, stop_after)
+    params = scan_params(inner_params(db, params, inner_sources), db, stop_after)
     devices_at_once = check_arguments(
         chunk_files, carve_bytes, stop_after, workers, devices_at_once, scheduler
     )
-    evidence, refs = _inputs(evidence_paths, hashsets, device_id, as_device)
-    parameters = _run_parameters(
+    evidence = evidence_to_scan(evidence_paths, device_id, as_device)
+    refs = load_hashsets(hashsets)
+    parameters = run_parameters(
         params,
         chunk_files=chunk_files,
         carve_bytes=carve_bytes,
@@ -630,13 +661,8 @@ def scan(
         _start_forkserver()
     store = Store(db)
     plan = plan_devices(store, evidence, device_id)
-    walk = Walks(
-        plan,
-        chunk_files=chunk_files,
-        carve_bytes=carve_bytes,
-        carving=carving,
-        at_once=devices_at_once,
-    )
+    walk = Walks(plan, chunk_files=chunk_files, carve_bytes=carve_bytes,
+                 carving=carving, at_once=devices_at_once)  # fmt: skip
     new_runner = partial(open_runner, scheduler, workers, refs, params)
     new_driver = partial(
         ScanDriver,
@@ -648,57 +674,12 @@ def scan(
         case_id=case_id,
         stop_after=stop_after,
         progress=progress,
+        task_timeout=task_timeout,
     )
     driver = _drive(walk, new_runner, new_driver)
     summary = driver.summary(str(db), plan, time.perf_counter() - t0)
     store.close()
     return summary
-
-
-def _inputs(
-    evidence_paths: Sequence[str | Path],
-    hashsets: Sequence[str | Path],
-    device_id: str | None,
-    as_device: bool,
-) -> tuple[list[Path], tuple[HashSetRef, ...]]:
-    """The devices to scan (``as_device``: each folder given is one device,
-    ``folder``, not a folder of evidence files) and the hash sets loaded."""
-    return evidence_to_scan(evidence_paths, device_id, as_device), load_hashsets(
-        hashsets
-    )
-
-
-def _run_parameters(params: ScanParams, **knobs: object) -> dict[str, object]:
-    """What a run row stores of the scan's knobs and ``params``."""
-    return {
-        "chunk_files": knobs["chunk_files"],
-        "chunk_file_bytes": CHUNK_FILE_BYTES,
-        "carve_bytes": knobs["carve_bytes"],
-        "carving": knobs["carving"],
-        "stop_after": knobs["stop_after"],
-        "devices_at_once": knobs["devices_at_once"],
-        "max_decode_bytes": params.max_decode_bytes,
-        "decode": params.decode,
-        "expanders_off": sorted(params.expanders_off),
-        "video_keyframes": params.keyframes,
-        "scheduler": knobs["scheduler"],
-        "workers": knobs["workers"],
-    }
-
-
-def _params(
-    db: str | Path, params: ScanParams | None, inner_sources: bool
-) -> ScanParams:
-    """``params`` (the defaults for ``db`` when None), without the inner
-    sources (thumbnail caches, pictures inside other files, the in-file
-    signature scan) unless ``inner_sources``; ``params.expanders_off``
-    leaves out expanders by name."""
-    if params is None:
-        params = default_params(db)
-    if not inner_sources:
-        off = params.expanders_off | inner_source_names()
-        params = dataclasses.replace(params, expanders_off=off)
-    return params
 
 
 def _drive(
@@ -718,13 +699,32 @@ def _drive(
         runner = new_runner()
         driver = new_driver(runner)
         driver.run()
-    finally:
+    except BaseException:
+        _wind_up(walk, driver, runner, failing=True)
+        raise
+    _wind_up(walk, driver, runner, failing=False)
+    return driver
+
+
+def _wind_up(
+    walk: Walks, driver: ScanDriver | None, runner: Runner | None, *, failing: bool
+) -> None:
+    """Stop the walk, mark unfinished runs interrupted and close the runner,
+    each whatever the one before did. When the scan is ``failing`` already
+    (a full disk, a damaged database, Ctrl-C), a database error while marking
+    the runs is logged, not raised over the first error: the next scan of
+    the device closes a run left open."""
+    try:
         walk.close()
         if driver is not None:
             driver.interrupt_unfinished()
+    except TriageError as exc:
+        if not failing:
+            raise
+        log.info("could not mark unfinished runs interrupted: %s", exc)
+    finally:
         if runner is not None:
             runner.close()
-    return driver
 
 
 def _start_forkserver() -> None:

@@ -4,6 +4,7 @@ hash sets (with their digests, so workers load exactly those versions)."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
@@ -12,8 +13,9 @@ from pathlib import Path
 from triage.errors import UsageError
 from triage.hashmatch.hashset import HashSet
 from triage.ingest.evidence import find_evidence, is_device_folder
+from triage.ingest.expanders import inner_sources as inner_source_names
 from triage.scan.tasks import HashSetRef, ScanParams
-from triage.scan.walk import Planned
+from triage.scan.walk import CHUNK_FILE_BYTES, Planned
 from triage.store import Store
 
 #: Devices walked at a time, their chunks in turn, in triage mode
@@ -159,3 +161,36 @@ def _free_device_id(store: Store, taken: Iterable[str], path: Path) -> str:
         if name not in used and store.device(name) is None:
             return name
     raise UsageError(f"{path}: no free device id; give one with --device-id")
+
+
+def run_parameters(params: ScanParams, **knobs: object) -> dict[str, object]:
+    """What a run row stores of the scan's knobs and ``params``."""
+    return {
+        "chunk_files": knobs["chunk_files"],
+        "chunk_file_bytes": CHUNK_FILE_BYTES,
+        "carve_bytes": knobs["carve_bytes"],
+        "carving": knobs["carving"],
+        "stop_after": knobs["stop_after"],
+        "devices_at_once": knobs["devices_at_once"],
+        "max_decode_bytes": params.max_decode_bytes,
+        "decode": params.decode,
+        "expanders_off": sorted(params.expanders_off),
+        "video_keyframes": params.keyframes,
+        "scheduler": knobs["scheduler"],
+        "workers": knobs["workers"],
+    }
+
+
+def inner_params(
+    db: str | Path, params: ScanParams | None, inner_sources: bool
+) -> ScanParams:
+    """``params`` (the defaults for ``db`` when None), without the inner
+    sources (thumbnail caches, pictures inside other files, the in-file
+    signature scan) unless ``inner_sources``; ``params.expanders_off``
+    leaves out expanders by name."""
+    if params is None:
+        params = default_params(db)
+    if not inner_sources:
+        off = params.expanders_off | inner_source_names()
+        params = dataclasses.replace(params, expanders_off=off)
+    return params

@@ -31,6 +31,10 @@ class Runner(Protocol):
 
     def stop_chunks(self, device_id: str) -> None: ...
 
+    def shun(self, future: Any) -> None:
+        """Send no more tasks to the worker running ``future`` (it hung)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -66,6 +70,9 @@ class SyncRunner:
 
     def stop_chunks(self, device_id: str) -> None:
         pass  # each task has run to its end by the time it is submitted
+
+    def shun(self, future: Any) -> None:
+        pass  # nothing runs elsewhere
 
     def close(self) -> None:
         uninstall_worker_state(self.state)

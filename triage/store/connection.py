@@ -15,6 +15,7 @@ from pathlib import Path
 from triage import __version__
 from triage.errors import StoreError
 from triage.resources import Closing
+from triage.store.checked import CheckedConnection
 from triage.store.migrations import MIGRATIONS, READ_AS_NEXT, Step, run_steps
 from triage.store.schema import SCHEMA, SCHEMA_VERSION
 
@@ -44,6 +45,7 @@ class StoreBase(Closing):
             self._db = self._connect()
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: cannot open database: {exc}") from exc
+        self._db.where = str(self.path)
         self._db.row_factory = sqlite3.Row
         try:
             self._db.execute("PRAGMA foreign_keys = ON")
@@ -60,7 +62,7 @@ class StoreBase(Closing):
             self._db.close()
             raise
 
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self) -> CheckedConnection:
         """Open read-write, or read-only (``mode=ro``: SQLite refuses every
         write on the connection, and never checkpoints or migrates).
 
@@ -71,12 +73,22 @@ class StoreBase(Closing):
         contents, so the error stands.
         """
         if not self.read_only:
-            return sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None)
+            return sqlite3.connect(
+                str(self.path),
+                timeout=30.0,
+                isolation_level=None,
+                factory=CheckedConnection,
+            )
         uri = self.path.resolve().as_uri()
         try:
             db = sqlite3.connect(
-                f"{uri}?mode=ro", uri=True, timeout=30.0, isolation_level=None
+                f"{uri}?mode=ro",
+                uri=True,
+                timeout=30.0,
+                isolation_level=None,
+                factory=CheckedConnection,
             )
+            db.where = str(self.path)
             db.execute("SELECT count(*) FROM sqlite_master").fetchone()
             return db
         except sqlite3.OperationalError as exc:
@@ -89,7 +101,10 @@ class StoreBase(Closing):
                     "writable (any triage command), or copy all its files there"
                 ) from exc
         return sqlite3.connect(
-            f"{uri}?mode=ro&immutable=1", uri=True, isolation_level=None
+            f"{uri}?mode=ro&immutable=1",
+            uri=True,
+            isolation_level=None,
+            factory=CheckedConnection,
         )
 
     # -- lifecycle -----------------------------------------------------------

@@ -44,7 +44,10 @@ said explicitly, because 1 means something different in each).
 
 Every malformed line raises :class:`HashSetError` naming ``file:line`` and
 what is wrong; with ``skip_bad_lines`` each is collected as a :class:`BadLine`
-and the rest is read.
+and the rest is read. A line longer than 64 KiB (``text.MAX_LINE``
+characters; a quoted CSV record across lines counts whole) is such a bad
+line, read past in small pieces so memory stays bounded; in VICS JSON one
+value over 64 MiB (``vics.MAX_JSON_VALUE``) ends the import, naming its line.
 
 Adding a format: a module here that builds a :class:`HashSetFormat` (a reader
 yielding ``(line, HashEntry)`` and a content test) and registers it, plus its

@@ -15,6 +15,9 @@ from pathlib import Path
 
 from triage.hashmatch.formats.base import HASHSET_FORMATS, HashSetFormat, Lines
 from triage.hashmatch.formats.text import (
+    TOO_LONG,
+    BoundedLines,
+    LineTooLong,
     csv_rows,
     open_text,
     parse_hashes,
@@ -53,10 +56,13 @@ def _csv_sniff(head: bytes) -> bool:
 
 def _read_csv(path: Path, lines: Lines) -> Iterator[tuple[int, HashEntry]]:
     with open_text(path) as handle:
+        source = BoundedLines(handle)
         try:
-            header_line = handle.readline()
+            header_line = next(source, "")
         except UnicodeDecodeError as exc:
             raise lines.fatal(1, f"not UTF-8 text ({exc.reason})") from exc
+        except LineTooLong as exc:
+            raise lines.fatal(1, TOO_LONG) from exc
         delimiter = _csv_dialect(header_line)
         header = next(csv.reader([header_line], delimiter=delimiter), [])
         roles = [_CSV_ALIASES.get(h.strip().lower()) for h in header]
@@ -67,9 +73,8 @@ def _read_csv(path: Path, lines: Lines) -> Iterator[tuple[int, HashEntry]]:
         duplicated = [r for r, n in Counter(r for r in roles if r).items() if n > 1]
         if duplicated:
             raise lines.fatal(1, f"column {duplicated[0]!r} appears twice")
-        reader = csv.reader(handle, delimiter=delimiter)
-        # The header line was read outside the reader: line numbers are one on.
-        for number, row in csv_rows(reader, lines, len(header), offset=1):
+        reader = csv.reader(source, delimiter=delimiter)
+        for number, row in csv_rows(reader, source, lines, len(header)):
             cells = {r: c for r, c in zip(roles, row, strict=True) if r}
             hashes = parse_hashes(
                 lines,

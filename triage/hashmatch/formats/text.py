@@ -1,5 +1,11 @@
 """Helpers the text formats share: reading lines and CSV rows, parsing hash
-values, recognising a fixed header, and the signals' names for columns."""
+values, recognising a fixed header, and the signals' names for columns.
+
+Every line is read with a bound (:data:`MAX_LINE`): a longer line (or a
+quoted CSV record spanning lines that together pass it) is a bad line named
+``file:line`` and is read past in small pieces, so a file of tens of
+megabytes without a newline never sits in memory whole.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,65 @@ from triage.errors import HashSetError
 from triage.hashmatch.formats.base import Lines
 from triage.hashmatch.hashset import COLUMNS, HashEntry, normalise_hex
 from triage.hashmatch.signals import SIGNALS, Signal
+
+#: The longest line any text format accepts, in characters (bytes for the
+#: checksum listings): 64 KiB, hundreds of times a real hash-set line.
+MAX_LINE = 64 * 1024
+
+
+class LineTooLong(Exception):
+    """Raised by :class:`BoundedLines` after reading past an overlong line."""
+
+    def __init__(self, number: int) -> None:
+        super().__init__(f"line {number} is longer than {MAX_LINE} characters")
+        self.number = number
+
+
+class BoundedLines:
+    """The lines of an open file, none held longer than :data:`MAX_LINE`.
+
+    ``number`` is the line number of the last line returned (``start`` before
+    the first). An overlong line is consumed in pieces and raises
+    :class:`LineTooLong`; iteration can go on after it. :meth:`mark` starts a
+    record: the lines since the last mark count together against the bound,
+    so a CSV quoted field cannot grow without end across short lines.
+    """
+
+    def __init__(self, handle: IO[Any], start: int = 0) -> None:
+        self.handle = handle
+        self.number = start
+        self.since_mark = 0
+
+    def __iter__(self) -> BoundedLines:
+        return self
+
+    def mark(self) -> None:
+        self.since_mark = 0
+
+    def __next__(self) -> Any:
+        line = self.handle.readline(MAX_LINE + 1)
+        if not line:
+            raise StopIteration
+        self.number += 1
+        self.since_mark += len(line)
+        if len(line) > MAX_LINE and not _ends_line(line):
+            while line and not _ends_line(line):  # read past it, bounded
+                line = self.handle.readline(MAX_LINE)
+            self.since_mark = 0
+            raise LineTooLong(self.number)
+        if self.since_mark > MAX_LINE + 2:
+            self.since_mark = 0
+            raise LineTooLong(self.number)
+        return line
+
+
+def _ends_line(line: str | bytes) -> bool:
+    last = line[-1:]
+    return last in ("\n", "\r") if isinstance(line, str) else last == b"\n"
+
+
+#: The reason given for an overlong line.
+TOO_LONG = f"line longer than {MAX_LINE} characters (the limit for a hash-set line)"
 
 
 def open_text(path: Path) -> IO[str]:
@@ -28,7 +93,16 @@ def text_lines(path: Path, lines: Lines) -> Iterator[tuple[int, str]]:
     except OSError as exc:
         raise HashSetError(f"{path}: cannot read: {exc}") from exc
     with handle:
-        for number, raw in enumerate(handle, start=1):
+        source = BoundedLines(handle)
+        while True:
+            try:
+                raw = next(source)
+            except StopIteration:
+                return
+            except LineTooLong as exc:
+                lines.bad(exc.number, TOO_LONG)
+                continue
+            number = source.number
             try:
                 text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
             except UnicodeDecodeError as exc:
@@ -73,23 +147,27 @@ def signal_aliases(names: Callable[[Signal], Iterable[str]]) -> dict[str, str]:
 
 
 def csv_rows(
-    reader: Any, lines: Lines, width: int, *, offset: int
+    reader: Any, source: BoundedLines, lines: Lines, width: int
 ) -> Iterator[tuple[int, list[str]]]:
-    """Non-blank data rows of ``reader`` with their line numbers.
+    """Non-blank data rows of ``reader`` (reading ``source``) with their line
+    numbers.
 
-    An unreadable row ends the import (``fatal``); a row with another field
-    count than the header's ``width`` is a bad line and is left out.
-    ``offset`` is added to the reader's line count (1 when the header line was
-    read outside the reader).
+    An unreadable row ends the import (``fatal``); an overlong line or a row
+    with another field count than the header's ``width`` is a bad line and is
+    left out.
     """
     while True:
+        source.mark()
         try:
             row = next(reader)
         except StopIteration:
             return
+        except LineTooLong as exc:
+            lines.bad(exc.number, TOO_LONG)
+            continue
         except (csv.Error, UnicodeDecodeError) as exc:
-            raise lines.fatal(reader.line_num + 1, f"unreadable CSV: {exc}") from exc
-        number = reader.line_num + offset
+            raise lines.fatal(source.number + 1, f"unreadable CSV: {exc}") from exc
+        number = source.number
         if not any(cell.strip() for cell in row):
             continue
         if len(row) != width:
@@ -116,18 +194,21 @@ def fixed_csv(
     pick: Callable[[dict[str, str]], tuple[list[tuple[str, str]], str | None]],
 ) -> Iterator[tuple[int, HashEntry]]:
     with open_text(path) as handle:
-        reader = csv.reader(handle)
+        source = BoundedLines(handle)
+        reader = csv.reader(source)
         try:
             header = [h.strip().lower() for h in next(reader)]
         except StopIteration:
             raise lines.fatal(1, "empty file") from None
+        except LineTooLong as exc:
+            raise lines.fatal(1, TOO_LONG) from exc
         except (csv.Error, UnicodeDecodeError) as exc:
             raise lines.fatal(1, f"unreadable header: {exc}") from exc
         if header[: len(expected)] != expected:
             raise lines.fatal(
                 1, f"header does not start with {','.join(expected)}: {header[:6]}"
             )
-        for number, row in csv_rows(reader, lines, len(header), offset=0):
+        for number, row in csv_rows(reader, source, lines, len(header)):
             pairs, name = pick(dict(zip(header, row, strict=True)))
             hashes = parse_hashes(
                 lines, number, pairs, missing="no hash value on this line"

@@ -6,7 +6,10 @@ fields (the exact signals' VICS names: ``MD5``, ``SHA1``, ...);
 ``AlternativeHashes`` (on the media or its ``MediaFiles``) are
 ``HashName``/``HashValue`` pairs: every signal's VICS name is taken, others
 (PhotoDNA, ...) are counted as ignored. Streamed: a multi-gigabyte export is
-read one media object at a time.
+read one media object at a time; one JSON value (a media object, or a case
+object with its ``Media[]`` in v2.0 case exports) longer than
+:data:`MAX_JSON_VALUE` ends the import with an error naming its line, so
+memory stays bounded.
 """
 
 from __future__ import annotations
@@ -20,6 +23,10 @@ from triage.hashmatch.formats.base import HASHSET_FORMATS, HashSetFormat, Lines
 from triage.hashmatch.formats.text import open_text, parse_hashes, signal_aliases
 from triage.hashmatch.hashset import HashEntry
 from triage.hashmatch.signals import SIGNALS
+
+#: The longest single JSON value read whole (characters): far above any real
+#: media object, far below a file that would exhaust memory.
+MAX_JSON_VALUE = 64 << 20
 
 
 def _vics_sniff(head: bytes) -> bool:
@@ -61,6 +68,12 @@ class _JsonStream:
         self.pos = 0
         return True
 
+    def _too_long(self) -> Exception:
+        return self.lines.fatal(
+            self.line_at(self.pos),
+            f"a JSON value longer than {MAX_JSON_VALUE} characters (the limit)",
+        )
+
     def line_at(self, pos: int) -> int:
         if pos > self.counted:
             self.line += self.buf.count("\n", self.counted, pos)
@@ -93,12 +106,16 @@ class _JsonStream:
             try:
                 obj, end = self.decoder.raw_decode(self.buf, self.pos)
             except json.JSONDecodeError as exc:
+                if len(self.buf) - self.pos > MAX_JSON_VALUE:
+                    raise self._too_long() from exc
                 if self._fill():
                     continue
                 line = self.line_at(min(exc.pos, len(self.buf)))
                 raise self.lines.fatal(line, f"malformed JSON: {exc.msg}") from exc
             # A number at the very end of the buffer may continue in the next chunk.
             if end == len(self.buf) and not self.eof and self._fill():
+                if len(self.buf) - self.pos > MAX_JSON_VALUE:
+                    raise self._too_long()
                 continue
             line = self.line_at(self.pos)
             self.pos = end

@@ -115,6 +115,11 @@ def record_where(handle: DeviceHandle, record: FileRecord) -> str:
     )
 
 
+class DamagedEntries(FilesystemError):
+    """A folder listing that ran to its end, but the folder holds entries
+    the backend could not read (named by the message)."""
+
+
 def _skip(partition: Partition, where: str, reason: str) -> Skipped:
     return Skipped.at_filesystem(partition, Stage.INGEST, reason, inner=where)
 
@@ -232,7 +237,7 @@ def listing_damage(handle: DeviceHandle, partition: Partition) -> list[Skipped]:
         _skip(
             partition,
             "listing",
-            f"the listing read {len(ranges)} damaged E01 chunk(s) as zeros "
+            f"the listing read {len(ranges)} damaged image chunk(s) as zeros "
             f"(bytes {where}): entries or files stored there may be missing",
         ),
     ]
@@ -283,6 +288,10 @@ class _Walk:
                 entry = next(entries)
             except StopIteration:
                 self.stack.pop()
+                continue
+            except DamagedEntries as exc:
+                self.stack.pop()
+                yield _skip(self.partition, prefix.rstrip("/") or "/", str(exc))
                 continue
             except FilesystemError as exc:
                 self.stack.pop()

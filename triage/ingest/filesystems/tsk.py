@@ -43,11 +43,19 @@ from triage.ingest.evidence import DeviceHandle
 from triage.ingest.filesystems import allocation
 from triage.ingest.filesystems.base import (
     FILESYSTEMS,
+    DamagedEntries,
     Entry,
     Filesystem,
     NotThisFilesystem,
     RecordIO,
     record_where,
+)
+from triage.ingest.filesystems.folder_claims import (
+    exfat_entries_in_use,
+    ext_subfolders,
+    fat_entries_in_use,
+    iso_records_in_use,
+    unlisted_message,
 )
 from triage.records import FileRecord, Partition
 from triage.registry import Registry
@@ -78,6 +86,9 @@ _APFS_MAGIC = b"NXSB"  # at byte 32 of an APFS container superblock
 _REG = int(pytsk3.TSK_FS_META_TYPE_REG)
 _DIR_META = (int(pytsk3.TSK_FS_META_TYPE_DIR), int(pytsk3.TSK_FS_META_TYPE_VIRT_DIR))
 _NAME_REG = int(pytsk3.TSK_FS_NAME_TYPE_REG)
+_NAME_DIR = int(pytsk3.TSK_FS_NAME_TYPE_DIR)
+_VIRT_DIR = int(pytsk3.TSK_FS_META_TYPE_VIRT_DIR)
+_VIRT = int(pytsk3.TSK_FS_META_TYPE_VIRT)
 _NAME_UNALLOC = int(pytsk3.TSK_FS_NAME_FLAG_UNALLOC)
 _META_UNALLOC = int(pytsk3.TSK_FS_META_FLAG_UNALLOC)
 _NTFS_DATA = int(pytsk3.TSK_FS_ATTR_TYPE_NTFS_DATA)
@@ -170,6 +181,25 @@ def _sparse_only(tsk_file: Any, attr_id: int) -> bool:
     return False
 
 
+#: How to count the entries a folder's own bytes hold, by filesystem type.
+_CLAIMED_ENTRIES: dict[str, Callable[[bytes], int]] = {
+    "fat12": fat_entries_in_use,
+    "fat16": fat_entries_in_use,
+    "fat32": fat_entries_in_use,
+    "exfat": exfat_entries_in_use,
+    "iso9660": iso_records_in_use,
+}
+
+
+def _on_disk(tsk_file: Any, name_info: Any) -> bool:
+    """An allocated name stored in the folder (not one of Sleuth Kit's own
+    virtual entries such as ``$FAT1`` or ``$OrphanFiles``)."""
+    if int(name_info.flags) & _NAME_UNALLOC:
+        return False
+    meta = tsk_file.info.meta
+    return meta is None or int(meta.type) not in (_VIRT, _VIRT_DIR)
+
+
 class TskFilesystem(Filesystem):
     """A filesystem read through Sleuth Kit's ``FS_Info`` (registered as "tsk")."""
 
@@ -214,22 +244,53 @@ class TskFilesystem(Filesystem):
         return int(self._fs.info.root_inum)
 
     def list_folder(self, ref: int) -> Iterator[Entry]:
+        """Raises ``FilesystemError`` for a folder whose record is damaged
+        (Sleuth Kit cannot open it, or an NTFS folder without its ``$I30``
+        index, whose listing Sleuth Kit would give as empty)."""
         try:
             listing = iter(self._fs.open_dir(inode=ref))
         except TSK_ERRORS as exc:
-            raise FilesystemError(failure(self.handle, exc)) from exc
+            raise FilesystemError(
+                self._damaged(ref, failure(self.handle, exc))
+            ) from exc
+        if self.fs_type == "ntfs" and not self._has_index(ref):
+            raise FilesystemError(
+                self._damaged(ref, "no $I30 index: its attributes are garbage")
+            )
         # Looked up once a folder (os.environ is slow to ask per timestamp).
         zone = os.environ.get("TZ") if self.fs_type in LOCAL_TIME_TYPES else _UTC
-        return self._entries(listing, top=ref == self.root, zone=zone)
+        return self._entries(listing, ref, zone=zone)
+
+    def _damaged(self, ref: int, why: str) -> str:
+        record = "MFT record" if self.fs_type == "ntfs" else "inode"
+        return (
+            f"{record} {ref} of this folder is damaged ({why}); the files in it "
+            "may be listed under $OrphanFiles"
+        )
+
+    def _has_index(self, ref: int) -> bool:
+        try:
+            folder = self._fs.open_meta(inode=ref)
+            if int(folder.info.meta.type) == _VIRT_DIR:
+                return True  # $OrphanFiles: Sleuth Kit's own, not on disk
+            return any(int(a.info.type) == _NTFS_IDXROOT for a in folder)
+        except TSK_ERRORS:
+            return False
 
     def _entries(
-        self, listing: Iterator[Any], top: bool, zone: object
+        self, listing: Iterator[Any], ref: int, zone: object
     ) -> Iterator[Entry]:
+        """The folder's entries; at the end, a ``DamagedEntries`` if the
+        folder holds entries Sleuth Kit passed over (``folder_claims``)."""
+        top = ref == self.root
         is_fat = self.fs_type in _FAT_TYPES
+        listed = [0, 0]  # allocated names, allocated folder names
         while True:
             try:
                 tsk_file = next(listing)
             except StopIteration:
+                if (why := self._unlisted(ref, *listed)) is not None:
+                    raise DamagedEntries(why) from None
                 return
             except TSK_ERRORS as exc:
                 raise FilesystemError(failure(self.handle, exc)) from exc
@@ -237,12 +298,33 @@ class TskFilesystem(Filesystem):
             name = _decode(name_info.name)
             if name in (".", ".."):
                 continue
+            if _on_disk(tsk_file, name_info):
+                listed[0] += 1
+                listed[1] += int(name_info.type) == _NAME_DIR
             entry = self._entry(tsk_file, name_info, name, zone)
             if entry is None:
                 continue
             if top and is_fat and not entry.is_folder and name.endswith(_VOLUME_LABEL):
                 continue  # the volume label: not a file
             yield entry
+
+    def _unlisted(self, ref: int, names: int, folders: int) -> str | None:
+        """Why the folder ``ref`` holds more than was listed, or None."""
+        try:
+            folder = self._fs.open_meta(inode=ref)
+            meta = folder.info.meta
+            count = _CLAIMED_ENTRIES.get(self.fs_type)
+            if count is not None:
+                size = min(int(meta.size), 1 << 24)
+                claimed = count(folder.read_random(0, size))
+                return unlisted_message("entries", claimed, names)
+            if self.fs_type.startswith("ext"):
+                subfolders = ext_subfolders(int(meta.nlink))
+                if subfolders is not None:
+                    return unlisted_message("subfolders", subfolders, folders)
+        except TSK_ERRORS:
+            return None  # nothing to count with: the listing stands
+        return None
 
     def _entry(
         self, tsk_file: Any, name_info: Any, name: str, zone: object
@@ -260,6 +342,14 @@ class TskFilesystem(Filesystem):
                 meta = None
         meta_type = int(meta.type) if meta is not None else None
         if meta_type in _DIR_META:
+            return Entry(name, inode, is_folder=True)
+        if (
+            int(name_info.type) == _NAME_DIR
+            and inode != 0
+            and not int(name_info.flags) & _NAME_UNALLOC
+        ):
+            # An allocated folder name whose record cannot be read as a
+            # folder: the walk tries to open it, and records why it cannot.
             return Entry(name, inode, is_folder=True)
         name_says_file = meta is None and int(name_info.type) == _NAME_REG
         if not (meta_type == _REG or name_says_file):

@@ -2,7 +2,9 @@
 
 The first ``VOLUME_SYSTEMS`` entry that recognises the device gives its
 slots: Sleuth Kit's MBR (extended and logical partitions included) and GPT
-(``tsk.py``), else "none" (``none.py``): a device with no partition table is
+(``tsk.py``), else triage's own MBR/GPT reader for tables Sleuth Kit rejects
+(``tables.py``: bad entries named, a damaged GPT read from its backup), else
+"none" (``none.py``): a device with no partition table is
 one bare filesystem, reported as partition 0. Unpartitioned space comes back
 as ``Partition(allocated=False)`` so it can be carved. A partition whose
 filesystem cannot be read is a ``Skipped`` record naming the partition and
@@ -22,8 +24,9 @@ from collections.abc import Iterator
 from triage.errors import FilesystemError
 from triage.ingest.evidence import DeviceHandle
 from triage.ingest.filesystems import open_filesystem
-from triage.ingest.volumes import (
+from triage.ingest.volumes import (  # noqa: I001  (registration order)
     none,  # noqa: F401  (registers none: last)
+    tables,  # noqa: F401  (registers tables: after Sleuth Kit's)
     tsk,  # noqa: F401  (registers gpt, mbr, ...)
 )
 from triage.ingest.volumes.base import VOLUME_SYSTEMS, Slot, VolumeSystem
@@ -63,6 +66,17 @@ def iter_partitions(handle: DeviceHandle) -> Iterator[Partition | Skipped]:
             length=slot.length,
             description=slot.description,
         )
+        if slot.problem is not None:
+            yield Skipped.at_volume(
+                dev.device_id,
+                slot.index,
+                slot.offset,
+                Stage.VOLUME,
+                slot.problem,
+                description=slot.description,
+            )
+        if slot.length <= 0 or slot.offset >= handle.size:
+            continue  # a bad entry with nothing on the device to read
         if not slot.allocated:
             yield Partition(**common, allocated=False)  # type: ignore[arg-type]
             continue

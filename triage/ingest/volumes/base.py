@@ -30,6 +30,10 @@ class Slot:
     length: int  # bytes
     description: str
     allocated: bool
+    #: What is wrong with this table entry (beyond the end of the device,
+    #: overlapping another...): recorded as a skip; an entry with a length
+    #: on the device is still read.
+    problem: str | None = None
 
 
 class VolumeSystem(Protocol):

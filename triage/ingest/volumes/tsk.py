@@ -18,6 +18,7 @@ import pytsk3
 from triage.ingest._sleuthkit import TSK_ERRORS, image_of, raise_read_error
 from triage.ingest.evidence import DeviceHandle
 from triage.ingest.volumes.base import VOLUME_SYSTEMS, Slot
+from triage.ingest.volumes.partition_tables import cross_check
 
 _CACHE_KEY = "tsk volume system"
 
@@ -47,7 +48,12 @@ class TskVolumeSystem:
             return None
         block = int(volumes.info.block_size)
         found: list[Slot] = []
-        for part in volumes:
+        parts = list(volumes)
+        if self.tsk_type == int(pytsk3.TSK_VS_TYPE_DOS) and any(
+            b"(0xee)" in (p.desc or b"") for p in parts
+        ):
+            return None  # a GPT Sleuth Kit could not read: tables.py reads it
+        for part in parts:
             flags = int(part.flags)
             # Neither allocated nor unallocated: the tables themselves
             # (Sleuth Kit's "meta" slots), which hold no data to list or carve.
@@ -67,6 +73,8 @@ class TskVolumeSystem:
                     allocated=allocated,
                 )
             )
+        if self.tsk_type == int(pytsk3.TSK_VS_TYPE_DOS):
+            return cross_check(handle, found)
         return found
 
 
