@@ -8,6 +8,7 @@ import pytest
 
 from tests.conftest import require_tools
 from tests.scan.corpus import Corpus, build_corpus
+from triage.scan import scan
 
 
 @pytest.fixture(scope="session")
@@ -20,3 +21,19 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Corpus:
 @pytest.fixture
 def db(tmp_path: Path) -> Path:
     return tmp_path / "case.db"
+
+
+@pytest.fixture(scope="session")
+def sync_reference(corpus: Corpus, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """What an uninterrupted ``--scheduler sync`` scan of the corpus's three
+    devices (one broken) stores, 2 files a chunk: the database every resumed
+    scan must equal."""
+    db = tmp_path_factory.mktemp("reference") / "case.db"
+    scan(
+        [corpus.dev1, corpus.dev2, corpus.broken],
+        [corpus.bad_set, corpus.good_set],
+        db,
+        scheduler="sync",
+        chunk_files=2,
+    )
+    return db

@@ -33,6 +33,24 @@ COMPARED: dict[str, tuple[str, ...]] = {
 }  # fmt: skip
 
 
+def count(db: Path, sql: str = "SELECT COUNT(*) FROM chunks") -> int:
+    """The number ``sql`` gives on ``db``, opened read-only."""
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return int(con.execute(sql).fetchone()[0])
+    finally:
+        con.close()
+
+
+def committed_chunks(db: Path) -> int:
+    """Chunks a running scan has committed to ``db`` so far (0 while the
+    database is not there yet): for polling from another process."""
+    try:
+        return count(db)
+    except sqlite3.Error:
+        return 0
+
+
 def dump(db: Path) -> dict[str, list[tuple[object, ...]]]:
     """Every compared row of every table, sorted (duplicates would show)."""
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)

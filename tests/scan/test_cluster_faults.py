@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
@@ -19,7 +18,7 @@ import pytest
 
 from tests.conftest import REPO
 from tests.scan.corpus import Corpus
-from tests.scan.helpers import dump
+from tests.scan.helpers import committed_chunks, dump
 from triage.scan import scan
 
 CHUNK_FILES = 2
@@ -84,17 +83,6 @@ def reference(corpus: Corpus, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return db
 
 
-def _chunks(db: Path) -> int:
-    try:
-        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-        try:
-            return int(con.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
-        finally:
-            con.close()
-    except sqlite3.Error:
-        return 0
-
-
 @pytest.mark.slow  # loopback cluster processes: 10-30 s
 def test_scheduler_dies_mid_scan_then_the_same_command_resumes(
     corpus: Corpus, reference: Path, tmp_path: Path, processes: Start
@@ -113,7 +101,7 @@ def test_scheduler_dies_mid_scan_then_the_same_command_resumes(
                                  stderr=subprocess.PIPE)  # fmt: skip
     try:
         deadline = time.monotonic() + 120
-        while _chunks(db) < 2:
+        while committed_chunks(db) < 2:
             assert scan_proc.poll() is None, scan_proc.communicate()
             assert time.monotonic() < deadline
             time.sleep(0.05)
@@ -128,8 +116,8 @@ def test_scheduler_dies_mid_scan_then_the_same_command_resumes(
         "(scheduler-connection-lost); every chunk finished before is kept: start "
         "the scheduler again and run the same command to resume"
     )
-    kept = _chunks(db)
-    assert 2 <= kept < _chunks(reference)
+    kept = committed_chunks(db)
+    assert 2 <= kept < committed_chunks(reference)
     # A new scheduler at the same address, a new worker: the same command.
     _scheduler(processes, port)
     _worker(processes, address, "w2")

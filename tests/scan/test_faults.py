@@ -4,7 +4,6 @@ command resumes."""
 
 from __future__ import annotations
 
-import sqlite3
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,9 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 from tests.scan.corpus import Corpus
-from tests.scan.helpers import dump
+from tests.scan.helpers import count, dump
 from triage.cli import main
-from triage.scan import scan
 from triage.store import connection
 
 CHUNK_FILES = 2
@@ -27,27 +25,6 @@ def _scan_args(corpus: Corpus, db: Path) -> list[str]:
         "--hashset", str(corpus.bad_set), "--hashset", str(corpus.good_set),
         "--db", str(db), "--scheduler", "sync", "--chunk-files", str(CHUNK_FILES),
     ]  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def reference(corpus: Corpus, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    db = tmp_path_factory.mktemp("reference") / "case.db"
-    scan(
-        [corpus.dev1, corpus.dev2, corpus.broken],
-        [corpus.bad_set, corpus.good_set],
-        db,
-        scheduler="sync",
-        chunk_files=CHUNK_FILES,
-    )
-    return db
-
-
-def _count(db: Path, sql: str) -> int:
-    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        return int(con.execute(sql).fetchone()[0])
-    finally:
-        con.close()
 
 
 def _cap_pages(monkeypatch: pytest.MonkeyPatch, pages: int) -> None:
@@ -67,12 +44,12 @@ def _cap_pages(monkeypatch: pytest.MonkeyPatch, pages: int) -> None:
 
 def test_full_disk_is_a_clear_error_and_the_same_command_resumes(
     corpus: Corpus,
-    reference: Path,
+    sync_reference: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    total = _count(reference, "SELECT COUNT(*) FROM chunks")
-    pages = _count(reference, "PRAGMA page_count")
+    total = count(sync_reference, "SELECT COUNT(*) FROM chunks")
+    pages = count(sync_reference, "PRAGMA page_count")
     db = tmp_path / "case.db"
     _cap_pages(monkeypatch, pages - 4)
     result = CliRunner().invoke(main, _scan_args(corpus, db), catch_exceptions=False)
@@ -84,12 +61,12 @@ def test_full_disk_is_a_clear_error_and_the_same_command_resumes(
     assert "Traceback" not in result.output
     # Nothing half-written: the file is whole, and every chunk it holds as
     # done has all its media (each chunk is one transaction).
-    assert _count(db, "SELECT COUNT(*) FROM pragma_integrity_check "
+    assert count(db, "SELECT COUNT(*) FROM pragma_integrity_check "
                       "WHERE integrity_check != 'ok'") == 0  # fmt: skip
-    kept = _count(db, "SELECT COUNT(*) FROM chunks")
+    kept = count(db, "SELECT COUNT(*) FROM chunks")
     assert 0 < kept < total
     assert (
-        _count(
+        count(
             db,
             "SELECT COUNT(*) FROM media WHERE chunk_key NOT IN "
             "(SELECT chunk_key FROM chunks c WHERE c.device_id = media.device_id)",
@@ -101,7 +78,7 @@ def test_full_disk_is_a_clear_error_and_the_same_command_resumes(
         main, [*_scan_args(corpus, db), "--json"], catch_exceptions=False
     )
     assert result.exit_code == 3  # broken.E01 fails, as in the reference
-    assert dump(db) == dump(reference)
+    assert dump(db) == dump(sync_reference)
 
 
 @pytest.fixture
@@ -125,7 +102,7 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 
 
 def test_really_full_file_system_then_space_freed(
-    corpus: Corpus, reference: Path, small_disk: Path
+    corpus: Corpus, sync_reference: Path, small_disk: Path
 ) -> None:
     db = small_disk / "case.db"
     result = CliRunner().invoke(main, _scan_args(corpus, db), catch_exceptions=False)
@@ -135,4 +112,4 @@ def test_really_full_file_system_then_space_freed(
     subprocess.run(["mount", "-o", "remount,size=8m", str(small_disk)], check=True)
     result = CliRunner().invoke(main, _scan_args(corpus, db), catch_exceptions=False)
     assert result.exit_code == 3, result.output
-    assert dump(db) == dump(reference)
+    assert dump(db) == dump(sync_reference)

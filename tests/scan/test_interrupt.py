@@ -18,7 +18,7 @@ import pytest
 
 from tests.conftest import REPO
 from tests.scan.corpus import Corpus
-from tests.scan.helpers import dump
+from tests.scan.helpers import committed_chunks, dump
 from triage.scan import scan
 
 CHUNK_FILES = 2
@@ -42,17 +42,6 @@ def _args(corpus: Corpus, db: Path, scheduler: str) -> list[str]:
     ]  # fmt: skip
 
 
-def _chunks(db: Path) -> int:
-    try:
-        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-        try:
-            return int(con.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
-        finally:
-            con.close()
-    except sqlite3.Error:
-        return 0  # not created yet
-
-
 def _interrupted_scan(
     corpus: Corpus, db: Path, scheduler: str, signum: int, times: int
 ) -> tuple[int, str, str]:
@@ -67,7 +56,7 @@ def _interrupted_scan(
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 120
-        while _chunks(db) < 2:  # part-way: some chunks committed
+        while committed_chunks(db) < 2:  # part-way: some chunks committed
             assert proc.poll() is None, proc.communicate()
             assert time.monotonic() < deadline, "no chunk committed in 120 s"
             time.sleep(0.05)
@@ -101,8 +90,8 @@ def test_interrupted_scan_says_how_to_resume_and_resumes(
         f"triage: error: scan interrupted ({name}): finished chunks are kept "
         f"in {db}; run the same command again to resume"
     )
-    kept = _chunks(db)
-    assert 2 <= kept < _chunks(reference)
+    kept = committed_chunks(db)
+    assert 2 <= kept < committed_chunks(reference)
     with sqlite3.connect(db) as con:
         statuses = [r[0] for r in con.execute("SELECT status FROM runs")]
         assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
@@ -122,7 +111,7 @@ def test_second_ctrl_c_stops_at_once_and_the_database_stays_whole(
     assert "Traceback" not in err and "stopped at once" in err
     with sqlite3.connect(db) as con:
         assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    assert _chunks(db) >= 2
+    assert committed_chunks(db) >= 2
     again = subprocess.run(_args(corpus, db, "sync"), cwd=REPO, capture_output=True,
                            text=True, timeout=300)  # fmt: skip
     assert again.returncode == 0, again.stderr

@@ -13,9 +13,8 @@ import pytest
 
 from tests.conftest import REPO
 from tests.scan.corpus import Corpus
-from tests.scan.helpers import dump
+from tests.scan.helpers import count, dump
 from triage.casework import load_facts
-from triage.scan import scan
 from triage.store import Store
 
 CHUNK_FILES = 2
@@ -66,40 +65,19 @@ def _scan_cli(corpus: Corpus, db: Path, at_once: int = 1) -> int:
     return done.returncode
 
 
-def _chunks(db: Path) -> int:
-    con = sqlite3.connect(db)
-    try:
-        return int(con.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
-    finally:
-        con.close()
-
-
-@pytest.fixture(scope="module")
-def reference(corpus: Corpus, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    db = tmp_path_factory.mktemp("reference") / "case.db"
-    scan(
-        [corpus.dev1, corpus.dev2, corpus.broken],
-        [corpus.bad_set, corpus.good_set],
-        db,
-        scheduler="sync",
-        chunk_files=CHUNK_FILES,
-    )
-    return db
-
-
 @pytest.mark.parametrize("at_once", [1, 3], ids=["one-device", "devices-in-turn"])
 @pytest.mark.parametrize("kill_after", [1, 6])
 def test_killed_scan_resumes_to_the_same_database(
-    corpus: Corpus, reference: Path, tmp_path: Path, kill_after: int, at_once: int
+    corpus: Corpus, sync_reference: Path, tmp_path: Path, kill_after: int, at_once: int
 ) -> None:
     """Killed after 1 or 6 chunks, walking one device at a time or three in
     turn, and resumed (in turn too): the database an uninterrupted scan makes."""
-    total = _chunks(reference)
+    total = count(sync_reference)
     assert total > kill_after + 1  # the kill really is part-way
     db = tmp_path / "case.db"
     code = _killed_scan(corpus, db, kill_after, at_once)
     assert code == -signal.SIGKILL
-    assert _chunks(db) == kill_after  # committed chunks survived the kill
+    assert count(db) == kill_after  # committed chunks survived the kill
     with sqlite3.connect(db) as con:
         (running,) = con.execute("SELECT COUNT(*) FROM runs WHERE status = 'running'")
     # the killed runs are visible as never finished: one device was being
@@ -110,7 +88,7 @@ def test_killed_scan_resumes_to_the_same_database(
     assert "interrupted" in statuses and "scanning" not in statuses
     code = _scan_cli(corpus, db, at_once)
     assert code == 3  # broken.E01 failed, as in the reference
-    assert dump(db) == dump(reference)
+    assert dump(db) == dump(sync_reference)
     with sqlite3.connect(db) as con:
         statuses = sorted(r[0] for r in con.execute("SELECT status FROM runs"))
     # the killed runs are closed as interrupted; the resumed runs finished
