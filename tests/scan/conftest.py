@@ -37,3 +37,14 @@ def sync_reference(corpus: Corpus, tmp_path_factory: pytest.TempPathFactory) -> 
         chunk_files=2,
     )
     return db
+
+
+@pytest.fixture(scope="session")
+def pair_reference(corpus: Corpus, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """What an uninterrupted sync scan of the corpus's two healthy devices
+    against the known-bad set stores, 2 files a chunk: what an interrupted
+    and resumed scan of them must equal."""
+    db = tmp_path_factory.mktemp("pair-reference") / "case.db"
+    scan([corpus.dev1, corpus.dev2], [corpus.bad_set], db, scheduler="sync",
+         chunk_files=2)  # fmt: skip
+    return db

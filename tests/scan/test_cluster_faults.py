@@ -75,17 +75,9 @@ def _worker(start: Start, address: str, name: str, **env: str) -> None:
            "--no-dashboard", "--host", "127.0.0.1", "--name", name], **env)  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def reference(corpus: Corpus, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    db = tmp_path_factory.mktemp("reference") / "case.db"
-    scan([corpus.dev1, corpus.dev2], [corpus.bad_set], db, scheduler="sync",
-         chunk_files=CHUNK_FILES)  # fmt: skip
-    return db
-
-
 @pytest.mark.slow  # loopback cluster processes: 10-30 s
 def test_scheduler_dies_mid_scan_then_the_same_command_resumes(
-    corpus: Corpus, reference: Path, tmp_path: Path, processes: Start
+    corpus: Corpus, pair_reference: Path, tmp_path: Path, processes: Start
 ) -> None:
     port = _free_port()
     address = f"tcp://127.0.0.1:{port}"
@@ -117,7 +109,7 @@ def test_scheduler_dies_mid_scan_then_the_same_command_resumes(
         "the scheduler again and run the same command to resume"
     )
     kept = committed_chunks(db)
-    assert 2 <= kept < committed_chunks(reference)
+    assert 2 <= kept < committed_chunks(pair_reference)
     # A new scheduler at the same address, a new worker: the same command.
     _scheduler(processes, port)
     _worker(processes, address, "w2")
@@ -125,12 +117,12 @@ def test_scheduler_dies_mid_scan_then_the_same_command_resumes(
     again = subprocess.run(command, cwd=REPO, capture_output=True, text=True,
                            timeout=300)  # fmt: skip
     assert again.returncode == 0, again.stderr
-    assert dump(db) == dump(reference)
+    assert dump(db) == dump(pair_reference)
 
 
 @pytest.mark.slow  # loopback cluster processes: 10-30 s
 def test_hung_worker_chunk_is_retried_on_another_worker(
-    corpus: Corpus, reference: Path, tmp_path: Path, processes: Start
+    corpus: Corpus, pair_reference: Path, tmp_path: Path, processes: Start
 ) -> None:
     port = _free_port()
     address = f"tcp://127.0.0.1:{port}"
@@ -145,7 +137,7 @@ def test_hung_worker_chunk_is_retried_on_another_worker(
                    task_timeout=3)  # fmt: skip
     assert time.monotonic() - started < 60
     assert [d.status for d in summary.devices] == ["scanned", "scanned"]
-    assert dump(db) == dump(reference)
+    assert dump(db) == dump(pair_reference)
 
 
 @pytest.mark.slow  # loopback cluster processes: 10-30 s

@@ -19,18 +19,9 @@ import pytest
 from tests.conftest import REPO
 from tests.scan.corpus import Corpus
 from tests.scan.helpers import committed_chunks, dump
-from triage.scan import scan
 
 CHUNK_FILES = 2
 SLOW = Path(__file__).parent / "slow_chunks"
-
-
-@pytest.fixture(scope="module")
-def reference(corpus: Corpus, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    db = tmp_path_factory.mktemp("reference") / "case.db"
-    scan([corpus.dev1, corpus.dev2], [corpus.bad_set], db, scheduler="sync",
-         chunk_files=CHUNK_FILES)  # fmt: skip
-    return db
 
 
 def _args(corpus: Corpus, db: Path, scheduler: str) -> list[str]:
@@ -80,7 +71,7 @@ def _interrupted_scan(
     ids=["sync-ctrl-c", "sync-sigterm", "local-cluster-ctrl-c"],
 )
 def test_interrupted_scan_says_how_to_resume_and_resumes(
-    corpus: Corpus, reference: Path, tmp_path: Path, scheduler: str, signum: int
+    corpus: Corpus, pair_reference: Path, tmp_path: Path, scheduler: str, signum: int
 ) -> None:
     db = tmp_path / "case.db"
     code, out, err = _interrupted_scan(corpus, db, scheduler, signum, times=1)
@@ -91,7 +82,7 @@ def test_interrupted_scan_says_how_to_resume_and_resumes(
         f"in {db}; run the same command again to resume"
     )
     kept = committed_chunks(db)
-    assert 2 <= kept < committed_chunks(reference)
+    assert 2 <= kept < committed_chunks(pair_reference)
     with sqlite3.connect(db) as con:
         statuses = [r[0] for r in con.execute("SELECT status FROM runs")]
         assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
@@ -99,11 +90,11 @@ def test_interrupted_scan_says_how_to_resume_and_resumes(
     again = subprocess.run(_args(corpus, db, "sync"), cwd=REPO, capture_output=True,
                            text=True, timeout=300)  # fmt: skip
     assert again.returncode == 0, again.stderr
-    assert dump(db) == dump(reference)
+    assert dump(db) == dump(pair_reference)
 
 
 def test_second_ctrl_c_stops_at_once_and_the_database_stays_whole(
-    corpus: Corpus, reference: Path, tmp_path: Path
+    corpus: Corpus, pair_reference: Path, tmp_path: Path
 ) -> None:
     db = tmp_path / "case.db"
     code, out, err = _interrupted_scan(corpus, db, "local", signal.SIGINT, times=2)
@@ -115,4 +106,4 @@ def test_second_ctrl_c_stops_at_once_and_the_database_stays_whole(
     again = subprocess.run(_args(corpus, db, "sync"), cwd=REPO, capture_output=True,
                            text=True, timeout=300)  # fmt: skip
     assert again.returncode == 0, again.stderr
-    assert dump(db) == dump(reference)
+    assert dump(db) == dump(pair_reference)

@@ -164,7 +164,12 @@ class DaskRunner:
                     threads_per_worker=1,
                     processes=True,
                     dashboard_address=":0",  # any free port: never collide
-                    silence_logs=logging.ERROR,
+                    # Workers' own log lines (a heartbeat that meets the
+                    # scheduler already closed after Ctrl-C, with its
+                    # traceback) are not for the user: what goes wrong in
+                    # a task reaches the driver through its future and is
+                    # recorded there.
+                    silence_logs=logging.CRITICAL,
                 )
             self._client = Client(self._cluster)
             self.name = "local"
