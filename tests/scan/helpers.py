@@ -4,6 +4,8 @@ and holding up the driver's walk, as a long Sleuth Kit call would."""
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import REPO
 from triage.scan import ScanEvent, driver, tasks
 from triage.scan import walk as walking
 
@@ -31,6 +34,46 @@ COMPARED: dict[str, tuple[str, ...]] = {
     "skipped": ("device_id", "location", "stage", "reason"),
     "chunks": ("device_id", "chunk_key", "items", "sets_key"),
 }  # fmt: skip
+
+
+# The scan as a user runs it, in its own process, with a progress callback
+# that SIGKILLs that process once ``limit`` chunks are committed: nothing in
+# triage knows about the test.
+_KILLED_SCAN = """
+import os, signal, sys
+from triage.scan import scan
+
+limit, at_once, chunk_files, db, sets = sys.argv[1:6]
+hashsets, evidence = sys.argv[6 : 6 + int(sets)], sys.argv[6 + int(sets) :]
+committed = 0
+
+def progress(event):
+    global committed
+    if event.kind == "chunk":
+        committed += 1
+        if committed >= int(limit):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+scan(evidence, hashsets, db, scheduler="sync", chunk_files=int(chunk_files),
+     devices_at_once=int(at_once), progress=progress)
+"""
+
+
+def killed_scan(
+    db: Path,
+    hashsets: list[Path],
+    evidence: list[Path],
+    *,
+    kill_after: int,
+    at_once: int = 1,
+    chunk_files: int = 2,
+) -> subprocess.CompletedProcess[str]:
+    """A sync scan in its own process, SIGKILLed once ``kill_after`` chunks
+    are committed (its return code is then ``-SIGKILL``)."""
+    args = [sys.executable, "-c", _KILLED_SCAN, str(kill_after), str(at_once),
+            str(chunk_files), str(db), str(len(hashsets)),
+            *map(str, hashsets), *map(str, evidence)]  # fmt: skip
+    return subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=300)
 
 
 def count(db: Path, sql: str = "SELECT COUNT(*) FROM chunks") -> int:

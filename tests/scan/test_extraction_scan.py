@@ -10,16 +10,14 @@ import hashlib
 import json
 import signal
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from tests.conftest import REPO, evidence_state
+from tests.conftest import evidence_state
 from tests.ingest.test_extractions import BUILDERS, KINDS, build
-from tests.scan.helpers import dump, matched_entries
+from tests.scan.helpers import count, dump, killed_scan, matched_entries
 from triage.cli import main
 from triage.hashmatch.hashset import HashEntry, HashSet
 from triage.sample import phone
@@ -102,24 +100,6 @@ def test_local_cluster_matches_sync(case: Case, synced: Path, tmp_path: Path) ->
     assert dump(db) == dump(synced)
 
 
-_KILLED_SCAN = """
-import os, signal, sys
-from triage.scan import scan
-
-limit, db, hashset, evidence = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
-committed = 0
-
-def progress(event):
-    global committed
-    if event.kind == "chunk":
-        committed += 1
-        if committed >= limit:
-            os.kill(os.getpid(), signal.SIGKILL)
-
-scan([evidence], [hashset], db, scheduler="sync", chunk_files=2, progress=progress)
-"""
-
-
 def test_killed_scan_of_a_zip_resumes_to_the_same_database(
     case: Case, tmp_path: Path
 ) -> None:
@@ -133,16 +113,9 @@ def test_killed_scan_of_a_zip_resumes_to_the_same_database(
     reference = tmp_path / "reference.db"
     scan([zip_path], [case.bad_set], reference, scheduler="sync", chunk_files=2)
     db = tmp_path / "case.db"
-    args = [sys.executable, "-c", _KILLED_SCAN, "3", str(db), str(case.bad_set),
-            str(zip_path)]  # fmt: skip
-    done = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=300)
+    done = killed_scan(db, [case.bad_set], [zip_path], kill_after=3)
     assert done.returncode == -signal.SIGKILL, done.stderr
-    con = sqlite3.connect(db)
-    try:
-        (chunks,) = con.execute("SELECT COUNT(*) FROM chunks").fetchone()
-    finally:
-        con.close()
-    assert chunks == 3  # part-way: the reference has 7
+    assert count(db) == 3  # part-way: the reference has 7
     scan([zip_path], [case.bad_set], db, scheduler="sync", chunk_files=2)
     assert dump(db) == dump(reference)
     assert matched_entries(db, "big.zip") == {

@@ -13,43 +13,21 @@ import pytest
 
 from tests.conftest import REPO
 from tests.scan.corpus import Corpus
-from tests.scan.helpers import count, dump
+from tests.scan.helpers import count, dump, killed_scan
 from triage.casework import load_facts
 from triage.store import Store
 
 CHUNK_FILES = 2
 
-# The scan as a user runs it, in its own process, with a progress callback
-# that SIGKILLs that process once ``argv[1]`` chunks are committed: nothing in
-# triage knows about the test. ``argv[2]`` devices are walked at a time.
-_KILLED_SCAN = """
-import os, signal, sys
-from triage.scan import scan
-
-limit, at_once, db = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-hashsets, evidence = sys.argv[4:6], sys.argv[6:]
-committed = 0
-
-def progress(event):
-    global committed
-    if event.kind == "chunk":
-        committed += 1
-        if committed >= limit:
-            os.kill(os.getpid(), signal.SIGKILL)
-
-scan(evidence, hashsets, db, scheduler="sync", chunk_files=CHUNK_FILES,
-     devices_at_once=at_once, progress=progress)
-""".replace("CHUNK_FILES", str(CHUNK_FILES))
-
-
 def _killed_scan(corpus: Corpus, db: Path, kill_after: int, at_once: int) -> int:
-    args = [
-        sys.executable, "-c", _KILLED_SCAN, str(kill_after), str(at_once), str(db),
-        str(corpus.bad_set), str(corpus.good_set),
-        str(corpus.dev1), str(corpus.dev2), str(corpus.broken),
-    ]  # fmt: skip
-    done = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=300)
-    return done.returncode
+    return killed_scan(
+        db,
+        [corpus.bad_set, corpus.good_set],
+        [corpus.dev1, corpus.dev2, corpus.broken],
+        kill_after=kill_after,
+        at_once=at_once,
+        chunk_files=CHUNK_FILES,
+    ).returncode
 
 
 def _scan_cli(corpus: Corpus, db: Path, at_once: int = 1) -> int:
