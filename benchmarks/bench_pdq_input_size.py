@@ -21,7 +21,7 @@ import numpy as np
 import pdqhash
 from PIL import Image
 
-from triage.hashmatch.decode import _reduce, decode_full_rgb, decode_luma
+from triage.hashmatch.decode import decode_full_rgb, decode_luma, reduce_to
 from triage.hashmatch.hashing import pdq_from_luma
 from triage.hashmatch.signals import bits_to_hex, hamming
 from triage.sample.pictures import encode, make_picture, package_photos
@@ -52,7 +52,7 @@ def main() -> None:
                 luma = decode_luma(data, "image/jpeg", where=name).luma
                 for target in TARGETS:
                     start = time.perf_counter()
-                    pic = luma if target is None else _reduce(luma, target)
+                    pic = luma if target is None else reduce_to(luma, target)
                     variants, _ = pdq_from_luma(np.asarray(pic), dihedral=True)
                     cost[target].append(time.perf_counter() - start)
                     drift[target].append(hamming(reference, variants[0][1]))

@@ -161,7 +161,7 @@ def _to_luma(img: Image.Image) -> Image.Image:
     return img.convert("RGB").convert("L")
 
 
-def _reduce(img: Image.Image, min_side: int) -> Image.Image:
+def reduce_to(img: Image.Image, min_side: int) -> Image.Image:
     """Box-reduce a greyscale picture so its short side stays >= ``min_side``.
 
     One integer factor for both axes, except that a long side over twice
@@ -263,7 +263,7 @@ def _decode_with_pillow(
                 # DCT scaling; greyscale straight from the Y channel when YCbCr.
                 img.draft("L", (min_side, min_side))
             img.load()  # first frame only: never seek or count frames
-            luma = _reduce(_to_luma(img), min_side)
+            luma = reduce_to(_to_luma(img), min_side)
             if luma is img:  # detach from the file object closed below
                 luma = img.copy()
             fmt = img.format or "?"

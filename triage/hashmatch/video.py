@@ -45,7 +45,7 @@ import numpy as np
 from PIL import Image
 
 from triage.hashmatch import kernels
-from triage.hashmatch.decode import DECODE_MIN_SIDE, DecodeError, _reduce
+from triage.hashmatch.decode import DECODE_MIN_SIDE, DecodeError, reduce_to
 from triage.hashmatch.signals.pdq import DIHEDRAL_VARIANTS
 from triage.records import PerceptualHash, VideoFrame
 
@@ -116,7 +116,7 @@ def frame_hashes(
     if phash:
         # From the grey frame reduced as a picture is before its pHash
         # (short side kept >= 512 px), so it compares with known pictures'.
-        small = np.asarray(_reduce(Image.fromarray(grey_array), DECODE_MIN_SIDE))
+        small = np.asarray(reduce_to(Image.fromarray(grey_array), DECODE_MIN_SIDE))
         out.append(PerceptualHash("phash", kernels.phash(small)))
     return tuple(out)
 
