@@ -89,7 +89,7 @@ def one_blas_thread() -> None:
 
 
 @lru_cache(maxsize=512)
-def _pdq_axis(n: int) -> scipy.sparse.csr_matrix:
+def pdq_axis(n: int) -> scipy.sparse.csr_matrix:
     """The 64 x n map of PDQ's box passes and decimation along one axis."""
     window = (n + PDQ_WINDOW_DIVISOR - 1) // PDQ_WINDOW_DIVISOR
     half = (window + 2) // 2
@@ -139,8 +139,8 @@ def _dihedral_signs() -> tuple[np.ndarray, ...]:
 def pdq_grid(luma: np.ndarray) -> np.ndarray:
     """PDQ's 64x64 float buffer of a greyscale (H x W, uint8) array."""
     height, width = luma.shape
-    rows = _pdq_axis(height) @ luma.astype(np.float32)  # 64 x W
-    return np.ascontiguousarray((_pdq_axis(width) @ rows.T).T)
+    rows = pdq_axis(height) @ luma.astype(np.float32, copy=False)  # 64 x W
+    return np.ascontiguousarray((pdq_axis(width) @ rows.T).T)
 
 
 def pdq_quality(grid: np.ndarray) -> int:
@@ -161,7 +161,11 @@ def pdq(luma: np.ndarray, *, dihedral: bool = True) -> tuple[list[str], int]:
 
     Variants come in ``triage.hashmatch.hashing.DIHEDRAL_VARIANTS`` order.
     """
-    grid = pdq_grid(luma)
+    return pdq_of_grid(pdq_grid(luma), dihedral=dihedral)
+
+
+def pdq_of_grid(grid: np.ndarray, *, dihedral: bool = True) -> tuple[list[str], int]:
+    """``pdq`` from PDQ's 64x64 float buffer (``pdq_grid``)."""
     quality = pdq_quality(grid)
     dct_matrix = _pdq_dct()
     dct = dct_matrix @ grid @ dct_matrix.T

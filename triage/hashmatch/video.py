@@ -6,10 +6,12 @@ vPDQ (Meta's ``vpdq``, ThreatExchange) samples one frame per second: frame
 its timestamp is ``n / average fps``. Each sampled frame is converted to
 RGB at its own size and hashed with PDQ on the float luma
 (0.299 R + 0.587 G + 0.114 B, as ``pdqhash`` and Meta's ``fillFloatLumaFromRGB``
-do). Here the PDQ is ``triage.hashmatch.kernels.pdq`` on that float luma:
-the same filter and DCT as ``pdqhash`` summed in another order, so a bit may
-flip on a coefficient at the median (``tests/hashmatch/test_video.py``
-compares every frame with ``pdqhash.compute`` on the same RGB frame).
+do). Here the PDQ is ``triage.hashmatch.frame_kernels.pdq_rgb`` on that
+float luma: the same filter and DCT as ``pdqhash`` summed in another order,
+so a bit may flip on a coefficient at the median
+(``tests/hashmatch/test_video.py`` compares every frame with
+``pdqhash.compute`` on the same RGB frame); the frame's pHash comes from
+FFmpeg's grey plane, reduced (see ``frame_kernels``).
 
 The video is decoded from a file object (``read``/``seek``): the evidence
 stream itself, never a temporary copy. Bounds, each recorded as a note:
@@ -55,11 +57,9 @@ from fractions import Fraction
 from typing import IO, Any
 
 import av
-import numpy as np
-from PIL import Image
 
-from triage.hashmatch import kernels
-from triage.hashmatch.decode import DECODE_MIN_SIDE, DecodeError, reduce_to
+from triage.hashmatch import frame_kernels
+from triage.hashmatch.decode import DecodeError
 from triage.hashmatch.signals.pdq import DIHEDRAL_VARIANTS
 from triage.records import PerceptualHash, VideoFrame
 
@@ -86,9 +86,6 @@ SKIP_NONREF_CODECS = frozenset({"h264", "hevc"})
 #: (H.264 and HEVC reorder at most 16 frames).
 _LOOKAHEAD = 32
 
-# Luma weights of pdqhash / Meta's fillFloatLumaFromRGB.
-_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
-_LUMA_ROWS = 64  # rows converted to float at a time (cache-sized)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,39 +104,20 @@ class VideoHashes:
     skipped: int = 0  # of those, frames never decoded (unsampled, unreferenced)
 
 
-def frame_luma(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The float32 luma of an H x W x 3 uint8 RGB array, as pdqhash computes
-    it, and that luma rounded to uint8 grey; in bands of 64 rows, so an 8K frame
-    never has a float copy of all three channels at once."""
-    height = rgb.shape[0]
-    luma = np.empty(rgb.shape[:2], dtype=np.float32)
-    grey = np.empty(rgb.shape[:2], dtype=np.uint8)
-    for top in range(0, height, _LUMA_ROWS):
-        band = rgb[top : top + _LUMA_ROWS].astype(np.float32) @ _LUMA
-        luma[top : top + len(band)] = band
-        np.clip(np.floor(band + 0.5), 0, 255, out=band)
-        grey[top : top + len(band)] = band
-    return luma, grey
-
-
 def frame_hashes(
-    rgb: np.ndarray, *, dihedral: bool = True, phash: bool = True
+    frame: Any, *, dihedral: bool = True, phash: bool = True
 ) -> tuple[PerceptualHash, ...]:
     """PDQ (quality on "original"), its dihedral variants and pHash of one
-    decoded RGB frame."""
-    luma, grey_array = frame_luma(rgb)
-    del rgb  # the caller passes its only reference: an 8K frame is 100 MB
-    values, quality = kernels.pdq(luma, dihedral=dihedral)
-    del luma
+    decoded PyAV frame (see ``triage.hashmatch.frame_kernels``)."""
+    values, quality = frame_kernels.pdq_rgb(
+        frame_kernels.frame_rgb(frame), dihedral=dihedral
+    )
     out = [
         PerceptualHash("pdq", value, variant, quality)
         for variant, value in zip(DIHEDRAL_VARIANTS, values, strict=False)
     ]
     if phash:
-        # From the grey frame reduced as a picture is before its pHash
-        # (short side kept >= 512 px), so it compares with known pictures'.
-        small = np.asarray(reduce_to(Image.fromarray(grey_array), DECODE_MIN_SIDE))
-        out.append(PerceptualHash("phash", kernels.phash(small)))
+        out.append(PerceptualHash("phash", frame_kernels.phash_frame(frame)))
     return tuple(out)
 
 
@@ -462,6 +440,6 @@ def _sample(
                     f"budget of a video), {len(out)} frames hashed"
                 ),
             )
-        hashes = frame_hashes(frame.to_ndarray(format="rgb24"), dihedral=dihedral)
+        hashes = frame_hashes(frame, dihedral=dihedral)
         out.append(VideoFrame(number, round(seconds, 3), hashes))
     return out, count, None
