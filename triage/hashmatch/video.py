@@ -28,17 +28,13 @@ stream itself, never a temporary copy. Bounds, each recorded as a note:
   its header gives (truncated: an MP4 without its index cannot be opened at
   all, a Matroska or AVI file cut short can).
 
-Frames vPDQ does not sample and that no other frame references are not
-decoded at all (H.264 and HEVC: ``skip_frame = "NONREF"`` set packet by
-packet): a frame's number is then its rank in presentation order among the
-packets' timestamps, read ``_LOOKAHEAD`` packets ahead of the decoder. Every
-frame the decoder gives back is checked against that numbering (and no
-sampled number may go missing); where anything disagrees (a packet without a
-timestamp, a duplicate one, a packet that fails to decode, a frame out of
-place) the video is read again decoding every frame, and numbered by
+Frames no sampled frame needs are not decoded at all (H.264 and HEVC:
+unreferenced frames, and the frames after the last sampled one before an
+IDR frame; see ``triage.hashmatch.video_frames``), frames then numbered by
+their timestamps and checked against the decoder; where that cannot be
+trusted the video is read again decoding every frame, and numbered by
 counting as vPDQ does. The sampled frames and their numbers are the same
-either way (``tests/hashmatch/test_video.py``); on the 720p benchmark video
-about half the frames are never decoded.
+either way (``tests/hashmatch/test_video.py``).
 
 ``keyframes=True`` (the ``--stop-after`` triage pass) decodes key frames
 only (``skip_frame = "NONKEY"``), 8-25x cheaper, and hashes each of them;
@@ -47,12 +43,10 @@ their frame number is ``round(time * fps)``.
 
 from __future__ import annotations
 
-import bisect
 import math
 import time
-from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import IO, Any
 
@@ -61,6 +55,14 @@ import av
 from triage.hashmatch import frame_kernels
 from triage.hashmatch.decode import DecodeError
 from triage.hashmatch.signals.pdq import DIHEDRAL_VARIANTS
+from triage.hashmatch.video_frames import (
+    MAX_BAD_PACKETS,
+    SKIP_CODECS,
+    Reading,
+    Renumber,
+    all_frames,
+    sampled_frames,
+)
 from triage.records import PerceptualHash, VideoFrame
 
 #: Frames hashed per video at most: one hour at vPDQ's one frame a second.
@@ -73,19 +75,9 @@ MAX_VIDEO_SECONDS = 600.0
 MAX_FRAME_PIXELS = 1 << 26
 #: Rates above this (frames per second) are not believed.
 MAX_FPS = 1000.0
-#: Packets that may fail to decode before the video is given up.
-MAX_BAD_PACKETS = 50
 #: A video whose last frame is this far (seconds) before the length its
 #: header gives is noted as truncated or damaged.
 TRUNCATION_SLACK = 1.0
-
-#: Codecs whose packets hold one frame each and whose FFmpeg decoder skips
-#: a frame no other frame references when asked to (``skip_frame``).
-SKIP_NONREF_CODECS = frozenset({"h264", "hevc"})
-#: Packets read ahead of the decoder to number frames in presentation order
-#: (H.264 and HEVC reorder at most 16 frames).
-_LOOKAHEAD = 32
-
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,115 +127,6 @@ def _rate(stream: Any) -> tuple[float | None, str | None]:
     return value, None
 
 
-@dataclass
-class _Reading:
-    """What went wrong while reading, and how far it got."""
-
-    bad: list[str] = field(default_factory=list)  # packets that failed
-    stopped: str | None = None  # why reading ended early (a demuxer error)
-    last_time: float | None = None  # of the last frame decoded
-    frames: int = 0  # frames read in output order, when the reader knows
-    skipped: int = 0  # frames not decoded (unsampled, unreferenced)
-
-
-class _Renumber(Exception):
-    """Numbering frames by their timestamps disagreed with the decoder."""
-
-
-def _packets(container: Any, stream: Any, reading: _Reading) -> Iterator[Any]:
-    """The packets of ``stream``; a demuxer error ends them (noted)."""
-    packets = container.demux(stream)
-    while True:
-        try:
-            packet = next(packets)
-        except StopIteration:
-            return
-        except (av.FFmpegError, ValueError, OSError) as exc:
-            reading.stopped = str(exc)
-            return
-        yield packet
-
-
-def _frames(
-    container: Any, stream: Any, reading: _Reading, *, keyframes: bool
-) -> Iterator[tuple[int, Any]]:
-    """Decoded frames of ``stream`` numbered in output order; packets that
-    fail are noted in ``reading``. With ``keyframes``, other packets are not
-    even given to the decoder."""
-    for packet in _packets(container, stream, reading):
-        if keyframes and packet.size and not packet.is_keyframe:
-            continue
-        try:
-            decoded = packet.decode()
-        except (av.FFmpegError, ValueError) as exc:
-            reading.bad.append(str(exc))
-            if len(reading.bad) > MAX_BAD_PACKETS:
-                return
-            continue
-        for frame in decoded:
-            reading.last_time = frame.time
-            reading.frames += 1
-            yield reading.frames - 1, frame
-
-
-def _sampled_frames(
-    container: Any, stream: Any, reading: _Reading, step: int
-) -> Iterator[tuple[int, Any]]:
-    """The frames of ``stream`` numbered ``n % step == 0`` in output order,
-    the frames nothing references and that are not sampled never decoded
-    (see the module). Raises ``_Renumber`` where the numbering by timestamps
-    cannot be trusted."""
-    ctx = stream.codec_context
-    order: list[int] = []  # timestamps of the packets read so far, sorted
-    known: set[int] = set()
-    ahead: deque[Any] = deque()
-    chosen: dict[int, int] = {}  # timestamp -> number of the sampled packets
-    state = {"next": 0, "out": 0}  # next sampled number due; frames given back
-
-    def decode(packet: Any) -> Iterator[tuple[int, Any]]:
-        if packet is not None:
-            number = bisect.bisect_left(order, packet.pts)
-            sampled = number % step == 0
-            ctx.skip_frame = "DEFAULT" if sampled else "NONREF"
-            if sampled:
-                chosen[packet.pts] = number
-        try:
-            decoded = ctx.decode(packet)  # None: flush
-        except (av.FFmpegError, ValueError) as exc:
-            raise _Renumber(str(exc)) from exc
-        for frame in decoded:
-            state["out"] += 1
-            if frame.pts not in known:
-                raise _Renumber(f"a frame at {frame.pts} no packet has")
-            number = bisect.bisect_left(order, frame.pts)
-            if number % step:
-                continue  # decoded because others reference it
-            if chosen.get(frame.pts) != number or number != state["next"]:
-                raise _Renumber(f"frame {number} out of place")
-            state["next"] = number + step
-            reading.frames = number + 1
-            yield number, frame
-
-    for packet in _packets(container, stream, reading):
-        if not packet.size:
-            break  # the demuxer's flush packet: the decoder is flushed below
-        if packet.pts is None or packet.is_discard or packet.pts in known:
-            raise _Renumber("a packet without its own timestamp")
-        bisect.insort(order, packet.pts)
-        known.add(packet.pts)
-        reading.last_time = float(packet.pts * stream.time_base)
-        ahead.append(packet)
-        if len(ahead) > _LOOKAHEAD:
-            yield from decode(ahead.popleft())
-    while ahead:
-        yield from decode(ahead.popleft())
-    yield from decode(None)
-    if state["next"] < len(order):
-        raise _Renumber(f"frame {state['next']} never came")
-    reading.frames = len(order)
-    reading.skipped = len(order) - state["out"]
-
-
 def _header_length(container: Any, stream: Any, fps: float | None) -> float | None:
     """How long the headers say the video is (seconds), if they say."""
     lengths = [container.duration / 1e6 if container.duration else 0.0]
@@ -255,7 +138,7 @@ def _header_length(container: Any, stream: Any, fps: float | None) -> float | No
 
 
 def _notes(
-    reading: _Reading,
+    reading: Reading,
     frames: int,
     *,
     capped: str | None,
@@ -295,23 +178,22 @@ def hash_video(
     keyframes: bool = False,
     max_frames: int = MAX_FRAMES_HASHED,
     dihedral: bool = True,
-    skip_unreferenced: bool = True,
+    skip_unneeded: bool = True,
 ) -> VideoHashes:
     """vPDQ frame hashes of the video read from ``fileobj`` (see the module;
-    ``skip_unreferenced=False`` decodes every frame, as vPDQ does).
+    ``skip_unneeded=False`` decodes every frame, as vPDQ does).
 
     Raises:
         DecodeError: not a video PyAV can open, no video stream, a codec it
             cannot decode, frames too large, or not one frame decoded.
     """
     start = fileobj.tell()
-    options = {"keyframes": keyframes, "max_frames": max_frames, "dihedral": dihedral}
-    if skip_unreferenced and not keyframes:
+    if skip_unneeded and not keyframes:
         try:
-            return _read(fileobj, where, skip=True, **options)
-        except _Renumber:
+            return _read(fileobj, where, True, False, max_frames, dihedral)
+        except Renumber:
             fileobj.seek(start)  # read again, decoding every frame
-    return _read(fileobj, where, skip=False, **options)
+    return _read(fileobj, where, False, keyframes, max_frames, dihedral)
 
 
 def _open(fileobj: IO[bytes], where: str) -> Any:
@@ -331,7 +213,8 @@ def _video_stream(container: Any, where: str) -> Any:
         raise DecodeError(where, "video codec not known to FFmpeg")
     if ctx.width * ctx.height > MAX_FRAME_PIXELS:
         raise DecodeError(
-            where, f"frames of {ctx.width}x{ctx.height} exceed {MAX_FRAME_PIXELS:,} pixels"
+            where,
+            f"frames of {ctx.width}x{ctx.height} exceed {MAX_FRAME_PIXELS:,} pixels",
         )
     ctx.thread_count = 1  # a worker is one core's worth of work
     return stream
@@ -340,14 +223,13 @@ def _video_stream(container: Any, where: str) -> Any:
 def _read(
     fileobj: IO[bytes],
     where: str,
-    *,
     skip: bool,
     keyframes: bool,
     max_frames: int,
     dihedral: bool,
 ) -> VideoHashes:
     """``hash_video``; ``skip``: unsampled unreferenced frames are not decoded
-    where the codec allows (raises ``_Renumber`` where that fails)."""
+    where the codec allows (raises ``Renumber`` where that fails)."""
     with _open(fileobj, where) as container:
         stream = _video_stream(container, where)
         ctx = stream.codec_context
@@ -356,12 +238,12 @@ def _read(
             ctx.skip_frame = "NONKEY"
         fps, note = _rate(stream)
         length = _header_length(container, stream, fps)
-        reading = _Reading()
+        reading = Reading()
         step = max(int(fps), 1) if fps else 1
-        if skip and step > 1 and ctx.name in SKIP_NONREF_CODECS:
-            frames_in = _sampled_frames(container, stream, reading, step)
+        if skip and step > 1 and ctx.name in SKIP_CODECS:
+            frames_in = sampled_frames(container, stream, reading, step)
         else:
-            frames_in = _frames(container, stream, reading, keyframes=keyframes)
+            frames_in = all_frames(container, stream, reading, keyframes=keyframes)
         frames, decoded, capped = _sample(
             frames_in,
             fps,
