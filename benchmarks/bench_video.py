@@ -2,16 +2,26 @@
 a device of videos and pictures.
 
     python benchmarks/bench_video.py speed  [--seconds 30] [--repeat 3]
+                                            [--content textured|smooth|both]
+    python benchmarks/bench_video.py drift  [--seconds 30]
     python benchmarks/bench_video.py memory [--8k]
     python benchmarks/bench_video.py device [--videos 50] [--pictures 2000]
 
 ``speed``: a generated 720p H.264 video (30 fps, a key frame every 2 s;
-benign panned scenes of ``make_picture``), then, in one process, one thread,
-best of ``--repeat``: PyAV decoding every frame and nothing else; vPDQ
-hashing (``hash_video``: every frame decoded, one a second converted to RGB
-and hashed); the key-frame pass (``keyframes=True``). Times in CPU seconds
-(``time.process_time``) and wall seconds; "x real time" is the video's
-length over CPU time.
+benign panned scenes of ``make_picture``, "textured": its pixel noise makes
+key frames of ~220 KiB), and the same scenes blurred by 1 px ("smooth":
+key frames of ~60 KiB, closer to shared or re-encoded footage); then, for
+each, in one process, one thread, best of ``--repeat`` interleaved rounds:
+PyAV decoding every frame and nothing else; PyAV decoding the key-frame
+packets only; vPDQ hashing (``hash_video``: the frames no sampled frame
+needs are not decoded, one frame a second converted to RGB and hashed);
+the same decoding every frame (``skip_unneeded=False``); the key-frame pass
+(``keyframes=True``). Times in CPU seconds (``time.process_time``) and wall
+seconds; "x real time" is the video's length over CPU time.
+
+``drift``: on every frame of those videos, PDQ as ``hash_video`` computes it
+against ``pdqhash`` on the same RGB frame, and the frame's pHash against
+the pHash of the RGB frame taken as a picture.
 
 ``memory``: peak resident memory (``VmHWM`` of a fresh child process that
 only imports triage, reads the file and hashes it) with a 1080p and a 4K
@@ -39,10 +49,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import av
+import numpy as np
+from PIL import Image, ImageFilter
 
 from triage.hashmatch.kernels import one_blas_thread
 from triage.hashmatch.video import hash_video
@@ -58,56 +71,100 @@ def _header(what: str) -> None:
           f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")  # fmt: skip
 
 
-def _video(name: str, width: int, height: int, seconds: int, fps: int = 30) -> bytes:
-    """A generated H.264 video, cached in benchmarks/out/."""
-    path = OUT / f"{name}-{width}x{height}-{seconds}s.mp4"
+def _video(
+    name: str, width: int, height: int, seconds: int, fps: int = 30, blur: float = 0.0
+) -> bytes:
+    """A generated H.264 video, cached in benchmarks/out/ (``blur``: each
+    frame Gaussian-blurred by that radius first, "smooth" content)."""
+    tag = f"-blur{blur:g}" if blur else ""
+    path = OUT / f"{name}-{width}x{height}-{seconds}s{tag}.mp4"
     if not path.exists():
         OUT.mkdir(parents=True, exist_ok=True)
         frames = video_frames(
             11, seconds=seconds, fps=fps, width=width, height=height,
             scene_seconds=4,
         )  # fmt: skip
+        if blur:
+            frames = (
+                np.asarray(Image.fromarray(f).filter(ImageFilter.GaussianBlur(blur)))
+                for f in frames
+            )
         path.write_bytes(encode_video(frames, fps=fps, gop=2 * fps))
     return path.read_bytes()
 
 
-def _decode_only(data: bytes) -> int:
+def _decode_only(data: bytes, *, keyframes: bool = False) -> int:
+    """PyAV decoding every frame (or only the key-frame packets), one thread."""
     with av.open(io.BytesIO(data)) as container:
         stream = container.streams.video[0]
         stream.codec_context.thread_count = 1
-        return sum(1 for _ in container.decode(stream))
+        if keyframes:
+            stream.codec_context.skip_frame = "NONKEY"
+        return sum(
+            len(packet.decode())
+            for packet in container.demux(stream)
+            if packet.is_keyframe or not keyframes or not packet.size
+        )
 
 
-def _timed(fn, repeat: int) -> tuple[float, float, object]:  # type: ignore[no-untyped-def]
-    best = (float("inf"), float("inf"), None)
-    for _ in range(repeat):
-        wall, cpu = time.perf_counter(), time.process_time()
-        out = fn()
-        cpu = time.process_time() - cpu
-        wall = time.perf_counter() - wall
-        if cpu < best[0]:
-            best = (cpu, wall, out)
-    return best
+def _hashed(data: bytes, **options: Any) -> str:
+    got = hash_video(io.BytesIO(data), where="b", **options)
+    return f"{len(got.frames)} ({got.decoded - got.skipped} decoded)"
+
+
+#: Content of the speed rows: (label, blur radius).
+CONTENTS = {
+    "textured": ("textured (panned scenes with pixel noise, as generated)", 0.0),
+    "smooth": ("smooth (the same scenes blurred, radius 1 px: no pixel noise)", 1.0),
+}
 
 
 def speed(args: argparse.Namespace) -> None:
-    data = _video("speed", 1280, 720, args.seconds)
-    _header(f"speed, 720p H.264 30 fps, {args.seconds} s, key frame every 2 s")
+    for content in CONTENTS if args.content == "both" else (args.content,):
+        label, blur = CONTENTS[content]
+        data = _video("speed", 1280, 720, args.seconds, blur=blur)
+        with av.open(io.BytesIO(data)) as container:
+            keys = [p.size for p in container.demux(video=0) if p.is_keyframe]
+        keys = [size for size in keys if size]
+        _header(f"speed, 720p H.264 30 fps, {args.seconds} s, key frame every 2 s, "
+                f"{label}: {len(data) / 2**20:.1f} MiB, key frames "
+                f"{sum(keys) / len(keys) / 1024:.0f} KiB on average")  # fmt: skip
+        _speed_table(data, args.seconds, args.repeat)
+
+
+def _speed_table(data: bytes, seconds: int, repeat: int) -> None:
     rows = [
-        ("decode only (every frame)", lambda: _decode_only(data)),
-        ("vPDQ hashing (1 frame/s)",
-         lambda: len(hash_video(io.BytesIO(data), where="b").frames)),
-        ("key-frame pass",
-         lambda: len(hash_video(io.BytesIO(data), where="b", keyframes=True).frames)),
+        ("decode only (every frame)", lambda: f"{_decode_only(data)}"),
+        ("decode only (key frames)", lambda: f"{_decode_only(data, keyframes=True)}"),
+        ("vPDQ hashing (1 frame/s)", lambda: _hashed(data)),
+        ("vPDQ hashing, every frame decoded",
+         lambda: _hashed(data, skip_unneeded=False)),
+        ("key-frame pass", lambda: _hashed(data, keyframes=True)),
     ]  # fmt: skip
+    best = _interleaved([fn for _, fn in rows], repeat)
     print("| measure | CPU s | wall s | x real time (CPU) | frames | vs decode |")
     print("|---|---|---|---|---|---|")
-    base = None
-    for name, fn in rows:
-        cpu, wall, out = _timed(fn, args.repeat)
-        base = base or cpu
-        print(f"| {name} | {cpu:.2f} | {wall:.2f} | {args.seconds / cpu:.1f} | "
+    base = best[0][0]
+    for (name, _), (cpu, wall, out) in zip(rows, best, strict=True):
+        print(f"| {name} | {cpu:.3f} | {wall:.3f} | {seconds / cpu:.1f} | "
               f"{out} | {cpu / base:.2f}x |")  # fmt: skip
+
+
+def _interleaved(
+    fns: list[Callable[[], str]], repeat: int
+) -> list[tuple[float, float, str]]:
+    """Best (least CPU) of ``repeat`` rounds of each of ``fns``, the rounds
+    interleaved so that a busier spell of the machine hits them all alike."""
+    best = [(float("inf"), float("inf"), "")] * len(fns)
+    for _ in range(repeat):
+        for k, fn in enumerate(fns):
+            wall, cpu = time.perf_counter(), time.process_time()
+            out = fn()
+            cpu = time.process_time() - cpu
+            wall = time.perf_counter() - wall
+            if cpu < best[k][0]:
+                best[k] = (cpu, wall, out)
+    return best
 
 
 _CHILD = """
@@ -148,6 +205,40 @@ def memory(args: argparse.Namespace) -> None:
         print(f"| {name} H.264 {seconds} s | {len(data) / 2**20:.1f} | "
               f"{before / 1024:.0f} | {peak / 1024:.0f} | {frames} | "
               f"{cpu:.2f} |")  # fmt: skip
+
+
+def drift(args: argparse.Namespace) -> None:
+    """Every frame of the speed videos: the PDQ ``hash_video`` computes
+    (``frame_kernels``) against ``pdqhash.compute`` on the same RGB frame,
+    and the frame's pHash (FFmpeg's grey plane, area-reduced) against a
+    picture's (the RGB frame as a picture: Pillow's grey, ``reduce_to``,
+    ``kernels.phash``)."""
+    import pdqhash
+
+    from triage.hashmatch import frame_kernels, kernels
+    from triage.hashmatch.decode import DECODE_MIN_SIDE, reduce_to
+    from triage.hashmatch.signals import bits_to_hex, hamming
+
+    _header(f"drift, 720p H.264 30 fps, {args.seconds} s, every frame")
+    print("| content | frames | PDQ bits differing from pdqhash: frames, max | "
+          "quality differing | pHash bits against the picture path: mean, max |\n"
+          "|---|---|---|---|---|")  # fmt: skip
+    for content, (_, blur) in CONTENTS.items():
+        data = _video("speed", 1280, 720, args.seconds, blur=blur)
+        pdq_bits, qualities, phash_bits = [], 0, []
+        with av.open(io.BytesIO(data)) as container:
+            for frame in container.decode(video=0):
+                rgb = frame.to_ndarray(format="rgb24")
+                bits, quality = pdqhash.compute(rgb)
+                (value, *_), ours = frame_kernels.pdq_rgb(rgb, dihedral=False)
+                pdq_bits.append(hamming(value, bits_to_hex(bits)))
+                qualities += ours != int(quality)
+                grey = reduce_to(Image.fromarray(rgb).convert("L"), DECODE_MIN_SIDE)
+                picture = kernels.phash(np.asarray(grey))
+                phash_bits.append(hamming(frame_kernels.phash_frame(frame), picture))
+        print(f"| {content} | {len(pdq_bits)} | "
+              f"{sum(1 for b in pdq_bits if b)}, {max(pdq_bits)} | {qualities} | "
+              f"{np.mean(phash_bits):.2f}, {max(phash_bits)} |")  # fmt: skip
 
 
 def _device_files(videos: int, pictures: int) -> tuple[dict[str, bytes], bytes, bytes]:
@@ -237,6 +328,9 @@ def main() -> None:
     s = sub.add_parser("speed")
     s.add_argument("--seconds", type=int, default=30)
     s.add_argument("--repeat", type=int, default=3)
+    s.add_argument("--content", choices=[*CONTENTS, "both"], default="both")
+    r = sub.add_parser("drift")
+    r.add_argument("--seconds", type=int, default=30)
     m = sub.add_parser("memory")
     m.add_argument("--8k", dest="eight_k", action="store_true", help="and 8K")
     d = sub.add_parser("device")
@@ -245,7 +339,9 @@ def main() -> None:
     d.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
     one_blas_thread()  # as scan workers do: one core's worth of work
-    {"speed": speed, "memory": memory, "device": device}[args.what](args)
+    {"speed": speed, "drift": drift, "memory": memory, "device": device}[args.what](
+        args
+    )
 
 
 if __name__ == "__main__":
