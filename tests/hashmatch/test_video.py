@@ -196,7 +196,8 @@ def test_a_codec_ffmpeg_cannot_decode_is_an_error() -> None:
 def test_frame_hashes_equal_meta_vpdq(tmp_path: Path) -> None:
     """Meta's own ``vpdq`` (PyPI; builds against Debian's FFmpeg dev packages,
     ``pip install vpdq``): the same frame numbers, timestamps, qualities and
-    hashes, bit for bit, on generated videos (one dim, of low quality)."""
+    hashes, bit for bit, on generated videos (one dim, of low quality; two
+    where most frames are not decoded)."""
     vpdq = pytest.importorskip("vpdq")
     videos = {
         "h264.mp4": make_video(1, seconds=6),
@@ -211,12 +212,25 @@ def test_frame_hashes_equal_meta_vpdq(tmp_path: Path) -> None:
         "dim.mkv": encode_video(
             (f // 24 + 100 for f in video_frames(4, seconds=5)), container="matroska"
         ),
+        # frames no sampled one needs are not decoded here (see video_frames)
+        "gop30.ts": encode_video(
+            video_frames(5, seconds=6, fps=30), fps=30, container="mpegts", gop=30
+        ),
+        "hevc.mkv": encode_video(
+            video_frames(6, seconds=4, fps=30),
+            fps=30,
+            codec="libx265",
+            container="matroska",
+            gop=30,
+        ),
     }
     for name, data in videos.items():
         path = tmp_path / name
         path.write_bytes(data)
         reference = vpdq.computeHash(str(path))
-        got = hash_video(io.BytesIO(data), where=name).frames
+        hashed = hash_video(io.BytesIO(data), where=name)
+        assert hashed.skipped > 0 or name == "mpeg4.avi", name  # H.264, HEVC
+        got = hashed.frames
         assert [(r.frame_number, round(r.timestamp, 3), r.quality, r.hex)
                 for r in reference] == [
             (f.number, f.timestamp, f.pdq.quality, f.pdq.value)
