@@ -187,13 +187,18 @@ def hash_video(
         DecodeError: not a video PyAV can open, no video stream, a codec it
             cannot decode, frames too large, or not one frame decoded.
     """
-    start = fileobj.tell()
+    try:
+        start = fileobj.tell()
+    except (AttributeError, OSError):  # a stream with seek but no tell
+        start = 0
+    # One time budget for the video, whether it is read once or twice.
+    limits = (max_frames, time.monotonic() + MAX_VIDEO_SECONDS)
     if skip_unneeded and not keyframes:
         try:
-            return _read(fileobj, where, True, False, max_frames, dihedral)
+            return _read(fileobj, where, True, False, limits, dihedral)
         except Renumber:
             fileobj.seek(start)  # read again, decoding every frame
-    return _read(fileobj, where, False, keyframes, max_frames, dihedral)
+    return _read(fileobj, where, False, keyframes, limits, dihedral)
 
 
 def _open(fileobj: IO[bytes], where: str) -> Any:
@@ -225,7 +230,7 @@ def _read(
     where: str,
     skip: bool,
     keyframes: bool,
-    max_frames: int,
+    limits: tuple[int, float],
     dihedral: bool,
 ) -> VideoHashes:
     """``hash_video``; ``skip``: unsampled unreferenced frames are not decoded
@@ -248,7 +253,7 @@ def _read(
             frames_in,
             fps,
             keyframes=keyframes,
-            max_frames=max_frames,
+            limits=limits,
             dihedral=dihedral,
             where=where,
         )
@@ -281,15 +286,15 @@ def _sample(
     fps: float | None,
     *,
     keyframes: bool,
-    max_frames: int,
+    limits: tuple[int, float],
     dihedral: bool,
     where: str,
 ) -> tuple[list[VideoFrame], int, str | None]:
     """Pick and hash frames by the vPDQ rule (or by time when ``fps`` is
     None; every one in key-frame mode) from (output number, frame) pairs:
-    (frames, frames read, why stopped early). Stops at ``max_frames`` hashed
-    or after ``MAX_VIDEO_SECONDS``."""
-    deadline = time.monotonic() + MAX_VIDEO_SECONDS
+    (frames, frames read, why stopped early). Stops at ``limits``: frames
+    hashed, and the ``time.monotonic()`` deadline."""
+    max_frames, deadline = limits
     step = max(int(fps), 1) if fps else 1
     out: list[VideoFrame] = []
     count = 0
