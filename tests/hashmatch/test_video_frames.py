@@ -16,7 +16,7 @@ import pytest
 
 from triage.hashmatch import video
 from triage.hashmatch.video import hash_video
-from triage.hashmatch.video_frames import idr_test
+from triage.hashmatch.video_frames import idr_test, nonref_skippable
 from triage.sample.videos import video_frames
 
 
@@ -134,3 +134,15 @@ def test_idr_frames_are_told_by_their_first_slice(
     assert not prefixed(units(_nal(other, hevc), _nal(idr, hevc)))
     assert not prefixed(b"\x00\x00")
     assert idr_test("mpeg4", None) is None
+
+
+def test_hevc_unreferenced_frames_are_skipped_only_with_one_temporal_layer() -> None:
+    def hvcc(layers: int) -> bytes:  # byte 21: rate(2) layers(3) nested(1) size(2)
+        return bytes([1] + [0] * 20 + [(layers << 3) | 3, 0])
+
+    assert nonref_skippable("h264", None)
+    assert nonref_skippable("hevc", hvcc(1))
+    assert not nonref_skippable("hevc", hvcc(3))  # a higher layer may refer
+    assert not nonref_skippable("hevc", hvcc(0))  # not known
+    assert not nonref_skippable("hevc", None)  # Annex B: no hvcC to say
+    assert not nonref_skippable("mpeg4", None)

@@ -7,7 +7,10 @@ frames only) and numbers frames by counting them, as vPDQ does.
 and decodes as few others as it exactly can, for H.264 and HEVC:
 
 - a frame no other frame references is not decoded unless sampled
-  (``skip_frame = "NONREF"``, set packet by packet);
+  (``skip_frame = "NONREF"``, set packet by packet; for HEVC only where its
+  ``hvcC`` header says the stream has one temporal sub-layer: FFmpeg skips
+  every "sub-layer non-reference" picture, which a picture of a higher
+  sub-layer may still reference);
 - a frame after the last sampled one before an IDR frame (in decoding
   order), or before the end of the stream, is not given to the decoder at
   all, reference or not: an IDR frame marks every earlier frame unused for
@@ -108,6 +111,21 @@ def all_frames(
             yield reading.frames - 1, frame
 
 
+def nonref_skippable(codec: str, extradata: bytes | None) -> bool:
+    """Whether FFmpeg's ``skip_frame = "NONREF"`` skips only frames nothing
+    references, for ``codec``: always in H.264 (``nal_ref_idc`` 0); in HEVC
+    when ``hvcC`` gives one temporal sub-layer (bits 3-5 of byte 21)."""
+    if codec == "h264":
+        return True
+    return (
+        codec == "hevc"
+        and extradata is not None
+        and len(extradata) > 22
+        and extradata[0] == 1
+        and (extradata[21] >> 3) & 7 == 1
+    )
+
+
 def idr_test(codec: str, extradata: bytes | None) -> Callable[[bytes], bool] | None:
     """Whether a packet's data starts an IDR frame, for ``codec`` (None: not
     known for this codec). Length-prefixed NAL units (avcC / hvcC
@@ -150,6 +168,7 @@ class _Sampler:
         self.ctx, self.reading, self.step = stream.codec_context, reading, step
         self.time_base = stream.time_base
         self.is_idr = idr_test(self.ctx.name, self.ctx.extradata)
+        self.nonref = nonref_skippable(self.ctx.name, self.ctx.extradata)
         self.order: list[int] = []  # timestamps of the packets read, sorted
         self.known: set[int] = set()
         self.chosen: dict[int, int] = {}  # timestamp -> number, sampled ones
@@ -203,7 +222,7 @@ class _Sampler:
             return
         number = self.number(packet.pts)
         sampled = number % self.step == 0
-        self.ctx.skip_frame = "DEFAULT" if sampled else "NONREF"
+        self.ctx.skip_frame = "NONREF" if self.nonref and not sampled else "DEFAULT"
         if sampled:
             self.chosen[packet.pts] = number
         yield from self.decode(packet)
