@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from triage.hashmatch import video
+from triage.hashmatch import video_frames as video_frames_module
 from triage.hashmatch.video import hash_video
 from triage.hashmatch.video_frames import idr_test, nonref_skippable
 from triage.sample.videos import video_frames
@@ -146,3 +147,29 @@ def test_hevc_unreferenced_frames_are_skipped_only_with_one_temporal_layer() -> 
     assert not nonref_skippable("hevc", hvcc(0))  # not known
     assert not nonref_skippable("hevc", None)  # Annex B: no hvcC to say
     assert not nonref_skippable("mpeg4", None)
+
+
+def test_the_key_frame_pass_gives_the_decoder_key_frames_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    given: list[tuple[bool, int]] = []
+    real = video_frames_module.packets
+
+    class Watched:
+        def __init__(self, packet: Any) -> None:
+            self.packet = packet
+            self.size, self.is_keyframe = packet.size, packet.is_keyframe
+
+        def decode(self) -> Any:
+            given.append((self.is_keyframe, self.size))
+            return self.packet.decode()
+
+    def watched(*args: Any) -> Any:
+        return (Watched(p) for p in real(*args))
+
+    monkeypatch.setattr(video_frames_module, "packets", watched)
+    data = _encode(_frames(5), options={"x264-params": "keyint=20"})
+    got = hash_video(io.BytesIO(data), where="t", keyframes=True)
+    assert [f.number for f in got.frames] == [0, 20, 40]
+    keys = [key for key, size in given if size]  # the last, empty: a flush
+    assert keys == [True, True, True]
