@@ -145,7 +145,10 @@ def test_hevc_unreferenced_frames_are_skipped_only_with_one_temporal_layer() -> 
     assert nonref_skippable("hevc", hvcc(1))
     assert not nonref_skippable("hevc", hvcc(3))  # a higher layer may refer
     assert not nonref_skippable("hevc", hvcc(0))  # not known
-    assert not nonref_skippable("hevc", None)  # Annex B: no hvcC to say
+    assert not nonref_skippable("hevc", None)
+    start, sps = b"\x00\x00\x01", b"\x42\x01"  # Annex B: the SPS says
+    assert nonref_skippable("hevc", start + b"\x40\x01\x0c" + start + sps + b"\x01")
+    assert not nonref_skippable("hevc", start + sps + b"\x05")  # 3 layers
     assert not nonref_skippable("mpeg4", None)
 
 

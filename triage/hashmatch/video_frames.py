@@ -8,9 +8,9 @@ and decodes as few others as it exactly can, for H.264 and HEVC:
 
 - a frame no other frame references is not decoded unless sampled
   (``skip_frame = "NONREF"``, set packet by packet; for HEVC only where its
-  ``hvcC`` header says the stream has one temporal sub-layer: FFmpeg skips
-  every "sub-layer non-reference" picture, which a picture of a higher
-  sub-layer may still reference);
+  header says the stream has one temporal sub-layer: FFmpeg skips every
+  "sub-layer non-reference" picture, which a picture of a higher sub-layer
+  may still reference);
 - a frame after the last sampled one before an IDR frame (in decoding
   order), or before the end of the stream, is not given to the decoder at
   all, reference or not: an IDR frame marks every earlier frame unused for
@@ -114,16 +114,17 @@ def all_frames(
 def nonref_skippable(codec: str, extradata: bytes | None) -> bool:
     """Whether FFmpeg's ``skip_frame = "NONREF"`` skips only frames nothing
     references, for ``codec``: always in H.264 (``nal_ref_idc`` 0); in HEVC
-    when ``hvcC`` gives one temporal sub-layer (bits 3-5 of byte 21)."""
+    when the stream has one temporal sub-layer, as ``hvcC`` says (bits 3-5
+    of byte 21) or an Annex B SPS does (``sps_max_sub_layers_minus1``, bits
+    1-3 of the byte after its NAL header)."""
     if codec == "h264":
         return True
-    return (
-        codec == "hevc"
-        and extradata is not None
-        and len(extradata) > 22
-        and extradata[0] == 1
-        and (extradata[21] >> 3) & 7 == 1
-    )
+    if codec != "hevc" or not extradata:
+        return False
+    if extradata[0] == 1:
+        return len(extradata) > 22 and (extradata[21] >> 3) & 7 == 1
+    sps = extradata.find(b"\x00\x00\x01\x42")  # NAL type 33, layer 0
+    return 0 <= sps < len(extradata) - 5 and (extradata[sps + 5] >> 1) & 7 == 0
 
 
 def idr_test(codec: str, extradata: bytes | None) -> Callable[[bytes], bool] | None:
