@@ -21,7 +21,8 @@ seconds; "x real time" is the video's length over CPU time.
 
 ``drift``: on every frame of those videos, PDQ as ``hash_video`` computes it
 against ``pdqhash`` on the same RGB frame, and the frame's pHash against
-the pHash of the RGB frame taken as a picture.
+the pHash of the RGB frame taken as a picture; then ``hash_video``'s frames
+against Meta's ``vpdq`` (when installed: the ``vpdq`` extra).
 
 ``memory``: peak resident memory (``VmHWM`` of a fresh child process that
 only imports triage, reads the file and hashes it) with a 1080p and a 4K
@@ -239,6 +240,27 @@ def drift(args: argparse.Namespace) -> None:
         print(f"| {content} | {len(pdq_bits)} | "
               f"{sum(1 for b in pdq_bits if b)}, {max(pdq_bits)} | {qualities} | "
               f"{np.mean(phash_bits):.2f}, {max(phash_bits)} |")  # fmt: skip
+    for content, (_, blur) in CONTENTS.items():
+        _against_vpdq(content, _video("speed", 1280, 720, args.seconds, blur=blur))
+
+
+def _against_vpdq(content: str, data: bytes) -> None:
+    """``hash_video`` (frames skipped) against Meta's ``vpdq``, if installed."""
+    try:
+        import vpdq  # type: ignore[import-not-found]
+    except ImportError:
+        print(f"({content}: vpdq not installed, not compared)")
+        return
+    with tempfile.NamedTemporaryFile(suffix=".mp4") as tmp:  # generated content
+        tmp.write(data)
+        tmp.flush()
+        reference = [(r.frame_number, round(r.timestamp, 3), r.quality, r.hex)
+                     for r in vpdq.computeHash(tmp.name)]  # fmt: skip
+    got = hash_video(io.BytesIO(data), where="b")
+    ours = [(f.number, f.timestamp, f.pdq.quality, f.pdq.value)
+            for f in got.frames if f.pdq is not None]  # fmt: skip
+    print(f"({content}: {len(ours)} frames, {got.skipped} of {got.decoded} not "
+          f"decoded; equal to Meta's vpdq: {ours == reference})")  # fmt: skip
 
 
 def _device_files(videos: int, pictures: int) -> tuple[dict[str, bytes], bytes, bytes]:
