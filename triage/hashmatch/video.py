@@ -34,7 +34,8 @@ IDR frame; see ``triage.hashmatch.video_frames``), frames then numbered by
 their timestamps and checked against the decoder; where that cannot be
 trusted the video is read again decoding every frame, and numbered by
 counting as vPDQ does. The sampled frames and their numbers are the same
-either way (``tests/hashmatch/test_video.py``).
+either way (``tests/hashmatch/test_video_frames.py``, and against Meta's
+``vpdq`` in the slow test of ``tests/hashmatch/test_video.py``).
 
 ``keyframes=True`` (the ``--stop-after`` triage pass) decodes key frames
 only (``skip_frame = "NONKEY"``), 8-25x cheaper, and hashes each of them;
