@@ -106,6 +106,6 @@ def evidence_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 def use_passwords(password: str | None, recovery: str | None) -> None:
     """Hand the passwords to the ingest layer (and the worker processes)."""
-    from triage.ingest.filesystems.apfs import set_passwords
+    from triage.ingest.filesystems.passwords import set_passwords
 
     set_passwords(password, recovery)
