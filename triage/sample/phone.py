@@ -92,8 +92,8 @@ def write_android_backup(
     )
     blob = bytes([16]) + iv + bytes([32]) + key + bytes([32]) + checksum
     blob = AES.new(user_key, AES.MODE_CBC, iv=user_iv).encrypt(_pad(blob))
-    lines = [b"AES-256", salt.hex().upper().encode(), ck_salt.hex().upper().encode(),
-             b"%d" % rounds, user_iv.hex().upper().encode(), blob.hex().upper().encode()]  # fmt: skip
+    hexed = [x.hex().upper().encode() for x in (salt, ck_salt, user_iv, blob)]
+    lines = [b"AES-256", hexed[0], hexed[1], b"%d" % rounds, hexed[2], hexed[3]]
     payload = AES.new(key, AES.MODE_CBC, iv=iv).encrypt(_pad(data))
     out.write_bytes(head + b"\n".join(lines) + b"\n" + payload)
     return out
@@ -257,8 +257,8 @@ def _file_blob(relative: str, size: int, key_blob: bytes | None) -> bytes:
         "Birth": FIXED_TIME, "LastStatusChange": FIXED_TIME, "Mode": 0o100644,
         "UserID": 501, "GroupID": 501, "InodeNumber": 1000, "Flags": 0,
     }  # fmt: skip
-    objects: list[object] = ["$null", mbfile, relative,
-                             {"$classname": "MBFile", "$classes": ["MBFile", "NSObject"]}]  # fmt: skip
+    mbclass = {"$classname": "MBFile", "$classes": ["MBFile", "NSObject"]}
+    objects: list[object] = ["$null", mbfile, relative, mbclass]
     if key_blob is not None:
         mbfile["EncryptionKey"] = plistlib.UID(4)
         objects += [
@@ -295,8 +295,9 @@ def write_encrypted_backup(
         file_id, key = _file_id(domain, relative), rand.randbytes(32)
         data = files.get(path, b"")
         key_blob = struct.pack("<l", FILE_CLASS) + _wrap(keys[FILE_CLASS], key)
+        blob = _file_blob(relative, len(data), key_blob)
         db.execute("INSERT INTO Files VALUES (?, ?, ?, 1, ?)",
-                   (file_id, domain, relative, _file_blob(relative, len(data), key_blob)))  # fmt: skip
+                   (file_id, domain, relative, blob))  # fmt: skip
         if path in files:
             (out / file_id[:2]).mkdir(exist_ok=True)
             (out / file_id[:2] / file_id).write_bytes(_cbc(key, data))

@@ -90,7 +90,9 @@ def java_chars_utf8(raw: bytes) -> bytes:
     return "".join(chr(b if b < 0x80 else 0xFF00 | b) for b in raw).encode("utf-8")
 
 
-def _attempts(password: str, version: int) -> list[tuple[bytes, Callable[[bytes], bytes]]]:
+def _attempts(
+    password: str, version: int
+) -> list[tuple[bytes, Callable[[bytes], bytes]]]:
     """(password bytes, master key encoding) as PBKDF2 sees them: UTF-8 of
     Java chars; for version 1 also their low 8 bits (the raw bytes)."""
     utf8 = (password.encode("utf-8"), java_chars_utf8)
@@ -118,9 +120,7 @@ def _split_blob(plain: bytes) -> tuple[bytes, bytes, bytes] | None:
     return parts[0], parts[1], parts[2]
 
 
-def master_key(
-    dev: str, header: EncryptedHeader, password: str
-) -> tuple[bytes, bytes]:
+def master_key(dev: str, header: EncryptedHeader, password: str) -> tuple[bytes, bytes]:
     """(master key, master IV) of the backup, the checksum verified.
 
     Raises:

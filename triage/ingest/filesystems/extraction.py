@@ -43,7 +43,6 @@ from typing import Any
 from triage.errors import FilesystemError
 from triage.ingest.evidence import DeviceHandle
 from triage.ingest.filesystems import android_crypto
-from triage.ingest.filesystems.passwords import given_password
 from triage.ingest.filesystems.base import (
     FILESYSTEMS,
     Entry,
@@ -52,6 +51,7 @@ from triage.ingest.filesystems.base import (
     RecordIO,
     record_where,
 )
+from triage.ingest.filesystems.passwords import given_password
 from triage.ingest.filesystems.zip_directory import (
     CentralEntry,
     Directory,

@@ -157,7 +157,6 @@ def decrypted_manifest(
         plain = bytearray(reader.pread(0, reader.plain_size()))
     except ValueError as exc:
         raise FilesystemError(f"{dev}: Manifest.db does not decrypt: {exc}") from exc
-    del data
     if not plain.startswith(SQLITE_MAGIC):
         raise FilesystemError(f"{dev}: Manifest.db does not decrypt to SQLite")
     plain[18:20] = b"\x01\x01"  # a WAL-mode header cannot be opened in memory
@@ -207,7 +206,9 @@ def stored_file(blob: bytes | None) -> StoredFile:
         raise ValueError(f"file blob is not readable: {exc!r}") from exc
 
 
-def plain_size(info: StoredFile, stored_size: int, reader: Callable[[], CbcReader]) -> int:
+def plain_size(
+    info: StoredFile, stored_size: int, reader: Callable[[], CbcReader]
+) -> int:
     """The decrypted size of a stored file: the blob's ``Size`` when it fits
     the ciphertext (PKCS#7 adds 1 to 16 bytes), else from the padding.
 

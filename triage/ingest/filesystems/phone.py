@@ -32,7 +32,6 @@ from typing import Any
 from triage.errors import FilesystemError
 from triage.ingest.evidence import DeviceHandle
 from triage.ingest.filesystems import itunes_crypto as crypto
-from triage.ingest.filesystems.passwords import given_password
 from triage.ingest.filesystems.base import (
     FILESYSTEMS,
     NotThisFilesystem,
@@ -47,6 +46,7 @@ from triage.ingest.filesystems.extraction import (
     local_member,
     open_zip,
 )
+from triage.ingest.filesystems.passwords import given_password
 from triage.records import FileRecord, Partition, Skipped, Stage
 
 REPORT = "report.xml"
