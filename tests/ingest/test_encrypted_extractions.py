@@ -278,3 +278,27 @@ def test_documents_in_a_folder_are_not_extractions(
     assert skipped == [] and {r.path for r in records} == {
         "[Content_Types].xml", "_rels/.rels", "word/document.xml"
     }  # fmt: skip
+
+
+def test_ls_with_password_lists_the_decrypted_backups(
+    tmp_path: Path, files: dict[str, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from triage.cli import main
+
+    monkeypatch.setenv(PASSWORD_ENV, "")  # restored after the CLI sets it
+    content = _android_files(files)
+    backup = phone.write_itunes_backup(
+        tmp_path / "enc", files, encrypted=True, password=PASSWORD
+    )
+    ab = phone.write_android_backup(
+        tmp_path / "e.ab", content, encrypted=True, password=PASSWORD
+    )
+    done = CliRunner().invoke(
+        main, ["ls", "--json", "--password", PASSWORD, str(backup), str(ab)]
+    )
+    assert done.exit_code == 0, done.output
+    assert f'"path": "{BACKUP_PICTURE}"' in done.output
+    assert f'"path": "{ANDROID_PICTURE}"' in done.output
+    assert '"evidence_kind": "itunes-backup"' in done.output
