@@ -75,6 +75,28 @@ def test_encrypted_backup_with_its_password_reads_every_file(
     assert _state(backup) == before
 
 
+def test_encrypted_backup_before_ios_10_2(
+    tmp_path: Path, files: dict[str, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No DPIC/DPSL in the keybag (PBKDF2-SHA1 only) and a plain Manifest.db:
+    the files are still decrypted."""
+    backup = phone.write_encrypted_backup(
+        tmp_path / "old", files, password=PASSWORD, dpic=0
+    )
+    assert (backup / "Manifest.db").read_bytes().startswith(b"SQLite format 3")
+    monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
+    records, skipped = _split(list(iter_files(backup, archives=False)))
+    assert skipped == [] and {r.path for r in records} == set(files)
+    with open_device(backup) as handle:
+        for record in records:
+            assert read_record(handle, record) == files[record.path], record.path
+    monkeypatch.setenv(PASSWORD_ENV, "wrong")
+    _, skipped = _split(list(iter_files(backup)))
+    assert [s.reason for s in skipped] == [
+        "encrypted backup of Sample iPhone: wrong password"
+    ]
+
+
 def test_the_library_decrypts_what_the_sample_writes(
     tmp_path: Path, files: dict[str, bytes], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -229,16 +229,20 @@ def _wrap(kek: bytes, key: bytes) -> bytes:
 def backup_keybag(
     password: str, rand: random.Random, *, dpic: int, iterations: int
 ) -> tuple[bytes, dict[int, bytes]]:
-    """A backup keybag (TLV bytes) and its class keys by class."""
+    """A backup keybag (TLV bytes) and its class keys by class; ``dpic`` 0:
+    the layout before iOS 10.2 (no ``DPIC``/``DPSL``: PBKDF2-SHA1 only)."""
     dpsl, salt = rand.randbytes(20), rand.randbytes(20)
-    round1 = hashlib.pbkdf2_hmac("sha256", password.encode(), dpsl, dpic, 32)
-    kek = hashlib.pbkdf2_hmac("sha1", round1, salt, iterations, 32)
+    secret = password.encode()
+    if dpic:
+        secret = hashlib.pbkdf2_hmac("sha256", secret, dpsl, dpic, 32)
+    kek = hashlib.pbkdf2_hmac("sha1", secret, salt, iterations, 32)
     parts = [
-        _tlv(b"VERS", 4), _tlv(b"TYPE", 1), _tlv(b"UUID", rand.randbytes(16)),
-        _tlv(b"HMCK", rand.randbytes(40)), _tlv(b"WRAP", 0), _tlv(b"SALT", salt),
-        _tlv(b"ITER", iterations), _tlv(b"DPWT", 1), _tlv(b"DPIC", dpic),
-        _tlv(b"DPSL", dpsl),
+        _tlv(b"VERS", 4 if dpic else 3), _tlv(b"TYPE", 1),
+        _tlv(b"UUID", rand.randbytes(16)), _tlv(b"HMCK", rand.randbytes(40)),
+        _tlv(b"WRAP", 0), _tlv(b"SALT", salt), _tlv(b"ITER", iterations),
     ]  # fmt: skip
+    if dpic:
+        parts += [_tlv(b"DPWT", 1), _tlv(b"DPIC", dpic), _tlv(b"DPSL", dpsl)]
     keys = {}
     for clas in _CLASSES:
         keys[clas] = rand.randbytes(32)
@@ -284,7 +288,8 @@ def write_encrypted_backup(
 ) -> Path:
     """An encrypted iTunes/Finder backup (iOS 10.2+ layout) of ``files``,
     under ``password``; ``dpic``/``iterations`` are the PBKDF2 rounds (real
-    backups: 10,000,000 and 10,000)."""
+    backups: 10,000,000 and 10,000). ``dpic`` 0: the layout before iOS 10.2
+    (PBKDF2-SHA1 only, ``Manifest.db`` not encrypted, the files are)."""
     rand = random.Random(seed)
     out.mkdir(parents=True, exist_ok=True)
     keybag, keys = backup_keybag(password, rand, dpic=dpic, iterations=iterations)
@@ -305,7 +310,10 @@ def write_encrypted_backup(
                (_file_blob("Library", 0, None),))  # fmt: skip
     db.commit()
     manifest_key = rand.randbytes(32)
-    (out / "Manifest.db").write_bytes(_cbc(manifest_key, db.serialize()))
+    plain_db = db.serialize()
+    (out / "Manifest.db").write_bytes(
+        _cbc(manifest_key, plain_db) if dpic else plain_db
+    )
     db.close()
     info = {"Device Name": device_name, "Product Type": "iPhone13,2",
             "Product Version": "17.1"}  # fmt: skip
@@ -316,6 +324,8 @@ def write_encrypted_backup(
         "ManifestKey": struct.pack("<l", MANIFEST_CLASS) + wrapped,
         "Lockdown": {"DeviceName": device_name, "ProductVersion": "17.1"},
     }  # fmt: skip
+    if not dpic:  # before iOS 10.2: Manifest.db itself is not encrypted
+        del manifest["ManifestKey"]
     (out / "Manifest.plist").write_bytes(plistlib.dumps(manifest))
     return out
 

@@ -45,14 +45,16 @@ class CbcReader:
         first = offset - offset % BLOCK
         last = -(-end // BLOCK) * BLOCK
         if first == 0:
-            iv, data = self._iv, self._read(0, last)
+            iv, data = self._iv, memoryview(self._read(0, last))
         else:
-            raw = self._read(first - BLOCK, last - first + BLOCK)
-            iv, data = raw[:BLOCK], raw[BLOCK:]
+            raw = memoryview(self._read(first - BLOCK, last - first + BLOCK))
+            iv, data = bytes(raw[:BLOCK]), raw[BLOCK:]
         data = data[: len(data) - len(data) % BLOCK]  # a short read: whole blocks
         if len(iv) < BLOCK or not data:
             return b""
         plain = AES.new(self._key, AES.MODE_CBC, iv=iv).decrypt(data)
+        if offset == first and end - first == len(plain):
+            return plain  # an aligned read: no copy
         return plain[offset - first : end - first]
 
     def padding(self) -> int:
