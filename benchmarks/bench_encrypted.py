@@ -61,7 +61,7 @@ def _files(pictures: int, video_mib: int, seed: int) -> dict[str, bytes]:
         )
         for n in range(3, 3 + pictures)
     }
-    files[VIDEO] = rand.randbytes(video_mib << 20)
+    files[VIDEO] = b"".join(rand.randbytes(1 << 20) for _ in range(video_mib))
     return files
 
 
