@@ -131,6 +131,13 @@ def test_a_backup_under_another_password_is_a_skip(case: Case, synced: Path) -> 
 def test_local_cluster_matches_sync(
     case: Case, password: None, synced: Path, tmp_path: Path
 ) -> None:
+    """Also when the forkserver the workers fork from started before the
+    password was given (a second scan in one process): it reaches them."""
+    from triage.scan.dask_runner import start_forkserver
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv(PASSWORD_ENV)
+        start_forkserver()  # (nothing if one runs already, from an earlier scan)
     db = tmp_path / "local.db"
     summary = scan(case.devices, [case.bad_set], db, workers=2, chunk_files=2)
     assert summary.scheduler == "local" and summary.workers == 2

@@ -25,3 +25,10 @@ def set_passwords(password: str | None, recovery: str | None) -> None:
 def given_password() -> str | None:
     """The ``--password`` given (or ``TRIAGE_PASSWORD``), None if none."""
     return os.environ.get(PASSWORD_ENV) or None
+
+
+def password_environ() -> dict[str, str]:
+    """The password variables as this process has them, for worker processes
+    that do not inherit its environment (forked from a forkserver started
+    earlier): one not set here is set empty there (read as none given)."""
+    return {k: os.environ.get(k, "") for k in (PASSWORD_ENV, RECOVERY_ENV)}
