@@ -66,19 +66,22 @@ def read_header(dev: str, head: bytes, at: int, version: int) -> EncryptedHeader
     """
     lines = head[at:].split(b"\n", 5)
     if len(lines) < 6:
-        raise FilesystemError(f"{dev}: encrypted Android backup: header cut short")
+        raise FilesystemError(
+            where=dev, reason="encrypted Android backup: header cut short"
+        )
     try:
         salt, ck_salt, iv, blob = (bytes.fromhex(lines[i].decode("ascii"))
                                    for i in (0, 1, 3, 4))  # fmt: skip
         rounds = int(lines[2])
     except (ValueError, UnicodeDecodeError) as exc:
         raise FilesystemError(
-            f"{dev}: encrypted Android backup: bad header line ({exc})"
+            where=dev, reason=f"encrypted Android backup: bad header line ({exc})"
         ) from exc
     if not 1 <= rounds <= MAX_ROUNDS or len(iv) != BLOCK or len(blob) % BLOCK:
         raise FilesystemError(
-            f"{dev}: encrypted Android backup: bad header (rounds {rounds}, "
-            f"IV {len(iv)} bytes, key blob {len(blob)} bytes)"
+            where=dev,
+            reason=f"encrypted Android backup: bad header (rounds {rounds}, "
+            f"IV {len(iv)} bytes, key blob {len(blob)} bytes)",
         )
     data_at = at + sum(len(line) + 1 for line in lines[:5])
     return EncryptedHeader(version, salt, ck_salt, rounds, iv, blob, data_at)
@@ -140,7 +143,9 @@ def master_key(dev: str, header: EncryptedHeader, password: str) -> tuple[bytes,
         )
         if expected == checksum and len(key) == 32 and len(iv) == BLOCK:
             return key, iv
-    raise FilesystemError(f"{dev}: encrypted Android backup: {WRONG_PASSWORD}")
+    raise FilesystemError(
+        where=dev, reason=f"encrypted Android backup: {WRONG_PASSWORD}"
+    )
 
 
 def payload(

@@ -637,12 +637,15 @@ def android_header(handle: DeviceHandle) -> tuple[int, bool, Callable[[], Any]]:
     head = handle.read(0, 4096)
     lines = head.split(b"\n", 4)
     if len(lines) < 5 or lines[0] != b"ANDROID BACKUP":
-        raise FilesystemError(f"{dev}: bad Android backup header (first lines)")
+        raise FilesystemError(
+            where=dev, reason="bad Android backup header (first lines)"
+        )
     version, compressed, encryption = lines[1], lines[2], lines[3]
     if not version.isdigit() or compressed not in (b"0", b"1"):
         raise FilesystemError(
-            f"{dev}: bad Android backup header: version {version[:16]!r}, "
-            f"compression flag {compressed[:16]!r}"
+            where=dev,
+            reason=f"bad Android backup header: version {version[:16]!r}, "
+            f"compression flag {compressed[:16]!r}",
         )
     data_at = sum(len(line) + 1 for line in lines[:4])
     if encryption == b"none":
@@ -651,11 +654,13 @@ def android_header(handle: DeviceHandle) -> tuple[int, bool, Callable[[], Any]]:
     password = given_password()
     if encryption != android_crypto.ENCRYPTION:
         raise FilesystemError(
-            f"{dev}: encrypted Android backup ({shown}): not read (unknown cipher)"
+            where=dev,
+            reason=f"encrypted Android backup ({shown}): not read (unknown cipher)",
         )
     if not password:
         raise FilesystemError(
-            f"{dev}: encrypted Android backup ({shown}): not read (give --password)"
+            where=dev,
+            reason=f"encrypted Android backup ({shown}): not read (give --password)",
         )
     header = android_crypto.read_header(dev, head, data_at, int(version))
     key, iv = android_crypto.master_key(dev, header, password)

@@ -64,9 +64,11 @@ def load_manifest_plist(dev: str, folder: Path) -> dict[str, Any]:
         with open(folder / "Manifest.plist", "rb") as fh:
             plist = plistlib.load(fh)
     except (OSError, plistlib.InvalidFileException, ValueError) as exc:
-        raise FilesystemError(f"{dev}: Manifest.plist is unreadable: {exc}") from exc
+        raise FilesystemError(
+            where=dev, reason=f"Manifest.plist is unreadable: {exc}"
+        ) from exc
     if not isinstance(plist, dict):
-        raise FilesystemError(f"{dev}: Manifest.plist is not a dictionary")
+        raise FilesystemError(where=dev, reason="Manifest.plist is not a dictionary")
     return plist
 
 
@@ -79,12 +81,15 @@ def unlock_keybag(dev: str, name: str, plist: dict[str, Any], password: str) -> 
     """
     raw = plist.get("BackupKeyBag")
     if not isinstance(raw, bytes):
-        raise FilesystemError(f"{dev}: encrypted backup of {name}: no BackupKeyBag")
+        raise FilesystemError(
+            where=dev, reason=f"encrypted backup of {name}: no BackupKeyBag"
+        )
     try:
         bag = BackupKeyBag(raw)
     except (ValueError, KeyError, TypeError, struct.error) as exc:
         raise FilesystemError(
-            f"{dev}: encrypted backup of {name}: BackupKeyBag is damaged: {exc}"
+            where=dev,
+            reason=f"encrypted backup of {name}: BackupKeyBag is damaged: {exc}",
         ) from exc
     secret = password.encode("utf-8")
     cache = (hashlib.sha256(raw).digest(), hashlib.sha256(secret).digest())
@@ -97,10 +102,12 @@ def unlock_keybag(dev: str, name: str, plist: dict[str, Any], password: str) -> 
             unlocked = bag.unlock_with_key(_legacy_key(bag.attrs, secret))
     except (UnsafeBackupError, KeyError, TypeError, ValueError) as exc:
         raise FilesystemError(
-            f"{dev}: encrypted backup of {name}: keybag not usable: {exc}"
+            where=dev, reason=f"encrypted backup of {name}: keybag not usable: {exc}"
         ) from exc
     if not unlocked:
-        raise FilesystemError(f"{dev}: encrypted backup of {name}: {WRONG_PASSWORD}")
+        raise FilesystemError(
+            where=dev, reason=f"encrypted backup of {name}: {WRONG_PASSWORD}"
+        )
     _DERIVED[cache] = bytes(bag.passphrase_key)
     return bag
 
@@ -126,12 +133,14 @@ def class_key_unwrap(dev: str, bag: Any, blob: bytes, what: str) -> bytes:
         FilesystemError: too short, an unknown class, or it does not unwrap.
     """
     if len(blob) < 4 + 40:
-        raise FilesystemError(f"{dev}: {what}: wrapped key too short")
+        raise FilesystemError(where=dev, reason=f"{what}: wrapped key too short")
     (protection,) = struct.unpack("<l", blob[:4])
     try:
         return bytes(bag.unwrap_key_for_class(protection, blob[4:]))
     except ValueError as exc:
-        raise FilesystemError(f"{dev}: {what}: key does not unwrap: {exc}") from exc
+        raise FilesystemError(
+            where=dev, reason=f"{what}: key does not unwrap: {exc}"
+        ) from exc
 
 
 def decrypted_manifest(
@@ -151,14 +160,20 @@ def decrypted_manifest(
         with open(path, "rb") as fh:
             data = fh.read()
     except OSError as exc:
-        raise FilesystemError(f"{dev}: Manifest.db: cannot read: {exc}") from exc
+        raise FilesystemError(
+            where=dev, reason=f"Manifest.db: cannot read: {exc}"
+        ) from exc
     reader = CbcReader(lambda at, size: data[at : at + size], len(data), key, _IV)
     try:
         plain = bytearray(reader.pread(0, reader.plain_size()))
     except ValueError as exc:
-        raise FilesystemError(f"{dev}: Manifest.db does not decrypt: {exc}") from exc
+        raise FilesystemError(
+            where=dev, reason=f"Manifest.db does not decrypt: {exc}"
+        ) from exc
     if not plain.startswith(SQLITE_MAGIC):
-        raise FilesystemError(f"{dev}: Manifest.db does not decrypt to SQLite")
+        raise FilesystemError(
+            where=dev, reason="Manifest.db does not decrypt to SQLite"
+        )
     plain[18:20] = b"\x01\x01"  # a WAL-mode header cannot be opened in memory
     db = sqlite3.connect(":memory:", check_same_thread=False)
     try:
@@ -167,7 +182,9 @@ def decrypted_manifest(
         db.execute("PRAGMA query_only = ON")
     except sqlite3.DatabaseError as exc:
         db.close()
-        raise FilesystemError(f"{dev}: decrypted Manifest.db: {exc}") from exc
+        raise FilesystemError(
+            where=dev, reason=f"decrypted Manifest.db: {exc}"
+        ) from exc
     return db
 
 
@@ -233,7 +250,9 @@ def pread_file(path: Path, where: str) -> Callable[[int, int], bytes]:
             finally:
                 os.close(fd)
         except OSError as exc:
-            raise FilesystemError(f"{where}: cannot read: {exc.strerror}") from exc
+            raise FilesystemError(
+                where=where, reason=f"cannot read: {exc.strerror}"
+            ) from exc
 
     return read
 

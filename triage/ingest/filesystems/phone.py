@@ -301,7 +301,8 @@ class ItunesBackup(ArchiveFilesystem):
         password = given_password()
         if not password:
             raise FilesystemError(
-                f"{dev}: encrypted backup of {name}: not read (give --password)"
+                where=dev,
+                reason=f"encrypted backup of {name}: not read (give --password)",
             )
         plist = crypto.load_manifest_plist(dev, folder)
         keys = crypto.unlock_keybag(dev, name, plist, password)
@@ -347,9 +348,10 @@ class ItunesBackup(ArchiveFilesystem):
                     info, st.st_size, lambda: self._reader(file_id, info, path)
                 )
         except (ValueError, FilesystemError) as exc:
+            why = exc.reason if isinstance(exc, FilesystemError) else str(exc)
             return Skipped.at_filesystem(
                 partition, Stage.INGEST,
-                f"encrypted backup file {file_id[:2]}/{file_id} not read: {exc}",
+                f"encrypted backup file {file_id[:2]}/{file_id} not read: {why}",
                 inner=path,
             )  # fmt: skip
         return self.record(partition, path, rowid, size, info.mtime or st.st_mtime)
@@ -370,18 +372,20 @@ class ItunesBackup(ArchiveFilesystem):
         ).fetchone()
         where = record_where(self.handle, record)
         if row is None:
-            raise FilesystemError(f"{where}: not in Manifest.db")
+            raise FilesystemError(where=where, reason="not in Manifest.db")
         file_id = str(row[0])
         if self._keys is not None:
             try:
                 info = crypto.stored_file(row[1])
             except ValueError as exc:
-                raise FilesystemError(f"{where}: {exc}") from exc
+                raise FilesystemError(where=where, reason=str(exc)) from exc
             if info.key_blob is not None:
                 try:
                     reader = self._reader(file_id, info, record.path)
                 except OSError as exc:
-                    raise FilesystemError(f"{where}: {exc.strerror}") from exc
+                    raise FilesystemError(
+                        where=where, reason=str(exc.strerror)
+                    ) from exc
                 return _decrypting(reader, record.size)
         return _file_reader(self.handle, record, self._stored(file_id))
 
