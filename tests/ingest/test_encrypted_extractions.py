@@ -160,6 +160,37 @@ def test_damaged_encrypted_file_is_a_skip_naming_it(
     assert stored.name in skipped[0].reason
 
 
+def test_damaged_manifest_and_file_blob(
+    tmp_path: Path, files: dict[str, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Manifest.db that does not decrypt fails the device naming it; a
+    file row whose blob is not a plist is one skip naming the file."""
+    import sqlite3
+
+    monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
+    backup = phone.write_itunes_backup(
+        tmp_path / "enc", files, encrypted=True, password=PASSWORD
+    )
+    db = bytearray((backup / "Manifest.db").read_bytes())
+    db[0] ^= 0xFF  # the first block decrypts to garbage: no SQLite header
+    (backup / "Manifest.db").write_bytes(bytes(db))
+    with pytest.raises(FilesystemError, match="^enc: Manifest.db does not decrypt"):
+        list(iter_files(backup, carve=False))
+    old = phone.write_encrypted_backup(
+        tmp_path / "old", files, password=PASSWORD, dpic=0
+    )
+    con = sqlite3.connect(old / "Manifest.db")
+    con.execute(
+        "UPDATE Files SET file = x'00' WHERE relativePath = 'Library/notes.txt'"
+    )
+    con.commit()
+    con.close()
+    records, skipped = _split(list(iter_files(old, archives=False)))
+    assert {r.path for r in records} == set(files) - {"HomeDomain/Library/notes.txt"}
+    assert [str(s.location.inner) for s in skipped] == ["HomeDomain/Library/notes.txt"]
+    assert "file blob is not readable" in skipped[0].reason
+
+
 def test_cbc_reader_reads_any_range_from_the_blocks_it_needs() -> None:
     """Random access: any plaintext range from its own ciphertext blocks
     plus one before (bounded memory for a large video)."""

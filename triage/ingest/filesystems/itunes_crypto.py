@@ -208,17 +208,16 @@ def stored_file(blob: bytes | None) -> StoredFile:
     try:
         parsed = FilePlist(bytes(blob))
         key_blob = None
-        if parsed.encryption_key is not None:
-            data = parsed._data  # the MBFile object: its EncryptionKey, whole
-            objects = parsed.plist["$objects"]
-            key_blob = bytes(objects[data["EncryptionKey"].data]["NS.data"])
+        if parsed.encryption_key is not None:  # the wrapped key, class cut off
+            protection = struct.pack("<l", int(parsed.protection_class))
+            key_blob = protection + bytes(parsed.encryption_key)
         mtime = parsed.mtime
         return StoredFile(
             int(parsed.filesize), float(mtime) if mtime else None, key_blob
         )
     except (
         plistlib.InvalidFileException, KeyError, IndexError, TypeError,
-        AttributeError, ValueError,
+        AttributeError, ValueError, struct.error,
     ) as exc:  # fmt: skip
         raise ValueError(f"file blob is not readable: {exc!r}") from exc
 
