@@ -191,6 +191,38 @@ def test_damaged_manifest_and_file_blob(
     assert "file blob is not readable" in skipped[0].reason
 
 
+def test_wal_mode_manifest_opens_in_memory(tmp_path: Path) -> None:
+    """A Manifest.db saved in WAL mode cannot be deserialized as it is;
+    its header is switched to rollback mode in memory (never on disk)."""
+    import random
+    import sqlite3
+    import struct
+
+    from triage.ingest.filesystems import itunes_crypto
+
+    plain = tmp_path / "plain.db"
+    con = sqlite3.connect(plain)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("CREATE TABLE Files (x)")
+    con.execute("INSERT INTO Files VALUES (1)")
+    con.commit()
+    con.close()
+    data = plain.read_bytes()
+    assert data[18:20] == b"\x02\x02"
+    keybag, keys = phone.backup_keybag("pw", random.Random(1), dpic=1, iterations=1)
+    key = os.urandom(32)
+    (tmp_path / "Manifest.db").write_bytes(phone.cbc_encrypt(key, data))
+    plist = {
+        "BackupKeyBag": keybag,
+        "ManifestKey": struct.pack("<l", 4) + phone.wrap_key(keys[4], key),
+    }
+    bag = itunes_crypto.unlock_keybag("dev", "a phone", plist, "pw")
+    db = itunes_crypto.decrypted_manifest("dev", tmp_path / "Manifest.db", plist, bag)
+    assert db is not None and db.execute("SELECT x FROM Files").fetchall() == [(1,)]
+    with pytest.raises(sqlite3.OperationalError, match="readonly|read-only|query"):
+        db.execute("INSERT INTO Files VALUES (2)")
+
+
 def test_cbc_reader_reads_any_range_from_the_blocks_it_needs() -> None:
     """Random access: any plaintext range from its own ciphertext blocks
     plus one before (bounded memory for a large video)."""

@@ -218,11 +218,13 @@ def _pad(data: bytes) -> bytes:
     return data + bytes([n]) * n
 
 
-def _cbc(key: bytes, data: bytes) -> bytes:
+def cbc_encrypt(key: bytes, data: bytes) -> bytes:
+    """AES-256-CBC, IV zero, PKCS#7: how a backup stores a file."""
     return AES.new(key, AES.MODE_CBC, iv=bytes(16)).encrypt(_pad(data))
 
 
-def _wrap(kek: bytes, key: bytes) -> bytes:
+def wrap_key(kek: bytes, key: bytes) -> bytes:
+    """``key`` wrapped with ``kek`` (RFC 3394, as keybags wrap keys)."""
     return bytes(AES.new(kek, AES.MODE_KW).seal(key))
 
 
@@ -247,8 +249,8 @@ def backup_keybag(
     for clas in _CLASSES:
         keys[clas] = rand.randbytes(32)
         parts += [
-            _tlv(b"UUID", rand.randbytes(16)), _tlv(b"CLAS", clas),
-            _tlv(b"WRAP", 3), _tlv(b"KTYP", 0), _tlv(b"WPKY", _wrap(kek, keys[clas])),
+            _tlv(b"UUID", rand.randbytes(16)), _tlv(b"CLAS", clas), _tlv(b"WRAP", 3),
+            _tlv(b"KTYP", 0), _tlv(b"WPKY", wrap_key(kek, keys[clas])),
         ]  # fmt: skip
     return b"".join(parts), keys
 
@@ -299,26 +301,26 @@ def write_encrypted_backup(
         domain, relative = path.split("/", 1)
         file_id, key = _file_id(domain, relative), rand.randbytes(32)
         data = files.get(path, b"")
-        key_blob = struct.pack("<l", FILE_CLASS) + _wrap(keys[FILE_CLASS], key)
+        key_blob = struct.pack("<l", FILE_CLASS) + wrap_key(keys[FILE_CLASS], key)
         blob = _file_blob(relative, len(data), key_blob)
         db.execute("INSERT INTO Files VALUES (?, ?, ?, 1, ?)",
                    (file_id, domain, relative, blob))  # fmt: skip
         if path in files:
             (out / file_id[:2]).mkdir(exist_ok=True)
-            (out / file_id[:2] / file_id).write_bytes(_cbc(key, data))
+            (out / file_id[:2] / file_id).write_bytes(cbc_encrypt(key, data))
     db.execute("INSERT INTO Files VALUES ('dir0', 'HomeDomain', 'Library', 2, ?)",
                (_file_blob("Library", 0, None),))  # fmt: skip
     db.commit()
     manifest_key = rand.randbytes(32)
     plain_db = db.serialize()
     (out / "Manifest.db").write_bytes(
-        _cbc(manifest_key, plain_db) if dpic else plain_db
+        cbc_encrypt(manifest_key, plain_db) if dpic else plain_db
     )
     db.close()
     info = {"Device Name": device_name, "Product Type": "iPhone13,2",
             "Product Version": "17.1"}  # fmt: skip
     (out / "Info.plist").write_bytes(plistlib.dumps(info))
-    wrapped = _wrap(keys[MANIFEST_CLASS], manifest_key)
+    wrapped = wrap_key(keys[MANIFEST_CLASS], manifest_key)
     manifest = {
         "IsEncrypted": True, "BackupKeyBag": keybag, "Version": "10.0",
         "ManifestKey": struct.pack("<l", MANIFEST_CLASS) + wrapped,

@@ -177,7 +177,7 @@ def decrypted_manifest(
     plain[18:20] = b"\x01\x01"  # a WAL-mode header cannot be opened in memory
     db = sqlite3.connect(":memory:", check_same_thread=False)
     try:
-        db.deserialize(bytes(plain))
+        db.deserialize(plain)  # SQLite keeps its own copy
         db.execute("PRAGMA temp_store = MEMORY")
         db.execute("PRAGMA query_only = ON")
     except sqlite3.DatabaseError as exc:
