@@ -98,7 +98,8 @@ def evidence_options(command: Callable[..., Any]) -> Callable[..., Any]:
             ),
             click.option(
                 "--password",
-                help="Password for encrypted APFS volumes (or set TRIAGE_PASSWORD).",
+                help="Password for encrypted APFS volumes, iTunes/Finder backups "
+                "and Android .ab backups (or set TRIAGE_PASSWORD).",
             ),
             click.option(
                 "--recovery-password",
