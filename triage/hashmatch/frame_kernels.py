@@ -67,14 +67,7 @@ def frame_rgb(frame: Any) -> np.ndarray:
 def _row_groups(height: int) -> tuple[tuple[int, int, int, np.ndarray], ...]:
     """PDQ's 64 x ``height`` row map cut into groups of output rows: (first
     output, first input row, end input row, dense weights over those rows)."""
-    rows = kernels.pdq_axis(height).toarray()
-    groups = []
-    for first in range(0, kernels.PDQ_GRID, _GROUP):
-        weights = rows[first : first + _GROUP]
-        reach = np.flatnonzero(np.abs(weights).sum(axis=0))
-        lo, hi = int(reach[0]), int(reach[-1]) + 1
-        groups.append((first, lo, hi, np.ascontiguousarray(weights[:, lo:hi])))
-    return tuple(groups)
+    return kernels.bands_of(kernels.pdq_axis(height).toarray(), _GROUP)
 
 
 def pdq_grid_rgb(rgb: np.ndarray) -> np.ndarray:

@@ -223,10 +223,18 @@ _BAND_OUTPUTS = 8
 def _lanczos_bands(n: int) -> tuple[tuple[int, int, int, np.ndarray], ...]:
     """``_lanczos_axis(n)`` cut into bands: (first output, first input, end
     input, weights of those outputs over those inputs)."""
-    weights = _lanczos_axis(n)
+    return bands_of(_lanczos_axis(n), _BAND_OUTPUTS)
+
+
+def bands_of(
+    weights: np.ndarray, outputs: int
+) -> tuple[tuple[int, int, int, np.ndarray], ...]:
+    """A dense (outputs x inputs) resampling map cut into bands of
+    ``outputs`` outputs: (first output, first input, end input, the band's
+    weights over just the inputs it reaches)."""
     bands = []
-    for first in range(0, PHASH_GRID, _BAND_OUTPUTS):
-        rows = weights[first : first + _BAND_OUTPUTS]
+    for first in range(0, weights.shape[0], outputs):
+        rows = weights[first : first + outputs]
         reach = np.flatnonzero(np.abs(rows).sum(axis=0))
         lo, hi = int(reach[0]), int(reach[-1]) + 1
         bands.append((first, lo, hi, np.ascontiguousarray(rows[:, lo:hi])))

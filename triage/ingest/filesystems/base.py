@@ -25,9 +25,11 @@ its module.
 from __future__ import annotations
 
 import io
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 from triage.errors import FilesystemError
@@ -63,10 +65,12 @@ class Entry:
 
 
 class RecordIO(io.RawIOBase):
-    """A seekable, read-only file over a record's bytes.
+    """A seekable, read-only file of ``size`` bytes over a positional
+    ``read(offset, size)`` (a record's bytes, a device from an offset on, a
+    decrypted file). ``read`` is never asked for bytes past ``size``.
 
-    ``read_at(offset, size)`` is a positional read handing back the
-    backend's bytes uncopied (a whole-file read for hashing is one call).
+    ``read_at(offset, size)`` hands back the backend's bytes uncopied (a
+    whole-file read for hashing is one call).
     """
 
     def __init__(self, read: Callable[[int, int], bytes], size: int) -> None:
@@ -74,7 +78,19 @@ class RecordIO(io.RawIOBase):
         self._read, self.size, self._pos = read, size, 0
 
     def read_at(self, offset: int, size: int) -> bytes:
-        return self._read(offset, size)
+        size = min(size, self.size - offset)
+        return self._read(offset, size) if size > 0 else b""
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:
+            size = self.size - self._pos
+        data = self.read_at(self._pos, size)
+        self._pos += len(data)
+        return bytes(data)
+
+    def get_size(self) -> int:
+        """The size (libyal bindings ask file objects for it)."""
+        return self.size
 
     def readable(self) -> bool:
         return True
@@ -95,10 +111,29 @@ class RecordIO(io.RawIOBase):
 
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")
-        data = self._read(self._pos, len(view))
+        data = self.read_at(self._pos, len(view))
         view[: len(data)] = data
         self._pos += len(data)
         return len(data)
+
+
+def pread_file(path: Path, where: str) -> Callable[[int, int], bytes]:
+    """``read(offset, size)`` of a file of a folder, opened read-only (links
+    not followed) at each read, so nothing stays open; errors name ``where``."""
+
+    def read(offset: int, size: int) -> bytes:
+        try:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+            try:
+                return os.pread(fd, size, offset)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise FilesystemError(
+                where=where, reason=f"cannot read: {exc.strerror}"
+            ) from exc
+
+    return read
 
 
 class NotThisFilesystem(FilesystemError):

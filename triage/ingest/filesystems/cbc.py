@@ -13,10 +13,11 @@ PKCS#7 padding: the last block ends with ``n`` bytes of value ``n``
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 
 from Crypto.Cipher import AES
+
+from triage.ingest.filesystems.base import RecordIO
 
 BLOCK = 16
 
@@ -81,34 +82,9 @@ class CbcReader:
         return self.cipher_size - self.padding()
 
 
-class CbcFile:
+class CbcFile(RecordIO):
     """A ``CbcReader`` as a read-only file object (seekable), ``size``
     plaintext bytes long."""
 
     def __init__(self, reader: CbcReader, size: int) -> None:
-        self._reader, self._size, self._pos = reader, size, 0
-
-    def read(self, size: int | None = -1) -> bytes:
-        if size is None or size < 0:
-            size = self._size - self._pos
-        size = max(0, min(size, self._size - self._pos))
-        data = self._reader.pread(self._pos, size)
-        self._pos += len(data)
-        return data
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
-        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._pos, os.SEEK_END: self._size}
-        self._pos = max(0, base[whence] + offset)
-        return self._pos
-
-    def tell(self) -> int:
-        return self._pos
-
-    def close(self) -> None:
-        """Nothing of its own to close."""
+        super().__init__(reader.pread, size)

@@ -71,36 +71,14 @@ _DESCRIPTOR = b"PK\x07\x08"
 _METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)  # read from local headers
 
 
-class MediaFile:
+class MediaFile(RecordIO):
     """A read-only file object over the device from a byte offset on."""
 
     def __init__(self, handle: DeviceHandle, offset: int = 0) -> None:
-        self._handle, self._base, self._pos = handle, offset, 0
-        self._size = handle.size - offset
+        def read(at: int, size: int) -> bytes:
+            return handle.read_media(offset + at, size)
 
-    def read(self, size: int | None = -1) -> bytes:
-        if size is None or size < 0:
-            size = self._size - self._pos
-        data = self._handle.read_media(self._base + self._pos, size)
-        self._pos += len(data)
-        return bytes(data)
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
-        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._pos, os.SEEK_END: self._size}
-        self._pos = base[whence] + offset
-        return self._pos
-
-    def tell(self) -> int:
-        return self._pos
-
-    def get_size(self) -> int:
-        return self._size
+        super().__init__(read, handle.size - offset)
 
 
 class ArchiveFilesystem(Filesystem):

@@ -29,7 +29,6 @@ so each worker pays the 10-million-round derivation once, not per chunk.
 from __future__ import annotations
 
 import hashlib
-import os
 import plistlib
 import sqlite3
 import struct
@@ -236,24 +235,6 @@ def plain_size(
     if stored_size - BLOCK <= info.size < stored_size:
         return info.size
     return reader().plain_size()
-
-
-def pread_file(path: Path, where: str) -> Callable[[int, int], bytes]:
-    """``read(offset, size)`` of a stored file, opened read-only at each read."""
-
-    def read(offset: int, size: int) -> bytes:
-        try:
-            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-            try:
-                return os.pread(fd, size, offset)
-            finally:
-                os.close(fd)
-        except OSError as exc:
-            raise FilesystemError(
-                where=where, reason=f"cannot read: {exc.strerror}"
-            ) from exc
-
-    return read
 
 
 def file_reader(

@@ -36,8 +36,10 @@ from triage.ingest.filesystems.base import (
     FILESYSTEMS,
     NotThisFilesystem,
     RecordIO,
+    pread_file,
     record_where,
 )
+from triage.ingest.filesystems.cbc import CbcFile
 from triage.ingest.filesystems.extraction import (
     ArchiveFilesystem,
     MediaFile,
@@ -219,23 +221,7 @@ class FolderDevice(ArchiveFilesystem):
 def _file_reader(handle: DeviceHandle, record: FileRecord, path: Path) -> RecordIO:
     """A read-only file of a folder device (opened at each read, so nothing
     stays open, and by ``os.pread``)."""
-    where = record_where(handle, record)
-    size = record.size
-
-    def read(offset: int, want: int) -> bytes:
-        want = min(want, size - offset)
-        if want <= 0:
-            return b""
-        try:
-            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-            try:
-                return os.pread(fd, want, offset)
-            finally:
-                os.close(fd)
-        except OSError as exc:
-            raise FilesystemError(f"{where}: cannot read: {exc.strerror}") from exc
-
-    return RecordIO(read, size)
+    return RecordIO(pread_file(path, record_where(handle, record)), record.size)
 
 
 # --- iTunes / Finder backups --------------------------------------------------------
@@ -363,7 +349,7 @@ class ItunesBackup(ArchiveFilesystem):
         dev = self.handle.device.device_id
         key = crypto.class_key_unwrap(dev, self._keys, info.key_blob, where)
         stored = self._stored(file_id)
-        read = crypto.pread_file(stored, f"{dev}: {where}")
+        read = pread_file(stored, f"{dev}: {where}")
         return crypto.file_reader(read, stored.lstat().st_size, key)
 
     def open_file(self, record: FileRecord) -> RecordIO:
@@ -386,17 +372,8 @@ class ItunesBackup(ArchiveFilesystem):
                     raise FilesystemError(
                         where=where, reason=str(exc.strerror)
                     ) from exc
-                return _decrypting(reader, record.size)
+                return CbcFile(reader, record.size)
         return _file_reader(self.handle, record, self._stored(file_id))
-
-
-def _decrypting(reader: crypto.CbcReader, size: int) -> RecordIO:
-    """A file of an encrypted backup, decrypted as it is read."""
-
-    def read(offset: int, want: int) -> bytes:
-        return reader.pread(offset, min(want, size - offset))
-
-    return RecordIO(read, size)
 
 
 def _detail(details: str, key: str) -> str | None:

@@ -422,10 +422,7 @@ class TskFilesystem(Filesystem):
     ) -> Callable[[int, int], bytes]:
         handle = self.handle
 
-        def read_fs(offset: int, want: int) -> bytes:
-            want = min(want, size - offset)
-            if want <= 0:
-                return b""
+        def read_fs(offset: int, want: int) -> bytes:  # want: within size
             try:
                 data = bytes(tsk_file.read_random(offset, want, *args))
             except TSK_ERRORS as exc:
