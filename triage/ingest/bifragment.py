@@ -48,6 +48,7 @@ import numpy as np
 from triage.ingest.carvers.base import Found
 from triage.ingest.jpeg_entropy import Layout, State, decode, read_layout, unstuff
 from triage.ingest.jpeg_entropy import stuffed_offset as _stuffed
+from triage.ingest.jpeg_whole import decodes_whole
 
 Read = Callable[[int, int], bytes]
 
@@ -81,6 +82,10 @@ def second_fragment(
     ends = _ends_of_scans(read, free, base, broken + WINDOW)
     if not any(_sector_after(lo, base) < eoi for lo, _, eoi in ends):
         return None  # nowhere a second piece could start: nothing to decode
+    if not layout.restart and any(hi == broken for _, hi in free):
+        quick = _at_hole_starts(read, first, start, free, ends)
+        if quick is not None:
+            return quick
     for skip, state0 in _resume_points(entropy, layout):
         if len(entropy) - skip > MAX_DECODED:
             return None  # too long to decode in Python: left partial
@@ -131,6 +136,27 @@ def _search(
             rest = tail + read(begin, eoi - begin)
             if _decodes_to_the_end(rest, layout, at):
                 return split, (begin, eoi + 2)
+    return None
+
+
+def _at_hole_starts(
+    read: Read,
+    first: bytes,
+    start: int,
+    free: Sequence[tuple[int, int]],
+    ends: list[tuple[int, int, int]],
+) -> tuple[tuple[int, int], tuple[int, int]] | None:
+    """The quick way, for a first piece that ends where its free run does
+    (the filesystem's allocation map says where the next file's clusters
+    begin): the second piece starting where a later free run starts (the
+    next hole) and running cleanly to an EOI, checked whole by FFmpeg
+    (``jpeg_whole``), nearest first, at most ``MAX_TRIES``."""
+    split = start + len(first)
+    holes = {lo for lo, _ in free if split < lo}
+    tries = [(lo, eoi) for lo, _, eoi in ends if lo in holes and lo % SECTOR == 0]
+    for begin, eoi in tries[:MAX_TRIES]:
+        if decodes_whole(first + read(begin, eoi + 2 - begin)):
+            return (start, split), (begin, eoi + 2)
     return None
 
 
