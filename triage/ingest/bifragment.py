@@ -4,7 +4,17 @@ A deleted JPEG written into a hole of a full filesystem lies in two pieces:
 its start, up to some sector, then the rest further on (the clusters
 between belong to another file). Carving straight reads the start and then
 the other file's bytes. :func:`second_fragment` looks for the rest, as
-Garfinkel's bifragment gap carving does, checked by decoding:
+Garfinkel's bifragment gap carving does, checked by decoding.
+
+The quick way first, for a picture without restart markers whose first
+piece ends where its free run does (the filesystem's allocation map says
+where the next file's clusters begin: FAT, NTFS): the first piece is all
+of that run, and the rest is looked for where a later free run starts (the
+next hole), running cleanly to an end-of-image marker. Each such join is
+checked whole by FFmpeg's decoder (``jpeg_whole``: every MCU, then at most
+one byte, as below), nearest first, at most ``MAX_TRIES``; about 15 ms for
+a 1280x960 picture against some 170 ms decoding it in Python. Only when
+none is the rest does the search below run:
 
 1. The picture's scan is Huffman-decoded (``jpeg_entropy``, no pixels)
    from its start until the data ends or a code fails. The first piece
@@ -25,8 +35,8 @@ Garfinkel's bifragment gap carving does, checked by decoding:
 
 Cost: one pass over at most ``WINDOW`` bytes (8 MiB) per broken baseline
 JPEG (nothing is decoded when no sector there could start a second piece),
-and decoding in Python at about 2 MB of entropy-coded data a second (60 KB
-in 30 ms): the first piece once (at most ``MAX_DECODED``, 4 MiB: a longer
+and decoding in Python at about 4 MB of entropy-coded data a second (a
+1280x960 picture's 350 KB in 85 ms, several codes a lookup): the first piece once (at most ``MAX_DECODED``, 4 MiB: a longer
 one is left partial), then at most ``MAX_TRIES`` candidates (64 MCUs
 first, to drop wrong ones early). With restart markers (most camera
 JPEGs), decoding starts at the first piece's last marker in order (its MCU
