@@ -36,15 +36,16 @@ none is the rest does the search below run:
 Cost: one pass over at most ``WINDOW`` bytes (8 MiB) per broken baseline
 JPEG (nothing is decoded when no sector there could start a second piece),
 and decoding in Python at about 4 MB of entropy-coded data a second (a
-1280x960 picture's 350 KB in 85 ms, several codes a lookup): the first piece once (at most ``MAX_DECODED``, 4 MiB: a longer
-one is left partial), then at most ``MAX_TRIES`` candidates (64 MCUs
-first, to drop wrong ones early). With restart markers (most camera
+1280x960 picture's 350 KB in 85 ms, several codes a lookup): the first
+piece once (at most ``MAX_DECODED``, 4 MiB: a longer one is left partial),
+then at most ``MAX_TRIES`` candidates (64 MCUs first, to drop wrong ones
+early). With restart markers (most camera
 JPEGs), decoding starts at the first piece's last marker in order (its MCU
 number is known) and checks a candidate by the interval at the seam, the
 markers' order and count, and the last interval: a few intervals, however
-large the picture (4-8 ms against 55 ms for an 800x600 picture). Progressive JPEGs,
-pictures in three pieces or more and second pieces *before* the first are
-not found.
+large the picture (4-8 ms against 55 ms for an 800x600 picture, measured
+with one code a lookup). Progressive JPEGs, pictures in three pieces or
+more and second pieces *before* the first are not found.
 """
 
 from __future__ import annotations
