@@ -35,8 +35,8 @@ none is the rest does the search below run:
 
 Cost: one pass over at most ``WINDOW`` bytes (8 MiB) per broken baseline
 JPEG (nothing is decoded when no sector there could start a second piece),
-and decoding in Python at about 4 MB of entropy-coded data a second (a
-1280x960 picture's 350 KB in 85 ms, several codes a lookup): the first
+and decoding in Python at about 5 MB of entropy-coded data a second (a
+1280x960 picture's 350 KB in 60 ms, several codes a lookup): the first
 piece once (at most ``MAX_DECODED``, 4 MiB: a longer one is left partial),
 then at most ``MAX_TRIES`` candidates (64 MCUs first, to drop wrong ones
 early). With restart markers (most camera

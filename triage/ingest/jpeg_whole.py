@@ -4,7 +4,7 @@ The bifragment search (``triage.ingest.bifragment``) joins a broken
 picture's first piece to a candidate second piece and must tell whether the
 result is the picture: every MCU of the scan decodes without an error, and
 the data ends right after the last MCU (at most one padding byte).
-``jpeg_entropy`` checks that in Python (about 4 MB of entropy-coded data a
+``jpeg_entropy`` checks that in Python (about 5 MB of entropy-coded data a
 second); FFmpeg's MJPEG decoder (bundled with PyAV, already a dependency for
 video) does it in C, some 10 times faster, in two decodes with
 ``err_detect=explode`` (any error fails the decode: a code not in the
