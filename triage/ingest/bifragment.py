@@ -12,9 +12,9 @@ where the next file's clusters begin: FAT, NTFS): the first piece is all
 of that run, and the rest is looked for where a later free run starts (the
 next hole), running cleanly to an end-of-image marker. Each such join is
 checked whole by FFmpeg's decoder (``jpeg_whole``: every MCU, then at most
-one byte, as below), nearest first, at most ``MAX_TRIES``; about 15 ms for
-a 1280x960 picture against some 170 ms decoding it in Python. Only when
-none is the rest does the search below run:
+one byte, as below), nearest first, at most ``MAX_TRIES``: 12.5 ms for a
+1280x960 picture where the search below takes 66 ms, 1.7 ms against 11 for
+a 320x240 one. Only when none is the rest does the search below run:
 
 1. The picture's scan is Huffman-decoded (``jpeg_entropy``, no pixels)
    from its start until the data ends or a code fails. The first piece
