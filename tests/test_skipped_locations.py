@@ -232,3 +232,33 @@ def test_a_stage_this_triage_does_not_know_is_a_store_error(tmp_path: Path) -> N
     with Store(path, read_only=True) as store:
         with pytest.raises(StoreError, match="'p2'.*teleport"):
             store.skipped("dev1")
+
+
+def test_an_error_carries_its_place_and_reason_apart() -> None:
+    """A skip stores the error's ``reason`` as raised: nothing cuts the place
+    back off the message, and both survive pickling (Dask workers)."""
+    import pickle
+
+    from triage.errors import FilesystemError
+
+    exc = FilesystemError(where="dev-1: partition 2", reason="map unreadable: x: y")
+    assert str(exc) == "dev-1: partition 2: map unreadable: x: y"
+    assert exc.reason == "map unreadable: x: y"
+    back = pickle.loads(pickle.dumps(exc))
+    assert (str(back), back.where, back.reason) == (str(exc), exc.where, exc.reason)
+    whole = FilesystemError("no place: just words")
+    assert whole.reason == "no place: just words" and whole.where == ""
+
+
+def test_a_device_no_backend_reads_names_each_reason_once(tmp_path: Path) -> None:
+    """Random bytes: the skip's reason comes from the backends' reasons, not
+    from a message with the device cut off it."""
+    from triage.ingest import iter_files
+
+    image = tmp_path / "noise.dd"
+    image.write_bytes(hashlib.sha256(b"noise").digest() * 4096)
+    skips = [r for r in iter_files(image, carve=True) if isinstance(r, Skipped)]
+    first = skips[0]
+    assert first.stage is Stage.VOLUME
+    assert first.reason.startswith("no readable filesystem at offset 0: ")
+    assert first.device_id not in first.reason

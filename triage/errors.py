@@ -4,9 +4,22 @@ from __future__ import annotations
 
 
 class TriageError(Exception):
-    """Root of every error ``triage`` raises on purpose."""
+    """Root of every error ``triage`` raises on purpose.
+
+    Raised either with one whole message, or with ``where`` (the device,
+    partition or file) and ``reason`` apart: the message is then
+    ``"where: reason"``, and a skip that names the place itself stores
+    ``reason`` as it is, without reading it back out of the message.
+    """
 
     exit_code = 1
+
+    def __init__(self, message: str = "", *, where: str = "", reason: str = "") -> None:
+        if not message:
+            message = f"{where}: {reason}" if where else reason
+        super().__init__(message)
+        self.where = where
+        self.reason = reason or message
 
 
 class EvidenceError(TriageError):

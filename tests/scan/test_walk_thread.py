@@ -337,7 +337,10 @@ def test_triage_reaches_a_device_with_known_images_behind_one_without(
     events, statuses = _events(corpus, tmp_path / "turns.db", stop_after=1)
     assert statuses == ["scanned", "stopped-early"]  # in the order given
     before, total = _dev3_chunks_before_dev1_hits(events)
-    assert total > 10 and before <= 3
+    # How many of dev3's chunks run while dev1's walk thread opens its image
+    # depends on thread timing: 2 of 32 on a quiet machine, 5 seen at load 5.
+    # One device at a time it is all but the last few (below).
+    assert total > 10 and before <= total // 4
     one, statuses = _events(
         corpus, tmp_path / "one.db", stop_after=1, devices_at_once=1
     )

@@ -67,6 +67,13 @@ def echo_json(obj: Any) -> None:
     click.echo(json.dumps(obj, sort_keys=True, default=str))
 
 
+def processes_option(name: str, default: int, help: str) -> Callable[[Any], Any]:
+    """A count of worker processes (at least 1), its default shown."""
+    return click.option(
+        name, type=click.IntRange(min=1), default=default, show_default=True, help=help
+    )
+
+
 def output_option(help: str, *, dir_okay: bool = True) -> Callable[[Any], Any]:
     """The required ``-o/--output PATH`` every writing command takes."""
     return click.option(

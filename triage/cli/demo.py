@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from triage.cli.common import processes_option
 from triage.errors import TriageError
 from triage.sample.demo import DemoCorpus, build_demo, prepare_output
 
@@ -63,13 +64,7 @@ def _scan_cases(
 @click.argument(
     "out", type=click.Path(file_okay=False, path_type=Path), default="demo-out"
 )
-@click.option(
-    "--workers",
-    type=click.IntRange(min=1),
-    default=2,
-    show_default=True,
-    help="Dask worker processes for the scans.",
-)
+@processes_option("--workers", 2, "Dask worker processes for the scans.")
 @click.pass_context
 def demo(ctx: click.Context, out: Path, workers: int) -> None:
     """Generate demo devices and a demo hash set, scan them into a case

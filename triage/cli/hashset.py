@@ -21,7 +21,13 @@ from typing import Any
 
 import click
 
-from triage.cli.common import ERROR_CONSOLE, echo_json, output_option, terminal_safe
+from triage.cli.common import (
+    ERROR_CONSOLE,
+    echo_json,
+    output_option,
+    processes_option,
+    terminal_safe,
+)
 from triage.errors import HashSetError, MediaError, UsageError
 from triage.hashmatch.formats import HASHSET_FORMATS, import_files, infer_scheme
 from triage.hashmatch.formats import normalise_category as _normalise
@@ -207,13 +213,7 @@ def hashset() -> None:
     help="Category scheme (default: caid if every category is A/B/C, else local).",
 )
 @FORCE_OPTION
-@click.option(
-    "--jobs",
-    type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="Worker processes hashing pictures.",
-)
+@processes_option("--jobs", 1, "Worker processes hashing pictures.")
 @click.pass_context
 def build(
     ctx: click.Context,

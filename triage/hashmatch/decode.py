@@ -113,9 +113,7 @@ class DecodeError(MediaError):
     """One image could not be decoded; ``where`` names it, ``reason`` says why."""
 
     def __init__(self, where: str, reason: str) -> None:
-        super().__init__(f"{where}: {reason}")
-        self.where = where
-        self.reason = reason
+        super().__init__(where=where, reason=reason)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,9 +19,10 @@ and ``triage hashset build`` all follow a :class:`HashPolicy`:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import IO
+from functools import partial
+from typing import IO, TypeVar
 
 from triage.errors import MediaError
 from triage.hashmatch.decode import DecodeError
@@ -34,6 +35,8 @@ from triage.hashmatch.hashing import (
 from triage.hashmatch.signals import ORIGINAL, get_signal
 from triage.hashmatch.video import MAX_FRAMES_HASHED, VideoHashes, hash_video
 from triage.records import MediaHash, PerceptualHash
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,16 +64,26 @@ PictureOutcome = PictureHashes | Unhashed
 VideoOutcome = VideoHashes | Unhashed
 
 
+def _or_why(compute: Callable[..., T], **options: object) -> T | Unhashed:
+    """``compute(**options)``, or why the item could not be decoded."""
+    try:
+        return compute(**options)
+    except MediaError as exc:  # DecodeError and the rest: the reason alone
+        return Unhashed(exc.reason)
+
+
+def _mime(media_type: str | None) -> str:
+    return (media_type or "").split(";", 1)[0].strip().lower()
+
+
 def is_picture(media_type: str | None) -> bool:
     """Whether ``media_type`` names a still picture (``image/*``)."""
-    mime = (media_type or "").split(";", 1)[0].strip().lower()
-    return mime.startswith("image/")
+    return _mime(media_type).startswith("image/")
 
 
 def is_video(media_type: str | None) -> bool:
     """Whether ``media_type`` names a video (``video/*``)."""
-    mime = (media_type or "").split(";", 1)[0].strip().lower()
-    return mime.startswith("video/")
+    return _mime(media_type).startswith("video/")
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,16 +109,8 @@ class HashPolicy:
     def video(self, fileobj: IO[bytes], *, where: str) -> VideoOutcome:
         """The vPDQ frames of the video read from ``fileobj``, or why there
         are none; ``where`` names the item in reasons."""
-        try:
-            return hash_video(
-                fileobj,
-                where=where,
-                keyframes=self.keyframes,
-                max_frames=self.max_video_frames,
-                dihedral=self.dihedral,
-            )
-        except DecodeError as exc:
-            return Unhashed(exc.reason)
+        frames = partial(hash_video, fileobj, where=where, keyframes=self.keyframes)
+        return _or_why(frames, max_frames=self.max_video_frames, dihedral=self.dihedral)
 
     def decodes(self, media_type: str | None, size: int) -> bool:
         """Whether this item is read whole and decoded for perceptual values."""
@@ -135,19 +140,12 @@ class HashPolicy:
     ) -> PictureOutcome:
         """The perceptual values of the picture in ``data``, or why there are
         none; ``where`` names the item in reasons."""
-        try:
-            result = perceptual_hashes(
-                data,
-                media_type,
-                where=where,
-                algorithms=self.perceptual,
-                dihedral=self.dihedral,
-                trim=self.trim,
-            )
-        except DecodeError as exc:
-            return Unhashed(exc.reason)
-        except MediaError as exc:
-            return Unhashed(str(exc))
+        values = partial(perceptual_hashes, data, media_type, where=where)
+        result = _or_why(
+            values, algorithms=self.perceptual, dihedral=self.dihedral, trim=self.trim
+        )
+        if isinstance(result, Unhashed):
+            return result
         if not result.hashes:
             reason = "; ".join(result.notes) or "no perceptual hash computed"
             return Unhashed(reason, True, result.width, result.height)

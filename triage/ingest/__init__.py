@@ -112,8 +112,7 @@ def _partitions(handle: DeviceHandle, carve: bool) -> Iterator[Partition | Skipp
         if not carve:
             raise
         dev = handle.device
-        reason = str(exc).split(": ", 1)[-1]  # the device is named by the skip
-        yield Skipped.at_device(dev.device_id, dev.evidence, Stage.VOLUME, reason)
+        yield Skipped.at_device(dev.device_id, dev.evidence, Stage.VOLUME, exc.reason)
         yield Partition(
             device_id=dev.device_id,
             evidence=dev.evidence,

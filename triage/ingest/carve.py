@@ -98,17 +98,17 @@ def unallocated_runs(
     known = free_space_types()
     if partition.fs_type not in known:
         raise FilesystemError(
-            f"{partition.device_id}: partition {partition.index}: unallocated space "
-            f"of {partition.fs_type} is not carved (no allocation-map reader; "
-            f"known: {', '.join(sorted(known))})"
+            where=f"{partition.device_id}: partition {partition.index}",
+            reason=f"unallocated space of {partition.fs_type} is not carved "
+            f"(no allocation-map reader; known: {', '.join(sorted(known))})",
         )
     fs = open_filesystem(handle, partition.offset)
     try:
         runs = list(fs.free_runs(partition))
     except (struct.error, IndexError, ValueError) as exc:
         raise FilesystemError(
-            f"{partition.device_id}: partition {partition.index}: allocation map of "
-            f"{partition.fs_type} is unreadable: {exc}"
+            where=f"{partition.device_id}: partition {partition.index}",
+            reason=f"allocation map of {partition.fs_type} is unreadable: {exc}",
         ) from exc
     end = partition.offset + partition.length
     for offset, length in runs:
@@ -498,7 +498,7 @@ def carve_partition(
             partition.index,
             partition.offset,
             Stage.CARVE,
-            str(exc).split(": ", 2)[-1],
+            exc.reason,
         )
         return
     free = [(offset, offset + length) for offset, length in runs]

@@ -12,12 +12,14 @@ from __future__ import annotations
 import csv
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from triage.errors import HashSetError
 from triage.hashmatch.formats.base import Lines
 from triage.hashmatch.hashset import COLUMNS, HashEntry, normalise_hex
 from triage.hashmatch.signals import SIGNALS, Signal
+
+T = TypeVar("T")
 
 #: The longest line any text format accepts, in characters (bytes for the
 #: checksum listings): 64 KiB, hundreds of times a real hash-set line.
@@ -79,6 +81,25 @@ def _ends_line(line: str | bytes) -> bool:
 TOO_LONG = f"line longer than {MAX_LINE} characters (the limit for a hash-set line)"
 
 
+def within_bound(
+    items: Iterator[T], lines: Lines, *, before: Callable[[], object] | None = None
+) -> Iterator[T]:
+    """``items`` (lines or rows read through ``BoundedLines``) without the
+    overlong lines, each reported as a bad line; ``before`` runs before each
+    item is read."""
+    while True:
+        if before is not None:
+            before()
+        try:
+            item = next(items)
+        except StopIteration:
+            return
+        except LineTooLong as exc:
+            lines.bad(exc.number, TOO_LONG)
+            continue
+        yield item
+
+
 def open_text(path: Path) -> IO[str]:
     try:
         return open(path, encoding="utf-8-sig", errors="strict", newline="")
@@ -94,14 +115,7 @@ def text_lines(path: Path, lines: Lines) -> Iterator[tuple[int, str]]:
         raise HashSetError(f"{path}: cannot read: {exc}") from exc
     with handle:
         source = BoundedLines(handle)
-        while True:
-            try:
-                raw = next(source)
-            except StopIteration:
-                return
-            except LineTooLong as exc:
-                lines.bad(exc.number, TOO_LONG)
-                continue
+        for raw in within_bound(source, lines):
             number = source.number
             try:
                 text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
@@ -156,24 +170,17 @@ def csv_rows(
     with another field count than the header's ``width`` is a bad line and is
     left out.
     """
-    while True:
-        source.mark()
-        try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except LineTooLong as exc:
-            lines.bad(exc.number, TOO_LONG)
-            continue
-        except (csv.Error, UnicodeDecodeError) as exc:
-            raise lines.fatal(source.number + 1, f"unreadable CSV: {exc}") from exc
-        number = source.number
-        if not any(cell.strip() for cell in row):
-            continue
-        if len(row) != width:
-            lines.bad(number, f"{len(row)} fields, the header has {width}")
-            continue
-        yield number, row
+    try:
+        for row in within_bound(reader, lines, before=source.mark):
+            number = source.number
+            if not any(cell.strip() for cell in row):
+                continue
+            if len(row) != width:
+                lines.bad(number, f"{len(row)} fields, the header has {width}")
+                continue
+            yield number, row
+    except (csv.Error, UnicodeDecodeError) as exc:
+        raise lines.fatal(source.number + 1, f"unreadable CSV: {exc}") from exc
 
 
 def header_sniff(expected: list[str]) -> Callable[[bytes], bool]:

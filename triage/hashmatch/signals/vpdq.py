@@ -14,20 +14,22 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from triage.hashmatch import kernels
-from triage.hashmatch.signals.base import SIGNALS, PerceptualSignal
-from triage.hashmatch.signals.pdq import PDQ_QUALITY_FLOOR, PDQ_REFERENCE_THRESHOLD
+from triage.hashmatch.signals.base import SIGNALS
+from triage.hashmatch.signals.pdq import (
+    PDQ_QUALITY_FLOOR,
+    PDQ_REFERENCE_THRESHOLD,
+    PdqSignal,
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class VpdqSignal(PerceptualSignal):
+class VpdqSignal(PdqSignal):
     """The PDQ of one video frame (no dihedral variants: vPDQ has none)."""
 
     def compute(
         self, luma: np.ndarray, *, dihedral: bool
     ) -> list[tuple[str, str, int | None]]:
-        values, quality = kernels.pdq(luma, dihedral=False)
-        return [("original", values[0], quality)]
+        return PdqSignal.compute(self, luma, dihedral=False)
 
 
 VPDQ = VpdqSignal(

@@ -84,5 +84,6 @@ def open_filesystem(handle: DeviceHandle, offset: int) -> Filesystem:
     if len(failures) == 1:
         raise failures[0]
     raise FilesystemError(
-        "; ".join(str(exc) for exc in failures) or "no filesystem backend"
+        where=handle.device.device_id,
+        reason="; ".join(exc.reason for exc in failures) or "no filesystem backend",
     ) from (failures[-1] if failures else None)

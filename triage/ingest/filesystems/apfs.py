@@ -107,7 +107,9 @@ class ApfsFilesystem(Filesystem):
     def open(cls, handle: DeviceHandle, offset: int) -> ApfsFilesystem:
         dev = handle.device.device_id
         if handle.read(offset + 32, 4) != _APFS_MAGIC:
-            raise NotThisFilesystem(f"{dev}: no APFS container at offset {offset}")
+            raise NotThisFilesystem(
+                where=dev, reason=f"no APFS container at offset {offset}"
+            )
         container = pyfsapfs.container()
         try:
             container.open_file_object(MediaFile(handle, offset))
@@ -116,8 +118,9 @@ class ApfsFilesystem(Filesystem):
             if message is not None:
                 raise EvidenceError(f"{dev}: {message}") from exc
             raise FilesystemError(
-                f"{dev}: APFS container at offset {offset} cannot be read: "
-                f"{_message(exc)}"
+                where=dev,
+                reason=f"APFS container at offset {offset} cannot be read: "
+                f"{_message(exc)}",
             ) from exc
         return cls(handle, offset, container)
 
@@ -282,9 +285,9 @@ class ApfsFilesystem(Filesystem):
 
     def free_runs(self, partition: Partition) -> Iterator[tuple[int, int]]:
         raise FilesystemError(
-            f"{partition.device_id}: partition {partition.index}: unallocated "
-            "space of apfs is not carved (libfsapfs does not expose the "
-            "container's space manager)"
+            where=f"{partition.device_id}: partition {partition.index}",
+            reason="unallocated space of apfs is not carved (libfsapfs does not "
+            "expose the container's space manager)",
         )
 
 

@@ -218,22 +218,24 @@ class TskFilesystem(Filesystem):
         container = handle.device.container
         if any(container in b.spaceless_types() for b in FILESYSTEMS.values()):
             raise NotThisFilesystem(
-                f"{handle.device.device_id}: a {container} device is read by its "
-                "own backend, not Sleuth Kit"
+                where=handle.device.device_id,
+                reason=f"a {container} device is read by its own backend, "
+                "not Sleuth Kit",
             )
         if handle.read(offset + 32, 4) == _APFS_MAGIC:
             # Read by the apfs backend (libfsapfs): pytsk3 has no pool API.
             raise NotThisFilesystem(
-                f"{handle.device.device_id}: APFS container at offset {offset}: "
-                "not read by Sleuth Kit (pytsk3 has no pool API)"
+                where=handle.device.device_id,
+                reason=f"APFS container at offset {offset}: not read by Sleuth "
+                "Kit (pytsk3 has no pool API)",
             )
         try:
             fs = pytsk3.FS_Info(image_of(handle), offset=offset)
         except TSK_ERRORS as exc:
             raise_read_error(handle, exc)
             raise FilesystemError(
-                f"{handle.device.device_id}: no readable filesystem at offset "
-                f"{offset}: {tsk_message(exc)}"
+                where=handle.device.device_id,
+                reason=f"no readable filesystem at offset {offset}: {tsk_message(exc)}",
             ) from exc
         return cls(handle, offset, fs)
 
@@ -466,9 +468,9 @@ class TskFilesystem(Filesystem):
         """From the filesystem's allocation map (``ALLOCATION_MAPS``)."""
         if self.fs_type not in ALLOCATION_MAPS:
             raise FilesystemError(
-                f"{partition.device_id}: partition {partition.index}: unallocated "
-                f"space of {self.fs_type} is not carved (no allocation-map "
-                f"reader; known: {', '.join(sorted(ALLOCATION_MAPS))})"
+                where=f"{partition.device_id}: partition {partition.index}",
+                reason=f"unallocated space of {self.fs_type} is not carved (no "
+                f"allocation-map reader; known: {', '.join(sorted(ALLOCATION_MAPS))})",
             )
         return ALLOCATION_MAPS.get(self.fs_type)(self, partition)
 

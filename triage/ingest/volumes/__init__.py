@@ -42,8 +42,8 @@ def _slots(handle: DeviceHandle) -> tuple[VolumeSystem, list[Slot]]:
         if found is not None:
             return system, found
     raise FilesystemError(
-        f"{handle.device.device_id}: no volume system answered "
-        f"(known: {', '.join(VOLUME_SYSTEMS)})"
+        where=handle.device.device_id,
+        reason=f"no volume system answered (known: {', '.join(VOLUME_SYSTEMS)})",
     )
 
 
@@ -90,7 +90,7 @@ def iter_partitions(handle: DeviceHandle) -> Iterator[Partition | Skipped]:
                 slot.index,
                 slot.offset,
                 Stage.VOLUME,
-                str(exc).split(": ", 1)[-1],
+                exc.reason,
                 description=slot.description,
             )
             # Still a region of the device: carving can search it whole.
