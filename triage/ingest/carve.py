@@ -186,6 +186,8 @@ def _straddling(
     out = []
     for number, fmt in enumerate(formats):
         magic = fmt.magic
+        if magic[0] not in near:
+            continue
         for at in range(max(len(window) - len(magic) + 1, edge), len(window)):
             if near[at - edge : at - edge + len(magic)] != magic:
                 continue
@@ -215,28 +217,27 @@ class _Signatures:
         found = iter(find_anywhere(window, anywhere))
         offsets: list[np.ndarray] = []
         owners: list[np.ndarray] = []
-        sectors: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         for number, fmt in enumerate(formats):
             if fmt.aligned:
                 # Only where the item would start on a sector of the device
                 # (``base`` is the window's offset in it).
                 first = (fmt.lead - base) % SECTOR
-                if first not in sectors:  # formats with one lead share it
-                    at = np.arange(first, len(data), SECTOR)
-                    sectors[first] = (at, data[at])
-                at, head = sectors[first]
-                at = at[head == fmt.magic[0]]
+                heads = data[first::SECTOR]  # a view: a byte a sector
+                at = np.flatnonzero(heads == fmt.magic[0]) * SECTOR + first
                 at = at[at + len(fmt.magic) <= len(data)]
                 for k, byte in enumerate(fmt.magic[1:], start=1):
                     at = at[data[at + k] == byte]
             else:
                 at = next(found)
-            offsets.append(at)
-            owners.append(np.full(len(at), number))
+            if len(at):
+                offsets.append(at)
+                owners.append(np.full(len(at), number))
         if tail:  # magics that start in the window and end in ``tail``
             across = _straddling(window, tail, formats, base)
             offsets.append(np.array([at for at, _ in across], dtype=np.int64))
             owners.append(np.array([n for _, n in across], dtype=np.int64))
+        if not offsets:
+            offsets, owners = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=int)]
         merged = np.concatenate(offsets)
         order = np.argsort(merged, kind="stable")  # ties: formats in given order
         self._offsets = merged[order]

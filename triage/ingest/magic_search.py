@@ -28,6 +28,9 @@ __all__ = ["ENGINE", "find_anywhere", "find_anywhere_numpy"]
 #: Which search :func:`find_anywhere` uses: "hyperscan" or "numpy".
 ENGINE = "numpy" if hyperscan is None else "hyperscan"
 
+_NONE = np.zeros(0, dtype=np.int64)
+_NONE.flags.writeable = False  # shared by every search that finds nothing
+
 # A compiled database has one scratch space: one database per thread.
 _local = threading.local()
 
@@ -48,7 +51,7 @@ def find_anywhere(window: bytes, magics: Sequence[bytes]) -> list[np.ndarray]:
 
     database.scan(window, match_event_handler=on_match)
     return [
-        np.array(sorted(ends), dtype=np.int64) - len(magic)
+        np.array(sorted(ends), dtype=np.int64) - len(magic) if ends else _NONE
         for ends, magic in zip(hits, magics, strict=True)
     ]
 
