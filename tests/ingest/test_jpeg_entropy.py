@@ -11,12 +11,19 @@ import random
 
 import pytest
 
-from triage.ingest.jpeg_entropy import Layout, State, decode, read_layout, unstuff
+from triage.ingest.jpeg_entropy import (
+    Layout,
+    State,
+    decode,
+    read_layout,
+    tables,
+    unstuff,
+)
 from triage.sample.pictures import make_picture
 
 
 def _reference_mcu(data: bytes, bit: int, end: int, layout: Layout) -> int | None:
-    for count, dc, ac in layout.blocks:
+    for count, dc, ac in tables(layout):
         for _ in range(count):
             if bit > end:
                 return bit
@@ -102,3 +109,11 @@ def test_the_decoder_stops_where_the_reference_does(
             assert got == _reference(data, layout, until)
     whole, ok = decode(unstuff(head)[0], layout, State())
     assert ok and whole.mcus == layout.mcus
+
+
+def test_a_table_with_more_codes_than_fit_is_refused() -> None:
+    picture = bytearray(_jpeg(5, (64, 48), quality=90))
+    dht = picture.index(b"\xff\xc4")
+    assert read_layout(bytes(picture)) is not None
+    picture[dht + 5] = 3  # three codes of one bit: only two fit
+    assert read_layout(bytes(picture)) is None

@@ -51,21 +51,38 @@ class Layout:
     """What decoding a picture's scan needs, from its headers."""
 
     scan_start: int  # offset of the entropy-coded data in the item
-    blocks: tuple[tuple[int, Table, Table], ...]  # (count, DC, AC) per component
+    #: (count, DC table, AC table) per component, the tables as their DHT
+    #: counts and symbols (:func:`tables` makes their lookups when decoding)
+    blocks: tuple[tuple[int, bytes, bytes], ...]
     mcus: int  # MCUs in the scan
     restart: int  # MCUs between restart markers, 0 for none
 
 
-def _table(body: bytes, ac: bool) -> Table | None:
+def _table(body: bytes) -> bytes | None:
+    """The counts and symbols of the DHT table at the start of ``body``;
+    None when they are cut short or give more codes than fit."""
     counts = body[:16]
     symbols = body[16 : 16 + sum(counts)]
     if len(counts) < 16 or len(symbols) < sum(counts):
         return None
-    return _built(bytes(counts) + bytes(symbols), ac)
+    code = 0
+    for length in range(1, 17):
+        code += counts[length - 1]
+        if code > 1 << length:
+            return None
+        code <<= 1
+    return bytes(counts) + bytes(symbols)
+
+
+def tables(layout: Layout) -> tuple[tuple[int, Table, Table], ...]:
+    """(count, DC, AC) per component of ``layout``, with their lookups."""
+    return tuple(
+        (count, _built(dc, False), _built(ac, True)) for count, dc, ac in layout.blocks
+    )
 
 
 @functools.lru_cache(maxsize=32)
-def _built(spec: bytes, ac: bool) -> Table | None:
+def _built(spec: bytes, ac: bool) -> Table:
     """The lookups of the table whose DHT counts and symbols are ``spec``
     (kept: most pictures use the same few tables)."""
     counts, symbols = spec[:16], spec[16:]
@@ -74,9 +91,7 @@ def _built(spec: bytes, ac: bool) -> Table | None:
     code = 0
     k = 0
     for length in range(1, 17):
-        for _ in range(counts[length - 1]):
-            if code >= 1 << length:
-                return None
+        for _ in range(counts[length - 1]):  # _table checked they fit
             span = 1 << (16 - length)
             at = code << (16 - length)
             lengths[at : at + span] = length
@@ -125,7 +140,7 @@ def read_layout(head: bytes) -> Layout | None:
     """The layout of the JPEG whose first bytes (through its first SOS) are
     ``head``; None when it is not a sequential Huffman picture with one
     interleaved scan."""
-    tables: dict[tuple[int, int], Table] = {}
+    specs: dict[tuple[int, int], bytes] = {}
     frame: tuple[int, int, dict[int, int]] | None = None
     restart = 0
     pos = 2
@@ -137,10 +152,10 @@ def read_layout(head: bytes) -> Layout | None:
         if marker == 0xC4:
             at = 0
             while at < len(body):
-                table = _table(body[at + 1 :], ac=body[at] >> 4 == 1)
+                table = _table(body[at + 1 :])
                 if table is None:
                     return None
-                tables[(body[at] >> 4, body[at] & 15)] = table
+                specs[(body[at] >> 4, body[at] & 15)] = table
                 at += 17 + sum(body[at + 1 : at + 17])
         elif marker in _SOF_SEQUENTIAL:
             height, width, count = struct.unpack_from(">HHB", body, 1)
@@ -151,7 +166,7 @@ def read_layout(head: bytes) -> Layout | None:
         elif marker == 0xDD:
             restart = struct.unpack_from(">H", body)[0]
         elif marker == 0xDA:
-            return _scan_layout(body, pos + 2 + length, frame, tables, restart)
+            return _scan_layout(body, pos + 2 + length, frame, specs, restart)
         pos += 2 + length
     return None
 
@@ -160,7 +175,7 @@ def _scan_layout(
     body: bytes,
     scan_start: int,
     frame: tuple[int, int, dict[int, int]] | None,
-    tables: dict[tuple[int, int], Table],
+    specs: dict[tuple[int, int], bytes],
     restart: int,
 ) -> Layout | None:
     if frame is None or not body:
@@ -174,7 +189,7 @@ def _scan_layout(
     blocks = []
     for i in range(count):
         selector, ids = body[1 + 2 * i], body[2 + 2 * i]
-        dc, ac = tables.get((0, ids >> 4)), tables.get((1, ids & 15))
+        dc, ac = specs.get((0, ids >> 4)), specs.get((1, ids & 15))
         if dc is None or ac is None or selector not in sampling:
             return None
         s = sampling[selector]
@@ -227,6 +242,7 @@ def decode(
     bit, mcus, rst = state.bit, state.mcus, state.rst
     end = len(data) * 8
     words = _Words(data)
+    blocks = tables(layout)
     stop = layout.mcus if until is None else min(layout.mcus, until)
     while mcus < stop:
         if layout.restart and mcus and mcus % layout.restart == 0 and bit >= 0:
@@ -238,7 +254,7 @@ def decode(
             bit = (at + 2) * 8
             rst = (rst + 1) & 7
         try:
-            after = _mcu(words.words, bit, end, layout)
+            after = _mcu(words.words, bit, end, blocks)
         except IndexError:  # past the words made so far: make more, again
             words.grow()
             continue
@@ -273,11 +289,16 @@ class _Words:
         self.words += array("I", more.tobytes())
 
 
-def _mcu(words: array[int], bit: int, end: int, layout: Layout) -> int | None:
+def _mcu(
+    words: array[int],
+    bit: int,
+    end: int,
+    blocks: tuple[tuple[int, Table, Table], ...],
+) -> int | None:
     """The bit position after one MCU at ``bit``; None on a decoding error,
     past ``end`` when the data ran out. Raises IndexError when ``words``
     (see :class:`_Words`) does not reach far enough yet."""
-    for count, dc, ac in layout.blocks:
+    for count, dc, ac in blocks:
         dc_steps, ac_steps, ac_lengths, ac_symbols = (
             dc.steps,
             ac.steps,
