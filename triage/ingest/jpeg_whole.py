@@ -10,12 +10,15 @@ video) does it in C, some 10 times faster, in two decodes with
 ``err_detect=explode`` (any error fails the decode: a code not in the
 tables, more than 64 coefficients in a block, a DC code out of range):
 
-1. The picture with 16 one bits (``FF 00``, stuffed) put before its EOI
-   marker must decode. FFmpeg decodes exactly the MCUs the frame header
-   counts and then stops; if the data runs out before they are done, it
-   reads the one bits, and no Huffman code is all ones, so it fails (its own
-   end-of-data check alone lets the last MCU run short). So the data holds
-   all the MCUs, without an error.
+1. The picture with 128 one bits (16 bytes 0xFF, each stuffed as ``FF 00``)
+   put before its EOI marker must decode. FFmpeg decodes exactly the MCUs
+   the frame header counts and then stops; if the data runs out before they
+   are done, it reads the one bits, and no Huffman code is all ones, so it
+   fails (its own end-of-data check alone lets the last MCU run short, and
+   past the data it reads zeros, which decode). A code that starts in the
+   data may end in the ones (27 bits at most, with its magnitude bits); the
+   next one then reads 16 ones or more. So the data holds all the MCUs,
+   without an error.
 2. The same with the last two bytes of the entropy-coded data left out must
    *not* decode: the MCUs then need more than the data has, so they end in
    the last two bytes. Data that goes on past them (a second piece that
@@ -34,7 +37,7 @@ from __future__ import annotations
 
 import av
 
-#: One bits (0xFF stuffed as FF 00) put before the EOI marker.
+#: One bits (0xFF stuffed as FF 00) put before the EOI marker: 128 of them.
 _ONES = b"\xff\x00" * 16
 _EOI = b"\xff\xd9"
 
