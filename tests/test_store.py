@@ -559,6 +559,7 @@ _NOT_CASE_DATABASE = {
     "triage/ingest/expanders/sqlite_blobs.py",  # reads evidence databases' BLOBs
     "triage/sample/inner.py",  # builds a chat-app-like database for tests
     "triage/ingest/filesystems/phone.py",  # reads an iTunes backup's Manifest.db
+    "triage/ingest/filesystems/itunes_crypto.py",  # opens a decrypted Manifest.db
     "triage/sample/phone.py",  # builds an iTunes-backup-like Manifest.db
 }
 

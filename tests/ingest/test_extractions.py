@@ -195,7 +195,10 @@ def test_backup_with_files_missing(tmp_path: Path, picture: bytes) -> None:
     assert str(skipped[0].location.inner) == "HomeDomain/Media/lost.jpg"
 
 
-def test_encrypted_backup_names_the_device(tmp_path: Path, picture: bytes) -> None:
+def test_encrypted_backup_names_the_device(
+    tmp_path: Path, picture: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TRIAGE_PASSWORD", raising=False)
     backup = phone.write_itunes_backup(
         tmp_path / "enc", {BACKUP_PICTURE: picture}, device_name="Alex's iPhone",
         encrypted=True,
@@ -206,7 +209,7 @@ def test_encrypted_backup_names_the_device(tmp_path: Path, picture: bytes) -> No
         list(iter_files(backup, carve=False))
     # Only what the backup's own reader says: no other backend's "not mine".
     assert str(err.value) == (
-        "enc: encrypted backup of Alex's iPhone: not read (no password support)"
+        "enc: encrypted backup of Alex's iPhone: not read (give --password)"
     )
 
 
@@ -220,7 +223,10 @@ def test_android_backup_bad_header(tmp_path: Path, picture: bytes) -> None:
         list(iter_files(path, carve=False))
 
 
-def test_android_backup_encrypted(tmp_path: Path, picture: bytes) -> None:
+def test_android_backup_encrypted(
+    tmp_path: Path, picture: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TRIAGE_PASSWORD", raising=False)
     path = phone.write_android_backup(
         tmp_path / "e.ab", _files(picture, ANDROID_PICTURE), encrypted=True
     )

@@ -98,7 +98,8 @@ def evidence_options(command: Callable[..., Any]) -> Callable[..., Any]:
             ),
             click.option(
                 "--password",
-                help="Password for encrypted APFS volumes (or set TRIAGE_PASSWORD).",
+                help="Password for encrypted APFS volumes, iTunes/Finder backups "
+                "and Android .ab backups (or set TRIAGE_PASSWORD).",
             ),
             click.option(
                 "--recovery-password",
@@ -113,6 +114,6 @@ def evidence_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 def use_passwords(password: str | None, recovery: str | None) -> None:
     """Hand the passwords to the ingest layer (and the worker processes)."""
-    from triage.ingest.filesystems.apfs import set_passwords
+    from triage.ingest.filesystems.passwords import set_passwords
 
     set_passwords(password, recovery)

@@ -116,6 +116,8 @@ def find_evidence(folder: Path | str) -> list[Path]:
     A file counts when it has a container signature, or a raw/split-raw name
     (``.dd``, ``.raw``, ``.img``, ``.001`` ...) and a whole number of sectors,
     so notes and hash lists beside the images are not mistaken for disks.
+    A file its container passes over (``Container.passed_over``: a .docx,
+    .odt or .apk is a zip, not a phone extraction) is not a device here.
     """
     found: list[Path] = []
     backups: list[Path] = []
@@ -135,6 +137,8 @@ def find_evidence(folder: Path | str) -> list[Path]:
         if container.name == "raw" and path.suffix.lower() not in _RAW_SUFFIXES:
             if split_names(path) is None:
                 continue
+        if container.passed_over is not None and container.passed_over(path):
+            continue  # a document, not a device (it opens when named)
         found.append(path)
     return found
 

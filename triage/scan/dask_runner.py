@@ -26,6 +26,7 @@ from distributed.client import FutureCancelledError, FuturesCancelledError
 from distributed.utils import get_mp_context
 
 from triage.errors import ClusterError, UsageError
+from triage.ingest.filesystems.passwords import password_environ
 from triage.scan import tasks
 
 log = logging.getLogger(__name__)
@@ -170,6 +171,10 @@ class DaskRunner:
                     # a task reaches the driver through its future and is
                     # recorded there.
                     silence_logs=logging.CRITICAL,
+                    # The passwords of encrypted evidence, set in each worker
+                    # as it starts: a forkserver started before they were
+                    # given (an earlier scan in this process) lacks them.
+                    env=password_environ(),
                 )
             self._client = Client(self._cluster)
             self.name = "local"

@@ -54,6 +54,10 @@ class Container:
     #: The evidence is a folder (an iTunes backup, a folder of files), asked
     #: only about folders; the others only about files.
     folder: bool = False
+    #: A file this container matches that is not a device when found in a
+    #: folder of evidence (an Office document or app package is a zip, not a
+    #: phone extraction); given by name, it still opens as this container.
+    passed_over: Callable[[Path], bool] | None = None
 
 
 class RawReader:

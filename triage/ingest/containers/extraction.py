@@ -16,6 +16,7 @@ whole number of sectors); UFDR before plain zip.
 from __future__ import annotations
 
 import os
+import struct
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,50 @@ def _backup_details(segments: Sequence[str]) -> str | None:
 
 def _is_ffs_zip(path: Path, head: bytes, size: int) -> bool:
     return _is_zip(head)
+
+
+#: Central-directory entries looked at to tell a document from an
+#: extraction (a document's markers are among its first few).
+DOCUMENT_ENTRIES = 100_000
+#: Root members that make a zip a document or package: OOXML (.docx, .xlsx,
+#: .pptx), Java archives and Android packages.
+_OOXML, _MANIFEST = "[Content_Types].xml", "META-INF/MANIFEST.MF"
+_APP_CODE = frozenset({"classes.dex", "AndroidManifest.xml"})
+
+
+def is_document_zip(path: Path) -> bool:
+    """A zip that is a document or app package, not a phone extraction, by
+    content: ``[Content_Types].xml`` at the root (OOXML), a first member
+    ``mimetype`` (ODF, EPUB), or ``META-INF/MANIFEST.MF`` with
+    ``classes.dex``, ``AndroidManifest.xml`` or ``.class`` files (APK, JAR)."""
+    from triage.ingest.filesystems.zip_directory import (
+        find_directory,
+        iter_directory,
+    )
+
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(30 + 8)
+            if head[:4] == ZIP_LOCAL and head[26:28] == b"\x08\x00":
+                if head[30:38] == b"mimetype":
+                    return True
+            where = find_directory(fh, os.fstat(fh.fileno()).st_size)
+            if where is None:
+                return False
+            manifest = code = False
+            for n, entry in enumerate(iter_directory(fh, where)):
+                if n >= DOCUMENT_ENTRIES:
+                    break
+                name = entry.name
+                if (n == 0 and name == "mimetype") or name == _OOXML:
+                    return True
+                manifest = manifest or name == _MANIFEST
+                code = code or name in _APP_CODE or name.endswith(".class")
+                if manifest and code:
+                    return True
+    except (OSError, ValueError, struct.error):
+        return False
+    return False
 
 
 def _is_tar(path: Path, head: bytes, size: int) -> bool:
@@ -173,7 +218,14 @@ for _container in (
         _open_flat,
         describe=_ufdr_details,
     ),
-    Container("ffs-zip", "full-file-system zip", _is_ffs_zip, single_file, _open_flat),
+    Container(
+        "ffs-zip",
+        "full-file-system zip",
+        _is_ffs_zip,
+        single_file,
+        _open_flat,
+        passed_over=is_document_zip,
+    ),
     Container("ffs-tar", "full-file-system tar", _is_tar, single_file, _open_flat),
     Container(
         "android-backup", "Android backup (.ab)", _is_android, single_file, _open_flat

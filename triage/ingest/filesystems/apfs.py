@@ -38,6 +38,8 @@ from triage.ingest.filesystems.base import (
     record_where,
 )
 from triage.ingest.filesystems.extraction import MediaFile
+from triage.ingest.filesystems.passwords import PASSWORD_ENV, RECOVERY_ENV
+from triage.ingest.filesystems.passwords import set_passwords as set_passwords
 from triage.ingest.media import is_media, sniff
 from triage.records import FileRecord, Partition, Skipped, Stage
 
@@ -50,17 +52,6 @@ RESOURCE_FORK = "com.apple.ResourceFork"
 #: Bytes of an extended attribute sniffed to tell a picture or video.
 _SNIFF = 64
 ENCRYPTED = "encrypted volume"
-#: Environment variables holding the passwords for locked volumes, so that
-#: the scan's worker processes (started after the CLI sets them) see them.
-PASSWORD_ENV, RECOVERY_ENV = "TRIAGE_PASSWORD", "TRIAGE_RECOVERY_PASSWORD"
-
-
-def set_passwords(password: str | None, recovery: str | None) -> None:
-    """Passwords to unlock encrypted volumes with, for this process and the
-    worker processes it starts (kept in the environment, never on disk)."""
-    for name, value in ((PASSWORD_ENV, password), (RECOVERY_ENV, recovery)):
-        if value:
-            os.environ[name] = value
 
 
 def _message(exc: BaseException) -> str:

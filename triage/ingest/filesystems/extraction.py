@@ -42,6 +42,7 @@ from typing import Any
 
 from triage.errors import FilesystemError
 from triage.ingest.evidence import DeviceHandle
+from triage.ingest.filesystems import android_crypto
 from triage.ingest.filesystems.base import (
     FILESYSTEMS,
     Entry,
@@ -50,6 +51,7 @@ from triage.ingest.filesystems.base import (
     RecordIO,
     record_where,
 )
+from triage.ingest.filesystems.passwords import given_password
 from triage.ingest.filesystems.zip_directory import (
     CentralEntry,
     Directory,
@@ -596,8 +598,9 @@ def tar_members(
 
 class AndroidBackup(ArchiveFilesystem):
     """An Android ``adb backup`` file: header lines, then a tar, zlib-compressed
-    or not. An encrypted one is not read (no maintained library decrypts it
-    here): opening it says "encrypted Android backup"."""
+    or not. An encrypted one is decrypted as it is read with ``--password``
+    (``android_crypto``); without one, opening it says "encrypted Android
+    backup", with a wrong one "encrypted Android backup: wrong password"."""
 
     name = container = "android-backup"
 
@@ -608,10 +611,10 @@ class AndroidBackup(ArchiveFilesystem):
     @classmethod
     def open(cls, handle: DeviceHandle, offset: int) -> AndroidBackup:
         _open_check(handle, offset, cls.container)
-        data_at, compressed = android_header(handle)
+        data_at, compressed, raw = android_header(handle)
         if compressed:
-            return cls(handle, _Stream(lambda: _Inflate(MediaFile(handle, data_at))))
-        return cls(handle, _Stream(lambda: MediaFile(handle, data_at)))
+            return cls(handle, _Stream(lambda: _Inflate(raw())))
+        return cls(handle, _Stream(raw))
 
     def members(self, partition: Partition) -> Iterator[FileRecord | Skipped]:
         return tar_members(self, partition, self._stream.file())
@@ -622,29 +625,51 @@ class AndroidBackup(ArchiveFilesystem):
         return RecordIO(read, record.size)
 
 
-def android_header(handle: DeviceHandle) -> tuple[int, bool]:
-    """(offset of the data, compressed?) from an ``.ab`` header.
+def android_header(handle: DeviceHandle) -> tuple[int, bool, Callable[[], Any]]:
+    """(offset of the data, compressed?, a maker of fresh readable files of
+    the data: decrypted when the backup is encrypted) from an ``.ab`` header.
 
     Raises:
-        FilesystemError: a bad header, or an encrypted backup.
+        FilesystemError: a bad header, or an encrypted backup with no or a
+            wrong password.
     """
     dev = handle.device.device_id
-    head = handle.read(0, 1024)
+    head = handle.read(0, 4096)
     lines = head.split(b"\n", 4)
     if len(lines) < 5 or lines[0] != b"ANDROID BACKUP":
-        raise FilesystemError(f"{dev}: bad Android backup header (first lines)")
+        raise FilesystemError(
+            where=dev, reason="bad Android backup header (first lines)"
+        )
     version, compressed, encryption = lines[1], lines[2], lines[3]
     if not version.isdigit() or compressed not in (b"0", b"1"):
         raise FilesystemError(
-            f"{dev}: bad Android backup header: version {version[:16]!r}, "
-            f"compression flag {compressed[:16]!r}"
+            where=dev,
+            reason=f"bad Android backup header: version {version[:16]!r}, "
+            f"compression flag {compressed[:16]!r}",
         )
-    if encryption != b"none":
+    data_at = sum(len(line) + 1 for line in lines[:4])
+    if encryption == b"none":
+        return data_at, compressed == b"1", lambda: MediaFile(handle, data_at)
+    shown = encryption[:32].decode("latin-1")
+    password = given_password()
+    if encryption != android_crypto.ENCRYPTION:
         raise FilesystemError(
-            f"{dev}: encrypted Android backup ({encryption[:32].decode('latin-1')}): "
-            "not read (no password support)"
+            where=dev,
+            reason=f"encrypted Android backup ({shown}): not read (unknown cipher)",
         )
-    return sum(len(line) + 1 for line in lines[:4]), compressed == b"1"
+    if not password:
+        raise FilesystemError(
+            where=dev,
+            reason=f"encrypted Android backup ({shown}): not read (give --password)",
+        )
+    header = android_crypto.read_header(dev, head, data_at, int(version))
+    key, iv = android_crypto.master_key(dev, header, password)
+    at, size = header.data_at, handle.size - header.data_at
+
+    def read(offset: int, want: int) -> bytes:
+        return bytes(handle.read_media(at + offset, want))
+
+    return at, compressed == b"1", lambda: android_crypto.payload(read, size, key, iv)
 
 
 class _Inflate:

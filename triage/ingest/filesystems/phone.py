@@ -11,7 +11,9 @@
   (SQLite, table ``Files``) maps each stored file ``xx/<fileID>`` to its
   ``domain/relativePath``. It is opened read-only and immutable (no journal
   is written beside it). An encrypted backup (``Manifest.plist``
-  ``IsEncrypted``) cannot be read: "encrypted backup" naming the device.
+  ``IsEncrypted``) is read with ``--password``, decrypted in memory only
+  (``itunes_crypto``); without one it is "encrypted backup" naming the
+  device, with a wrong one "encrypted backup of NAME: wrong password".
 - A folder of files (``folder``): read-only, every regular file under it,
   symbolic links not followed.
 """
@@ -29,6 +31,7 @@ from typing import Any
 
 from triage.errors import FilesystemError
 from triage.ingest.evidence import DeviceHandle
+from triage.ingest.filesystems import itunes_crypto as crypto
 from triage.ingest.filesystems.base import (
     FILESYSTEMS,
     NotThisFilesystem,
@@ -43,6 +46,7 @@ from triage.ingest.filesystems.extraction import (
     local_member,
     open_zip,
 )
+from triage.ingest.filesystems.passwords import given_password
 from triage.records import FileRecord, Partition, Skipped, Stage
 
 REPORT = "report.xml"
@@ -262,13 +266,16 @@ def backup_details(folder: Path) -> str | None:
 
 
 class ItunesBackup(ArchiveFilesystem):
-    """An iTunes/Finder backup folder, through its ``Manifest.db``."""
+    """An iTunes/Finder backup folder, through its ``Manifest.db``; an
+    encrypted one through its keybag (``keys``) as well."""
 
     name = container = "itunes-backup"
 
-    def __init__(self, handle: DeviceHandle, db: sqlite3.Connection) -> None:
+    def __init__(
+        self, handle: DeviceHandle, db: sqlite3.Connection, keys: Any = None
+    ) -> None:
         super().__init__(handle, 0, self.container)
-        self._db = db
+        self._db, self._keys = db, keys
 
     @property
     def folder(self) -> Path:
@@ -282,23 +289,39 @@ class ItunesBackup(ArchiveFilesystem):
         folder = Path(handle.device.evidence)
         details = backup_details(folder) or ""
         if "encrypted=True" in details:
-            raise FilesystemError(
-                f"{dev}: encrypted backup of "
-                f"{_detail(details, 'name') or 'an unnamed device'}: not read "
-                "(no password support)"
-            )
+            name = _detail(details, "name") or "an unnamed device"
+            return cls._open_encrypted(handle, folder, name)
         return cls(handle, _manifest(dev, folder / "Manifest.db"))
+
+    @classmethod
+    def _open_encrypted(
+        cls, handle: DeviceHandle, folder: Path, name: str
+    ) -> ItunesBackup:
+        dev = handle.device.device_id
+        password = given_password()
+        if not password:
+            raise FilesystemError(
+                where=dev,
+                reason=f"encrypted backup of {name}: not read (give --password)",
+            )
+        plist = crypto.load_manifest_plist(dev, folder)
+        keys = crypto.unlock_keybag(dev, name, plist, password)
+        db = crypto.decrypted_manifest(dev, folder / "Manifest.db", plist, keys)
+        return cls(handle, db or _manifest(dev, folder / "Manifest.db"), keys)
+
+    def _stored(self, file_id: str) -> Path:
+        return self.folder / file_id[:2] / file_id
 
     def members(self, partition: Partition) -> Iterator[FileRecord | Skipped]:
         rows = self._db.execute(
-            "SELECT rowid, fileID, domain, relativePath FROM Files "
+            "SELECT rowid, fileID, domain, relativePath, file FROM Files "
             "WHERE flags = 1 ORDER BY rowid"
         )
-        for rowid, file_id, domain, relative in rows:
+        for rowid, file_id, domain, relative, blob in rows:
             path = clean_path(f"{domain}/{relative}")
-            stored = self.folder / str(file_id)[:2] / str(file_id)
+            file_id = str(file_id)
             try:
-                st = stored.lstat()
+                st = self._stored(file_id).lstat()
             except OSError:
                 yield Skipped.at_filesystem(
                     partition, Stage.INGEST,
@@ -306,18 +329,74 @@ class ItunesBackup(ArchiveFilesystem):
                     f"(as {file_id[:2]}/{file_id})", inner=path,
                 )  # fmt: skip
                 continue
-            yield self.record(partition, path, rowid, st.st_size, st.st_mtime)
+            if self._keys is None:
+                yield self.record(partition, path, rowid, st.st_size, st.st_mtime)
+            else:
+                yield self._encrypted(partition, path, rowid, file_id, blob, st)
+
+    def _encrypted(
+        self, partition: Partition, path: str, rowid: int, file_id: str,
+        blob: bytes | None, st: os.stat_result,
+    ) -> FileRecord | Skipped:  # fmt: skip
+        """The record of one file of an encrypted backup, its size the
+        decrypted one."""
+        try:
+            info = crypto.stored_file(blob)
+            size = st.st_size
+            if info.key_blob is not None:
+                size = crypto.plain_size(
+                    info, st.st_size, lambda: self._reader(file_id, info, path)
+                )
+        except (ValueError, FilesystemError) as exc:
+            why = exc.reason if isinstance(exc, FilesystemError) else str(exc)
+            return Skipped.at_filesystem(
+                partition, Stage.INGEST,
+                f"encrypted backup file {file_id[:2]}/{file_id} not read: {why}",
+                inner=path,
+            )  # fmt: skip
+        return self.record(partition, path, rowid, size, info.mtime or st.st_mtime)
+
+    def _reader(
+        self, file_id: str, info: crypto.StoredFile, where: str
+    ) -> crypto.CbcReader:
+        assert info.key_blob is not None
+        dev = self.handle.device.device_id
+        key = crypto.class_key_unwrap(dev, self._keys, info.key_blob, where)
+        stored = self._stored(file_id)
+        read = crypto.pread_file(stored, f"{dev}: {where}")
+        return crypto.file_reader(read, stored.lstat().st_size, key)
 
     def open_file(self, record: FileRecord) -> RecordIO:
         row = self._db.execute(
-            "SELECT fileID FROM Files WHERE rowid = ?", (record.inode,)
+            "SELECT fileID, file FROM Files WHERE rowid = ?", (record.inode,)
         ).fetchone()
+        where = record_where(self.handle, record)
         if row is None:
-            raise FilesystemError(
-                f"{record_where(self.handle, record)}: not in Manifest.db"
-            )
+            raise FilesystemError(where=where, reason="not in Manifest.db")
         file_id = str(row[0])
-        return _file_reader(self.handle, record, self.folder / file_id[:2] / file_id)
+        if self._keys is not None:
+            try:
+                info = crypto.stored_file(row[1])
+            except ValueError as exc:
+                raise FilesystemError(where=where, reason=str(exc)) from exc
+            if info.key_blob is not None:
+                try:
+                    reader = self._reader(file_id, info, record.path)
+                except OSError as exc:
+                    raise FilesystemError(
+                        where=where, reason=str(exc.strerror)
+                    ) from exc
+                return _decrypting(reader, record.size)
+        return _file_reader(self.handle, record, self._stored(file_id))
+
+
+def _decrypting(reader: crypto.CbcReader, size: int) -> RecordIO:
+    """A file of an encrypted backup, decrypted as it is read."""
+
+    def read(offset: int, want: int) -> bytes:
+        return reader.pread(offset, min(want, size - offset))
+
+    return RecordIO(read, size)
 
 
 def _detail(details: str, key: str) -> str | None:
