@@ -2,6 +2,7 @@
 
     python benchmarks/bench_photorec.py            # seed 17
     python benchmarks/bench_photorec.py --seed 5 --keep /tmp/bench-photorec
+    python benchmarks/bench_photorec.py --rounds 3  # least time of 3, in turn
 
 Needs ``photorec`` (Debian ``testdisk``: ``apt-get install testdisk``; not
 installed by scripts/setup.sh: only this benchmark uses it), mke2fs, mtools,
@@ -24,7 +25,8 @@ partition_none,options,mode_ext2,fileopt,everything,enable,search`` (without
 ``mode_ext2`` on FAT/NTFS) recovers files. For each tool: items equal to an
 original (MD5), partial items (an original's first 512 bytes, not all of
 it; or all of a shorter item), junk (media items that are neither), wall
-and CPU time. Originals are
+and CPU time (with ``--rounds N``, the least of N runs of each, taken in
+turn, and their CPU ratio). Originals are
 every picture and video written, live or deleted. Prints seed, machine and
 the table. Not collected by pytest.
 """
@@ -52,7 +54,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from triage.ingest import iter_files  # noqa: E402
+from triage.ingest import iter_files, jpeg_entropy  # noqa: E402
 from triage.ingest.content import read_record  # noqa: E402
 from triage.ingest.evidence import open_device  # noqa: E402
 from triage.records import FileRecord, Source  # noqa: E402
@@ -191,11 +193,28 @@ def _random_planted(seed: int, root: Path, mib: int) -> tuple[Path, dict[str, by
     return image, originals
 
 
+def _best(
+    before: tuple[Score, float, float] | None,
+    originals: Mapping[str, bytes],
+    found: list[bytes],
+    wall: float,
+    cpu: float,
+) -> tuple[Score, float, float]:
+    """The score of the first round, with the least wall and CPU time of
+    the rounds so far."""
+    if before is None:
+        return score(originals, found), wall, cpu
+    return before[0], min(before[1], wall), min(before[2], cpu)
+
+
 # --- the tools ----------------------------------------------------------------
 
 
 def run_triage(image: Path) -> tuple[list[bytes], list[bytes], float, float]:
-    """Every listed picture or video, the carved ones, wall and CPU time."""
+    """Every listed picture or video, the carved ones, wall and CPU time.
+    Each run builds its JPEG Huffman lookups anew, as a fresh process would
+    (PhotoRec is one: rounds after the first must not find them made)."""
+    jpeg_entropy._built.cache_clear()
     wall, cpu = time.perf_counter(), time.process_time()
     found, carved = [], []
     with open_device(image) as handle:
@@ -246,6 +265,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--seed", type=int, default=17)
     parser.add_argument("--keep", type=Path, help="build the images here, keep them")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="time each tool this many times per image (in turn) and keep "
+        "each one's least wall and CPU time",
+    )
     args = parser.parse_args()
     if shutil.which("photorec") is None:
         sys.exit("photorec is not installed: apt-get install testdisk")
@@ -279,14 +305,21 @@ def main() -> None:
     for name, build in builds.items():
         image, originals = build()
         mib = image.stat().st_size / (1 << 20)
-        results = {}
-        found, carved, wall, cpu = run_triage(image)
-        results["triage"] = (score(originals, found), wall, cpu)
-        results["(carved)"] = (score(originals, carved), 0.0, 0.0)
+        results: dict[str, tuple[Score, float, float]] = {}
         out = root / f"photorec-{name}"
-        shutil.rmtree(out, ignore_errors=True)
-        found, wall, cpu = run_photorec(image, name.startswith("ext"), out)
-        results["photorec"] = (score(originals, found), wall, cpu)
+        for _ in range(args.rounds):  # the tools in turn; each one's best time
+            found, carved, wall, cpu = run_triage(image)
+            results["triage"] = _best(
+                results.get("triage"), originals, found, wall, cpu
+            )
+            results["(carved)"] = (score(originals, carved), 0.0, 0.0)
+            shutil.rmtree(out, ignore_errors=True)
+            found, wall, cpu = run_photorec(image, name.startswith("ext"), out)
+            results["photorec"] = _best(
+                results.get("photorec"), originals, found, wall, cpu
+            )
+        ratio = results["triage"][2] / max(results["photorec"][2], 1e-9)
+        print(f"{name:12} CPU triage / PhotoRec: {ratio:.2f}x")
         for tool, (s, wall, cpu) in results.items():
             missed = ", ".join(m.rsplit("/", 1)[-1] for m in s.missed) or "-"
             print(

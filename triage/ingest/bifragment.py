@@ -4,7 +4,17 @@ A deleted JPEG written into a hole of a full filesystem lies in two pieces:
 its start, up to some sector, then the rest further on (the clusters
 between belong to another file). Carving straight reads the start and then
 the other file's bytes. :func:`second_fragment` looks for the rest, as
-Garfinkel's bifragment gap carving does, checked by decoding:
+Garfinkel's bifragment gap carving does, checked by decoding.
+
+The quick way first, for a picture without restart markers whose first
+piece ends where its free run does (the filesystem's allocation map says
+where the next file's clusters begin: FAT, NTFS): the first piece is all
+of that run, and the rest is looked for where a later free run starts (the
+next hole), running cleanly to an end-of-image marker. Each such join is
+checked whole by FFmpeg's decoder (``jpeg_whole``: every MCU, then at most
+one byte, as below), nearest first, at most ``MAX_TRIES``: 12.5 ms for a
+1280x960 picture where the search below takes 66 ms, 1.7 ms against 11 for
+a 320x240 one. Only when none is the rest does the search below run:
 
 1. The picture's scan is Huffman-decoded (``jpeg_entropy``, no pixels)
    from its start until the data ends or a code fails. The first piece
@@ -25,16 +35,17 @@ Garfinkel's bifragment gap carving does, checked by decoding:
 
 Cost: one pass over at most ``WINDOW`` bytes (8 MiB) per broken baseline
 JPEG (nothing is decoded when no sector there could start a second piece),
-and decoding in Python at about 2 MB of entropy-coded data a second (60 KB
-in 30 ms): the first piece once (at most ``MAX_DECODED``, 4 MiB: a longer
-one is left partial), then at most ``MAX_TRIES`` candidates (64 MCUs
-first, to drop wrong ones early). With restart markers (most camera
+and decoding in Python at about 5 MB of entropy-coded data a second (a
+1280x960 picture's 350 KB in 60 ms, several codes a lookup): the first
+piece once (at most ``MAX_DECODED``, 4 MiB: a longer one is left partial),
+then at most ``MAX_TRIES`` candidates (64 MCUs first, to drop wrong ones
+early). With restart markers (most camera
 JPEGs), decoding starts at the first piece's last marker in order (its MCU
 number is known) and checks a candidate by the interval at the seam, the
 markers' order and count, and the last interval: a few intervals, however
-large the picture (4-8 ms against 55 ms for an 800x600 picture). Progressive JPEGs,
-pictures in three pieces or more and second pieces *before* the first are
-not found.
+large the picture (4-8 ms against 55 ms for an 800x600 picture, measured
+with one code a lookup). Progressive JPEGs, pictures in three pieces or
+more and second pieces *before* the first are not found.
 """
 
 from __future__ import annotations
@@ -48,6 +59,7 @@ import numpy as np
 from triage.ingest.carvers.base import Found
 from triage.ingest.jpeg_entropy import Layout, State, decode, read_layout, unstuff
 from triage.ingest.jpeg_entropy import stuffed_offset as _stuffed
+from triage.ingest.jpeg_whole import decodes_whole
 
 Read = Callable[[int, int], bytes]
 
@@ -81,6 +93,10 @@ def second_fragment(
     ends = _ends_of_scans(read, free, base, broken + WINDOW)
     if not any(_sector_after(lo, base) < eoi for lo, _, eoi in ends):
         return None  # nowhere a second piece could start: nothing to decode
+    if not layout.restart and any(hi == broken for _, hi in free):
+        quick = _at_hole_starts(read, first, start, free, ends)
+        if quick is not None:
+            return quick
     for skip, state0 in _resume_points(entropy, layout):
         if len(entropy) - skip > MAX_DECODED:
             return None  # too long to decode in Python: left partial
@@ -131,6 +147,27 @@ def _search(
             rest = tail + read(begin, eoi - begin)
             if _decodes_to_the_end(rest, layout, at):
                 return split, (begin, eoi + 2)
+    return None
+
+
+def _at_hole_starts(
+    read: Read,
+    first: bytes,
+    start: int,
+    free: Sequence[tuple[int, int]],
+    ends: list[tuple[int, int, int]],
+) -> tuple[tuple[int, int], tuple[int, int]] | None:
+    """The quick way, for a first piece that ends where its free run does
+    (the filesystem's allocation map says where the next file's clusters
+    begin): the second piece starting where a later free run starts (the
+    next hole) and running cleanly to an EOI, checked whole by FFmpeg
+    (``jpeg_whole``), nearest first, at most ``MAX_TRIES``."""
+    split = start + len(first)
+    holes = {lo for lo, _ in free if split < lo}
+    tries = [(lo, eoi) for lo, _, eoi in ends if lo in holes and lo % SECTOR == 0]
+    for begin, eoi in tries[:MAX_TRIES]:
+        if decodes_whole(first + read(begin, eoi + 2 - begin)):
+            return (start, split), (begin, eoi + 2)
     return None
 
 

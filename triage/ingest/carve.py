@@ -9,8 +9,8 @@ one run each.
 ``carve(handle, partition, offset, length)`` streams a run in aligned blocks,
 finds the signatures of the registered carvers (``triage.ingest.carvers``, one
 module a format: JPEG, PNG, GIF, BMP, WebP, TIFF, ISO BMFF (MP4, MOV, 3GP,
-HEIC), AVI) in one vectorised pass over byte pairs (so zeros and random data
-cost a few numpy passes, not a Python loop per byte), and follows each
+HEIC), AVI) in one pass (``magic_search``: Hyperscan, or numpy over byte
+pairs where it is not installed; never a Python loop per byte), and follows each
 candidate's structure to its real end (JPEG markers through the scans to
 EOI, PNG chunks and CRCs, GIF blocks, declared sizes, TIFF IFDs). A candidate
 whose first segments are not well formed is dropped; one that starts well
@@ -44,6 +44,7 @@ from triage.ingest.filesystems import (
     open_filesystem,
     spaceless_types,
 )
+from triage.ingest.magic_search import find_anywhere
 from triage.records import FileRecord, Partition, Skipped, Source, Stage
 
 __all__ = [
@@ -174,27 +175,6 @@ def zeros_hold_nothing() -> bool:
     return all(fmt.magic[:1] != b"\0" for fmt in CARVERS.values())
 
 
-def _two_byte_candidates(window: bytes, heads: Sequence[int]) -> np.ndarray:
-    """Offsets in ``window`` where one of ``heads`` (two bytes read as a
-    little-endian 16-bit number) starts, sorted. The window is looked at as
-    16-bit numbers twice, at even and at odd offsets (views, no copies), so
-    each pass compares half as many items as a byte-wise pass and random
-    data gives 1 candidate in 8,000 bytes per head, not 1 in 256."""
-    found = []
-    for parity in (0, 1):
-        count = (len(window) - parity) // 2
-        if count <= 0:
-            continue
-        pairs = np.frombuffer(window, dtype="<u2", offset=parity, count=count)
-        mask = pairs == heads[0]
-        for head in heads[1:]:
-            mask |= pairs == head
-        found.append(np.flatnonzero(mask) * 2 + parity)
-    if not found:
-        return np.zeros(0, dtype=np.int64)
-    return np.sort(np.concatenate(found))
-
-
 def _straddling(
     window: bytes, tail: bytes, formats: Sequence[CarveFormat], base: int
 ) -> list[tuple[int, int]]:
@@ -206,6 +186,8 @@ def _straddling(
     out = []
     for number, fmt in enumerate(formats):
         magic = fmt.magic
+        if magic[0] not in near:
+            continue
         for at in range(max(len(window) - len(magic) + 1, edge), len(window)):
             if near[at - edge : at - edge + len(magic)] != magic:
                 continue
@@ -216,11 +198,12 @@ def _straddling(
 
 
 class _Signatures:
-    """Every signature of ``formats`` in one window, found in one vectorised
-    pass (candidates by their first two bytes, then the remaining magic
-    bytes), and handed out in offset order: several times faster than one
-    ``bytes.find`` per format over random-looking data, where a magic's
-    first byte turns up every 256 bytes. Every magic has two bytes or more."""
+    """Every signature of ``formats`` in one window, handed out in offset
+    order: those looked for at every byte found in one pass
+    (``magic_search``: Hyperscan, or numpy over byte pairs), those looked for
+    on sectors only by comparing the few bytes there. Several times faster
+    than one ``bytes.find`` per format over random-looking data, where a
+    magic's first byte turns up every 256 bytes."""
 
     def __init__(
         self,
@@ -230,33 +213,31 @@ class _Signatures:
         tail: bytes = b"",
     ) -> None:
         data = np.frombuffer(window, dtype=np.uint8)
-        anywhere = [fmt for fmt in formats if not fmt.aligned]
-        heads = sorted({int.from_bytes(f.magic[:2], "little") for f in anywhere})
-        candidates = _two_byte_candidates(window, heads) if heads else data[:0]
+        anywhere = [fmt.magic for fmt in formats if not fmt.aligned]
+        found = iter(find_anywhere(window, anywhere))
         offsets: list[np.ndarray] = []
         owners: list[np.ndarray] = []
         for number, fmt in enumerate(formats):
             if fmt.aligned:
                 # Only where the item would start on a sector of the device
                 # (``base`` is the window's offset in it).
-                at = np.arange((fmt.lead - base) % SECTOR, len(data), SECTOR)
+                first = (fmt.lead - base) % SECTOR
+                heads = data[first::SECTOR]  # a view: a byte a sector
+                at = np.flatnonzero(heads == fmt.magic[0]) * SECTOR + first
                 at = at[at + len(fmt.magic) <= len(data)]
-                for k, byte in enumerate(fmt.magic):
+                for k, byte in enumerate(fmt.magic[1:], start=1):
                     at = at[data[at + k] == byte]
+            else:
+                at = next(found)
+            if len(at):
                 offsets.append(at)
                 owners.append(np.full(len(at), number))
-                continue
-            at = candidates[data[candidates] == fmt.magic[0]]
-            at = at[data[at + 1] == fmt.magic[1]]
-            at = at[at + len(fmt.magic) <= len(data)]
-            for k, byte in enumerate(fmt.magic[2:], start=2):
-                at = at[data[at + k] == byte]
-            offsets.append(at)
-            owners.append(np.full(len(at), number))
         if tail:  # magics that start in the window and end in ``tail``
             across = _straddling(window, tail, formats, base)
             offsets.append(np.array([at for at, _ in across], dtype=np.int64))
             owners.append(np.array([n for _, n in across], dtype=np.int64))
+        if not offsets:
+            offsets, owners = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=int)]
         merged = np.concatenate(offsets)
         order = np.argsort(merged, kind="stable")  # ties: formats in given order
         self._offsets = merged[order]

@@ -6,14 +6,19 @@ headers (:func:`read_layout`), then Huffman decoding of whole MCUs (DC and
 AC coefficients, no IDCT) from a given state, counting MCUs, until the data
 ends, a code is not in the tables, a block holds more than 64
 coefficients, or a restart marker is out of order. Used by the bifragment
-gap search (``triage.ingest.bifragment``) as its decoder check. Baseline and
+gap search (``triage.ingest.bifragment``) as its decoder check. One table
+lookup by the next 16 bits takes every whole code (with its magnitude bits)
+that fits in them, so a block of short codes costs a few lookups, not one a
+coefficient (3 times faster than one code a lookup). Baseline and
 extended sequential Huffman JPEGs with one interleaved scan (or one
 component) only; progressive and arithmetic-coded pictures give None.
 """
 
 from __future__ import annotations
 
+import functools
 import struct
+from array import array
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,9 +26,24 @@ import numpy as np
 _SOF_SEQUENTIAL = {0xC0, 0xC1}
 _SOF_OTHER = {0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 
-#: A Huffman table as a 65,536-entry lookup by the next 16 bits:
-#: (code length, symbol), code length 0 where no code starts so.
-Table = list[tuple[int, int]]
+_EOB = 1 << 13  # in a step of :attr:`Table.steps`: the run ends its block
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Table:
+    """A Huffman table as 65,536-entry lookups by the next 16 bits.
+
+    ``lengths``/``symbols``: the code starting there (length 0: none).
+    ``steps``: what the decoder does in one lookup. For a DC table: code
+    length plus size (the magnitude bits skipped), 0 for no code or a size
+    over 11. For an AC table: a run of whole codes and their magnitude bits
+    that fit in the 16 bits, stopping after an end-of-block, packed as bits
+    used (low 5 bits), coefficients advanced (8 bits) and ``_EOB``; 0 when
+    not even one fits (a long code, or none): then one code at a time."""
+
+    lengths: array[int]
+    symbols: array[int]
+    steps: array[int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,37 +51,96 @@ class Layout:
     """What decoding a picture's scan needs, from its headers."""
 
     scan_start: int  # offset of the entropy-coded data in the item
-    blocks: tuple[tuple[int, Table, Table], ...]  # (count, DC, AC) per component
+    #: (count, DC table, AC table) per component, the tables as their DHT
+    #: counts and symbols (:func:`tables` makes their lookups when decoding)
+    blocks: tuple[tuple[int, bytes, bytes], ...]
     mcus: int  # MCUs in the scan
     restart: int  # MCUs between restart markers, 0 for none
 
 
-def _table(body: bytes) -> Table | None:
+def _table(body: bytes) -> bytes | None:
+    """The counts and symbols of the DHT table at the start of ``body``;
+    None when they are cut short or give more codes than fit."""
     counts = body[:16]
     symbols = body[16 : 16 + sum(counts)]
     if len(counts) < 16 or len(symbols) < sum(counts):
         return None
-    table: Table = [(0, 0)] * 65536
+    code = 0
+    for length in range(1, 17):
+        code += counts[length - 1]
+        if code > 1 << length:
+            return None
+        code <<= 1
+    return bytes(counts) + bytes(symbols)
+
+
+def tables(layout: Layout) -> tuple[tuple[int, Table, Table], ...]:
+    """(count, DC, AC) per component of ``layout``, with their lookups."""
+    return tuple(
+        (count, _built(dc, False), _built(ac, True)) for count, dc, ac in layout.blocks
+    )
+
+
+@functools.lru_cache(maxsize=32)
+def _built(spec: bytes, ac: bool) -> Table:
+    """The lookups of the table whose DHT counts and symbols are ``spec``
+    (kept: most pictures use the same few tables)."""
+    counts, symbols = spec[:16], spec[16:]
+    lengths = np.zeros(65536, dtype=np.int32)
+    values = np.zeros(65536, dtype=np.int32)
     code = 0
     k = 0
     for length in range(1, 17):
-        for _ in range(counts[length - 1]):
-            if code >= 1 << length:
-                return None
+        for _ in range(counts[length - 1]):  # _table checked they fit
             span = 1 << (16 - length)
             at = code << (16 - length)
-            table[at : at + span] = [(length, symbols[k])] * span
+            lengths[at : at + span] = length
+            values[at : at + span] = symbols[k]
             code += 1
             k += 1
         code <<= 1
-    return table
+    steps = _ac_steps(lengths, values) if ac else _dc_steps(lengths, values)
+    return Table(_array(lengths, "B"), _array(values, "B"), _array(steps, "H"))
+
+
+def _array(numbers: np.ndarray, code: str) -> array[int]:
+    """A Python array of type ``code``, made by one copy: as fast to index
+    as a list here, and small enough to stay in the CPU's cache."""
+    return array(code, numbers.astype(np.dtype(code)).tobytes())
+
+
+def _dc_steps(lengths: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    return np.where((lengths > 0) & (sizes <= 11), lengths + sizes, 0)
+
+
+def _ac_steps(lengths: np.ndarray, symbols: np.ndarray) -> np.ndarray:
+    """For every 16-bit window at once: the whole codes (with their
+    magnitude bits) at its start, up to and with an end-of-block. Each round
+    takes one more code of the windows still going."""
+    steps = np.zeros(65536, dtype=np.int32)
+    going = np.arange(65536, dtype=np.int32)  # windows still taking codes
+    used = np.zeros(65536, dtype=np.int32)  # bits taken, of those windows
+    advanced = np.zeros(65536, dtype=np.int32)
+    while going.size:
+        at = (going << used) & 0xFFFF  # the bits not used yet, on top
+        length, symbol = lengths[at], symbols[at]
+        size = symbol & 15
+        fits = (length > 0) & (used + length + size <= 16)
+        going, used, advanced = going[fits], used[fits], advanced[fits]
+        length, symbol, size = length[fits], symbol[fits], size[fits]
+        used += length + size
+        eob = (size == 0) & (symbol != 0xF0)
+        advanced += np.where(size > 0, (symbol >> 4) + 1, np.where(eob, 0, 16))
+        steps[going] = used | (advanced << 5) | (eob * _EOB)
+        going, used, advanced = going[~eob], used[~eob], advanced[~eob]
+    return steps
 
 
 def read_layout(head: bytes) -> Layout | None:
     """The layout of the JPEG whose first bytes (through its first SOS) are
     ``head``; None when it is not a sequential Huffman picture with one
     interleaved scan."""
-    tables: dict[tuple[int, int], Table] = {}
+    specs: dict[tuple[int, int], bytes] = {}
     frame: tuple[int, int, dict[int, int]] | None = None
     restart = 0
     pos = 2
@@ -76,7 +155,7 @@ def read_layout(head: bytes) -> Layout | None:
                 table = _table(body[at + 1 :])
                 if table is None:
                     return None
-                tables[(body[at] >> 4, body[at] & 15)] = table
+                specs[(body[at] >> 4, body[at] & 15)] = table
                 at += 17 + sum(body[at + 1 : at + 17])
         elif marker in _SOF_SEQUENTIAL:
             height, width, count = struct.unpack_from(">HHB", body, 1)
@@ -87,7 +166,7 @@ def read_layout(head: bytes) -> Layout | None:
         elif marker == 0xDD:
             restart = struct.unpack_from(">H", body)[0]
         elif marker == 0xDA:
-            return _scan_layout(body, pos + 2 + length, frame, tables, restart)
+            return _scan_layout(body, pos + 2 + length, frame, specs, restart)
         pos += 2 + length
     return None
 
@@ -96,7 +175,7 @@ def _scan_layout(
     body: bytes,
     scan_start: int,
     frame: tuple[int, int, dict[int, int]] | None,
-    tables: dict[tuple[int, int], Table],
+    specs: dict[tuple[int, int], bytes],
     restart: int,
 ) -> Layout | None:
     if frame is None or not body:
@@ -110,7 +189,7 @@ def _scan_layout(
     blocks = []
     for i in range(count):
         selector, ids = body[1 + 2 * i], body[2 + 2 * i]
-        dc, ac = tables.get((0, ids >> 4)), tables.get((1, ids & 15))
+        dc, ac = specs.get((0, ids >> 4)), specs.get((1, ids & 15))
         if dc is None or ac is None or selector not in sampling:
             return None
         s = sampling[selector]
@@ -162,7 +241,8 @@ def decode(
     MCU."""
     bit, mcus, rst = state.bit, state.mcus, state.rst
     end = len(data) * 8
-    padded = data + b"\xff\xff\xff"  # ones past the end, as JPEG pads
+    words = _Words(data)
+    blocks = tables(layout)
     stop = layout.mcus if until is None else min(layout.mcus, until)
     while mcus < stop:
         if layout.restart and mcus and mcus % layout.restart == 0 and bit >= 0:
@@ -173,7 +253,11 @@ def decode(
                 return State(bit, mcus, rst), False
             bit = (at + 2) * 8
             rst = (rst + 1) & 7
-        after = _mcu(padded, bit, end, layout)
+        try:
+            after = _mcu(words.words, bit, end, blocks)
+        except IndexError:  # past the words made so far: make more, again
+            words.grow()
+            continue
         if after is None:
             return State(bit, mcus, rst), False
         if after > end:
@@ -185,30 +269,65 @@ def decode(
     return State(bit, mcus, rst), True
 
 
-def _mcu(data: bytes, bit: int, end: int, layout: Layout) -> int | None:
+class _Words:
+    """The data as 24-bit big-endian numbers, one per byte offset (three
+    0xFF bytes of padding after its end, as JPEG pads), made as decoding
+    gets to them: a quick check of a few MCUs makes a few, not all."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = np.frombuffer(data + b"\xff\xff\xff", dtype=np.uint8)
+        self.words: array[int] = array("I")
+        self.grow()
+
+    def grow(self) -> None:
+        have = len(self.words)
+        want = min(max(2 * have, 16 << 10), len(self._data) - 2)
+        if want <= have:
+            raise IndexError("past the data's padding")  # not expected
+        raw = self._data[have : want + 2].astype(np.uint32)
+        more = (raw[:-2] << 16) | (raw[1:-1] << 8) | raw[2:]
+        self.words += array("I", more.tobytes())
+
+
+def _mcu(
+    words: array[int],
+    bit: int,
+    end: int,
+    blocks: tuple[tuple[int, Table, Table], ...],
+) -> int | None:
     """The bit position after one MCU at ``bit``; None on a decoding error,
-    past ``end`` when the data ran out. ``data`` ends with three 0xFF bytes
-    of padding (not counted in ``end``), so a peek never runs short."""
-    peek = int.from_bytes
-    for count, dc, ac in layout.blocks:
+    past ``end`` when the data ran out. Raises IndexError when ``words``
+    (see :class:`_Words`) does not reach far enough yet."""
+    for count, dc, ac in blocks:
+        dc_steps, ac_steps, ac_lengths, ac_symbols = (
+            dc.steps,
+            ac.steps,
+            ac.lengths,
+            ac.symbols,
+        )
         for _ in range(count):
             if bit > end:
                 return bit
-            at = bit >> 3
-            code = (peek(data[at : at + 3], "big") >> (8 - (bit & 7))) & 0xFFFF
-            length, size = dc[code]
-            if not length or size > 11:
+            step = dc_steps[(words[bit >> 3] >> (8 - (bit & 7))) & 0xFFFF]
+            if not step:  # no code, or a size over 11
                 return end + 1 if bit + 16 > end else None  # ran out, or wrong
-            bit += length + size
+            bit += step
             k = 1
             while k < 64:
                 if bit > end:
                     return bit
-                at = bit >> 3
-                code = (peek(data[at : at + 3], "big") >> (8 - (bit & 7))) & 0xFFFF
-                length, symbol = ac[code]
+                code = (words[bit >> 3] >> (8 - (bit & 7))) & 0xFFFF
+                step = ac_steps[code]
+                if step and k + ((step >> 5) & 0xFF) <= 63:
+                    bit += step & 31  # several codes at once
+                    if step & _EOB:
+                        break
+                    k += (step >> 5) & 0xFF
+                    continue
+                length = ac_lengths[code]  # one code, its bits past the 16
                 if not length:
                     return end + 1 if bit + 16 > end else None
+                symbol = ac_symbols[code]
                 bit += length + (symbol & 15)
                 if symbol & 15:
                     k += (symbol >> 4) + 1
