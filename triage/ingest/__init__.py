@@ -70,6 +70,7 @@ def iter_files(
     # importing one ingest module should not load them all.
     from triage.ingest.carve import carve_partition
     from triage.ingest.classify import classify
+    from triage.ingest.deleted_cover import may_cover
     from triage.ingest.evidence import DeviceHandle, open_device
     from triage.ingest.listing import iter_entries, listing_damage
 
@@ -85,14 +86,17 @@ def iter_files(
             if isinstance(part, Skipped):
                 yield part
                 continue
+            deleted: list[FileRecord] = []  # deleted JPEGs: see deleted_cover
             if part.allocated and part.fs_type is not None:
                 entries = iter_entries(handle, part)
                 for item in classify(handle, entries, archives=archives):
+                    if carve and isinstance(item, FileRecord) and may_cover(item):
+                        deleted.append(item)
                     if _wanted(item, media_only):
                         yield item
                 yield from listing_damage(handle, part)
             if carve:
-                for item in carve_partition(handle, part):
+                for item in carve_partition(handle, part, listed=deleted):
                     if _wanted(item, media_only):
                         yield item
                 yield from handle.damage_skips()

@@ -78,12 +78,18 @@ _RST = re.compile(rb"\xff[\xd0-\xd7]")
 
 
 def second_fragment(
-    read: Read, start: int, broken: int, free: Sequence[tuple[int, int]]
+    read: Read,
+    start: int,
+    broken: int,
+    free: Sequence[tuple[int, int]],
+    search: Callable[[], bool] | None = None,
 ) -> tuple[tuple[int, int], tuple[int, int]] | None:
     """The two pieces, absolute ``(start, end)`` each, of the JPEG at
     ``start`` whose data stops making sense by ``broken``, with the second
     piece in ``free`` (absolute ``(start, end)`` ranges, sorted); None when
-    no piece decodes as its rest."""
+    no piece decodes as its rest. ``search``, asked after the quick way
+    found nothing: whether to run the Python search (``deleted_cover``
+    says no when the file system already reads the picture whole)."""
     first = read(start, broken - start)
     layout = read_layout(first[:_HEAD])
     if layout is None or broken <= start + layout.scan_start:
@@ -97,6 +103,8 @@ def second_fragment(
         quick = _at_hole_starts(read, first, start, free, ends)
         if quick is not None:
             return quick
+    if search is not None and not search():
+        return None
     for skip, state0 in _resume_points(entropy, layout):
         if len(entropy) - skip > MAX_DECODED:
             return None  # too long to decode in Python: left partial

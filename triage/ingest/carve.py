@@ -38,6 +38,7 @@ from triage.errors import EvidenceError, FilesystemError
 from triage.ingest.bifragment import rest_at_free_starts, second_fragment
 from triage.ingest.blockmap import Read, SkipMapBlocks, fs_may_map_blocks
 from triage.ingest.carvers import CARVERS, MAX_ITEM, CarveFormat
+from triage.ingest.deleted_cover import DeletedJpegs
 from triage.ingest.evidence import DeviceHandle
 from triage.ingest.filesystems import (
     free_space_types,
@@ -289,6 +290,7 @@ def carve(
     formats: Iterable[str] | None = None,
     reach: int = 0,
     free: Sequence[tuple[int, int]] | None = None,
+    deleted: DeletedJpegs | None = None,
 ) -> Iterator[FileRecord | Skipped]:
     """Pictures that start in the byte run ``[offset, offset + length)``.
 
@@ -301,7 +303,10 @@ def carve(
     carries on); they are read only to follow such an item, never searched.
     ``free``: absolute ``(start, end)`` ranges of free space, sorted, where
     the rest of a JPEG broken in two pieces is looked for (``bifragment``);
-    default: the run and its reach.
+    default: the run and its reach. ``deleted``: the partition's deleted
+    JPEG files as the walk lists them; a broken JPEG that one of them reads
+    whole through the file system is not searched for its rest
+    (``deleted_cover`` states the rule).
     """
     chosen = carve_formats(formats)
     mapped = fs_may_map_blocks(partition.fs_type)
@@ -331,6 +336,7 @@ def carve(
                 scan_to,
                 handle,
                 spaces,
+                deleted if deleted else None,
             ),
             limit,
             mapped,
@@ -350,6 +356,7 @@ class _Window:
     scan_to: int
     handle: Device
     free: Sequence[tuple[int, int]]  # where a JPEG's second piece may be
+    deleted: DeletedJpegs | None = None  # files the walk reads whole
 
 
 def _carve_window(
@@ -375,12 +382,9 @@ def _carve_window(
         record, complete = item
         if not complete and fmt.name in ("jpeg", "png") and not record.carve_runs:
             try:
-                joined = _join_pieces(w, record, fmt)
+                record, complete = _join_pieces(w, record, fmt)
             except (EvidenceError, OSError) as exc:
                 yield _unreadable(w.partition, start, "following a JPEG's rest", exc)
-                joined = None
-            if joined is not None:
-                record, complete = joined, True
         stop = record.carve_runs[-1][1] if record.carve_runs else start + record.size
         if complete and broken is not None and broken[0] < start and stop <= broken[1]:
             # A whole picture inside a broken one: its EXIF thumbnail, the
@@ -401,10 +405,15 @@ def _carve_window(
     return w.scan_to
 
 
-def _join_pieces(w: _Window, record: FileRecord, fmt: CarveFormat) -> FileRecord | None:
+def _join_pieces(
+    w: _Window, record: FileRecord, fmt: CarveFormat
+) -> tuple[FileRecord, bool]:
     """``record`` (a broken JPEG or PNG) whole, from its first piece and a
-    second one found in free space (``bifragment``); None if none fits."""
+    second one found in free space (``bifragment``), and True; or as it was
+    (its note naming the deleted file that holds it whole, if one does:
+    ``deleted_cover``) and False."""
     start = record.carve_offset or 0
+    covered = _Covered(w.deleted, start)
 
     def read(offset: int, size: int) -> bytes:  # the run's own bytes: cached
         if w.cached.start <= offset and offset + size <= w.cached.end:
@@ -420,11 +429,39 @@ def _join_pieces(w: _Window, record: FileRecord, fmt: CarveFormat) -> FileRecord
             else None
         )
     else:
-        pieces = second_fragment(read, start, start + record.size, w.free)
+        pieces = second_fragment(
+            read, start, start + record.size, w.free, search=covered.search
+        )
     if pieces is None:
-        return None
+        return covered.noted(record), False
     size = sum(hi - lo for lo, hi in pieces)
-    return dataclasses.replace(record, size=size, carve_runs=pieces, carve_note=None)
+    joined = dataclasses.replace(record, size=size, carve_runs=pieces, carve_note=None)
+    return joined, True
+
+
+class _Covered:
+    """Whether a deleted file the walk reads whole covers the broken JPEG at
+    ``start`` (``deleted_cover``), asked at most once; and the note then."""
+
+    def __init__(self, deleted: DeletedJpegs | None, start: int) -> None:
+        self._deleted, self._start = deleted, start
+        self.by: FileRecord | None = None
+
+    def search(self) -> bool:
+        """Whether the Python search for the rest should run."""
+        if self._deleted is not None:
+            self.by = self._deleted.whole_at(self._start)
+        return self.by is None
+
+    def noted(self, record: FileRecord) -> FileRecord:
+        """``record``, its note saying which deleted file holds it whole."""
+        if self.by is None:
+            return record
+        note = (
+            f"{record.carve_note}; not searched for its rest: the deleted "
+            f"file {self.by.path} reads whole through the file system"
+        )
+        return dataclasses.replace(record, carve_note=note)
 
 
 def _follow(
@@ -487,10 +524,16 @@ def decodable(record: FileRecord, data: bytes) -> bytes:
 
 
 def carve_partition(
-    handle: Any, partition: Partition, *, formats: Iterable[str] | None = None
+    handle: Any,
+    partition: Partition,
+    *,
+    formats: Iterable[str] | None = None,
+    listed: Iterable[FileRecord] = (),
 ) -> Iterator[FileRecord | Skipped]:
     """Carve every unallocated run of ``partition`` (or all of an unpartitioned
-    region); a filesystem whose free space cannot be found is one ``Skipped``."""
+    region); a filesystem whose free space cannot be found is one ``Skipped``.
+    ``listed``: what the walk listed on it (its deleted JPEG files spare a
+    broken carved JPEG the search for its rest: ``deleted_cover``)."""
     try:
         runs = list(unallocated_runs(handle, partition))
     except FilesystemError as exc:
@@ -503,8 +546,17 @@ def carve_partition(
         )
         return
     free = [(offset, offset + length) for offset, length in runs]
+    deleted = DeletedJpegs(handle, listed)
     for offset, length in runs:
-        yield from carve(handle, partition, offset, length, formats=formats, free=free)
+        yield from carve(
+            handle,
+            partition,
+            offset,
+            length,
+            formats=formats,
+            free=free,
+            deleted=deleted,
+        )
 
 
 def _unreadable(

@@ -52,6 +52,15 @@ def decodes_whole(picture: bytes) -> bool:
     return _decodes(body + _ONES + _EOI) and not _decodes(body[:-2] + _ONES + _EOI)
 
 
+def decodes_every_mcu(picture: bytes) -> bool:
+    """Whether ``picture`` (a baseline JPEG from SOI to its EOI marker) holds
+    every MCU its frame header counts, each decoding without an error: check
+    1 above alone (bytes after the last MCU allowed), one decode."""
+    if not picture.endswith(_EOI) or len(picture) < 8:
+        return False
+    return _decodes(picture[: -len(_EOI)] + _ONES + _EOI)
+
+
 def _decodes(data: bytes) -> bool:
     """Whether FFmpeg decodes ``data`` to a frame without any error."""
     codec = av.CodecContext.create("mjpeg", "r")

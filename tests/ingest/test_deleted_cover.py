@@ -1,0 +1,126 @@
+"""A broken carved JPEG that a deleted file's record reads whole is not
+searched for its rest (``triage.ingest.deleted_cover``); when the record's
+runs no longer hold the picture, the search runs as before."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import require_tools
+from triage.ingest import bifragment, iter_files
+from triage.ingest.content import read_record, record_extents
+from triage.ingest.evidence import open_device
+from triage.records import FileRecord, Source
+
+CLUSTER = 4096
+
+
+def _md5(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def three_pieces(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, bytes]:
+    """An NTFS image with a deleted JPEG written into three holes (its MFT
+    record keeps the three runs), the second hole after the first."""
+    require_tools("mkntfs", "ntfs-3g")
+    from triage.sample.fragmented import Step, build_in_order
+    from triage.sample.pictures import encode, make_picture
+
+    picture = encode(make_picture(61, 640, 480), "JPEG", 90)
+    half = len(picture) // 2 // CLUSTER * CLUSTER
+    quarter = (len(picture) - half) // 2 // CLUSTER * CLUSTER
+    rng = random.Random(61)
+    steps: list[Step] = []
+    for n, size in enumerate((half, quarter, len(picture) - half - quarter)):
+        steps.append(("write", f"sep{n}.bin", rng.randbytes(3 * CLUSTER)))
+        steps.append(
+            ("write", f"hole{n}.bin", rng.randbytes(-(-size // CLUSTER) * CLUSTER))
+        )
+    steps += [("write", "pics/pic.jpg", b""), ("fill", "filler.bin")]
+    steps += [("delete", f"hole{n}.bin") for n in range(3)]
+    steps += [("delete", "pics/pic.jpg"), ("write", "pics/pic.jpg", picture)]
+    steps.append(("delete", "pics/pic.jpg"))
+    out = tmp_path_factory.mktemp("cover") / "ntfs.img"
+    image = build_in_order("ntfs", steps, out, size_mb=8, cluster=CLUSTER)
+    return image, picture
+
+
+def _listed(image: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[list[Any], int]:
+    """Every record ``iter_files`` gives (with the deleted file's bytes and
+    runs), and how many times the Python join search ran."""
+    calls = []
+    search = bifragment._search
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return search(*args, **kwargs)
+
+    monkeypatch.setattr(bifragment, "_search", counted)
+    out = []
+    with open_device(image) as handle:
+        for item in iter_files(handle, archives=False):
+            if isinstance(item, FileRecord) and item.size and item.is_media:
+                out.append(
+                    (item, read_record(handle, item), record_extents(handle, item))
+                )
+    return out, len(calls)
+
+
+def test_a_picture_its_record_reads_whole_is_not_searched_for(
+    three_pieces: tuple[Path, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    image, picture = three_pieces
+    found, searches = _listed(image, monkeypatch)
+    # The hole the picture's start went into is listed too (deleted, its
+    # record's one run now holding that start): a record no longer than its
+    # first run says nothing of where the rest is, and is not taken.
+    by_path = {
+        r.path: (r, d, runs) for r, d, runs in found if r.source is Source.FILESYSTEM
+    }
+    assert sorted(by_path) == ["hole0.bin", "pics/pic.jpg"]
+    record, data, runs = by_path["pics/pic.jpg"]
+    assert record.deleted and len(runs) == 3  # the record keeps three runs
+    assert runs[0][1] < runs[1][0]  # the second piece after the first
+    assert data == picture
+    assert by_path["hole0.bin"][2][0][0] == runs[0][0]
+    carved = [(r, d) for r, d, _ in found if r.source is Source.CARVED]
+    assert len(carved) == 1
+    item, data = carved[0]
+    # Reported as carving finds it: the first piece, partial, naming the file.
+    assert item.carve_offset == runs[0][0] and data == picture[: len(data)]
+    assert len(data) == runs[0][1] - runs[0][0]
+    assert (item.carve_note or "").startswith("partial: ")
+    assert "the deleted file pics/pic.jpg reads whole" in (item.carve_note or "")
+    assert searches == 0
+
+
+def test_a_record_whose_runs_were_overwritten_leaves_the_search_on(
+    three_pieces: tuple[Path, bytes],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """The record's second run now holds other bytes (NTFS gave its clusters
+    to another file; the third, with the end-of-image marker, is kept, so a
+    second piece could start there): its read does not decode, so the
+    search runs."""
+    image, picture = three_pieces
+    copy = tmp_path / "reused.img"
+    shutil.copyfile(image, copy)
+    found, _ = _listed(image, monkeypatch)
+    runs = next(x for r, _, x in found if r.path == "pics/pic.jpg")
+    lo, hi = runs[1]
+    with open(copy, "r+b") as fh:  # a test image of our own, not evidence
+        fh.seek(lo)
+        fh.write(random.Random(5).randbytes(hi - lo))
+    found, searches = _listed(copy, monkeypatch)
+    assert searches == 1
+    carved = [r for r, _, _ in found if r.source is Source.CARVED]
+    assert len(carved) == 1 and "not searched" not in (carved[0].carve_note or "")
+    assert not any(_md5(d) == _md5(picture) for _, d, _ in found)
