@@ -79,6 +79,27 @@ def test_a_picture_across_the_search_blocks_is_found(jpeg: bytes) -> None:
     assert list(found) == [(f"offset {(1 << 20) - 1:#x}",)]
 
 
+@pytest.mark.parametrize("back", [1, 2, 7, 8, 9])
+@pytest.mark.parametrize("buffered", [True, False])
+def test_a_magic_across_a_block_of_a_file_system_file_is_found(
+    jpeg: bytes, png: bytes, back: int, buffered: bool
+) -> None:
+    """Read through a ``RecordIO`` (a file of a file system: its blocks
+    uncopied), or a plain file object: a PNG or JPEG whose magic ends ``back``
+    bytes into the second block or less is found, once, and the other."""
+    from triage.ingest.filesystems.base import RecordIO
+
+    at = (1 << 20) - back
+    data = random_binary(8, at) + png + random_binary(9, 3000) + jpeg + b"\0" * 50
+    source: io.IOBase = (
+        io.BufferedReader(RecordIO(lambda o, n: data[o : o + n], len(data)))
+        if buffered
+        else io.BytesIO(data)
+    )
+    found = list(signature_scan.find_pictures(source, len(data)))  # type: ignore[arg-type]
+    assert found == [(at, len(png)), (data.index(jpeg), len(jpeg))]
+
+
 def test_exif_thumbnail_of_a_found_jpeg_is_not_reported_twice(jpeg: bytes) -> None:
     thumb = encode(make_picture(33, 96, 72), "JPEG", 85)
     inner = jpeg_with_thumbnail(jpeg, thumb)

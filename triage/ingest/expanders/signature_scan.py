@@ -55,6 +55,7 @@ from triage.ingest.expanders.embedded import (
     exhausted,
     slice_reader,
 )
+from triage.ingest.filesystems.base import RecordIO
 from triage.ingest.magic_search import find_anywhere
 from triage.ingest.media import SNIFF_BYTES
 from triage.records import FileRecord, Skipped
@@ -94,17 +95,28 @@ def address(offset: int) -> str:
 class _Blocks:
     """``read(offset, size)`` over the first ``end`` bytes of ``source`` in
     aligned blocks with a small LRU: the search and the parsers read each
-    byte about once, and a parser's many 4-byte reads cost no system call."""
+    byte about once, and a parser's many 4-byte reads cost no system call.
+    A buffered file over a ``RecordIO`` (a file of a file system) is read
+    through its positional ``read_at``, which hands back the backend's
+    bytes uncopied (the buffered reader would copy each block once more)."""
 
     def __init__(self, source: IO[bytes], end: int) -> None:
         self._source, self.end = source, end
+        raw = getattr(source, "raw", None)
+        self._read_at = raw.read_at if isinstance(raw, RecordIO) else None
         self._kept: OrderedDict[int, bytes] = OrderedDict()
 
-    def _block(self, index: int) -> bytes:
+    def block(self, index: int) -> bytes:
+        """Block ``index`` (``_BLOCK`` bytes from ``index * _BLOCK``; short
+        at the end), as read: not copied."""
         data = self._kept.get(index)
         if data is None:
-            self._source.seek(index * _BLOCK)
-            data = self._source.read(min(_BLOCK, self.end - index * _BLOCK))
+            size = min(_BLOCK, self.end - index * _BLOCK)
+            if self._read_at is not None:
+                data = self._read_at(index * _BLOCK, size)
+            else:
+                self._source.seek(index * _BLOCK)
+                data = self._source.read(size)
             self._kept[index] = data
             if len(self._kept) > _KEPT_BLOCKS:
                 self._kept.popitem(last=False)
@@ -117,7 +129,7 @@ class _Blocks:
         parts = []
         while offset < stop:
             index = offset // _BLOCK
-            block = self._block(index)
+            block = self.block(index)
             piece = block[offset - index * _BLOCK : stop - index * _BLOCK]
             if not piece:
                 break  # the file gave less than it said
@@ -167,16 +179,18 @@ def find_pictures(
     search reached (and nothing more)."""
     blocks = _Blocks(source, end)
     formats = _formats()
-    overlap = max(len(f.magic) for f in formats) - 1
     pos = 0
     while pos < end:
-        window = blocks.read(pos, _BLOCK + overlap)
+        index = pos // _BLOCK
+        block = blocks.block(index)
+        window = block[pos - index * _BLOCK :]  # the whole block: not copied
         if not window:
             return
-        searched = min(_BLOCK, len(window))  # hits in the overlap: next window
+        searched = len(window)
         hits = _hits(window, formats, searched)
+        hits += _straddling(blocks, formats, pos, index * _BLOCK + len(block))
         after = pos  # hits before this lie inside a picture already found
-        for at, number in hits:
+        for at, number in sorted(hits):
             start = pos + at
             if start < after:
                 continue
@@ -192,6 +206,24 @@ def find_pictures(
         if deadline is not None and deadline.passed and pos < end:
             yield pos
             return
+
+
+def _straddling(
+    blocks: _Blocks, formats: tuple[CarveFormat, ...], pos: int, stop: int
+) -> list[tuple[int, int]]:
+    """(offset from ``pos``, format number) of the magics that start before
+    ``stop`` (a block's end) and end after it: a few bytes either side,
+    searched on their own so the block is never copied to append them."""
+    overlap = max(len(f.magic) for f in formats) - 1
+    lo = max(pos, stop - overlap)
+    if stop >= blocks.end or lo >= stop:
+        return []
+    edge = blocks.read(lo, stop - lo + overlap)
+    return [
+        (lo - pos + at, number)
+        for at, number in _hits(edge, formats, stop - lo)
+        if lo + at + len(formats[number].magic) > stop
+    ]
 
 
 def _hits(
