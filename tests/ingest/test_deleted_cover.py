@@ -25,10 +25,9 @@ def _md5(data: bytes) -> str:
     return hashlib.md5(data).hexdigest()
 
 
-@pytest.fixture(scope="module")
-def three_pieces(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, bytes]:
-    """An NTFS image with a deleted JPEG written into three holes (its MFT
-    record keeps the three runs), the second hole after the first."""
+def _in_holes(out: Path, pieces: int) -> tuple[Path, bytes]:
+    """An NTFS image with a deleted JPEG written into ``pieces`` holes (its
+    MFT record keeps the runs), the second hole after the first."""
     require_tools("mkntfs", "ntfs-3g")
     from triage.sample.fragmented import Step, build_in_order
     from triage.sample.pictures import encode, make_picture
@@ -36,33 +35,47 @@ def three_pieces(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, bytes]
     picture = encode(make_picture(61, 640, 480), "JPEG", 90)
     half = len(picture) // 2 // CLUSTER * CLUSTER
     quarter = (len(picture) - half) // 2 // CLUSTER * CLUSTER
+    sizes = (half, quarter, len(picture) - half - quarter)
+    if pieces == 2:  # the larger hole first: ntfs-3g fills it first
+        first = len(picture) * 3 // 5 // CLUSTER * CLUSTER
+        sizes = (first, len(picture) - first)
     rng = random.Random(61)
     steps: list[Step] = []
-    for n, size in enumerate((half, quarter, len(picture) - half - quarter)):
+    for n, size in enumerate(sizes):
         steps.append(("write", f"sep{n}.bin", rng.randbytes(3 * CLUSTER)))
         steps.append(
             ("write", f"hole{n}.bin", rng.randbytes(-(-size // CLUSTER) * CLUSTER))
         )
     steps += [("write", "pics/pic.jpg", b""), ("fill", "filler.bin")]
-    steps += [("delete", f"hole{n}.bin") for n in range(3)]
+    steps += [("delete", f"hole{n}.bin") for n in range(len(sizes))]
     steps += [("delete", "pics/pic.jpg"), ("write", "pics/pic.jpg", picture)]
     steps.append(("delete", "pics/pic.jpg"))
-    out = tmp_path_factory.mktemp("cover") / "ntfs.img"
     image = build_in_order("ntfs", steps, out, size_mb=8, cluster=CLUSTER)
     return image, picture
 
 
+@pytest.fixture(scope="module")
+def three_pieces(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, bytes]:
+    return _in_holes(tmp_path_factory.mktemp("cover") / "ntfs3.img", 3)
+
+
 def _listed(image: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[list[Any], int]:
-    """Every record ``iter_files`` gives (with the deleted file's bytes and
-    runs), and how many times the Python join search ran."""
+    """Every record ``iter_files`` gives (with its bytes and runs), and how
+    many times the Python join search ran, plus 100 a time the quick way
+    (FFmpeg at hole starts) ran."""
     calls = []
-    search = bifragment._search
+    search, quick = bifragment._search, bifragment._at_hole_starts
 
     def counted(*args: Any, **kwargs: Any) -> Any:
         calls.append(1)
         return search(*args, **kwargs)
 
+    def quick_counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(0)
+        return quick(*args, **kwargs)
+
     monkeypatch.setattr(bifragment, "_search", counted)
+    monkeypatch.setattr(bifragment, "_at_hole_starts", quick_counted)
     out = []
     with open_device(image) as handle:
         for item in iter_files(handle, archives=False):
@@ -70,7 +83,7 @@ def _listed(image: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[list[Any], in
                 out.append(
                     (item, read_record(handle, item), record_extents(handle, item))
                 )
-    return out, len(calls)
+    return out, sum(calls) + 100 * calls.count(0)
 
 
 def test_a_picture_its_record_reads_whole_is_not_searched_for(
@@ -98,7 +111,27 @@ def test_a_picture_its_record_reads_whole_is_not_searched_for(
     assert len(data) == runs[0][1] - runs[0][0]
     assert (item.carve_note or "").startswith("partial: ")
     assert "the deleted file pics/pic.jpg reads whole" in (item.carve_note or "")
-    assert searches == 0
+    assert searches == 0  # neither way: no join of two pieces is the picture
+
+
+def test_a_two_piece_picture_is_still_joined_by_the_quick_way(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its record reads it whole too, but a join of two pieces may be the
+    picture: the quick way runs as before and carving reports it whole."""
+    image, picture = _in_holes(tmp_path / "ntfs2.img", 2)
+    found, searches = _listed(image, monkeypatch)
+    whole = [(r.source, len(runs)) for r, d, runs in found if d == picture]
+    assert sorted(whole) == [(Source.CARVED, 2), (Source.FILESYSTEM, 2)]
+    assert searches == 100
+
+
+def test_pieces_count_runs_that_follow_on_as_one() -> None:
+    from triage.ingest.deleted_cover import _pieces
+
+    assert _pieces([(0, 10), (10, 20), (40, 50)], 30) == 2
+    assert _pieces([(0, 10), (30, 40), (10, 20)], 30) == 3
+    assert _pieces([(0, 10), (30, 40), (60, 70)], 15) == 2  # past the size: slack
 
 
 def test_a_record_whose_runs_were_overwritten_leaves_the_search_on(
@@ -120,7 +153,7 @@ def test_a_record_whose_runs_were_overwritten_leaves_the_search_on(
         fh.seek(lo)
         fh.write(random.Random(5).randbytes(hi - lo))
     found, searches = _listed(copy, monkeypatch)
-    assert searches == 1
+    assert searches == 101  # the quick way, then the search, as before
     carved = [r for r, _, _ in found if r.source is Source.CARVED]
     assert len(carved) == 1 and "not searched" not in (carved[0].carve_note or "")
     assert not any(_md5(d) == _md5(picture) for _, d, _ in found)

@@ -82,14 +82,16 @@ def second_fragment(
     start: int,
     broken: int,
     free: Sequence[tuple[int, int]],
-    search: Callable[[], bool] | None = None,
+    covered: Callable[[], int | None] | None = None,
 ) -> tuple[tuple[int, int], tuple[int, int]] | None:
     """The two pieces, absolute ``(start, end)`` each, of the JPEG at
     ``start`` whose data stops making sense by ``broken``, with the second
     piece in ``free`` (absolute ``(start, end)`` ranges, sorted); None when
-    no piece decodes as its rest. ``search``, asked after the quick way
-    found nothing: whether to run the Python search (``deleted_cover``
-    says no when the file system already reads the picture whole)."""
+    no piece decodes as its rest. ``covered``: into how many pieces a
+    deleted file that the file system reads whole puts the picture, or None
+    when no file does (``deleted_cover``); then the Python search does not
+    run, nor the quick way when those are three or more (no join of two
+    pieces can be the picture)."""
     first = read(start, broken - start)
     layout = read_layout(first[:_HEAD])
     if layout is None or broken <= start + layout.scan_start:
@@ -99,11 +101,14 @@ def second_fragment(
     ends = _ends_of_scans(read, free, base, broken + WINDOW)
     if not any(_sector_after(lo, base) < eoi for lo, _, eoi in ends):
         return None  # nowhere a second piece could start: nothing to decode
+    pieces = covered() if covered is not None else None
+    if pieces is not None and pieces > 2:
+        return None
     if not layout.restart and any(hi == broken for _, hi in free):
         quick = _at_hole_starts(read, first, start, free, ends)
         if quick is not None:
             return quick
-    if search is not None and not search():
+    if pieces is not None:
         return None
     for skip, state0 in _resume_points(entropy, layout):
         if len(entropy) - skip > MAX_DECODED:

@@ -430,7 +430,7 @@ def _join_pieces(
         )
     else:
         pieces = second_fragment(
-            read, start, start + record.size, w.free, search=covered.search
+            read, start, start + record.size, w.free, covered=covered.pieces
         )
     if pieces is None:
         return covered.noted(record), False
@@ -447,11 +447,16 @@ class _Covered:
         self._deleted, self._start = deleted, start
         self.by: FileRecord | None = None
 
-    def search(self) -> bool:
-        """Whether the Python search for the rest should run."""
-        if self._deleted is not None:
-            self.by = self._deleted.whole_at(self._start)
-        return self.by is None
+    def pieces(self) -> int | None:
+        """Into how many pieces the covering file's record puts the picture
+        (None: no file covers it)."""
+        if self._deleted is None:
+            return None
+        found = self._deleted.whole_at(self._start)
+        if found is None:
+            return None
+        self.by, pieces = found
+        return pieces
 
     def noted(self, record: FileRecord) -> FileRecord:
         """``record``, its note saying which deleted file holds it whole."""

@@ -26,9 +26,11 @@ record's read does not decode and the search runs as before. FAT keeps no
 runs for a deleted file (Sleuth Kit assumes its clusters follow on, one
 run as long as the file), so condition 2 leaves it out. The carved item is
 still reported as carving found it (the partial first piece), its note
-naming the deleted file that holds the whole picture. The quick way
-(``bifragment``: FFmpeg's check of joins at hole starts) runs first as
-before, so a join it finds is reported as before.
+naming the deleted file that holds the whole picture. When the record
+puts the picture in two pieces, the quick way (``bifragment``: FFmpeg's
+check of joins at hole starts) still runs, so a join it finds is reported
+as before; in three pieces or more (runs that follow on from each other
+count as one), no join of two pieces can be the picture, and it does not.
 """
 
 from __future__ import annotations
@@ -68,12 +70,12 @@ class DeletedJpegs:
     def __init__(self, handle: DeviceHandle, records: Iterable[FileRecord]) -> None:
         self._handle = handle
         self._records = [r for r in records if may_cover(r)]
-        self._by_start: dict[int, list[FileRecord]] | None = None
+        self._by_start: dict[int, list[tuple[FileRecord, int]]] | None = None
 
     def __bool__(self) -> bool:
         return bool(self._records)
 
-    def _index(self) -> dict[int, list[FileRecord]]:
+    def _index(self) -> dict[int, list[tuple[FileRecord, int]]]:
         if self._by_start is None:
             self._by_start = {}
             for record in self._records:
@@ -82,18 +84,34 @@ class DeletedJpegs:
                 except (FilesystemError, EvidenceError, OSError):
                     continue  # the walk's own read of it reports the error
                 if runs and record.size > runs[0][1] - runs[0][0]:
-                    self._by_start.setdefault(runs[0][0], []).append(record)
+                    entry = (record, _pieces(runs, record.size))
+                    self._by_start.setdefault(runs[0][0], []).append(entry)
         return self._by_start
 
-    def whole_at(self, start: int) -> FileRecord | None:
+    def whole_at(self, start: int) -> tuple[FileRecord, int] | None:
         """The deleted file whose record's runs start at ``start`` and whose
-        read through the file system decodes whole (the rule above); None
-        when there is none."""
-        for record in self._index().get(start, ()):
+        read through the file system decodes whole (the rule above), and
+        into how many pieces its runs put it (runs that follow on from each
+        other are one piece); None when there is none."""
+        for record, pieces in self._index().get(start, ()):
             try:
                 data = read_record(self._handle, record)
             except (FilesystemError, EvidenceError, OSError):
                 continue
             if decodes_every_mcu(data):
-                return record
+                return record, pieces
         return None
+
+
+def _pieces(runs: list[tuple[int, int]], size: int) -> int:
+    """How many separate pieces of the device the first ``size`` bytes of
+    ``runs`` lie in (a run that starts where the one before ends goes on
+    the same piece)."""
+    pieces, end, left = 0, None, size
+    for lo, hi in runs:
+        if left <= 0:
+            break
+        if lo != end:
+            pieces += 1
+        end, left = hi, left - (hi - lo)
+    return pieces
