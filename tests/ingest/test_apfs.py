@@ -259,13 +259,29 @@ def _patched_copy(image: Path, out: Path, snapshots: int, *, fix: bool) -> Path:
     return out
 
 
+def _snapshot_tree_keys(path: Path) -> int:
+    """Keys in volume 0's snapshot metadata tree root (``apfs_snap_meta_
+    tree_oid``, physical): a second structure that says how many snapshots
+    there are, here a root that is a leaf."""
+    container = apfs_snapshots._Container(_reader(path))
+    volume = container.block(_volume_superblock_at(path) // container.block_size)
+    node = container.block(struct.unpack_from("<Q", volume, 152)[0])
+    assert struct.unpack_from("<Q", node)[0] == apfs_snapshots.fletcher64(node)
+    flags, level, keys = struct.unpack_from("<HHI", node, 32)
+    assert flags & 3 == 3 and level == 0  # root and leaf
+    return int(keys)
+
+
 def test_snapshot_count_of_apfs_raw_and_mkapfs(dfvfs_dir: Path, tmp_path: Path) -> None:
-    # apfs.raw: one volume "apfs_test", no snapshots (so no skip: see above).
+    # apfs.raw: one volume "apfs_test", no snapshots (so no skip: see above);
+    # its snapshot metadata tree is empty too.
     (vol,) = apfs_snapshots.count_snapshots(_reader(dfvfs_dir / "apfs.raw"))
     assert (vol.name, vol.count, vol.problem) == (VOLUME, 0, "")
+    assert _snapshot_tree_keys(dfvfs_dir / "apfs.raw") == 0
     image = _made_by_mkapfs(tmp_path)
     (vol,) = apfs_snapshots.count_snapshots(_reader(image))
     assert (vol.slot, vol.name, vol.count) == (0, "Phone", 0)
+    assert _snapshot_tree_keys(image) == 0
     # The checksum is Apple's Fletcher-64: every object read verifies.
     block = (dfvfs_dir / "apfs.raw").read_bytes()[:4096]
     assert apfs_snapshots.fletcher64(block) == struct.unpack_from("<Q", block)[0]
@@ -276,13 +292,22 @@ def test_snapshots_are_a_recorded_skip(tmp_path: Path) -> None:
     before = evidence_state([image])
     two = _patched_copy(image, tmp_path / "two.apfs", 2, fix=True)
     assert evidence_state([image]) == before
+    # apfsck (apfsprogs), a second reader, agrees the field patched is the
+    # snapshot count: it now disagrees with the (empty) snapshot tree.
+    apfsck = shutil.which("apfsck") or shutil.which("apfsck", path="/usr/sbin")
+    if apfsck is not None:
+        checks = [subprocess.run([apfsck, str(p)], capture_output=True, text=True)
+                  for p in (image, two)]  # fmt: skip
+        assert checks[0].returncode == 0, checks[0].stdout + checks[0].stderr
+        assert "bad snapshot count" in checks[1].stdout + checks[1].stderr
+        assert evidence_state([image]) == before
     files, skipped = _listing(two, carve=False)
     assert files == []
     assert [(s.stage.value, s.location.inner, s.reason) for s in skipped] == [
         (
             "ingest",
             "volume Phone",
-            "2 snapshot(s) of volume Phone not read (libfsapfs has no snapshot "
+            "2 snapshot(s) of volume Phone not read (pyfsapfs has no snapshot "
             "API); the current state of the volume is walked",
         )
     ]
@@ -295,6 +320,26 @@ def test_snapshots_are_a_recorded_skip(tmp_path: Path) -> None:
         rows
     )
     assert evidence_state([two]) == two_before  # read-only walk
+    # In a GPT partition the count is read at the partition's offset.
+    disk = _in_gpt(two, tmp_path / "mac.img")
+    _, in_gpt = _listing(disk, carve=False)
+    assert [s.reason for s in in_gpt] == [skipped[0].reason]
+
+
+def _in_gpt(container: Path, disk: Path, start: int = 2048) -> Path:
+    require_tools("sfdisk")
+    sectors = container.stat().st_size // 512
+    with open(disk, "wb") as fh:
+        fh.truncate((start + sectors + 2048) * 512)
+    script = (
+        "label: gpt\nunit: sectors\n\n"
+        f"start={start}, size={sectors}, type=7C3457EF-0000-11AA-AA11-00306543ECAC\n"
+    )
+    subprocess.run(["sfdisk", "-q", str(disk)], input=script, text=True, check=True)
+    with open(container, "rb") as src, open(disk, "r+b") as fh:
+        fh.seek(start * 512)
+        shutil.copyfileobj(src, fh)
+    return disk
 
 
 def test_snapshots_not_counted_on_a_checksum_mismatch(tmp_path: Path) -> None:

@@ -171,8 +171,9 @@ class ApfsFilesystem(Filesystem):
 
     def snapshot_skips(self) -> list[tuple[str, str]]:
         """(volume name, reason) for each volume whose snapshots are not
-        read: libfsapfs has no snapshot API, so they are counted from the
-        container (``apfs_snapshots``) and said to be left out."""
+        read: pyfsapfs, libfsapfs' Python binding, has no snapshot API, so
+        they are counted from the container (``apfs_snapshots``) and said to
+        be left out."""
 
         def read(offset: int, size: int) -> bytes:
             return self.handle.read(self.offset + offset, size)
@@ -182,14 +183,14 @@ class ApfsFilesystem(Filesystem):
         except (Unreadable, EvidenceError) as exc:
             return [(name, _uncounted(name, str(exc))) for name in self._names]
         found: list[tuple[str, str]] = []
-        for index, vol in enumerate(volumes):
-            same = len(volumes) == len(self._names)
-            name = self._names[index] if same else vol.name
+        for vol in volumes:
+            # libfsapfs numbers volumes by their nx_fs_oid slot.
+            name = self._names[vol.slot] if vol.slot < len(self._names) else vol.name
             if vol.count is None:
                 found.append((name, _uncounted(name, vol.problem)))
             elif vol.count > 0:
                 found.append((name, f"{vol.count} {SNAPSHOTS} of {_volume_label(name)} "
-                              "not read (libfsapfs has no snapshot API); the "
+                              "not read (pyfsapfs has no snapshot API); the "
                               "current state of the volume is walked"))  # fmt: skip
         return found
 
@@ -328,7 +329,7 @@ def _volume_label(name: str) -> str:
 def _uncounted(name: str, problem: str) -> str:
     return (
         f"{SNAPSHOTS} of {_volume_label(name)} could not be counted ({problem}) and "
-        "are not read (libfsapfs has no snapshot API); the current state of "
+        "are not read (pyfsapfs has no snapshot API); the current state of "
         "the volume is walked"
     )
 

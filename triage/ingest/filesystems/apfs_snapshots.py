@@ -1,8 +1,8 @@
 """Count the snapshots of each APFS volume, read-only, from the container.
 
-libfsapfs has no snapshot API, so snapshots are not walked; this module
-only counts them so a scan can record that they were not read. Layouts are
-those of Apple's "Apple File System Reference":
+pyfsapfs (libfsapfs' Python binding) has no snapshot API, so snapshots are
+not walked; this module only counts them so a scan can record that they
+were not read. Layouts are those of Apple's "Apple File System Reference":
 
 container superblock (``NXSB``; the newest valid one in the checkpoint
 descriptor area when that area is contiguous, else block 0) ->
@@ -199,7 +199,7 @@ def _volume(container: _Container, root: int, slot: int, oid: int) -> VolumeSnap
 
 def count_snapshots(read: Reader) -> list[VolumeSnapshots]:
     """Each volume's snapshot count, in ``nx_fs_oid`` order (empty slots left
-    out, as libfsapfs numbers its volumes).
+    out; ``slot`` is the index libfsapfs gives the volume).
 
     Raises:
         Unreadable: the container superblock or its object map cannot be
