@@ -63,9 +63,10 @@ def test_demo_finds_every_planted_known_picture(demo_run: tuple[Path, str]) -> N
     ), rows["elm-laptop.E01"]
     assert rows["oak-phone.001"]["archive_items"] == 1
     # A known video re-encoded to another codec and size, found by its frames.
-    assert "1 known video (category A) re-encoded, 100% of its frames" in rows[
-        "oak-phone.001"
-    ]["reason"], rows["oak-phone.001"]
+    assert (
+        "1 known video (category A) re-encoded, 100% of its frames"
+        in rows["oak-phone.001"]["reason"]
+    ), rows["oak-phone.001"]
     # The phone extraction zip is a device, its members its files (not
     # archive members).
     assert rows["oak-iphone.zip"]["evidence_kind"] == "ffs-zip"

@@ -250,6 +250,19 @@ def test_an_error_carries_its_place_and_reason_apart() -> None:
     assert whole.reason == "no place: just words" and whole.where == ""
 
 
+def test_errors_with_their_own_arguments_survive_pickling() -> None:
+    import pickle
+
+    from triage.errors import UnknownNameError
+    from triage.hashmatch.decode import DecodeError
+
+    for exc in (DecodeError("dev: a.jpg", "truncated"),
+                UnknownNameError("signal", "md6", ("md5", "sha1"))):  # fmt: skip
+        back = pickle.loads(pickle.dumps(exc))
+        assert type(back) is type(exc) and str(back) == str(exc)
+        assert back.__dict__ == exc.__dict__
+
+
 def test_a_device_no_backend_reads_names_each_reason_once(tmp_path: Path) -> None:
     """Random bytes: the skip's reason comes from the backends' reasons, not
     from a message with the device cut off it."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class TriageError(Exception):
     """Root of every error ``triage`` raises on purpose.
@@ -20,6 +22,21 @@ class TriageError(Exception):
         super().__init__(message)
         self.where = where
         self.reason = reason or message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuilt without calling __init__: subclasses take other arguments
+        # (UnknownNameError, DecodeError), and an error raised in a Dask
+        # worker must reach the driver whole.
+        return (_rebuild, (type(self), self.args, self.__dict__))
+
+
+def _rebuild(
+    cls: type[TriageError], args: tuple[Any, ...], state: dict[str, Any]
+) -> Any:
+    error = cls.__new__(cls, *args)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 class EvidenceError(TriageError):

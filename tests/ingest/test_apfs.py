@@ -19,7 +19,7 @@ from triage.errors import FilesystemError
 from triage.ingest import iter_files
 from triage.ingest.content import read_record
 from triage.ingest.evidence import open_device
-from triage.ingest.filesystems import apfs
+from triage.ingest.filesystems import apfs, apfs_snapshots
 from triage.ingest.volumes import iter_partitions
 from triage.records import FileRecord, Partition, Skipped
 from triage.scan import scan
@@ -211,3 +211,178 @@ def test_locked_volume_is_a_skip_and_the_rest_is_walked(
     fs = apfs.ApfsFilesystem(handle, 0, _Container(real._container,
                              _LockedVolume("s3cret")))  # fmt: skip
     assert fs.volume(1).name == "Data"
+
+
+# --- snapshots: counted from the container, recorded as not read -------------
+
+
+def _made_by_mkapfs(tmp_path: Path, name: str = "made.apfs") -> Path:
+    mkapfs = shutil.which("mkapfs") or shutil.which("mkapfs", path="/usr/sbin")
+    if mkapfs is None:
+        pytest.skip("mkapfs (Debian apfsprogs) is not installed")
+    image = tmp_path / name
+    with open(image, "wb") as fh:
+        fh.truncate(128 << 20)  # mkapfs refuses smaller containers
+    subprocess.run([mkapfs, "-L", "Phone", str(image)], check=True)
+    return image
+
+
+def _reader(path: Path) -> Any:
+    def read(offset: int, size: int) -> bytes:
+        with open(path, "rb") as fh:
+            fh.seek(offset)
+            return fh.read(size)
+
+    return read
+
+
+def _volume_superblock_at(path: Path) -> int:
+    """Byte offset of volume 0's superblock, found by the module's own
+    object-map lookup (the test then checks libfsapfs agrees on the name)."""
+    container = apfs_snapshots._Container(_reader(path))
+    root = container.omap_root()
+    oid = struct.unpack_from("<Q", container.superblock, 184)[0]
+    return container.lookup(root, oid) * container.block_size
+
+
+def _patched_copy(image: Path, out: Path, snapshots: int, *, fix: bool) -> Path:
+    """A copy of ``image`` whose volume says ``snapshots`` snapshots, with its
+    checksum recomputed (``fix``) or left stale."""
+    raw = bytearray(image.read_bytes())
+    at = _volume_superblock_at(image)
+    assert raw[at + 32 : at + 36] == b"APSB"
+    struct.pack_into("<Q", raw, at + 216, snapshots)
+    if fix:
+        block = bytes(raw[at : at + 4096])
+        struct.pack_into("<Q", raw, at, apfs_snapshots.fletcher64(block))
+    out.write_bytes(bytes(raw))
+    return out
+
+
+def _snapshot_tree_keys(path: Path) -> int:
+    """Keys in volume 0's snapshot metadata tree root (``apfs_snap_meta_
+    tree_oid``, physical): a second structure that says how many snapshots
+    there are, here a root that is a leaf."""
+    container = apfs_snapshots._Container(_reader(path))
+    volume = container.block(_volume_superblock_at(path) // container.block_size)
+    node = container.block(struct.unpack_from("<Q", volume, 152)[0])
+    assert struct.unpack_from("<Q", node)[0] == apfs_snapshots.fletcher64(node)
+    flags, level, keys = struct.unpack_from("<HHI", node, 32)
+    assert flags & 3 == 3 and level == 0  # root and leaf
+    return int(keys)
+
+
+def test_snapshot_count_of_apfs_raw_and_mkapfs(dfvfs_dir: Path, tmp_path: Path) -> None:
+    # apfs.raw: one volume "apfs_test", no snapshots (so no skip: see above);
+    # its snapshot metadata tree is empty too.
+    (vol,) = apfs_snapshots.count_snapshots(_reader(dfvfs_dir / "apfs.raw"))
+    assert (vol.name, vol.count, vol.problem) == (VOLUME, 0, "")
+    assert _snapshot_tree_keys(dfvfs_dir / "apfs.raw") == 0
+    image = _made_by_mkapfs(tmp_path)
+    (vol,) = apfs_snapshots.count_snapshots(_reader(image))
+    assert (vol.slot, vol.name, vol.count) == (0, "Phone", 0)
+    assert _snapshot_tree_keys(image) == 0
+    # The checksum is Apple's Fletcher-64: every object read verifies.
+    block = (dfvfs_dir / "apfs.raw").read_bytes()[:4096]
+    assert apfs_snapshots.fletcher64(block) == struct.unpack_from("<Q", block)[0]
+
+
+def test_snapshots_are_a_recorded_skip(tmp_path: Path) -> None:
+    image = _made_by_mkapfs(tmp_path)
+    before = evidence_state([image])
+    two = _patched_copy(image, tmp_path / "two.apfs", 2, fix=True)
+    assert evidence_state([image]) == before
+    # apfsck (apfsprogs), a second reader, agrees the field patched is the
+    # snapshot count: it now disagrees with the (empty) snapshot tree.
+    apfsck = shutil.which("apfsck") or shutil.which("apfsck", path="/usr/sbin")
+    if apfsck is not None:
+        checks = [subprocess.run([apfsck, str(p)], capture_output=True, text=True)
+                  for p in (image, two)]  # fmt: skip
+        assert checks[0].returncode == 0, checks[0].stdout + checks[0].stderr
+        assert "bad snapshot count" in checks[1].stdout + checks[1].stderr
+        assert evidence_state([image]) == before
+    files, skipped = _listing(two, carve=False)
+    assert files == []
+    assert [(s.stage.value, s.location.inner, s.reason) for s in skipped] == [
+        (
+            "ingest",
+            "volume Phone",
+            "2 snapshot(s) of volume Phone not read (pyfsapfs has no snapshot "
+            "API); the current state of the volume is walked",
+        )
+    ]
+    db = tmp_path / "case.db"
+    two_before = evidence_state([two])
+    summary = scan([two], [], db, scheduler="sync")
+    assert [d.status for d in summary.devices] == ["scanned"]
+    rows = _rows(db, "SELECT stage, reason FROM skipped")
+    assert [r for r in rows if "snapshot" in r[1]] == [("ingest", skipped[0].reason)], (
+        rows
+    )
+    assert evidence_state([two]) == two_before  # read-only walk
+    # In a GPT partition the count is read at the partition's offset.
+    disk = _in_gpt(two, tmp_path / "mac.img")
+    _, in_gpt = _listing(disk, carve=False)
+    assert [s.reason for s in in_gpt] == [skipped[0].reason]
+
+
+def _in_gpt(container: Path, disk: Path, start: int = 2048) -> Path:
+    require_tools("sfdisk")
+    sectors = container.stat().st_size // 512
+    with open(disk, "wb") as fh:
+        fh.truncate((start + sectors + 2048) * 512)
+    script = (
+        "label: gpt\nunit: sectors\n\n"
+        f"start={start}, size={sectors}, type=7C3457EF-0000-11AA-AA11-00306543ECAC\n"
+    )
+    subprocess.run(["sfdisk", "-q", str(disk)], input=script, text=True, check=True)
+    with open(container, "rb") as src, open(disk, "r+b") as fh:
+        fh.seek(start * 512)
+        shutil.copyfileobj(src, fh)
+    return disk
+
+
+def test_snapshots_not_counted_on_a_checksum_mismatch(tmp_path: Path) -> None:
+    image = _made_by_mkapfs(tmp_path)
+    stale = _patched_copy(image, tmp_path / "stale.apfs", 2, fix=False)
+    (vol,) = apfs_snapshots.count_snapshots(_reader(stale))
+    assert vol.count is None and "checksum mismatch" in vol.problem
+    before = evidence_state([stale])
+    _, skipped = _listing(stale, carve=False)
+    # libfsapfs refuses the volume too (its own skip); its name is unread.
+    assert [s.location.inner for s in skipped] == ["volume volume 0"] * 2
+    assert skipped[0].reason.startswith("cannot open volume 0")
+    assert skipped[1].reason.startswith(
+        "snapshot(s) of volume 0 could not be counted (volume superblock: "
+        "checksum mismatch) and are not read"
+    )
+    assert evidence_state([stale]) == before
+
+
+def test_snapshots_not_counted_when_the_object_map_is_damaged(tmp_path: Path) -> None:
+    image = _made_by_mkapfs(tmp_path)
+    raw = bytearray(image.read_bytes())
+    container = apfs_snapshots._Container(_reader(image))
+    root = container.omap_root() * container.block_size
+    raw[root + 100] ^= 0xFF  # the B-tree root's checksum no longer holds
+    bad_tree = tmp_path / "bad-tree.apfs"
+    bad_tree.write_bytes(bytes(raw))
+    (vol,) = apfs_snapshots.count_snapshots(_reader(bad_tree))
+    assert vol.count is None and vol.problem == "object map node: checksum mismatch"
+    raw = bytearray(image.read_bytes())
+    raw[200] ^= 0xFF  # the container superblock's checksum no longer holds
+    bad_super = tmp_path / "bad-super.apfs"
+    bad_super.write_bytes(bytes(raw))
+    with pytest.raises(apfs_snapshots.Unreadable, match="checksum mismatch"):
+        apfs_snapshots.count_snapshots(_reader(bad_super))
+    # libfsapfs refuses both copies, so the volumes come from the sound image
+    # and the snapshot counting reads the damaged one.
+    with open_device(image) as good:
+        volumes = apfs.ApfsFilesystem.open(good, 0)._container
+        for bad, why in ((bad_tree, "object map node"), (bad_super, "container")):
+            with open_device(bad) as handle:
+                skips = apfs.ApfsFilesystem(handle, 0, volumes).snapshot_skips()
+            assert [name for name, _ in skips] == ["Phone"]
+            assert skips[0][1].startswith(
+                f"snapshot(s) of volume Phone could not be counted ({why}"
+            ), skips

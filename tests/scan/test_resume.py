@@ -19,6 +19,7 @@ from triage.store import Store
 
 CHUNK_FILES = 2
 
+
 def _killed_scan(corpus: Corpus, db: Path, kill_after: int, at_once: int) -> int:
     return killed_scan(
         db,

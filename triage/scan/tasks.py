@@ -120,11 +120,17 @@ class MediaItem:
 
 
 @dataclass(frozen=True, slots=True)
-class ChunkResult:
-    """What ``process_chunk`` found: media and their hashes, matches, skips."""
+class ChunkTaskResult:
+    """What a task on one stored chunk of one device hands back."""
 
     device_id: str
     chunk_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkResult(ChunkTaskResult):
+    """What ``process_chunk`` found: media and their hashes, matches, skips."""
+
     media: tuple[MediaItem, ...]
     matches: tuple[Match, ...]
     skipped: tuple[Skipped, ...]
@@ -138,11 +144,9 @@ class ChunkResult:
 
 
 @dataclass(frozen=True, slots=True)
-class RematchResult:
+class RematchResult(ChunkTaskResult):
     """Matches of a stored chunk against other hash sets, from stored hashes."""
 
-    device_id: str
-    chunk_key: str
     matches: tuple[Match, ...]
     needs_reading: bool  # an item once excluded as known-good must now be decoded
 

@@ -15,8 +15,12 @@ bytes are a picture or video are records of their own ("path:xattr name"),
 as NTFS alternate data streams are. File references pack the volume index
 with the file's identifier (``ref``). What libfsapfs cannot do is said in
 the README: it lists no deleted files and no snapshots, and exposes no
-allocation bitmap, so APFS free space is not carved (a recorded skip). A
-file the library cannot decompress is a read error, recorded for that file.
+allocation bitmap, so APFS free space is not carved (a recorded skip). The
+snapshots of each volume are counted from the container (``apfs_snapshots``)
+and a volume with any is a ``Skipped`` row "N snapshot(s) of volume NAME not
+read"; one whose count cannot be read (damaged object map, checksum) says
+so. A file the library cannot decompress is a read error, recorded for
+that file.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import pyfsapfs
 
 from triage.errors import EvidenceError, FilesystemError
 from triage.ingest.evidence import DeviceHandle
+from triage.ingest.filesystems.apfs_snapshots import Unreadable, count_snapshots
 from triage.ingest.filesystems.base import (
     FILESYSTEMS,
     Entry,
@@ -52,6 +57,7 @@ RESOURCE_FORK = "com.apple.ResourceFork"
 #: Bytes of an extended attribute sniffed to tell a picture or video.
 _SNIFF = 64
 ENCRYPTED = "encrypted volume"
+SNAPSHOTS = "snapshot(s)"
 
 
 def _message(exc: BaseException) -> str:
@@ -157,7 +163,36 @@ class ApfsFilesystem(Filesystem):
                 yield Skipped.at_filesystem(
                     partition, Stage.INGEST, str(exc), inner=f"volume {name}"
                 )
+        for name, reason in self.snapshot_skips():
+            yield Skipped.at_filesystem(
+                partition, Stage.INGEST, reason, inner=f"volume {name}"
+            )
         yield from super().iter_entries(partition, defer=defer)
+
+    def snapshot_skips(self) -> list[tuple[str, str]]:
+        """(volume name, reason) for each volume whose snapshots are not
+        read: pyfsapfs, libfsapfs' Python binding, has no snapshot API, so
+        they are counted from the container (``apfs_snapshots``) and said to
+        be left out."""
+
+        def read(offset: int, size: int) -> bytes:
+            return self.handle.read(self.offset + offset, size)
+
+        try:
+            volumes = count_snapshots(read)
+        except (Unreadable, EvidenceError) as exc:
+            return [(name, _uncounted(name, str(exc))) for name in self._names]
+        found: list[tuple[str, str]] = []
+        for vol in volumes:
+            # libfsapfs numbers volumes by their nx_fs_oid slot.
+            name = self._names[vol.slot] if vol.slot < len(self._names) else vol.name
+            if vol.count is None:
+                found.append((name, _uncounted(name, vol.problem)))
+            elif vol.count > 0:
+                found.append((name, f"{vol.count} {SNAPSHOTS} of {_volume_label(name)} "
+                              "not read (pyfsapfs has no snapshot API); the "
+                              "current state of the volume is walked"))  # fmt: skip
+        return found
 
     # --- listing --------------------------------------------------------------
 
@@ -283,6 +318,20 @@ class ApfsFilesystem(Filesystem):
 
 
 _MASK = (1 << _VOLUME_SHIFT) - 1
+
+
+def _volume_label(name: str) -> str:
+    """The words "volume Data"; "volume 0" for a volume whose name cannot
+    be read (its folder name is then already "volume 0")."""
+    return name if name.startswith("volume ") else f"volume {name}"
+
+
+def _uncounted(name: str, problem: str) -> str:
+    return (
+        f"{SNAPSHOTS} of {_volume_label(name)} could not be counted ({problem}) and "
+        "are not read (pyfsapfs has no snapshot API); the current state of "
+        "the volume is walked"
+    )
 
 
 def _xattr_of(record: FileRecord, entry: Any) -> str | None:
