@@ -33,6 +33,10 @@ a 320x240 one. Only when none is the rest does the search below run:
    the picture's last MCU (the count the frame header gives), right before
    the end-of-image marker; restart markers must come in order.
 
+Neither way runs for a picture that a deleted file listed by the walk
+reads whole through the file system (``deleted_cover``: NTFS keeps a
+deleted file's runs); in two pieces, the quick way still does.
+
 Cost: one pass over at most ``WINDOW`` bytes (8 MiB) per broken baseline
 JPEG (nothing is decoded when no sector there could start a second piece),
 and decoding in Python at about 5 MB of entropy-coded data a second (a
