@@ -123,7 +123,7 @@ def test_a_backup_under_another_password_is_a_skip(case: Case, synced: Path) -> 
     finally:
         con.close()
     assert skipped == [
-        ("other", "other: encrypted backup of Sam's iPhone: wrong password")
+        ("other", "encrypted backup of Sam's iPhone: wrong password")
     ]
     assert media == 0
 

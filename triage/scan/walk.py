@@ -434,7 +434,7 @@ def _partitions(handle: Any, dev: str, evidence: str) -> Iterator[Partition | Sk
                 continue
             yield part
     except FilesystemError as exc:
-        yield Skips(dev, (Skipped.at_device(dev, evidence, Stage.VOLUME, str(exc)),))
+        yield Skips(dev, (Skipped.at_device(dev, evidence, Stage.VOLUME, exc.reason),))
         yield Partition(
             device_id=dev,
             evidence=evidence,
