@@ -157,6 +157,19 @@ def test_known_videos_and_a_picture_in_a_slideshow_match(
     assert frames == 10  # one a second of a 10 s video
 
 
+def _count_decodes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The videos decoded from now on, by the name each was decoded under."""
+    decodes: list[str] = []
+    real = policy_module.hash_video
+
+    def counted(*args: object, **kwargs: object) -> object:
+        decodes.append(str(kwargs.get("where")))
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(policy_module, "hash_video", counted)
+    return decodes
+
+
 def test_rescan_with_a_video_only_set_rematches_without_decoding(
     videos: VideoCase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -169,14 +182,7 @@ def test_rescan_with_a_video_only_set_rematches_without_decoding(
          "--scheme", "caid"],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    decodes: list[str] = []
-    real = policy_module.hash_video
-
-    def counted(*args: object, **kwargs: object) -> object:
-        decodes.append(str(kwargs.get("where")))
-        return real(*args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(policy_module, "hash_video", counted)
+    decodes = _count_decodes(monkeypatch)
     scan([videos.evidence], [only], db, scheduler="sync")
     assert decodes == []
     found = matched_entries(db, "videos.raw")
@@ -331,3 +337,34 @@ def test_a_carved_video_is_hashed_from_the_device_and_matched(
     ).fetchall()
     con.close()
     assert ("carved", "vpdq", 100.0) in rows
+
+
+def test_the_same_video_twice_is_decoded_once(
+    videos: VideoCase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Identical content is decoded once per worker, as for pictures, and
+    both copies get the same frames (and both match)."""
+    known = (videos.reference_dir / "A" / "known.mp4").read_bytes()
+    files = {
+        "a/known.mp4": known,
+        "b/again.mp4": known,
+        "c/other.mp4": make_video(12, seconds=3),
+    }
+    evidence = build_filesystem("fat16", files, tmp_path / "twice.raw")
+    decodes = _count_decodes(monkeypatch)
+    db = tmp_path / "case.db"
+    scan([evidence], [videos.bad_set], db, scheduler="sync", chunk_files=1)
+    assert len(decodes) == 2 and "c/other.mp4" in decodes  # one of the copies
+    con = sqlite3.connect(db)
+    frames = {
+        address: count
+        for address, count in con.execute(
+            "SELECT address, COUNT(*) FROM video_frames GROUP BY address"
+        )
+    }
+    con.close()
+    counts = sorted(frames.values())
+    assert len(counts) == 3 and counts[1] == counts[2]  # the two copies alike
+    assert matched_entries(db, "twice.raw") == {
+        "A/known.mp4": {"a/known.mp4", "b/again.mp4"}
+    }

@@ -29,7 +29,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from triage.errors import EvidenceError, HashSetError, MediaError
 from triage.hashmatch.hashset import HashSet
@@ -39,6 +39,7 @@ from triage.hashmatch.policy import (
     HashPolicy,
     PictureOutcome,
     Unhashed,
+    VideoOutcome,
     with_picture,
     with_video,
 )
@@ -155,8 +156,47 @@ class RematchResult(ChunkTaskResult):
 
 _HANDLE_CACHE_SIZE = 4
 _DIGEST_CACHE_SIZE = 4096
+#: Videos' frame hashes kept per worker: a video's are up to a few MB (3,600
+#: frames with their dihedral variants), so few are kept.
+_VIDEO_CACHE_SIZE = 16
 #: What a content's decoding gave: its hashes, or why there are none.
 Perceptual = PictureOutcome
+
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class Recent(Generic[K, V]):
+    """The values of the last ``size`` keys used (the least recently used
+    go first)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._values: OrderedDict[K, V] = OrderedDict()
+
+    def get(self, key: K) -> V | None:
+        hit = self._values.get(key)
+        if hit is not None:
+            self._values.move_to_end(key)
+        return hit
+
+    def put(self, key: K, value: V) -> None:
+        self._values[key] = value
+        self._values.move_to_end(key)
+        while len(self._values) > self.size:
+            self._values.popitem(last=False)
+
+    def clear(self) -> None:
+        self._values.clear()
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+
+#: What a video's decode depends on besides its bytes: (MD5, key frames
+#: only, frame cap, dihedral variants).
+VideoKey = tuple[str, bool, int, bool]
 
 
 class WorkerState:
@@ -166,7 +206,8 @@ class WorkerState:
     * the matcher of the scan's hash sets (loaded once, keyed by path and
       digest; one generation of sets at a time);
     * md5 -> what decoding that content gave: identical content is decoded
-      once per worker, across chunks and devices;
+      once per worker, across chunks and devices (pictures; and videos, with
+      the options their frames depend on, a few at a time);
     * ``stopped``: devices the driver has stopped early, as (scan token,
       device id), so that a chunk of such a device still running gives up at
       its next item instead of decoding on for nothing (its result would be
@@ -179,7 +220,8 @@ class WorkerState:
             OrderedDict()
         )
         self.matchers: dict[tuple[tuple[str, str], ...], Matcher] = {}
-        self.perceptual: OrderedDict[str, Perceptual] = OrderedDict()
+        self.perceptual: Recent[str, Perceptual] = Recent(_DIGEST_CACHE_SIZE)
+        self.videos: Recent[VideoKey, VideoOutcome] = Recent(_VIDEO_CACHE_SIZE)
         self.stopped: set[tuple[str | None, str]] = set()
 
     def setup(self) -> None:
@@ -200,6 +242,7 @@ class WorkerState:
             stack.close()
         self.matchers.clear()
         self.perceptual.clear()
+        self.videos.clear()
 
     def handle(self, evidence: str, device_id: str) -> Any:
         """An open device handle from the cache (LRU, a few entries)."""
@@ -250,15 +293,10 @@ class WorkerState:
         return matcher
 
     def cached_perceptual(self, md5: str) -> Perceptual | None:
-        hit = self.perceptual.get(md5)
-        if hit is not None:
-            self.perceptual.move_to_end(md5)
-        return hit
+        return self.perceptual.get(md5)
 
     def remember_perceptual(self, md5: str, value: Perceptual) -> None:
-        self.perceptual[md5] = value
-        while len(self.perceptual) > _DIGEST_CACHE_SIZE:
-            self.perceptual.popitem(last=False)
+        self.perceptual.put(md5, value)
 
 
 _installed: WorkerState | None = None
@@ -433,23 +471,31 @@ def _video(
     out: _ChunkOut,
 ) -> None:
     """Decode a video's sampled frames from its own stream (an archive
-    member, which cannot seek, from its bytes in memory) and keep them."""
-    where = record.display_path
-    with ExitStack() as stack:
-        if record.archive_path:
-            if record.size > _video_member_limit(policy):
-                reason = (
-                    f"video of {record.size} bytes inside an archive is larger "
-                    "than the decode limit: exact digests only"
-                )
-                out.skipped.append(Skipped.at_file(record, Stage.HASH, reason))
-                out.media.append(MediaItem(record, plain))
-                return
-            stream: Any = io.BytesIO(read_record(handle, record))
-        else:
-            stream = stack.enter_context(open_record(handle, record))
-        outcome = policy.video(stream, where=where)
-    out.decoded += 1
+    member, which cannot seek, from its bytes in memory) and keep them; the
+    same content with the same options is decoded once per worker."""
+    if record.archive_path and record.size > _video_member_limit(policy):
+        reason = (
+            f"video of {record.size} bytes inside an archive is larger "
+            "than the decode limit: exact digests only"
+        )
+        out.skipped.append(Skipped.at_file(record, Stage.HASH, reason))
+        out.media.append(MediaItem(record, plain))
+        return
+    videos = worker_state().videos
+    key = None
+    if plain.md5 is not None:
+        key = (plain.md5, policy.keyframes, policy.max_video_frames, policy.dihedral)
+    outcome = videos.get(key) if key is not None else None
+    if outcome is None:
+        with ExitStack() as stack:
+            if record.archive_path:
+                stream: Any = io.BytesIO(read_record(handle, record))
+            else:
+                stream = stack.enter_context(open_record(handle, record))
+            outcome = policy.video(stream, where=record.display_path)
+        out.decoded += 1
+        if key is not None:
+            videos.put(key, outcome)
     hashes, unhashed = with_video(plain, outcome)
     if unhashed is not None:
         out.skipped.append(Skipped.at_file(record, Stage.HASH, unhashed.reason))
