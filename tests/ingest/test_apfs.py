@@ -79,21 +79,8 @@ def test_apfs_free_space_is_a_recorded_skip(dfvfs_dir: Path) -> None:
 
 
 def test_apfs_in_a_gpt_partition(dfvfs_dir: Path, tmp_path: Path) -> None:
-    require_tools("sfdisk")
-    disk = tmp_path / "mac.img"
-    body = (dfvfs_dir / "apfs.raw").read_bytes()
     start = 2048
-    sectors = len(body) // 512
-    with open(disk, "wb") as fh:
-        fh.truncate((start + sectors + 2048) * 512)
-    script = (
-        "label: gpt\nunit: sectors\n\n"
-        f"start={start}, size={sectors}, type=7C3457EF-0000-11AA-AA11-00306543ECAC\n"
-    )
-    subprocess.run(["sfdisk", "-q", str(disk)], input=script, text=True, check=True)
-    with open(disk, "r+b") as fh:
-        fh.seek(start * 512)
-        fh.write(body)
+    disk = _in_gpt(dfvfs_dir / "apfs.raw", tmp_path / "mac.img", start)
     files, _ = _listing(disk, carve=False)
     plain = {f.path: f.size for f in files if ":" not in f.path}
     assert plain == {f"{VOLUME}/{p}": n for p, n in README_LISTING.items()}
