@@ -17,7 +17,7 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from triage.records import FileRecord, Partition, Skipped, Stage
+from triage.records import FileRecord, Skipped
 
 if TYPE_CHECKING:
     from triage.ingest.evidence import DeviceHandle
@@ -73,6 +73,7 @@ def iter_files(
     from triage.ingest.deleted_cover import may_cover
     from triage.ingest.evidence import DeviceHandle, open_device
     from triage.ingest.listing import iter_entries, listing_damage
+    from triage.ingest.volumes import iter_partitions, partitions_or_whole
 
     opened = (
         nullcontext(evidence)
@@ -81,7 +82,13 @@ def iter_files(
     )
     with opened as handle:
         yield from handle.acquisition_skips()
-        for part in _partitions(handle, carve):
+        dev = handle.device
+        partitions = (
+            partitions_or_whole(handle, dev.device_id, dev.evidence)
+            if carve
+            else iter_partitions(handle)
+        )
+        for part in partitions:
             yield from handle.damage_skips()
             if isinstance(part, Skipped):
                 yield part
@@ -100,32 +107,6 @@ def iter_files(
                     if _wanted(item, media_only):
                         yield item
                 yield from handle.damage_skips()
-
-
-def _partitions(handle: DeviceHandle, carve: bool) -> Iterator[Partition | Skipped]:
-    """The device's partitions. A device with neither a partition table nor a
-    readable filesystem (a wiped superblock, random bytes) is one ``Skipped``
-    naming the error and, when carving, one unreadable region carved whole,
-    as ``triage scan`` does."""
-    from triage.errors import FilesystemError
-    from triage.ingest.volumes import iter_partitions
-
-    try:
-        yield from iter_partitions(handle)
-    except FilesystemError as exc:
-        if not carve:
-            raise
-        dev = handle.device
-        yield Skipped.at_device(dev.device_id, dev.evidence, Stage.VOLUME, exc.reason)
-        yield Partition(
-            device_id=dev.device_id,
-            evidence=dev.evidence,
-            index=0,
-            offset=0,
-            length=int(handle.size),
-            description="whole device (no readable volume or filesystem)",
-            allocated=False,
-        )
 
 
 def _wanted(item: FileRecord | Skipped, media_only: bool) -> bool:

@@ -29,7 +29,7 @@ from triage.ingest.bifragment import WINDOW
 from triage.ingest.carve import MAX_ITEM, unallocated_runs, zeros_hold_nothing
 from triage.ingest.evidence import open_device
 from triage.ingest.listing import SYSTEM_FOLDERS, iter_entries, listing_damage
-from triage.ingest.volumes import iter_partitions
+from triage.ingest.volumes import partitions_or_whole
 from triage.records import Device, FileRecord, Partition, Skipped, Stage
 
 _T = TypeVar("_T")
@@ -426,24 +426,12 @@ def _partitions(handle: Any, dev: str, evidence: str) -> Iterator[Partition | Sk
     """The device's partitions, and what could not be read of its volume
     system. A device with neither a partition table nor a readable
     filesystem is carved whole."""
-    try:
-        for part in iter_partitions(handle):
-            yield Skips(dev, tuple(handle.damage_skips()))
-            if isinstance(part, Skipped):
-                yield Skips(dev, (part,))
-                continue
-            yield part
-    except FilesystemError as exc:
-        yield Skips(dev, (Skipped.at_device(dev, evidence, Stage.VOLUME, exc.reason),))
-        yield Partition(
-            device_id=dev,
-            evidence=evidence,
-            index=0,
-            offset=0,
-            length=int(handle.size),
-            description="whole device (no readable volume or filesystem)",
-            allocated=False,
-        )
+    for part in partitions_or_whole(handle, dev, evidence):
+        yield Skips(dev, tuple(handle.damage_skips()))
+        if isinstance(part, Skipped):
+            yield Skips(dev, (part,))
+            continue
+        yield part
 
 
 class _Raised(NamedTuple):

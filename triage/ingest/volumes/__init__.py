@@ -32,7 +32,13 @@ from triage.ingest.volumes import (  # noqa: I001  (registration order)
 from triage.ingest.volumes.base import VOLUME_SYSTEMS, Slot, VolumeSystem
 from triage.records import Partition, Skipped, Stage
 
-__all__ = ["VOLUME_SYSTEMS", "Slot", "VolumeSystem", "iter_partitions"]
+__all__ = [
+    "VOLUME_SYSTEMS",
+    "Slot",
+    "VolumeSystem",
+    "iter_partitions",
+    "partitions_or_whole",
+]
 
 
 def _slots(handle: DeviceHandle) -> tuple[VolumeSystem, list[Slot]]:
@@ -97,3 +103,25 @@ def iter_partitions(handle: DeviceHandle) -> Iterator[Partition | Skipped]:
             yield Partition(**common)  # type: ignore[arg-type]
             continue
         yield Partition(**common, fs_type=fs.fs_type)  # type: ignore[arg-type]
+
+
+def partitions_or_whole(
+    handle: DeviceHandle, device_id: str, evidence: str
+) -> Iterator[Partition | Skipped]:
+    """``iter_partitions``, but a device with neither a partition table nor a
+    readable filesystem (a wiped superblock, random bytes) is one
+    ``Skipped`` naming why, then one unreadable region, the whole device, to
+    carve (as ``triage ls`` and ``triage scan`` both do when carving)."""
+    try:
+        yield from iter_partitions(handle)
+    except FilesystemError as exc:
+        yield Skipped.at_device(device_id, evidence, Stage.VOLUME, exc.reason)
+        yield Partition(
+            device_id=device_id,
+            evidence=evidence,
+            index=0,
+            offset=0,
+            length=int(handle.size),
+            description="whole device (no readable volume or filesystem)",
+            allocated=False,
+        )
