@@ -117,3 +117,37 @@ def test_a_table_with_more_codes_than_fit_is_refused() -> None:
     assert read_layout(bytes(picture)) is not None
     picture[dht + 5] = 3  # three codes of one bit: only two fit
     assert read_layout(bytes(picture)) is None
+
+
+def test_restart_markers_are_passed_once_however_far_the_data_goes() -> None:
+    """A restart interval of one MCU: the decoder makes its word table as it
+    goes, and a growth landing on an interval's first MCU must not make it
+    check the marker it already passed."""
+    picture = _jpeg(6, (640, 480), quality=90, restart_marker_blocks=1)
+    layout = read_layout(picture[: 64 << 10])
+    assert layout is not None and layout.restart
+    whole, ok = decode(unstuff(picture[layout.scan_start : -2])[0], layout, State())
+    assert ok and whole.mcus == layout.mcus
+
+
+def test_headers_too_short_for_their_fields_are_no_layout() -> None:
+    """What the carver accepts as a JPEG start may hold any segment: a short
+    SOF, DRI or SOS body, or zero sampling factors, is not a layout (not an
+    exception that would end carving)."""
+    picture = _jpeg(7, (64, 48), quality=90)
+    assert read_layout(picture) is not None
+
+    def cut(marker: bytes, keep: int) -> bytes:
+        at = picture.index(marker)
+        body = (keep + 2).to_bytes(2, "big") + picture[at + 4 : at + 4 + keep]
+        return picture[:at] + marker + body
+
+    for marker in (b"\xff\xc0", b"\xff\xda"):
+        assert read_layout(cut(marker, 3)) is None
+    dri = picture[:2] + b"\xff\xdd\x00\x03\x00" + picture[2:]
+    assert read_layout(dri) is None
+    zeroed = bytearray(_jpeg(8, (64, 48), quality=90, subsampling=0))
+    sof = zeroed.index(b"\xff\xc0")
+    for i in range(3):  # every component's sampling byte: 0x00
+        zeroed[sof + 11 + 3 * i] = 0
+    assert read_layout(bytes(zeroed)) is None

@@ -140,6 +140,13 @@ def read_layout(head: bytes) -> Layout | None:
     """The layout of the JPEG whose first bytes (through its first SOS) are
     ``head``; None when it is not a sequential Huffman picture with one
     interleaved scan."""
+    try:
+        return _read_layout(head)
+    except (struct.error, IndexError):  # a segment too short for its fields
+        return None
+
+
+def _read_layout(head: bytes) -> Layout | None:
     specs: dict[tuple[int, int], bytes] = {}
     frame: tuple[int, int, dict[int, int]] | None = None
     restart = 0
@@ -196,6 +203,8 @@ def _scan_layout(
         blocks.append(((s >> 4) * (s & 15) if count > 1 else 1, dc, ac))
     if count == 1:
         hmax = vmax = 1
+    if not hmax or not vmax:
+        return None  # zero sampling factors: no MCU size
     mcus = -(-width // (8 * hmax)) * -(-height // (8 * vmax))
     return Layout(scan_start, tuple(blocks), mcus, restart)
 
@@ -253,11 +262,12 @@ def decode(
                 return State(bit, mcus, rst), False
             bit = (at + 2) * 8
             rst = (rst + 1) & 7
-        try:
-            after = _mcu(words.words, bit, end, blocks)
-        except IndexError:  # past the words made so far: make more, again
-            words.grow()
-            continue
+        while True:  # the restart marker above is passed once, whatever this takes
+            try:
+                after = _mcu(words.words, bit, end, blocks)
+                break
+            except IndexError:  # past the words made so far: make more, again
+                words.grow()
         if after is None:
             return State(bit, mcus, rst), False
         if after > end:
