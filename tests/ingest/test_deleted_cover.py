@@ -134,6 +134,21 @@ def test_pieces_count_runs_that_follow_on_as_one() -> None:
     assert _pieces([(0, 10), (30, 40), (60, 70)], 15) == 2  # past the size: slack
 
 
+def test_a_record_claiming_more_than_a_carved_jpeg_is_not_read() -> None:
+    """The rule reads a record's file whole; its size is the record's word,
+    so one larger than the largest JPEG carving follows is not taken."""
+    from triage.ingest.carvers.base import MAX_JPEG
+    from triage.ingest.deleted_cover import may_cover
+
+    def deleted(size: int) -> FileRecord:
+        return FileRecord("d", "d.raw", 0, 0, "x.jpg", size, inode=40,
+                          deleted=True, media_type="image/jpeg")  # fmt: skip
+
+    assert may_cover(deleted(MAX_JPEG))
+    assert not may_cover(deleted(MAX_JPEG + 1))
+    assert not may_cover(deleted(0))
+
+
 def test_a_record_whose_runs_were_overwritten_leaves_the_search_on(
     three_pieces: tuple[Path, bytes],
     monkeypatch: pytest.MonkeyPatch,

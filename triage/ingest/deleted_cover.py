@@ -38,6 +38,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from triage.errors import EvidenceError, FilesystemError
+from triage.ingest.carvers.base import MAX_JPEG
 from triage.ingest.content import read_record, record_extents
 from triage.ingest.evidence import DeviceHandle
 from triage.ingest.jpeg_whole import decodes_every_mcu
@@ -51,7 +52,8 @@ _JPEG = "image/jpeg"
 def may_cover(record: FileRecord) -> bool:
     """Whether a listed record is one the rule looks at: a deleted JPEG file
     of the file system with an address of its own (not a reallocated name,
-    not an archive member)."""
+    not an archive member), no larger than the largest JPEG carving follows:
+    its size comes from the record, and the rule reads it whole."""
     return (
         record.source is Source.FILESYSTEM
         and record.deleted
@@ -59,7 +61,7 @@ def may_cover(record: FileRecord) -> bool:
         and not record.archive_path
         and record.inode is not None
         and record.media_type == _JPEG
-        and record.size > 0
+        and 0 < record.size <= MAX_JPEG
     )
 
 
