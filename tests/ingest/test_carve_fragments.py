@@ -513,3 +513,30 @@ def test_another_pictures_tail_is_not_taken_for_the_rest(
     ]
     assert found[0].carve_runs == ()
     assert (found[0].carve_note or "").startswith("partial")
+
+
+def test_what_lies_between_a_joined_pictures_pieces_is_carved(tmp_path: Path) -> None:
+    """A JPEG in two pieces with another file between them (the gap the
+    bifragment model assumes): the JPEG is joined, and carving goes on after
+    its first piece, so a picture in the gap is carved too."""
+    from triage.sample.pictures import encode, make_picture
+
+    jpeg = encode(make_picture(3, 320, 240), "JPEG", 90)
+    png = encode(make_picture(4, 64, 48), "PNG")
+    cut = len(jpeg) // 2 // 512 * 512
+
+    def sectors(data: bytes) -> bytes:
+        return data + bytes(-len(data) % 512)
+
+    image = tmp_path / "gap.raw"
+    image.write_bytes(
+        bytes(2048) + jpeg[:cut] + sectors(png) + bytes(1024)
+        + sectors(jpeg[cut:]) + bytes(4096)
+    )  # fmt: skip
+    with open_device(image) as handle:
+        carved = {
+            r.media_type: read_record(handle, r)
+            for r in iter_files(handle, carve=True)
+            if isinstance(r, FileRecord)
+        }
+    assert carved == {"image/jpeg": jpeg, "image/png": png}

@@ -380,11 +380,14 @@ def _carve_window(
         if item is None:
             continue
         record, complete = item
+        resume_at = None  # a joined item: on after its first piece
         if not complete and fmt.name in ("jpeg", "png") and not record.carve_runs:
             try:
                 record, complete = _join_pieces(w, record, fmt)
             except (EvidenceError, OSError) as exc:
                 yield _unreadable(w.partition, start, "following a JPEG's rest", exc)
+            if complete:
+                resume_at = record.carve_runs[0][1]
         stop = record.carve_runs[-1][1] if record.carve_runs else start + record.size
         if complete and broken is not None and broken[0] < start and stop <= broken[1]:
             # A whole picture inside a broken one: its EXIF thumbnail, the
@@ -398,10 +401,12 @@ def _carve_window(
             broken = (start, stop)
             continue
         # Go on after the item, so hits inside it (an EXIF thumbnail) are not
-        # reported again.
-        cursor = stop - w.pos
-        if stop >= w.scan_to:
-            return stop
+        # reported again; after the first piece of a joined one, since what
+        # lies between its pieces is another file's and may hold a picture.
+        on = stop if resume_at is None else resume_at
+        cursor = on - w.pos
+        if on >= w.scan_to:
+            return on
     return w.scan_to
 
 
