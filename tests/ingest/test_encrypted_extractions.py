@@ -387,3 +387,29 @@ def test_ls_with_password_lists_the_decrypted_backups(
     assert f'"path": "{BACKUP_PICTURE}"' in done.output
     assert f'"path": "{ANDROID_PICTURE}"' in done.output
     assert '"evidence_kind": "itunes-backup"' in done.output
+
+
+def test_a_decrypted_manifest_without_files_table_names_the_device(
+    tmp_path: Path, files: dict[str, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Checked as a plain Manifest.db is: no ``Files`` table is an error
+    naming the device, not a database error part-way through the walk."""
+    import sqlite3
+
+    from triage.ingest.filesystems import phone as phone_fs
+
+    backup = phone.write_itunes_backup(
+        tmp_path / "enc", files, encrypted=True, password=PASSWORD
+    )
+    monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
+    real = phone_fs.crypto.decrypted_manifest
+
+    def without_files(*args: object) -> sqlite3.Connection:
+        real(*args)  # type: ignore[arg-type]  # decrypts, as before
+        db = sqlite3.connect(":memory:", check_same_thread=False)
+        db.execute("CREATE TABLE Other (x)")
+        return db
+
+    monkeypatch.setattr(phone_fs.crypto, "decrypted_manifest", without_files)
+    with pytest.raises(FilesystemError, match="enc: Manifest.db has no usable Files"):
+        list(iter_files(backup, carve=False))

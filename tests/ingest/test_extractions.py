@@ -5,10 +5,15 @@ the evidence is never changed."""
 
 from __future__ import annotations
 
+import io
+import plistlib
 import shutil
 import sqlite3
+import struct
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -287,3 +292,99 @@ def test_zip64_central_directory_is_streamed(tmp_path: Path) -> None:
         assert where is not None and where.entries == 66_000
         got = [(e.name, e.offset, e.size) for e in iter_directory(fh, where)]
     assert got == expected
+
+
+class _NoSeek(io.RawIOBase):
+    """A write-only stream zipfile cannot seek: members get data descriptors."""
+
+    def __init__(self, out: io.BytesIO) -> None:
+        self.out = out
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        return self.out.write(data)
+
+
+def _streamed_zip(members: list[tuple[str, bytes, bool]]) -> bytes:
+    """A zip written as a stream (deflated, sizes in data descriptors), its
+    central directory cut off; ``True``: that member has a zip64 field."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(_NoSeek(out), "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data, zip64 in members:
+            with zf.open(name, "w", force_zip64=zip64) as fh:
+                fh.write(data)
+    raw = out.getvalue()
+    return raw[: raw.index(b"PK\x01\x02")]
+
+
+def test_truncated_zip_member_with_zip64_descriptor(tmp_path: Path) -> None:
+    """A zip64 member's data descriptor holds 8-byte sizes: the member after
+    it is found (it was lost with everything after it)."""
+    cut = tmp_path / "cut.zip"
+    cut.write_bytes(_streamed_zip([("a/big.bin", b"x" * 5000, True),
+                                   ("a/after.txt", b"after", False)]))  # fmt: skip
+    records, _ = _split(list(iter_files(cut, archives=False)))
+    with open_device(cut) as handle:
+        read = {r.path: read_record(handle, r) for r in records}
+    assert read == {"a/big.bin": b"x" * 5000, "a/after.txt": b"after"}
+
+
+def test_truncated_zip_with_a_cut_zip64_field_is_a_skip(tmp_path: Path) -> None:
+    head = struct.pack("<4sHHHHHIIIHH", b"PK\x03\x04", 45, 0, 0, 0, 0, 0,
+                       0xFFFFFFFF, 0xFFFFFFFF, 5, 8)  # fmt: skip
+    cut = tmp_path / "cut.zip"
+    cut.write_bytes(head + b"a.jpg" + struct.pack("<HH", 1, 16) + b"\0" * 4)
+    records, skipped = _split(list(iter_files(cut, archives=False)))
+    assert records == []
+    assert any("damaged zip64 field" in s.reason for s in skipped)
+
+
+def test_ufdr_whose_report_cannot_be_read_lists_the_zip(
+    tmp_path: Path, picture: bytes
+) -> None:
+    """report.xml compressed with bzip2 (not read here): one skip naming it,
+    and every file listed by its path in the zip, not a traceback."""
+    files = _files(picture, IOS_PICTURE)
+    plain = phone.write_ufdr(tmp_path / "plain.ufdr", files)
+    path = tmp_path / "bz.ufdr"
+    with zipfile.ZipFile(plain) as src, zipfile.ZipFile(path, "w") as dst:
+        for info in src.infolist():
+            kind = zipfile.ZIP_BZIP2 if info.filename == "report.xml" else 0
+            dst.writestr(info.filename, src.read(info), compress_type=kind)
+    records, skipped = _split(list(iter_files(path, carve=False)))
+    assert [str(s.location.inner) for s in skipped] == ["report.xml"]
+    assert "compression method 12" in skipped[0].reason
+    assert len(records) == len(files)
+
+
+def test_backup_plists_that_are_no_dictionary_are_passed_over(
+    tmp_path: Path, picture: bytes
+) -> None:
+    backup, _ = build("itunes-backup", tmp_path / "ev", picture)
+    (backup / "Info.plist").write_bytes(plistlib.dumps(["not", "a", "dict"]))
+    with open_device(backup) as handle:
+        assert "Device Name" not in (handle.device.details or "")
+    records, _ = _split(list(iter_files(backup, carve=False)))
+    assert records
+
+
+def test_a_zlib_bomb_in_an_android_backup_is_not_held(tmp_path: Path) -> None:
+    """A member of 256 MiB of zeros (a few hundred KB compressed) is walked
+    past without holding it: the inflated stream stays a few MiB ahead."""
+    import tracemalloc
+
+    path = phone.write_android_backup(
+        tmp_path / "bomb.ab",
+        {"apps/x/f/zeros.bin": bytes(256 << 20), "apps/x/f/after.txt": b"after"},
+    )
+    assert path.stat().st_size < 2 << 20
+    tracemalloc.start()
+    try:
+        records, _ = _split(list(iter_files(path, carve=False, archives=False)))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert {r.path for r in records} >= {"apps/x/f/after.txt"}
+    assert peak < 64 << 20

@@ -324,7 +324,14 @@ def read_local(fh: MediaFile, at: int, total: int) -> LocalHeader | None:
     name = fh.read(nlen).decode("utf-8" if flags & 0x800 else "cp437", "replace")
     extra = fh.read(xlen)
     data = at + 30 + nlen + xlen
-    usize, csize, _ = zip64_values(extra, usize, csize, 0)
+    try:
+        usize, csize, _ = zip64_values(extra, usize, csize, 0)
+    except struct.error:  # a zip64 field cut short: the copy ends here
+        return LocalHeader(
+            name, at, 0, total,
+            f"member {name!r} (local header at byte {at}) has a damaged zip64 "
+            "field; lost with all after it",
+        )  # fmt: skip
     if flags & 0x8:  # sizes in a data descriptor after the data
         csize, usize = _measure(fh, data, method, total)
         if csize < 0:
@@ -335,7 +342,8 @@ def read_local(fh: MediaFile, at: int, total: int) -> LocalHeader | None:
             )  # fmt: skip
         end = data + csize
         fh.seek(end)
-        end += 16 if fh.read(4) == _DESCRIPTOR else 12
+        sizes = 16 if _has_zip64(extra) else 8  # in the descriptor: 2 x 8 or 4
+        end += 4 + sizes + (4 if fh.read(4) == _DESCRIPTOR else 0)
     else:
         end = data + csize
     if end > total:
@@ -345,6 +353,18 @@ def read_local(fh: MediaFile, at: int, total: int) -> LocalHeader | None:
             f"{total} of its {csize} bytes; lost",
         )  # fmt: skip
     return LocalHeader(name, at, usize, end)
+
+
+def _has_zip64(extra: bytes) -> bool:
+    """Whether a local header's extra fields hold a zip64 one (then its data
+    descriptor's sizes are 8 bytes each)."""
+    at = 0
+    while at + 4 <= len(extra):
+        tag, size = struct.unpack_from("<HH", extra, at)
+        if tag == 0x0001:
+            return True
+        at += 4 + size
+    return False
 
 
 def _measure(fh: MediaFile, data: int, method: int, total: int) -> tuple[int, int]:
@@ -359,8 +379,10 @@ def _measure(fh: MediaFile, data: int, method: int, total: int) -> tuple[int, in
         block = fh.read(1 << 20)
         if not block:
             return -1, -1
-        try:
-            out += len(inflate.decompress(block))
+        try:  # counted 1 MiB at a time: a bomb is never held
+            out += len(inflate.decompress(block, 1 << 20))
+            while inflate.unconsumed_tail and not inflate.eof:
+                out += len(inflate.decompress(inflate.unconsumed_tail, 1 << 20))
         except zlib.error:
             return -1, -1
         used += len(block) - len(inflate.unused_data)
@@ -651,19 +673,33 @@ def android_header(handle: DeviceHandle) -> tuple[int, bool, Callable[[], Any]]:
 
 
 class _Inflate:
-    """A zlib stream (``.ab`` data) as a forward-only readable file."""
+    """A zlib stream (``.ab`` data) as a forward-only readable file; what is
+    inflated ahead of the reads stays under a few MiB, whatever the ratio."""
 
     def __init__(self, fh: MediaFile) -> None:
-        self._fh, self._z, self._buf, self._pos = fh, zlib.decompressobj(), b"", 0
+        self._fh, self._z, self._pos = fh, zlib.decompressobj(), 0
+        self._buf, self._at = b"", 0  # inflated, and how much of it is read
+
+    def _more(self, want: int) -> bool:
+        """Inflate up to ``want`` bytes more (at least 64 KiB, at most
+        16 MiB); False at the end of the stream."""
+        if self._z.eof:
+            return False
+        block = self._z.unconsumed_tail or self._fh.read(1 << 20)
+        if not block:
+            return False
+        more = self._z.decompress(block, min(max(want, 1 << 16), 1 << 24))
+        self._buf, self._at = self._buf[self._at :] + more, 0
+        return True
 
     def read(self, size: int = -1) -> bytes:
         want = size if size >= 0 else 1 << 62
-        while len(self._buf) < want and not self._z.eof:
-            block = self._fh.read(1 << 20)
-            if not block:
-                break
-            self._buf += self._z.decompress(block)
-        data, self._buf = self._buf[:want], self._buf[want:]
+        while len(self._buf) - self._at < want and self._more(
+            want - (len(self._buf) - self._at)
+        ):
+            pass
+        data = self._buf[self._at : self._at + want]
+        self._at += len(data)
         self._pos += len(data)
         return data
 

@@ -49,6 +49,7 @@ from triage.ingest.filesystems.extraction import (
     open_zip,
 )
 from triage.ingest.filesystems.passwords import given_password
+from triage.ingest.filesystems.zip_directory import CentralEntry
 from triage.records import FileRecord, Partition, Skipped, Stage
 
 REPORT = "report.xml"
@@ -135,11 +136,8 @@ class Ufdr(ZipExtraction):
         report = next((n for n in infos if n.lower() == REPORT), None)
         used: set[str] = {report} if report else set()
         if report is not None:
-            fh = local_member(
-                MediaFile(self.handle), infos[report].offset, infos[report].size
-            )
             try:
-                for phone_path, local in ufdr_files(fh):
+                for phone_path, local in self._listed(infos[report]):
                     entry = infos.get(local or "")
                     if entry is None:
                         yield Skipped.at_filesystem(
@@ -151,7 +149,7 @@ class Ufdr(ZipExtraction):
                         continue
                     used.add(local or "")
                     yield from self._member(partition, entry, phone_path)
-            except (ET.ParseError, zlib.error) as exc:
+            except (ET.ParseError, zlib.error, ValueError, NotImplementedError) as exc:
                 yield Skipped.at_filesystem(
                     partition, Stage.INGEST,
                     f"report.xml is malformed ({exc}): the files it did not "
@@ -161,6 +159,15 @@ class Ufdr(ZipExtraction):
         for path, entry in infos.items():
             if path not in used:
                 yield from self._member(partition, entry, path)
+
+    def _listed(self, report: CentralEntry) -> Iterator[tuple[str, str | None]]:
+        """(path on the phone, member name) of each file ``report.xml`` lists,
+        read from its member as it streams. Raises, at the first item,
+        ``ValueError`` (no local header where the directory says) or
+        ``NotImplementedError`` (a compression other than stored or deflate)."""
+        yield from ufdr_files(
+            local_member(MediaFile(self.handle), report.offset, report.size)
+        )
 
 
 class FolderDevice(ArchiveFilesystem):
@@ -241,7 +248,10 @@ def backup_details(folder: Path) -> str | None:
                 plist = plistlib.load(fh)
         except (OSError, plistlib.InvalidFileException, ValueError):
             continue
-        lockdown = plist.get("Lockdown") or {}
+        if not isinstance(plist, dict):
+            continue  # not the dictionary these files are
+        lockdown = plist.get("Lockdown")
+        lockdown = lockdown if isinstance(lockdown, dict) else {}
         for key, label in keys:
             value = plist.get(key, lockdown.get(key.replace(" ", "")))
             if value is not None:
@@ -293,17 +303,15 @@ class ItunesBackup(ArchiveFilesystem):
         plist = crypto.load_manifest_plist(dev, folder)
         keys = crypto.unlock_keybag(dev, name, plist, password)
         db = crypto.decrypted_manifest(dev, folder / "Manifest.db", plist, keys)
-        return cls(handle, db or _manifest(dev, folder / "Manifest.db"), keys)
+        if db is None:  # no ManifestKey (before iOS 10.2): not encrypted
+            return cls(handle, _manifest(dev, folder / "Manifest.db"), keys)
+        return cls(handle, _with_files(dev, db), keys)
 
     def _stored(self, file_id: str) -> Path:
         return self.folder / file_id[:2] / file_id
 
     def members(self, partition: Partition) -> Iterator[FileRecord | Skipped]:
-        rows = self._db.execute(
-            "SELECT rowid, fileID, domain, relativePath, file FROM Files "
-            "WHERE flags = 1 ORDER BY rowid"
-        )
-        for rowid, file_id, domain, relative, blob in rows:
+        for rowid, file_id, domain, relative, blob in self._files():
             path = clean_path(f"{domain}/{relative}")
             file_id = str(file_id)
             try:
@@ -319,6 +327,23 @@ class ItunesBackup(ArchiveFilesystem):
                 yield self.record(partition, path, rowid, st.st_size, st.st_mtime)
             else:
                 yield self._encrypted(partition, path, rowid, file_id, blob, st)
+
+    def _files(self) -> Iterator[tuple[Any, ...]]:
+        """The rows of ``Manifest.db``'s files.
+
+        Raises:
+            FilesystemError: the database is damaged part-way through.
+        """
+        try:
+            yield from self._db.execute(
+                "SELECT rowid, fileID, domain, relativePath, file FROM Files "
+                "WHERE flags = 1 ORDER BY rowid"
+            )
+        except sqlite3.DatabaseError as exc:
+            raise FilesystemError(
+                where=self.handle.device.device_id,
+                reason=f"Manifest.db is damaged: {exc}",
+            ) from exc
 
     def _encrypted(
         self, partition: Partition, path: str, rowid: int, file_id: str,
@@ -401,6 +426,15 @@ def _manifest(dev: str, path: Path) -> sqlite3.Connection:
         uri=True,
         check_same_thread=False,
     )
+    return _with_files(dev, db)
+
+
+def _with_files(dev: str, db: sqlite3.Connection) -> sqlite3.Connection:
+    """``db`` once its ``Files`` table answers (closed, and an error, if not).
+
+    Raises:
+        FilesystemError: no usable ``Files`` table.
+    """
     try:
         db.execute("SELECT rowid, fileID, domain, relativePath, flags FROM Files "
                    "LIMIT 1").fetchall()  # fmt: skip
