@@ -313,7 +313,7 @@ def carve(
     end = min(offset + length, handle.size)
     limit = min(end + max(reach, 0), handle.size)  # where items must stop
     cached = _Cached(handle, max(offset - _LEAD, 0), limit)
-    spaces = tuple(free) if free is not None else ((offset, limit),)
+    spaces = free if free is not None else ((offset, limit),)  # read, not copied
     pos = offset
     while pos < end:
         scan_to = min((pos // BLOCK + 1) * BLOCK, end)  # stay block-aligned
