@@ -237,3 +237,18 @@ def test_frame_hashes_equal_meta_vpdq(tmp_path: Path) -> None:
             for f in got
             if f.pdq is not None
         ], name  # fmt: skip
+
+
+def test_a_frame_that_cannot_be_converted_is_a_decode_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """FFmpeg's conversion of a damaged frame (an odd pixel format, no
+    pixels) raises ValueError or an FFmpeg error: the video's reason, not a
+    traceback out of the worker."""
+
+    def refuse(frame: object, *, dihedral: bool) -> object:
+        raise ValueError("unsupported pixel format")
+
+    monkeypatch.setattr(video, "frame_hashes", refuse)
+    with pytest.raises(DecodeError, match=r"^odd\.mp4: frame 0 cannot be hashed"):
+        hash_video(io.BytesIO(make_video(3, seconds=2)), where="odd.mp4")

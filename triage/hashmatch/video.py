@@ -328,6 +328,9 @@ def _sample(
                     f"budget of a video), {len(out)} frames hashed"
                 ),
             )
-        hashes = frame_hashes(frame, dihedral=dihedral)
+        try:
+            hashes = frame_hashes(frame, dihedral=dihedral)
+        except (ValueError, av.FFmpegError) as exc:  # a frame FFmpeg cannot convert
+            raise DecodeError(where, f"frame {number} cannot be hashed: {exc}") from exc
         out.append(VideoFrame(number, round(seconds, 3), hashes))
     return out, count, None
