@@ -51,8 +51,6 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import IO, Any
 
-import av
-
 from triage.hashmatch import frame_kernels
 from triage.hashmatch.decode import DecodeError
 from triage.hashmatch.signals.pdq import DIHEDRAL_VARIANTS
@@ -62,6 +60,7 @@ from triage.hashmatch.video_frames import (
     Reading,
     Renumber,
     all_frames,
+    decode_errors,
     sampled_frames,
 )
 from triage.records import PerceptualHash, VideoFrame
@@ -203,9 +202,11 @@ def hash_video(
 
 
 def _open(fileobj: IO[bytes], where: str) -> Any:
+    import av  # noqa: PLC0415 - FFmpeg loads on first use, not at the CLI's start
+
     try:
         return av.open(fileobj, mode="r")
-    except (av.FFmpegError, ValueError, OSError) as exc:
+    except decode_errors(ValueError, OSError) as exc:
         raise DecodeError(where, f"not a decodable video: {exc}") from exc
 
 
@@ -330,7 +331,7 @@ def _sample(
             )
         try:
             hashes = frame_hashes(frame, dihedral=dihedral)
-        except (ValueError, av.FFmpegError) as exc:  # a frame FFmpeg cannot convert
+        except decode_errors(ValueError) as exc:  # a frame FFmpeg cannot convert
             raise DecodeError(where, f"frame {number} cannot be hashed: {exc}") from exc
         out.append(VideoFrame(number, round(seconds, 3), hashes))
     return out, count, None

@@ -35,7 +35,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import av
+
+def decode_errors(*others: type[Exception]) -> tuple[type[Exception], ...]:
+    """PyAV's error class and ``others``, for an ``except`` clause of code
+    that runs only once a video is open: PyAV (and FFmpeg with it) is
+    imported on first use, not when triage starts."""
+    import av  # noqa: PLC0415 - loaded by then; named here, not at start
+
+    return (av.FFmpegError, *others)
+
 
 #: Packets that may fail to decode before the video is given up.
 MAX_BAD_PACKETS = 50
@@ -83,7 +91,7 @@ def packets(container: Any, stream: Any, reading: Reading) -> Iterator[Any]:
             packet = next(demuxed)
         except StopIteration:
             return
-        except (av.FFmpegError, ValueError, OSError) as exc:
+        except decode_errors(ValueError, OSError) as exc:
             reading.stopped = str(exc)
             return
         yield packet
@@ -100,7 +108,7 @@ def all_frames(
             continue
         try:
             decoded = packet.decode()
-        except (av.FFmpegError, ValueError) as exc:
+        except decode_errors(ValueError) as exc:
             reading.bad.append(str(exc))
             if len(reading.bad) > MAX_BAD_PACKETS:
                 return
@@ -233,7 +241,7 @@ class _Sampler:
         sampled ones checked and numbered."""
         try:
             decoded = self.ctx.decode(packet)
-        except (av.FFmpegError, ValueError) as exc:
+        except decode_errors(ValueError) as exc:
             raise Renumber(str(exc)) from exc
         for frame in decoded:
             self.out += 1
