@@ -187,6 +187,7 @@ class _Sampler:
         self.read = 0  # packets read
         self.due = 0  # the next sampled number
         self.out = 0  # frames the decoder gave back
+        self.last_pts = -(1 << 63)  # of the last of them: must grow
 
     def number(self, pts: int) -> int:
         return bisect.bisect_left(self.order, pts)
@@ -247,6 +248,9 @@ class _Sampler:
             self.out += 1
             if frame.pts not in self.known:
                 raise Renumber(f"a frame at {frame.pts} no packet has")
+            if frame.pts <= self.last_pts:  # timestamps in decoding order (AVI)
+                raise Renumber(f"a frame at {frame.pts} after one at {self.last_pts}")
+            self.last_pts = frame.pts
             number = self.number(frame.pts)
             if number % self.step:
                 continue  # decoded because others reference it
