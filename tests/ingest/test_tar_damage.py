@@ -156,3 +156,42 @@ def test_a_hard_link_is_listed_with_its_target_data(tmp_path: Path, gz: bool) ->
     assert [(s.location.inner, "hard link to 'x/nope'" in s.reason) for s in skips] == [
         ("d/gone", True)
     ]
+
+
+def test_a_bad_header_after_a_long_name_is_walked_past(tmp_path: Path) -> None:
+    out = io.BytesIO()
+    long = "d/" + "n" * 150 + ".jpg"  # a GNU long-name header, then its own
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        for name, data in ((long, b"lost"), ("e/after.jpg", b"\xff\xd8\xffe")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    raw = bytearray(out.getvalue())
+    raw[1024 + 148 : 1024 + 156] = b"99999999"  # the member header after it
+    path = _write(tmp_path / "long.tar", bytes(raw), False)
+    records, skips = _walk(path)
+    assert sorted(records) == ["e/after.jpg"]
+    assert _read(path, records["e/after.jpg"]) == b"\xff\xd8\xffe"
+    assert len(skips) == 1 and skips[0].reason.startswith(
+        "tar header at byte 0 cannot be read ("
+    ), skips[0].reason
+
+
+def test_a_tgz_with_a_bad_crc_keeps_its_members(tmp_path: Path) -> None:
+    raw = bytearray(
+        phone.write_ffs_tar(tmp_path / "x.tgz", FILES, gz=True).read_bytes()
+    )
+    raw[-8:-4] = bytes(4)  # the gzip trailer's CRC-32: read at the very end
+    records, skips = _walk(_write(tmp_path / "crc.tgz", bytes(raw), False))
+    assert sorted(records) == sorted(FILES)
+    assert len(skips) == 1 and "CRC check failed" in skips[0].reason, skips
+
+
+def test_a_damaged_first_header_is_walked_past(tmp_path: Path) -> None:
+    raw = bytearray(phone.write_ffs_tar(tmp_path / "x.tar", FILES).read_bytes())
+    second = _offsets(bytes(raw))[1]
+    raw[148:156] = b"99999999"  # the first header's checksum
+    records, skips = _walk(_write(tmp_path / "first.tar", bytes(raw), False))
+    assert sorted(records) == ["b/two.jpg", "c/three.bin"]
+    assert [s.reason[:37] for s in skips] == ["tar header at byte 0 cannot be read ("]
+    assert f"next valid header, byte {second}" in skips[0].reason

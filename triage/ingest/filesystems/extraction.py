@@ -30,6 +30,7 @@ from __future__ import annotations
 import bz2
 import calendar
 import gzip
+import itertools
 import lzma
 import os
 import struct
@@ -623,11 +624,13 @@ def tar_members(
     errors = (tarfile.TarError, OSError, EOFError, zlib.error, lzma.LZMAError)
     try:
         tar, tape = open_tar(fileobj)
+        items = walk_tar(tar, tape, errors)
+        first = next(items, None)  # raises when there is no header at all
     except errors as exc:
         raise FilesystemError(
             f"{fs.handle.device.device_id}: not a readable tar: {exc}"
         ) from exc
-    for item in walk_tar(tar, tape, errors):
+    for item in itertools.chain([first] if first else [], items):
         if isinstance(item, TarLost):
             inner = clean_path(item.name) if item.name is not None else "tar"
             yield Skipped.at_filesystem(

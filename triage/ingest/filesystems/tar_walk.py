@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import os
 import tarfile
-import zlib
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -119,7 +118,7 @@ class _Tape:
         return offset
 
     def read(self, size: int = -1) -> bytes:
-        out = b""
+        out, begin = b"", self._pos
         if self._kept_at <= self._pos < self._kept_at + len(self._kept):
             start = self._pos - self._kept_at
             out = self._kept[start : start + size if size >= 0 else None]
@@ -133,9 +132,9 @@ class _Tape:
             self._under = self._pos
         data = bytes(self._fh.read(size))
         self._under += len(data)
-        self._kept, self._kept_at = data, self._pos
         self._pos += len(data)
-        return out + data
+        self._kept, self._kept_at = out + data, begin
+        return self._kept
 
 
 def _is_header(block: bytes) -> bool:
@@ -195,12 +194,30 @@ def _stopped(tar: tarfile.TarFile, tape: _Tape) -> tuple[str, int | None] | None
     )
 
 
-_STREAM_ERRORS: tuple[type[BaseException], ...] = (
-    tarfile.TarError,
-    OSError,
-    EOFError,
-    zlib.error,
-)
+def _unreadable(
+    tar: tarfile.TarFile,
+    tape: _Tape,
+    exc: Exception,
+    lost: str,
+    errors: tuple[type[BaseException], ...],
+) -> tuple[str, int | None]:
+    """What to record when ``tarfile`` raised at the header at
+    ``tar.offset`` (a long-name header whose member header is bad, data cut
+    off, a damaged stream), and where to go on: at the next valid header
+    after it, if the stream can still be read and has one."""
+    at = tar.offset
+    try:
+        resume = _next_header(tape, at + BLOCK)
+    except errors:
+        return lost, None
+    if resume is None:
+        return lost, None
+    return (
+        f"tar header at byte {at} cannot be read ({exc}): bytes {at} to "
+        f"{resume} passed over (the member(s) there are lost); the walk goes "
+        f"on at the next valid header, byte {resume}",
+        resume,
+    )
 
 
 def open_tar(fileobj: Any) -> tuple[tarfile.TarFile, _Tape]:
@@ -211,8 +228,22 @@ def open_tar(fileobj: Any) -> tuple[tarfile.TarFile, _Tape]:
             a readable tar.
     """
     tape = _Tape(fileobj)
-    tar = tarfile.open(fileobj=tape, mode="r:", tarinfo=BoundedTarInfo)  # type: ignore[call-overload]
-    return tar, tape
+    return _TarFile(fileobj=tape, mode="r", tarinfo=BoundedTarInfo), tape
+
+
+class _TarFile(tarfile.TarFile):
+    """A ``TarFile`` that does not read its first header when opened: the
+    walk reads it like any other, so a bad one there is walked past too."""
+
+    _opening = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._opening = True
+        super().__init__(*args, **kwargs)
+        self._opening = False
+
+    def next(self) -> tarfile.TarInfo | None:
+        return None if self._opening else super().next()
 
 
 def walk_tar(
@@ -223,13 +254,18 @@ def walk_tar(
     targets: OrderedDict[str, TarMember] = OrderedDict()
     last = "(start)"
     while True:
+        lost = f"tar stops after member {last!r}: %s; the rest is lost"
+        info: tarfile.TarInfo | None = None
         try:
             info = tar.next()
+            stop = None if info is not None else _stopped(tar, tape)
+        except tarfile.ReadError as exc:  # a header tarfile gave up on
+            stop = _unreadable(tar, tape, exc, lost % exc, errors)
+            if stop[1] is None and tar.offset == 0:
+                raise  # no header anywhere: not a readable tar
         except errors as exc:
-            yield TarLost(f"tar stops after member {last!r}: {exc}; the rest is lost")
-            return
+            stop = lost % exc, None
         if info is None:
-            stop = _stopped(tar, tape)
             if stop is None:
                 return
             yield TarLost(stop[0])
