@@ -31,7 +31,7 @@ import tarfile
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 #: A GNU long-name or pax extended header larger than this is not read.
 HEADER_LIMIT = 1 << 20
@@ -41,8 +41,7 @@ BLOCK = tarfile.BLOCKSIZE
 _SCAN = 1 << 20  # bytes read at a time while looking for a valid header
 
 
-@dataclass(frozen=True)
-class TarMember:
+class TarMember(NamedTuple):
     """A regular member: its name in the tar, data offset, size, mtime."""
 
     name: str
@@ -65,7 +64,8 @@ class BoundedTarInfo(tarfile.TarInfo):
     ``HEADER_LIMIT`` instead of reading it whole; ``note`` says so on the
     member after it."""
 
-    note = ""
+    __slots__ = ("note",)
+    note: str  # set only on a member after a header passed over
 
     def _proc_gnulong(self, tar: tarfile.TarFile) -> tarfile.TarInfo:
         if self.size <= HEADER_LIMIT:
@@ -282,6 +282,8 @@ def walk_tar(
 
 
 def _key(name: str) -> str:
+    if "/." not in name and "//" not in name and name[:1] not in ("/", "."):
+        return name.rstrip("/")  # the usual name: already its key
     return "/".join(p for p in name.split("/") if p not in ("", "."))
 
 
