@@ -372,6 +372,80 @@ def test_stored_member_whose_descriptor_is_gone_is_lost(tmp_path: Path) -> None:
     assert any("a/cut.bin" in s.reason and "lost" in s.reason for s in skipped)
 
 
+def test_truncated_zip_ending_in_a_stored_zip_is_walked_by_local_headers(
+    tmp_path: Path, picture: bytes
+) -> None:
+    """A copy cut short a little after a stored APK (a zip itself): the APK's
+    own end record, near the end of the file, names no directory of the
+    outer zip and is passed over; the members before the cut are listed."""
+    inner = io.BytesIO()
+    with zipfile.ZipFile(inner, "w") as apk:
+        apk.writestr("classes.dex", b"dex\n035" + bytes(5000))
+    whole = tmp_path / "whole.zip"
+    with zipfile.ZipFile(whole, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("DCIM/100APPLE/IMG_0001.JPG", picture)
+        zf.writestr("data/app/com.x/base.apk", inner.getvalue())
+        zf.writestr("DCIM/Camera/IMG_2.jpg", picture)
+    raw = whole.read_bytes()
+    cut = tmp_path / "cut.zip"
+    cut.write_bytes(raw[: raw.index(b"DCIM/Camera/IMG_2.jpg") + 500])
+    records, skipped = _split(list(iter_files(cut, carve=False, archives=False)))
+    with open_device(cut) as handle:
+        read = {r.path: read_record(handle, r) for r in records}
+    assert read == {
+        "DCIM/100APPLE/IMG_0001.JPG": picture,
+        "data/app/com.x/base.apk": inner.getvalue(),
+    }
+    assert any("DCIM/Camera/IMG_2.jpg" in s.reason and "cut off" in s.reason
+               for s in skipped)  # fmt: skip
+
+
+def test_damaged_central_directory_entry_loses_no_member(tmp_path: Path) -> None:
+    """One entry of the central directory damaged: the members it and the
+    entries after it name are listed from their local headers, with one
+    skip saying so (the device failed, the last three members lost)."""
+    files = {f"DCIM/IMG_{i}.JPG": b"\xff\xd8\xff" + bytes([i]) * 100 for i in range(5)}
+    path = phone.write_ffs_zip(tmp_path / "cd.zip", files)
+    raw = bytearray(path.read_bytes())
+    third = [i for i in range(len(raw)) if raw.startswith(b"PK\x01\x02", i)][2]
+    raw[third : third + 4] = b"XXXX"
+    path.write_bytes(raw)
+    records, skipped = _split(list(iter_files(path, carve=False, archives=False)))
+    with open_device(path) as handle:
+        read = {r.path: read_record(handle, r) for r in records}
+    assert read == files
+    (skip,) = skipped
+    assert skip.reason.startswith(
+        f"central directory damaged (bad central directory entry at byte {third})"
+    )
+    assert skip.reason.endswith("they reach the central directory")
+
+
+def test_truncated_zip_members_not_readable_are_skips_not_files(
+    tmp_path: Path,
+) -> None:
+    """Walked by local headers, an encrypted member and a bzip2 one are
+    recorded as not read (as the central directory walk records them), not
+    listed as files whose bytes are ciphertext or bzip2."""
+    whole = tmp_path / "whole.zip"
+    with zipfile.ZipFile(whole, "w") as zf:
+        zf.writestr("a/secret.jpg", b"\xff\xd8\xff" + bytes(200))
+        zf.writestr("a/packed.jpg", b"\xff\xd8\xff" + bytes(200),
+                    compress_type=zipfile.ZIP_BZIP2)  # fmt: skip
+        zf.writestr("a/plain.txt", b"plain")
+    raw = bytearray(whole.read_bytes())
+    raw[6] |= 0x1  # the first member's general purpose flags: encrypted
+    cut = tmp_path / "cut.zip"
+    cut.write_bytes(raw[: raw.index(b"PK\x01\x02")])
+    records, skipped = _split(list(iter_files(cut, archives=False)))
+    assert [r.path for r in records] == ["a/plain.txt"]
+    assert {(str(s.location.inner), s.reason) for s in skipped if s.location.inner
+            and "central directory" not in str(s.location.inner)} == {
+        ("a/secret.jpg", "zip member not read: encrypted"),
+        ("a/packed.jpg", "zip member not read: compression 12"),
+    }  # fmt: skip
+
+
 def test_truncated_zip_with_a_cut_zip64_field_is_a_skip(tmp_path: Path) -> None:
     head = struct.pack("<4sHHHHHIIIHH", b"PK\x03\x04", 45, 0, 0, 0, 0, 0,
                        0xFFFFFFFF, 0xFFFFFFFF, 5, 8)  # fmt: skip
