@@ -22,6 +22,7 @@ from triage.errors import EvidenceError, FilesystemError
 from triage.ingest import iter_files
 from triage.ingest.content import read_record
 from triage.ingest.evidence import find_evidence, identify, open_device
+from triage.ingest.filesystems.phone import UNLISTED
 from triage.ingest.kinds import evidence_kind
 from triage.records import FileRecord, Skipped
 from triage.sample import phone
@@ -168,11 +169,29 @@ def test_truncated_zip_walks_local_headers(tmp_path: Path, picture: bytes) -> No
         assert read_record(handle, by_path[IOS_PICTURE]) == picture
 
 
+def _stored_only(backup: Path, why: str) -> None:
+    """The backup's stored files listed by their stored names, each readable,
+    with one skip saying why (Manifest.db unusable)."""
+    records, skipped = _split(list(iter_files(backup, carve=False)))
+    stored = sorted(p for p in backup.glob("??/*") if p.is_file())
+    assert stored and [r.path for r in records] == [
+        f"{UNLISTED}/{p.parent.name}/{p.name}" for p in stored
+    ]
+    with open_device(backup) as handle:
+        assert [read_record(handle, r) for r in records] == [
+            p.read_bytes() for p in stored
+        ]
+    (skip,) = skipped
+    assert skip.reason.startswith(f"Manifest.db unusable ({why}")
+    assert f"): {len(stored)} stored file(s): listed" in skip.reason
+    assert f"listed by their stored names under '{UNLISTED}/'" in skip.reason
+
+
 def test_manifest_db_not_sqlite(tmp_path: Path, picture: bytes) -> None:
+    """The backup is not failed: its stored files are plain (unencrypted)."""
     backup, _ = build("itunes-backup", tmp_path / "ev", picture)
     (backup / "Manifest.db").write_bytes(b"not a database at all" * 10)
-    with pytest.raises(FilesystemError, match=r"backup: Manifest.db is not an SQLite"):
-        list(iter_files(backup, carve=False))
+    _stored_only(backup, "Manifest.db is not an SQLite database")
 
 
 def test_manifest_db_without_files_table(tmp_path: Path, picture: bytes) -> None:
@@ -182,10 +201,27 @@ def test_manifest_db_without_files_table(tmp_path: Path, picture: bytes) -> None
     db.execute("CREATE TABLE Other (x)")
     db.commit()
     db.close()
-    with pytest.raises(
-        FilesystemError, match="backup: Manifest.db has no usable Files"
-    ):
-        list(iter_files(backup, carve=False))
+    _stored_only(backup, "Manifest.db has no usable Files table")
+
+
+def test_stored_files_manifest_db_does_not_name_are_listed(
+    tmp_path: Path, picture: bytes
+) -> None:
+    """An interrupted backup (or an older Manifest.db): a stored file that
+    Manifest.db does not name is listed by its stored name, not passed over."""
+    files = {BACKUP_PICTURE: picture, "HomeDomain/Library/a.txt": b"a"}
+    backup = phone.write_itunes_backup(tmp_path / "b", files)
+    extra = backup / "ab" / ("ab" + "0" * 38)
+    extra.parent.mkdir(exist_ok=True)
+    extra.write_bytes(picture)
+    records, skipped = _split(list(iter_files(backup, carve=False)))
+    unlisted = f"{UNLISTED}/ab/{extra.name}"
+    assert {r.path for r in records} == {*files, unlisted}
+    (skip,) = skipped
+    assert skip.reason.startswith("1 stored file(s) not named in Manifest.db")
+    with open_device(backup) as handle:
+        record = next(r for r in records if r.path == unlisted)
+        assert read_record(handle, record) == picture
 
 
 def test_backup_with_files_missing(tmp_path: Path, picture: bytes) -> None:
