@@ -143,14 +143,37 @@ def _is_tar(path: Path, head: bytes, size: int) -> bool:
 
 
 def _compressed_tar(path: Path) -> bool:
-    """A gzip/bzip2/xz file whose first 512 decompressed bytes are a tar header."""
+    """A gzip/bzip2/xz file whose first 512 decompressed bytes are a tar
+    header (only those are read: a long-name header's data never is)."""
+    import bz2
+    import gzip
+    import lzma
     import tarfile
+    import zlib
 
+    openers: dict[bytes, Any] = {
+        b"\x1f\x8b": gzip.open,
+        b"BZ": bz2.open,
+        b"\xfd7": lzma.open,
+    }
     try:
-        with tarfile.open(path, "r:*") as tar:
-            return tar.next() is not None
-    except (tarfile.TarError, OSError, EOFError, ValueError):
+        with open(path, "rb") as raw:
+            opener = openers.get(raw.read(2))
+        if opener is None:
+            return False
+        with opener(path, "rb") as fh:
+            block = fh.read(tarfile.BLOCKSIZE)
+        tarfile.TarInfo.frombuf(block, "utf-8", "surrogateescape")
+    except (
+        tarfile.TarError,
+        OSError,
+        EOFError,
+        ValueError,
+        zlib.error,
+        lzma.LZMAError,
+    ):
         return False
+    return True
 
 
 def _is_android(path: Path, head: bytes, size: int) -> bool:

@@ -30,6 +30,7 @@ from __future__ import annotations
 import bz2
 import calendar
 import gzip
+import itertools
 import lzma
 import os
 import struct
@@ -52,6 +53,7 @@ from triage.ingest.filesystems.base import (
     record_where,
 )
 from triage.ingest.filesystems.passwords import given_password
+from triage.ingest.filesystems.tar_walk import TarLost, open_tar, walk_tar
 from triage.ingest.filesystems.zip_directory import (
     CentralEntry,
     Directory,
@@ -411,38 +413,27 @@ def tar_members(
 ) -> Iterator[FileRecord | Skipped]:
     """Regular members of a tar stream, without keeping their headers (a
     tar of millions of members stays small); a damaged or cut-off tar keeps
-    the members before the damage and records where it stopped."""
+    the members before the damage, goes on past a damaged header where a
+    valid one follows, and records where it stopped (``tar_walk``)."""
+    errors = (tarfile.TarError, OSError, EOFError, zlib.error, lzma.LZMAError)
     try:
-        tar = tarfile.open(fileobj=fileobj, mode="r:")
-    except (tarfile.TarError, OSError, EOFError, zlib.error, lzma.LZMAError) as exc:
+        tar, tape = open_tar(fileobj)
+        items = walk_tar(tar, tape, errors)
+        first = next(items, None)  # raises when there is no header at all
+    except errors as exc:
         raise FilesystemError(
             f"{fs.handle.device.device_id}: not a readable tar: {exc}"
         ) from exc
-    last = "(start)"
-    while True:
-        try:
-            info = tar.next()
-        except (tarfile.TarError, OSError, EOFError, zlib.error, lzma.LZMAError) as exc:
+    for item in itertools.chain([first] if first else [], items):
+        if isinstance(item, TarLost):
+            inner = clean_path(item.name) if item.name is not None else "tar"
             yield Skipped.at_filesystem(
-                partition, Stage.INGEST,
-                f"tar stops after member {last!r}: {exc}; the rest is lost",
-                inner="tar",
-            )  # fmt: skip
-            return
-        if info is None:
-            return
-        tar.members.clear()  # type: ignore[attr-defined]
-        last = info.name
-        if info.isreg() and not info.issparse():
+                partition, Stage.INGEST, item.reason, inner=inner or "tar"
+            )
+        else:
             yield fs.record(
-                partition, clean_path(info.name), info.offset_data, info.size,
-                float(info.mtime) if info.mtime else None,
-            )  # fmt: skip
-        elif info.issparse():
-            yield Skipped.at_filesystem(
-                partition, Stage.INGEST, "sparse tar member: not read",
-                inner=clean_path(info.name),
-            )  # fmt: skip
+                partition, clean_path(item.name), item.offset, item.size, item.mtime
+            )
 
 
 class AndroidBackup(ArchiveFilesystem):

@@ -6,7 +6,11 @@
   phone's path. A file the report lists that the zip lacks is a ``Skipped``
   row "listed in report.xml but not in the UFDR"; members the report does
   not name are walked with their own paths. A malformed ``report.xml``
-  is one ``Skipped`` row and the zip is walked by its own paths.
+  is one ``Skipped`` row and the zip is walked by its own paths. Members
+  whose names clean to one path are all listed: the first under the
+  report's phone path (when named), the others under their zip path. The
+  report is parsed in bounded memory (each element is dropped once read),
+  and its device details only up to its file list or decoded data.
 - iTunes/Finder backup (``itunes-backup``): a folder whose ``Manifest.db``
   (SQLite, table ``Files``) maps each stored file ``xx/<fileID>`` to its
   ``domain/relativePath``. It is opened read-only and immutable (no journal
@@ -68,26 +72,60 @@ def _file_local_path(elem: ET.Element) -> str | None:
     return None
 
 
+def _report_ends(fh: Any, stop: frozenset[str] = frozenset()) -> Iterator[ET.Element]:
+    """Each element of a report.xml stream at its end. Once handed on, an
+    element that is not inside a ``<file>`` is cleared and dropped from its
+    parent, so what is held is the path from the root to here (and the
+    ``<file>`` being read), whatever the report's size (chats, contacts).
+    Ends at the start of an element whose tag is in ``stop``.
+
+    Raises:
+        ET.ParseError: the XML is malformed (after what was read before).
+    """
+    open_: list[ET.Element] = []
+    in_file = 0
+    for event, elem in ET.iterparse(fh, events=("start", "end")):
+        tag = _local(elem.tag)
+        if event == "start":
+            if tag in stop:
+                return
+            open_.append(elem)
+            in_file += tag == "file"
+            continue
+        open_.pop()
+        yield elem
+        in_file -= tag == "file"
+        if not in_file:
+            elem.clear()
+            if open_:
+                open_[-1].remove(elem)
+
+
 def ufdr_files(fh: Any) -> Iterator[tuple[str, str | None]]:
     """(phone path, member path) of each ``<file>`` in a report.xml stream.
 
     Raises:
         ET.ParseError: the XML is malformed (after what was read before).
     """
-    for _, elem in ET.iterparse(fh, events=("end",)):
+    for elem in _report_ends(fh):
         if _local(elem.tag) != "file":
             continue
         path = clean_path(elem.get("path") or "")
         if path:
             yield path, _file_local_path(elem)
-        elem.clear()
+
+
+#: Where a report's device details have all been given (its file list and
+#: decoded data come after them): the details parse ends there.
+_DETAILS_END = frozenset({"taggedFiles", "decodedData"})
 
 
 def ufdr_details(fh: Any) -> str | None:
-    """ "model=..; os=..; extraction=.." from a report.xml stream (None: none)."""
+    """ "model=..; os=..; extraction=.." from a report.xml stream (None:
+    none), read up to ``_DETAILS_END`` or until all three are found."""
     found: dict[str, str] = {}
     try:
-        for _, elem in ET.iterparse(fh, events=("end",)):
+        for elem in _report_ends(fh, _DETAILS_END):
             tag, name = _local(elem.tag), elem.get("name") or ""
             if tag == "extractionInfo" and elem.get("type"):
                 found.setdefault("extraction", elem.get("type") or "")
@@ -95,8 +133,8 @@ def ufdr_details(fh: Any) -> str | None:
                 key = _DETAIL_ITEMS.get(name)
                 if key:
                     found.setdefault(key, elem.text.strip())
-            elif tag == "file":
-                elem.clear()
+            if len(found) == len(_DETAIL_KEYS):
+                break
     except ET.ParseError:
         pass
     if not found:
@@ -111,6 +149,7 @@ _DETAIL_ITEMS = {
     "DeviceInfoOSType": "os",
     "DeviceInfoExtractionType": "extraction",
 }
+_DETAIL_KEYS = frozenset(_DETAIL_ITEMS.values())
 
 
 class Ufdr(ZipExtraction):
@@ -134,14 +173,16 @@ class Ufdr(ZipExtraction):
         return cls(handle, where)
 
     def members(self, partition: Partition) -> Iterator[FileRecord | Skipped]:
-        infos = {clean_path(e.name): e for e in self.entries()}
+        infos: dict[str, list[CentralEntry]] = {}
+        for entry in self.entries():  # every member, a name held twice too
+            infos.setdefault(clean_path(entry.name), []).append(entry)
         report = next((n for n in infos if n.lower() == REPORT), None)
         used: set[str] = {report} if report else set()
         if report is not None:
             try:
-                for phone_path, local in self._listed(infos[report]):
-                    entry = infos.get(local or "")
-                    if entry is None:
+                for phone_path, local in self._listed(infos[report][0]):
+                    entries = infos.get(local or "")
+                    if entries is None:
                         yield Skipped.at_filesystem(
                             partition, Stage.INGEST,
                             "listed in report.xml but not in the UFDR"
@@ -150,7 +191,7 @@ class Ufdr(ZipExtraction):
                         )  # fmt: skip
                         continue
                     used.add(local or "")
-                    yield from self._member(partition, entry, phone_path)
+                    yield from self._member(partition, entries[0], phone_path)
             except (ET.ParseError, zlib.error, ValueError, NotImplementedError) as exc:
                 yield Skipped.at_filesystem(
                     partition, Stage.INGEST,
@@ -158,8 +199,11 @@ class Ufdr(ZipExtraction):
                     "name before that point are listed by their paths in "
                     "the zip", inner=REPORT,
                 )  # fmt: skip
-        for path, entry in infos.items():
-            if path not in used:
+        for path, entries in infos.items():
+            # A member the report named is listed with its phone path; any
+            # other member of the same name, and every unnamed one, with
+            # its path in the zip.
+            for entry in entries[1:] if path in used else entries:
                 yield from self._member(partition, entry, path)
 
     def _listed(self, report: CentralEntry) -> Iterator[tuple[str, str | None]]:
