@@ -23,7 +23,7 @@ try:
 except ImportError:  # no wheel for this platform: numpy's byte pairs
     hyperscan = None  # type: ignore[assignment]
 
-__all__ = ["ENGINE", "find_anywhere", "find_anywhere_numpy"]
+__all__ = ["ENGINE", "find_anywhere", "find_anywhere_numpy", "straddling"]
 
 #: Which search :func:`find_anywhere` uses: "hyperscan" or "numpy".
 ENGINE = "numpy" if hyperscan is None else "hyperscan"
@@ -54,6 +54,26 @@ def find_anywhere(window: bytes, magics: Sequence[bytes]) -> list[np.ndarray]:
         np.array(sorted(ends), dtype=np.int64) - len(magic) if ends else _NONE
         for ends, magic in zip(hits, magics, strict=True)
     ]
+
+
+def straddling(
+    head: bytes, tail: bytes, magics: Sequence[bytes]
+) -> list[tuple[int, int]]:
+    """(offset in ``head``, magic number) of each of ``magics`` that starts
+    in ``head`` and runs on into ``tail`` (the bytes right after it), in
+    offset order (at one offset, ``magics`` in their order). Only the last
+    few bytes of ``head`` are looked at, in Python: a block searched on its
+    own is never copied to append its neighbour's first bytes."""
+    longest = max((len(m) for m in magics), default=1)
+    edge = max(len(head) - longest + 1, 0)
+    near = head[edge:] + tail[: longest - 1]
+    out = []
+    for number, magic in enumerate(magics):
+        for at in range(max(len(head) - len(magic) + 1, edge), len(head)):
+            if near.startswith(magic, at - edge):
+                out.append((at, number))
+    out.sort()
+    return out
 
 
 def _database(magics: tuple[bytes, ...]) -> Any:
