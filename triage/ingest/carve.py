@@ -46,7 +46,7 @@ from triage.ingest.filesystems import (
     open_filesystem,
     spaceless_types,
 )
-from triage.ingest.magic_search import find_anywhere, straddling
+from triage.ingest.magic_search import find_anywhere_lists, straddling
 from triage.records import FileRecord, Partition, Skipped, Source, Stage
 
 __all__ = [
@@ -237,7 +237,7 @@ class _Signatures:
         tail: bytes = b"",
     ) -> None:
         anywhere = [fmt.magic for fmt in formats if not fmt.aligned]
-        found = iter(find_anywhere(window, anywhere))
+        found = iter(find_anywhere_lists(window, anywhere))
         heads: dict[int, bytes] = {}
         hits: list[tuple[int, int]] = []
         for number, fmt in enumerate(formats):
@@ -246,7 +246,7 @@ class _Signatures:
                 # (``base`` is the window's offset in it).
                 at = _on_sectors(window, fmt, base, heads)
             else:
-                at = next(found).tolist()
+                at = next(found)
             hits += [(a, number) for a in at]
         if tail:
             for a, number in straddling(window, tail, [f.magic for f in formats]):

@@ -56,7 +56,7 @@ from triage.ingest.expanders.embedded import (
     slice_reader,
 )
 from triage.ingest.filesystems.base import RecordIO
-from triage.ingest.magic_search import find_anywhere, straddling
+from triage.ingest.magic_search import find_anywhere_lists, straddling
 from triage.ingest.media import SNIFF_BYTES
 from triage.records import FileRecord, Skipped
 
@@ -233,10 +233,8 @@ def _hits(
     """(offset, format number) of every magic starting in ``window[:searched]``,
     in offset order, found in one pass (``magic_search``: Hyperscan, or numpy
     over byte pairs)."""
-    found = find_anywhere(window, [fmt.magic for fmt in formats])
-    hits = [
-        (int(a), number) for number, at in enumerate(found) for a in at[at < searched]
-    ]
+    found = find_anywhere_lists(window, [fmt.magic for fmt in formats])
+    hits = [(a, number) for number, at in enumerate(found) for a in at if a < searched]
     hits.sort()
     return hits
 
