@@ -307,11 +307,13 @@ class _NoSeek(io.RawIOBase):
         return self.out.write(data)
 
 
-def _streamed_zip(members: list[tuple[str, bytes, bool]]) -> bytes:
-    """A zip written as a stream (deflated, sizes in data descriptors), its
-    central directory cut off; ``True``: that member has a zip64 field."""
+def _streamed_zip(
+    members: list[tuple[str, bytes, bool]], method: int = zipfile.ZIP_DEFLATED
+) -> bytes:
+    """A zip written as a stream (sizes in data descriptors), its central
+    directory cut off; ``True``: that member has a zip64 field."""
     out = io.BytesIO()
-    with zipfile.ZipFile(_NoSeek(out), "w", zipfile.ZIP_DEFLATED) as zf:
+    with zipfile.ZipFile(_NoSeek(out), "w", method) as zf:
         for name, data, zip64 in members:
             with zf.open(name, "w", force_zip64=zip64) as fh:
                 fh.write(data)
@@ -329,6 +331,45 @@ def test_truncated_zip_member_with_zip64_descriptor(tmp_path: Path) -> None:
     with open_device(cut) as handle:
         read = {r.path: read_record(handle, r) for r in records}
     assert read == {"a/big.bin": b"x" * 5000, "a/after.txt": b"after"}
+
+
+def test_truncated_zip_of_stored_members_with_data_descriptors(
+    tmp_path: Path,
+) -> None:
+    """Stored members whose sizes are only in data descriptors (a zip written
+    as a stream) are found by the descriptor that agrees with their bytes,
+    even when a member is itself such a zip, full of descriptor and header
+    signatures: every member reads back whole, none is lost."""
+    inner = _streamed_zip([("x.bin", b"PK\x07\x08" * 50, False),
+                           ("y.bin", b"PK\x03\x04" * 50, False)],
+                          zipfile.ZIP_STORED)  # fmt: skip
+    members = {"a/inner.zip": inner, "a/big.bin": b"y" * 3000,
+               "a/empty.txt": b"", "a/last.txt": b"last"}  # fmt: skip
+    cut = tmp_path / "cut.zip"
+    cut.write_bytes(_streamed_zip(
+        [(name, data, name == "a/big.bin") for name, data in members.items()],
+        zipfile.ZIP_STORED,
+    ))  # fmt: skip
+    records, skipped = _split(list(iter_files(cut, archives=False)))
+    with open_device(cut) as handle:
+        read = {r.path: read_record(handle, r) for r in records}
+    assert read == members
+    assert [s.reason for s in skipped if "member" in s.reason] == [
+        "central directory missing (truncated zip?): members listed from their "
+        f"local headers (4 found, ending at byte {cut.stat().st_size}); anything after "
+        f"byte {cut.stat().st_size} is lost"
+    ]
+
+
+def test_stored_member_whose_descriptor_is_gone_is_lost(tmp_path: Path) -> None:
+    """A stored member cut before its data descriptor: reported lost."""
+    raw = _streamed_zip([("a/keep.txt", b"keep", False),
+                         ("a/cut.bin", b"z" * 4000, False)], zipfile.ZIP_STORED)  # fmt: skip
+    cut = tmp_path / "cut.zip"
+    cut.write_bytes(raw[:-100])
+    records, skipped = _split(list(iter_files(cut, archives=False)))
+    assert [r.path for r in records] == ["a/keep.txt"]
+    assert any("a/cut.bin" in s.reason and "lost" in s.reason for s in skipped)
 
 
 def test_truncated_zip_with_a_cut_zip64_field_is_a_skip(tmp_path: Path) -> None:

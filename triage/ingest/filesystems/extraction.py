@@ -333,7 +333,10 @@ def read_local(fh: MediaFile, at: int, total: int) -> LocalHeader | None:
             "field; lost with all after it",
         )  # fmt: skip
     if flags & 0x8:  # sizes in a data descriptor after the data
-        csize, usize = _measure(fh, data, method, total)
+        if method == zipfile.ZIP_STORED:
+            csize = usize = _measure_stored(fh, data, total, _has_zip64(extra))
+        else:
+            csize, usize = _measure(fh, data, method, total)
         if csize < 0:
             return LocalHeader(
                 name, at, 0, total,
@@ -365,6 +368,58 @@ def _has_zip64(extra: bytes) -> bool:
             return True
         at += 4 + size
     return False
+
+
+#: Signatures that may follow a member's data descriptor.
+_NEXT_HEADERS = (_LOCAL, b"PK\x01\x02", b"PK\x05\x06", b"PK\x06\x06")
+
+
+def _measure_stored(fh: MediaFile, data: int, total: int, zip64: bool) -> int:
+    """Size of a stored member with no sizes in its header (-1: none found):
+    where the first data descriptor that agrees with the bytes before it
+    follows them. A descriptor agrees when both its sizes equal their count
+    and its CRC-32 theirs; it is found by its own signature, or (written
+    without one) 12 or 20 bytes before the next header's signature or the
+    end. Read forward once, 1 MiB at a time, the CRC carried along."""
+    sizes = "<QQ" if zip64 else "<II"
+    length = 4 + struct.calcsize(sizes)  # CRC-32 and two sizes
+    crc, at = 0, data  # the CRC-32 of the bytes from data to at
+    while at < total:
+        fh.seek(at)
+        step = min(1 << 20, total - at)
+        block = fh.read(step + length + 8)  # a descriptor starting inside is whole
+        done = 0  # crc covers block[:done]: carried from candidate to candidate
+        for end in _descriptor_starts(block, step, length, at + len(block) >= total):
+            fields = block[end : end + 4 + length]
+            fields = fields[4:] if fields[:4] == _DESCRIPTOR else fields[:length]
+            if len(fields) < length:
+                continue
+            csize, usize = struct.unpack(sizes, fields[4:])
+            if not csize == usize == at - data + end:
+                continue
+            crc, done = zlib.crc32(block[done:end], crc), end
+            if fields[:4] == struct.pack("<I", crc):
+                return csize
+        crc = zlib.crc32(block[done:step], crc)
+        at += step
+    return -1
+
+
+def _descriptor_starts(block: bytes, step: int, length: int, last: bool) -> list[int]:
+    """Offsets below ``step`` in ``block`` where a data descriptor could
+    start: its signature, or ``length`` bytes before a header's (or before
+    the end of the zip, when ``block`` reaches it), in order."""
+    found = set()
+    for signature in (_DESCRIPTOR, *_NEXT_HEADERS):
+        at = block.find(signature)
+        while at >= 0:
+            start = at if signature == _DESCRIPTOR else at - length
+            if 0 <= start < step:
+                found.add(start)
+            at = block.find(signature, at + 1)
+    if last and 0 <= len(block) - length < step:
+        found.add(len(block) - length)
+    return sorted(found)
 
 
 def _measure(fh: MediaFile, data: int, method: int, total: int) -> tuple[int, int]:
