@@ -363,8 +363,8 @@ def test_truncated_zip_of_stored_members_with_data_descriptors(
 
 def test_stored_member_whose_descriptor_is_gone_is_lost(tmp_path: Path) -> None:
     """A stored member cut before its data descriptor: reported lost."""
-    raw = _streamed_zip([("a/keep.txt", b"keep", False),
-                         ("a/cut.bin", b"z" * 4000, False)], zipfile.ZIP_STORED)  # fmt: skip
+    members = [("a/keep.txt", b"keep", False), ("a/cut.bin", b"z" * 4000, False)]
+    raw = _streamed_zip(members, zipfile.ZIP_STORED)
     cut = tmp_path / "cut.zip"
     cut.write_bytes(raw[:-100])
     records, skipped = _split(list(iter_files(cut, archives=False)))
