@@ -332,7 +332,7 @@ def main() -> None:
         "fat12", {"a.jpg": carve_originals(1, videos=False)["small.jpg"]}, warm
     )
     run_triage(warm)
-    fixed = fixed_costs(root, max(args.rounds, 3))
+    fixed = fixed_costs(root, max(args.rounds, 7))
     print(
         "fixed cost, least CPU on a 1 MiB image of zeros: "
         f"triage {fixed[0] * 1000:.1f} ms "
