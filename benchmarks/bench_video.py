@@ -2,22 +2,28 @@
 a device of videos and pictures.
 
     python benchmarks/bench_video.py speed  [--seconds 30] [--repeat 3]
-                                            [--content textured|smooth|both]
-    python benchmarks/bench_video.py drift  [--seconds 30]
+                                            [--content NAME|both|all]
+    python benchmarks/bench_video.py drift  [--seconds 30] [--content ...]
     python benchmarks/bench_video.py memory [--8k]
     python benchmarks/bench_video.py device [--videos 50] [--pictures 2000]
 
 ``speed``: a generated 720p H.264 video (30 fps, a key frame every 2 s;
 benign panned scenes of ``make_picture``, "textured": its pixel noise makes
 key frames of ~220 KiB), and the same scenes blurred by 1 px ("smooth":
-key frames of ~60 KiB, closer to shared or re-encoded footage); then, for
-each, in one process, one thread, best of ``--repeat`` interleaved rounds:
+key frames of ~60 KiB, closer to shared or re-encoded footage), and
+"camera-like" footage at three bit rates (the scenes blurred 0.6 px with
+fresh Gaussian noise of sigma 2 on every frame, as a sensor gives, so that
+predicted frames cost bits too; x264 rate-controlled at 2.5, 5 and 8
+Mbit/s: ``camera-2.5M``, ``camera-5M``, ``camera-8M``); ``--content``
+names one, ``both`` (textured and smooth) or ``all`` (the default); then,
+for each, in one process, one thread, best of ``--repeat`` interleaved rounds:
 PyAV decoding every frame and nothing else; PyAV decoding the key-frame
 packets only; vPDQ hashing (``hash_video``: the frames no sampled frame
 needs are not decoded, one frame a second converted to RGB and hashed);
 the same decoding every frame (``skip_unneeded=False``); the key-frame pass
-(``keyframes=True``). Times in CPU seconds (``time.process_time``) and wall
-seconds; "x real time" is the video's length over CPU time.
+(``keyframes=True``); hashing the key frames alone, decoded beforehand.
+Times in CPU seconds (``time.process_time``) and wall seconds; "x real
+time" is the video's length over CPU time.
 
 ``drift``: on every frame of those videos, PDQ as ``hash_video`` computes it
 against ``pdqhash`` on the same RGB frame, and the frame's pHash against
@@ -51,6 +57,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +66,7 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from triage.hashmatch.kernels import one_blas_thread
-from triage.hashmatch.video import hash_video
+from triage.hashmatch.video import frame_hashes, hash_video
 from triage.sample.videos import encode_video, make_video, video_frames
 
 REPO = Path(__file__).resolve().parent.parent
@@ -72,25 +79,72 @@ def _header(what: str) -> None:
           f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")  # fmt: skip
 
 
+@dataclass(frozen=True)
+class Content:
+    """What a speed video shows and how it is encoded."""
+
+    label: str
+    blur: float = 0.0  # Gaussian blur radius of each frame, px
+    noise: float = 0.0  # sigma of fresh Gaussian noise on each frame (sensor-like)
+    bit_rate: int | None = None  # x264 bit rate (maxrate = it); None: CRF 23
+
+    @property
+    def tag(self) -> str:
+        return (
+            (f"-blur{self.blur:g}" if self.blur else "")
+            + (f"-noise{self.noise:g}" if self.noise else "")
+            + (f"-{self.bit_rate // 1000}k" if self.bit_rate else "")
+        )
+
+
+#: Content of the speed and drift rows.
+CONTENTS = {
+    "textured": Content("textured (panned scenes with pixel noise, as generated)"),
+    "smooth": Content(
+        "smooth (the same scenes blurred, radius 1 px: no pixel noise)", blur=1.0
+    ),
+    **{
+        f"camera-{rate:g}M": Content(
+            f"camera-like (scenes blurred 0.6 px, fresh noise sigma 2 on every "
+            f"frame as a sensor gives, {rate:g} Mbit/s)",
+            blur=0.6,
+            noise=2.0,
+            bit_rate=int(rate * 1_000_000),
+        )
+        for rate in (2.5, 5, 8)
+    },
+}
+
+
 def _video(
-    name: str, width: int, height: int, seconds: int, fps: int = 30, blur: float = 0.0
+    name: str,
+    width: int,
+    height: int,
+    seconds: int,
+    fps: int = 30,
+    content: Content = CONTENTS["textured"],
 ) -> bytes:
-    """A generated H.264 video, cached in benchmarks/out/ (``blur``: each
-    frame Gaussian-blurred by that radius first, "smooth" content)."""
-    tag = f"-blur{blur:g}" if blur else ""
-    path = OUT / f"{name}-{width}x{height}-{seconds}s{tag}.mp4"
+    """A generated H.264 video (a key frame every 2 s) showing ``content``,
+    cached in benchmarks/out/."""
+    path = OUT / f"{name}-{width}x{height}-{seconds}s{content.tag}.mp4"
     if not path.exists():
         OUT.mkdir(parents=True, exist_ok=True)
         frames = video_frames(
             11, seconds=seconds, fps=fps, width=width, height=height,
             scene_seconds=4,
         )  # fmt: skip
-        if blur:
+        if content.blur:
+            radius = ImageFilter.GaussianBlur(content.blur)
+            frames = (np.asarray(Image.fromarray(f).filter(radius)) for f in frames)
+        if content.noise:
+            rng, sigma = np.random.default_rng(5), content.noise
             frames = (
-                np.asarray(Image.fromarray(f).filter(ImageFilter.GaussianBlur(blur)))
+                np.clip(f + rng.normal(0, sigma, f.shape), 0, 255).astype(np.uint8)
                 for f in frames
             )
-        path.write_bytes(encode_video(frames, fps=fps, gop=2 * fps))
+        path.write_bytes(
+            encode_video(frames, fps=fps, gop=2 * fps, bit_rate=content.bit_rate)
+        )
     return path.read_bytes()
 
 
@@ -108,22 +162,45 @@ def _decode_only(data: bytes, *, keyframes: bool = False) -> int:
         )
 
 
+def _key_frames(data: bytes) -> list[Any]:
+    """The decoded key frames of ``data`` (to time their hashing alone)."""
+    with av.open(io.BytesIO(data)) as container:
+        stream = container.streams.video[0]
+        stream.codec_context.skip_frame = "NONKEY"
+        return [
+            frame
+            for packet in container.demux(stream)
+            if packet.is_keyframe or not packet.size
+            for frame in packet.decode()
+        ]
+
+
+def _hash_frames(frames: list[Any]) -> str:
+    """``frame_hashes`` of each frame (RGB, PDQ and its dihedral variants,
+    pHash), as the key-frame pass computes them."""
+    for frame in frames:
+        frame_hashes(frame, dihedral=True)
+    return f"{len(frames)}"
+
+
 def _hashed(data: bytes, **options: Any) -> str:
     got = hash_video(io.BytesIO(data), where="b", **options)
     return f"{len(got.frames)} ({got.decoded - got.skipped} decoded)"
 
 
-#: Content of the speed rows: (label, blur radius).
-CONTENTS = {
-    "textured": ("textured (panned scenes with pixel noise, as generated)", 0.0),
-    "smooth": ("smooth (the same scenes blurred, radius 1 px: no pixel noise)", 1.0),
-}
+def _chosen(content: str) -> list[str]:
+    """The contents ``--content`` names: one, "both" (textured and smooth,
+    as before the camera-like rows) or "all"."""
+    if content == "all":
+        return list(CONTENTS)
+    return ["textured", "smooth"] if content == "both" else [content]
 
 
 def speed(args: argparse.Namespace) -> None:
-    for content in CONTENTS if args.content == "both" else (args.content,):
-        label, blur = CONTENTS[content]
-        data = _video("speed", 1280, 720, args.seconds, blur=blur)
+    for name in _chosen(args.content):
+        content = CONTENTS[name]
+        label = content.label
+        data = _video("speed", 1280, 720, args.seconds, content=content)
         with av.open(io.BytesIO(data)) as container:
             keys = [p.size for p in container.demux(video=0) if p.is_keyframe]
         keys = [size for size in keys if size]
@@ -134,6 +211,7 @@ def speed(args: argparse.Namespace) -> None:
 
 
 def _speed_table(data: bytes, seconds: int, repeat: int) -> None:
+    keys = _key_frames(data)
     rows = [
         ("decode only (every frame)", lambda: f"{_decode_only(data)}"),
         ("decode only (key frames)", lambda: f"{_decode_only(data, keyframes=True)}"),
@@ -141,6 +219,7 @@ def _speed_table(data: bytes, seconds: int, repeat: int) -> None:
         ("vPDQ hashing, every frame decoded",
          lambda: _hashed(data, skip_unneeded=False)),
         ("key-frame pass", lambda: _hashed(data, keyframes=True)),
+        ("hashing the decoded key frames alone", lambda: _hash_frames(keys)),
     ]  # fmt: skip
     best = _interleaved([fn for _, fn in rows], repeat)
     print("| measure | CPU s | wall s | x real time (CPU) | frames | vs decode |")
@@ -224,8 +303,8 @@ def drift(args: argparse.Namespace) -> None:
     print("| content | frames | PDQ bits differing from pdqhash: frames, max | "
           "quality differing | pHash bits against the picture path: mean, max |\n"
           "|---|---|---|---|---|")  # fmt: skip
-    for content, (_, blur) in CONTENTS.items():
-        data = _video("speed", 1280, 720, args.seconds, blur=blur)
+    for content in _chosen(args.content):
+        data = _video("speed", 1280, 720, args.seconds, content=CONTENTS[content])
         pdq_bits, qualities, phash_bits = [], 0, []
         with av.open(io.BytesIO(data)) as container:
             for frame in container.decode(video=0):
@@ -240,8 +319,9 @@ def drift(args: argparse.Namespace) -> None:
         print(f"| {content} | {len(pdq_bits)} | "
               f"{sum(1 for b in pdq_bits if b)}, {max(pdq_bits)} | {qualities} | "
               f"{np.mean(phash_bits):.2f}, {max(phash_bits)} |")  # fmt: skip
-    for content, (_, blur) in CONTENTS.items():
-        _against_vpdq(content, _video("speed", 1280, 720, args.seconds, blur=blur))
+    for content in _chosen(args.content):
+        data = _video("speed", 1280, 720, args.seconds, content=CONTENTS[content])
+        _against_vpdq(content, data)
 
 
 def _against_vpdq(content: str, data: bytes) -> None:
@@ -350,9 +430,10 @@ def main() -> None:
     s = sub.add_parser("speed")
     s.add_argument("--seconds", type=int, default=30)
     s.add_argument("--repeat", type=int, default=3)
-    s.add_argument("--content", choices=[*CONTENTS, "both"], default="both")
+    s.add_argument("--content", choices=[*CONTENTS, "both", "all"], default="all")
     r = sub.add_parser("drift")
     r.add_argument("--seconds", type=int, default=30)
+    r.add_argument("--content", choices=[*CONTENTS, "both", "all"], default="all")
     m = sub.add_parser("memory")
     m.add_argument("--8k", dest="eight_k", action="store_true", help="and 8K")
     d = sub.add_parser("device")

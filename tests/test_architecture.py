@@ -30,6 +30,25 @@ def test_import_contracts_hold() -> None:
     assert "0 broken" in result.stdout
 
 
+def test_the_cli_starts_without_ffmpeg_scipy_or_dask() -> None:
+    """``triage`` commands that list, queue or report do not pay for PyAV
+    (FFmpeg), SciPy or Dask at start: those load on first use (and in the
+    scan workers' forkserver)."""
+    probe = (
+        "import sys, triage.cli; "
+        "print(sorted(m for m in ('av', 'scipy', 'dask', 'distributed') "
+        "if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert result.stdout.strip() == "[]"
+
+
 def _tool(name: str) -> str:
     exe = Path(sys.executable).parent / name
     command = str(exe) if exe.exists() else shutil.which(name)

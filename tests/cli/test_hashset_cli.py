@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from pathlib import Path
 
@@ -204,3 +205,31 @@ def test_build_with_worker_processes_gives_the_same_set(
     assert first.exit_code == second.exit_code == 1  # the same two items skipped
     assert sorted(first.stderr.splitlines()) == sorted(second.stderr.splitlines())
     assert HashSet.load(one).digest == HashSet.load(two).digest
+
+
+def test_build_streams_a_reference_video_over_the_picture_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reference video is hashed from its file, whatever its size; only a
+    picture over ``MAX_REFERENCE_BYTES`` is refused (naming it)."""
+    from triage.cli import hashset as hashset_cli
+    from triage.hashmatch.video import hash_video
+    from triage.sample.videos import make_video
+
+    ref = tmp_path / "ref"
+    (ref / "A").mkdir(parents=True)
+    video = make_video(5, seconds=4)
+    (ref / "A" / "clip.mp4").write_bytes(video)
+    (ref / "A" / "big.png").write_bytes(encode(make_picture(6, 640, 480), "PNG"))
+    monkeypatch.setattr(hashset_cli, "MAX_REFERENCE_BYTES", 1000)
+    out = tmp_path / "ref.hset"
+    result = _run("hashset", "build", str(ref), "-o", str(out))
+    assert result.exit_code == 1, result.output  # written, 1 item skipped
+    assert f"{ref / 'A' / 'big.png'}: picture larger than 0 MiB" in result.stderr
+    (entry,) = HashSet.load(out).iter_entries()
+    assert entry.entry_id == "A/clip.mp4"
+    assert entry.values("md5") == (hashlib.md5(video).hexdigest(),)
+    frames = hash_video(io.BytesIO(video), where="clip.mp4", dihedral=False).frames
+    assert set(entry.values("vpdq")) == {
+        f.pdq.value for f in frames if f.pdq is not None and f.pdq.quality >= 50
+    }

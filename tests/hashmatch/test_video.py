@@ -182,6 +182,57 @@ def test_absurd_frame_rate_is_not_believed() -> None:
     assert 100_000 > MAX_FPS
 
 
+def test_time_budget_holds_when_the_frame_rate_is_not_believed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Sampled by time (a rate of 100,000 fps in an AVI, whose timestamps
+    come from that rate): the budget is checked at every frame decoded, not
+    only at frames hashed, so a 10-hour video of this kind stops too."""
+    monkeypatch.setattr(video, "MAX_VIDEO_SECONDS", 0.0)  # spent at once
+    got = hash_video(io.BytesIO(_avi_with(rate=100_000)), where="test")
+    assert len(got.frames) == 1 and got.capped
+    assert got.decoded < 40  # of the video's 40 frames
+    assert any("time budget" in note for note in got.notes)
+
+
+@pytest.mark.parametrize(
+    ("codec", "container"), [("libx264", "mpegts"), ("mpeg2video", "vob")]
+)
+def test_key_frame_times_count_from_the_start_of_the_stream(
+    codec: str, container: str
+) -> None:
+    """MPEG-TS and VOB streams start at 1.4 s and 0.5 s: the key-frame pass
+    numbers and times frames from there, as the vPDQ pass does."""
+    data = encode_video(video_frames(2, seconds=6), codec=codec,
+                        container=container, gop=20)  # fmt: skip
+    keys = hash_video(io.BytesIO(data), where="t", keyframes=True)
+    assert [(f.number, f.timestamp) for f in keys.frames] == [
+        (0, 0.0), (20, 2.0), (40, 4.0)
+    ]  # fmt: skip
+    assert hash_video(io.BytesIO(data), where="t").frames[0].timestamp == 0.0
+
+
+def test_key_frames_closer_than_a_frame_apart_keep_numbers_of_their_own() -> None:
+    """A variable-rate Matroska whose average rate (2 fps) is far below its
+    bursts (20 fps): every key frame keeps a number of its own (the store
+    keys frames by number: 16 of 20 were lost)."""
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="matroska") as out:
+        stream = out.add_stream("libx264", rate=2)
+        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
+        stream.codec_context.time_base = Fraction(1, 1000)
+        stream.options = {"x264-params": "keyint=1"}  # every frame a key frame
+        times = [i * 50 for i in range(10)] + [10_000 + i * 50 for i in range(10)]
+        for rgb, pts in zip(video_frames(3, seconds=2), times, strict=True):
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            frame.pts, frame.time_base = pts, Fraction(1, 1000)
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    keys = hash_video(io.BytesIO(buffer.getvalue()), where="t", keyframes=True)
+    numbers = [f.number for f in keys.frames]
+    assert len(numbers) == 20 and numbers == sorted(set(numbers))
+
+
 def test_zero_frame_rate_still_hashes() -> None:
     got = hash_video(io.BytesIO(_avi_with(rate=0)), where="test")
     assert got.frames and got.frames[0].number == 0

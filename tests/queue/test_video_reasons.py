@@ -70,3 +70,24 @@ def test_explain_carries_the_shares_and_the_time() -> None:
     text = "\n".join(explain(row))
     assert "video: 90% of the file's frames, 84% of the known video's" in text
     assert "shown in a video at 00:01:23" in text
+
+
+def test_known_pictures_shown_at_other_moments_of_a_video_count_apart() -> None:
+    """A slideshow showing two known pictures (at 3 s and 10 s) is two known
+    items; two set entries matching the same moment (near copies of one
+    picture) are one, as two entries matching one picture file are."""
+
+    def shown(entry: str, at: float) -> DeviceMatch:
+        return DeviceMatch(
+            address="s", set_name="ref", entry_id=entry, algorithm="pdq",
+            distance=4, category="B", scheme="caid", path="Movies/slides.mp4",
+            at_seconds=at, video=True,
+        )  # fmt: skip
+
+    facts = DeviceFacts(
+        "phone",
+        status="scanned",
+        matches=(shown("p1", 3.0), shown("p2", 10.0), shown("p3", 10.0)),
+    )
+    (row,) = rank([facts], {})
+    assert row.reason.startswith("2 known images")

@@ -313,6 +313,38 @@ def test_stop_after_hashes_key_frames_only(videos: VideoCase, tmp_path: Path) ->
     assert "movies/reencoded.avi" in matched_entries(db, "videos.raw")["A/known.mp4"]
 
 
+def _frames(db: Path) -> list[tuple[object, ...]]:
+    con = sqlite3.connect(db)
+    try:
+        return con.execute(
+            "SELECT address, frame_number, timestamp, algorithm, variant, value "
+            "FROM video_frames ORDER BY 1, 2, 4, 5"
+        ).fetchall()
+    finally:
+        con.close()
+
+
+def test_a_full_scan_after_the_key_frame_pass_hashes_every_second(
+    videos: VideoCase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks the ``--stop-after`` pass stored (videos from key frames only)
+    are read and decoded again by a full scan, which then stores what a
+    fresh full scan stores; a key-frame pass after that resumes them."""
+    db, fresh = tmp_path / "case.db", tmp_path / "fresh.db"
+    scan([videos.evidence], [videos.bad_set], db, scheduler="sync", stop_after=100)
+    scan([videos.evidence], [videos.bad_set], fresh, scheduler="sync")
+    assert _frames(db) != _frames(fresh)
+    summary = scan([videos.evidence], [videos.bad_set], db, scheduler="sync")
+    assert _frames(db) == _frames(fresh)
+    assert _matches(db) == _matches(fresh)
+    assert summary.devices[0].chunks_resumed == 0
+    decodes = _count_decodes(monkeypatch)
+    again = scan([videos.evidence], [videos.bad_set], db, scheduler="sync",
+                 stop_after=100)  # fmt: skip
+    assert decodes == [] and again.devices[0].chunks_done == 0
+    assert _frames(db) == _frames(fresh)
+
+
 def test_a_carved_video_is_hashed_from_the_device_and_matched(
     videos: VideoCase, tmp_path: Path
 ) -> None:

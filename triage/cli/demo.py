@@ -9,12 +9,15 @@ from __future__ import annotations
 import shlex
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from triage.cli.common import processes_option
 from triage.errors import TriageError
-from triage.sample.demo import DemoCorpus, build_demo, prepare_output
+
+if TYPE_CHECKING:
+    from triage.sample.demo import DemoCorpus
 
 
 def _run(
@@ -77,6 +80,9 @@ def demo(ctx: click.Context, out: Path, workers: int) -> None:
     if not isinstance(main, click.Group):
         raise TriageError("'demo' runs only as a command of the triage group")
     started = time.monotonic()
+    # The generators (Pillow drawing, PyAV encoding) load with the command only.
+    from triage.sample.demo import build_demo, prepare_output  # noqa: PLC0415
+
     prepare_output(out)
     click.secho(f"building demo evidence in {out}/evidence ...", bold=True)
     corpus = build_demo(out)

@@ -13,7 +13,6 @@ A set that would be empty, or a file that cannot be read at all, is an error.
 from __future__ import annotations
 
 import csv
-import io
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -54,7 +53,8 @@ INFO_JSON_FIELDS: tuple[str, ...] = (
     "sources",
 )
 
-#: Largest reference picture read into memory by ``build``.
+#: Largest reference picture read into memory by ``build`` (a video is
+#: streamed from its file, whatever its size).
 MAX_REFERENCE_BYTES = 512 << 20
 #: How ``build`` hashes a reference picture: the scan's signals, without the
 #: dihedral variants (the scan computes those of the seized copy instead).
@@ -120,22 +120,30 @@ def _categories_csv(path: Path) -> dict[str, str]:
 
 
 def _hash_reference(path: Path, entry_id: str) -> tuple[list[tuple[str, str]], str]:
-    """(column, hex) pairs of one reference picture, and a note ('' if none).
+    """(column, hex) pairs of one reference picture or video, and a note ('' if
+    none). A picture is read whole (up to ``MAX_REFERENCE_BYTES``), a video
+    streamed from its file (any size).
 
     Raises:
-        MediaError: not a readable picture at all.
+        MediaError: not a readable picture or video at all.
     """
     try:
-        if path.stat().st_size > MAX_REFERENCE_BYTES:
-            raise MediaError(f"larger than {MAX_REFERENCE_BYTES >> 20} MiB")
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            head = fh.read(SNIFF_BYTES)
+    except OSError as exc:
+        raise MediaError(f"cannot read: {exc.strerror or exc}") from exc
+    media_type = sniff(head)
+    if is_video(media_type):
+        return _hash_reference_video(path, entry_id)
+    if media_type is None or not media_type.startswith("image/"):
+        raise MediaError(f"not a picture (content: {media_type or 'unknown'})")
+    if size > MAX_REFERENCE_BYTES:
+        raise MediaError(f"picture larger than {MAX_REFERENCE_BYTES >> 20} MiB")
+    try:
         data = path.read_bytes()
     except OSError as exc:
         raise MediaError(f"cannot read: {exc.strerror or exc}") from exc
-    media_type = sniff(data[:SNIFF_BYTES])
-    if is_video(media_type):
-        return _hash_reference_video(path, entry_id, data)
-    if media_type is None or not media_type.startswith("image/"):
-        raise MediaError(f"not a picture (content: {media_type or 'unknown'})")
     media, unhashed = REFERENCE_POLICY.hash_item(
         entry_id, data, media_type, where=str(path)
     )
@@ -146,18 +154,23 @@ def _hash_reference(path: Path, entry_id: str) -> tuple[list[tuple[str, str]], s
 
 
 def _hash_reference_video(
-    path: Path, entry_id: str, data: bytes
+    path: Path, entry_id: str
 ) -> tuple[list[tuple[str, str]], str]:
     """(column, hex) pairs of one reference video: its digests and the vPDQ
-    frames of quality >= 50 (decoded from the bytes already read).
+    frames of quality >= 50, both streamed from its file.
 
     Raises:
-        MediaError: no frame could be decoded.
+        MediaError: no frame could be decoded, or the file cannot be read.
     """
-    outcome = REFERENCE_POLICY.video(io.BytesIO(data), where=str(path))
+    try:
+        with open(path, "rb") as fh:
+            outcome = REFERENCE_POLICY.video(fh, where=str(path))
+            fh.seek(0)
+            pairs = list(REFERENCE_POLICY.digests(iter(lambda: fh.read(1 << 20), b"")))
+    except OSError as exc:
+        raise MediaError(f"cannot read: {exc.strerror or exc}") from exc
     if isinstance(outcome, Unhashed):
         raise MediaError(f"cannot decode video: {outcome.reason}")
-    pairs = list(REFERENCE_POLICY.digests((data,)))
     low = 0
     for frame in outcome.frames:
         h = frame.pdq

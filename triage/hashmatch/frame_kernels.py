@@ -32,7 +32,6 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from av.video.reformatter import VideoReformatter
 
 from triage.hashmatch import kernels
 
@@ -50,17 +49,23 @@ class _Reformatters(threading.local):
     fresh one per frame, as ``VideoFrame.to_ndarray`` makes, costs ~0.4 ms."""
 
     def __init__(self) -> None:
+        from av.video.reformatter import VideoReformatter  # noqa: PLC0415 - FFmpeg on first use
+
         self.rgb = VideoReformatter()
         self.grey = VideoReformatter()
 
 
-_REFORMATTERS = _Reformatters()
+@lru_cache(maxsize=1)
+def _reformatters() -> _Reformatters:
+    """The conversion contexts, made on first use (PyAV loads then); one
+    object, whose attributes each thread makes for itself."""
+    return _Reformatters()
 
 
 def frame_rgb(frame: Any) -> np.ndarray:
     """The H x W x 3 uint8 RGB of a decoded PyAV frame, converted by FFmpeg
     exactly as ``frame.to_ndarray(format="rgb24")`` (and vPDQ) does."""
-    return _REFORMATTERS.rgb.reformat(frame, format="rgb24").to_ndarray()
+    return _reformatters().rgb.reformat(frame, format="rgb24").to_ndarray()
 
 
 @lru_cache(maxsize=64)
@@ -96,7 +101,7 @@ def phash_frame(frame: Any) -> str:
     """pHash of a decoded PyAV video frame from its area-reduced grey plane."""
     width, height = frame.width, frame.height
     factor = max(1, min(width, height) // PHASH_MIN_SIDE)
-    grey = _REFORMATTERS.grey.reformat(
+    grey = _reformatters().grey.reformat(
         frame,
         width=max(1, width // factor),
         height=max(1, height // factor),

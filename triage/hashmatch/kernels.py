@@ -42,11 +42,13 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.fft
-import scipy.sparse
 import threadpoolctl
+
+if TYPE_CHECKING:
+    import scipy.sparse
 
 PDQ_GRID = 64  # PDQ's decimated buffer is 64 x 64
 PDQ_DCT = 16  # of which the DCT keeps frequencies 1..16 on each axis
@@ -101,6 +103,8 @@ def pdq_axis(n: int) -> scipy.sparse.csr_matrix:
         lo, hi = max(0, o - below), min(n - 1, o + above)
         row[lo : hi + 1] = 1.0 / (hi - lo + 1)
         return row
+
+    import scipy.sparse  # noqa: PLC0415 - on first use: not at the CLI's start
 
     out = np.zeros((PDQ_GRID, n))
     for i in range(PDQ_GRID):
@@ -283,6 +287,8 @@ def phash_grid(luma: np.ndarray) -> np.ndarray:
 
 def phash(luma: np.ndarray) -> str:
     """imagehash's ``phash`` (64 bits, hex) of a greyscale uint8 array."""
+    import scipy.fft  # noqa: PLC0415 - on first use: not at the CLI's start
+
     pixels = phash_grid(luma)
     dct = scipy.fft.dct(scipy.fft.dct(pixels, axis=0), axis=1)
     low = dct[:PHASH_BITS_SIDE, :PHASH_BITS_SIDE]

@@ -51,8 +51,6 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import IO, Any
 
-import av
-
 from triage.hashmatch import frame_kernels
 from triage.hashmatch.decode import DecodeError
 from triage.hashmatch.signals.pdq import DIHEDRAL_VARIANTS
@@ -62,6 +60,7 @@ from triage.hashmatch.video_frames import (
     Reading,
     Renumber,
     all_frames,
+    decode_errors,
     sampled_frames,
 )
 from triage.records import PerceptualHash, VideoFrame
@@ -138,12 +137,22 @@ def _header_length(container: Any, stream: Any, fps: float | None) -> float | No
     return max(lengths) or None
 
 
+def _origin(stream: Any) -> float:
+    """When the stream starts (seconds; 0 when its header does not say):
+    frame times are counted from there (an MPEG-TS starts at 1.4 s or hours
+    in, an MP4 at 0)."""
+    if stream.start_time is None or not stream.time_base:
+        return 0.0
+    return float(stream.start_time * stream.time_base)
+
+
 def _notes(
     reading: Reading,
     frames: int,
     *,
     capped: str | None,
     length: float | None,
+    origin: float,
     keyframes: bool,
 ) -> list[str]:
     """What a partial result says of itself (``capped``: why the rest of the
@@ -163,10 +172,11 @@ def _notes(
         not keyframes
         and length is not None
         and reading.last_time is not None
-        and reading.last_time + TRUNCATION_SLACK < length
+        and reading.last_time - origin + TRUNCATION_SLACK < length
     ):
         notes.append(
-            f"the video ends at {reading.last_time:.1f} s of the {length:.1f} s "
+            f"the video ends at {reading.last_time - origin:.1f} s of the "
+            f"{length:.1f} s "
             "its header gives: truncated or damaged"
         )
     return notes
@@ -203,9 +213,11 @@ def hash_video(
 
 
 def _open(fileobj: IO[bytes], where: str) -> Any:
+    import av  # noqa: PLC0415 - FFmpeg loads on first use, not at the CLI's start
+
     try:
         return av.open(fileobj, mode="r")
-    except (av.FFmpegError, ValueError, OSError) as exc:
+    except decode_errors(ValueError, OSError) as exc:
         raise DecodeError(where, f"not a decodable video: {exc}") from exc
 
 
@@ -244,6 +256,7 @@ def _read(
             ctx.skip_frame = "NONKEY"
         fps, note = _rate(stream)
         length = _header_length(container, stream, fps)
+        origin = _origin(stream)
         reading = Reading()
         step = max(int(fps), 1) if fps else 1
         if skip and step > 1 and ctx.name in SKIP_CODECS:
@@ -253,6 +266,7 @@ def _read(
         frames, decoded, capped = _sample(
             frames_in,
             fps,
+            origin=origin,
             keyframes=keyframes,
             limits=limits,
             dihedral=dihedral,
@@ -263,6 +277,7 @@ def _read(
         len(frames),
         capped=capped,
         length=length,
+        origin=origin,
         keyframes=keyframes,
     )
     if not frames:
@@ -286,6 +301,7 @@ def _sample(
     decoded_frames: Iterator[tuple[int, Any]],
     fps: float | None,
     *,
+    origin: float,
     keyframes: bool,
     limits: tuple[int, float],
     dihedral: bool,
@@ -293,8 +309,9 @@ def _sample(
 ) -> tuple[list[VideoFrame], int, str | None]:
     """Pick and hash frames by the vPDQ rule (or by time when ``fps`` is
     None; every one in key-frame mode) from (output number, frame) pairs:
-    (frames, frames read, why stopped early). Stops at ``limits``: frames
-    hashed, and the ``time.monotonic()`` deadline."""
+    (frames, frames read, why stopped early). Times count from ``origin``.
+    Stops at ``limits``: frames hashed, and the ``time.monotonic()``
+    deadline, checked at every frame decoded (hashed or not)."""
     max_frames, deadline = limits
     step = max(int(fps), 1) if fps else 1
     out: list[VideoFrame] = []
@@ -302,35 +319,58 @@ def _sample(
     next_second = 0.0
     for n, frame in decoded_frames:
         count = n + 1
-        when = frame.time
-        if keyframes:
-            seconds = when if when is not None else n / (fps or 1.0)
-            number = round(seconds * fps) if fps else n
-        elif fps is None:
-            if when is None or when + 1e-6 < next_second:
-                continue
-            seconds, number = when, n
-            next_second = math.floor(when) + 1.0
-        else:
-            if n % step:
-                continue
-            seconds, number = n / fps, n
+        late = time.monotonic() > deadline
+        if late and out:  # the first frame is hashed whatever it cost
+            return out, count, _budget_spent(len(out))
+        picked = _pick(n, frame, fps, step, origin, keyframes, next_second)
+        if picked is None:
+            if late:  # nothing hashed yet, and nothing due: give up
+                return out, count, _budget_spent(0)
+            continue
+        seconds, number = picked
+        if keyframes and out and number <= out[-1].number:
+            number = out[-1].number + 1  # key frames closer than 1/fps apart
+        if fps is None and not keyframes:
+            next_second = math.floor(seconds) + 1.0
         if frame.width * frame.height > MAX_FRAME_PIXELS:
             raise DecodeError(where, f"a frame of {frame.width}x{frame.height}")
         if len(out) >= max_frames:
             return out, count, f"capped at {max_frames} frames hashed (one a second)"
-        if out and time.monotonic() > deadline:  # the first frame always
-            return (
-                out,
-                count,
-                (
-                    f"stopped after {MAX_VIDEO_SECONDS:g} s of decoding (the time "
-                    f"budget of a video), {len(out)} frames hashed"
-                ),
-            )
         try:
             hashes = frame_hashes(frame, dihedral=dihedral)
-        except (ValueError, av.FFmpegError) as exc:  # a frame FFmpeg cannot convert
+        except decode_errors(ValueError) as exc:  # a frame FFmpeg cannot convert
             raise DecodeError(where, f"frame {number} cannot be hashed: {exc}") from exc
         out.append(VideoFrame(number, round(seconds, 3), hashes))
     return out, count, None
+
+
+def _pick(
+    n: int,
+    frame: Any,
+    fps: float | None,
+    step: int,
+    origin: float,
+    keyframes: bool,
+    next_second: float,
+) -> tuple[float, int] | None:
+    """(seconds, frame number) of the ``n``-th frame output if it is to be
+    hashed, else None: every key frame in key-frame mode, frame ``n % step
+    == 0`` (vPDQ), or the first frame of each second by time."""
+    when = None if frame.time is None else frame.time - origin
+    if keyframes:
+        seconds = when if when is not None else n / (fps or 1.0)
+        return seconds, (round(seconds * fps) if fps else n)
+    if fps is None:
+        if when is None or when + 1e-6 < next_second:
+            return None
+        return when, n
+    if n % step:
+        return None
+    return n / fps, n
+
+
+def _budget_spent(hashed: int) -> str:
+    return (
+        f"stopped after {MAX_VIDEO_SECONDS:g} s of decoding (the time budget of "
+        f"a video), {hashed} frames hashed"
+    )

@@ -35,7 +35,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import av
+
+def decode_errors(*others: type[Exception]) -> tuple[type[Exception], ...]:
+    """PyAV's error class and ``others``, for an ``except`` clause of code
+    that runs only once a video is open: PyAV (and FFmpeg with it) is
+    imported on first use, not when triage starts."""
+    import av  # noqa: PLC0415 - loaded by then; named here, not at start
+
+    return (av.FFmpegError, *others)
+
 
 #: Packets that may fail to decode before the video is given up.
 MAX_BAD_PACKETS = 50
@@ -83,7 +91,7 @@ def packets(container: Any, stream: Any, reading: Reading) -> Iterator[Any]:
             packet = next(demuxed)
         except StopIteration:
             return
-        except (av.FFmpegError, ValueError, OSError) as exc:
+        except decode_errors(ValueError, OSError) as exc:
             reading.stopped = str(exc)
             return
         yield packet
@@ -100,7 +108,7 @@ def all_frames(
             continue
         try:
             decoded = packet.decode()
-        except (av.FFmpegError, ValueError) as exc:
+        except decode_errors(ValueError) as exc:
             reading.bad.append(str(exc))
             if len(reading.bad) > MAX_BAD_PACKETS:
                 return
@@ -179,6 +187,7 @@ class _Sampler:
         self.read = 0  # packets read
         self.due = 0  # the next sampled number
         self.out = 0  # frames the decoder gave back
+        self.last_pts = -(1 << 63)  # of the last of them: must grow
 
     def number(self, pts: int) -> int:
         return bisect.bisect_left(self.order, pts)
@@ -233,12 +242,15 @@ class _Sampler:
         sampled ones checked and numbered."""
         try:
             decoded = self.ctx.decode(packet)
-        except (av.FFmpegError, ValueError) as exc:
+        except decode_errors(ValueError) as exc:
             raise Renumber(str(exc)) from exc
         for frame in decoded:
             self.out += 1
             if frame.pts not in self.known:
                 raise Renumber(f"a frame at {frame.pts} no packet has")
+            if frame.pts <= self.last_pts:  # timestamps in decoding order (AVI)
+                raise Renumber(f"a frame at {frame.pts} after one at {self.last_pts}")
+            self.last_pts = frame.pts
             number = self.number(frame.pts)
             if number % self.step:
                 continue  # decoded because others reference it

@@ -35,8 +35,6 @@ wanted. Progressive and arithmetic-coded pictures are not checked here.
 
 from __future__ import annotations
 
-import av
-
 #: One bits (0xFF stuffed as FF 00) put before the EOI marker: 128 of them.
 _ONES = b"\xff\x00" * 16
 _EOI = b"\xff\xd9"
@@ -63,6 +61,8 @@ def decodes_every_mcu(picture: bytes) -> bool:
 
 def _decodes(data: bytes) -> bool:
     """Whether FFmpeg decodes ``data`` to a frame without any error."""
+    import av  # noqa: PLC0415 - FFmpeg loads on first use, not at the CLI's start
+
     codec = av.CodecContext.create("mjpeg", "r")
     codec.options = {"err_detect": "explode", "lowres": "3"}
     codec.thread_count = 1

@@ -36,6 +36,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from triage.errors import UsageError
+from triage.hashmatch.video_match import ITEM_SHARE_THRESHOLD
 from triage.queue.score import (
     Calibration,
     DeviceFacts,
@@ -245,7 +246,7 @@ def video_phrase(item: KnownItem) -> str:
     if item.item_share is None:
         return "exact copy" if item.exact else "matched"
     item_share, known_share = item.item_share or 0.0, item.known_share or 0.0
-    if item_share < 50.0:
+    if item_share < ITEM_SHARE_THRESHOLD:  # matched by the known share alone
         how = "inside longer footage"
     elif known_share < CLIP_SHARE:
         how = "a clip of it"

@@ -15,7 +15,9 @@ Pure functions over plain records (no database, no Dask). The rule, in words
 3. Matches are grouped by known item ``(set name, entry id)``: many copies of
    one known item count once, with the best ``p`` among them. Each file can be
    evidence for at most one known item (greedy, best ``p`` first), so one file
-   resembling ten known pictures is one piece of evidence, not ten.
+   resembling ten known pictures is one piece of evidence, not ten; a video
+   is one piece per moment a known picture is first shown in it (a slideshow
+   of five known pictures is five), and one for its match as a known video.
 4. ``likelihood = 1 - prod(1 - p_i)`` over the distinct items: independent
    weak matches add up, one certain match is certain.
 5. ``severity = max(p_i * weight(category_i))``: the worst category, discounted
@@ -568,14 +570,17 @@ def _assign(candidates: list[_Candidate]) -> tuple[list[KnownItem], int]:
         ),
     )
     used_items: set[tuple[str, str]] = set()
-    used_files: set[str] = set()
+    used_files: set[tuple[str, float | None]] = set()
     items: list[KnownItem] = []
     for c in ordered:
         m = c.match
-        if c.item in used_items or m.address in used_files:
+        # A video is evidence once per moment: pictures shown at other times
+        # in it are other pieces of evidence; a picture file is one piece.
+        piece = (m.address, m.at_seconds)
+        if c.item in used_items or piece in used_files:
             continue
         used_items.add(c.item)
-        used_files.add(m.address)
+        used_files.add(piece)
         copies = files_of[c.item].values()
         items.append(
             KnownItem(

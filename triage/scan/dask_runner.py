@@ -53,13 +53,18 @@ WORKER_CONFIG: dict[str, Any] = {
     "distributed.admin.system-monitor.gil.enabled": False,
 }
 #: What the forkserver imports before it forks any worker: Dask, and the task
-#: code with all it needs (numpy, scipy, Pillow, pytsk3...), which each worker
-#: otherwise imports when its first task arrives (0.28 s here); and this
-#: module, where the worker plugin's class lives; and ``worker_signals``, so
-#: that a Ctrl-C reaches only the scan's own process (which stops the workers).
+#: code with all it needs (numpy, Pillow, pytsk3...), which each worker
+#: otherwise imports when its first task arrives (0.28 s here), with PyAV
+#: (FFmpeg) and SciPy's DCT and sparse matrices, which triage's modules load
+#: on first use so that the CLI starts quickly; and this module, where the
+#: worker plugin's class lives; and ``worker_signals``, so that a Ctrl-C
+#: reaches only the scan's own process (which stops the workers).
 WORKER_PRELOAD = (
     "distributed",
     "triage.scan.tasks",
+    "av",
+    "scipy.fft",
+    "scipy.sparse",
     "triage.scan.dask_runner",
     "triage.scan.worker_signals",
 )

@@ -41,6 +41,8 @@ from triage.scan.plan import (
     run_parameters,
     scan_params,
     sets_key,
+    split_stored_key,
+    stored_key,
 )
 from triage.scan.runner import Runner, SyncRunner
 from triage.scan.tasks import (
@@ -160,6 +162,7 @@ class Task:
     state: DeviceState
     chunk: Chunk
     stored: tuple[tuple[MediaHash, bool], ...] | None = None  # set: re-match
+    keyframes_only: bool = False  # the stored hashes' videos: key frames only
     attempt: int = 0  # 1: submitted again after a timeout
 
     def submit(
@@ -421,21 +424,23 @@ class ScanDriver:
 
     def _chunk_task(self, state: DeviceState, chunk: Chunk) -> Iterator[Task]:
         """The task a walked chunk needs: none if an earlier run stored it with
-        these hash sets, a re-match if it stored it with others, else a scan."""
+        these hash sets, a re-match if it stored it with others, else a scan
+        (also when a full scan finds it stored from the key-frame pass)."""
         stored = self._stored[state.device_id].get(chunk.chunk_key)
-        if stored == self.key:
+        sets, keyframes_only = split_stored_key(stored or "")
+        if stored is None or (keyframes_only and not self.params.keyframes):
+            yield Task(state, chunk)
+        elif sets == self.key:
             state.chunks_resumed += 1
             self._device_event(
                 "chunk", state, files=len(chunk.records), bytes=chunk.size_hint
             )
-        elif stored is not None:
+        else:
             media = tuple(
                 (m.hashes, m.known_good)
                 for m in self.store.chunk_media(state.device_id, chunk.chunk_key)
             )
-            yield Task(state, chunk, media)
-        else:
-            yield Task(state, chunk)
+            yield Task(state, chunk, media, keyframes_only)
 
     def _stop_device(self, state: DeviceState) -> None:
         """Stop a device early (``--stop-after``): no more of its walk is
@@ -470,7 +475,7 @@ class ScanDriver:
                 result.device_id,
                 result.chunk_key,
                 state.run_id,
-                self.key,
+                stored_key(self.key, task.keyframes_only),
                 [h.name for h in self.refs],
                 result.matches,
             )
@@ -493,7 +498,7 @@ class ScanDriver:
                 device_id=result.device_id,
                 chunk_key=result.chunk_key,
                 run_id=state.run_id,
-                sets_key=self.key,
+                sets_key=stored_key(self.key, self.params.keyframes),
                 media=[(m.record, m.hashes, m.known_good) for m in result.media],
                 matches=result.matches,
                 skipped=result.skipped,

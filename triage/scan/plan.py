@@ -79,6 +79,25 @@ def sets_key(hashsets: Sequence[HashSetRef]) -> str:
     return hashlib.sha1(joined.encode()).hexdigest()[:16]
 
 
+#: How a chunk's stored ``sets_key`` ends when its videos were hashed from
+#: their key frames only (the ``--stop-after`` pass): a full scan reads and
+#: decodes such a chunk again rather than resume or re-match it.
+KEYFRAMES_MARK = "+keyframes"
+
+
+def stored_key(key: str, keyframes: bool) -> str:
+    """The ``sets_key`` a chunk is stored with: ``key``, marked when its
+    videos were hashed from key frames only."""
+    return key + KEYFRAMES_MARK if keyframes else key
+
+
+def split_stored_key(stored: str) -> tuple[str, bool]:
+    """(sets key, videos hashed from key frames only) of a stored key."""
+    if stored.endswith(KEYFRAMES_MARK):
+        return stored[: -len(KEYFRAMES_MARK)], True
+    return stored, False
+
+
 def default_params(db: str | Path) -> ScanParams:
     """What chunks produce unless told otherwise: the perceptual index's
     tables kept beside the database (``case.db.index``)."""
