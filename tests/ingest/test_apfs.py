@@ -72,6 +72,32 @@ def test_apfs_raw_lists_as_the_readme_says(dfvfs_dir: Path) -> None:
         assert len(data) == 116 and data.count(b"\n") >= 1
 
 
+def test_an_unreadable_apfs_entry_leaves_the_rest_of_its_folder(
+    dfvfs_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One entry of a folder that libfsapfs cannot read (injected here: no
+    damaged APFS image is at hand) is passed over and named in one skip;
+    the folder's other entries are still listed (the listing used to stop
+    at it)."""
+    real = apfs._entry
+
+    def flaky(index: int, child: Any) -> Any:
+        if child.name == "another_file":
+            raise OSError("injected: unreadable record")
+        return real(index, child)
+
+    monkeypatch.setattr(apfs, "_entry", flaky)
+    files, skipped = _listing(dfvfs_dir / "apfs.raw", carve=False)
+    plain = {f.path: f.size for f in files if ":" not in f.path}
+    expected = dict(README_LISTING)
+    del expected["a_directory/another_file"]
+    assert plain == {f"{VOLUME}/{p}": n for p, n in expected.items()}
+    (skip,) = skipped
+    assert str(skip.location.inner) == f"{VOLUME}/a_directory"
+    assert "1 of 3 entries of this folder could not be read" in skip.reason
+    assert "unreadable record" in skip.reason
+
+
 def test_apfs_free_space_is_a_recorded_skip(dfvfs_dir: Path) -> None:
     _, skipped = _listing(dfvfs_dir / "apfs.raw")
     assert [s.stage.value for s in skipped] == ["carve"]

@@ -22,6 +22,7 @@ from triage.errors import EvidenceError, FilesystemError
 from triage.ingest import iter_files
 from triage.ingest.content import read_record
 from triage.ingest.evidence import find_evidence, identify, open_device
+from triage.ingest.filesystems.phone import UNLISTED
 from triage.ingest.kinds import evidence_kind
 from triage.records import FileRecord, Skipped
 from triage.sample import phone
@@ -168,11 +169,29 @@ def test_truncated_zip_walks_local_headers(tmp_path: Path, picture: bytes) -> No
         assert read_record(handle, by_path[IOS_PICTURE]) == picture
 
 
+def _stored_only(backup: Path, why: str) -> None:
+    """The backup's stored files listed by their stored names, each readable,
+    with one skip saying why (Manifest.db unusable)."""
+    records, skipped = _split(list(iter_files(backup, carve=False)))
+    stored = sorted(p for p in backup.glob("??/*") if p.is_file())
+    assert stored and [r.path for r in records] == [
+        f"{UNLISTED}/{p.parent.name}/{p.name}" for p in stored
+    ]
+    with open_device(backup) as handle:
+        assert [read_record(handle, r) for r in records] == [
+            p.read_bytes() for p in stored
+        ]
+    (skip,) = skipped
+    assert skip.reason.startswith(f"Manifest.db unusable ({why}")
+    assert f"): {len(stored)} stored file(s): listed" in skip.reason
+    assert f"listed by their stored names under '{UNLISTED}/'" in skip.reason
+
+
 def test_manifest_db_not_sqlite(tmp_path: Path, picture: bytes) -> None:
+    """The backup is not failed: its stored files are plain (unencrypted)."""
     backup, _ = build("itunes-backup", tmp_path / "ev", picture)
     (backup / "Manifest.db").write_bytes(b"not a database at all" * 10)
-    with pytest.raises(FilesystemError, match=r"backup: Manifest.db is not an SQLite"):
-        list(iter_files(backup, carve=False))
+    _stored_only(backup, "Manifest.db is not an SQLite database")
 
 
 def test_manifest_db_without_files_table(tmp_path: Path, picture: bytes) -> None:
@@ -182,10 +201,27 @@ def test_manifest_db_without_files_table(tmp_path: Path, picture: bytes) -> None
     db.execute("CREATE TABLE Other (x)")
     db.commit()
     db.close()
-    with pytest.raises(
-        FilesystemError, match="backup: Manifest.db has no usable Files"
-    ):
-        list(iter_files(backup, carve=False))
+    _stored_only(backup, "Manifest.db has no usable Files table")
+
+
+def test_stored_files_manifest_db_does_not_name_are_listed(
+    tmp_path: Path, picture: bytes
+) -> None:
+    """An interrupted backup (or an older Manifest.db): a stored file that
+    Manifest.db does not name is listed by its stored name, not passed over."""
+    files = {BACKUP_PICTURE: picture, "HomeDomain/Library/a.txt": b"a"}
+    backup = phone.write_itunes_backup(tmp_path / "b", files)
+    extra = backup / "ab" / ("ab" + "0" * 38)
+    extra.parent.mkdir(exist_ok=True)
+    extra.write_bytes(picture)
+    records, skipped = _split(list(iter_files(backup, carve=False)))
+    unlisted = f"{UNLISTED}/ab/{extra.name}"
+    assert {r.path for r in records} == {*files, unlisted}
+    (skip,) = skipped
+    assert skip.reason.startswith("1 stored file(s) not named in Manifest.db")
+    with open_device(backup) as handle:
+        record = next(r for r in records if r.path == unlisted)
+        assert read_record(handle, record) == picture
 
 
 def test_backup_with_files_missing(tmp_path: Path, picture: bytes) -> None:
@@ -370,6 +406,80 @@ def test_stored_member_whose_descriptor_is_gone_is_lost(tmp_path: Path) -> None:
     records, skipped = _split(list(iter_files(cut, archives=False)))
     assert [r.path for r in records] == ["a/keep.txt"]
     assert any("a/cut.bin" in s.reason and "lost" in s.reason for s in skipped)
+
+
+def test_truncated_zip_ending_in_a_stored_zip_is_walked_by_local_headers(
+    tmp_path: Path, picture: bytes
+) -> None:
+    """A copy cut short a little after a stored APK (a zip itself): the APK's
+    own end record, near the end of the file, names no directory of the
+    outer zip and is passed over; the members before the cut are listed."""
+    inner = io.BytesIO()
+    with zipfile.ZipFile(inner, "w") as apk:
+        apk.writestr("classes.dex", b"dex\n035" + bytes(5000))
+    whole = tmp_path / "whole.zip"
+    with zipfile.ZipFile(whole, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("DCIM/100APPLE/IMG_0001.JPG", picture)
+        zf.writestr("data/app/com.x/base.apk", inner.getvalue())
+        zf.writestr("DCIM/Camera/IMG_2.jpg", picture)
+    raw = whole.read_bytes()
+    cut = tmp_path / "cut.zip"
+    cut.write_bytes(raw[: raw.index(b"DCIM/Camera/IMG_2.jpg") + 500])
+    records, skipped = _split(list(iter_files(cut, carve=False, archives=False)))
+    with open_device(cut) as handle:
+        read = {r.path: read_record(handle, r) for r in records}
+    assert read == {
+        "DCIM/100APPLE/IMG_0001.JPG": picture,
+        "data/app/com.x/base.apk": inner.getvalue(),
+    }
+    assert any("DCIM/Camera/IMG_2.jpg" in s.reason and "cut off" in s.reason
+               for s in skipped)  # fmt: skip
+
+
+def test_damaged_central_directory_entry_loses_no_member(tmp_path: Path) -> None:
+    """One entry of the central directory damaged: the members it and the
+    entries after it name are listed from their local headers, with one
+    skip saying so (the device failed, the last three members lost)."""
+    files = {f"DCIM/IMG_{i}.JPG": b"\xff\xd8\xff" + bytes([i]) * 100 for i in range(5)}
+    path = phone.write_ffs_zip(tmp_path / "cd.zip", files)
+    raw = bytearray(path.read_bytes())
+    third = [i for i in range(len(raw)) if raw.startswith(b"PK\x01\x02", i)][2]
+    raw[third : third + 4] = b"XXXX"
+    path.write_bytes(raw)
+    records, skipped = _split(list(iter_files(path, carve=False, archives=False)))
+    with open_device(path) as handle:
+        read = {r.path: read_record(handle, r) for r in records}
+    assert read == files
+    (skip,) = skipped
+    assert skip.reason.startswith(
+        f"central directory damaged (bad central directory entry at byte {third})"
+    )
+    assert skip.reason.endswith("they reach the central directory")
+
+
+def test_truncated_zip_members_not_readable_are_skips_not_files(
+    tmp_path: Path,
+) -> None:
+    """Walked by local headers, an encrypted member and a bzip2 one are
+    recorded as not read (as the central directory walk records them), not
+    listed as files whose bytes are ciphertext or bzip2."""
+    whole = tmp_path / "whole.zip"
+    with zipfile.ZipFile(whole, "w") as zf:
+        zf.writestr("a/secret.jpg", b"\xff\xd8\xff" + bytes(200))
+        zf.writestr("a/packed.jpg", b"\xff\xd8\xff" + bytes(200),
+                    compress_type=zipfile.ZIP_BZIP2)  # fmt: skip
+        zf.writestr("a/plain.txt", b"plain")
+    raw = bytearray(whole.read_bytes())
+    raw[6] |= 0x1  # the first member's general purpose flags: encrypted
+    cut = tmp_path / "cut.zip"
+    cut.write_bytes(raw[: raw.index(b"PK\x01\x02")])
+    records, skipped = _split(list(iter_files(cut, archives=False)))
+    assert [r.path for r in records] == ["a/plain.txt"]
+    assert {(str(s.location.inner), s.reason) for s in skipped if s.location.inner
+            and "central directory" not in str(s.location.inner)} == {
+        ("a/secret.jpg", "zip member not read: encrypted"),
+        ("a/packed.jpg", "zip member not read: compression 12"),
+    }  # fmt: skip
 
 
 def test_truncated_zip_with_a_cut_zip64_field_is_a_skip(tmp_path: Path) -> None:

@@ -36,6 +36,7 @@ from triage.ingest.evidence import DeviceHandle
 from triage.ingest.filesystems.apfs_snapshots import Unreadable, count_snapshots
 from triage.ingest.filesystems.base import (
     FILESYSTEMS,
+    DamagedEntries,
     Entry,
     Filesystem,
     NotThisFilesystem,
@@ -65,6 +66,27 @@ def _message(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     parts = [p.split(": ", 1)[-1] for p in text.split(". ") if p]
     return parts[1] if len(parts) > 1 else (parts[0] if parts else text)
+
+
+def _entry(index: int, child: Any) -> Entry | None:
+    """The listing entry of a folder's child (None: neither a folder nor a
+    regular file)."""
+    mode = child.file_mode & _S_IFMT
+    ref = index << _VOLUME_SHIFT | child.identifier
+    if mode == _S_IFDIR:
+        return Entry(child.name, ref, is_folder=True)
+    if mode != _S_IFREG:
+        return None
+    return Entry(
+        child.name,
+        ref,
+        is_folder=False,
+        mtime=_seconds(child, "modification_time"),
+        atime=_seconds(child, "access_time"),
+        ctime=_seconds(child, "inode_change_time"),
+        crtime=_seconds(child, "creation_time"),
+        streams=(("", int(child.size)), *_xattr_streams(child)),
+    )
 
 
 def _seconds(entry: Any, name: str) -> float | None:
@@ -223,27 +245,23 @@ class ApfsFilesystem(Filesystem):
             yield Entry(name, index << _VOLUME_SHIFT | root, is_folder=True)
 
     def _entries(self, index: int, folder: Any, count: int) -> Iterator[Entry]:
+        """The folder's entries; one that cannot be read is passed over, and
+        at the end a ``DamagedEntries`` names how many were (the first's
+        reason), so the rest of the folder is still listed."""
+        bad: list[str] = []
         for number in range(count):
             try:
-                child = folder.get_sub_file_entry(number)
-                mode = child.file_mode & _S_IFMT
-                ref = index << _VOLUME_SHIFT | child.identifier
-                name = child.name
+                entry = _entry(index, folder.get_sub_file_entry(number))
             except OSError as exc:
-                raise FilesystemError(_message(exc)) from exc
-            if mode == _S_IFDIR:
-                yield Entry(name, ref, is_folder=True)
-            elif mode == _S_IFREG:
-                yield Entry(
-                    name,
-                    ref,
-                    is_folder=False,
-                    mtime=_seconds(child, "modification_time"),
-                    atime=_seconds(child, "access_time"),
-                    ctime=_seconds(child, "inode_change_time"),
-                    crtime=_seconds(child, "creation_time"),
-                    streams=(("", int(child.size)), *_xattr_streams(child)),
-                )
+                bad.append(f"entry {number}: {_message(exc)}")
+                continue
+            if entry is not None:
+                yield entry
+        if bad:
+            raise DamagedEntries(
+                f"{len(bad)} of {count} entries of this folder could not be "
+                f"read ({bad[0]}); the others are listed"
+            )
 
     # --- content --------------------------------------------------------------
 

@@ -57,7 +57,13 @@ from triage.ingest.filesystems.zip_directory import (
     Directory,
     find_directory,
     iter_directory,
-    zip64_values,
+)
+from triage.ingest.filesystems.zip_local import (
+    LOCAL,
+    METHODS,
+    LocalHeaders,
+    after_member,
+    local_member,
 )
 from triage.records import FileRecord, Partition, Skipped, Source, Stage
 
@@ -65,10 +71,6 @@ from triage.records import FileRecord, Partition, Skipped, Source, Stage
 #: read (the last one only), so that reading its head then its body does not
 #: restart the decompression.
 MEMBER_CACHE = 64 << 20
-_LOCAL = b"PK\x03\x04"
-_LOCAL_FMT = "<4sHHHHHIIIHH"  # signature .. extra length (30 bytes)
-_DESCRIPTOR = b"PK\x07\x08"
-_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)  # read from local headers
 
 
 class MediaFile(RecordIO):
@@ -188,8 +190,18 @@ class ZipExtraction(ArchiveFilesystem):
         if self.directory is None:
             yield from self._local_members(partition)
             return
-        for entry in self.entries():
-            yield from self._member(partition, entry)
+        last = -1  # the furthest local header the directory named so far
+        try:
+            for entry in iter_directory(MediaFile(self.handle), self.directory):
+                last = max(last, entry.offset)
+                yield from self._member(partition, entry)
+        except (ValueError, struct.error) as exc:
+            # The members after the damage are still there: walk them by
+            # their local headers, from the end of the last one named.
+            start = after_member(MediaFile(self.handle), last, self.handle.size)
+            yield from self._local_members(
+                partition, start, f"central directory damaged ({exc})"
+            )
 
     def _member(
         self, partition: Partition, entry: CentralEntry, path: str | None = None
@@ -197,7 +209,7 @@ class ZipExtraction(ArchiveFilesystem):
         if entry.is_dir:
             return
         path = path or clean_path(entry.name)
-        if entry.encrypted or entry.method not in _METHODS:
+        if entry.encrypted or entry.method not in METHODS:
             why = "encrypted" if entry.encrypted else f"compression {entry.method}"
             yield Skipped.at_filesystem(
                 partition, Stage.INGEST, f"zip member not read: {why}", inner=path
@@ -205,8 +217,13 @@ class ZipExtraction(ArchiveFilesystem):
             return
         yield self.record(partition, path, entry.offset, entry.size, _zip_time(entry))
 
-    def _local_members(self, partition: Partition) -> Iterator[FileRecord | Skipped]:
-        walker = LocalHeaders(MediaFile(self.handle), self.handle.size)
+    def _local_members(
+        self,
+        partition: Partition,
+        start: int = 0,
+        why: str = "central directory missing (truncated zip?)",
+    ) -> Iterator[FileRecord | Skipped]:
+        walker = LocalHeaders(MediaFile(self.handle), self.handle.size, start)
         for header in walker:
             if header.lost:
                 yield Skipped.at_filesystem(
@@ -215,15 +232,28 @@ class ZipExtraction(ArchiveFilesystem):
                 continue
             if header.name.endswith("/"):
                 continue
+            if header.unread:
+                yield Skipped.at_filesystem(
+                    partition,
+                    Stage.INGEST,
+                    f"zip member not read: {header.unread}",
+                    inner=clean_path(header.name),
+                )
+                continue
             yield self.record(
                 partition, clean_path(header.name), header.offset, header.size, None
             )
         yield Skipped.at_filesystem(
             partition,
             Stage.INGEST,
-            "central directory missing (truncated zip?): members listed from "
-            f"their local headers ({walker.count} found, ending at byte "
-            f"{walker.end}); anything after byte {walker.end} is lost",
+            f"{why}: members listed from their local headers"
+            + (f" from byte {start}" if start else "")
+            + f" ({walker.count} found, ending at byte {walker.end}); "
+            + (
+                "they reach the central directory"
+                if self.directory is not None and walker.end >= self.directory.offset
+                else f"anything after byte {walker.end} is lost"
+            ),
             inner="central directory",
         )
 
@@ -247,7 +277,7 @@ def open_zip(handle: DeviceHandle) -> Directory | None:
         FilesystemError: not a zip at all (no local header at byte 0).
     """
     where = find_directory(MediaFile(handle), handle.size)
-    if where is None and handle.read(0, 4) != _LOCAL:
+    if where is None and handle.read(0, 4) != LOCAL:
         raise FilesystemError(
             f"{handle.device.device_id}: not a readable zip (no central directory "
             "and no local header at byte 0)"
@@ -276,242 +306,6 @@ def _positional(
                 ) from exc
 
     return read
-
-
-class LocalHeader:
-    """One member found by its local header (or ``lost``: why not)."""
-
-    def __init__(
-        self, name: str, offset: int, size: int, data_end: int, lost: str = ""
-    ) -> None:
-        self.name, self.offset, self.size = name, offset, size
-        self.data_end, self.lost = data_end, lost
-
-
-class LocalHeaders:
-    """The members of a zip read from its local headers, first to last:
-    for a zip whose central directory is gone. A member whose data runs past
-    the end comes as ``lost``; the walk ends at the first byte that is not a
-    local header (``end``)."""
-
-    def __init__(self, fh: MediaFile, size: int) -> None:
-        self._fh, self._size = fh, size
-        self.count, self.end = 0, 0
-
-    def __iter__(self) -> Iterator[LocalHeader]:
-        at = 0
-        while at + 30 <= self._size:
-            header = read_local(self._fh, at, self._size)
-            if header is None:
-                break
-            self.end = at = header.data_end
-            if header.lost:
-                yield header
-                break
-            self.count += 1
-            yield header
-
-
-def read_local(fh: MediaFile, at: int, total: int) -> LocalHeader | None:
-    """The member whose local header is at ``at`` (None: no header there)."""
-    fh.seek(at)
-    raw = fh.read(30)
-    if len(raw) < 30 or raw[:4] != _LOCAL:
-        return None
-    _, _, flags, method, _, _, _, csize, usize, nlen, xlen = struct.unpack(
-        _LOCAL_FMT, raw
-    )
-    name = fh.read(nlen).decode("utf-8" if flags & 0x800 else "cp437", "replace")
-    extra = fh.read(xlen)
-    data = at + 30 + nlen + xlen
-    try:
-        usize, csize, _ = zip64_values(extra, usize, csize, 0)
-    except struct.error:  # a zip64 field cut short: the copy ends here
-        return LocalHeader(
-            name, at, 0, total,
-            f"member {name!r} (local header at byte {at}) has a damaged zip64 "
-            "field; lost with all after it",
-        )  # fmt: skip
-    if flags & 0x8:  # sizes in a data descriptor after the data
-        if method == zipfile.ZIP_STORED:
-            csize = usize = _measure_stored(fh, data, total, _has_zip64(extra))
-        else:
-            csize, usize = _measure(fh, data, method, total)
-        if csize < 0:
-            return LocalHeader(
-                name, at, 0, total,
-                f"member {name!r} (local header at byte {at}) is cut off: "
-                "its data runs past the end of the zip; lost",
-            )  # fmt: skip
-        end = data + csize
-        fh.seek(end)
-        sizes = 16 if _has_zip64(extra) else 8  # in the descriptor: 2 x 8 or 4
-        end += 4 + sizes + (4 if fh.read(4) == _DESCRIPTOR else 0)
-    else:
-        end = data + csize
-    if end > total:
-        return LocalHeader(
-            name, at, 0, total,
-            f"member {name!r} (local header at byte {at}) is cut off at byte "
-            f"{total} of its {csize} bytes; lost",
-        )  # fmt: skip
-    return LocalHeader(name, at, usize, end)
-
-
-def _has_zip64(extra: bytes) -> bool:
-    """Whether a local header's extra fields hold a zip64 one (then its data
-    descriptor's sizes are 8 bytes each)."""
-    at = 0
-    while at + 4 <= len(extra):
-        tag, size = struct.unpack_from("<HH", extra, at)
-        if tag == 0x0001:
-            return True
-        at += 4 + size
-    return False
-
-
-#: Signatures that may follow a member's data descriptor.
-_NEXT_HEADERS = (_LOCAL, b"PK\x01\x02", b"PK\x05\x06", b"PK\x06\x06")
-
-
-def _measure_stored(fh: MediaFile, data: int, total: int, zip64: bool) -> int:
-    """Size of a stored member with no sizes in its header (-1: none found):
-    where the first data descriptor that agrees with the bytes before it
-    follows them. A descriptor agrees when both its sizes equal their count
-    and its CRC-32 theirs; it is found by its own signature, or (written
-    without one) 12 or 20 bytes before the next header's signature or the
-    end. Read forward once, 1 MiB at a time, the CRC carried along."""
-    sizes = "<QQ" if zip64 else "<II"
-    length = 4 + struct.calcsize(sizes)  # CRC-32 and two sizes
-    crc, at = 0, data  # the CRC-32 of the bytes from data to at
-    while at < total:
-        fh.seek(at)
-        step = min(1 << 20, total - at)
-        block = fh.read(step + length + 8)  # a descriptor starting inside is whole
-        done = 0  # crc covers block[:done]: carried from candidate to candidate
-        for end in _descriptor_starts(block, step, length, at + len(block) >= total):
-            fields = block[end : end + 4 + length]
-            fields = fields[4:] if fields[:4] == _DESCRIPTOR else fields[:length]
-            if len(fields) < length:
-                continue
-            csize, usize = struct.unpack(sizes, fields[4:])
-            if not csize == usize == at - data + end:
-                continue
-            crc, done = zlib.crc32(block[done:end], crc), end
-            if fields[:4] == struct.pack("<I", crc):
-                return csize
-        crc = zlib.crc32(block[done:step], crc)
-        at += step
-    return -1
-
-
-def _descriptor_starts(block: bytes, step: int, length: int, last: bool) -> list[int]:
-    """Offsets below ``step`` in ``block`` where a data descriptor could
-    start: its signature, or ``length`` bytes before a header's (or before
-    the end of the zip, when ``block`` reaches it), in order."""
-    found = set()
-    for signature in (_DESCRIPTOR, *_NEXT_HEADERS):
-        at = block.find(signature)
-        while at >= 0:
-            start = at if signature == _DESCRIPTOR else at - length
-            if 0 <= start < step:
-                found.add(start)
-            at = block.find(signature, at + 1)
-    if last and 0 <= len(block) - length < step:
-        found.add(len(block) - length)
-    return sorted(found)
-
-
-def _measure(fh: MediaFile, data: int, method: int, total: int) -> tuple[int, int]:
-    """(compressed, uncompressed) size of a deflated member with no sizes in
-    its header, by inflating it to its end; (-1, -1) when it is cut off."""
-    if method != zipfile.ZIP_DEFLATED:
-        return -1, -1
-    inflate = zlib.decompressobj(-15)
-    fh.seek(data)
-    used = out = 0
-    while not inflate.eof:
-        block = fh.read(1 << 20)
-        if not block:
-            return -1, -1
-        try:  # counted 1 MiB at a time: a bomb is never held
-            out += len(inflate.decompress(block, 1 << 20))
-            while inflate.unconsumed_tail and not inflate.eof:
-                out += len(inflate.decompress(inflate.unconsumed_tail, 1 << 20))
-        except zlib.error:
-            return -1, -1
-        used += len(block) - len(inflate.unused_data)
-    return used, out
-
-
-class _LocalMember:
-    """A member read from its local header: stored or deflated, forward
-    with restart."""
-
-    def __init__(self, fh: Any, method: int, data: int, size: int) -> None:
-        self._fh, self._method, self._data, self._size = fh, method, data, size
-        self._at, self._inflate, self._pos = data, zlib.decompressobj(-15), 0
-        self._pending = b""
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int) -> None:
-        if self._method == zipfile.ZIP_STORED:
-            self._pos = offset
-            return
-        if offset < self._pos:
-            self._at, self._pos, self._pending = self._data, 0, b""
-            self._inflate = zlib.decompressobj(-15)
-        while self._pos < offset:
-            if not self.read(min(offset - self._pos, 1 << 20)):
-                break
-
-    def read(self, size: int = -1) -> bytes:
-        if size < 0:
-            size = self._size - self._pos
-        size = max(0, min(size, self._size - self._pos))
-        if self._method == zipfile.ZIP_STORED:
-            self._fh.seek(self._data + self._pos)
-            data = bytes(self._fh.read(size))
-            self._pos += len(data)
-            return data
-        while len(self._pending) < size and not self._inflate.eof:
-            block = self._inflate.unconsumed_tail
-            if not block:
-                self._fh.seek(self._at)
-                block = bytes(self._fh.read(1 << 16))
-                if not block:
-                    break
-                self._at += len(block)
-            # Bounded output: memory stays at what was asked for.
-            want = max(size - len(self._pending), 1 << 16)
-            self._pending += self._inflate.decompress(block, want)
-        data, self._pending = self._pending[:size], self._pending[size:]
-        self._pos += len(data)
-        return data
-
-
-def local_member(fh: Any, at: int, size: int) -> _LocalMember:
-    """The member whose local header is at ``at``, ``size`` bytes once read
-    (from the central directory or the record), as a forward stream.
-
-    Raises:
-        ValueError: no local header there.
-        NotImplementedError: a compression other than stored or deflate.
-    """
-    fh.seek(at)
-    raw = fh.read(30)
-    if len(raw) < 30 or raw[:4] != _LOCAL:
-        raise ValueError(f"no local header at byte {at}")
-    fields = struct.unpack(_LOCAL_FMT, raw)
-    method, nlen, xlen = fields[3], fields[9], fields[10]
-    if method not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-        raise NotImplementedError(f"compression method {method} (local header)")
-    return _LocalMember(fh, method, at + 30 + nlen + xlen, size)
-
-
-# --- tar and Android backups ------------------------------------------------------
 
 
 class _Stream:

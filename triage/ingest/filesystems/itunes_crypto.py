@@ -142,6 +142,29 @@ def class_key_unwrap(dev: str, bag: Any, blob: bytes, what: str) -> bytes:
         ) from exc
 
 
+def _decrypted(dev: str, path: Path, key: bytes) -> bytearray:
+    """The plaintext of the encrypted ``Manifest.db`` at ``path`` (the file's
+    bytes are let go on return).
+
+    Raises:
+        FilesystemError: it cannot be read, or does not decrypt.
+    """
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        raise FilesystemError(
+            where=dev, reason=f"Manifest.db: cannot read: {exc}"
+        ) from exc
+    reader = CbcReader(lambda at, size: data[at : at + size], len(data), key, _IV)
+    try:
+        return bytearray(reader.pread(0, reader.plain_size()))
+    except ValueError as exc:
+        raise FilesystemError(
+            where=dev, reason=f"Manifest.db does not decrypt: {exc}"
+        ) from exc
+
+
 def decrypted_manifest(
     dev: str, path: Path, plist: dict[str, Any], bag: Any
 ) -> sqlite3.Connection | None:
@@ -155,20 +178,7 @@ def decrypted_manifest(
     if blob is None:
         return None
     key = class_key_unwrap(dev, bag, bytes(blob), "Manifest.db")
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read()
-    except OSError as exc:
-        raise FilesystemError(
-            where=dev, reason=f"Manifest.db: cannot read: {exc}"
-        ) from exc
-    reader = CbcReader(lambda at, size: data[at : at + size], len(data), key, _IV)
-    try:
-        plain = bytearray(reader.pread(0, reader.plain_size()))
-    except ValueError as exc:
-        raise FilesystemError(
-            where=dev, reason=f"Manifest.db does not decrypt: {exc}"
-        ) from exc
+    plain = _decrypted(dev, path, key)  # held alone: SQLite copies it again
     if not plain.startswith(SQLITE_MAGIC):
         raise FilesystemError(
             where=dev, reason="Manifest.db does not decrypt to SQLite"

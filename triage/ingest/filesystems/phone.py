@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import os
 import plistlib
+import re
 import sqlite3
+import stat
 import xml.etree.ElementTree as ET
 import zlib
 from collections.abc import Iterator
@@ -261,17 +263,31 @@ def backup_details(folder: Path) -> str | None:
     return "; ".join(f"{k}={v}" for k, v in sorted(found.items()))
 
 
+#: Where the files of a backup folder that ``Manifest.db`` does not name are
+#: listed (by their stored names ``xx/<file ID>``): no iOS domain is spelt so.
+UNLISTED = "(not in Manifest.db)"
+_FILE_ID = re.compile(r"[0-9a-f]{40}")
+
+
 class ItunesBackup(ArchiveFilesystem):
     """An iTunes/Finder backup folder, through its ``Manifest.db``; an
-    encrypted one through its keybag (``keys``) as well."""
+    encrypted one through its keybag (``keys``) as well. The stored files
+    ``Manifest.db`` does not name (an interrupted backup, an older
+    ``Manifest.db``), or all of them when an unencrypted backup's
+    ``Manifest.db`` is unusable (``db`` None, ``why``), are listed by their
+    stored names under ``UNLISTED``."""
 
     name = container = "itunes-backup"
 
     def __init__(
-        self, handle: DeviceHandle, db: sqlite3.Connection, keys: Any = None
+        self,
+        handle: DeviceHandle,
+        db: sqlite3.Connection | None,
+        keys: Any = None,
+        why: str = "",
     ) -> None:
         super().__init__(handle, 0, self.container)
-        self._db, self._keys = db, keys
+        self._db, self._keys, self._why = db, keys, why
 
     @property
     def folder(self) -> Path:
@@ -287,7 +303,10 @@ class ItunesBackup(ArchiveFilesystem):
         if "encrypted=True" in details:
             name = _detail(details, "name") or "an unnamed device"
             return cls._open_encrypted(handle, folder, name)
-        return cls(handle, _manifest(dev, folder / "Manifest.db"))
+        try:
+            return cls(handle, _manifest(dev, folder / "Manifest.db"))
+        except FilesystemError as exc:  # its stored files are still plain
+            return cls(handle, None, why=exc.reason or str(exc))
 
     @classmethod
     def _open_encrypted(
@@ -311,6 +330,65 @@ class ItunesBackup(ArchiveFilesystem):
         return self.folder / file_id[:2] / file_id
 
     def members(self, partition: Partition) -> Iterator[FileRecord | Skipped]:
+        if self._db is not None:
+            yield from self._listed(partition)
+        yield from self._unlisted(partition)
+
+    def _unlisted(self, partition: Partition) -> Iterator[FileRecord | Skipped]:
+        """The stored files ``Manifest.db`` does not name (all, without one),
+        by their stored names; one skip says how many and why."""
+        named = self._named()
+        count = 0
+        for sub in sorted(self.folder.iterdir()):
+            if len(sub.name) != 2 or not sub.is_dir() or sub.is_symlink():
+                continue
+            for stored in sorted(sub.iterdir()):
+                file_id = stored.name
+                if not _FILE_ID.fullmatch(file_id) or file_id in named:
+                    continue
+                try:
+                    st = stored.lstat()
+                except OSError:
+                    continue
+                if not stat.S_ISREG(st.st_mode):
+                    continue
+                count += 1
+                if self._keys is None:
+                    path = f"{UNLISTED}/{sub.name}/{file_id}"
+                    yield self.record(partition, path, 0, st.st_size, st.st_mtime)
+        if count:
+            why = (
+                f"Manifest.db unusable ({self._why}): {count} stored file(s)"
+                if self._db is None
+                else f"{count} stored file(s) not named in Manifest.db"
+            )
+            yield Skipped.at_filesystem(
+                partition,
+                Stage.INGEST,
+                f"{why}: "
+                + (
+                    f"listed by their stored names under '{UNLISTED}/' (no "
+                    "domain or path on the phone)"
+                    if self._keys is None
+                    else "not read (their keys are in Manifest.db)"
+                ),
+                inner=UNLISTED,
+            )
+
+    def _named(self) -> set[str]:
+        """The file IDs ``Manifest.db`` names (about 100 bytes each: tens of
+        MB for the largest phones, in the walk only)."""
+        if self._db is None:
+            return set()
+        named: set[str] = set()
+        try:
+            for (file_id,) in self._db.execute("SELECT fileID FROM Files"):
+                named.add(str(file_id))
+        except sqlite3.DatabaseError:
+            pass  # damaged part-way: the listing's own skip says so
+        return named
+
+    def _listed(self, partition: Partition) -> Iterator[FileRecord | Skipped]:
         for rowid, file_id, domain, relative, blob in self._files():
             path = clean_path(f"{domain}/{relative}")
             file_id = str(file_id)
@@ -334,6 +412,7 @@ class ItunesBackup(ArchiveFilesystem):
         Raises:
             FilesystemError: the database is damaged part-way through.
         """
+        assert self._db is not None
         try:
             yield from self._db.execute(
                 "SELECT rowid, fileID, domain, relativePath, file FROM Files "
@@ -378,6 +457,10 @@ class ItunesBackup(ArchiveFilesystem):
         return crypto.file_reader(read, stored.lstat().st_size, key)
 
     def open_file(self, record: FileRecord) -> RecordIO:
+        if record.path.startswith(f"{UNLISTED}/"):
+            stored = self.folder / record.path[len(UNLISTED) + 1 :]
+            return _file_reader(self.handle, record, stored)
+        assert self._db is not None
         row = self._db.execute(
             "SELECT fileID, file FROM Files WHERE rowid = ?", (record.inode,)
         ).fetchone()
@@ -415,11 +498,14 @@ def _manifest(dev: str, path: Path) -> sqlite3.Connection:
         FilesystemError: missing, not SQLite, or without the ``Files`` table.
     """
     if not path.is_file():
-        raise FilesystemError(f"{dev}: Manifest.db is missing (older backup?)")
+        raise FilesystemError(
+            where=dev, reason="Manifest.db is missing (older backup?)"
+        )
     with open(path, "rb") as fh:
         if fh.read(16) != b"SQLite format 3\x00":
             raise FilesystemError(
-                f"{dev}: Manifest.db is not an SQLite database (encrypted or damaged)"
+                where=dev,
+                reason="Manifest.db is not an SQLite database (encrypted or damaged)",
             )
     db = sqlite3.connect(
         f"{path.absolute().as_uri()}?mode=ro&immutable=1",
@@ -441,7 +527,7 @@ def _with_files(dev: str, db: sqlite3.Connection) -> sqlite3.Connection:
     except sqlite3.DatabaseError as exc:
         db.close()
         raise FilesystemError(
-            f"{dev}: Manifest.db has no usable Files table: {exc}"
+            where=dev, reason=f"Manifest.db has no usable Files table: {exc}"
         ) from exc
     return db
 

@@ -53,24 +53,48 @@ class Directory(NamedTuple):
 
 def find_directory(fh: Any, total: int) -> Directory | None:
     """Where the central directory is, from the end records (None: no end
-    record, as in a truncated zip)."""
+    record whose directory is where it says, as in a truncated zip).
+
+    The last end record in the file's final 64 KiB whose directory lies
+    before it and starts with an entry signature (none: an empty zip) is
+    taken. A truncated copy may end inside a stored member that is a zip
+    itself (an APK, a document): its inner end record points elsewhere,
+    and is passed over."""
     tail = min(total, 22 + 0xFFFF)
-    fh.seek(total - tail)
+    base = total - tail
+    fh.seek(base)
     data = fh.read(tail)
     at = data.rfind(_EOCD)
-    if at < 0 or len(data) - at < 22:
+    while at >= 0:
+        where = _directory_of(fh, data, at, base + at)
+        if where is not None:
+            return where
+        at = data.rfind(_EOCD, 0, at)
+    return None
+
+
+def _directory_of(fh: Any, data: bytes, at: int, end: int) -> Directory | None:
+    """The directory the end record at ``data[at:]`` (byte ``end`` of the
+    file) gives, if it checks out (see ``find_directory``)."""
+    if len(data) - at < 22:
         return None
     _, _, _, _, count, size, offset, _ = struct.unpack_from("<4s4H2IH", data, at)
     if 0xFFFFFFFF in (size, offset) or count == 0xFFFF:
         locator = at - 20
         if locator >= 0 and data[locator : locator + 4] == _EOCD64_LOCATOR:
             (end64,) = struct.unpack_from("<Q", data, locator + 8)
-            fh.seek(end64)
-            record = fh.read(56)
-            if record[:4] == _EOCD64 and len(record) == 56:
-                count, size, offset = struct.unpack_from("<3Q", record, 32)
-    if offset + size > total:
+            if end64 < end:
+                fh.seek(end64)
+                record = fh.read(56)
+                if record[:4] == _EOCD64 and len(record) == 56:
+                    count, size, offset = struct.unpack_from("<3Q", record, 32)
+                    end = end64
+    if offset + size > end:
         return None
+    if count:
+        fh.seek(offset)
+        if fh.read(4) != _CENTRAL:
+            return None
     return Directory(offset, size, count)
 
 
