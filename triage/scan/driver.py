@@ -493,12 +493,16 @@ class ScanDriver:
     def _write_chunk(
         self, state: DeviceState, chunk: Chunk, result: ChunkResult
     ) -> None:
+        # Marked only if it holds a video hashed from its key frames: a full
+        # scan then reads it again (the others it resumes).
+        videos = any(m.hashes.frames for m in result.media)
+        keyframes_only = self.params.keyframes and videos
         self.store.write_chunk(
             ChunkWrite(
                 device_id=result.device_id,
                 chunk_key=result.chunk_key,
                 run_id=state.run_id,
-                sets_key=stored_key(self.key, self.params.keyframes),
+                sets_key=stored_key(self.key, keyframes_only),
                 media=[(m.record, m.hashes, m.known_good) for m in result.media],
                 matches=result.matches,
                 skipped=result.skipped,

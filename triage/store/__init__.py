@@ -75,10 +75,11 @@ PK(device_id, chunk_key))``
     ``p<partition>:carve:<offset>+<length>``) so a resumed scan skips it.
     ``sets_key`` identifies the hash sets its media were matched against; a
     later scan with other sets re-matches the stored hashes without re-reading.
-    It ends with ``+keyframes`` when the chunk's videos were hashed from their
+    It ends with ``+keyframes`` when the chunk holds videos hashed from their
     key frames only (the ``--stop-after`` pass): a later full scan reads and
     decodes that chunk again (then stores it unmarked); a later key-frame pass
-    resumes or re-matches a chunk either way.
+    resumes or re-matches a chunk either way. Chunks without a video hashed
+    are stored unmarked by either pass.
 
 ``media(device_id, address, path, partition_index, inode, size, source,
 deleted, orphan, archive_path JSON, carve_offset, media_type, mtime, atime,
