@@ -27,6 +27,7 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +46,7 @@ from triage.ingest.carve import (  # noqa: E402
 from triage.ingest.evidence import open_device  # noqa: E402
 from triage.ingest.magic_search import (  # noqa: E402
     ENGINE,
-    find_anywhere,
+    find_anywhere_lists,
     find_anywhere_numpy,
 )
 from triage.ingest.volumes import iter_partitions  # noqa: E402
@@ -107,15 +108,19 @@ def _carve_all(path: Path, formats: tuple[str, ...] | None) -> tuple[float, int]
         return time.perf_counter() - start, found
 
 
+def _numpy_lists(window: bytes, magics: Sequence[bytes]) -> list[list[int]]:
+    return [at.tolist() for at in find_anywhere_numpy(window, magics)]
+
+
 def _search_ms_per_mib(path: Path, engine: str) -> tuple[float, float, int]:
     """Wall and CPU ms a MiB of the signature search alone (every format:
     JPEG, PNG, GIF at every byte, the rest on sectors) over ``path`` read
     in 1 MiB blocks, with ``engine`` ("hyperscan" or "numpy") finding the
     magics looked for at every byte; and how many signatures it found."""
     formats = carve_formats()
-    search = find_anywhere if engine == "hyperscan" else find_anywhere_numpy
-    saved = carve_module.find_anywhere
-    carve_module.find_anywhere = search
+    search = find_anywhere_lists if engine == "hyperscan" else _numpy_lists
+    saved = carve_module.find_anywhere_lists
+    carve_module.find_anywhere_lists = search
     try:
         data = path.read_bytes()
         found = 0
@@ -124,7 +129,7 @@ def _search_ms_per_mib(path: Path, engine: str) -> tuple[float, float, int]:
             found += len(_Signatures(data[at : at + MIB], formats, at)._offsets)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     finally:
-        carve_module.find_anywhere = saved
+        carve_module.find_anywhere_lists = saved
     mib = len(data) / MIB
     return wall * 1000 / mib, cpu * 1000 / mib, found
 

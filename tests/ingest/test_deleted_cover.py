@@ -86,11 +86,28 @@ def _listed(image: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[list[Any], in
     return out, sum(calls) + 100 * calls.count(0)
 
 
+def _decodes_counted(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """One item a time the rule decodes a deleted file's read (FFmpeg)."""
+    from triage.ingest import deleted_cover
+
+    calls: list[int] = []
+    decode = deleted_cover.decodes_every_mcu
+
+    def counted(data: bytes) -> bool:
+        calls.append(1)
+        return decode(data)
+
+    monkeypatch.setattr(deleted_cover, "decodes_every_mcu", counted)
+    return calls
+
+
 def test_a_picture_its_record_reads_whole_is_not_searched_for(
     three_pieces: tuple[Path, bytes], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     image, picture = three_pieces
+    decodes = _decodes_counted(monkeypatch)
     found, searches = _listed(image, monkeypatch)
+    assert len(decodes) == 1  # the rule's check of the file's read, once
     # The hole the picture's start went into is listed too (deleted, its
     # record's one run now holding that start): a record no longer than its
     # first run says nothing of where the rest is, and is not taken.
@@ -120,10 +137,13 @@ def test_a_two_piece_picture_is_still_joined_by_the_quick_way(
     """Its record reads it whole too, but a join of two pieces may be the
     picture: the quick way runs as before and carving reports it whole."""
     image, picture = _in_holes(tmp_path / "ntfs2.img", 2)
+    decodes = _decodes_counted(monkeypatch)
     found, searches = _listed(image, monkeypatch)
     whole = [(r.source, len(runs)) for r, d, runs in found if d == picture]
     assert sorted(whole) == [(Source.CARVED, 2), (Source.FILESYSTEM, 2)]
     assert searches == 100
+    # The quick way joined it: the file's read was not decoded for nothing.
+    assert decodes == []
 
 
 def test_pieces_count_runs_that_follow_on_as_one() -> None:

@@ -57,6 +57,7 @@ from __future__ import annotations
 import bisect
 import re
 from collections.abc import Callable, Iterator, Sequence
+from typing import Protocol
 
 import numpy as np
 
@@ -81,21 +82,35 @@ _MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
 _RST = re.compile(rb"\xff[\xd0-\xd7]")
 
 
+class Cover(Protocol):
+    """Whether a deleted file the file system reads whole holds the broken
+    picture (``deleted_cover``)."""
+
+    def claimed(self) -> int | None:
+        """The most pieces a deleted file's runs that start where the picture
+        does put it in, None when no file's do: their runs only, nothing
+        decoded (``pieces`` checks)."""
+
+    def pieces(self) -> int | None:
+        """Into how many pieces the deleted file that reads whole puts the
+        picture, None when none does (one FFmpeg decode per file)."""
+
+
 def second_fragment(
     read: Read,
     start: int,
     broken: int,
     free: Sequence[tuple[int, int]],
-    covered: Callable[[], int | None] | None = None,
+    covered: Cover | None = None,
 ) -> tuple[tuple[int, int], tuple[int, int]] | None:
     """The two pieces, absolute ``(start, end)`` each, of the JPEG at
     ``start`` whose data stops making sense by ``broken``, with the second
     piece in ``free`` (absolute ``(start, end)`` ranges, sorted); None when
-    no piece decodes as its rest. ``covered``: into how many pieces a
-    deleted file that the file system reads whole puts the picture, or None
-    when no file does (``deleted_cover``); then the Python search does not
-    run, nor the quick way when those are three or more (no join of two
-    pieces can be the picture)."""
+    no piece decodes as its rest. ``covered``: a deleted file that the file
+    system reads whole (``deleted_cover``); then the Python search does not
+    run, nor the quick way when it puts the picture in three pieces or more
+    (no join of two pieces can be the picture). Its read is decoded only
+    when that decides something: not when the quick way joins the picture."""
     first = read(start, broken - start)
     layout = read_layout(first[:_HEAD])
     if layout is None or broken <= start + layout.scan_start:
@@ -105,14 +120,16 @@ def second_fragment(
     ends = _ends_of_scans(read, free, base, broken + WINDOW)
     if not any(_sector_after(lo, base) < eoi for lo, _, eoi in ends):
         return None  # nowhere a second piece could start: nothing to decode
-    pieces = covered() if covered is not None else None
-    if pieces is not None and pieces > 2:
-        return None
-    if not layout.restart and any(hi == broken for _, hi in free):
+    claimed = covered.claimed() if covered is not None else None
+    if covered is not None and claimed is not None and claimed > 2:
+        pieces = covered.pieces()
+        if pieces is not None and pieces > 2:
+            return None
+    if not layout.restart and _ends_a_run(free, broken):
         quick = _at_hole_starts(read, first, start, free, ends)
         if quick is not None:
             return quick
-    if pieces is not None:
+    if covered is not None and claimed is not None and covered.pieces() is not None:
         return None
     for skip, state0 in _resume_points(entropy, layout):
         if len(entropy) - skip > MAX_DECODED:
@@ -125,6 +142,22 @@ def second_fragment(
             first_end, piece = found
             return (start, first_end), piece
     return None
+
+
+def overlapping(
+    free: Sequence[tuple[int, int]], lo: int, hi: int
+) -> Sequence[tuple[int, int]]:
+    """The ranges of ``free`` (sorted, not overlapping) that may overlap
+    ``[lo, hi)``: found by bisection, so a long free list is not walked
+    for each broken picture (callers still check each range)."""
+    first = max(bisect.bisect_left(free, (lo,)) - 1, 0)
+    return free[first : bisect.bisect_left(free, (hi,))]
+
+
+def _ends_a_run(free: Sequence[tuple[int, int]], at: int) -> bool:
+    """Whether a range of ``free`` (sorted, not overlapping) ends at ``at``."""
+    i = bisect.bisect_left(free, (at,)) - 1  # the last range starting before
+    return i >= 0 and free[i][1] == at
 
 
 def _search(
@@ -180,7 +213,8 @@ def _at_hole_starts(
     next hole) and running cleanly to an EOI, checked whole by FFmpeg
     (``jpeg_whole``), nearest first, at most ``MAX_TRIES``."""
     split = start + len(first)
-    holes = {lo for lo, _ in free if split < lo}
+    reach = max((lo for lo, _, _ in ends), default=split) + 1
+    holes = {lo for lo, _ in overlapping(free, split + 1, reach) if split < lo}
     tries = [(lo, eoi) for lo, _, eoi in ends if lo in holes and lo % SECTOR == 0]
     for begin, eoi in tries[:MAX_TRIES]:
         if decodes_whole(first + read(begin, eoi + 2 - begin)):
@@ -246,7 +280,7 @@ def _ends_of_scans(
     valid entropy-coded data: from any sector in ``[piece start, EOI)`` the
     data runs to that EOI."""
     out = []
-    for piece_lo, piece_hi in free:
+    for piece_lo, piece_hi in overlapping(free, lo, hi):
         a, b = max(piece_lo, lo), min(piece_hi, hi)
         if a >= b:
             continue
@@ -333,7 +367,8 @@ def rest_at_free_starts(
     run ends), with its second piece starting where a later run of ``free``
     starts (the next hole), within ``WINDOW``: the first, of at most
     ``MAX_TRIES``, that ``parse`` follows to a whole item."""
-    starts = [lo for lo, _ in free if cut < lo < cut + WINDOW][:MAX_TRIES]
+    near = overlapping(free, cut + 1, cut + WINDOW)
+    starts = [lo for lo, _ in near if cut < lo < cut + WINDOW][:MAX_TRIES]
     for begin in starts:
         joined = _TwoPieces(read, start, cut, begin)
         found = parse(joined.read, start)

@@ -25,6 +25,7 @@ twice (inside a broken one it is, noted as that picture's thumbnail).
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import struct
 from collections import OrderedDict
@@ -35,7 +36,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from triage.errors import EvidenceError, FilesystemError
-from triage.ingest.bifragment import rest_at_free_starts, second_fragment
+from triage.ingest.bifragment import overlapping, rest_at_free_starts, second_fragment
 from triage.ingest.blockmap import Read, SkipMapBlocks, fs_may_map_blocks
 from triage.ingest.carvers import CARVERS, MAX_ITEM, CarveFormat
 from triage.ingest.deleted_cover import DeletedJpegs
@@ -45,7 +46,7 @@ from triage.ingest.filesystems import (
     open_filesystem,
     spaceless_types,
 )
-from triage.ingest.magic_search import find_anywhere
+from triage.ingest.magic_search import find_anywhere_lists, straddling
 from triage.records import FileRecord, Partition, Skipped, Source, Stage
 
 __all__ = [
@@ -176,25 +177,46 @@ def zeros_hold_nothing() -> bool:
     return all(fmt.magic[:1] != b"\0" for fmt in CARVERS.values())
 
 
-def _straddling(
-    window: bytes, tail: bytes, formats: Sequence[CarveFormat], base: int
-) -> list[tuple[int, int]]:
-    """(offset, format number) of the magics that start in ``window`` and
-    end in ``tail`` (the bytes after it): a few bytes, looked at in Python,
-    so the window is never copied to append them."""
-    edge = max(len(window) - _OVERLAP, 0)
-    near = window[edge:] + tail
+#: More sector-start candidates than this for one format in a window
+#: (its first byte opening that many sectors) and numpy checks them all at
+#: once; fewer (random or zeroed free space: a few a MiB) are checked one by
+#: one in Python, which costs less than numpy's fixed cost per call.
+_FEW = 64
+
+
+def _on_sectors(
+    window: bytes, fmt: CarveFormat, base: int, heads: dict[int, bytes]
+) -> list[int]:
+    """Offsets in ``window`` (at ``base`` in the device) where ``fmt``'s
+    magic lies whole, for an item that would start on a sector of the device.
+    ``heads``: the bytes at each sector start (plus ``lead``) taken so far
+    from this window, by where the first one is (shared by the formats)."""
+    first = (fmt.lead - base) % SECTOR
+    at_heads = heads.get(first)
+    if at_heads is None:
+        at_heads = heads[first] = window[first::SECTOR]  # a byte a sector
+    magic = fmt.magic
+    if at_heads.count(magic[0]) > _FEW:
+        return _on_sectors_numpy(window, fmt, first)
     out = []
-    for number, fmt in enumerate(formats):
-        magic = fmt.magic
-        if magic[0] not in near:
-            continue
-        for at in range(max(len(window) - len(magic) + 1, edge), len(window)):
-            if near[at - edge : at - edge + len(magic)] != magic:
-                continue
-            if fmt.aligned and (base + at - fmt.lead) % SECTOR:
-                continue
-            out.append((at, number))
+    i = at_heads.find(magic[0])
+    while i >= 0:
+        at = first + i * SECTOR
+        if window.startswith(magic, at):
+            out.append(at)
+        i = at_heads.find(magic[0], i + 1)
+    return out
+
+
+def _on_sectors_numpy(window: bytes, fmt: CarveFormat, first: int) -> list[int]:
+    """:func:`_on_sectors` for many candidates: all checked in one numpy
+    pass per magic byte."""
+    data = np.frombuffer(window, dtype=np.uint8)
+    at = np.flatnonzero(data[first::SECTOR] == fmt.magic[0]) * SECTOR + first
+    at = at[at + len(fmt.magic) <= len(data)]
+    for k, byte in enumerate(fmt.magic[1:], start=1):
+        at = at[data[at + k] == byte]
+    out: list[int] = at.tolist()
     return out
 
 
@@ -204,7 +226,8 @@ class _Signatures:
     (``magic_search``: Hyperscan, or numpy over byte pairs), those looked for
     on sectors only by comparing the few bytes there. Several times faster
     than one ``bytes.find`` per format over random-looking data, where a
-    magic's first byte turns up every 256 bytes."""
+    magic's first byte turns up every 256 bytes. ``tail``: the bytes after
+    the window, for the magics that start in it and end there."""
 
     def __init__(
         self,
@@ -213,36 +236,26 @@ class _Signatures:
         base: int = 0,
         tail: bytes = b"",
     ) -> None:
-        data = np.frombuffer(window, dtype=np.uint8)
         anywhere = [fmt.magic for fmt in formats if not fmt.aligned]
-        found = iter(find_anywhere(window, anywhere))
-        offsets: list[np.ndarray] = []
-        owners: list[np.ndarray] = []
+        found = iter(find_anywhere_lists(window, anywhere))
+        heads: dict[int, bytes] = {}
+        hits: list[tuple[int, int]] = []
         for number, fmt in enumerate(formats):
             if fmt.aligned:
                 # Only where the item would start on a sector of the device
                 # (``base`` is the window's offset in it).
-                first = (fmt.lead - base) % SECTOR
-                heads = data[first::SECTOR]  # a view: a byte a sector
-                at = np.flatnonzero(heads == fmt.magic[0]) * SECTOR + first
-                at = at[at + len(fmt.magic) <= len(data)]
-                for k, byte in enumerate(fmt.magic[1:], start=1):
-                    at = at[data[at + k] == byte]
+                at = _on_sectors(window, fmt, base, heads)
             else:
                 at = next(found)
-            if len(at):
-                offsets.append(at)
-                owners.append(np.full(len(at), number))
-        if tail:  # magics that start in the window and end in ``tail``
-            across = _straddling(window, tail, formats, base)
-            offsets.append(np.array([at for at, _ in across], dtype=np.int64))
-            owners.append(np.array([n for _, n in across], dtype=np.int64))
-        if not offsets:
-            offsets, owners = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=int)]
-        merged = np.concatenate(offsets)
-        order = np.argsort(merged, kind="stable")  # ties: formats in given order
-        self._offsets = merged[order]
-        self._owners = np.concatenate(owners)[order]
+            hits += [(a, number) for a in at]
+        if tail:
+            for a, number in straddling(window, tail, [f.magic for f in formats]):
+                fmt = formats[number]
+                if not fmt.aligned or (base + a - fmt.lead) % SECTOR == 0:
+                    hits.append((a, number))
+        hits.sort()  # at one offset, the formats in their given order
+        self._offsets = [a for a, _ in hits]
+        self._owners = [n for _, n in hits]
         self._formats = formats
         self._given = 0  # signatures before this index were handed out
 
@@ -250,11 +263,11 @@ class _Signatures:
         """The first signature at or after ``cursor`` and before ``limit``
         not handed out yet (formats sharing a magic, RIFF's WebP and AVI,
         each get their turn at one offset)."""
-        i = max(int(np.searchsorted(self._offsets, cursor)), self._given)
+        i = max(bisect.bisect_left(self._offsets, cursor), self._given)
         if i == len(self._offsets) or self._offsets[i] >= limit:
             return None
         self._given = i + 1
-        return int(self._offsets[i]), self._formats[int(self._owners[i])]
+        return self._offsets[i], self._formats[self._owners[i]]
 
 
 #: Carved unless a caller asks otherwise: every registered format (JPEG,
@@ -427,7 +440,8 @@ def _join_pieces(
 
     if fmt.name == "png":
         # The first piece ends where its free run does; CRCs check the rest.
-        ends = [hi for lo, hi in w.free if lo <= start < hi]
+        around = overlapping(w.free, start, start + 1)
+        ends = [hi for lo, hi in around if lo <= start < hi]
         pieces = (
             rest_at_free_starts(read, start, ends[0], w.free, fmt.parse)
             if ends and ends[0] > start + record.size
@@ -435,7 +449,7 @@ def _join_pieces(
         )
     else:
         pieces = second_fragment(
-            read, start, start + record.size, w.free, covered=covered.pieces
+            read, start, start + record.size, w.free, covered=covered
         )
     if pieces is None:
         return covered.noted(record), False
@@ -446,22 +460,32 @@ def _join_pieces(
 
 class _Covered:
     """Whether a deleted file the walk reads whole covers the broken JPEG at
-    ``start`` (``deleted_cover``), asked at most once; and the note then."""
+    ``start`` (``deleted_cover``; ``bifragment.Cover``): its decode done at
+    most once; and the note then."""
 
     def __init__(self, deleted: DeletedJpegs | None, start: int) -> None:
         self._deleted, self._start = deleted, start
         self.by: FileRecord | None = None
+        self._pieces: int | None = None
+        self._checked = False
+
+    def claimed(self) -> int | None:
+        """The most pieces the runs of deleted files starting here say."""
+        if self._deleted is None:
+            return None
+        return self._deleted.claimed_at(self._start)
 
     def pieces(self) -> int | None:
         """Into how many pieces the covering file's record puts the picture
         (None: no file covers it)."""
         if self._deleted is None:
             return None
-        found = self._deleted.whole_at(self._start)
-        if found is None:
-            return None
-        self.by, pieces = found
-        return pieces
+        if not self._checked:
+            self._checked = True
+            found = self._deleted.whole_at(self._start)
+            if found is not None:
+                self.by, self._pieces = found
+        return self._pieces
 
     def noted(self, record: FileRecord) -> FileRecord:
         """``record``, its note saying which deleted file holds it whole."""

@@ -90,6 +90,13 @@ class DeletedJpegs:
                     self._by_start.setdefault(runs[0][0], []).append(entry)
         return self._by_start
 
+    def claimed_at(self, start: int) -> int | None:
+        """The most pieces the records whose runs start at ``start`` put
+        their files in; None when there is no such record. Their runs only:
+        nothing is read or decoded (``whole_at`` checks)."""
+        found = self._index().get(start)
+        return max(pieces for _, pieces in found) if found else None
+
     def whole_at(self, start: int) -> tuple[FileRecord, int] | None:
         """The deleted file whose record's runs start at ``start`` and whose
         read through the file system decodes whole (the rule above), and

@@ -23,7 +23,13 @@ try:
 except ImportError:  # no wheel for this platform: numpy's byte pairs
     hyperscan = None  # type: ignore[assignment]
 
-__all__ = ["ENGINE", "find_anywhere", "find_anywhere_numpy"]
+__all__ = [
+    "ENGINE",
+    "find_anywhere",
+    "find_anywhere_lists",
+    "find_anywhere_numpy",
+    "straddling",
+]
 
 #: Which search :func:`find_anywhere` uses: "hyperscan" or "numpy".
 ENGINE = "numpy" if hyperscan is None else "hyperscan"
@@ -38,22 +44,54 @@ _local = threading.local()
 def find_anywhere(window: bytes, magics: Sequence[bytes]) -> list[np.ndarray]:
     """For each of ``magics`` (two bytes or more each), the sorted offsets in
     ``window`` where it starts and ends inside it (``int64`` arrays)."""
+    return [
+        np.array(at, dtype=np.int64) if at else _NONE
+        for at in find_anywhere_lists(window, magics)
+    ]
+
+
+def find_anywhere_lists(window: bytes, magics: Sequence[bytes]) -> list[list[int]]:
+    """:func:`find_anywhere` as Python lists: cheaper for the few hits of
+    a block of free space (no numpy call per magic)."""
     if hyperscan is None or not magics:
-        return find_anywhere_numpy(window, magics)
+        return [at.tolist() for at in find_anywhere_numpy(window, magics)]
     try:
         database = _database(tuple(magics))
     except hyperscan.HyperscanError:  # e.g. a CPU without the SIMD it needs
-        return find_anywhere_numpy(window, magics)
+        return [at.tolist() for at in find_anywhere_numpy(window, magics)]
     hits: list[list[int]] = [[] for _ in magics]
 
     def on_match(number: int, _start: int, end: int, _flags: int, _ctx: object) -> None:
         hits[number].append(end)
 
     database.scan(window, match_event_handler=on_match)
-    return [
-        np.array(sorted(ends), dtype=np.int64) - len(magic) if ends else _NONE
-        for ends, magic in zip(hits, magics, strict=True)
-    ]
+    out = []
+    for ends, magic in zip(hits, magics, strict=True):
+        ends.sort()
+        out.append([end - len(magic) for end in ends])
+    return out
+
+
+def straddling(
+    head: bytes, tail: bytes, magics: Sequence[bytes]
+) -> list[tuple[int, int]]:
+    """(offset in ``head``, magic number) of each of ``magics`` that starts
+    in ``head`` and runs on into ``tail`` (the bytes right after it), in
+    offset order (at one offset, ``magics`` in their order). Only the last
+    few bytes of ``head`` are looked at, in Python: a block searched on its
+    own is never copied to append its neighbour's first bytes."""
+    longest = max((len(m) for m in magics), default=1)
+    edge = max(len(head) - longest + 1, 0)
+    near = head[edge:] + tail[: longest - 1]
+    out = []
+    for number, magic in enumerate(magics):
+        if magic[0] not in near:
+            continue
+        for at in range(max(len(head) - len(magic) + 1, edge), len(head)):
+            if near.startswith(magic, at - edge):
+                out.append((at, number))
+    out.sort()
+    return out
 
 
 def _database(magics: tuple[bytes, ...]) -> Any:

@@ -56,7 +56,7 @@ from triage.ingest.expanders.embedded import (
     slice_reader,
 )
 from triage.ingest.filesystems.base import RecordIO
-from triage.ingest.magic_search import find_anywhere
+from triage.ingest.magic_search import find_anywhere_lists, straddling
 from triage.ingest.media import SNIFF_BYTES
 from triage.records import FileRecord, Skipped
 
@@ -212,17 +212,18 @@ def _straddling(
     blocks: _Blocks, formats: tuple[CarveFormat, ...], pos: int, stop: int
 ) -> list[tuple[int, int]]:
     """(offset from ``pos``, format number) of the magics that start before
-    ``stop`` (a block's end) and end after it: a few bytes either side,
-    searched on their own so the block is never copied to append them."""
+    ``stop`` (a block's end) and end after it: a few bytes either side
+    (``magic_search.straddling``), so the block is never copied to append
+    them."""
     overlap = max(len(f.magic) for f in formats) - 1
     lo = max(pos, stop - overlap)
     if stop >= blocks.end or lo >= stop:
         return []
     edge = blocks.read(lo, stop - lo + overlap)
+    magics = [f.magic for f in formats]
     return [
         (lo - pos + at, number)
-        for at, number in _hits(edge, formats, stop - lo)
-        if lo + at + len(formats[number].magic) > stop
+        for at, number in straddling(edge[: stop - lo], edge[stop - lo :], magics)
     ]
 
 
@@ -232,10 +233,8 @@ def _hits(
     """(offset, format number) of every magic starting in ``window[:searched]``,
     in offset order, found in one pass (``magic_search``: Hyperscan, or numpy
     over byte pairs)."""
-    found = find_anywhere(window, [fmt.magic for fmt in formats])
-    hits = [
-        (int(a), number) for number, at in enumerate(found) for a in at[at < searched]
-    ]
+    found = find_anywhere_lists(window, [fmt.magic for fmt in formats])
+    hits = [(a, number) for number, at in enumerate(found) for a in at if a < searched]
     hits.sort()
     return hits
 

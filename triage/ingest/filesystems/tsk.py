@@ -50,6 +50,7 @@ from triage.ingest.filesystems.base import (
     RecordIO,
     record_where,
 )
+from triage.ingest.filesystems.fat_direct import DIRECT_TYPES, FatRuns
 from triage.ingest.filesystems.folder_claims import (
     exfat_entries_in_use,
     ext_subfolders,
@@ -421,8 +422,16 @@ class TskFilesystem(Filesystem):
         sparse_only: bool,
     ) -> Callable[[int, int], bytes]:
         handle = self.handle
+        direct = None
+        if not args and self.fs_type in DIRECT_TYPES:
+            block = (self.block_size, self.block_count)
+            direct = FatRuns(handle, tsk_file, size, self.offset, block)
 
         def read_fs(offset: int, want: int) -> bytes:  # want: within size
+            if direct is not None:
+                data = direct.read(offset, want)
+                if data is not None:
+                    return data
             try:
                 data = bytes(tsk_file.read_random(offset, want, *args))
             except TSK_ERRORS as exc:
