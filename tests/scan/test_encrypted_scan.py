@@ -122,9 +122,7 @@ def test_a_backup_under_another_password_is_a_skip(case: Case, synced: Path) -> 
         ).fetchone()[0]
     finally:
         con.close()
-    assert skipped == [
-        ("other", "encrypted backup of Sam's iPhone: wrong password")
-    ]
+    assert skipped == [("other", "encrypted backup of Sam's iPhone: wrong password")]
     assert media == 0
 
 
