@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import plistlib
+import random
 import shutil
 import sqlite3
 import struct
@@ -539,3 +540,42 @@ def test_a_zlib_bomb_in_an_android_backup_is_not_held(tmp_path: Path) -> None:
         tracemalloc.stop()
     assert {r.path for r in records} >= {"apps/x/f/after.txt"}
     assert peak < 64 << 20
+
+
+def test_a_seek_back_in_a_large_tgz_member_resumes_from_a_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A member too large to keep whole, read tail first (as a video decoder
+    reads an iPhone MOV: its index is at the end), then head: the gzip
+    stream goes back to its last checkpoint before the member instead of
+    inflating the archive again from its first byte; the bytes are right."""
+    from triage.ingest.content import open_record
+    from triage.ingest.filesystems import extraction
+
+    rng = random.Random(7)
+    files = {f"a/{n}.bin": rng.randbytes(1 << 20) for n in range(6)}
+    files["a/video.MOV"] = rng.randbytes(3 << 20)
+    path = phone.write_ffs_tar(tmp_path / "x.tgz", files, gz=True)
+    monkeypatch.setattr(extraction, "MEMBER_CACHE", 0)  # nothing kept whole
+    monkeypatch.setattr(extraction, "CHECKPOINT", 256 << 10)
+    made: list[Any] = []
+
+    class Recorded(extraction._Inflate):
+        def __init__(self, *args: Any) -> None:
+            super().__init__(*args)
+            made.append(self)
+
+    monkeypatch.setattr(extraction, "_Inflate", Recorded)
+    records, _ = _split(list(iter_files(path, carve=False, archives=False)))
+    video = next(r for r in records if r.path == "a/video.MOV")
+    start = len(made)
+    with open_device(path) as handle, open_record(handle, video) as fh:
+        fh.seek(video.size - 5000)
+        tail = fh.read(5000)
+        fh.seek(0)
+        head = fh.read(5000)
+    assert (head, tail) == (files["a/video.MOV"][:5000], files["a/video.MOV"][-5000:])
+    inflated = sum(m.inflated for m in made[start:])  # a restart makes another
+    # Reading to the tail inflated ~9 MiB; going back, a checkpoint (256 KiB)
+    # and a read step (1 MiB) at most; from the archive's start: 6 MiB more.
+    assert inflated < 12 << 20

@@ -312,18 +312,26 @@ def _positional(
 
 class _Stream:
     """The decompressed tar of a compressed tar or ``.ab``: forward, with
-    restart for a seek back; one per filesystem (per reader)."""
+    restart for a seek back; one per filesystem (per reader). ``reader``
+    (default ``start``) makes the stream members are read from: one that can
+    ``rewind`` (a gzip tar's ``_Inflate``) goes back to its nearest
+    checkpoint instead of restarting from the archive's first byte."""
 
-    def __init__(self, start: Callable[[], Any]) -> None:
+    def __init__(
+        self, start: Callable[[], Any], reader: Callable[[], Any] | None = None
+    ) -> None:
         self._start = start
-        self._fh = start()
+        self._reader = reader or start
+        self._fh = self._reader()
         self.lock = threading.Lock()
         self.cached: tuple[int, bytes] | None = None
 
     def read_at(self, offset: int, size: int) -> bytes:
         if self._fh.tell() > offset:
-            self._fh.close()
-            self._fh = self._start()
+            rewind = getattr(self._fh, "rewind", None)
+            if rewind is None or not rewind(offset):
+                self._fh.close()
+                self._fh = self._reader()
         self._fh.seek(offset)
         return self._fh.read(size)
 
@@ -348,7 +356,10 @@ class TarExtraction(ArchiveFilesystem):
         opener = _DECOMPRESSORS.get(head[:2]) or _DECOMPRESSORS.get(head[:3])
         if opener is None:
             return cls(handle, None)
-        return cls(handle, _Stream(lambda: opener(MediaFile(handle))))
+        start = lambda: opener(MediaFile(handle))  # noqa: E731
+        if head[:2] == b"\x1f\x8b":  # members read from a rewindable stream
+            return cls(handle, _Stream(start, lambda: _Inflate(MediaFile(handle), 31)))
+        return cls(handle, _Stream(start))
 
     def _tar_file(self) -> Any:
         return self._stream.file() if self._stream else MediaFile(self.handle)
@@ -512,24 +523,84 @@ def android_header(handle: DeviceHandle) -> tuple[int, bool, Callable[[], Any]]:
     return at, compressed == b"1", lambda: android_crypto.payload(read, size, key, iv)
 
 
-class _Inflate:
-    """A zlib stream (``.ab`` data) as a forward-only readable file; what is
-    inflated ahead of the reads stays under a few MiB, whatever the ratio."""
+#: Output between two checkpoints of a rewindable ``_Inflate``: a seek back
+#: inflates at most this much again (about 45 KB of zlib state each: 36 MB
+#: for 100 GB of tar).
+CHECKPOINT = 128 << 20
 
-    def __init__(self, fh: MediaFile) -> None:
-        self._fh, self._z, self._pos = fh, zlib.decompressobj(), 0
-        self._buf, self._at = b"", 0  # inflated, and how much of it is read
+
+class _Inflate:
+    """A zlib stream (``.ab`` data; ``wbits`` 31: gzip, members one after
+    another) as a forward readable file; what is inflated ahead of the reads
+    stays under a few MiB, whatever the ratio. A gzip one keeps a copy of
+    zlib's state every ``CHECKPOINT`` bytes of output, so ``rewind`` goes
+    back to the nearest one before an offset (its input is re-read from the
+    device; the evidence is only read)."""
+
+    def __init__(self, fh: MediaFile, wbits: int = 15) -> None:
+        self._fh, self._wbits = fh, wbits
+        self._z = zlib.decompressobj(wbits)
+        self._buf, self._at, self._pos = b"", 0, 0  # inflated; read of it; offset
+        self._made = 0  # bytes inflated so far (the offset after self._buf)
+        self._raw = 0  # bytes of input read so far
+        self.inflated = 0  # bytes inflated in all, rewinds included
+        self._marks: list[tuple[int, int, Any]] = []  # (made, raw, zlib state)
 
     def _more(self, want: int) -> bool:
         """Inflate up to ``want`` bytes more (at least 64 KiB, at most
         16 MiB); False at the end of the stream."""
-        if self._z.eof:
+        if self._z.eof and not self._next_member():
             return False
-        block = self._z.unconsumed_tail or self._fh.read(1 << 20)
+        block = self._z.unconsumed_tail
         if not block:
+            block = self._fh.read(1 << 20 if self._wbits != 31 else 1 << 16)
+            self._raw += len(block)
+        if not block:
+            if self._wbits == 31:  # as gzip.GzipFile says of a cut stream
+                raise EOFError(
+                    "Compressed file ended before the end-of-stream marker was reached"
+                )
             return False
         more = self._z.decompress(block, min(max(want, 1 << 16), 1 << 24))
         self._buf, self._at = self._buf[self._at :] + more, 0
+        self._made += len(more)
+        self.inflated += len(more)
+        if (
+            self._wbits == 31
+            and not self._z.unconsumed_tail
+            and self._made >= (len(self._marks) + 1) * CHECKPOINT
+        ):
+            self._marks.append((self._made, self._raw, self._z.copy()))
+        return True
+
+    def _next_member(self) -> bool:
+        """After a gzip member, the next one (False: none follows)."""
+        if self._wbits != 31:
+            return False
+        rest = self._z.unused_data
+        if len(rest) < 2:
+            more = self._fh.read(1 << 16)
+            self._raw += len(more)
+            rest += more
+        if rest[:2] != b"\x1f\x8b":
+            return False
+        self._z = zlib.decompressobj(31)
+        first = self._z.decompress(rest, 1 << 24)
+        self._buf, self._at = self._buf[self._at :] + first, 0
+        self._made += len(first)
+        self.inflated += len(first)
+        return True
+
+    def rewind(self, offset: int) -> bool:
+        """Go back to the last checkpoint at or before ``offset`` (False:
+        none, start again)."""
+        marks = [m for m in self._marks if m[0] <= offset]
+        if not marks:
+            return False
+        made, raw, state = marks[-1]
+        self._fh.seek(raw)
+        self._z, self._raw, self._made = state.copy(), raw, made
+        self._buf, self._at, self._pos = b"", 0, made
         return True
 
     def read(self, size: int = -1) -> bytes:
