@@ -5,6 +5,7 @@ the evidence is never changed."""
 
 from __future__ import annotations
 
+import gzip
 import io
 import plistlib
 import random
@@ -579,3 +580,130 @@ def test_a_seek_back_in_a_large_tgz_member_resumes_from_a_checkpoint(
     # Reading to the tail inflated ~9 MiB; going back, a checkpoint (256 KiB)
     # and a read step (1 MiB) at most; from the archive's start: 6 MiB more.
     assert inflated < 12 << 20
+
+
+def test_a_tgz_of_two_gzip_members_reads_every_member(tmp_path: Path) -> None:
+    """A tar gzip-compressed in two members (as pgzip, bgzip or ``cat a.gz
+    b.gz`` write it), split inside a file: every member reads back whole."""
+    rng = random.Random(1)
+    files = {
+        f"DCIM/{n}.jpg": b"\xff\xd8\xff" + rng.randbytes(100_000) for n in range(3)
+    }
+    tar = gzip.decompress(phone.write_ffs_tar(tmp_path / "x.tgz", files, gz=True)
+                          .read_bytes())  # fmt: skip
+    path = tmp_path / "two.tgz"
+    cut = len(tar) - 20_000
+    path.write_bytes(gzip.compress(tar[:cut]) + gzip.compress(tar[cut:]))
+    records, skipped = _split(list(iter_files(path, carve=False, archives=False)))
+    with open_device(path) as handle:
+        assert {r.path: read_record(handle, r) for r in records} == files
+    assert not skipped
+
+
+def test_gzip_checkpoints_serve_seeks_back_and_forth() -> None:
+    """A seek back before the first checkpoint keeps the checkpoints, and a
+    seek forward past one jumps to it rather than inflating again."""
+    from triage.ingest.filesystems import extraction
+
+    data = random.Random(2).randbytes(8 << 20)
+    raw = gzip.compress(data)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(extraction, "CHECKPOINT", 256 << 10)
+        made: list[Any] = []
+
+        def reader() -> Any:
+            made.append(extraction._Inflate(io.BytesIO(raw), 31))  # type: ignore[arg-type]
+            return made[-1]
+
+        stream = extraction._Stream(reader, reader)
+        assert stream.read_at(7 << 20, 10) == data[7 << 20 : (7 << 20) + 10]
+        assert stream.read_at(100, 10) == data[100:110]  # before the first
+        before = made[-1].inflated
+        assert stream.read_at(6 << 20, 10) == data[6 << 20 : (6 << 20) + 10]
+    assert len(made) == 1  # never started again
+    assert made[-1].inflated - before < 1 << 20  # not the 6 MiB again
+
+
+def test_zip_descriptor_with_8_byte_sizes_and_no_zip64_field(tmp_path: Path) -> None:
+    """Go and Java write a data descriptor with 8-byte sizes for a member over
+    4 GiB without a zip64 field in its header: the member after it is
+    found, stored or deflated (it was lost with all after it)."""
+    for method in (zipfile.ZIP_DEFLATED, zipfile.ZIP_STORED):
+        members = [(n, b"\xff\xd8\xff" + n.encode() * 300, False) for n in "ab"]
+        raw = _streamed_zip(members, method)
+        at = raw.index(b"PK\x07\x08")  # a.jpg's descriptor, written as Go does
+        sig, crc, csize, usize = struct.unpack_from("<4sIII", raw, at)
+        raw = raw[:at] + struct.pack("<4sIQQ", sig, crc, csize, usize) + raw[at + 16 :]
+        path = tmp_path / f"wide{method}.zip"
+        path.write_bytes(raw)
+        records, _ = _split(list(iter_files(path, carve=False, archives=False)))
+        with open_device(path) as handle:
+            read = {r.path: read_record(handle, r) for r in records}
+        assert read == {n: d for n, d, _ in members}, method
+
+
+def test_damaged_directory_after_an_encrypted_streamed_member(tmp_path: Path) -> None:
+    """The directory damaged after naming an encrypted member whose size is
+    only in its data descriptor: the walk goes on from that member's end as
+    the directory gives it, so the members after it are still listed."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(_NoSeek(out), "w", zipfile.ZIP_DEFLATED) as zf:
+        for name in ("a.jpg", "b.jpg", "c.jpg", "d.jpg"):
+            with zf.open(name, "w") as fh:
+                fh.write(b"\xff\xd8\xff" + name.encode() * 300)
+    raw = bytearray(out.getvalue())
+    local = [i for i in range(len(raw)) if raw.startswith(b"PK\x03\x04", i)]
+    central = [i for i in range(len(raw)) if raw.startswith(b"PK\x01\x02", i)]
+    raw[local[1] + 6] |= 1  # b.jpg encrypted, in its local header
+    raw[central[1] + 8] |= 1  # and its directory entry
+    raw[central[2] : central[2] + 4] = b"XXXX"  # c.jpg's entry damaged
+    path = tmp_path / "c.zip"
+    path.write_bytes(raw)
+    records, skipped = _split(list(iter_files(path, carve=False, archives=False)))
+    assert [r.path for r in records] == ["a.jpg", "c.jpg", "d.jpg"]
+    assert [s.reason for s in skipped][0] == "zip member not read: encrypted"
+    assert "(2 found, " in skipped[-1].reason
+
+
+def test_manifest_db_file_ids_cannot_reach_outside_the_backup(
+    tmp_path: Path,
+) -> None:
+    """A crafted Manifest.db: a file ID that is not 40 hex digits is a skip,
+    never a path; a domain spelt like the unlisted folder reads nothing
+    outside either."""
+    files = {"HomeDomain/a.txt": b"a", f"{UNLISTED}/../outside.txt": b"inside"}
+    backup = phone.write_itunes_backup(tmp_path / "b", files)
+    (tmp_path / "outside.txt").write_bytes(b"EXAMINER'S FILE")
+    db = sqlite3.connect(backup / "Manifest.db")
+    db.execute(
+        "UPDATE Files SET fileID = '../../outside.txt' WHERE relativePath = 'a.txt'"
+    )
+    db.commit()
+    db.close()
+    records, skipped = _split(list(iter_files(backup, carve=False)))
+    with open_device(backup) as handle:
+        read = [read_record(handle, r) for r in records]
+    assert b"EXAMINER'S FILE" not in read
+    assert any("is not a stored file name" in s.reason for s in skipped)
+
+
+def test_manifest_db_damaged_part_way_loses_no_stored_file(tmp_path: Path) -> None:
+    """A page in the middle of Manifest.db overwritten: the rows before it are
+    listed with their paths, one skip names the damage, and the stored files
+    it did not reach are listed by their stored names."""
+    files = {f"HomeDomain/f{n:05}.txt": b"x%d" % n for n in range(3000)}
+    backup = phone.write_itunes_backup(tmp_path / "b", files)
+    manifest = backup / "Manifest.db"
+    raw = bytearray(manifest.read_bytes())
+    middle = len(raw) // 4096 // 2
+    raw[middle * 4096 : (middle + 1) * 4096] = b"\xff" * 4096
+    manifest.write_bytes(raw)
+    records, skipped = _split(list(iter_files(backup, carve=False)))
+    assert len(records) == len(files)
+    named = [r for r in records if not r.path.startswith(UNLISTED)]
+    assert 0 < len(named) < len(files)
+    assert [s.reason.split(":")[0] for s in skipped] == [
+        "Manifest.db is damaged",
+        f"{len(files) - len(named)} stored file(s) not named in Manifest.db (or "
+        "not read from it)",
+    ]

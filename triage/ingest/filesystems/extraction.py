@@ -27,6 +27,7 @@ reference, ``FileRecord.inode``):
 
 from __future__ import annotations
 
+import bisect
 import bz2
 import calendar
 import gzip
@@ -64,7 +65,8 @@ from triage.ingest.filesystems.zip_local import (
     LOCAL,
     METHODS,
     LocalHeaders,
-    after_member,
+    after_data,
+    data_start,
     local_member,
 )
 from triage.records import FileRecord, Partition, Skipped, Source, Stage
@@ -192,18 +194,29 @@ class ZipExtraction(ArchiveFilesystem):
         if self.directory is None:
             yield from self._local_members(partition)
             return
-        last = -1  # the furthest local header the directory named so far
+        last: CentralEntry | None = None  # the furthest member named so far
         try:
             for entry in iter_directory(MediaFile(self.handle), self.directory):
-                last = max(last, entry.offset)
+                if last is None or entry.offset > last.offset:
+                    last = entry
                 yield from self._member(partition, entry)
         except (ValueError, struct.error) as exc:
             # The members after the damage are still there: walk them by
             # their local headers, from the end of the last one named.
-            start = after_member(MediaFile(self.handle), last, self.handle.size)
             yield from self._local_members(
-                partition, start, f"central directory damaged ({exc})"
+                partition, self._after(last), f"central directory damaged ({exc})"
             )
+
+    def _after(self, entry: CentralEntry | None) -> int:
+        """Where the member after ``entry`` starts, by its size in the
+        directory (0: no member named)."""
+        if entry is None:
+            return 0
+        fh, total = MediaFile(self.handle), self.handle.size
+        data = data_start(fh, entry.offset)
+        if data is None:
+            return entry.offset
+        return after_data(fh, min(data + entry.compressed, total), total)
 
     def _member(
         self, partition: Partition, entry: CentralEntry, path: str | None = None
@@ -544,13 +557,18 @@ class _Inflate:
         self._made = 0  # bytes inflated so far (the offset after self._buf)
         self._raw = 0  # bytes of input read so far
         self.inflated = 0  # bytes inflated in all, rewinds included
-        self._marks: list[tuple[int, int, Any]] = []  # (made, raw, zlib state)
+        # (made, raw, zlib state): the first at the start, so that a gzip
+        # stream always rewinds (and keeps its later checkpoints)
+        self._marks: list[tuple[int, int, Any]] = []
+        if wbits == 31:
+            self._marks.append((0, 0, self._z.copy()))
+        self._next_mark = CHECKPOINT
 
     def _more(self, want: int) -> bool:
         """Inflate up to ``want`` bytes more (at least 64 KiB, at most
         16 MiB); False at the end of the stream."""
-        if self._z.eof and not self._next_member():
-            return False
+        if self._z.eof:  # a gzip member's output first, then what follows
+            return self._next_member()
         block = self._z.unconsumed_tail
         if not block:
             block = self._fh.read(1 << 20 if self._wbits != 31 else 1 << 16)
@@ -568,9 +586,10 @@ class _Inflate:
         if (
             self._wbits == 31
             and not self._z.unconsumed_tail
-            and self._made >= (len(self._marks) + 1) * CHECKPOINT
+            and self._made >= self._next_mark
         ):
             self._marks.append((self._made, self._raw, self._z.copy()))
+            self._next_mark = self._made + CHECKPOINT
         return True
 
     def _next_member(self) -> bool:
@@ -594,14 +613,23 @@ class _Inflate:
     def rewind(self, offset: int) -> bool:
         """Go back to the last checkpoint at or before ``offset`` (False:
         none, start again)."""
-        marks = [m for m in self._marks if m[0] <= offset]
-        if not marks:
+        mark = self._mark_before(offset)
+        if mark is None:
             return False
-        made, raw, state = marks[-1]
+        self._restore(mark)
+        return True
+
+    def _mark_before(self, offset: int) -> tuple[int, int, Any] | None:
+        """The last checkpoint at or before ``offset`` (checkpoints are made
+        in order of output)."""
+        at = bisect.bisect_right(self._marks, offset, key=lambda m: m[0])
+        return self._marks[at - 1] if at else None
+
+    def _restore(self, mark: tuple[int, int, Any]) -> None:
+        made, raw, state = mark
         self._fh.seek(raw)
         self._z, self._raw, self._made = state.copy(), raw, made
         self._buf, self._at, self._pos = b"", 0, made
-        return True
 
     def read(self, size: int = -1) -> bytes:
         want = size if size >= 0 else 1 << 62
@@ -622,6 +650,9 @@ class _Inflate:
             offset += self._pos
         if offset < self._pos:
             raise OSError("zlib stream cannot seek back")
+        mark = self._mark_before(offset)
+        if mark is not None and mark[0] > self._pos:  # passed once: jump to it
+            self._restore(mark)
         while self._pos < offset:
             if not self.read(min(offset - self._pos, 1 << 20)):
                 break

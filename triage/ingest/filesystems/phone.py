@@ -311,6 +311,8 @@ def backup_details(folder: Path) -> str | None:
 #: listed (by their stored names ``xx/<file ID>``): no iOS domain is spelt so.
 UNLISTED = "(not in Manifest.db)"
 _FILE_ID = re.compile(r"[0-9a-f]{40}")
+_STORED = re.compile(r"[0-9a-f]{2}/[0-9a-f]{40}")
+_HEX2 = re.compile(r"[0-9a-f]{2}")
 
 
 class ItunesBackup(ArchiveFilesystem):
@@ -371,20 +373,45 @@ class ItunesBackup(ArchiveFilesystem):
         return cls(handle, _with_files(dev, db), keys)
 
     def _stored(self, file_id: str) -> Path:
+        """Where the file ``file_id`` is kept in the backup folder.
+
+        Raises:
+            FilesystemError: ``file_id`` is not one (40 hex digits): a
+                crafted ``Manifest.db`` must not reach outside the folder.
+        """
+        if not _FILE_ID.fullmatch(file_id):
+            raise FilesystemError(
+                where=self.handle.device.device_id,
+                reason=f"file ID {file_id[:80]!r} in Manifest.db is not a stored "
+                "file name (40 hex digits): not read",
+            )
         return self.folder / file_id[:2] / file_id
 
     def members(self, partition: Partition) -> Iterator[FileRecord | Skipped]:
+        seen: set[str] = set()  # file IDs listed through Manifest.db
+        whole = self._db is not None
         if self._db is not None:
-            yield from self._listed(partition)
-        yield from self._unlisted(partition)
+            try:
+                yield from self._listed(partition, seen)
+            except FilesystemError as exc:  # damaged part-way: the rest below
+                whole = False
+                yield Skipped.at_filesystem(
+                    partition, Stage.INGEST, exc.reason or str(exc),
+                    inner="Manifest.db",
+                )  # fmt: skip
+        # Its own list of IDs may still read whole when its rows do not (an
+        # index of its own): only the files listed count as named then.
+        yield from self._unlisted(partition, self._named() | seen if whole else seen)
 
-    def _unlisted(self, partition: Partition) -> Iterator[FileRecord | Skipped]:
-        """The stored files ``Manifest.db`` does not name (all, without one),
-        by their stored names; one skip says how many and why."""
-        named = self._named()
+    def _unlisted(
+        self, partition: Partition, named: set[str]
+    ) -> Iterator[FileRecord | Skipped]:
+        """The stored files not in ``named`` (those ``Manifest.db`` names)
+        by their stored names; one skip says how many and why. They are read
+        by inode 0 (a rowid is 1 or more)."""
         count = 0
         for sub in sorted(self.folder.iterdir()):
-            if len(sub.name) != 2 or not sub.is_dir() or sub.is_symlink():
+            if not _HEX2.fullmatch(sub.name) or not sub.is_dir() or sub.is_symlink():
                 continue
             for stored in sorted(sub.iterdir()):
                 file_id = stored.name
@@ -404,7 +431,8 @@ class ItunesBackup(ArchiveFilesystem):
             why = (
                 f"Manifest.db unusable ({self._why}): {count} stored file(s)"
                 if self._db is None
-                else f"{count} stored file(s) not named in Manifest.db"
+                else f"{count} stored file(s) not named in Manifest.db (or not "
+                "read from it)"
             )
             yield Skipped.at_filesystem(
                 partition,
@@ -432,12 +460,20 @@ class ItunesBackup(ArchiveFilesystem):
             pass  # damaged part-way: the listing's own skip says so
         return named
 
-    def _listed(self, partition: Partition) -> Iterator[FileRecord | Skipped]:
+    def _listed(
+        self, partition: Partition, seen: set[str]
+    ) -> Iterator[FileRecord | Skipped]:
         for rowid, file_id, domain, relative, blob in self._files():
+            seen.add(str(file_id))
             path = clean_path(f"{domain}/{relative}")
             file_id = str(file_id)
             try:
                 st = self._stored(file_id).lstat()
+            except FilesystemError as exc:
+                yield Skipped.at_filesystem(
+                    partition, Stage.INGEST, exc.reason, inner=path
+                )
+                continue
             except OSError:
                 yield Skipped.at_filesystem(
                     partition, Stage.INGEST,
@@ -501,9 +537,14 @@ class ItunesBackup(ArchiveFilesystem):
         return crypto.file_reader(read, stored.lstat().st_size, key)
 
     def open_file(self, record: FileRecord) -> RecordIO:
-        if record.path.startswith(f"{UNLISTED}/"):
-            stored = self.folder / record.path[len(UNLISTED) + 1 :]
-            return _file_reader(self.handle, record, stored)
+        tail = record.path[len(UNLISTED) + 1 :]
+        if record.inode == 0 and record.path.startswith(f"{UNLISTED}/"):
+            if not _STORED.fullmatch(tail):  # listed by its stored name only
+                raise FilesystemError(
+                    where=record_where(self.handle, record),
+                    reason="not a stored file name",
+                )
+            return _file_reader(self.handle, record, self.folder / tail)
         assert self._db is not None
         row = self._db.execute(
             "SELECT fileID, file FROM Files WHERE rowid = ?", (record.inode,)

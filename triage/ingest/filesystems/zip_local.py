@@ -70,13 +70,30 @@ class LocalHeaders:
             yield header
 
 
-def after_member(fh: RecordIO, at: int, total: int) -> int:
-    """Where the member whose local header is at ``at`` ends (0 for -1: no
-    member; ``at`` itself when no whole member is there)."""
-    if at < 0:
-        return 0
-    header = read_local(fh, at, total)
-    return at if header is None or header.lost else header.data_end
+#: What may follow a member's data and its data descriptor.
+_NEXT_HEADERS = (LOCAL, b"PK\x01\x02", b"PK\x05\x06", b"PK\x06\x06")
+
+
+def after_data(fh: RecordIO, data_end: int, total: int) -> int:
+    """Where the next header starts after a member whose data ends at
+    ``data_end`` (its size known, as from the central directory): past its
+    data descriptor, of whatever form (with or without signature, 4- or
+    8-byte sizes); ``data_end`` when no header follows within 32 bytes."""
+    fh.seek(data_end)
+    near = fh.read(min(32, max(0, total - data_end)))
+    found = [at for at in (near.find(h) for h in _NEXT_HEADERS) if at >= 0]
+    return data_end + min(found) if found else data_end
+
+
+def data_start(fh: RecordIO, at: int) -> int | None:
+    """Where the data of the member whose local header is at ``at`` starts
+    (None: no local header there)."""
+    fh.seek(at)
+    raw = fh.read(30)
+    if len(raw) < 30 or raw[:4] != LOCAL:
+        return None
+    nlen, xlen = struct.unpack_from("<HH", raw, 26)
+    return at + 30 + nlen + xlen
 
 
 def read_local(fh: RecordIO, at: int, total: int) -> LocalHeader | None:
@@ -110,8 +127,13 @@ def read_local(fh: RecordIO, at: int, total: int) -> LocalHeader | None:
             "lost with all after it",
         )  # fmt: skip
     if flags & 0x8:  # sizes in a data descriptor after the data
+        wide = _has_zip64(extra)
         if method == zipfile.ZIP_STORED:
-            csize = usize = _measure_stored(fh, data, total, _has_zip64(extra))
+            # 8-byte sizes without a zip64 field too (Go, Java over 4 GiB)
+            csize = _measure_stored(fh, data, total, wide)
+            if csize < 0:
+                csize = _measure_stored(fh, data, total, not wide)
+            usize = csize
         else:
             csize, usize = _measure(fh, data, method, total)
         if csize < 0:
@@ -120,10 +142,11 @@ def read_local(fh: RecordIO, at: int, total: int) -> LocalHeader | None:
                 f"member {name!r} (local header at byte {at}) is cut off: "
                 "its data runs past the end of the zip; lost",
             )  # fmt: skip
-        end = data + csize
-        fh.seek(end)
-        sizes = 16 if _has_zip64(extra) else 8  # in the descriptor: 2 x 8 or 4
-        end += 4 + sizes + (4 if fh.read(4) == _DESCRIPTOR else 0)
+        end = after_data(fh, data + csize, total)
+        if end == data + csize:  # no header follows: the descriptor's own size
+            fh.seek(end)
+            sizes = 16 if wide else 8  # in the descriptor: 2 x 8 or 2 x 4
+            end += 4 + sizes + (4 if fh.read(4) == _DESCRIPTOR else 0)
     else:
         end = data + csize
     if end > total:
@@ -145,10 +168,6 @@ def _has_zip64(extra: bytes) -> bool:
             return True
         at += 4 + size
     return False
-
-
-#: Signatures that may follow a member's data descriptor.
-_NEXT_HEADERS = (LOCAL, b"PK\x01\x02", b"PK\x05\x06", b"PK\x06\x06")
 
 
 def _measure_stored(fh: RecordIO, data: int, total: int, zip64: bool) -> int:
