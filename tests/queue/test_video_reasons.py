@@ -91,3 +91,9 @@ def test_known_pictures_shown_at_other_moments_of_a_video_count_apart() -> None:
     )
     (row,) = rank([facts], {})
     assert row.reason.startswith("2 known images")
+    # a near copy in the set first matching a sampled frame a second later
+    near = DeviceFacts(
+        "phone", status="scanned", matches=(shown("p1", 3.0), shown("p2", 4.0))
+    )
+    (row,) = rank([near], {})
+    assert row.reason.startswith("1 known image")

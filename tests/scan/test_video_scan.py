@@ -26,6 +26,7 @@ from tests.conftest import require_tools
 from tests.scan.helpers import dump, matched_entries
 from triage.cli import main
 from triage.hashmatch import policy as policy_module
+from triage.hashmatch.decode import DecodeError
 from triage.hashmatch.hashset import HashSet
 from triage.hashmatch.video import hash_video
 from triage.sample.disk import build_filesystem
@@ -343,6 +344,33 @@ def test_a_full_scan_after_the_key_frame_pass_hashes_every_second(
                  stop_after=100)  # fmt: skip
     assert decodes == [] and again.devices[0].chunks_done == 0
     assert _frames(db) == _frames(fresh)
+
+
+def test_a_video_the_key_frame_pass_could_not_hash_is_hashed_by_a_full_scan(
+    videos: VideoCase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A video the ``--stop-after`` pass recorded as a skip (key frames only
+    failed: simulated, as for a stream whose packets carry no key-frame
+    flag) is read again by a full scan, which stores its frames and drops
+    the key-frame pass's skip, as a fresh full scan would have them."""
+    files = {"m/odd.mp4": make_video(3, seconds=4), "p/x.jpg": encode(make_picture(4))}
+    evidence = build_filesystem("fat16", files, tmp_path / "d.raw")
+    real = policy_module.hash_video
+
+    def flaky(fileobj: object, *, where: str, keyframes: bool = False,
+              **kw: object) -> object:  # fmt: skip
+        if keyframes and where.endswith("odd.mp4"):
+            raise DecodeError(where, "no video frame decoded: no key frame")
+        return real(fileobj, where=where, keyframes=keyframes, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(policy_module, "hash_video", flaky)
+    db, fresh = tmp_path / "case.db", tmp_path / "fresh.db"
+    scan([evidence], [videos.bad_set], db, scheduler="sync", stop_after=100)
+    assert _frames(db) == []
+    scan([evidence], [videos.bad_set], db, scheduler="sync")
+    scan([evidence], [videos.bad_set], fresh, scheduler="sync")
+    assert _frames(db) == _frames(fresh) != []
+    assert dump(db)["skipped"] == dump(fresh)["skipped"]
 
 
 def test_a_carved_video_is_hashed_from_the_device_and_matched(

@@ -17,7 +17,8 @@ Pure functions over plain records (no database, no Dask). The rule, in words
    evidence for at most one known item (greedy, best ``p`` first), so one file
    resembling ten known pictures is one piece of evidence, not ten; a video
    is one piece per moment a known picture is first shown in it (a slideshow
-   of five known pictures is five), and one for its match as a known video.
+   of five known pictures is five; first shown under ``SAME_MOMENT_SECONDS``
+   apart is one moment), and one for its match as a known video.
 4. ``likelihood = 1 - prod(1 - p_i)`` over the distinct items: independent
    weak matches add up, one certain match is certain.
 5. ``severity = max(p_i * weight(category_i))``: the worst category, discounted
@@ -551,6 +552,20 @@ def _candidates(
     return candidates, ignored
 
 
+#: Matches in one video first shown closer than this (seconds) are one
+#: moment: near copies of one picture in the set may first match a sampled
+#: frame (one a second) a second apart.
+SAME_MOMENT_SECONDS = 2.0
+
+
+def _same_moment(at: float | None, used: list[float | None]) -> bool:
+    """Whether a match at ``at`` (None: not in a video's frames) is evidence
+    a match already counted in the same file was."""
+    if at is None:
+        return None in used
+    return any(u is not None and abs(u - at) < SAME_MOMENT_SECONDS for u in used)
+
+
 def _assign(candidates: list[_Candidate]) -> tuple[list[KnownItem], int]:
     """Rule 3: one item per known item and one known item per file, greedy,
     best evidence first (deterministic). Also how many known items were left
@@ -570,17 +585,17 @@ def _assign(candidates: list[_Candidate]) -> tuple[list[KnownItem], int]:
         ),
     )
     used_items: set[tuple[str, str]] = set()
-    used_files: set[tuple[str, float | None]] = set()
+    used_files: dict[str, list[float | None]] = {}  # address -> moments used
     items: list[KnownItem] = []
     for c in ordered:
         m = c.match
         # A video is evidence once per moment: pictures shown at other times
         # in it are other pieces of evidence; a picture file is one piece.
-        piece = (m.address, m.at_seconds)
-        if c.item in used_items or piece in used_files:
+        moments = used_files.setdefault(m.address, [])
+        if c.item in used_items or _same_moment(m.at_seconds, moments):
             continue
         used_items.add(c.item)
-        used_files.add(piece)
+        moments.append(m.at_seconds)
         copies = files_of[c.item].values()
         items.append(
             KnownItem(

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from triage.errors import DeviceBusy, TriageError, UsageError
+from triage.hashmatch.policy import is_video
 from triage.records import Match, MediaHash
 from triage.scan import tasks
 from triage.scan.deadlines import DEFAULT_TASK_TIMEOUT, Deadlines
@@ -495,7 +496,9 @@ class ScanDriver:
     ) -> None:
         # Marked only if it holds a video hashed from its key frames: a full
         # scan then reads it again (the others it resumes).
-        videos = any(m.hashes.frames for m in result.media)
+        # (any video, hashed or not: one the key-frame pass could not hash
+        # may still be hashed one frame a second)
+        videos = any(is_video(m.record.media_type) for m in result.media)
         keyframes_only = self.params.keyframes and videos
         self.store.write_chunk(
             ChunkWrite(

@@ -110,9 +110,12 @@ class ResultsMixin(StoreBase):
     """Write finished chunks (and skips found outside one); read them back."""
 
     def write_chunk(self, chunk: ChunkWrite) -> None:
-        """Write one finished chunk atomically and idempotently."""
+        """Write one finished chunk atomically and idempotently; a chunk
+        written before (read again by a full scan after the key-frame pass)
+        is replaced whole: its earlier matches and item skips go first."""
         dev = chunk.device_id
         with self._transaction():
+            self._forget_chunk(dev, chunk.chunk_key)
             self._db.executemany(
                 "INSERT OR REPLACE INTO media(device_id, address, path, "
                 "partition_index, inode, size, source, deleted, orphan, archive_path,"
@@ -173,6 +176,30 @@ class ResultsMixin(StoreBase):
                 (chunk.bytes_read, dev),
             )
             self._refresh_counts(dev)
+
+    def _forget_chunk(self, dev: str, chunk_key: str) -> None:
+        """The matches and item skips (hash, unreadable) of a chunk already
+        stored, dropped before it is written again."""
+        known = self._db.execute(
+            "SELECT 1 FROM chunks WHERE device_id = ? AND chunk_key = ?",
+            (dev, chunk_key),
+        ).fetchone()
+        if known is None:
+            return
+        chunk_media = "SELECT {} FROM media WHERE device_id = ? AND chunk_key = ?"
+        self._db.execute(
+            "DELETE FROM matches WHERE device_id = ? AND address IN ("
+            + chunk_media.format("address")
+            + ")",
+            (dev, dev, chunk_key),
+        )
+        self._db.execute(
+            "DELETE FROM skipped WHERE device_id = ? AND scope = 'file' AND stage IN "
+            "('hash', 'unreadable') AND (partition_index, path) IN ("
+            + chunk_media.format("partition_index, path")
+            + ")",
+            (dev, dev, chunk_key),
+        )
 
     def _write_hashes(self, dev: str, hashes: Sequence[MediaHash]) -> None:
         """The exact digests and perceptual hashes of media rows just written:
