@@ -551,16 +551,15 @@ class _Inflate:
     device; the evidence is only read)."""
 
     def __init__(self, fh: MediaFile, wbits: int = 15) -> None:
-        self._fh, self._wbits = fh, wbits
+        self._fh, self._gzip = fh, wbits == 31
         self._z = zlib.decompressobj(wbits)
         self._buf, self._at, self._pos = b"", 0, 0  # inflated; read of it; offset
-        self._made = 0  # bytes inflated so far (the offset after self._buf)
         self._raw = 0  # bytes of input read so far
         self.inflated = 0  # bytes inflated in all, rewinds included
         # (made, raw, zlib state): the first at the start, so that a gzip
         # stream always rewinds (and keeps its later checkpoints)
         self._marks: list[tuple[int, int, Any]] = []
-        if wbits == 31:
+        if self._gzip:
             self._marks.append((0, 0, self._z.copy()))
         self._next_mark = CHECKPOINT
 
@@ -571,30 +570,33 @@ class _Inflate:
             return self._next_member()
         block = self._z.unconsumed_tail
         if not block:
-            block = self._fh.read(1 << 20 if self._wbits != 31 else 1 << 16)
+            block = self._fh.read(1 << 16 if self._gzip else 1 << 20)
             self._raw += len(block)
         if not block:
-            if self._wbits == 31:  # as gzip.GzipFile says of a cut stream
+            if self._gzip:  # as gzip.GzipFile says of a cut stream
                 raise EOFError(
                     "Compressed file ended before the end-of-stream marker was reached"
                 )
             return False
-        more = self._z.decompress(block, min(max(want, 1 << 16), 1 << 24))
-        self._buf, self._at = self._buf[self._at :] + more, 0
-        self._made += len(more)
-        self.inflated += len(more)
-        if (
-            self._wbits == 31
-            and not self._z.unconsumed_tail
-            and self._made >= self._next_mark
-        ):
-            self._marks.append((self._made, self._raw, self._z.copy()))
-            self._next_mark = self._made + CHECKPOINT
+        self._take(self._z.decompress(block, min(max(want, 1 << 16), 1 << 24)))
+        made = self._made()
+        if self._gzip and not self._z.unconsumed_tail and made >= self._next_mark:
+            self._marks.append((made, self._raw, self._z.copy()))
+            self._next_mark = made + CHECKPOINT
         return True
+
+    def _made(self) -> int:
+        """Bytes inflated so far: the offset just after the buffer."""
+        return self._pos + len(self._buf) - self._at
+
+    def _take(self, inflated: bytes) -> None:
+        """Put newly inflated bytes after the unread ones."""
+        self._buf, self._at = self._buf[self._at :] + inflated, 0
+        self.inflated += len(inflated)
 
     def _next_member(self) -> bool:
         """After a gzip member, the next one (False: none follows)."""
-        if self._wbits != 31:
+        if not self._gzip:
             return False
         rest = self._z.unused_data
         if len(rest) < 2:
@@ -604,10 +606,7 @@ class _Inflate:
         if rest[:2] != b"\x1f\x8b":
             return False
         self._z = zlib.decompressobj(31)
-        first = self._z.decompress(rest, 1 << 24)
-        self._buf, self._at = self._buf[self._at :] + first, 0
-        self._made += len(first)
-        self.inflated += len(first)
+        self._take(self._z.decompress(rest, 1 << 24))
         return True
 
     def rewind(self, offset: int) -> bool:
@@ -628,7 +627,7 @@ class _Inflate:
     def _restore(self, mark: tuple[int, int, Any]) -> None:
         made, raw, state = mark
         self._fh.seek(raw)
-        self._z, self._raw, self._made = state.copy(), raw, made
+        self._z, self._raw = state.copy(), raw
         self._buf, self._at, self._pos = b"", 0, made
 
     def read(self, size: int = -1) -> bytes:

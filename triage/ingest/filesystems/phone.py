@@ -401,7 +401,7 @@ class ItunesBackup(ArchiveFilesystem):
                 )  # fmt: skip
         # Its own list of IDs may still read whole when its rows do not (an
         # index of its own): only the files listed count as named then.
-        yield from self._unlisted(partition, self._named() | seen if whole else seen)
+        yield from self._unlisted(partition, self._others() | seen if whole else seen)
 
     def _unlisted(
         self, partition: Partition, named: set[str]
@@ -447,14 +447,16 @@ class ItunesBackup(ArchiveFilesystem):
                 inner=UNLISTED,
             )
 
-    def _named(self) -> set[str]:
-        """The file IDs ``Manifest.db`` names (about 100 bytes each: tens of
-        MB for the largest phones, in the walk only)."""
+    def _others(self) -> set[str]:
+        """The file IDs of ``Manifest.db``'s rows that are not files (folders,
+        links): the listing names the files' own."""
         if self._db is None:
             return set()
         named: set[str] = set()
         try:
-            for (file_id,) in self._db.execute("SELECT fileID FROM Files"):
+            for (file_id,) in self._db.execute(
+                "SELECT fileID FROM Files WHERE flags IS NOT 1"
+            ):
                 named.add(str(file_id))
         except sqlite3.DatabaseError:
             pass  # damaged part-way: the listing's own skip says so

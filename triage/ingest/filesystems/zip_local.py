@@ -85,26 +85,29 @@ def after_data(fh: RecordIO, data_end: int, total: int) -> int:
     return data_end + min(found) if found else data_end
 
 
-def data_start(fh: RecordIO, at: int) -> int | None:
-    """Where the data of the member whose local header is at ``at`` starts
-    (None: no local header there)."""
+def _local_fields(fh: Any, at: int) -> tuple[int, ...] | None:
+    """The fixed fields of the local header at ``at`` (signature .. extra
+    length; None: no local header there)."""
     fh.seek(at)
     raw = fh.read(30)
     if len(raw) < 30 or raw[:4] != LOCAL:
         return None
-    nlen, xlen = struct.unpack_from("<HH", raw, 26)
-    return at + 30 + nlen + xlen
+    return struct.unpack(_LOCAL_FMT, raw)
+
+
+def data_start(fh: RecordIO, at: int) -> int | None:
+    """Where the data of the member whose local header is at ``at`` starts
+    (None: no local header there)."""
+    fields = _local_fields(fh, at)
+    return None if fields is None else at + 30 + fields[9] + fields[10]
 
 
 def read_local(fh: RecordIO, at: int, total: int) -> LocalHeader | None:
     """The member whose local header is at ``at`` (None: no header there)."""
-    fh.seek(at)
-    raw = fh.read(30)
-    if len(raw) < 30 or raw[:4] != LOCAL:
+    fields = _local_fields(fh, at)
+    if fields is None:
         return None
-    _, _, flags, method, _, _, _, csize, usize, nlen, xlen = struct.unpack(
-        _LOCAL_FMT, raw
-    )
+    _, _, flags, method, _, _, _, csize, usize, nlen, xlen = fields
     name = fh.read(nlen).decode("utf-8" if flags & 0x800 else "cp437", "replace")
     extra = fh.read(xlen)
     data = at + 30 + nlen + xlen
@@ -296,13 +299,11 @@ def local_member(fh: Any, at: int, size: int) -> _LocalMember:
         ValueError: no local header there.
         NotImplementedError: a compression other than stored or deflate.
     """
-    fh.seek(at)
-    raw = fh.read(30)
-    if len(raw) < 30 or raw[:4] != LOCAL:
+    fields = _local_fields(fh, at)
+    if fields is None:
         raise ValueError(f"no local header at byte {at}")
-    fields = struct.unpack(_LOCAL_FMT, raw)
     method, nlen, xlen = fields[3], fields[9], fields[10]
-    if method not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+    if method not in METHODS:
         raise NotImplementedError(f"compression method {method} (local header)")
     return _LocalMember(fh, method, at + 30 + nlen + xlen, size)
 
