@@ -10,7 +10,6 @@ from collections.abc import Iterable
 from fractions import Fraction
 from typing import Any
 
-import av
 import numpy as np
 import pytest
 
@@ -18,27 +17,7 @@ from triage.hashmatch import video
 from triage.hashmatch import video_frames as video_frames_module
 from triage.hashmatch.video import hash_video
 from triage.hashmatch.video_frames import idr_test, nonref_skippable
-from triage.sample.videos import video_frames
-
-
-def _encode(
-    frames: Iterable[np.ndarray],
-    *,
-    fps: int | Fraction = 10,
-    codec: str = "libx264",
-    container: str = "mp4",
-    options: dict[str, str] | None = None,
-) -> bytes:
-    """Frames encoded with encoder ``options`` (x264-params, ...)."""
-    buffer = io.BytesIO()
-    with av.open(buffer, "w", format=container) as out:
-        stream: Any = out.add_stream(codec, rate=fps)
-        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
-        stream.options = options or {}
-        for rgb in frames:
-            out.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
-        out.mux(stream.encode(None))
-    return buffer.getvalue()
+from triage.sample.videos import encode_video, video_frames
 
 
 def _frames(seed: int, seconds: int = 6, fps: int = 10) -> Iterable[np.ndarray]:
@@ -65,7 +44,7 @@ CASES = {
 def test_skipping_unneeded_frames_changes_nothing(case: str) -> None:
     kwargs: dict[str, Any] = dict(CASES[case])
     fps = kwargs.get("fps", 10)
-    data = _encode(_frames(len(case), fps=round(fps)), **kwargs)
+    data = encode_video(_frames(len(case), fps=round(fps)), **kwargs)
     fast = hash_video(io.BytesIO(data), where=case)
     full = hash_video(io.BytesIO(data), where=case, skip_unneeded=False)
     assert fast.frames == full.frames and len(full.frames) >= 6
@@ -77,7 +56,9 @@ def test_timestamps_in_decoding_order_make_it_decode_every_frame() -> None:
     """H.264 with B-frames in AVI: its timestamps count packets in decoding
     order, so numbering frames by them would hash the wrong ones (frames 10
     and 50 were 42 and 38 bits off); the video is read again in full."""
-    data = _encode(_frames(7), container="avi", options={"x264-params": "keyint=20"})
+    data = encode_video(
+        _frames(7), container="avi", options={"x264-params": "keyint=20"}
+    )
     fast = hash_video(io.BytesIO(data), where="b.avi")
     full = hash_video(io.BytesIO(data), where="b.avi", skip_unneeded=False)
     assert fast.frames == full.frames and len(full.frames) >= 6
@@ -86,7 +67,7 @@ def test_timestamps_in_decoding_order_make_it_decode_every_frame() -> None:
 
 def test_frames_before_an_idr_frame_are_not_decoded_even_if_referenced() -> None:
     # No B-frames: every frame is a reference, so only the IDR rule skips.
-    data = _encode(_frames(3), options={"x264-params": "keyint=20:bframes=0"})
+    data = encode_video(_frames(3), options={"x264-params": "keyint=20:bframes=0"})
     fast = hash_video(io.BytesIO(data), where="t")
     # per 20-frame GOP, frames 0 and 10 are sampled; 11-19 are not needed
     # (before the next IDR frame, or the end)
@@ -97,7 +78,7 @@ def test_a_stream_that_fails_to_decode_is_read_again_in_full(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     data = bytearray(
-        _encode(_frames(4, seconds=10), options={"x264-params": "keyint=20"})
+        encode_video(_frames(4, seconds=10), options={"x264-params": "keyint=20"})
     )
     rng = np.random.default_rng(0)
     for start in range(len(data) * 4 // 10, len(data) * 6 // 10, 997):
@@ -182,7 +163,7 @@ def test_the_key_frame_pass_gives_the_decoder_key_frames_only(
         return (Watched(p) for p in real(*args))
 
     monkeypatch.setattr(video_frames_module, "packets", watched)
-    data = _encode(_frames(5), options={"x264-params": "keyint=20"})
+    data = encode_video(_frames(5), options={"x264-params": "keyint=20"})
     got = hash_video(io.BytesIO(data), where="t", keyframes=True)
     assert [f.number for f in got.frames] == [0, 20, 40]
     keys = [key for key, size in given if size]  # the last, empty: a flush

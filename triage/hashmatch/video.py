@@ -266,6 +266,7 @@ def _read(
         frames, decoded, capped = _sample(
             frames_in,
             fps,
+            step=step,
             origin=origin,
             keyframes=keyframes,
             limits=limits,
@@ -301,6 +302,7 @@ def _sample(
     decoded_frames: Iterator[tuple[int, Any]],
     fps: float | None,
     *,
+    step: int,
     origin: float,
     keyframes: bool,
     limits: tuple[int, float],
@@ -313,7 +315,6 @@ def _sample(
     Stops at ``limits``: frames hashed, and the ``time.monotonic()``
     deadline, checked at every frame decoded (hashed or not)."""
     max_frames, deadline = limits
-    step = max(int(fps), 1) if fps else 1
     out: list[VideoFrame] = []
     count = 0
     next_second = 0.0

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import io
 import itertools
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from fractions import Fraction
 
 import av
@@ -58,11 +58,13 @@ def encode_video(
     size: tuple[int, int] | None = None,
     gop: int | None = None,
     bit_rate: int | None = None,
+    options: Mapping[str, str] | None = None,
 ) -> bytes:
     """The frames encoded as one video stream; ``size`` (width, height)
     rescales them (even sides, as yuv420p needs); ``bit_rate`` (bits a
     second) rate-controls the encoder (capped at it, with a 2 s buffer) where
-    it would otherwise choose its own (x264: CRF 23)."""
+    it would otherwise choose its own (x264: CRF 23); ``options`` are the
+    encoder's own (``x264-params``, ...)."""
     stream_of = iter(frames)
     first = next(stream_of, None)
     if first is None:
@@ -76,12 +78,11 @@ def encode_video(
         stream.pix_fmt = "yuv420p"
         if gop is not None:
             stream.codec_context.gop_size = gop
+        chosen = dict(options or {})
         if bit_rate is not None:
             stream.bit_rate = bit_rate
-            stream.codec_context.options = {
-                "maxrate": str(bit_rate),
-                "bufsize": str(2 * bit_rate),
-            }
+            chosen |= {"maxrate": str(bit_rate), "bufsize": str(2 * bit_rate)}
+        stream.codec_context.options = chosen
         for rgb in itertools.chain((first,), stream_of):
             frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
             if (frame.width, frame.height) != (stream.width, stream.height):

@@ -494,10 +494,8 @@ class ScanDriver:
     def _write_chunk(
         self, state: DeviceState, chunk: Chunk, result: ChunkResult
     ) -> None:
-        # Marked only if it holds a video hashed from its key frames: a full
-        # scan then reads it again (the others it resumes).
-        # (any video, hashed or not: one the key-frame pass could not hash
-        # may still be hashed one frame a second)
+        # Marked when the key-frame pass stored it with any video, hashed or
+        # not: a full scan reads it again (the others it resumes).
         videos = any(is_video(m.record.media_type) for m in result.media)
         keyframes_only = self.params.keyframes and videos
         self.store.write_chunk(

@@ -106,6 +106,10 @@ class ChunkWrite:
     bytes_read: int = 0
 
 
+#: The media addresses of one chunk (device, chunk key).
+_CHUNK_ADDRESSES = "SELECT address FROM media WHERE device_id = ? AND chunk_key = ?"
+
+
 class ResultsMixin(StoreBase):
     """Write finished chunks (and skips found outside one); read them back."""
 
@@ -186,18 +190,15 @@ class ResultsMixin(StoreBase):
         ).fetchone()
         if known is None:
             return
-        chunk_media = "SELECT {} FROM media WHERE device_id = ? AND chunk_key = ?"
         self._db.execute(
-            "DELETE FROM matches WHERE device_id = ? AND address IN ("
-            + chunk_media.format("address")
-            + ")",
+            f"DELETE FROM matches WHERE device_id = ? AND address IN "
+            f"({_CHUNK_ADDRESSES})",
             (dev, dev, chunk_key),
         )
         self._db.execute(
             "DELETE FROM skipped WHERE device_id = ? AND scope = 'file' AND stage IN "
-            "('hash', 'unreadable') AND (partition_index, path) IN ("
-            + chunk_media.format("partition_index, path")
-            + ")",
+            "('hash', 'unreadable') AND (partition_index, path) IN (SELECT "
+            "partition_index, path FROM media WHERE device_id = ? AND chunk_key = ?)",
             (dev, dev, chunk_key),
         )
 
@@ -277,8 +278,7 @@ class ResultsMixin(StoreBase):
             if names:
                 self._db.execute(
                     "DELETE FROM matches WHERE device_id = ? AND address IN "
-                    "(SELECT address FROM media WHERE device_id = ? AND chunk_key = ?)"
-                    f" AND set_name IN ({placeholders})",
+                    f"({_CHUNK_ADDRESSES}) AND set_name IN ({placeholders})",
                     (device_id, device_id, chunk_key, *names),
                 )
             self._write_matches(device_id, matches)
